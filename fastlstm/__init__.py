@@ -1,0 +1,13 @@
+"""fastlstm: the recurrent models of *Deep Learning from Scratch 2* (ch. 5-8), fast on a CPU.
+
+Book-compatible layers live in :mod:`fastlstm.layers`, models in
+:mod:`fastlstm.models`, optimizers in :mod:`fastlstm.optim`, training loops in
+:mod:`fastlstm.trainer`, data in :mod:`fastlstm.datasets`, and a numerical
+gradient check in :func:`fastlstm.gradcheck`.
+"""
+
+__version__ = "0.1.0"
+
+from fastlstm.gradcheck import gradcheck  # noqa: E402
+
+__all__ = ["gradcheck", "__version__"]
