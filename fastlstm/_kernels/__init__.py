@@ -1,0 +1,1 @@
+"""Private numba kernels: arrays and scalars in, preallocated outputs, no Python objects."""

@@ -1,0 +1,82 @@
+"""Dot-product attention over all decoder steps at once (batched).
+
+For each sample ``n``::
+
+    s[n]   = hs_dec[n] @ hs_enc[n].T        # (Td, Te) scores
+    a[n]   = softmax(s[n], axis=-1)         # attention weights
+    out[n] = a[n] @ hs_enc[n]               # (Td, H) context vectors
+
+This is the book's ``TimeAttention`` (``AttentionWeight`` + ``WeightSum``
+applied at every decoder step) written as one kernel, parallel over samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+from fastlstm._numba import pjit, prange
+
+
+@pjit
+def attention_forward(hs_enc, hs_dec, a, out):
+    """hs_enc (N, Te, H), hs_dec (N, Td, H) -> a (N, Td, Te), out (N, Td, H)."""
+    N, Te, H = hs_enc.shape
+    Td = hs_dec.shape[1]
+    for n in prange(N):
+        for t in range(Td):
+            m = -math.inf
+            for e in range(Te):
+                s = 0.0
+                for k in range(H):
+                    s += hs_enc[n, e, k] * hs_dec[n, t, k]
+                a[n, t, e] = s
+                if s > m:
+                    m = s
+            tot = 0.0
+            for e in range(Te):
+                w = math.exp(a[n, t, e] - m)
+                a[n, t, e] = w
+                tot += w
+            inv = 1.0 / tot
+            for e in range(Te):
+                a[n, t, e] *= inv
+            for k in range(H):
+                out[n, t, k] = 0
+            for e in range(Te):
+                w = a[n, t, e]
+                for k in range(H):
+                    out[n, t, k] += w * hs_enc[n, e, k]
+
+
+@pjit
+def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
+    """Gradients of :func:`attention_forward`.
+
+    ``dhs_enc`` (N, Te, H) and ``dhs_dec`` (N, Td, H) are overwritten; ``da``
+    (N, Te) is a work array.
+    """
+    N, Te, H = hs_enc.shape
+    Td = hs_dec.shape[1]
+    for n in prange(N):
+        for e in range(Te):
+            for k in range(H):
+                dhs_enc[n, e, k] = 0
+        for t in range(Td):
+            # WeightSum: d a[t, e] = dout[t] . hs_enc[e];  d hs_enc[e] += a[t, e] dout[t]
+            dot = 0.0
+            for e in range(Te):
+                s = 0.0
+                w = a[n, t, e]
+                for k in range(H):
+                    s += dout[n, t, k] * hs_enc[n, e, k]
+                    dhs_enc[n, e, k] += w * dout[n, t, k]
+                da[n, e] = s
+                dot += s * w
+            # Softmax: ds[e] = a[e] * (da[e] - sum_e' a[e'] da[e'])
+            for k in range(H):
+                dhs_dec[n, t, k] = 0
+            for e in range(Te):
+                ds = a[n, t, e] * (da[n, e] - dot)
+                for k in range(H):
+                    dhs_enc[n, e, k] += ds * hs_dec[n, t, k]
+                    dhs_dec[n, t, k] += ds * hs_enc[n, e, k]

@@ -1,0 +1,45 @@
+"""Activation and loss functions of the book's ``common/functions.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(x):
+    """Logistic sigmoid, stable for large ``|x|``."""
+    x = np.asarray(x)
+    out = np.empty_like(x, dtype=np.result_type(x.dtype, np.float32))
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def softmax(x):
+    """Softmax over the last axis, with the maximum subtracted for stability.
+
+    Parameters
+    ----------
+    x : array_like, (..., V)
+
+    Returns
+    -------
+    ndarray, same shape, rows summing to one.
+    """
+    x = np.asarray(x)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def cross_entropy_error(y, t):
+    """Mean cross-entropy of probabilities ``y`` (N, V) against ids or one-hot ``t``."""
+    y = np.asarray(y)
+    t = np.asarray(t)
+    if y.ndim == 1:
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size

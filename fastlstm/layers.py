@@ -1,0 +1,1007 @@
+"""Book-compatible layers backed by numba kernels.
+
+The classes here have the names, constructor signatures, attributes and
+parameter layouts of the book's ``common/layers.py`` and
+``common/time_layers.py``: each holds ``params`` and ``grads`` lists, exposes
+``forward`` and ``backward``, and writes gradients in place into arrays that
+are allocated once and never rebound.  Code written for the book runs on them
+by changing its imports.
+
+What differs is how the work is done: recurrent layers run the whole sequence
+in one compiled kernel, input projections and weight gradients are
+whole-sequence matrix products, and embedding, softmax-loss and attention use
+fused kernels.  Every layer is tested against the plain NumPy
+:mod:`reference` for outputs and every gradient.
+
+The dtype of a layer is the dtype of its parameters (float32, as in the book,
+or float64).  Float inputs are cast to it; ids must be integer arrays.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from fastlstm._kernels import attention as _katt
+from fastlstm._kernels import dropout as _kdrop
+from fastlstm._kernels import embedding as _kemb
+from fastlstm._kernels import lstm as _klstm
+from fastlstm._kernels import softmax as _ksm
+
+__all__ = [
+    "MatMul",
+    "Affine",
+    "Softmax",
+    "SoftmaxWithLoss",
+    "Sigmoid",
+    "Dropout",
+    "Embedding",
+    "RNN",
+    "TimeRNN",
+    "LSTM",
+    "TimeLSTM",
+    "GRU",
+    "TimeGRU",
+    "TimeBiLSTM",
+    "TimeEmbedding",
+    "TimeAffine",
+    "TimeSoftmaxWithLoss",
+    "TimeDropout",
+    "WeightSum",
+    "AttentionWeight",
+    "Attention",
+    "TimeAttention",
+]
+
+
+# --------------------------------------------------------------------------- #
+# validation helpers
+# --------------------------------------------------------------------------- #
+def _param(p, name, ndim):
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(p).__name__}")
+    if p.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64, got {p.dtype}")
+    if p.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {p.shape}")
+    return p
+
+
+def _same_dtype(*arrays):
+    dtypes = {a.dtype for a in arrays}
+    if len(dtypes) != 1:
+        raise TypeError(f"parameters must share one dtype, got {sorted(map(str, dtypes))}")
+    return arrays[0].dtype
+
+
+def _floats(x, dtype, name, ndim=None, shape=None):
+    """Return ``x`` as a C-contiguous array of ``dtype``, checking ndim and shape."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
+    if shape is not None:
+        for axis, (got, want) in enumerate(zip(x.shape, shape)):
+            if want is not None and got != want:
+                raise ValueError(
+                    f"{name} has shape {x.shape}, expected "
+                    f"{tuple('*' if s is None else s for s in shape)} (axis {axis} differs)"
+                )
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def _ids(idx, vocab_size, name, allow=None):
+    """Return ``idx`` as contiguous intp ids in ``[0, vocab_size)`` (or equal to ``allow``)."""
+    idx = np.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array of ids, got dtype {idx.dtype}")
+    if idx.size:
+        if allow is None:
+            lo, hi = idx.min(), idx.max()
+        else:
+            valid = idx[idx != allow]
+            lo, hi = (valid.min(), valid.max()) if valid.size else (0, 0)
+        if lo < 0 or hi >= vocab_size:
+            bad = lo if lo < 0 else hi
+            extra = "" if allow is None else f" (or {allow} to ignore)"
+            raise ValueError(f"{name} contains id {bad}; ids must be in [0, {vocab_size}){extra}")
+    return np.ascontiguousarray(idx, dtype=np.intp)
+
+
+def _matmul_into(out, a, b):
+    """``out[...] = a @ b`` without a temporary when ``out`` allows it."""
+    if out.flags.c_contiguous and out.dtype == a.dtype == b.dtype:
+        np.dot(a, b, out=out)
+    elif out.flags.f_contiguous and out.dtype == a.dtype == b.dtype:
+        np.dot(b.T, a.T, out=out.T)
+    else:
+        out[...] = a @ b
+
+
+def _state(value, shape, dtype, name):
+    if value is None:
+        return np.zeros(shape, dtype=dtype)
+    value = np.asarray(value)
+    if value.shape != shape:
+        raise ValueError(f"state {name} has shape {value.shape}, but this batch needs {shape}")
+    return value.astype(dtype, copy=False)
+
+
+def _scatter_blocks(D):
+    return max(1, min(D, 4 * numba.get_num_threads()))
+
+
+# --------------------------------------------------------------------------- #
+# plain layers (common/layers.py)
+# --------------------------------------------------------------------------- #
+class MatMul:
+    """``out = x @ W``.
+
+    Parameters
+    ----------
+    W : ndarray, (D, H)
+    """
+
+    def __init__(self, W):
+        self.params = [_param(W, "W", 2)]
+        self.grads = [np.zeros_like(W)]
+        self.x = None
+
+    def forward(self, x):
+        (W,) = self.params
+        x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
+        self.x = x
+        return x @ W
+
+    def backward(self, dout):
+        (W,) = self.params
+        dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
+        _matmul_into(self.grads[0], self.x.T, dout)
+        return dout @ W.T
+
+
+class Affine:
+    """``out = x @ W + b``.
+
+    Parameters
+    ----------
+    W : ndarray, (D, H)
+    b : ndarray, (H,)
+    """
+
+    def __init__(self, W, b):
+        _param(W, "W", 2)
+        _param(b, "b", 1)
+        _same_dtype(W, b)
+        if b.shape[0] != W.shape[1]:
+            raise ValueError(
+                f"b has shape {b.shape}, expected ({W.shape[1]},) to match W {W.shape}"
+            )
+        self.params = [W, b]
+        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.x = None
+
+    def forward(self, x):
+        W, b = self.params
+        x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
+        self.x = x
+        return x @ W + b
+
+    def backward(self, dout):
+        W, b = self.params
+        dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
+        _matmul_into(self.grads[0], self.x.T, dout)
+        self.grads[1][...] = dout.sum(axis=0)
+        return dout @ W.T
+
+
+class Softmax:
+    """Softmax over the last axis of a 2-D input (stable)."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.out = None
+
+    def forward(self, x):
+        x = np.asarray(x)
+        dtype = x.dtype if x.dtype.kind == "f" else np.float32
+        x = _floats(x, dtype, "x", ndim=2)
+        self.out = np.empty_like(x)
+        _ksm.softmax_rows(x, self.out)
+        return self.out
+
+    def backward(self, dout):
+        dx = self.out * dout
+        dx -= self.out * dx.sum(axis=1, keepdims=True)
+        return dx
+
+
+class Sigmoid:
+    """Logistic sigmoid."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.out = None
+
+    def forward(self, x):
+        from fastlstm.functions import sigmoid
+
+        self.out = sigmoid(x)
+        return self.out
+
+    def backward(self, dout):
+        return dout * (1.0 - self.out) * self.out
+
+
+class _SoftmaxCE:
+    """Shared fused softmax + cross-entropy over rows ``(M, V)``."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.ignore_label = -1
+        self._cache = None
+
+    def _forward2d(self, x, t, name_x, name_t):
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"{name_x} must hold real numbers, got dtype {x.dtype}")
+        dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
+        M, V = x.shape
+        if V == 0:
+            raise ValueError(f"{name_x} has no classes (last axis of size 0)")
+        x2 = np.ascontiguousarray(x, dtype=dtype)
+        t = _ids(t, V, name_t, allow=self.ignore_label)
+        lse = np.empty(M, dtype=np.float64)
+        losses = np.empty(M, dtype=np.float64)
+        _ksm.softmax_ce_forward(x2, t, self.ignore_label, lse, losses)
+        if M and not (np.isfinite(lse).all() and np.isfinite(losses).all()):
+            raise ValueError(f"{name_x} contains NaN or inf")
+        count = int(np.count_nonzero(t != self.ignore_label))
+        self._cache = (x2, t, lse, count)
+        return float(losses.sum() / max(count, 1))
+
+    def _backward2d(self, dout):
+        x2, t, lse, count = self._cache
+        dx = np.empty_like(x2)
+        scale = float(dout) / max(count, 1)
+        _ksm.softmax_ce_backward(x2, t, self.ignore_label, lse, scale, dx)
+        return dx
+
+
+class SoftmaxWithLoss(_SoftmaxCE):
+    """Softmax + cross-entropy for a batch of rows.
+
+    ``forward(x (N, V), t)`` with ``t`` ids ``(N,)`` or one-hot ``(N, V)``
+    returns the mean loss; ``backward(dout=1)`` returns ``dx``.
+    """
+
+    def forward(self, x, t):
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"x must be 2-D (N, V), got shape {x.shape}")
+        t = np.asarray(t)
+        if t.shape == x.shape:
+            t = t.argmax(axis=1)
+        if t.shape != x.shape[:1]:
+            raise ValueError(f"t has shape {t.shape}, expected ({x.shape[0]},) or {x.shape}")
+        return self._forward2d(x, t, "x", "t")
+
+    def backward(self, dout=1):
+        return self._backward2d(dout)
+
+
+class Dropout:
+    """Inverted dropout for one step; see :class:`TimeDropout`."""
+
+    def __init__(self, dropout_ratio=0.5, rng=None):
+        if not 0.0 <= dropout_ratio < 1.0:
+            raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
+        self.params, self.grads = [], []
+        self.dropout_ratio = dropout_ratio
+        self.rng = np.random.default_rng() if rng is None else rng
+        self.train_flg = True
+        self.mask = None
+
+    def forward(self, xs, train_flg=None):
+        if train_flg is not None:
+            self.train_flg = train_flg
+        xs = np.asarray(xs)
+        if not self.train_flg:
+            return xs
+        u = self.rng.random(xs.shape)
+        out = np.empty(xs.shape, dtype=xs.dtype)
+        self.mask = np.empty(xs.shape, dtype=xs.dtype)
+        scale = 1.0 / (1.0 - self.dropout_ratio)
+        _kdrop.dropout_apply(
+            np.ascontiguousarray(xs).reshape(-1),
+            u.reshape(-1),
+            self.dropout_ratio,
+            scale,
+            out.reshape(-1),
+            self.mask.reshape(-1),
+        )
+        return out
+
+    def backward(self, dout):
+        if not self.train_flg:
+            return dout
+        return dout * self.mask
+
+
+class TimeDropout(Dropout):
+    """Dropout over a whole sequence, with inverted scaling.
+
+    Parameters
+    ----------
+    dropout_ratio : float
+        Probability of zeroing an element while ``train_flg`` is True.
+    rng : numpy.random.Generator, optional
+        Source of the mask (``rng.random(xs.shape) > dropout_ratio``); the same
+        generator state gives the same mask here and in :mod:`reference`.
+    """
+
+
+class Embedding:
+    """Row lookup ``out = W[idx]`` for a batch of ids ``(N,)``.
+
+    Parameters
+    ----------
+    W : ndarray, (V, D)
+    """
+
+    def __init__(self, W):
+        self.params = [_param(W, "W", 2)]
+        self.grads = [np.zeros_like(W)]
+        self.idx = None
+
+    def forward(self, idx):
+        (W,) = self.params
+        idx = np.asarray(idx)
+        shape = idx.shape
+        flat = _ids(idx, W.shape[0], "idx").reshape(-1)
+        out = np.empty((flat.shape[0], W.shape[1]), dtype=W.dtype)
+        _kemb.embedding_gather(W, flat, out)
+        self.idx = flat
+        return out.reshape(shape + (W.shape[1],))
+
+    def backward(self, dout):
+        (W,) = self.params
+        M, D = self.idx.shape[0], W.shape[1]
+        dout = _floats(dout, W.dtype, "dout").reshape(M, D) if np.size(dout) == M * D else None
+        if dout is None:
+            raise ValueError(f"dout must hold {M} rows of {D} values")
+        dW = self.grads[0]
+        if dW.flags.c_contiguous:
+            _kemb.embedding_scatter_add(dW, self.idx, dout, _scatter_blocks(D))
+        else:
+            tmp = np.empty(dW.shape, dtype=dW.dtype)
+            _kemb.embedding_scatter_add(tmp, self.idx, dout, _scatter_blocks(D))
+            dW[...] = tmp
+        return None
+
+
+class TimeEmbedding(Embedding):
+    """Embedding of a batch of id sequences ``(N, T)`` -> ``(N, T, D)``.
+
+    Backward accumulates repeated ids deterministically in one scatter-add
+    over all time steps.
+    """
+
+    def forward(self, xs):
+        xs = np.asarray(xs)
+        if xs.ndim != 2:
+            raise ValueError(f"xs must be 2-D (N, T) ids, got shape {xs.shape}")
+        return super().forward(xs)
+
+
+# --------------------------------------------------------------------------- #
+# recurrent layers
+# --------------------------------------------------------------------------- #
+class _Recurrent:
+    """Shared set-up of RNN/LSTM/GRU parameter checks and state handling."""
+
+    gates = 1
+
+    def _init_params(self, Wx, Wh, b):
+        names = ["Wx", "Wh"] + (["b"] if b is not None else [])
+        arrays = [Wx, Wh] + ([b] if b is not None else [])
+        for a, n in zip(arrays, names):
+            _param(a, n, 1 if n == "b" else 2)
+        _same_dtype(*arrays)
+        H, G = Wh.shape
+        if G != self.gates * H:
+            raise ValueError(f"Wh must be (H, {self.gates}H), got {Wh.shape}")
+        if Wx.shape[1] != G:
+            raise ValueError(f"Wx has shape {Wx.shape}, expected (D, {G}) to match Wh {Wh.shape}")
+        if b is not None and b.shape != (G,):
+            raise ValueError(f"b has shape {b.shape}, expected ({G},) to match Wh {Wh.shape}")
+        self.params = arrays
+        self.grads = [np.zeros_like(a) for a in arrays]
+        self.dtype = Wx.dtype
+        self.D, self.H = Wx.shape[0], H
+
+    def _inputs(self, xs):
+        xs = _floats(xs, self.dtype, "xs", ndim=3, shape=(None, None, self.D))
+        N, T, _ = xs.shape
+        xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, D)
+        return N, T, xs_tm
+
+    def _projection(self, xs_tm, width):
+        T, N, D = xs_tm.shape
+        A = np.empty((T, N, width), dtype=self.dtype)  # (T, N, G)
+        np.dot(xs_tm.reshape(T * N, D), self.params[0], out=A.reshape(T * N, width))
+        if len(self.params) == 3:
+            A += self.params[2]
+        return A
+
+    def _dhs(self, dhs, N, T):
+        return _floats(dhs, self.dtype, "dhs", ndim=3, shape=(N, T, self.H))
+
+    def _weight_grads(self, xs_tm, hprev_tm, dA):
+        """dWx, dWh, db and dxs (N, T, D) as whole-sequence products."""
+        T, N, D = xs_tm.shape
+        G = dA.shape[2]
+        dA2 = dA.reshape(T * N, G)  # (T*N, G)
+        _matmul_into(self.grads[0], xs_tm.reshape(T * N, D).T, dA2)
+        _matmul_into(self.grads[1], hprev_tm.reshape(T * N, self.H).T, dA2)
+        if len(self.params) == 3:
+            self.grads[2][...] = dA2.sum(axis=0)
+        dxs_tm = dA2 @ self.params[0].T  # (T*N, D)
+        return np.ascontiguousarray(dxs_tm.reshape(T, N, D).transpose(1, 0, 2))
+
+
+class TimeLSTM(_Recurrent):
+    """LSTM over a whole sequence.
+
+    Parameters
+    ----------
+    Wx : ndarray, (D, 4H)
+        Input weights, gate blocks in the order f, g, i, o.
+    Wh : ndarray, (H, 4H)
+        Recurrent weights.
+    b : ndarray, (4H,)
+    stateful : bool
+        If True, the last ``h`` and ``c`` of one ``forward`` are the initial
+        state of the next (truncated BPTT).
+
+    Attributes
+    ----------
+    h, c : ndarray (N, H) or None
+        Last hidden and cell state.
+    dh : ndarray (N, H) or None
+        Gradient with respect to the initial hidden state, after ``backward``.
+    """
+
+    gates = 4
+
+    def __init__(self, Wx, Wh, b, stateful=False):
+        self._init_params(Wx, Wh, b)
+        self.stateful = stateful
+        self.h, self.c, self.dh = None, None, None
+        self._cache = None
+
+    def forward(self, xs):
+        """xs (N, T, D) -> hs (N, T, H)."""
+        N, T, xs_tm = self._inputs(xs)
+        H = self.H
+        A = self._projection(xs_tm, 4 * H)  # (T, N, 4H)
+        hs_tm = np.empty((T + 1, N, H), dtype=self.dtype)
+        cs_tm = np.empty((T + 1, N, H), dtype=self.dtype)
+        if not self.stateful or self.h is None:
+            self.h = None
+        if not self.stateful or self.c is None:
+            self.c = None
+        hs_tm[0] = _state(self.h, (N, H), self.dtype, "h")
+        cs_tm[0] = _state(self.c, (N, H), self.dtype, "c")
+        hs = np.empty((N, T, H), dtype=self.dtype)
+        Wh = np.ascontiguousarray(self.params[1])
+        _klstm.lstm_forward(A, Wh, hs_tm, cs_tm, hs, np.empty((N, 4 * H), dtype=self.dtype))
+        self.h = hs_tm[T].copy()
+        self.c = cs_tm[T].copy()
+        self._cache = (xs_tm, A, hs_tm, cs_tm)
+        return hs
+
+    def backward(self, dhs):
+        """dhs (N, T, H) -> dxs (N, T, D); fills ``grads`` and ``dh``."""
+        xs_tm, G, hs_tm, cs_tm = self._cache
+        T, N, _ = xs_tm.shape
+        H = self.H
+        dhs = self._dhs(dhs, N, T)
+        dA = np.empty_like(G)  # (T, N, 4H)
+        dh = np.zeros((N, H), dtype=self.dtype)
+        dc = np.zeros((N, H), dtype=self.dtype)
+        WhT = np.ascontiguousarray(self.params[1].T)  # (4H, H)
+        _klstm.lstm_backward(G, cs_tm, dhs, WhT, dA, dh, dc)
+        self.dh = dh
+        return self._weight_grads(xs_tm, hs_tm[:T], dA)
+
+    def set_state(self, h, c=None):
+        self.h, self.c = h, c
+
+    def reset_state(self):
+        self.h, self.c = None, None
+
+
+class LSTM(_Recurrent):
+    """One LSTM step: ``forward(x, h_prev, c_prev) -> (h_next, c_next)``.
+
+    Parameters are as for :class:`TimeLSTM`.
+    """
+
+    gates = 4
+
+    def __init__(self, Wx, Wh, b):
+        self._init_params(Wx, Wh, b)
+        self._cache = None
+
+    def forward(self, x, h_prev, c_prev):
+        x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
+        N, H = x.shape[0], self.H
+        xs_tm = x.reshape(1, N, self.D)
+        A = self._projection(xs_tm, 4 * H)
+        hs_tm = np.empty((2, N, H), dtype=self.dtype)
+        cs_tm = np.empty((2, N, H), dtype=self.dtype)
+        hs_tm[0] = _state(h_prev, (N, H), self.dtype, "h_prev")
+        cs_tm[0] = _state(c_prev, (N, H), self.dtype, "c_prev")
+        hs = np.empty((N, 1, H), dtype=self.dtype)
+        Wh = np.ascontiguousarray(self.params[1])
+        _klstm.lstm_forward(A, Wh, hs_tm, cs_tm, hs, np.empty((N, 4 * H), dtype=self.dtype))
+        self._cache = (xs_tm, A, hs_tm, cs_tm)
+        return hs_tm[1].copy(), cs_tm[1].copy()
+
+    def backward(self, dh_next, dc_next):
+        xs_tm, G, hs_tm, cs_tm = self._cache
+        N, H = xs_tm.shape[1], self.H
+        dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, H)).reshape(N, 1, H)
+        dc = _floats(dc_next, self.dtype, "dc_next", ndim=2, shape=(N, H)).copy()
+        dA = np.empty_like(G)
+        dh = np.zeros((N, H), dtype=self.dtype)
+        WhT = np.ascontiguousarray(self.params[1].T)
+        _klstm.lstm_backward(G, cs_tm, dhs, WhT, dA, dh, dc)
+        dx = self._weight_grads(xs_tm, hs_tm[:1], dA)
+        return dx.reshape(N, self.D), dh, dc
+
+
+class TimeRNN(_Recurrent):
+    """Elman RNN (``tanh``) over a whole sequence.
+
+    Parameters
+    ----------
+    Wx : ndarray, (D, H)
+    Wh : ndarray, (H, H)
+    b : ndarray, (H,)
+    stateful : bool
+    """
+
+    def __init__(self, Wx, Wh, b, stateful=False):
+        self._init_params(Wx, Wh, b)
+        self.stateful = stateful
+        self.h, self.dh = None, None
+        self._cache = None
+
+    def _run(self, xs_tm, h0):
+        T, N, _ = xs_tm.shape
+        H = self.H
+        A = self._projection(xs_tm, H)  # (T, N, H)
+        hs_tm = np.empty((T + 1, N, H), dtype=self.dtype)
+        hs_tm[0] = h0
+        hs = np.empty((N, T, H), dtype=self.dtype)
+        Wh = np.ascontiguousarray(self.params[1])
+        _klstm.rnn_forward(A, Wh, hs_tm, hs, np.empty((N, H), dtype=self.dtype))
+        self._cache = (xs_tm, hs_tm)
+        return hs
+
+    def _back(self, dhs, dh):
+        xs_tm, hs_tm = self._cache
+        T = xs_tm.shape[0]
+        dA = np.empty((T,) + dh.shape, dtype=self.dtype)
+        _klstm.rnn_backward(hs_tm, dhs, np.ascontiguousarray(self.params[1].T), dA, dh)
+        return self._weight_grads(xs_tm, hs_tm[:T], dA)
+
+    def forward(self, xs):
+        """xs (N, T, D) -> hs (N, T, H)."""
+        N, T, xs_tm = self._inputs(xs)
+        if not self.stateful:
+            self.h = None
+        hs = self._run(xs_tm, _state(self.h, (N, self.H), self.dtype, "h"))
+        self.h = hs[:, -1].copy() if T else self.h
+        return hs
+
+    def backward(self, dhs):
+        """dhs (N, T, H) -> dxs (N, T, D)."""
+        T, N, _ = self._cache[0].shape
+        dh = np.zeros((N, self.H), dtype=self.dtype)
+        dxs = self._back(self._dhs(dhs, N, T), dh)
+        self.dh = dh
+        return dxs
+
+    def set_state(self, h):
+        self.h = h
+
+    def reset_state(self):
+        self.h = None
+
+
+class RNN(TimeRNN):
+    """One RNN step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``."""
+
+    def __init__(self, Wx, Wh, b):
+        super().__init__(Wx, Wh, b)
+
+    def forward(self, x, h_prev):
+        x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
+        N = x.shape[0]
+        hs = self._run(x.reshape(1, N, self.D), _state(h_prev, (N, self.H), self.dtype, "h_prev"))
+        return hs[:, 0]
+
+    def backward(self, dh_next):
+        N = self._cache[0].shape[1]
+        dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
+        dh = np.zeros((N, self.H), dtype=self.dtype)
+        dx = self._back(dhs.reshape(N, 1, self.H), dh)
+        return dx.reshape(N, self.D), dh
+
+
+class TimeGRU(_Recurrent):
+    """GRU over a whole sequence (the book's form: no bias, blocks z, r, h~).
+
+    Parameters
+    ----------
+    Wx : ndarray, (D, 3H)
+    Wh : ndarray, (H, 3H)
+    stateful : bool
+
+    Attributes
+    ----------
+    dWx, dWh : ndarray
+        The gradient arrays (the same objects as ``grads``).
+    """
+
+    gates = 3
+
+    def __init__(self, Wx, Wh, stateful=False):
+        self._init_params(Wx, Wh, None)
+        self.dWx, self.dWh = self.grads
+        self.Wx, self.Wh = self.params
+        self.stateful = stateful
+        self.h, self.dh = None, None
+        self._cache = None
+
+    def _run(self, xs_tm, h0):
+        T, N, _ = xs_tm.shape
+        H = self.H
+        Wh = self.params[1]
+        A = self._projection(xs_tm, 3 * H)  # (T, N, 3H)
+        hs_tm = np.empty((T + 1, N, H), dtype=self.dtype)
+        hs_tm[0] = h0
+        G = np.empty_like(A)
+        RH = np.empty((T, N, H), dtype=self.dtype)
+        hs = np.empty((N, T, H), dtype=self.dtype)
+        _klstm.gru_forward(
+            A,
+            np.ascontiguousarray(Wh[:, : 2 * H]),
+            np.ascontiguousarray(Wh[:, 2 * H :]),
+            hs_tm,
+            G,
+            RH,
+            hs,
+            np.empty((N, 2 * H), dtype=self.dtype),
+            np.empty((N, H), dtype=self.dtype),
+        )
+        self._cache = (xs_tm, hs_tm, G, RH)
+        return hs
+
+    def _back(self, dhs, dh):
+        xs_tm, hs_tm, G, RH = self._cache
+        T, N, D = xs_tm.shape
+        H = self.H
+        Wh = self.params[1]
+        dA = np.empty_like(G)  # (T, N, 3H)
+        _klstm.gru_backward(
+            G,
+            hs_tm,
+            dhs,
+            np.ascontiguousarray(Wh[:, : 2 * H].T),
+            np.ascontiguousarray(Wh[:, 2 * H :].T),
+            dA,
+            dh,
+            np.empty((N, H), dtype=self.dtype),
+            np.empty((N, 2 * H), dtype=self.dtype),
+            np.empty((N, H), dtype=self.dtype),
+        )
+        dA2 = dA.reshape(T * N, 3 * H)
+        _matmul_into(self.grads[0], xs_tm.reshape(T * N, D).T, dA2)
+        dWh = self.grads[1]
+        dWh[:, : 2 * H] = hs_tm[:T].reshape(T * N, H).T @ dA2[:, : 2 * H]
+        dWh[:, 2 * H :] = RH.reshape(T * N, H).T @ dA2[:, 2 * H :]
+        dxs_tm = dA2 @ self.params[0].T
+        return np.ascontiguousarray(dxs_tm.reshape(T, N, D).transpose(1, 0, 2))
+
+    def forward(self, xs):
+        """xs (N, T, D) -> hs (N, T, H)."""
+        N, T, xs_tm = self._inputs(xs)
+        if not self.stateful:
+            self.h = None
+        hs = self._run(xs_tm, _state(self.h, (N, self.H), self.dtype, "h"))
+        self.h = hs[:, -1].copy() if T else self.h
+        return hs
+
+    def backward(self, dhs):
+        """dhs (N, T, H) -> dxs (N, T, D)."""
+        T, N, _ = self._cache[0].shape
+        dh = np.zeros((N, self.H), dtype=self.dtype)
+        dxs = self._back(self._dhs(dhs, N, T), dh)
+        self.dh = dh
+        return dxs
+
+    def set_state(self, h):
+        self.h = h
+
+    def reset_state(self):
+        self.h = None
+
+
+class GRU(TimeGRU):
+    """One GRU step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``."""
+
+    def __init__(self, Wx, Wh):
+        super().__init__(Wx, Wh)
+
+    def forward(self, x, h_prev):
+        x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
+        N = x.shape[0]
+        hs = self._run(x.reshape(1, N, self.D), _state(h_prev, (N, self.H), self.dtype, "h_prev"))
+        return hs[:, 0]
+
+    def backward(self, dh_next):
+        N = self._cache[0].shape[1]
+        dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
+        dh = np.zeros((N, self.H), dtype=self.dtype)
+        dx = self._back(dhs.reshape(N, 1, self.H), dh)
+        return dx.reshape(N, self.D), dh
+
+
+class TimeBiLSTM:
+    """Bidirectional LSTM: a forward and a time-reversed :class:`TimeLSTM`, outputs concatenated.
+
+    Parameters
+    ----------
+    Wx1, Wh1, b1 : forward-direction LSTM parameters.
+    Wx2, Wh2, b2 : backward-direction LSTM parameters.
+    stateful : bool
+    """
+
+    def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
+        self.forward_lstm = TimeLSTM(Wx1, Wh1, b1, stateful)
+        self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
+        self.params = self.forward_lstm.params + self.backward_lstm.params
+        self.grads = self.forward_lstm.grads + self.backward_lstm.grads
+
+    def forward(self, xs):
+        """xs (N, T, D) -> (N, T, 2H)."""
+        o1 = self.forward_lstm.forward(xs)
+        o2 = self.backward_lstm.forward(np.asarray(xs)[:, ::-1])
+        return np.concatenate((o1, o2[:, ::-1]), axis=2)
+
+    def backward(self, dhs):
+        """dhs (N, T, 2H) -> dxs (N, T, D)."""
+        H = self.forward_lstm.H
+        dxs1 = self.forward_lstm.backward(dhs[:, :, :H])
+        dxs2 = self.backward_lstm.backward(dhs[:, ::-1, H:])
+        return dxs1 + dxs2[:, ::-1]
+
+
+# --------------------------------------------------------------------------- #
+# output layers
+# --------------------------------------------------------------------------- #
+class TimeAffine:
+    """Affine map at every time step: ``(N, T, D) @ W + b -> (N, T, V)``.
+
+    Parameters
+    ----------
+    W : ndarray, (D, V)
+        May be a transposed view of another parameter (weight tying,
+        ``TimeAffine(embed_W.T, b)``); its gradient array is ``zeros_like(W)``.
+    b : ndarray, (V,)
+    """
+
+    def __init__(self, W, b):
+        _param(W, "W", 2)
+        _param(b, "b", 1)
+        _same_dtype(W, b)
+        if b.shape[0] != W.shape[1]:
+            raise ValueError(
+                f"b has shape {b.shape}, expected ({W.shape[1]},) to match W {W.shape}"
+            )
+        self.params = [W, b]
+        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.x = None
+
+    def forward(self, x):
+        W, b = self.params
+        x = _floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
+        N, T, D = x.shape
+        self.x = x
+        out = np.empty((N * T, W.shape[1]), dtype=W.dtype)
+        np.dot(x.reshape(N * T, D), W, out=out)
+        out += b
+        return out.reshape(N, T, -1)
+
+    def backward(self, dout):
+        W, b = self.params
+        N, T, D = self.x.shape
+        dout = _floats(dout, W.dtype, "dout", ndim=3, shape=(N, T, W.shape[1]))
+        dout2 = dout.reshape(N * T, -1)  # (N*T, V)
+        _matmul_into(self.grads[0], self.x.reshape(N * T, D).T, dout2)
+        self.grads[1][...] = dout2.sum(axis=0)
+        return (dout2 @ W.T).reshape(N, T, D)
+
+
+class TimeSoftmaxWithLoss(_SoftmaxCE):
+    """Softmax + cross-entropy averaged over all (non-ignored) time steps.
+
+    ``forward(xs (N, T, V), ts)`` with ``ts`` ids ``(N, T)`` or one-hot
+    ``(N, T, V)`` returns the mean loss over positions whose label is not
+    ``ignore_label`` (-1).  If every label is ignored the loss is 0 and the
+    gradient zero.  Scores containing NaN or inf raise ``ValueError``.
+    """
+
+    def forward(self, xs, ts):
+        xs = np.asarray(xs)
+        if xs.ndim != 3:
+            raise ValueError(f"xs must be 3-D (N, T, V), got shape {xs.shape}")
+        N, T, V = xs.shape
+        ts = np.asarray(ts)
+        if ts.ndim == 3:
+            if ts.shape != xs.shape:
+                raise ValueError(f"one-hot ts has shape {ts.shape}, expected {xs.shape}")
+            ts = ts.argmax(axis=2)
+        if ts.shape != (N, T):
+            raise ValueError(f"ts has shape {ts.shape}, expected {(N, T)} to match xs {xs.shape}")
+        self._shape = xs.shape
+        return self._forward2d(xs.reshape(N * T, V), ts.reshape(N * T), "xs", "ts")
+
+    def backward(self, dout=1):
+        return self._backward2d(dout).reshape(self._shape)
+
+
+# --------------------------------------------------------------------------- #
+# attention (ch. 8)
+# --------------------------------------------------------------------------- #
+class WeightSum:
+    """Context vector ``c = sum_t a[:, t] * hs[:, t]``: ``forward(hs (N,T,H), a (N,T)) -> (N,H)``."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.cache = None
+
+    def forward(self, hs, a):
+        hs = np.asarray(hs)
+        a = np.asarray(a, dtype=hs.dtype)
+        if hs.ndim != 3 or a.shape != hs.shape[:2]:
+            raise ValueError(f"expected hs (N, T, H) and a (N, T), got {hs.shape} and {a.shape}")
+        self.cache = (hs, a)
+        return np.matmul(a[:, None, :], hs)[:, 0]  # (N, H)
+
+    def backward(self, dc):
+        hs, a = self.cache
+        dhs = a[:, :, None] * np.asarray(dc)[:, None, :]  # (N, T, H)
+        da = np.matmul(hs, np.asarray(dc)[:, :, None])[:, :, 0]  # (N, T)
+        return dhs, da
+
+
+class AttentionWeight:
+    """Attention weights ``a = softmax(hs @ h)``: ``forward(hs (N,T,H), h (N,H)) -> (N,T)``."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.cache = None
+
+    def forward(self, hs, h):
+        hs = np.asarray(hs)
+        h = np.asarray(h, dtype=hs.dtype)
+        if hs.ndim != 3 or h.shape != (hs.shape[0], hs.shape[2]):
+            raise ValueError(f"expected hs (N, T, H) and h (N, H), got {hs.shape} and {h.shape}")
+        s = np.matmul(hs, h[:, :, None])[:, :, 0]  # (N, T)
+        a = np.empty_like(s)
+        _ksm.softmax_rows(np.ascontiguousarray(s), a)
+        self.cache = (hs, h, a)
+        return a
+
+    def backward(self, da):
+        hs, h, a = self.cache
+        ds = a * da
+        ds -= a * ds.sum(axis=1, keepdims=True)  # (N, T)
+        dhs = ds[:, :, None] * h[:, None, :]
+        dh = np.matmul(ds[:, None, :], hs)[:, 0]
+        return dhs, dh
+
+
+class _AttentionCore:
+    """Batched attention for several decoder steps, via the fused kernel."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self._cache = None
+
+    def _forward3d(self, hs_enc, hs_dec):
+        hs_enc = np.asarray(hs_enc)
+        if hs_enc.ndim != 3:
+            raise ValueError(f"hs_enc must be 3-D (N, T_enc, H), got shape {hs_enc.shape}")
+        dtype = hs_enc.dtype if hs_enc.dtype in (np.float32, np.float64) else np.float32
+        N, Te, H = hs_enc.shape
+        hs_enc = _floats(hs_enc, dtype, "hs_enc")
+        hs_dec = _floats(hs_dec, dtype, "hs_dec", ndim=3, shape=(N, None, H))
+        if Te == 0:
+            raise ValueError("hs_enc has no time steps to attend to")
+        Td = hs_dec.shape[1]
+        a = np.empty((N, Td, Te), dtype=dtype)
+        out = np.empty((N, Td, H), dtype=dtype)
+        _katt.attention_forward(hs_enc, hs_dec, a, out)
+        self._cache = (hs_enc, hs_dec, a)
+        return out, a
+
+    def _backward3d(self, dout):
+        hs_enc, hs_dec, a = self._cache
+        dout = _floats(dout, hs_enc.dtype, "dout", ndim=3, shape=hs_dec.shape)
+        dhs_enc = np.empty_like(hs_enc)
+        dhs_dec = np.empty_like(hs_dec)
+        da = np.empty((hs_enc.shape[0], hs_enc.shape[1]), dtype=hs_enc.dtype)
+        _katt.attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da)
+        return dhs_enc, dhs_dec
+
+
+class Attention(_AttentionCore):
+    """One decoder step: ``forward(hs (N,T,H), h (N,H)) -> c (N,H)``; ``backward(dc) -> (dhs, dh)``.
+
+    Attributes
+    ----------
+    attention_weight : ndarray (N, T)
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.attention_weight = None
+
+    def forward(self, hs, h):
+        h = np.asarray(h)
+        if h.ndim != 2:
+            raise ValueError(f"h must be 2-D (N, H), got shape {h.shape}")
+        out, a = self._forward3d(hs, h[:, None, :])
+        self.attention_weight = a[:, 0]
+        return out[:, 0]
+
+    def backward(self, dout):
+        dout = np.asarray(dout)
+        dhs, dh = self._backward3d(dout[:, None, :])
+        return dhs, dh[:, 0]
+
+
+class TimeAttention(_AttentionCore):
+    """Attention of every decoder step over the encoder states, all steps at once.
+
+    ``forward(hs_enc (N, T_enc, H), hs_dec (N, T_dec, H)) -> (N, T_dec, H)``;
+    ``backward(dout) -> (dhs_enc, dhs_dec)``.
+
+    Attributes
+    ----------
+    attention_weights : list of ndarray (N, T_enc)
+        One entry per decoder step, as in the book.
+    weights : ndarray (N, T_dec, T_enc)
+        The same weights as one array.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.attention_weights = None
+        self.weights = None
+
+    def forward(self, hs_enc, hs_dec):
+        out, a = self._forward3d(hs_enc, hs_dec)
+        self.weights = a
+        self.attention_weights = [a[:, t] for t in range(a.shape[1])]
+        return out
+
+    def backward(self, dout):
+        return self._backward3d(dout)
