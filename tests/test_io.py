@@ -1,0 +1,425 @@
+"""Tests of fastlstm.io: own format round trips, atomicity, corrupt files, the book's pickles."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastlstm import io as fio
+from fastlstm.io import CheckpointError
+
+RNNLM_SHAPES = [(10000, 100), (100, 400), (100, 400), (400,), (100, 10000), (10000,)]
+
+
+def _params(seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return [
+        rng.standard_normal((5, 8)).astype(dtype),
+        rng.standard_normal((2, 8)).astype(dtype),
+        rng.standard_normal(8).astype(dtype),
+    ]
+
+
+def _no_temp_files(directory: Path) -> bool:
+    return not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+
+
+# --------------------------------------------------------------------------- #
+# atomic_write
+# --------------------------------------------------------------------------- #
+def test_atomic_write_replaces_file(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+    fio.atomic_write(path, lambda f: f.write(b"new content"))
+    assert path.read_bytes() == b"new content"
+    assert _no_temp_files(tmp_path)
+
+
+def test_atomic_write_crash_keeps_old_file(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+
+    def crash(f):
+        f.write(b"half of the new")
+        raise KeyboardInterrupt  # not even an Exception
+
+    with pytest.raises(KeyboardInterrupt):
+        fio.atomic_write(path, crash)
+    assert path.read_bytes() == b"old"
+    assert _no_temp_files(tmp_path)
+
+
+def test_atomic_write_crash_without_previous_file(tmp_path):
+    path = tmp_path / "f.bin"
+
+    def crash(f):
+        f.write(b"x")
+        raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        fio.atomic_write(path, crash)
+    assert not path.exists()
+    assert _no_temp_files(tmp_path)
+
+
+def test_save_params_crash_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    old = _params(0)
+    fio.save_params(old, path)
+
+    def broken_savez(f, **arrays):
+        f.write(b"PK\x03\x04 partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fio.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        fio.save_params(_params(1), path)
+    monkeypatch.undo()
+    for a, b in zip(fio.load_params(path), old, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert _no_temp_files(tmp_path)
+
+
+# --------------------------------------------------------------------------- #
+# save_params / load_params
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_params_round_trip_full_precision(tmp_path, dtype):
+    params = _params(0, dtype)
+    params[0][0, 0] = 1.0 + np.finfo(dtype).eps  # lost in float16
+    path = fio.save_params(params, tmp_path / "p.npz", model_class="Rnnlm", model_kwargs={"H": 8})
+    loaded = fio.load_params(path)
+    assert len(loaded) == len(params)
+    for a, b in zip(loaded, params, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    meta = fio.read_params_meta(path)
+    assert meta["format"] == "fastlstm-params" and meta["version"] == 1
+    assert meta["model_class"] == "Rnnlm" and meta["model_kwargs"] == {"H": 8}
+    assert meta["params"]["shapes"] == [list(p.shape) for p in params]
+    # plain numpy can read it without pickle
+    with np.load(path, allow_pickle=False) as npz:
+        assert {"param_000", "param_001", "param_002", "__meta__"} == set(npz.files)
+
+
+def test_params_tied_by_identity(tmp_path):
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.ones(3, dtype=np.float32)
+    path = fio.save_params([w, b, w], tmp_path / "tied.npz")
+    loaded = fio.load_params(path)
+    assert len(loaded) == 3 and loaded[2] is loaded[0]
+    with np.load(path) as npz:
+        assert "param_002" not in npz.files  # stored once
+    model = [np.zeros((2, 3), np.float32), np.zeros(3, np.float32)]
+    model.append(model[0])
+    fio.load_into(model, loaded, path)
+    np.testing.assert_array_equal(model[0], w)
+    assert model[2] is model[0]
+
+
+def test_save_params_rejects_bad_input(tmp_path):
+    with pytest.raises(TypeError, match="params"):
+        fio.save_params(np.zeros(3), tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="numeric"):
+        fio.save_params([np.array(["a"])], tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="JSON"):
+        fio.save_params([np.zeros(2)], tmp_path / "x.npz", model_kwargs={"f": object()})
+    assert not (tmp_path / "x.npz").exists()
+
+
+# --------------------------------------------------------------------------- #
+# corrupt and foreign files
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def good_file(tmp_path):
+    return fio.save_params(_params(0), tmp_path / "good.npz")
+
+
+@pytest.mark.parametrize("loader", [fio.load_params, fio.load_any, fio.load_checkpoint])
+def test_truncated_file(tmp_path, good_file, loader):
+    data = good_file.read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 30):
+        path = tmp_path / f"cut{cut}.npz"
+        path.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match=str(path.name)):
+            loader(path)
+
+
+def test_flipped_byte_in_array_data(tmp_path, good_file):
+    data = bytearray(good_file.read_bytes())
+    with zipfile.ZipFile(good_file) as zf:
+        info = zf.getinfo("param_000.npy")
+    data[info.header_offset + 200] ^= 0xFF  # inside the stored array bytes
+    path = tmp_path / "flipped.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        fio.load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        (b"", "empty"),
+        (b"hello world, not a checkpoint", "unrecognised"),
+        (b"\x93NUMPY\x01\x00", "unrecognised"),
+    ],
+)
+def test_foreign_files(tmp_path, content, pattern):
+    path = tmp_path / "foreign.bin"
+    path.write_bytes(content)
+    for loader in (fio.load_params, fio.load_any, fio.load_checkpoint):
+        with pytest.raises(CheckpointError, match=pattern):
+            loader(path)
+
+
+def test_npz_without_metadata_or_with_future_version(tmp_path):
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.zeros(3))
+    with pytest.raises(CheckpointError, match="not a fastlstm file"):
+        fio.load_params(plain)
+    future = tmp_path / "future.npz"
+    meta = np.frombuffer(b'{"format": "fastlstm-params", "version": 99}', dtype=np.uint8)
+    np.savez(future, __meta__=meta)
+    with pytest.raises(CheckpointError, match="version 99"):
+        fio.load_any(future)
+    bad_json = tmp_path / "badjson.npz"
+    np.savez(bad_json, __meta__=np.frombuffer(b"{not json", dtype=np.uint8))
+    with pytest.raises(CheckpointError, match="JSON"):
+        fio.load_params(bad_json)
+
+
+def test_missing_param_entry(tmp_path, good_file):
+    with np.load(good_file) as npz:
+        members = {k: npz[k] for k in npz.files if k != "param_001"}
+    path = tmp_path / "missing.npz"
+    np.savez(path, **members)
+    with pytest.raises(CheckpointError, match="parameter 1"):
+        fio.load_params(path)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    for loader in (fio.load_params, fio.load_any, fio.read_book_pkl, fio.load_checkpoint):
+        with pytest.raises(FileNotFoundError):
+            loader(tmp_path / "nope.npz")
+
+
+def test_load_params_on_pickle_points_to_reader(tmp_path):
+    path = tmp_path / "book.pkl"
+    path.write_bytes(pickle.dumps([np.zeros(2, np.float16)]))
+    with pytest.raises(CheckpointError, match="read_book_pkl"):
+        fio.load_params(path)
+
+
+# --------------------------------------------------------------------------- #
+# the book's pickles
+# --------------------------------------------------------------------------- #
+class _Evil:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_malicious_pickle_refused(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps([np.zeros(2, np.float16), _Evil(marker)], protocol=protocol))
+    for loader in (fio.read_book_pkl, fio.load_any):
+        with pytest.raises(CheckpointError, match=r"forbidden global '(posix|nt|os)\.system'"):
+            loader(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("obj", "pattern"),
+    [
+        ({"W": np.zeros(2)}, "dict"),
+        ([np.zeros(2), "text"], "item 1 is a str"),
+        ([np.array([1, "a"], dtype=object)], r"forbidden global|non-numeric"),
+        (np.zeros(3), "forbidden|expected a list"),
+    ],
+)
+def test_pickles_that_are_not_lists_of_arrays(tmp_path, obj, pattern):
+    path = tmp_path / "odd.pkl"
+    path.write_bytes(pickle.dumps(obj, protocol=3))
+    with pytest.raises(CheckpointError, match=pattern):
+        fio.read_book_pkl(path)
+
+
+def test_pickle_of_builtin_refused(tmp_path):
+    path = tmp_path / "eval.pkl"
+    path.write_bytes(b"\x80\x03cbuiltins\neval\nX\x04\x00\x00\x001+1\x85R.")
+    with pytest.raises(CheckpointError, match="builtins.eval"):
+        fio.read_book_pkl(path)
+
+
+def test_truncated_pickle(tmp_path):
+    data = pickle.dumps([np.ones((4, 4), np.float16)], protocol=3)
+    path = tmp_path / "cut.pkl"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        fio.load_any(path)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_pickled_arrays_round_trip(tmp_path, protocol):
+    arrays = [p.astype(np.float16) for p in _params(3)]
+    path = tmp_path / "p.pkl"
+    path.write_bytes(pickle.dumps(arrays, protocol=protocol))
+    for loaded in (fio.read_book_pkl(path), fio.load_any(path)):
+        assert [a.dtype for a in loaded] == [np.float16] * 3
+        for a, b in zip(loaded, arrays, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_book_rnnlm_pkl(book_weights_dir):
+    arrays = fio.read_book_pkl(book_weights_dir / "Rnnlm.pkl")
+    assert [a.shape for a in arrays] == RNNLM_SHAPES
+    assert all(a.dtype == np.float16 for a in arrays)
+    assert all(np.isfinite(a).all() and np.abs(a).max() > 0 for a in arrays)
+    again = fio.load_any(book_weights_dir / "Rnnlm.pkl")
+    for a, b in zip(arrays, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    params = [np.zeros(s, np.float32) for s in RNNLM_SHAPES]
+    fio.load_into(params, arrays, "Rnnlm.pkl")
+    for p, a in zip(params, arrays, strict=True):
+        assert p.dtype == np.float32
+        np.testing.assert_array_equal(p, a.astype(np.float32))
+
+
+def test_book_attention_pkl(book_weights_dir):
+    arrays = fio.load_any(book_weights_dir / "AttentionSeq2seq.pkl")
+    assert len(arrays) > 0
+    assert all(isinstance(a, np.ndarray) and a.dtype == np.float16 for a in arrays)
+
+
+# --------------------------------------------------------------------------- #
+# load_into
+# --------------------------------------------------------------------------- #
+def test_load_into_copies_in_place_with_cast():
+    params = _params(0)
+    ids = [id(p) for p in params]
+    arrays = [p.astype(np.float64) * 2 for p in _params(1)]
+    fio.load_into(params, arrays, "x.npz")
+    assert [id(p) for p in params] == ids
+    for p, a in zip(params, arrays, strict=True):
+        assert p.dtype == np.float32
+        np.testing.assert_array_equal(p, a.astype(np.float32))
+
+
+def test_load_into_shape_mismatch_changes_nothing():
+    params = _params(0)
+    before = [p.copy() for p in params]
+    arrays = _params(1)
+    arrays[2] = np.zeros(9, np.float32)
+    with pytest.raises(
+        CheckpointError, match=r"model\.npz: parameter 2 has shape \(9,\), the model expects \(8,\)"
+    ):
+        fio.load_into(params, arrays, "model.npz")
+    for p, b in zip(params, before, strict=True):
+        np.testing.assert_array_equal(p, b)
+
+
+def test_load_into_count_mismatch():
+    with pytest.raises(CheckpointError, match="holds 2 arrays but the model has 3"):
+        fio.load_into(_params(0), _params(1)[:2], "m.pkl")
+
+
+def test_load_into_tied_params_must_agree():
+    w = np.zeros((2, 3), np.float32)
+    params = [w, w]
+    with pytest.raises(CheckpointError, match="tied"):
+        fio.load_into(params, [np.ones((2, 3)), np.zeros((2, 3))], "f")
+    fio.load_into(params, [np.ones((2, 3)), np.ones((2, 3))], "f")
+    np.testing.assert_array_equal(w, 1)
+
+
+def test_load_into_transposed_view():
+    embed = np.zeros((4, 3), np.float32)
+    params = [embed, embed.T]  # weight tying as in BetterRnnlm
+    values = np.arange(12, dtype=np.float32).reshape(4, 3)
+    fio.load_into(params, [values, values.T.copy()], "f")
+    np.testing.assert_array_equal(embed, values)
+
+
+# --------------------------------------------------------------------------- #
+# checkpoints
+# --------------------------------------------------------------------------- #
+def test_checkpoint_round_trip(tmp_path):
+    params = _params(0)
+    m = [np.full_like(p, 0.5) for p in params]
+    v = [np.full_like(p, 0.25) for p in params]
+    rng = np.random.default_rng(42)
+    rng.random(10)
+    state = rng.bit_generator.state
+    path = fio.save_checkpoint(
+        tmp_path / "ckpt.npz",
+        params=params,
+        optimizer_state={"lr": 0.001, "iter": 17, "m": m, "v": v, "h": None, "empty": [None, m[0]]},
+        epoch=3,
+        rng_state=state,
+        extra={"ppl": [412.5, np.float64(300.25)], "note": "x", "best": np.int64(2)},
+        model_class="Rnnlm",
+        model_kwargs={"vocab_size": 10000},
+    )
+    ckpt = fio.load_checkpoint(path)
+    assert isinstance(ckpt, fio.Checkpoint)
+    assert ckpt.epoch == 3
+    assert ckpt.model_class == "Rnnlm" and ckpt.model_kwargs == {"vocab_size": 10000}
+    for a, b in zip(ckpt.params, params, strict=True):
+        np.testing.assert_array_equal(a, b)
+    opt = ckpt.optimizer_state
+    assert opt["lr"] == 0.001 and opt["iter"] == 17 and opt["h"] is None
+    assert opt["empty"][0] is None
+    np.testing.assert_array_equal(opt["empty"][1], m[0])
+    for name, ref in (("m", m), ("v", v)):
+        for a, b in zip(opt[name], ref, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert ckpt.extra == {"ppl": [412.5, 300.25], "note": "x", "best": 2}
+    restored = np.random.default_rng()
+    restored.bit_generator.state = ckpt.rng_state
+    np.testing.assert_array_equal(restored.random(5), rng.random(5))
+    assert fio.load_params(path)[0].shape == (5, 8)
+    with np.load(path, allow_pickle=False) as npz:  # no pickle anywhere
+        for name in npz.files:
+            assert npz[name].dtype != object
+
+
+def test_checkpoint_mt19937_state(tmp_path):
+    rng = np.random.Generator(np.random.MT19937(5))
+    rng.random(3)
+    path = fio.save_checkpoint(tmp_path / "c.npz", params=[], rng_state=rng.bit_generator.state)
+    restored = np.random.Generator(np.random.MT19937())
+    restored.bit_generator.state = fio.load_checkpoint(path).rng_state
+    np.testing.assert_array_equal(restored.random(4), rng.random(4))
+
+
+def test_checkpoint_errors(tmp_path):
+    params_only = fio.save_params(_params(0), tmp_path / "p.npz")
+    with pytest.raises(CheckpointError, match="load_params"):
+        fio.load_checkpoint(params_only)
+    with pytest.raises(TypeError, match="epoch"):
+        fio.save_checkpoint(tmp_path / "c.npz", params=_params(0), epoch=1.5)
+    with pytest.raises(TypeError, match="JSON"):
+        fio.save_checkpoint(tmp_path / "c.npz", params=_params(0), extra={"f": print})
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_download_is_atomic(tmp_path):
+    source = tmp_path / "source.txt"
+    source.write_bytes(b"some data\n" * 1000)
+    dest = tmp_path / "sub" / "dest.txt"
+    fio.download(source.as_uri(), dest)
+    assert dest.read_bytes() == source.read_bytes()
+    dest.write_bytes(b"previous")
+    with pytest.raises(OSError):
+        fio.download((tmp_path / "missing.txt").as_uri(), dest)
+    assert dest.read_bytes() == b"previous"
+    assert _no_temp_files(dest.parent)
