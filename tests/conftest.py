@@ -1,0 +1,54 @@
+"""Shared fixtures.
+
+Tests that need the book's files take one of the fixtures below; they skip with
+a reason naming what is missing when ``FASTLSTM_DATA`` is unset or incomplete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fastlstm import config
+
+_NO_DATA = (
+    "data directory not set: export FASTLSTM_DATA=/path/to/data "
+    "(with ptb/, sequence/, book-weights/)"
+)
+
+
+def _require(directory: Path, names: tuple[str, ...]) -> Path:
+    if not directory.is_dir():
+        pytest.skip(f"missing data directory {directory}")
+    missing = [name for name in names if not (directory / name).is_file()]
+    if missing:
+        pytest.skip(f"missing data file(s) in {directory}: {', '.join(missing)}")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The ``FASTLSTM_DATA`` directory (skips if unset)."""
+    path = config.data_dir()
+    if path is None:
+        pytest.skip(_NO_DATA)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ptb_dir(data_dir: Path) -> Path:
+    """``$FASTLSTM_DATA/ptb`` with the three PTB text files."""
+    return _require(data_dir / "ptb", ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"))
+
+
+@pytest.fixture(scope="session")
+def sequence_dir(data_dir: Path) -> Path:
+    """``$FASTLSTM_DATA/sequence`` with ``addition.txt`` and ``date.txt``."""
+    return _require(data_dir / "sequence", ("addition.txt", "date.txt"))
+
+
+@pytest.fixture(scope="session")
+def book_weights_dir(data_dir: Path) -> Path:
+    """``$FASTLSTM_DATA/book-weights`` with the book's ``Rnnlm.pkl`` and ``AttentionSeq2seq.pkl``."""
+    return _require(data_dir / "book-weights", ("Rnnlm.pkl", "AttentionSeq2seq.pkl"))
