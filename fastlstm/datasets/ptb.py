@@ -1,0 +1,184 @@
+"""The Penn Treebank corpus as the book uses it (``dataset/ptb.py``).
+
+:func:`load_data` returns ``(corpus, word_to_id, id_to_word)`` with the book's
+word ids: the vocabulary is numbered in order of first appearance over
+``ptb.train.txt``, then ``ptb.valid.txt``, then ``ptb.test.txt`` (the validation
+and test files add no new word, so the ids are those of the book), and every
+line ends with the token ``<eos>``.  The ids do not depend on the order in which
+the splits are loaded.
+
+Files are looked up in this order:
+
+1. ``$FASTLSTM_DATA/ptb/ptb.{train,valid,test}.txt``;
+2. the cache, ``fastlstm.config.cache_dir() / "ptb"``;
+3. a download from the book's source into the cache.
+
+The vocabulary and the three corpora are cached as an ``.npz`` keyed by the
+size and modification time of the three text files, so loading after the first
+time only reads that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from fastlstm import config
+from fastlstm import io as fio
+
+__all__ = ["load_data", "URL_BASE", "FILES"]
+
+log = logging.getLogger(__name__)
+
+URL_BASE = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
+FILES = {"train": "ptb.train.txt", "valid": "ptb.valid.txt", "test": "ptb.test.txt"}
+_SPLITS = ("train", "valid", "test")
+_ALIASES = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
+_CACHE_VERSION = 1
+
+
+def _download(url: str, dest: Path) -> Path:
+    """Fetch ``url`` into ``dest`` (atomic, with a progress bar); tests replace this."""
+    return fio.download(url, dest)
+
+
+def _cache_root() -> Path:
+    path = config.cache_dir() / "ptb"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _missing_message(name: str, cache: Path, err: BaseException | None) -> str:
+    root = config.data_dir()
+    where = (
+        f"{root / 'ptb'} (FASTLSTM_DATA is set to {root})"
+        if root is not None
+        else "$FASTLSTM_DATA/ptb/ (export FASTLSTM_DATA=/path/to/data)"
+    )
+    reason = f" Download from {URL_BASE}{name} failed: {err}." if err is not None else ""
+    return (
+        f"PTB file {name!r} not found.{reason} Put ptb.train.txt, ptb.valid.txt and "
+        f"ptb.test.txt in {where}, or in the cache directory {cache} "
+        f"(set FASTLSTM_CACHE to move it)."
+    )
+
+
+def _find_source(name: str) -> Path:
+    """Locate (or download) one PTB text file."""
+    path = config.data_file("ptb", name)
+    if path is not None:
+        return path
+    cache = _cache_root()
+    path = cache / name
+    if path.is_file():
+        return path
+    log.info("downloading %s%s to %s", URL_BASE, name, path)
+    try:
+        _download(URL_BASE + name, path)
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(_missing_message(name, cache, exc)) from exc
+    if not path.is_file():
+        raise FileNotFoundError(_missing_message(name, cache, None))
+    return path
+
+
+def _tokens(path: Path) -> list[str]:
+    """Words of a PTB file, each line followed by ``<eos>`` (the book's tokenisation)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return text.replace("\n", " <eos> ").split()
+
+
+def _cache_key(paths: dict[str, Path]) -> str:
+    h = hashlib.sha1(usedforsecurity=False)
+    h.update(f"v{_CACHE_VERSION}".encode())
+    for split in _SPLITS:
+        st = paths[split].stat()
+        h.update(f"|{split}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _build(paths: dict[str, Path]) -> dict[str, np.ndarray]:
+    tokens = {split: _tokens(paths[split]) for split in _SPLITS}
+    # first appearance over train, then valid, then test (dicts keep insertion order)
+    vocab = dict.fromkeys(tokens["train"])
+    vocab.update(dict.fromkeys(tokens["valid"]))
+    vocab.update(dict.fromkeys(tokens["test"]))
+    word_to_id = {w: i for i, w in enumerate(vocab)}
+    out = {"vocab": np.array(list(word_to_id), dtype=str)}
+    for split in _SPLITS:
+        words = tokens[split]
+        out[split] = np.fromiter(map(word_to_id.__getitem__, words), np.int32, count=len(words))
+    return out
+
+
+def _load_cached(path: Path) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in ("vocab", *_SPLITS)}
+    except Exception as exc:  # unreadable cache: rebuild it
+        log.warning("ignoring unreadable PTB cache %s (%s)", path, exc)
+        return None
+    if data["vocab"].dtype.kind != "U" or any(data[s].dtype != np.int32 for s in _SPLITS):
+        return None
+    return data
+
+
+def _corpora() -> dict[str, np.ndarray]:
+    paths = {split: _find_source(FILES[split]) for split in _SPLITS}
+    cache = _cache_root() / f"ptb-corpus-{_cache_key(paths)}.npz"
+    if cache.is_file():
+        data = _load_cached(cache)
+        if data is not None:
+            return data
+    data = _build(paths)
+    try:
+        fio.atomic_write(cache, lambda f: np.savez(f, **data))
+    except OSError as exc:  # a read-only cache only costs speed
+        log.warning("could not write PTB cache %s: %s", cache, exc)
+    return data
+
+
+def load_data(data_type: str = "train") -> tuple[np.ndarray, dict[str, int], dict[int, str]]:
+    """Load one split of the Penn Treebank with the book's word ids.
+
+    Parameters
+    ----------
+    data_type : {'train', 'val', 'valid', 'test'}, default 'train'
+        Which split to return.
+
+    Returns
+    -------
+    corpus : numpy.ndarray of int32, shape (n_words,)
+        Word ids of the split (929589 / 73760 / 82430 words).
+    word_to_id : dict of str to int
+        The vocabulary (10000 words), the same for every split.
+    id_to_word : dict of int to str
+        Its inverse.
+
+    Raises
+    ------
+    ValueError
+        If ``data_type`` is not one of the names above.
+    FileNotFoundError
+        If the files are neither in ``$FASTLSTM_DATA/ptb`` nor in the cache and
+        cannot be downloaded; the message says where to put them.
+
+    Examples
+    --------
+    >>> corpus, word_to_id, id_to_word = load_data("train")  # doctest: +SKIP
+    >>> len(word_to_id), corpus.shape
+    (10000, (929589,))
+    """
+    if not isinstance(data_type, str) or data_type not in _ALIASES:
+        raise ValueError(
+            f"data_type must be 'train', 'val' (or 'valid') or 'test', got {data_type!r}"
+        )
+    data = _corpora()
+    words = data["vocab"].tolist()
+    word_to_id = {w: i for i, w in enumerate(words)}
+    id_to_word = dict(enumerate(words))
+    return data[_ALIASES[data_type]], word_to_id, id_to_word

@@ -1,0 +1,492 @@
+"""Character-level sequence data sets of the book (``dataset/sequence.py``).
+
+Each line of a data file holds a question and an answer of fixed widths; the
+answer starts at the first ``_``, which doubles as the decoder's start symbol::
+
+    16+75  _91                                  (addition.txt: 7 + 5 characters)
+    september 27, 1994           _1994-09-27    (date.txt: 29 + 11 characters)
+
+:func:`load_data` numbers the characters in order of first appearance (question,
+then answer, line by line), shuffles with ``numpy.random.RandomState(seed)``
+exactly as the book does and keeps the last 10% for testing, so the arrays and
+ids are the book's.  Unlike the book, nothing is kept in module-level state:
+the vocabulary of a file is returned by ``load_data(..., return_vocab=True)`` or
+:func:`get_vocab`.
+
+The book's files ``addition.txt`` and ``date.txt`` are looked up in
+``$FASTLSTM_DATA/sequence/``, then in the cache, then downloaded from the book's
+repository; if that fails too, the same amount of data is generated offline by
+:func:`make_addition` / :func:`make_date` (same format, widths and characters)
+and a warning says so.  The vocabulary's ``source`` attribute tells which file
+or generator was used.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from fastlstm import config
+from fastlstm import io as fio
+
+__all__ = [
+    "Vocab",
+    "load_data",
+    "get_vocab",
+    "make_addition",
+    "make_date",
+    "BOOK_FILES",
+    "URL_BASE",
+]
+
+log = logging.getLogger(__name__)
+
+URL_BASE = (
+    "https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch-2/master/dataset/"
+)
+BOOK_FILES = ("addition.txt", "date.txt")
+#: seed of the data generated when a book file is unavailable
+GENERATED_SEED = 0
+_BOOK_SIZE = 50000
+
+
+# --------------------------------------------------------------------------- #
+# vocabulary
+# --------------------------------------------------------------------------- #
+class Vocab:
+    """Character vocabulary of a sequence data set.
+
+    Parameters
+    ----------
+    chars : iterable of str
+        The characters, in id order (``chars[i]`` has id ``i``).
+    source : str, optional
+        Where the data came from (a file path or a generator call).
+
+    Attributes
+    ----------
+    char_to_id : Mapping[str, int]
+        Read-only map from character to id (the book's ``char_to_id``).
+    id_to_char : Mapping[int, str]
+        Read-only map from id to character (the book's ``id_to_char``).
+    source : str
+        Where the data came from.
+
+    Examples
+    --------
+    >>> v = Vocab("16+75 _")
+    >>> v.encode("57+")
+    array([4, 3, 2], dtype=int32)
+    >>> v.decode([0, 1])
+    '16'
+    """
+
+    def __init__(self, chars: Iterable[str], source: str = "<chars>"):
+        chars = tuple(chars)
+        for c in chars:
+            if not isinstance(c, str) or len(c) != 1:
+                raise ValueError(f"chars must be single characters, got {c!r}")
+        if len(set(chars)) != len(chars):
+            raise ValueError("chars must not contain duplicates")
+        self._chars = chars
+        self.char_to_id: Mapping[str, int] = MappingProxyType({c: i for i, c in enumerate(chars)})
+        self.id_to_char: Mapping[int, str] = MappingProxyType(dict(enumerate(chars)))
+        self.source = source
+
+    @property
+    def chars(self) -> tuple[str, ...]:
+        """The characters in id order."""
+        return self._chars
+
+    def __len__(self) -> int:
+        return len(self._chars)
+
+    def __contains__(self, char: object) -> bool:
+        return char in self.char_to_id
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Vocab):
+            return NotImplemented
+        return self._chars == other._chars
+
+    def __hash__(self) -> int:
+        return hash(self._chars)
+
+    def __repr__(self) -> str:
+        return f"Vocab({''.join(self._chars)!r}, source={self.source!r})"
+
+    def encode(self, text: str | Sequence[str]) -> np.ndarray:
+        """Map text to ids.
+
+        Parameters
+        ----------
+        text : str or sequence of str
+            One string, or several strings of equal length.
+
+        Returns
+        -------
+        numpy.ndarray of int32
+            Shape ``(len(text),)`` for a string, ``(N, T)`` for N strings of length T.
+        """
+        if isinstance(text, str):
+            try:
+                return np.array([self.char_to_id[c] for c in text], dtype=np.int32)
+            except KeyError as exc:
+                raise ValueError(f"character {exc.args[0]!r} is not in the vocabulary") from None
+        texts = list(text)
+        lengths = {len(s) for s in texts}
+        if len(lengths) > 1:
+            raise ValueError(
+                f"strings to encode must have equal lengths, got lengths {sorted(lengths)}"
+            )
+        width = lengths.pop() if lengths else 0
+        out = np.empty((len(texts), width), dtype=np.int32)  # (N, T)
+        for i, s in enumerate(texts):
+            if not isinstance(s, str):
+                raise TypeError(f"text[{i}] must be a str, got {type(s).__name__}")
+            out[i] = self.encode(s)
+        return out
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str | list[str]:
+        """Map ids back to text.
+
+        Parameters
+        ----------
+        ids : array_like of int
+            Shape ``(T,)`` or ``(N, T)``.
+
+        Returns
+        -------
+        str or list of str
+            One string for 1-D input, a list of N strings for 2-D input.
+        """
+        arr = np.asarray(ids)
+        if arr.dtype.kind not in "iu" and arr.size:
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        if arr.ndim == 2:
+            return [self.decode(row) for row in arr]
+        if arr.ndim != 1:
+            raise ValueError(f"ids must be 1-D or 2-D, got shape {arr.shape}")
+        n = len(self._chars)
+        bad = arr[(arr < 0) | (arr >= n)]
+        if bad.size:
+            raise ValueError(f"id {int(bad[0])} is out of range for a vocabulary of {n} characters")
+        return "".join(self._chars[i] for i in arr.tolist())
+
+
+# --------------------------------------------------------------------------- #
+# parsing
+# --------------------------------------------------------------------------- #
+def _parse_text(text: str, source: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
+    """Split lines into question/answer id arrays (book's vocabulary order)."""
+    lines = text.split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{source}: the file holds no data lines")
+    sep = lines[0].find("_")
+    width = len(lines[0])
+    for lineno, line in enumerate(lines, start=1):
+        idx = line.find("_")
+        if idx < 0:
+            raise ValueError(
+                f"{source}, line {lineno}: no '_' separator between question and answer"
+            )
+        if idx == 0:
+            raise ValueError(f"{source}, line {lineno}: empty question (line starts with '_')")
+        if idx != sep:
+            raise ValueError(
+                f"{source}, line {lineno}: question width {idx} differs from {sep} on line 1 "
+                "(questions must be padded to the same width)"
+            )
+        if len(line) != width:
+            raise ValueError(
+                f"{source}, line {lineno}: answer width {len(line) - idx} differs from "
+                f"{width - sep} on line 1 (answers must be padded to the same width)"
+            )
+    # ids in order of first appearance over q1 a1 q2 a2 ..., i.e. over the joined lines
+    codes = np.frombuffer("".join(lines).encode("utf-32-le"), dtype="<u4")
+    uniq, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(uniq), dtype=np.int32)
+    rank[order] = np.arange(len(uniq), dtype=np.int32)
+    ids = rank[inverse.reshape(-1)].reshape(len(lines), width)  # (N, Tq + Ta)
+    x = np.ascontiguousarray(ids[:, :sep])  # (N, Tq)
+    t = np.ascontiguousarray(ids[:, sep:])  # (N, Ta)
+    x.flags.writeable = False
+    t.flags.writeable = False
+    vocab = Vocab((chr(c) for c in uniq[order].tolist()), source=source)
+    return x, t, vocab
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_file(path: str, size: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray, Vocab]:
+    # size and mtime are part of the cache key only
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return _parse_text(text, path)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_generated(name: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
+    maker = make_addition if name == "addition.txt" else make_date
+    source = f"generated: {maker.__name__}(n={_BOOK_SIZE}, seed={GENERATED_SEED})"
+    lines = maker(_BOOK_SIZE, seed=GENERATED_SEED)
+    return _parse_text("\n".join(lines), source)
+
+
+def _download(url: str, dest: Path) -> Path:
+    """Fetch ``url`` into ``dest`` (atomic, with a progress bar); tests replace this."""
+    return fio.download(url, dest)
+
+
+def _locate(file_name: str | os.PathLike) -> Path | None:
+    """Path of the data file, or None when a book file must be generated."""
+    name = os.fspath(file_name)
+    if name in BOOK_FILES:
+        path = config.data_file("sequence", name)
+        if path is not None:
+            return path
+        cache = config.cache_dir() / "sequence"
+        path = cache / name
+        if path.is_file():
+            return path
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            log.info("downloading %s%s to %s", URL_BASE, name, path)
+            _download(URL_BASE + name, path)
+        except (OSError, ValueError) as exc:
+            maker = "make_addition" if name == "addition.txt" else "make_date"
+            warnings.warn(
+                f"{name} is not in $FASTLSTM_DATA/sequence/ nor in {cache} and could not be "
+                f"downloaded ({exc}); using {maker}(n={_BOOK_SIZE}, seed={GENERATED_SEED}) "
+                "instead: same format, different data than the book's",
+                UserWarning,
+                stacklevel=3,
+            )
+            return None
+        return path
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no such data file: {name!r}. Give a path to a file, or one of {BOOK_FILES} "
+            "(read from $FASTLSTM_DATA/sequence/, e.g. export FASTLSTM_DATA=/path/to/data)"
+        )
+    return path
+
+
+def _load(file_name: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Vocab]:
+    if not isinstance(file_name, str | os.PathLike):
+        raise TypeError(f"file_name must be a str or path, got {type(file_name).__name__}")
+    path = _locate(file_name)
+    if path is None:
+        result = _parse_generated(os.fspath(file_name))
+    else:
+        st = path.stat()
+        result = _parse_file(str(path.resolve()), st.st_size, st.st_mtime_ns)
+    log.info("sequence data %s loaded from %s", os.fspath(file_name), result[2].source)
+    return result
+
+
+def load_data(
+    file_name: str | os.PathLike = "addition.txt",
+    seed: int | None = 1984,
+    *,
+    return_vocab: bool = False,
+):
+    """Load a sequence data set, shuffled and split as in the book.
+
+    Parameters
+    ----------
+    file_name : str or os.PathLike, default 'addition.txt'
+        ``'addition.txt'`` or ``'date.txt'`` (the book's files, see the module
+        docstring for where they are found), or the path of a file in the same
+        format.
+    seed : int or None, default 1984
+        Seed of the shuffle (``numpy.random.RandomState(seed).permutation``, the
+        same order as the book's ``np.random.seed(seed); np.random.shuffle``).
+        ``None`` shuffles with NumPy's global random state, as the book does.
+    return_vocab : bool, default False
+        Also return the :class:`Vocab`.
+
+    Returns
+    -------
+    (x_train, t_train), (x_test, t_test) : tuple of numpy.ndarray of int32
+        Questions ``(N, Tq)`` and answers ``(N, Ta)``; the last 10% of the
+        shuffled lines are the test set.
+    vocab : Vocab
+        Only if ``return_vocab`` is true.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``file_name`` is neither a book file nor an existing path.
+    ValueError
+        If a line has no ``_`` separator or its widths differ from the first
+        line's; the message names the file and the line number.
+
+    Examples
+    --------
+    >>> (x_train, t_train), (x_test, t_test) = load_data("addition.txt")  # doctest: +SKIP
+    >>> x_train.shape, t_train.shape
+    ((45000, 7), (45000, 5))
+    """
+    x, t, vocab = _load(file_name)
+    n = len(x)
+    if seed is None:
+        indices = np.random.permutation(n)  # noqa: NPY002  (the book's global state)
+    else:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+        indices = np.random.RandomState(seed).permutation(n)  # noqa: NPY002  (book's order)
+    x = x[indices]  # (N, Tq), a writable copy
+    t = t[indices]  # (N, Ta)
+    split_at = n - n // 10
+    out = (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:])
+    if return_vocab:
+        return (*out, vocab)
+    return out
+
+
+def get_vocab(file_name: str | os.PathLike) -> Vocab:
+    """Return the :class:`Vocab` of a data set (the book's ``get_vocab()`` for that file).
+
+    Parameters
+    ----------
+    file_name : str or os.PathLike
+        As for :func:`load_data`.
+
+    Returns
+    -------
+    Vocab
+        ``vocab.char_to_id`` and ``vocab.id_to_char`` are the book's two dicts.
+    """
+    return _load(file_name)[2]
+
+
+# --------------------------------------------------------------------------- #
+# generators
+# --------------------------------------------------------------------------- #
+def _check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    return int(n)
+
+
+def make_addition(n: int = 50000, seed: int | None = 0, *, digits: int = 3) -> list[str]:
+    """Generate addition problems in the format of the book's ``addition.txt``.
+
+    Each operand has 1 to ``digits`` digits (the number of digits is drawn
+    uniformly, then the digits), unordered pairs are unique, the question
+    ``a+b`` is left-justified to ``2 * digits + 1`` characters and the answer
+    ``_`` + sum to ``digits + 2``.
+
+    Parameters
+    ----------
+    n : int, default 50000
+        Number of lines; at most half the number of distinct unordered pairs.
+    seed : int or None, default 0
+        Seed of ``numpy.random.default_rng``.
+    digits : int, default 3
+        Maximum number of digits of an operand.
+
+    Returns
+    -------
+    list of str
+        Lines without newline, e.g. ``'16+75  _91  '``.
+    """
+    n = _check_n(n)
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 9:
+        raise ValueError(f"digits must be an int in 1..9, got {digits!r}")
+    values = 10**digits
+    limit = values * (values + 1) // 4
+    if n > limit:
+        raise ValueError(f"n={n} is too large for {digits}-digit operands (at most {limit})")
+    rng = np.random.default_rng(seed)
+    seen: set[tuple[int, int]] = set()
+    lines: list[str] = []
+    q_width, a_width = 2 * digits + 1, digits + 2
+    while len(lines) < n:
+        m = 2 * (n - len(lines)) + 16
+        nd = rng.integers(1, digits + 1, size=(m, 2))
+        ab = rng.integers(0, 10**nd)  # uniform random digits, leading zeros dropped
+        for a, b in ab.tolist():
+            key = (a, b) if a <= b else (b, a)
+            if key in seen:
+                continue
+            seen.add(key)
+            lines.append(f"{a}+{b}".ljust(q_width) + f"_{a + b}".ljust(a_width))
+            if len(lines) == n:
+                break
+    return lines
+
+
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_DATE_FIRST = datetime.date(1970, 1, 1)
+_DATE_LAST = datetime.date(2017, 7, 24)
+#: width of the question of ``date.txt`` (``'Wednesday, September 27, 1994'``)
+DATE_QUESTION_WIDTH = 29
+
+
+def _format_date(d: datetime.date, fmt: int) -> str:
+    month = _MONTHS[d.month - 1]
+    if fmt == 0:  # short: 9/27/94
+        return f"{d.month}/{d.day}/{d.year % 100:02d}"
+    if fmt == 1:  # medium: Sep 27, 1994
+        return f"{month[:3]} {d.day}, {d.year}"
+    if fmt == 2:  # long: September 27, 1994
+        return f"{month} {d.day}, {d.year}"
+    return f"{_DAYS[d.weekday()]}, {month} {d.day}, {d.year}"  # full
+
+
+def make_date(n: int = 50000, seed: int | None = 0) -> list[str]:
+    """Generate date-normalisation problems in the format of the book's ``date.txt``.
+
+    Dates are uniform between 1970-01-01 and 2017-07-24 (the range of the book's
+    file).  The question is one of four formats with equal probability,
+    ``9/27/94``, ``Sep 27, 1994``, ``September 27, 1994`` and
+    ``Tuesday, September 27, 1994``; the three written formats are in title
+    case (1/2), lower case (1/4) or upper case (1/4), as in the book's file.
+    Questions are left-justified to 29 characters; the answer is
+    ``_YYYY-MM-DD``.  The characters are a subset of the book's 59, so models
+    sized for ``date.txt`` fit.
+
+    Parameters
+    ----------
+    n : int, default 50000
+        Number of lines.
+    seed : int or None, default 0
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    list of str
+        Lines without newline, e.g. ``'september 27, 1994           _1994-09-27'``.
+    """
+    n = _check_n(n)
+    rng = np.random.default_rng(seed)
+    first = _DATE_FIRST.toordinal()
+    days = rng.integers(first, _DATE_LAST.toordinal() + 1, size=n).tolist()
+    fmts = rng.integers(0, 4, size=n).tolist()
+    cases = rng.integers(0, 4, size=n).tolist()  # 0, 1: as is; 2: lower; 3: upper
+    lines = []
+    for day, fmt, case in zip(days, fmts, cases, strict=True):
+        d = datetime.date.fromordinal(day)
+        q = _format_date(d, fmt)
+        if case == 2:
+            q = q.lower()
+        elif case == 3:
+            q = q.upper()
+        lines.append(f"{q.ljust(DATE_QUESTION_WIDTH)}_{d.isoformat()}")
+    return lines

@@ -1,0 +1,437 @@
+"""Tests of fastlstm.datasets: the book's ids and splits, caching, offline behaviour, generators."""
+
+from __future__ import annotations
+
+import datetime
+import time
+import urllib.error
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastlstm.datasets import ptb, sequence
+
+
+def _offline(url, dest):
+    raise urllib.error.URLError("network disabled in tests")
+
+
+@pytest.fixture
+def no_data(monkeypatch, tmp_path):
+    """No data directory, an empty cache, and no network."""
+    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(ptb, "_download", _offline)
+    monkeypatch.setattr(sequence, "_download", _offline)
+    return tmp_path / "cache"
+
+
+def _write_ptb(root: Path, train: str, valid: str, test: str) -> Path:
+    d = root / "ptb"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, text in (("train", train), ("valid", valid), ("test", test)):
+        (d / f"ptb.{name}.txt").write_text(text)
+    return d
+
+
+# --------------------------------------------------------------------------- #
+# PTB with the real files
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def ptb_cache(ptb_dir, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("ptb-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FASTLSTM_CACHE", str(cache))
+        loaded = {split: ptb.load_data(split) for split in ("train", "val", "test")}
+    return cache, loaded
+
+
+def test_ptb_book_facts(ptb_cache):
+    _, loaded = ptb_cache
+    corpus, word_to_id, id_to_word = loaded["train"]
+    assert len(word_to_id) == 10000
+    assert corpus.dtype == np.int32
+    assert corpus.shape == (929589,)
+    assert loaded["val"][0].shape == (73760,)
+    assert loaded["test"][0].shape == (82430,)
+    first = ["aer", "banknote", "berlitz", "calloway", "centrust", "cluett", "fromstein"]
+    assert [id_to_word[int(i)] for i in corpus[: len(first)]] == first
+    assert corpus[: len(first)].tolist() == list(range(len(first)))
+    assert all(id_to_word[word_to_id[w]] == w for w in word_to_id)
+    assert corpus.max() == 9999 and corpus.min() == 0
+    for split in ("val", "test"):
+        assert loaded[split][1] == word_to_id
+
+
+def test_ptb_ids_match_book_tokenisation(ptb_cache, ptb_dir):
+    """The book's algorithm: '\\n' -> '<eos>', vocabulary by first appearance in train."""
+    _, loaded = ptb_cache
+    corpus, word_to_id, _ = loaded["train"]
+    words = (ptb_dir / "ptb.train.txt").read_text().replace("\n", "<eos>").strip().split()
+    book_vocab: dict[str, int] = {}
+    for w in words:
+        book_vocab.setdefault(w, len(book_vocab))
+    assert word_to_id == book_vocab
+    np.testing.assert_array_equal(corpus, [book_vocab[w] for w in words])
+    n_lines = (ptb_dir / "ptb.train.txt").read_text().count("\n")
+    assert int(np.sum(corpus == word_to_id["<eos>"])) == n_lines
+    val_words = (ptb_dir / "ptb.valid.txt").read_text().replace("\n", "<eos>").strip().split()
+    np.testing.assert_array_equal(loaded["val"][0], [book_vocab[w] for w in val_words])
+
+
+def test_ptb_cached_load_is_fast_and_skips_text(ptb_cache, monkeypatch):
+    cache, loaded = ptb_cache
+    monkeypatch.setenv("FASTLSTM_CACHE", str(cache))
+    assert list((cache / "ptb").glob("ptb-corpus-*.npz"))
+
+    def no_parse(path):
+        raise AssertionError(f"text file {path} parsed despite the cache")
+
+    monkeypatch.setattr(ptb, "_tokens", no_parse)
+    t0 = time.perf_counter()
+    corpus, word_to_id, _ = ptb.load_data("train")
+    elapsed = time.perf_counter() - t0
+    np.testing.assert_array_equal(corpus, loaded["train"][0])
+    assert word_to_id == loaded["train"][1]
+    assert elapsed < 1.0
+
+
+# --------------------------------------------------------------------------- #
+# PTB with small files (no data directory needed)
+# --------------------------------------------------------------------------- #
+def test_ptb_vocab_order_train_valid_test_and_independent_of_call_order(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    _write_ptb(data, " a b a \n b c \n", " d a \n", " e \n d \n")
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(ptb, "_download", _offline)
+    test_corpus, w2i, i2w = ptb.load_data("test")
+    assert list(w2i) == ["a", "b", "<eos>", "c", "d", "e"]
+    assert test_corpus.tolist() == [5, 2, 4, 2]
+    train_corpus, w2i_train, _ = ptb.load_data("train")
+    assert w2i_train == w2i
+    assert train_corpus.tolist() == [0, 1, 0, 2, 1, 3, 2]
+    assert ptb.load_data("valid")[0].tolist() == [4, 0, 2]
+    assert ptb.load_data("val")[0].tolist() == [4, 0, 2]
+    assert i2w == {i: w for w, i in w2i.items()}
+
+
+def test_ptb_cache_follows_source_changes(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    d = _write_ptb(data, " a b \n", " a \n", " b \n")
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    assert ptb.load_data("train")[0].tolist() == [0, 1, 2]
+    (d / "ptb.train.txt").write_text(" b a z \n")
+    corpus, w2i, _ = ptb.load_data("train")
+    assert list(w2i) == ["b", "a", "z", "<eos>"]
+    assert corpus.tolist() == [0, 1, 2, 3]
+
+
+def test_ptb_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    _write_ptb(data, " a b \n", " a \n", " b \n")
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    expected = ptb.load_data("train")[0].tolist()
+    (cached,) = (tmp_path / "cache" / "ptb").glob("ptb-corpus-*.npz")
+    cached.write_bytes(b"PK\x03\x04 garbage")
+    assert ptb.load_data("train")[0].tolist() == expected
+
+
+def test_ptb_data_dir_has_priority_over_cache(tmp_path, monkeypatch):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    _write_ptb(data, " data \n", " data \n", " data \n")
+    _write_ptb(cache, " cache \n", " cache \n", " cache \n")
+    monkeypatch.setenv("FASTLSTM_CACHE", str(cache))
+    monkeypatch.setattr(ptb, "_download", _offline)
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    assert "data" in ptb.load_data("train")[1]
+    monkeypatch.delenv("FASTLSTM_DATA")
+    assert "cache" in ptb.load_data("train")[1]
+
+
+def test_ptb_downloads_into_cache(no_data, monkeypatch):
+    fetched = []
+
+    def fake_download(url, dest):
+        assert url.startswith(ptb.URL_BASE)
+        fetched.append(url.rsplit("/", 1)[-1])
+        Path(dest).write_text(" x y \n")
+
+    monkeypatch.setattr(ptb, "_download", fake_download)
+    corpus, w2i, _ = ptb.load_data("train")
+    assert sorted(fetched) == sorted(ptb.FILES.values())
+    assert corpus.tolist() == [0, 1, 2]
+    assert (no_data / "ptb" / "ptb.train.txt").is_file()
+    ptb.load_data("test")
+    assert len(fetched) == 3  # not fetched again
+
+
+def test_ptb_offline_without_files_says_where_to_put_them(no_data):
+    with pytest.raises(FileNotFoundError) as info:
+        ptb.load_data("train")
+    msg = str(info.value)
+    assert "FASTLSTM_DATA" in msg
+    assert "ptb.train.txt" in msg and "ptb.valid.txt" in msg and "ptb.test.txt" in msg
+    assert str(no_data / "ptb") in msg
+    assert "network disabled" in msg
+
+
+@pytest.mark.parametrize("bad", ["training", "", None, 1])
+def test_ptb_bad_data_type(bad):
+    with pytest.raises(ValueError, match="data_type"):
+        ptb.load_data(bad)
+
+
+# --------------------------------------------------------------------------- #
+# sequence: the book's files
+# --------------------------------------------------------------------------- #
+def _book_sequence(path: Path, seed: int = 1984):
+    """The book's dataset/sequence.py algorithm, restoring NumPy's global state."""
+    questions, answers = [], []
+    for line in path.read_text().splitlines():
+        idx = line.find("_")
+        questions.append(line[:idx])
+        answers.append(line[idx:])
+    char_to_id: dict[str, int] = {}
+    for q, a in zip(questions, answers, strict=True):
+        for c in q + a:
+            char_to_id.setdefault(c, len(char_to_id))
+    x = np.array([[char_to_id[c] for c in q] for q in questions])
+    t = np.array([[char_to_id[c] for c in a] for a in answers])
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        np.random.seed(seed)  # noqa: NPY002
+        indices = np.arange(len(x))
+        np.random.shuffle(indices)  # noqa: NPY002
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    x, t = x[indices], t[indices]
+    split_at = len(x) - len(x) // 10
+    return (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:]), char_to_id
+
+
+@pytest.mark.parametrize(
+    ("name", "q_width", "a_width", "n_chars"),
+    [("addition.txt", 7, 5, 13), ("date.txt", 29, 11, 59)],
+)
+def test_sequence_book_files(sequence_dir, name, q_width, a_width, n_chars):
+    text = (sequence_dir / name).read_text()
+    assert len(set(text) - {"\n"}) == n_chars  # the file itself
+    (x_train, t_train), (x_test, t_test), vocab = sequence.load_data(name, return_vocab=True)
+    assert x_train.shape == (45000, q_width) and t_train.shape == (45000, a_width)
+    assert x_test.shape == (5000, q_width) and t_test.shape == (5000, a_width)
+    assert x_train.dtype.kind == "i"
+    assert len(vocab) == n_chars
+    assert Path(vocab.source) == (sequence_dir / name).resolve()
+    (bx, bt), (bxt, btt), char_to_id = _book_sequence(sequence_dir / name)
+    assert dict(vocab.char_to_id) == char_to_id
+    for ours, book in ((x_train, bx), (t_train, bt), (x_test, bxt), (t_test, btt)):
+        np.testing.assert_array_equal(ours, book)
+    lines = set(text.splitlines())
+    for i in (0, 1, 44999):
+        assert vocab.decode(x_train[i]) + vocab.decode(t_train[i]) in lines
+    assert get_vocab_equal(name, vocab)
+
+
+def get_vocab_equal(name, vocab):
+    other = sequence.get_vocab(name)
+    return other == vocab and dict(other.id_to_char) == dict(vocab.id_to_char)
+
+
+def test_sequence_seed(sequence_dir):
+    (a, _), _ = sequence.load_data("addition.txt", seed=1)
+    (b, _), _ = sequence.load_data("addition.txt", seed=1)
+    (c, _), _ = sequence.load_data("addition.txt", seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    np.random.seed(1984)  # noqa: NPY002  (seed=None uses the global state, as the book)
+    (d, _), _ = sequence.load_data("addition.txt", seed=None)
+    (e, _), _ = sequence.load_data("addition.txt")
+    np.testing.assert_array_equal(d, e)
+
+
+def test_sequence_results_are_independent_copies(sequence_dir):
+    (x, _), _ = sequence.load_data("addition.txt")
+    original = x.copy()
+    x[:] = 0
+    (y, _), _ = sequence.load_data("addition.txt")
+    np.testing.assert_array_equal(y, original)
+    with pytest.raises(TypeError):
+        sequence.get_vocab("addition.txt").char_to_id["?"] = 99
+
+
+# --------------------------------------------------------------------------- #
+# sequence: other files, sources, errors
+# --------------------------------------------------------------------------- #
+def test_sequence_path_and_vocab_order(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("ab_c\nba_d\nca_a\n")
+    (x_train, t_train), (x_test, t_test), vocab = sequence.load_data(
+        path, seed=None, return_vocab=True
+    )
+    assert vocab.chars == ("a", "b", "_", "c", "d")
+    assert len(x_train) == 3 and len(x_test) == 0
+    assert sorted(vocab.decode(x_train)) == ["ab", "ba", "ca"]
+    assert t_train.shape == (3, 2) and t_test.shape == (0, 2)
+    assert vocab.source == str(path.resolve())
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("1+1  _2  \n2+2  _4  \n3+3   4  \n", r"bad\.txt, line 3: no '_'"),
+        ("1+1  _2  \n12+2  _14 \n", r"bad\.txt, line 2: question width"),
+        ("1+1  _2  \n2+2  _4 \n", r"bad\.txt, line 2: answer width"),
+        ("_2\n", r"bad\.txt, line 1: empty question"),
+        ("\n\n", r"bad\.txt: the file holds no data"),
+        ("1+1_2\n\n2+2_4\n", r"bad\.txt, line 2: no '_'"),
+    ],
+)
+def test_sequence_malformed_lines(tmp_path, text, pattern):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=pattern):
+        sequence.load_data(path)
+
+
+def test_sequence_unknown_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="FASTLSTM_DATA"):
+        sequence.load_data(tmp_path / "missing.txt")
+    with pytest.raises(TypeError, match="file_name"):
+        sequence.load_data(3)
+
+
+def test_sequence_downloads_into_cache(no_data, monkeypatch):
+    lines = sequence.make_addition(100, seed=5)
+
+    def fake_download(url, dest):
+        assert url == sequence.URL_BASE + "addition.txt"
+        Path(dest).write_text("\n".join(lines) + "\n")
+
+    monkeypatch.setattr(sequence, "_download", fake_download)
+    (x, t), (xt, tt), vocab = sequence.load_data("addition.txt", return_vocab=True)
+    assert x.shape == (90, 7) and xt.shape == (10, 7)
+    assert Path(vocab.source) == (no_data / "sequence" / "addition.txt").resolve()
+
+
+@pytest.mark.parametrize(
+    ("name", "q_width", "a_width"), [("addition.txt", 7, 5), ("date.txt", 29, 11)]
+)
+def test_sequence_offline_falls_back_to_generator(no_data, name, q_width, a_width):
+    with pytest.warns(UserWarning, match="make_"):
+        (x, t), (xt, tt), vocab = sequence.load_data(name, return_vocab=True)
+    assert x.shape == (45000, q_width) and t.shape == (45000, a_width)
+    assert xt.shape == (5000, q_width) and tt.shape == (5000, a_width)
+    assert vocab.source.startswith("generated")
+    assert not (no_data / "sequence" / name).exists()
+
+
+# --------------------------------------------------------------------------- #
+# generators
+# --------------------------------------------------------------------------- #
+def test_make_addition_format_and_determinism(tmp_path):
+    lines = sequence.make_addition(3000, seed=3)
+    assert lines == sequence.make_addition(3000, seed=3)
+    assert lines != sequence.make_addition(3000, seed=4)
+    pairs = []
+    for line in lines:
+        assert len(line) == 12 and line[7] == "_"
+        a, b = map(int, line[:7].rstrip().split("+"))
+        assert line[:7] == f"{a}+{b}".ljust(7)
+        assert int(line[8:]) == a + b and line[8:] == str(a + b).ljust(4)
+        pairs.append((min(a, b), max(a, b)))
+    assert len(set(pairs)) == len(pairs)
+    n_digits = Counter(len(str(v)) for p in pairs for v in p)
+    assert set(n_digits) == {1, 2, 3}
+    assert n_digits[3] > n_digits[2] > n_digits[1]  # digits drawn first, leading zeros dropped
+    path = tmp_path / "add.txt"
+    path.write_text("\n".join(lines) + "\n")
+    (x, t), (xt, tt), vocab = sequence.load_data(path, return_vocab=True)
+    assert x.shape == (2700, 7) and t.shape == (2700, 5) and xt.shape == (300, 7)
+    assert set(vocab.chars) == set("0123456789+ _")
+
+
+def _parse_date_question(q: str) -> datetime.date:
+    for fmt in ("%m/%d/%y", "%b %d, %Y", "%B %d, %Y", "%A, %B %d, %Y"):
+        try:
+            d = datetime.datetime.strptime(q, fmt).date()
+        except ValueError:
+            continue
+        if fmt.startswith("%A"):
+            assert q.split(",")[0].lower() == d.strftime("%A").lower(), q
+        return d
+    raise AssertionError(f"unparseable date question {q!r}")
+
+
+def test_make_date_format_and_determinism(tmp_path):
+    lines = sequence.make_date(4000, seed=7)
+    assert lines == sequence.make_date(4000, seed=7)
+    assert lines != sequence.make_date(4000, seed=8)
+    kinds = Counter()
+    for line in lines:
+        assert len(line) == 40 and line.index("_") == 29
+        q, answer = line[:29].rstrip(), datetime.date.fromisoformat(line[30:])
+        assert _parse_date_question(q) == answer
+        assert datetime.date(1970, 1, 1) <= answer <= datetime.date(2017, 12, 31)
+        if "/" in q:
+            kinds["short"] += 1
+        else:
+            kinds["lower" if q.islower() else "upper" if q.isupper() else "title"] += 1
+    assert 0.2 < kinds["short"] / len(lines) < 0.3
+    assert kinds["title"] > kinds["lower"] > 0 and kinds["upper"] > 0
+    path = tmp_path / "date.txt"
+    path.write_text("\n".join(lines) + "\n")
+    (x, t), _ = sequence.load_data(path)
+    assert x.shape == (3600, 29) and t.shape == (3600, 11)
+
+
+def test_generated_dates_fit_book_vocab(sequence_dir):
+    book_chars = set((sequence_dir / "date.txt").read_text()) - {"\n"}
+    assert len(book_chars) == 59
+    generated = set("".join(sequence.make_date(50000, seed=11)))
+    assert generated <= book_chars
+    assert len(generated) >= 55
+
+
+def test_generated_addition_fits_book_vocab(sequence_dir):
+    book_chars = set((sequence_dir / "addition.txt").read_text()) - {"\n"}
+    assert set("".join(sequence.make_addition(5000, seed=1))) == book_chars
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, True])
+def test_generators_reject_bad_n(n):
+    with pytest.raises(ValueError, match="n must be"):
+        sequence.make_date(n)
+    with pytest.raises(ValueError, match="n must be"):
+        sequence.make_addition(n)
+
+
+def test_make_addition_rejects_impossible_n():
+    with pytest.raises(ValueError, match="too large"):
+        sequence.make_addition(100, digits=1)
+
+
+# --------------------------------------------------------------------------- #
+# Vocab
+# --------------------------------------------------------------------------- #
+def test_vocab_encode_decode():
+    vocab = sequence.Vocab("ab_c ")
+    ids = vocab.encode("cab_")
+    assert ids.tolist() == [3, 0, 1, 2] and ids.dtype == np.int32
+    assert vocab.decode(ids) == "cab_"
+    batch = vocab.encode(["ab", "ca"])
+    assert batch.shape == (2, 2)
+    assert vocab.decode(batch) == ["ab", "ca"]
+    assert len(vocab) == 5 and "c" in vocab and "z" not in vocab
+    with pytest.raises(ValueError, match="'z'"):
+        vocab.encode("az")
+    with pytest.raises(ValueError, match="out of range"):
+        vocab.decode([5])
+    with pytest.raises(ValueError, match="equal lengths"):
+        vocab.encode(["a", "bc"])
+    with pytest.raises(ValueError, match="duplicates"):
+        sequence.Vocab("aa")
