@@ -29,6 +29,7 @@ saved and restored with ``state_dict()`` / ``load_state_dict()``.
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 from collections import OrderedDict
 
@@ -95,11 +96,6 @@ def _flat_views(i, p, g):
     return p.reshape(-1, order=order), g.reshape(-1, order=order), order
 
 
-def _flat_state(s, p, order):
-    """1-D view of the state array ``s`` matching ``p`` (same dtype and layout)."""
-    return s.reshape(-1, order=order)
-
-
 # ----------------------------------------------------------------------------
 # optimizers
 # ----------------------------------------------------------------------------
@@ -107,12 +103,20 @@ class _Optimizer:
     """Base class: validation, lazy state, ``state_dict`` / ``load_state_dict``.
 
     Subclasses set ``_hyper`` (names of the float hyperparameters),
-    ``_state`` (names of the per-parameter state lists) and implement
-    ``_apply(flat_p, flat_g, flat_states, n)``.
+    ``_state`` (names of the per-parameter state lists), ``_kernels``
+    (serial and parallel kernel, called as ``kernel(p, g, *states, *scalars)``)
+    and implement ``_scalars(t)``: the scalar arguments cast with the dtype
+    constructor ``t``.
+
+    The flat views of the arrays are prepared once per distinct
+    ``(params, grads, state)`` set of arrays and reused while the same array
+    objects are passed, so an update costs little more than the kernel calls.
     """
 
     _hyper: tuple[str, ...] = ("lr",)
     _state: tuple[str, ...] = ()
+    _kernels: tuple = ()
+    _plan = None  # (params, grads, state lists, [(dtype type, parallel, flat arrays)])
 
     def update(self, params, grads):
         """Update every array of ``params`` in place from ``grads``.
@@ -132,13 +136,53 @@ class _Optimizer:
         TypeError
             If an entry is not a float array or dtypes differ.
         """
+        calls = self._cached_calls(params, grads)
+        if calls is None:
+            calls = self._prepare(params, grads)
+        self._begin_step()
+        serial, parallel = self._kernels
+        scalars = {}
+        for t, par, arrays in calls:
+            s = scalars.get(t)
+            if s is None:
+                s = scalars[t] = self._scalars(t)
+            (parallel if par else serial)(*arrays, *s)
+
+    def _cached_calls(self, params, grads):
+        """The prepared calls if the very same arrays are passed again, else None."""
+        plan = self._plan
+        if plan is None:
+            return None
+        p0, g0, s0, calls = plan
+        if not (
+            len(params) == len(p0)
+            and len(grads) == len(g0)
+            and all(map(operator.is_, params, p0))
+            and all(map(operator.is_, grads, g0))
+        ):
+            return None
+        for name, lst in zip(self._state, s0):
+            cur = getattr(self, name)
+            if cur is None or len(cur) != len(lst) or not all(map(operator.is_, cur, lst)):
+                return None
+        return calls
+
+    def _prepare(self, params, grads):
+        """Validate the lists, allocate or adapt the state, build the flat views."""
         _check_lists(params, grads)
         flats = [_flat_views(i, p, g) for i, (p, g) in enumerate(zip(params, grads))]
         states = self._prepare_state(params)
-        self._begin_step()
+        calls = []
         for i, (fp, fg, order) in enumerate(flats):
-            fs = [_flat_state(st[i], params[i], order) for st in states]
-            self._apply(fp, fg, fs, fp.shape[0] > _k.CHUNK)
+            fs = [st[i].reshape(-1, order=order) for st in states]  # same layout as p
+            calls.append((fp.dtype.type, fp.shape[0] > _k.CHUNK, (fp, fg, *fs)))
+        self._plan = (
+            tuple(params),
+            tuple(grads),
+            tuple(tuple(st) for st in states),
+            calls,
+        )
+        return calls
 
     # -- state --------------------------------------------------------------
     def _prepare_state(self, params):
@@ -176,7 +220,7 @@ class _Optimizer:
     def _begin_step(self):
         """Hook run once per update, before the arrays are updated."""
 
-    def _apply(self, p, g, states, parallel):  # pragma: no cover - abstract
+    def _scalars(self, t):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def state_dict(self):
@@ -240,6 +284,7 @@ class _Optimizer:
             self.iter = int(state["iter"])
         for k, lst in zip(self._state, lists):
             setattr(self, k, None if lst is None else [np.array(a, copy=True) for a in lst])
+        self._plan = None
 
     def __repr__(self):
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
@@ -260,12 +305,10 @@ class SGD(_Optimizer):
     def __init__(self, lr=0.01):
         self.lr = lr
 
-    def _apply(self, p, g, states, parallel):
-        lr = p.dtype.type(self.lr)
-        if parallel:
-            _k.sgd_parallel(p, g, lr)
-        else:
-            _k.sgd(p, g, lr)
+    _kernels = (_k.sgd, _k.sgd_parallel)
+
+    def _scalars(self, t):
+        return (t(self.lr),)
 
 
 class Momentum(_Optimizer):
@@ -287,14 +330,10 @@ class Momentum(_Optimizer):
         self.momentum = momentum
         self.v = None
 
-    def _apply(self, p, g, states, parallel):
-        t = p.dtype.type
-        (v,) = states
-        args = (p, g, v, t(self.momentum), t(self.lr))
-        if parallel:
-            _k.momentum_parallel(*args)
-        else:
-            _k.momentum(*args)
+    _kernels = (_k.momentum, _k.momentum_parallel)
+
+    def _scalars(self, t):
+        return (t(self.momentum), t(self.lr))
 
 
 class Nesterov(_Optimizer):
@@ -319,16 +358,12 @@ class Nesterov(_Optimizer):
         self.momentum = momentum
         self.v = None
 
-    def _apply(self, p, g, states, parallel):
-        t = p.dtype.type
-        (v,) = states
+    _kernels = (_k.nesterov, _k.nesterov_parallel)
+
+    def _scalars(self, t):
         mom, lr = self.momentum, self.lr
         # the book's scalar products are formed in Python floats, then meet the array
-        args = (p, g, v, t(mom), t(lr), t(mom * mom), t((1 + mom) * lr))
-        if parallel:
-            _k.nesterov_parallel(*args)
-        else:
-            _k.nesterov(*args)
+        return (t(mom), t(lr), t(mom * mom), t((1 + mom) * lr))
 
 
 class AdaGrad(_Optimizer):
@@ -347,14 +382,10 @@ class AdaGrad(_Optimizer):
         self.lr = lr
         self.h = None
 
-    def _apply(self, p, g, states, parallel):
-        t = p.dtype.type
-        (h,) = states
-        args = (p, g, h, t(self.lr), t(_EPS))
-        if parallel:
-            _k.adagrad_parallel(*args)
-        else:
-            _k.adagrad(*args)
+    _kernels = (_k.adagrad, _k.adagrad_parallel)
+
+    def _scalars(self, t):
+        return (t(self.lr), t(_EPS))
 
 
 class RMSprop(_Optimizer):
@@ -377,15 +408,11 @@ class RMSprop(_Optimizer):
         self.decay_rate = decay_rate
         self.h = None
 
-    def _apply(self, p, g, states, parallel):
-        t = p.dtype.type
-        (h,) = states
+    _kernels = (_k.rmsprop, _k.rmsprop_parallel)
+
+    def _scalars(self, t):
         d = self.decay_rate
-        args = (p, g, h, t(d), t(1 - d), t(self.lr), t(_EPS))
-        if parallel:
-            _k.rmsprop_parallel(*args)
-        else:
-            _k.rmsprop(*args)
+        return (t(d), t(1 - d), t(self.lr), t(_EPS))
 
 
 class Adam(_Optimizer):
@@ -420,14 +447,10 @@ class Adam(_Optimizer):
         k = self.iter
         self._lr_t = self.lr * math.sqrt(1.0 - self.beta2**k) / (1.0 - self.beta1**k)
 
-    def _apply(self, p, g, states, parallel):
-        t = p.dtype.type
-        m, v = states
-        args = (p, g, m, v, t(1 - self.beta1), t(1 - self.beta2), t(self._lr_t), t(_EPS))
-        if parallel:
-            _k.adam_parallel(*args)
-        else:
-            _k.adam(*args)
+    _kernels = (_k.adam, _k.adam_parallel)
+
+    def _scalars(self, t):
+        return (t(1 - self.beta1), t(1 - self.beta2), t(self._lr_t), t(_EPS))
 
 
 # ----------------------------------------------------------------------------

@@ -42,10 +42,13 @@ def run_both(name, kwargs, dtype, shapes, steps, seed=0):
     ref_p = [p.copy() for p in params]
     fast = getattr(optim, name)(**kwargs)
     oracle = getattr(ref, name)(**kwargs)
+    fast_g = [np.empty_like(p) for p in params]  # the same arrays every step, as in a model
     for _ in range(steps):
         grads = make_grads(rng, params)
-        fast.update(fast_p, [g.copy() for g in grads])
-        oracle.update(ref_p, [g.copy() for g in grads])
+        for dst, src in zip(fast_g, grads):
+            dst[...] = src
+        fast.update(fast_p, fast_g)
+        oracle.update(ref_p, grads)
     return fast, oracle, fast_p, ref_p, params
 
 
@@ -124,6 +127,21 @@ def test_state_dict_round_trip(name, kwargs):
     for attr in STATE[name]:
         for snap, live in zip(saved[attr], getattr(a, attr)):
             assert not np.array_equal(snap, live)
+
+
+def test_new_state_arrays_are_picked_up():
+    # the flat views are cached per set of arrays; replacing the state must not
+    # leave the optimizer writing into the old arrays
+    p = [np.ones(4)]
+    g = [np.ones(4)]
+    opt = optim.Momentum(lr=0.5, momentum=0.5)
+    opt.update(p, g)
+    old = opt.v[0]
+    opt.v = [np.zeros(4)]  # reset the velocity by hand
+    opt.update(p, g)
+    np.testing.assert_array_equal(opt.v[0], -0.5)
+    np.testing.assert_array_equal(old, -0.5)  # untouched by the second update
+    np.testing.assert_array_equal(p[0], 0.0)
 
 
 def test_state_dict_before_first_update_and_wrong_class():
