@@ -11,8 +11,18 @@ to 1e-10 relative in float64, and reassociation would only buy a few percent.
 Environment variables
 ---------------------
 FASTLSTM_NUMBA_PARALLEL : "0" disables ``parallel=True`` kernels (they then
-    run serially); results are identical either way, since no kernel reduces
-    across threads.
+    run serially).
+FASTLSTM_CHUNKS : number of blocks parallel kernels split work into
+    (default: the number of CPUs).  Results depend on the blocks, never on how
+    many threads run them, so they are the same with one numba thread or many.
+
+Threads
+-------
+Parallel work belongs to numba's thread pool.  The BLAS that numba calls
+(SciPy's) is set to one thread at import, and kernels call it from inside
+``prange`` on disjoint blocks: two thread pools spinning against each other
+on a small machine cost far more than they gain.  NumPy's own BLAS is left
+alone.
 """
 
 from __future__ import annotations
@@ -39,3 +49,37 @@ def pjit(*args, **kwargs):
 
 
 prange = numba.prange
+
+CHUNKS = max(1, int(os.environ.get("FASTLSTM_CHUNKS", "0")) or (os.cpu_count() or 1))
+
+
+def _single_threaded_scipy_blas() -> bool:
+    """Set the BLAS library behind ``scipy.linalg.cython_blas`` to one thread."""
+    import ctypes
+    import glob
+
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+
+    root = os.path.dirname(scipy.__file__)
+    candidates = glob.glob(os.path.join(root + ".libs", "*openblas*")) + glob.glob(
+        os.path.join(root, ".dylibs", "*openblas*")
+    )
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in (
+            "scipy_openblas_set_num_threads",
+            "scipy_openblas_set_num_threads64_",
+            "openblas_set_num_threads",
+        ):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn(1)
+                return True
+    return False
+
+
+BLAS_PINNED = _single_threaded_scipy_blas()

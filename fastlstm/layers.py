@@ -23,10 +23,12 @@ import numba
 import numpy as np
 
 from fastlstm._kernels import attention as _katt
+from fastlstm._kernels import blas as _kblas
 from fastlstm._kernels import dropout as _kdrop
 from fastlstm._kernels import embedding as _kemb
 from fastlstm._kernels import lstm as _klstm
 from fastlstm._kernels import softmax as _ksm
+from fastlstm._numba import CHUNKS
 
 __all__ = [
     "MatMul",
@@ -109,14 +111,36 @@ def _ids(idx, vocab_size, name, allow=None):
     return np.ascontiguousarray(idx, dtype=np.intp)
 
 
-def _matmul_into(out, a, b):
-    """``out[...] = a @ b`` without a temporary when ``out`` allows it."""
-    if out.flags.c_contiguous and out.dtype == a.dtype == b.dtype:
-        np.dot(a, b, out=out)
-    elif out.flags.f_contiguous and out.dtype == a.dtype == b.dtype:
-        np.dot(b.T, a.T, out=out.T)
+def _operand(a):
+    """``a`` as a 2-D array BLAS can take (C- or F-contiguous)."""
+    if a.flags.c_contiguous or a.flags.f_contiguous:
+        return a
+    return np.ascontiguousarray(a)
+
+
+def _matmul_into(out, a, b, bias=None):
+    """``out[...] = a @ b (+ bias)`` through the package's BLAS, without a temporary when possible."""
+    a, b = _operand(a), _operand(b)
+    if not (out.dtype == a.dtype == b.dtype):
+        out[...] = _mm(a.astype(out.dtype), b.astype(out.dtype), bias)
+    elif not out.flags.c_contiguous:
+        if bias is not None or not out.flags.f_contiguous:
+            out[...] = _mm(a, b, bias)
+        else:
+            _matmul_into(out.T, b.T, a.T)
+    elif bias is not None:
+        _kblas.matmul_bias(np.ascontiguousarray(a), b, bias, out, CHUNKS)
+    elif a.flags.c_contiguous:
+        _kblas.matmul(a, b, out, CHUNKS)
     else:
-        out[...] = a @ b
+        _kblas.matmul_tn(a.T, np.ascontiguousarray(b), out, CHUNKS)
+
+
+def _mm(a, b, bias=None):
+    """Return ``a @ b (+ bias)`` computed through the package's BLAS."""
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    _matmul_into(out, a, b, bias)
+    return out
 
 
 def _state(value, shape, dtype, name):
@@ -152,13 +176,13 @@ class MatMul:
         (W,) = self.params
         x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
-        return x @ W
+        return _mm(x, W)
 
     def backward(self, dout):
         (W,) = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
-        return dout @ W.T
+        return _mm(dout, W.T)
 
 
 class Affine:
@@ -186,14 +210,14 @@ class Affine:
         W, b = self.params
         x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
-        return x @ W + b
+        return _mm(x, W, b)
 
     def backward(self, dout):
         W, b = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
         self.grads[1][...] = dout.sum(axis=0)
-        return dout @ W.T
+        return _mm(dout, W.T)
 
 
 class Softmax:
@@ -419,6 +443,7 @@ class _Recurrent:
         self.params = arrays
         self.grads = [np.zeros_like(a) for a in arrays]
         self.dtype = Wx.dtype
+        self._one = Wx.dtype.type(1)
         self.D, self.H = Wx.shape[0], H
 
     def _inputs(self, xs):
@@ -430,9 +455,8 @@ class _Recurrent:
     def _projection(self, xs_tm, width):
         T, N, D = xs_tm.shape
         A = np.empty((T, N, width), dtype=self.dtype)  # (T, N, G)
-        np.dot(xs_tm.reshape(T * N, D), self.params[0], out=A.reshape(T * N, width))
-        if len(self.params) == 3:
-            A += self.params[2]
+        bias = self.params[2] if len(self.params) == 3 else None
+        _matmul_into(A.reshape(T * N, width), xs_tm.reshape(T * N, D), self.params[0], bias)
         return A
 
     def _dhs(self, dhs, N, T):
@@ -447,11 +471,37 @@ class _Recurrent:
         _matmul_into(self.grads[1], hprev_tm.reshape(T * N, self.H).T, dA2)
         if len(self.params) == 3:
             self.grads[2][...] = dA2.sum(axis=0)
-        dxs_tm = dA2 @ self.params[0].T  # (T*N, D)
+        dxs_tm = _mm(dA2, self.params[0].T)  # (T*N, D)
         return np.ascontiguousarray(dxs_tm.reshape(T, N, D).transpose(1, 0, 2))
 
 
-class TimeLSTM(_Recurrent):
+class _LSTMKernels(_Recurrent):
+    """Calls of the LSTM sequence kernels shared by :class:`TimeLSTM` and :class:`LSTM`."""
+
+    gates = 4
+
+    def _run(self, A, hs_tm, cs_tm, hs):
+        N, H = hs.shape[0], self.H
+        C, hc = _klstm.split_units(H, CHUNKS)
+        Whc = np.empty((C, H, 4 * hc), dtype=self.dtype)  # (C, H, 4hc)
+        _klstm.pack_gate_blocks(self.params[1], C, hc, Whc)
+        tmp = np.empty((C, N, 4 * hc), dtype=self.dtype)
+        _klstm.lstm_forward(A, Whc, hs_tm, cs_tm, hs, tmp, self._one)
+
+    def _back(self, G, cs_tm, dhs, dh, dc):
+        T, N, _ = G.shape
+        H = self.H
+        C, hc = _klstm.split_units(H, CHUNKS)
+        WhcT = np.empty((C, 4 * hc, H), dtype=self.dtype)  # (C, 4hc, H)
+        _klstm.pack_gate_rows(self.params[1].T, C, hc, WhcT)
+        dA = np.empty_like(G)
+        dAc = np.zeros((C, N, 4 * hc), dtype=self.dtype)
+        part = np.empty((C, N, H), dtype=self.dtype)
+        _klstm.lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, dAc, part, self._one)
+        return dA
+
+
+class TimeLSTM(_LSTMKernels):
     """LSTM over a whole sequence.
 
     Parameters
@@ -473,8 +523,6 @@ class TimeLSTM(_Recurrent):
         Gradient with respect to the initial hidden state, after ``backward``.
     """
 
-    gates = 4
-
     def __init__(self, Wx, Wh, b, stateful=False):
         self._init_params(Wx, Wh, b)
         self.stateful = stateful
@@ -495,8 +543,7 @@ class TimeLSTM(_Recurrent):
         hs_tm[0] = _state(self.h, (N, H), self.dtype, "h")
         cs_tm[0] = _state(self.c, (N, H), self.dtype, "c")
         hs = np.empty((N, T, H), dtype=self.dtype)
-        Wh = np.ascontiguousarray(self.params[1])
-        _klstm.lstm_forward(A, Wh, hs_tm, cs_tm, hs, np.empty((N, 4 * H), dtype=self.dtype))
+        self._run(A, hs_tm, cs_tm, hs)
         self.h = hs_tm[T].copy()
         self.c = cs_tm[T].copy()
         self._cache = (xs_tm, A, hs_tm, cs_tm)
@@ -508,11 +555,9 @@ class TimeLSTM(_Recurrent):
         T, N, _ = xs_tm.shape
         H = self.H
         dhs = self._dhs(dhs, N, T)
-        dA = np.empty_like(G)  # (T, N, 4H)
         dh = np.zeros((N, H), dtype=self.dtype)
         dc = np.zeros((N, H), dtype=self.dtype)
-        WhT = np.ascontiguousarray(self.params[1].T)  # (4H, H)
-        _klstm.lstm_backward(G, cs_tm, dhs, WhT, dA, dh, dc)
+        dA = self._back(G, cs_tm, dhs, dh, dc)  # (T, N, 4H)
         self.dh = dh
         return self._weight_grads(xs_tm, hs_tm[:T], dA)
 
@@ -523,13 +568,11 @@ class TimeLSTM(_Recurrent):
         self.h, self.c = None, None
 
 
-class LSTM(_Recurrent):
+class LSTM(_LSTMKernels):
     """One LSTM step: ``forward(x, h_prev, c_prev) -> (h_next, c_next)``.
 
     Parameters are as for :class:`TimeLSTM`.
     """
-
-    gates = 4
 
     def __init__(self, Wx, Wh, b):
         self._init_params(Wx, Wh, b)
@@ -545,8 +588,7 @@ class LSTM(_Recurrent):
         hs_tm[0] = _state(h_prev, (N, H), self.dtype, "h_prev")
         cs_tm[0] = _state(c_prev, (N, H), self.dtype, "c_prev")
         hs = np.empty((N, 1, H), dtype=self.dtype)
-        Wh = np.ascontiguousarray(self.params[1])
-        _klstm.lstm_forward(A, Wh, hs_tm, cs_tm, hs, np.empty((N, 4 * H), dtype=self.dtype))
+        self._run(A, hs_tm, cs_tm, hs)
         self._cache = (xs_tm, A, hs_tm, cs_tm)
         return hs_tm[1].copy(), cs_tm[1].copy()
 
@@ -555,10 +597,8 @@ class LSTM(_Recurrent):
         N, H = xs_tm.shape[1], self.H
         dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, H)).reshape(N, 1, H)
         dc = _floats(dc_next, self.dtype, "dc_next", ndim=2, shape=(N, H)).copy()
-        dA = np.empty_like(G)
         dh = np.zeros((N, H), dtype=self.dtype)
-        WhT = np.ascontiguousarray(self.params[1].T)
-        _klstm.lstm_backward(G, cs_tm, dhs, WhT, dA, dh, dc)
+        dA = self._back(G, cs_tm, dhs, dh, dc)
         dx = self._weight_grads(xs_tm, hs_tm[:1], dA)
         return dx.reshape(N, self.D), dh, dc
 
@@ -588,7 +628,7 @@ class TimeRNN(_Recurrent):
         hs_tm[0] = h0
         hs = np.empty((N, T, H), dtype=self.dtype)
         Wh = np.ascontiguousarray(self.params[1])
-        _klstm.rnn_forward(A, Wh, hs_tm, hs, np.empty((N, H), dtype=self.dtype))
+        _klstm.rnn_forward(A, Wh, hs_tm, hs, np.empty((N, H), dtype=self.dtype), self._one)
         self._cache = (xs_tm, hs_tm)
         return hs
 
@@ -596,7 +636,7 @@ class TimeRNN(_Recurrent):
         xs_tm, hs_tm = self._cache
         T = xs_tm.shape[0]
         dA = np.empty((T,) + dh.shape, dtype=self.dtype)
-        _klstm.rnn_backward(hs_tm, dhs, np.ascontiguousarray(self.params[1].T), dA, dh)
+        _klstm.rnn_backward(hs_tm, dhs, np.ascontiguousarray(self.params[1].T), dA, dh, self._one)
         return self._weight_grads(xs_tm, hs_tm[:T], dA)
 
     def forward(self, xs):
@@ -688,6 +728,7 @@ class TimeGRU(_Recurrent):
             hs,
             np.empty((N, 2 * H), dtype=self.dtype),
             np.empty((N, H), dtype=self.dtype),
+            self._one,
         )
         self._cache = (xs_tm, hs_tm, G, RH)
         return hs
@@ -709,13 +750,14 @@ class TimeGRU(_Recurrent):
             np.empty((N, H), dtype=self.dtype),
             np.empty((N, 2 * H), dtype=self.dtype),
             np.empty((N, H), dtype=self.dtype),
+            self._one,
         )
         dA2 = dA.reshape(T * N, 3 * H)
         _matmul_into(self.grads[0], xs_tm.reshape(T * N, D).T, dA2)
         dWh = self.grads[1]
-        dWh[:, : 2 * H] = hs_tm[:T].reshape(T * N, H).T @ dA2[:, : 2 * H]
-        dWh[:, 2 * H :] = RH.reshape(T * N, H).T @ dA2[:, 2 * H :]
-        dxs_tm = dA2 @ self.params[0].T
+        dWh[:, : 2 * H] = _mm(hs_tm[:T].reshape(T * N, H).T, dA2[:, : 2 * H])
+        dWh[:, 2 * H :] = _mm(RH.reshape(T * N, H).T, dA2[:, 2 * H :])
+        dxs_tm = _mm(dA2, self.params[0].T)
         return np.ascontiguousarray(dxs_tm.reshape(T, N, D).transpose(1, 0, 2))
 
     def forward(self, xs):
@@ -823,10 +865,7 @@ class TimeAffine:
         x = _floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
         N, T, D = x.shape
         self.x = x
-        out = np.empty((N * T, W.shape[1]), dtype=W.dtype)
-        np.dot(x.reshape(N * T, D), W, out=out)
-        out += b
-        return out.reshape(N, T, -1)
+        return _mm(x.reshape(N * T, D), W, b).reshape(N, T, -1)
 
     def backward(self, dout):
         W, b = self.params
@@ -835,7 +874,7 @@ class TimeAffine:
         dout2 = dout.reshape(N * T, -1)  # (N*T, V)
         _matmul_into(self.grads[0], self.x.reshape(N * T, D).T, dout2)
         self.grads[1][...] = dout2.sum(axis=0)
-        return (dout2 @ W.T).reshape(N, T, D)
+        return _mm(dout2, W.T).reshape(N, T, D)
 
 
 class TimeSoftmaxWithLoss(_SoftmaxCE):
