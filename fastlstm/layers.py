@@ -476,29 +476,64 @@ class _Recurrent:
 
 
 class _LSTMKernels(_Recurrent):
-    """Calls of the LSTM sequence kernels shared by :class:`TimeLSTM` and :class:`LSTM`."""
+    """Calls of the LSTM sequence kernels shared by :class:`TimeLSTM` and :class:`LSTM`.
+
+    The kernels work in a blocked gate layout (see :mod:`fastlstm._kernels.lstm`);
+    parameters are packed on each forward and gradients unpacked after backward.
+    """
 
     gates = 4
 
-    def _run(self, A, hs_tm, cs_tm, hs):
-        N, H = hs.shape[0], self.H
+    def _sequence_forward(self, xs_tm, h0, c0):
+        """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs."""
+        T, N, D = xs_tm.shape
+        H, dt = self.H, self.dtype
+        Wx, Wh, b = self.params
         C, hc = _klstm.split_units(H, CHUNKS)
-        Whc = np.empty((C, H, 4 * hc), dtype=self.dtype)  # (C, H, 4hc)
-        _klstm.pack_gate_blocks(self.params[1], C, hc, Whc)
-        tmp = np.empty((C, N, 4 * hc), dtype=self.dtype)
-        _klstm.lstm_forward(A, Whc, hs_tm, cs_tm, hs, tmp, self._one)
+        Wxc = np.empty((C, D, 4 * hc), dtype=dt)  # (C, D, 4hc)
+        Whc = np.empty((C, H, 4 * hc), dtype=dt)  # (C, H, 4hc)
+        bc = np.empty((C, 1, 4 * hc), dtype=dt)  # (C, 1, 4hc)
+        _klstm.pack_cols(Wx, C, hc, Wxc)
+        _klstm.pack_cols(Wh, C, hc, Whc)
+        _klstm.pack_cols(b.reshape(1, -1), C, hc, bc)
+        A = np.empty((C, T, N, 4 * hc), dtype=dt)  # (C, T, N, 4hc) gates
+        hs_tm = np.empty((T + 1, N, H), dtype=dt)
+        cs_tm = np.empty((T + 1, N, H), dtype=dt)
+        hs_tm[0] = h0
+        cs_tm[0] = c0
+        hs = np.empty((N, T, H), dtype=dt)
+        X2 = xs_tm.reshape(T * N, D)
+        tmp = np.empty((C, N, 4 * hc), dtype=dt)
+        _klstm.lstm_forward(X2, Wxc, bc.reshape(C, 4 * hc), Whc, A, hs_tm, cs_tm, hs, tmp)
+        self._cache = (X2, Wxc, Whc, A, hs_tm, cs_tm)
+        return hs
 
-    def _back(self, G, cs_tm, dhs, dh, dc):
-        T, N, _ = G.shape
-        H = self.H
-        C, hc = _klstm.split_units(H, CHUNKS)
-        WhcT = np.empty((C, 4 * hc, H), dtype=self.dtype)  # (C, 4hc, H)
-        _klstm.pack_gate_rows(self.params[1].T, C, hc, WhcT)
-        dA = np.empty_like(G)
-        dAc = np.zeros((C, N, 4 * hc), dtype=self.dtype)
-        part = np.empty((C, N, H), dtype=self.dtype)
-        _klstm.lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, dAc, part, self._one)
-        return dA
+    def _sequence_backward(self, dhs, dh, dc):
+        """dhs (N, T, H) -> dxs (N, T, D); fills grads; ``dh``/``dc`` in/out as in the kernel."""
+        X2, Wxc, Whc, G, hs_tm, cs_tm = self._cache
+        C, T, N, hc4 = G.shape
+        H, D, dt = self.H, X2.shape[1], self.dtype
+        WhcT = np.ascontiguousarray(Whc.transpose(0, 2, 1))  # (C, 4hc, H)
+        dA = np.zeros_like(G)
+        part = np.empty((C, N, H), dtype=dt)
+        carry = np.empty((C, N, hc4 // 4), dtype=dt)
+        _klstm.lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, self._one)
+        dWxc = np.empty_like(Wxc)
+        dWhc = np.empty_like(Whc)
+        dbc = np.empty((C, hc4), dtype=dt)
+        dXp = np.empty((C, T * N, D), dtype=dt)
+        Hp2 = hs_tm[:T].reshape(T * N, H)
+        _klstm.lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp)
+        for grad, blocked in zip(self.grads, (dWxc, dWhc, dbc.reshape(C, 1, hc4))):
+            target = grad if grad.ndim == 2 else grad.reshape(1, -1)
+            if target.flags.c_contiguous:
+                _klstm.unpack_cols(blocked, target)
+            else:
+                tmp = np.empty(target.shape, dtype=dt)
+                _klstm.unpack_cols(blocked, tmp)
+                target[...] = tmp
+        dX = dXp.sum(axis=0) if C > 1 else dXp[0]  # (T*N, D)
+        return np.ascontiguousarray(dX.reshape(T, N, D).transpose(1, 0, 2))
 
 
 class TimeLSTM(_LSTMKernels):
@@ -533,33 +568,25 @@ class TimeLSTM(_LSTMKernels):
         """xs (N, T, D) -> hs (N, T, H)."""
         N, T, xs_tm = self._inputs(xs)
         H = self.H
-        A = self._projection(xs_tm, 4 * H)  # (T, N, 4H)
-        hs_tm = np.empty((T + 1, N, H), dtype=self.dtype)
-        cs_tm = np.empty((T + 1, N, H), dtype=self.dtype)
-        if not self.stateful or self.h is None:
-            self.h = None
-        if not self.stateful or self.c is None:
-            self.c = None
-        hs_tm[0] = _state(self.h, (N, H), self.dtype, "h")
-        cs_tm[0] = _state(self.c, (N, H), self.dtype, "c")
-        hs = np.empty((N, T, H), dtype=self.dtype)
-        self._run(A, hs_tm, cs_tm, hs)
+        if not self.stateful:
+            self.h, self.c = None, None
+        h0 = _state(self.h, (N, H), self.dtype, "h")
+        c0 = _state(self.c, (N, H), self.dtype, "c")
+        hs = self._sequence_forward(xs_tm, h0, c0)
+        hs_tm, cs_tm = self._cache[4], self._cache[5]
         self.h = hs_tm[T].copy()
         self.c = cs_tm[T].copy()
-        self._cache = (xs_tm, A, hs_tm, cs_tm)
         return hs
 
     def backward(self, dhs):
         """dhs (N, T, H) -> dxs (N, T, D); fills ``grads`` and ``dh``."""
-        xs_tm, G, hs_tm, cs_tm = self._cache
-        T, N, _ = xs_tm.shape
-        H = self.H
-        dhs = self._dhs(dhs, N, T)
+        T1, N, H = self._cache[4].shape
+        dhs = self._dhs(dhs, N, T1 - 1)
         dh = np.zeros((N, H), dtype=self.dtype)
         dc = np.zeros((N, H), dtype=self.dtype)
-        dA = self._back(G, cs_tm, dhs, dh, dc)  # (T, N, 4H)
+        dxs = self._sequence_backward(dhs, dh, dc)
         self.dh = dh
-        return self._weight_grads(xs_tm, hs_tm[:T], dA)
+        return dxs
 
     def set_state(self, h, c=None):
         self.h, self.c = h, c
@@ -581,25 +608,18 @@ class LSTM(_LSTMKernels):
     def forward(self, x, h_prev, c_prev):
         x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N, H = x.shape[0], self.H
-        xs_tm = x.reshape(1, N, self.D)
-        A = self._projection(xs_tm, 4 * H)
-        hs_tm = np.empty((2, N, H), dtype=self.dtype)
-        cs_tm = np.empty((2, N, H), dtype=self.dtype)
-        hs_tm[0] = _state(h_prev, (N, H), self.dtype, "h_prev")
-        cs_tm[0] = _state(c_prev, (N, H), self.dtype, "c_prev")
-        hs = np.empty((N, 1, H), dtype=self.dtype)
-        self._run(A, hs_tm, cs_tm, hs)
-        self._cache = (xs_tm, A, hs_tm, cs_tm)
+        h0 = _state(h_prev, (N, H), self.dtype, "h_prev")
+        c0 = _state(c_prev, (N, H), self.dtype, "c_prev")
+        self._sequence_forward(x.reshape(1, N, self.D), h0, c0)
+        hs_tm, cs_tm = self._cache[4], self._cache[5]
         return hs_tm[1].copy(), cs_tm[1].copy()
 
     def backward(self, dh_next, dc_next):
-        xs_tm, G, hs_tm, cs_tm = self._cache
-        N, H = xs_tm.shape[1], self.H
+        N, H = self._cache[4].shape[1], self.H
         dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, H)).reshape(N, 1, H)
         dc = _floats(dc_next, self.dtype, "dc_next", ndim=2, shape=(N, H)).copy()
         dh = np.zeros((N, H), dtype=self.dtype)
-        dA = self._back(G, cs_tm, dhs, dh, dc)
-        dx = self._weight_grads(xs_tm, hs_tm[:1], dA)
+        dx = self._sequence_backward(dhs, dh, dc)
         return dx.reshape(N, self.D), dh, dc
 
 

@@ -20,20 +20,27 @@ from fastlstm._numba import jit, pjit, prange
 
 
 def split_units(H, nch):
-    """Units per block when ``H`` hidden units are split into ``nch`` blocks."""
+    """Split ``H`` hidden units into ``C`` blocks of at most ``hc`` units: return ``(C, hc)``."""
     C = max(1, min(nch, H))
     return C, (H + C - 1) // C
 
 
+# --------------------------------------------------------------------------- #
+# LSTM in blocked gate layout
+#
+# The hidden units are split into C blocks (``split_units``).  Inside the
+# kernels the gate columns are regrouped per block: block ``c`` owning units
+# ``lo:hi`` holds ``[f lo:hi | g lo:hi | i lo:hi | o lo:hi]``, zero-padded to
+# ``hc`` units, i.e. ``4*hc`` columns.  Arrays in this layout carry a leading
+# block axis: weights ``(C, K, 4hc)``, biases ``(C, 4hc)``, gates
+# ``(C, T, N, 4hc)``.  Then every block's products are contiguous BLAS calls
+# and every row of gates is a contiguous vector that LLVM vectorises; each
+# block is one task of a ``prange``.  The book's layout is restored only for
+# the gradients handed back to the layer.
+# --------------------------------------------------------------------------- #
 @jit
-def pack_gate_blocks(W, C, hc, out):
-    """Regroup the gate columns of ``W`` (K, 4H) by blocks of hidden units.
-
-    ``out`` (C, K, 4*hc) receives, for block ``c`` owning units ``lo:hi``, the
-    columns ``[f lo:hi | g lo:hi | i lo:hi | o lo:hi]``, zero-padded to ``hc``
-    units, so that one contiguous product per block gives all four gates of
-    its units.
-    """
+def pack_cols(W, C, hc, out):
+    """``W`` (K, 4H) in book layout -> ``out`` (C, K, 4hc) blocked (padding zero)."""
     K, H4 = W.shape
     H = H4 // 4
     out[...] = 0
@@ -47,139 +54,174 @@ def pack_gate_blocks(W, C, hc, out):
 
 
 @jit
-def pack_gate_rows(WT, C, hc, out):
-    """Like :func:`pack_gate_blocks` for the rows of ``WT`` (4H, K) -> ``out`` (C, 4*hc, K)."""
-    H4, K = WT.shape
-    H = H4 // 4
-    out[...] = 0
+def unpack_cols(Wc, out):
+    """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H)."""
+    C, K, hc4 = Wc.shape
+    hc = hc4 // 4
+    H = out.shape[1] // 4
     for c in range(C):
         lo = c * hc
         hi = min(H, lo + hc)
-        for gate in range(4):
-            for j in range(lo, hi):
-                for r in range(K):
-                    out[c, gate * hc + j - lo, r] = WT[gate * H + j, r]
+        for r in range(K):
+            for gate in range(4):
+                for j in range(lo, hi):
+                    out[r, gate * H + j] = Wc[c, r, gate * hc + j - lo]
+
+
+@jit
+def _gates_forward_row(a, tm, cprev, cnext, hnext, w, hc):
+    """One row of one block: gate activations (written into ``a``), new c and h."""
+    for k in range(w):
+        f = _sig(a[k] + tm[k])
+        g = _tanh(a[hc + k] + tm[hc + k])
+        i = _sig(a[2 * hc + k] + tm[2 * hc + k])
+        o = _sig(a[3 * hc + k] + tm[3 * hc + k])
+        a[k] = f
+        a[hc + k] = g
+        a[2 * hc + k] = i
+        a[3 * hc + k] = o
+        cn = f * cprev[k] + g * i
+        cnext[k] = cn
+        hnext[k] = o * _tanh(cn)
+
+
+@jit
+def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
+    """One row of one block: gradients of the gate pre-activations into ``da``.
+
+    ``dh`` is the total gradient of this step's ``h``; ``dc`` (in/out) the
+    gradient of this step's ``c``, replaced by that of the previous ``c``.
+    """
+    for k in range(w):
+        f = g4[k]
+        g = g4[hc + k]
+        i = g4[2 * hc + k]
+        o = g4[3 * hc + k]
+        tc = _tanh(cnext[k])
+        ds = dc[k] + dh[k] * o * (one - tc * tc)
+        dc[k] = ds * f
+        da[k] = ds * cprev[k] * f * (one - f)
+        da[hc + k] = ds * i * (one - g * g)
+        da[2 * hc + k] = ds * g * i * (one - i)
+        da[3 * hc + k] = dh[k] * tc * o * (one - o)
 
 
 @pjit
-def lstm_forward(A, Whc, hs_tm, cs_tm, hs, tmp, one):
-    """Run the LSTM over all time steps.
-
-    Each time step is one parallel region over blocks of hidden units: block
-    ``c`` computes ``h_{t-1} @ Whc[c]`` (the recurrent products of its own
-    units' four gates, one single-threaded BLAS call) and then the fused gate,
-    ``c`` and ``h`` update of those units.
+def lstm_forward(X2, Wxc, bc, Whc, A, hs_tm, cs_tm, hs, tmp):
+    """Run the LSTM over a whole sequence.
 
     Parameters
     ----------
-    A : (T, N, 4H) array
-        Input projections ``x_t @ Wx + b`` (gate order f, g, i, o);
-        overwritten with the gate activations, which backward needs.
-    Whc : (C, H, 4*hc) array
-        ``Wh`` regrouped by :func:`pack_gate_blocks`.
-    hs_tm : (T+1, N, H) array
-        ``hs_tm[0]`` holds the initial state on entry; step ``t`` writes ``hs_tm[t+1]``.
-    cs_tm : (T+1, N, H) array
-        Same for the cell state.
-    hs : (N, T, H) array
-        Output hidden states in batch-major order.
-    tmp : (C, N, 4*hc) work array.
-    one : scalar of the array dtype (keeps float32 arithmetic in float32).
+    X2 : (T*N, D) inputs, time-major rows.
+    Wxc, bc, Whc : (C, D, 4hc), (C, 4hc), (C, H, 4hc) blocked parameters.
+    A : (C, T, N, 4hc) output: gate activations (backward needs them).
+    hs_tm, cs_tm : (T+1, N, H); index 0 holds the initial state on entry.
+    hs : (N, T, H) output hidden states, batch-major.
+    tmp : (C, N, 4hc) work array.
     """
-    T, N, H4 = A.shape
-    H = H4 // 4
-    C = Whc.shape[0]
-    hc = Whc.shape[2] // 4
+    C, T, N, hc4 = A.shape
+    hc = hc4 // 4
+    H = hs_tm.shape[2]
+    # input projections of all steps at once, one product per block
+    for c in prange(C):
+        Ac = A[c].reshape((T * N, hc4))
+        np.dot(X2, Wxc[c], Ac)
+        for r in range(T * N):
+            row = Ac[r]
+            for k in range(hc4):
+                row[k] += bc[c, k]
     for t in range(T):
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
             np.dot(hs_tm[t], Whc[c], tmp[c])  # (N, 4hc)
             for n in range(N):
-                for j in range(lo, hi):
-                    k = j - lo
-                    f = _sig(A[t, n, j] + tmp[c, n, k])
-                    g = _tanh(A[t, n, H + j] + tmp[c, n, hc + k])
-                    i = _sig(A[t, n, 2 * H + j] + tmp[c, n, 2 * hc + k])
-                    o = _sig(A[t, n, 3 * H + j] + tmp[c, n, 3 * hc + k])
-                    A[t, n, j] = f
-                    A[t, n, H + j] = g
-                    A[t, n, 2 * H + j] = i
-                    A[t, n, 3 * H + j] = o
-                    cn = f * cs_tm[t, n, j] + g * i
-                    h = o * _tanh(cn)
-                    cs_tm[t + 1, n, j] = cn
-                    hs_tm[t + 1, n, j] = h
-                    hs[n, t, j] = h
+                _gates_forward_row(
+                    A[c, t, n],
+                    tmp[c, n],
+                    cs_tm[t, n, lo:hi],
+                    cs_tm[t + 1, n, lo:hi],
+                    hs_tm[t + 1, n, lo:hi],
+                    hi - lo,
+                    hc,
+                )
+                hs[n, t, lo:hi] = hs_tm[t + 1, n, lo:hi]
 
 
 @pjit
-def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, dAc, part, one):
-    """Backpropagate through all time steps.
+def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
+    """Backpropagate through all time steps (the recurrent part).
 
-    Per step, two parallel regions over blocks of hidden units: the fused
-    gate gradients of each block's units, then each block's contribution
-    ``dA_c @ WhcT[c]`` to the gradient of the previous ``h``.  The
-    contributions are summed in block order, so the result does not depend
-    on the thread count.
+    Per step, two parallel regions over blocks: the gate gradients of each
+    block's units, then each block's contribution ``dA[c, t] @ WhcT[c]`` to
+    the gradient of the previous ``h``; contributions are summed in block
+    order, so results do not depend on the thread count.
 
     Parameters
     ----------
-    G : (T, N, 4H) gate activations from :func:`lstm_forward`.
-    cs_tm : (T+1, N, H) cell states (``cs_tm[0]`` is the initial state).
+    G : (C, T, N, 4hc) gate activations.
+    cs_tm : (T+1, N, H) cell states.
     dhs : (N, T, H) upstream gradients of the hidden states.
-    WhcT : (C, 4*hc, H) ``Wh.T`` regrouped by :func:`pack_gate_rows`.
-    dA : (T, N, 4H) output: gradients of the gate pre-activations.
-    dh : (N, H) in: gradient flowing into the last ``h``; out: gradient of the initial ``h``.
-    dc : (N, H) in: gradient flowing into the last ``c``; out: gradient of the initial ``c``.
-    dAc : (C, N, 4*hc) work array, zero on entry.
-    part : (C, N, H) work array.
-    one : scalar of the array dtype.
+    WhcT : (C, 4hc, H) blocked ``Wh.T``.
+    dA : (C, T, N, 4hc) output, zero on entry (padding stays zero).
+    dh, dc : (N, H) in: gradients flowing into the last h and c; out: those of the initial ones.
+    part : (C, N, H) and carry : (C, N, hc) work arrays.
     """
-    T, N, H4 = G.shape
-    H = H4 // 4
-    C = WhcT.shape[0]
-    hc = WhcT.shape[1] // 4
+    C, T, N, hc4 = G.shape
+    hc = hc4 // 4
+    H = dh.shape[1]
     part[...] = 0
     part[0] = dh
     for t in range(T - 1, -1, -1):
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
+            w = hi - lo
             for n in range(N):
-                for j in range(lo, hi):
-                    k = j - lo
-                    carry = part[0, n, j]
-                    for cc in range(1, C):
-                        carry += part[cc, n, j]
-                    f = G[t, n, j]
-                    g = G[t, n, H + j]
-                    i = G[t, n, 2 * H + j]
-                    o = G[t, n, 3 * H + j]
-                    tc = _tanh(cs_tm[t + 1, n, j])
-                    dh_t = dhs[n, t, j] + carry
-                    ds = dc[n, j] + dh_t * o * (one - tc * tc)
-                    dc[n, j] = ds * f
-                    df = ds * cs_tm[t, n, j] * f * (one - f)
-                    dg = ds * i * (one - g * g)
-                    di = ds * g * i * (one - i)
-                    do = dh_t * tc * o * (one - o)
-                    dA[t, n, j] = df
-                    dA[t, n, H + j] = dg
-                    dA[t, n, 2 * H + j] = di
-                    dA[t, n, 3 * H + j] = do
-                    dAc[c, n, k] = df
-                    dAc[c, n, hc + k] = dg
-                    dAc[c, n, 2 * hc + k] = di
-                    dAc[c, n, 3 * hc + k] = do
+                cr = carry[c, n]
+                for k in range(w):
+                    cr[k] = dhs[n, t, lo + k] + part[0, n, lo + k]
+                for cc in range(1, C):
+                    for k in range(w):
+                        cr[k] += part[cc, n, lo + k]
+                _gates_backward_row(
+                    G[c, t, n],
+                    cr,
+                    dc[n, lo:hi],
+                    cs_tm[t, n, lo:hi],
+                    cs_tm[t + 1, n, lo:hi],
+                    dA[c, t, n],
+                    w,
+                    hc,
+                    one,
+                )
         for c in prange(C):
-            np.dot(dAc[c], WhcT[c], part[c])  # (N, H)
-    for n in range(N):
-        for j in range(H):
-            carry = part[0, n, j]
-            for cc in range(1, C):
-                carry += part[cc, n, j]
-            dh[n, j] = carry
+            np.dot(dA[c, t], WhcT[c], part[c])  # (N, H)
+    dh[...] = part[0]
+    for cc in range(1, C):
+        for n in range(N):
+            for j in range(H):
+                dh[n, j] += part[cc, n, j]
+
+
+@pjit
+def lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp):
+    """Whole-sequence products after the time loop, one block per task.
+
+    ``dWxc[c] = X2.T @ dA[c]``, ``dWhc[c] = Hp2.T @ dA[c]``, ``dbc[c]`` the
+    column sums and ``dXp[c] = dA[c] @ Wxc[c].T`` (to be summed over blocks).
+    """
+    C, T, N, hc4 = dA.shape
+    for c in prange(C):
+        dAc = dA[c].reshape((T * N, hc4))
+        np.dot(X2.T, dAc, dWxc[c])
+        np.dot(Hp2.T, dAc, dWhc[c])
+        np.dot(dAc, Wxc[c].T, dXp[c])
+        for k in range(hc4):
+            dbc[c, k] = 0
+        for r in range(T * N):
+            for k in range(hc4):
+                dbc[c, k] += dAc[r, k]
 
 
 @pjit
