@@ -1,0 +1,265 @@
+"""Shared machinery of the benchmark suite (run explicitly: ``pytest bench``).
+
+Every benchmark compares :mod:`fastlstm` with the plain NumPy :mod:`reference`
+on the same inputs.  It first checks that both give the same outputs and
+gradients (float32, ``max|a - b| / max|b| <= 1e-4``), then times each
+implementation in its own test of one ``pytest-benchmark`` group, so every
+group shows the two side by side.
+
+Timing hygiene
+--------------
+The reference multiplies with NumPy's BLAS, whose threads keep spinning for a
+while after a product; :mod:`fastlstm` runs on numba's thread pool.  On a
+small machine one pool's spinning threads slow the other down, so each
+measurement starts with a garbage collection, a short pause and an untimed
+run, and is followed by warm-up rounds of the same implementation
+(:func:`timed`).  Rounds are chosen from a time budget per benchmark so the
+suite stays short.
+
+Every benchmark records in ``extra_info``: the implementation (``impl``), the
+kind of work (``kernel``), its sizes, its flops where they are defined, the
+relative errors of the correctness check, and the NumPy sgemm GFLOPS measured
+at the start of the session (``sgemm_gflops``), the machine's yardstick.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import time
+
+import numpy as np
+import pytest
+
+RTOL = 1e-4
+"""Largest accepted ``max|fast - ref| / max|ref|`` for outputs and gradients (float32)."""
+
+IMPLS = ("fastlstm", "reference")
+"""The two implementations timed in every group."""
+
+SGEMM_SIZE = 2048
+"""Side of the square float32 matrices of the sgemm yardstick."""
+
+PAUSE_S = 0.3
+"""Pause before each measurement, so the other thread pool has gone to sleep."""
+
+
+# --------------------------------------------------------------------------- #
+# machine description
+# --------------------------------------------------------------------------- #
+def machine() -> dict:
+    """CPU count, library versions and thread settings of this process."""
+    import numba
+    import scipy
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = "not initialised"
+    return {
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "scipy": scipy.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "numba_threading_layer": layer,
+    }
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Add library versions and thread settings to the JSON's ``machine_info``."""
+    machine_info["fastlstm_bench"] = machine()
+
+
+# --------------------------------------------------------------------------- #
+# correctness
+# --------------------------------------------------------------------------- #
+def rel_err(a, b) -> float:
+    """``max|a - b| / max|b|`` in float64 (``max|a - b|`` if ``b`` is all zero)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise AssertionError(f"shapes differ: {a.shape} vs {b.shape}")
+    if b.size == 0:
+        return 0.0
+    diff = float(np.max(np.abs(a - b)))
+    scale = float(np.max(np.abs(b)))
+    return diff / scale if scale > 0 else diff
+
+
+def compare(fast: dict, ref: dict, rtol: float = RTOL) -> dict:
+    """Relative error of every entry of ``fast`` against ``ref``; raise if any exceeds ``rtol``.
+
+    Parameters
+    ----------
+    fast, ref : dict of str to array_like
+        The same keys in both: outputs and gradients of one computation.
+    rtol : float
+        Largest accepted relative error.
+
+    Returns
+    -------
+    dict of str to float
+        The relative error of each entry.
+    """
+    if fast.keys() != ref.keys():
+        raise AssertionError(f"different results: {sorted(fast)} vs {sorted(ref)}")
+    errors = {k: rel_err(fast[k], ref[k]) for k in ref}
+    bad = {k: e for k, e in errors.items() if not e <= rtol}
+    if bad:
+        listed = ", ".join(f"{k}: {e:.3g}" for k, e in sorted(bad.items()))
+        raise AssertionError(f"fastlstm differs from reference (rtol {rtol:g}): {listed}")
+    return errors
+
+
+def snapshot(arrays: dict) -> dict:
+    """Copies of the arrays of ``arrays`` (gradients are overwritten by later calls)."""
+    return {k: np.array(v, copy=True) for k, v in arrays.items()}
+
+
+class CheckCache:
+    """Results of the correctness checks, one per group, shared by its two tests.
+
+    The first test of a group runs the check; the other reuses its result, so
+    a failing check fails both tests of the group with the same message.
+    """
+
+    def __init__(self):
+        self._results = {}
+
+    def get(self, key, check):
+        """Return ``check()`` for ``key``, computed once; re-raise its error every time."""
+        if key not in self._results:
+            try:
+                self._results[key] = (True, check())
+            except Exception as exc:  # noqa: BLE001 - stored and re-raised below
+                self._results[key] = (False, exc)
+        ok, value = self._results[key]
+        if not ok:
+            raise AssertionError(f"correctness check of {key!r} failed: {value}") from value
+        return value
+
+
+@pytest.fixture(scope="session")
+def checks() -> CheckCache:
+    """Session-wide cache of correctness checks."""
+    return CheckCache()
+
+
+# --------------------------------------------------------------------------- #
+# timing
+# --------------------------------------------------------------------------- #
+def quiet(pause_s: float = PAUSE_S) -> None:
+    """Collect garbage and pause, so idle threads of either pool stop spinning."""
+    gc.collect()
+    time.sleep(pause_s)
+
+
+def timed(
+    benchmark,
+    fn,
+    *,
+    setup=None,
+    budget_s: float = 2.0,
+    min_rounds: int = 3,
+    max_rounds: int = 20,
+    warmup_rounds: int = 1,
+):
+    """Time ``fn()`` with ``benchmark.pedantic``, rounds chosen from a time budget.
+
+    After a pause, one untimed call (after ``setup()``) estimates the cost of a
+    round; the number of rounds is ``budget_s`` divided by it, clipped to
+    ``[min_rounds, max_rounds]``.  ``setup`` runs untimed before every round.
+
+    Returns
+    -------
+    float or None
+        The median time of a round in seconds, or None when benchmarks are
+        disabled (``--benchmark-disable``).
+    """
+    quiet()
+    if setup is not None:
+        setup()
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    rounds = int(min(max_rounds, max(min_rounds, budget_s // max(first, 1e-6))))
+    benchmark.extra_info["rounds_planned"] = rounds
+    benchmark.extra_info["loadavg_1min"] = os.getloadavg()[0]
+    benchmark.pedantic(fn, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+    stats = getattr(benchmark, "stats", None)
+    if stats is None or getattr(benchmark, "disabled", False):
+        return None
+    return float(stats.stats.median)
+
+
+def record_gflops(benchmark, flops: float, median_s: float | None) -> None:
+    """Put ``flops`` and, when timed, the achieved GFLOPS into ``extra_info``."""
+    benchmark.extra_info["flops"] = float(flops)
+    if median_s:
+        benchmark.extra_info["gflops"] = flops / median_s / 1e9
+
+
+def sgemm_flops(n: int = SGEMM_SIZE) -> float:
+    """Flops of one ``n x n x n`` matrix product."""
+    return 2.0 * n**3
+
+
+def sgemm_operands(n: int = SGEMM_SIZE, seed: int = 0):
+    """Two float32 ``(n, n)`` matrices of standard normal values."""
+    rng = np.random.default_rng(seed)
+    return (
+        rng.standard_normal((n, n), dtype=np.float32),
+        rng.standard_normal((n, n), dtype=np.float32),
+    )
+
+
+@pytest.fixture(scope="session")
+def sgemm_gflops() -> float:
+    """GFLOPS of a 2048^3 float32 NumPy matmul (median of 5, after one warm-up)."""
+    a, b = sgemm_operands()
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        times.append(time.perf_counter() - start)
+    return sgemm_flops() / statistics.median(times) / 1e9
+
+
+@pytest.fixture
+def info(benchmark, sgemm_gflops):
+    """``benchmark.extra_info`` with the machine's sgemm GFLOPS already filled in."""
+    benchmark.extra_info["sgemm_gflops"] = sgemm_gflops
+    return benchmark.extra_info
+
+
+def grouped_params(cases, impls=IMPLS):
+    """Parameters ``(case, impl)`` for every case and implementation, marked with the case's group.
+
+    Parameters
+    ----------
+    cases : sequence of (str, str, object)
+        ``(group, id, case)``: the benchmark group, a short test id and the
+        case description handed to the test.
+    impls : sequence of str
+        Implementations to time in every group.
+    """
+    return [
+        pytest.param(case, impl, id=f"{case_id}-{impl}", marks=pytest.mark.benchmark(group=group))
+        for group, case_id, case in cases
+        for impl in impls
+    ]
+
+
+def check_pair(make, case) -> dict:
+    """Run ``make(impl, case)()`` for both implementations and :func:`compare` the results.
+
+    ``make`` builds, from the same seed, a callable that does one
+    forward/backward and returns a dict of outputs and gradients.
+    """
+    fast = snapshot(make("fastlstm", case)())
+    ref = snapshot(make("reference", case)())
+    return compare(fast, ref)

@@ -1,0 +1,264 @@
+"""Turn the benchmark suite's pytest-benchmark JSON into a markdown table.
+
+Usage::
+
+    python bench/report.py bench/results.json > bench/RESULTS.md
+    python bench/report.py bench/results.json --stat median
+
+One row per benchmark group: fastlstm and reference times, the speed-up, for
+the LSTM groups the achieved GFLOPS as a fraction of the NumPy sgemm GFLOPS
+measured in the same run, and the target with pass/fail.  Times are the
+minimum over rounds by default (the least disturbed measurement on a shared
+machine); ``--stat median`` uses medians instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+STATS = ("min", "median", "mean")
+
+# (kernel, condition on the fastlstm entry's extra_info, kind, threshold, label)
+TARGETS = [
+    ("lstm", lambda e: e.get("H") == 256, "sgemm_frac", 0.70, "≥70% of sgemm"),
+    ("lstm", lambda e: e.get("H") == 650, "sgemm_frac", 0.60, "≥60% of sgemm"),
+    ("embedding", None, "speedup", 10.0, "≥10× reference"),
+    ("softmax", None, "speedup", 3.0, "≥3× reference"),
+    ("attention", None, "speedup", 5.0, "≥5× reference"),
+    ("train", None, "speedup", 3.0, "≥3× reference"),
+    ("generate", None, "speedup", 10.0, "≥10× reference"),
+    ("eval", None, "speedup", 20.0, "≥20× reference"),
+]
+
+KERNEL_ORDER = ["sgemm", "lstm", "embedding", "softmax", "attention", "train", "generate", "eval"]
+
+
+def load(path) -> dict:
+    """Read a pytest-benchmark JSON file.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a pytest-benchmark result (no ``benchmarks`` list).
+    """
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise ValueError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' list)")
+    return data
+
+
+def _seconds(bench: dict, stat: str) -> float:
+    """The ``stat`` time of one benchmark, scaled by ``extra_info['time_scale']`` if present."""
+    return bench["stats"][stat] * float(bench.get("extra_info", {}).get("time_scale", 1.0))
+
+
+def _groups(data: dict) -> dict:
+    """``{group: {impl: benchmark}}`` in the order of :data:`KERNEL_ORDER`, then by name."""
+    groups = {}
+    for bench in data["benchmarks"]:
+        impl = bench.get("extra_info", {}).get("impl")
+        if impl is None:
+            continue
+        groups.setdefault(bench.get("group") or bench["name"], {})[impl] = bench
+
+    def key(item):
+        kernel = next(iter(item[1].values()))["extra_info"].get("kernel", "")
+        rank = KERNEL_ORDER.index(kernel) if kernel in KERNEL_ORDER else len(KERNEL_ORDER)
+        return rank, item[0]
+
+    return dict(sorted(groups.items(), key=key))
+
+
+def sgemm_gflops(data: dict, stat: str = "min") -> float | None:
+    """GFLOPS of the sgemm benchmark of the run (its ``stat`` time), else the fixture's value."""
+    for bench in data["benchmarks"]:
+        extra = bench.get("extra_info", {})
+        if extra.get("kernel") == "sgemm" and extra.get("flops"):
+            return extra["flops"] / bench["stats"][stat] / 1e9
+    for bench in data["benchmarks"]:
+        value = bench.get("extra_info", {}).get("sgemm_gflops")
+        if value:
+            return float(value)
+    return None
+
+
+def _target(kernel: str, extra: dict):
+    for k, cond, kind, threshold, label in TARGETS:
+        if k == kernel and (cond is None or cond(extra)):
+            return kind, threshold, label
+    return None
+
+
+def _check_text(extra: dict) -> str:
+    parts = []
+    if "max_rel_err" in extra:
+        parts.append(f"rel err {extra['max_rel_err']:.1e}")
+    if "same_words_frac" in extra:
+        parts.append(f"words equal {extra['same_words_frac']:.0%}")
+    if "same_answers_frac" in extra:
+        parts.append(f"answers equal {extra['same_answers_frac']:.1%}")
+    return ", ".join(parts) or "—"
+
+
+def rows(data: dict, stat: str = "min") -> list[dict]:
+    """One summary per group: times, speed-up, GFLOPS, target and verdict.
+
+    Parameters
+    ----------
+    data : dict
+        The parsed JSON.
+    stat : {"min", "median", "mean"}
+        Which statistic of the rounds to use.
+    """
+    if stat not in STATS:
+        raise ValueError(f"stat must be one of {STATS}, got {stat!r}")
+    yardstick = sgemm_gflops(data, stat)
+    out = []
+    for group, impls in _groups(data).items():
+        fast, ref = impls.get("fastlstm"), impls.get("reference")
+        main = fast or next(iter(impls.values()))
+        extra = main.get("extra_info", {})
+        kernel = extra.get("kernel", "")
+        row = {"group": group, "kernel": kernel, "check": _check_text(extra)}
+        row["fast_ms"] = _seconds(fast, stat) * 1e3 if fast else None
+        row["ref_ms"] = _seconds(ref, stat) * 1e3 if ref else None
+        row["ref_note"] = (
+            f"scaled from {ref['extra_info']['questions_timed']} questions"
+            if ref and ref.get("extra_info", {}).get("time_scale", 1) != 1
+            else ""
+        )
+        if kernel == "sgemm":
+            continue  # the yardstick is shown in the header
+        speedup = row["ref_ms"] / row["fast_ms"] if fast and ref else None
+        row["speedup"] = speedup
+        flops = extra.get("flops")
+        gflops = flops / (row["fast_ms"] / 1e3) / 1e9 if flops and row["fast_ms"] else None
+        row["gflops"] = gflops
+        row["sgemm_frac"] = gflops / yardstick if gflops and yardstick else None
+        target = _target(kernel, extra)
+        row["target"] = target[2] if target else ""
+        if target is None:
+            row["verdict"] = ""
+        else:
+            value = row[target[0]]
+            row["verdict"] = "—" if value is None else ("pass" if value >= target[1] else "FAIL")
+        out.append(row)
+    return out
+
+
+def _fmt(value, spec, empty="—"):
+    return empty if value is None else format(value, spec)
+
+
+def _header(data: dict, stat: str) -> list[str]:
+    info = data.get("machine_info", {})
+    mine = info.get("fastlstm_bench", {})
+    cpu = info.get("cpu", {}).get("brand_raw") or info.get("processor") or "unknown CPU"
+    loads = [
+        b["extra_info"]["loadavg_1min"]
+        for b in data["benchmarks"]
+        if "loadavg_1min" in b.get("extra_info", {})
+    ]
+    yardstick = sgemm_gflops(data, stat)
+    sgemm_ms = [
+        b["stats"][stat] * 1e3
+        for b in data["benchmarks"]
+        if b.get("extra_info", {}).get("kernel") == "sgemm"
+    ]
+    lines = [
+        "# fastlstm benchmark results",
+        "",
+        f"Machine: {mine.get('cpu_count', '?')} CPUs ({cpu}), Python {info.get('python_version', '?')}, "
+        f"numpy {mine.get('numpy', '?')}, numba {mine.get('numba', '?')}, "
+        f"scipy {mine.get('scipy', '?')}, numba threads {mine.get('numba_threads', '?')}.",
+        "",
+        "Yardstick: one 2048×2048×2048 float32 NumPy matmul"
+        + (f" in {sgemm_ms[0]:.1f} ms" if sgemm_ms else "")
+        + f" = **{_fmt(yardstick, '.1f')} GFLOPS** (sgemm).",
+        "",
+        f"Run {data.get('datetime', '?')}; times are the **{stat}** over rounds "
+        "(forward + backward for layers, one iteration for training); speed-up = reference / fastlstm.",
+    ]
+    if loads:
+        lines.append(
+            f"1-minute load average before the measurements: {min(loads):.2f} to {max(loads):.2f}"
+            + (
+                " (the machine was busy with other work: expect noise)."
+                if max(loads) > 1.5 * (mine.get("cpu_count") or 1)
+                else "."
+            )
+        )
+    return lines
+
+
+def _memory(data: dict) -> list[str]:
+    lines = []
+    for bench in data["benchmarks"]:
+        extra = bench.get("extra_info", {})
+        if "tracemalloc_peak_mb" in extra:
+            lines.append(
+                f"| {extra.get('model', bench['name'])} | {extra['impl']} | "
+                f"{extra['tracemalloc_peak_mb']:.1f} | {extra.get('param_mb', float('nan')):.1f} |"
+            )
+    if not lines:
+        return []
+    return [
+        "",
+        "## Memory of one training iteration",
+        "",
+        "tracemalloc peak of the memory allocated during one iteration (NumPy arrays; "
+        "buffers allocated inside numba kernels are not traced), parameters for scale.",
+        "",
+        "| model | impl | peak MiB | params MiB |",
+        "| --- | --- | ---: | ---: |",
+        *sorted(lines),
+    ]
+
+
+def render(data: dict, stat: str = "min") -> str:
+    """The markdown report of a parsed pytest-benchmark JSON."""
+    lines = _header(data, stat)
+    lines += [
+        "",
+        "| group | fastlstm ms | reference ms | speed-up | GFLOPS | of sgemm | target | result | check |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    notes = []
+    for r in rows(data, stat):
+        ref = _fmt(r["ref_ms"], ".1f")
+        if r["ref_note"]:
+            ref += " *"
+            notes.append(f"\\* {r['group']}: reference time {r['ref_note']}, scaled to all.")
+        speedup = _fmt(r["speedup"], ".1f")
+        lines.append(
+            f"| {r['group']} | {_fmt(r['fast_ms'], '.2f')} | {ref} | "
+            f"{speedup + '×' if r['speedup'] is not None else speedup} | "
+            f"{_fmt(r['gflops'], '.1f')} | {_fmt(r['sgemm_frac'], '.0%')} | "
+            f"{r['target']} | {r['verdict']} | {r['check']} |"
+        )
+    if notes:
+        lines += [""] + sorted(set(notes))
+    lines += _memory(data)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", type=Path, help="pytest-benchmark JSON (--benchmark-json)")
+    parser.add_argument("--stat", choices=STATS, default="min", help="statistic of the rounds")
+    args = parser.parse_args(argv)
+    try:
+        data = load(args.json)
+    except (OSError, ValueError) as exc:
+        print(f"report.py: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(data, args.stat))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
