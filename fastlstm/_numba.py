@@ -42,6 +42,11 @@ def jit(*args, **kwargs):
     return numba.njit(*args, **opts)
 
 
+# Reassociation lets LLVM vectorise sums (softmax normalisers, attention
+# scores).  The order is fixed by the compiled code, not by the thread count.
+REDUCE_FASTMATH = {"reassoc", "nsz", "contract"}
+
+
 def pjit(*args, **kwargs):
     """``numba.njit`` with the package's options and ``parallel=True``."""
     opts = dict(_COMMON, parallel=PARALLEL, **kwargs)

@@ -276,20 +276,28 @@ class _SoftmaxCE:
             raise ValueError(f"{name_x} has no classes (last axis of size 0)")
         x2 = np.ascontiguousarray(x, dtype=dtype)
         t = _ids(t, V, name_t, allow=self.ignore_label)
-        lse = np.empty(M, dtype=np.float64)
+        e = self._buffer(x2.shape, dtype)  # (M, V) softmax numerators
+        sums = np.empty(M, dtype=np.float64)
         losses = np.empty(M, dtype=np.float64)
-        _ksm.softmax_ce_forward(x2, t, self.ignore_label, lse, losses)
-        if M and not (np.isfinite(lse).all() and np.isfinite(losses).all()):
+        _ksm.softmax_ce_forward(x2, t, self.ignore_label, e, sums, losses)
+        if M and not np.isfinite(losses).all():
             raise ValueError(f"{name_x} contains NaN or inf")
         count = int(np.count_nonzero(t != self.ignore_label))
-        self._cache = (x2, t, lse, count)
+        self._cache = (e, t, sums, count)
         return float(losses.sum() / max(count, 1))
 
+    def _buffer(self, shape, dtype):
+        """Work array for the numerators, reused while shape and dtype stay the same."""
+        buf = getattr(self, "_e", None)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._e = np.empty(shape, dtype=dtype)
+        return buf
+
     def _backward2d(self, dout):
-        x2, t, lse, count = self._cache
-        dx = np.empty_like(x2)
-        scale = float(dout) / max(count, 1)
-        _ksm.softmax_ce_backward(x2, t, self.ignore_label, lse, scale, dx)
+        e, t, sums, count = self._cache
+        dx = np.empty_like(e)
+        scale = e.dtype.type(float(dout) / max(count, 1))
+        _ksm.softmax_ce_backward(e, t, self.ignore_label, sums, scale, dx)
         return dx
 
 

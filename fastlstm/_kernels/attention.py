@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 
-from fastlstm._numba import pjit, prange
+from fastlstm._kernels.fastmath import exp as _exp
+from fastlstm._numba import REDUCE_FASTMATH, pjit, prange
 
 
-@pjit
+@pjit(fastmath=REDUCE_FASTMATH)
 def attention_forward(hs_enc, hs_dec, a, out):
     """hs_enc (N, Te, H), hs_dec (N, Td, H) -> a (N, Td, Te), out (N, Td, H)."""
     N, Te, H = hs_enc.shape
@@ -34,7 +35,7 @@ def attention_forward(hs_enc, hs_dec, a, out):
                     m = s
             tot = 0.0
             for e in range(Te):
-                w = math.exp(a[n, t, e] - m)
+                w = _exp(a[n, t, e] - m)
                 a[n, t, e] = w
                 tot += w
             inv = 1.0 / tot
@@ -48,7 +49,7 @@ def attention_forward(hs_enc, hs_dec, a, out):
                     out[n, t, k] += w * hs_enc[n, e, k]
 
 
-@pjit
+@pjit(fastmath=REDUCE_FASTMATH)
 def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
     """Gradients of :func:`attention_forward`.
 

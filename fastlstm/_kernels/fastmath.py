@@ -1,4 +1,4 @@
-"""Elementary functions for the fused gate kernels.
+"""Elementary functions for the fused kernels.
 
 ``tanh`` and ``sigmoid`` dispatch on the dtype at compile time: float64 uses
 the C library (``math.tanh``, ``math.exp``), accurate to an ulp, so the float64
@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 _CLAMP = 7.90531110763549805
 _ALPHA = (
@@ -85,5 +86,68 @@ def _sigmoid_impl(x):
     def impl64(x):
         # exp(-x) overflows to inf for very negative x, giving exactly 0: no NaN.
         return 1.0 / (1.0 + math.exp(-x))
+
+    return impl64
+
+
+def exp(x):
+    """Exponential (see module docstring)."""
+    return math.exp(x)
+
+
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    """Reinterpret an int32 as float32 (no conversion)."""
+    if not (isinstance(bits, types.Integer) and bits.bitwidth == 32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
+@overload(exp, inline="always")
+def _exp_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        lo, hi = np.float32(-87.3), np.float32(88.3)
+        log2e = np.float32(1.44269504088896341)
+        half = np.float32(0.5)
+        c1, c2 = np.float32(0.693359375), np.float32(-2.12194440e-4)
+        p0, p1, p2 = (
+            np.float32(1.9875691500e-4),
+            np.float32(1.3981999507e-3),
+            np.float32(8.3334519073e-3),
+        )
+        p3, p4, p5 = (
+            np.float32(4.1665795894e-2),
+            np.float32(1.6666665459e-1),
+            np.float32(5.0000001201e-1),
+        )
+        one = np.float32(1.0)
+
+        def impl(x):
+            x = hi if x > hi else x
+            x = lo if x < lo else x
+            y = log2e * x
+            # round to nearest with conversions only (vectorises; no floorf call)
+            n = np.int32(y + half) if y >= 0 else -np.int32(half - y)
+            z = np.float32(n)
+            r = x - z * c1
+            r = r - z * c2
+            r2 = r * r
+            p = p0 * r + p1
+            p = p * r + p2
+            p = p * r + p3
+            p = p * r + p4
+            p = p * r + p5
+            p = p * r2 + r + one
+            scale = _f32_from_bits(np.int32((n + 127) << 23))
+            return p * scale
+
+        return impl
+
+    def impl64(x):
+        return math.exp(x)
 
     return impl64
