@@ -1,0 +1,92 @@
+"""Curves and attention maps are written as PNG files; bad input is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastlstm.plot import plot_attention, plot_curve
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _image(path):
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    return imread(path)
+
+
+def test_plot_curve_writes_a_png_and_creates_the_directory(tmp_path):
+    path = tmp_path / "deep" / "er" / "ppl.png"
+    out = plot_curve([300.0, 200.0, 150.0], path, "epoch", "perplexity", "Rnnlm")
+    assert out == path
+    img = _image(path)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_plot_curve_draws_the_data(tmp_path):
+    a = _image(plot_curve([0.0, 1.0], tmp_path / "a.png", ylim=(0, 1)))
+    b = _image(plot_curve([1.0, 0.0], tmp_path / "b.png", ylim=(0, 1)))
+    assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def test_plot_curve_several_curves_and_x(tmp_path):
+    curves = {"baseline": [0.1, 0.2, 0.3], "peeky": [0.2, 0.6, 0.9]}
+    path = plot_curve(
+        curves, tmp_path / "acc.png", "epoch", "accuracy", x=[1, 2, 3], ylim=(0, 1), marker="o"
+    )
+    _image(path)
+
+
+def test_plot_curve_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "c.png"
+    path.write_bytes(b"old")
+    plot_curve([1.0, 2.0], path)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert [p.name for p in tmp_path.iterdir()] == ["c.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("values", "kwargs", "match"),
+    [
+        ([], {}, "empty"),
+        ([[1.0, 2.0]], {}, "1-D"),
+        ({}, {}, "empty mapping"),
+        ([1.0, 2.0], {"ylim": (0,)}, "ylim"),
+        ([1.0, 2.0], {"x": [1, 2, 3]}, "x has 3 points"),
+    ],
+)
+def test_plot_curve_bad_input(tmp_path, values, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot_curve(values, tmp_path / "x.png", **kwargs)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_attention_writes_a_png(tmp_path):
+    w = np.eye(4, 6)  # (T_dec, T_enc)
+    path = plot_attention(w, list("abcd"), list("uvwxyz"), tmp_path / "att.png", "title")
+    assert path == tmp_path / "att.png"
+    _image(path)
+
+
+def test_plot_attention_shows_the_weights(tmp_path):
+    rows, cols = list("ab"), list("xyz")
+    white = _image(plot_attention(np.ones((2, 3)), rows, cols, tmp_path / "w.png"))
+    black = _image(plot_attention(np.zeros((2, 3)), rows, cols, tmp_path / "k.png"))
+    # same layout, but the heat map is bright for weights 1 and dark for weights 0
+    assert white.shape == black.shape
+    assert white[..., :3].mean() > black[..., :3].mean() + 0.2
+
+
+@pytest.mark.parametrize(
+    ("w", "rows", "cols", "match"),
+    [
+        (np.ones(3), "a", "abc", "2-D|\\(T_dec, T_enc\\)"),
+        (np.ones((2, 3)), "a", "abc", "row_labels"),
+        (np.ones((2, 3)), "ab", "ab", "col_labels"),
+    ],
+)
+def test_plot_attention_bad_input(tmp_path, w, rows, cols, match):
+    with pytest.raises(ValueError, match=match):
+        plot_attention(w, list(rows), list(cols), tmp_path / "x.png")
