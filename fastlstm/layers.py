@@ -152,6 +152,20 @@ def _state(value, shape, dtype, name):
     return value.astype(dtype, copy=False)
 
 
+def _scalar(dout, name="dout"):
+    """The upstream gradient of a loss: a scalar."""
+    if np.ndim(dout) != 0:
+        raise ValueError(
+            f"{name} must be a scalar (gradient of the loss), got shape {np.shape(dout)}"
+        )
+    return dout
+
+
+def _like(dout, ref, name="dout"):
+    """``dout`` cast to ``ref``'s dtype after checking it has ``ref``'s shape."""
+    return _floats(dout, ref.dtype, name, ndim=ref.ndim, shape=ref.shape)
+
+
 def _scatter_blocks(D):
     return max(1, min(D, 4 * numba.get_num_threads()))
 
@@ -236,7 +250,7 @@ class Softmax:
         return self.out
 
     def backward(self, dout):
-        dx = self.out * dout
+        dx = self.out * _like(dout, self.out)
         dx -= self.out * dx.sum(axis=1, keepdims=True)
         return dx
 
@@ -255,7 +269,7 @@ class Sigmoid:
         return self.out
 
     def backward(self, dout):
-        return dout * (1.0 - self.out) * self.out
+        return _like(dout, self.out) * (1.0 - self.out) * self.out
 
 
 class _SoftmaxCE:
@@ -320,7 +334,7 @@ class SoftmaxWithLoss(_SoftmaxCE):
         return self._forward2d(x, t, "x", "t")
 
     def backward(self, dout=1):
-        return self._backward2d(dout)
+        return self._backward2d(_scalar(dout))
 
 
 class Dropout:
@@ -358,7 +372,7 @@ class Dropout:
     def backward(self, dout):
         if not self.train_flg:
             return dout
-        return dout * self.mask
+        return _like(dout, self.mask) * self.mask
 
 
 class TimeDropout(Dropout):
@@ -386,23 +400,26 @@ class Embedding:
         self.params = [_param(W, "W", 2)]
         self.grads = [np.zeros_like(W)]
         self.idx = None
+        self._out_shape = None
+
+    _ids_name = "idx"
 
     def forward(self, idx):
         (W,) = self.params
         idx = np.asarray(idx)
         shape = idx.shape
-        flat = _ids(idx, W.shape[0], "idx").reshape(-1)
+        flat = _ids(idx, W.shape[0], self._ids_name).reshape(-1)
         out = np.empty((flat.shape[0], W.shape[1]), dtype=W.dtype)
         _kemb.embedding_gather(W, flat, out)
         self.idx = flat
-        return out.reshape(shape + (W.shape[1],))
+        self._out_shape = shape + (W.shape[1],)
+        return out.reshape(self._out_shape)
 
     def backward(self, dout):
         (W,) = self.params
         M, D = self.idx.shape[0], W.shape[1]
-        dout = _floats(dout, W.dtype, "dout").reshape(M, D) if np.size(dout) == M * D else None
-        if dout is None:
-            raise ValueError(f"dout must hold {M} rows of {D} values")
+        shape = self._out_shape
+        dout = _floats(dout, W.dtype, "dout", ndim=len(shape), shape=shape).reshape(M, D)
         dW = self.grads[0]
         if dW.flags.c_contiguous:
             _kemb.embedding_scatter_add(dW, self.idx, dout, _scatter_blocks(D))
@@ -419,6 +436,8 @@ class TimeEmbedding(Embedding):
     Backward accumulates repeated ids deterministically in one scatter-add
     over all time steps.
     """
+
+    _ids_name = "xs"
 
     def forward(self, xs):
         xs = np.asarray(xs)
@@ -852,11 +871,13 @@ class TimeBiLSTM:
         """xs (N, T, D) -> (N, T, 2H)."""
         o1 = self.forward_lstm.forward(xs)
         o2 = self.backward_lstm.forward(np.asarray(xs)[:, ::-1])
+        self._out_shape = o1.shape[:2] + (2 * self.forward_lstm.H,)
         return np.concatenate((o1, o2[:, ::-1]), axis=2)
 
     def backward(self, dhs):
         """dhs (N, T, 2H) -> dxs (N, T, D)."""
         H = self.forward_lstm.H
+        dhs = _floats(dhs, self.forward_lstm.dtype, "dhs", ndim=3, shape=self._out_shape)
         dxs1 = self.forward_lstm.backward(dhs[:, :, :H])
         dxs2 = self.backward_lstm.backward(dhs[:, ::-1, H:])
         return dxs1 + dxs2[:, ::-1]
@@ -930,7 +951,7 @@ class TimeSoftmaxWithLoss(_SoftmaxCE):
         return self._forward2d(xs.reshape(N * T, V), ts.reshape(N * T), "xs", "ts")
 
     def backward(self, dout=1):
-        return self._backward2d(dout).reshape(self._shape)
+        return self._backward2d(_scalar(dout)).reshape(self._shape)
 
 
 # --------------------------------------------------------------------------- #
@@ -953,6 +974,7 @@ class WeightSum:
 
     def backward(self, dc):
         hs, a = self.cache
+        dc = _floats(dc, hs.dtype, "dc", ndim=2, shape=(hs.shape[0], hs.shape[2]))
         dhs = a[:, :, None] * np.asarray(dc)[:, None, :]  # (N, T, H)
         da = np.matmul(hs, np.asarray(dc)[:, :, None])[:, :, 0]  # (N, T)
         return dhs, da
@@ -978,6 +1000,7 @@ class AttentionWeight:
 
     def backward(self, da):
         hs, h, a = self.cache
+        da = _like(da, a, "da")
         ds = a * da
         ds -= a * ds.sum(axis=1, keepdims=True)  # (N, T)
         dhs = ds[:, :, None] * h[:, None, :]
@@ -1035,12 +1058,18 @@ class Attention(_AttentionCore):
         h = np.asarray(h)
         if h.ndim != 2:
             raise ValueError(f"h must be 2-D (N, H), got shape {h.shape}")
+        hs_shape = np.shape(hs)
+        if len(hs_shape) == 3 and h.shape != (hs_shape[0], hs_shape[2]):
+            raise ValueError(
+                f"h has shape {h.shape}, expected {(hs_shape[0], hs_shape[2])} for hs {hs_shape}"
+            )
         out, a = self._forward3d(hs, h[:, None, :])
         self.attention_weight = a[:, 0]
         return out[:, 0]
 
     def backward(self, dout):
-        dout = np.asarray(dout)
+        hs_dec = self._cache[1]  # (N, 1, H)
+        dout = _floats(dout, hs_dec.dtype, "dout", ndim=2, shape=(hs_dec.shape[0], hs_dec.shape[2]))
         dhs, dh = self._backward3d(dout[:, None, :])
         return dhs, dh[:, 0]
 
