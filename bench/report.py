@@ -126,9 +126,11 @@ def rows(data: dict, stat: str = "min") -> list[dict]:
         row = {"group": group, "kernel": kernel, "check": _check_text(extra)}
         row["fast_ms"] = _seconds(fast, stat) * 1e3 if fast else None
         row["ref_ms"] = _seconds(ref, stat) * 1e3 if ref else None
+        ref_extra = ref.get("extra_info", {}) if ref else {}
         row["ref_note"] = (
-            f"scaled from {ref['extra_info']['questions_timed']} questions"
-            if ref and ref.get("extra_info", {}).get("time_scale", 1) != 1
+            f"timed on {ref_extra.get('questions_timed', '?')} of "
+            f"{ref_extra.get('questions', '?')} questions, scaled ×{ref_extra['time_scale']:g}"
+            if ref_extra.get("time_scale", 1) != 1
             else ""
         )
         if kernel == "sgemm":
@@ -232,7 +234,7 @@ def render(data: dict, stat: str = "min") -> str:
         ref = _fmt(r["ref_ms"], ".1f")
         if r["ref_note"]:
             ref += " *"
-            notes.append(f"\\* {r['group']}: reference time {r['ref_note']}, scaled to all.")
+            notes.append(f"\\* {r['group']}: reference {r['ref_note']}.")
         speedup = _fmt(r["speedup"], ".1f")
         lines.append(
             f"| {r['group']} | {_fmt(r['fast_ms'], '.2f')} | {ref} | "
