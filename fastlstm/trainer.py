@@ -491,3 +491,6 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35, *, progress=Fals
         for k in bar:
             total_loss += float(model.forward(xs_all[k], ts_all[k], **kwargs))
     return math.exp(total_loss / max_iters)
+
+
+from fastlstm.evaluation import eval_seq2seq  # noqa: E402,F401  (re-export: batched, see evaluation)
