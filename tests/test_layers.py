@@ -1,0 +1,557 @@
+"""Every layer of :mod:`fastlstm.layers` against the NumPy oracle :mod:`reference.layers`.
+
+Both layers get the same parameter values (separate copies) and the same
+inputs; forward outputs, every gradient in ``grads``, every input gradient
+``backward`` returns and the state attributes (``h``, ``c``, ``dh``,
+attention weights, dropout masks) must agree to 1e-10 relative in float64 and
+1e-4 in float32 (see :mod:`tests._compare`).  Before ``backward`` the fast
+layer's gradient arrays are filled with garbage, so gradients that are
+accumulated instead of overwritten, or only partly written, are caught; after
+it the ``params``/``grads`` arrays must be the same objects, with the
+parameters unchanged.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import pytest
+
+import fastlstm.layers as FL
+import reference.layers as RL
+from tests._compare import (
+    assert_arrays_kept,
+    assert_close,
+    assert_results_close,
+    snapshot_arrays,
+)
+
+# --------------------------------------------------------------------------- #
+# shapes, seeds, dtypes
+# --------------------------------------------------------------------------- #
+# N: batch, T: time steps (decoder steps for attention), Te: encoder steps,
+# D: input size, H: hidden size (5, 13, 37: not multiples of 8), V: vocabulary.
+SMALL_SHAPES = [
+    dict(N=1, T=1, Te=1, D=3, H=5, V=7),
+    dict(N=3, T=7, Te=5, D=4, H=13, V=11),
+    dict(N=2, T=5, Te=9, D=13, H=37, V=29),
+]
+LARGE_SHAPE = dict(N=32, T=20, Te=20, D=100, H=100, V=1000)
+SEEDS = [0, 1, 2]
+
+
+def _shape_id(s):
+    return "N{N}T{T}D{D}H{H}V{V}".format(**s)
+
+
+CASES = [
+    pytest.param(s, seed, id=f"{_shape_id(s)}-seed{seed}") for s in SMALL_SHAPES for seed in SEEDS
+] + [pytest.param(LARGE_SHAPE, 3, id=f"{_shape_id(LARGE_SHAPE)}-seed3")]
+
+cases = pytest.mark.parametrize("shape, seed", CASES)
+dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+TIME_LAYERS = {
+    "rnn": (FL.TimeRNN, RL.TimeRNN),
+    "lstm": (FL.TimeLSTM, RL.TimeLSTM),
+    "gru": (FL.TimeGRU, RL.TimeGRU),
+}
+STEP_LAYERS = {"rnn": (FL.RNN, RL.RNN), "lstm": (FL.LSTM, RL.LSTM), "gru": (FL.GRU, RL.GRU)}
+PARAM_NAMES = {"rnn": ["Wx", "Wh", "b"], "lstm": ["Wx", "Wh", "b"], "gru": ["Wx", "Wh"]}
+
+
+# --------------------------------------------------------------------------- #
+# helpers
+# --------------------------------------------------------------------------- #
+def draw(rng, dtype, shape, scale=1.0):
+    """Standard normal float64 draws times ``scale``, cast to ``dtype``."""
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def copies(arrays):
+    return [a.copy() for a in arrays]
+
+
+def _copy(x):
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
+def recurrent_params(kind, rng, dtype, D, H):
+    """``[Wx, Wh, b]`` (``[Wx, Wh]`` for the GRU) scaled as the book's models."""
+    G = GATES[kind] * H
+    arrays = [draw(rng, dtype, (D, G), D**-0.5), draw(rng, dtype, (H, G), H**-0.5)]
+    if kind != "gru":
+        arrays.append(draw(rng, dtype, (G,), 0.5))
+    return arrays
+
+
+def softmax_rows(rng, dtype, shape):
+    s = rng.standard_normal(shape)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(dtype)
+
+
+def repeated_ids(rng, V, shape, dtype=np.int64):
+    """Ids from a small range (so they repeat), with the last id ``V - 1`` present."""
+    ids = rng.integers(0, max(2, V // 3), size=shape).astype(dtype)
+    ids.flat[0] = V - 1
+    if ids.size > 2:
+        ids.flat[-1] = ids.flat[1]
+        assert len(np.unique(ids)) < ids.size
+    return ids
+
+
+def compare(
+    name,
+    fast,
+    ref,
+    inputs,
+    dtype,
+    rng,
+    *,
+    names=None,
+    forward_attrs=(),
+    backward_attrs=(),
+    loss_dout=1.0,
+):
+    """Run ``forward`` and ``backward`` of both layers and compare everything.
+
+    Parameters
+    ----------
+    name : str
+        Layer name for the messages.
+    fast, ref : layer
+        The fastlstm layer and the reference layer, built from equal copies.
+    inputs : list
+        Arguments of ``forward`` (each layer gets its own copies).
+    dtype : dtype
+        The dtype the layers compute in.
+    rng : numpy.random.Generator
+        Source of the upstream gradients.
+    names : list of str, optional
+        Names of the parameters, for the messages.
+    forward_attrs, backward_attrs : sequence of str
+        Attributes (dotted paths) compared after ``forward`` / ``backward``.
+    loss_dout : float
+        ``dout`` passed to ``backward`` when the output is a scalar loss.
+    """
+    names = names or [f"p{k}" for k in range(len(fast.params))]
+    assert len(fast.params) == len(ref.params), f"{name}: params lists differ in length"
+    assert len(fast.grads) == len(ref.grads), f"{name}: grads lists differ in length"
+    snap = snapshot_arrays(fast)
+
+    out_f = fast.forward(*[_copy(x) for x in inputs])
+    out_r = ref.forward(*[_copy(x) for x in inputs])
+    assert_results_close(out_f, out_r, dtype, f"{name} forward output")
+    for attr in forward_attrs:
+        get = operator.attrgetter(attr)
+        assert_results_close(get(fast), get(ref), dtype, f"{name}.{attr} after forward")
+
+    for g in fast.grads:
+        g[...] = 7.0  # backward must overwrite every element, not accumulate
+    if isinstance(out_r, tuple) or np.ndim(out_r):
+        outs = out_r if isinstance(out_r, tuple) else (out_r,)
+        douts = [draw(rng, dtype, np.shape(o)) for o in outs]
+        back_f = fast.backward(*copies(douts))
+        back_r = ref.backward(*copies(douts))
+    else:
+        back_f = fast.backward(loss_dout)
+        back_r = ref.backward(loss_dout)
+    assert_results_close(back_f, back_r, dtype, f"{name} backward result")
+    for k, (gf, gr) in enumerate(zip(fast.grads, ref.grads)):
+        assert_close(gf, gr, dtype, f"{name} grads[{k}] (d{names[k]})")
+    for attr in backward_attrs:
+        get = operator.attrgetter(attr)
+        assert_results_close(get(fast), get(ref), dtype, f"{name}.{attr} after backward")
+    assert_arrays_kept(fast, snap, name)
+    return out_f, back_f
+
+
+# --------------------------------------------------------------------------- #
+# common/layers.py
+# --------------------------------------------------------------------------- #
+@dtypes
+@cases
+def test_matmul(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    N, D, H = shape["N"], shape["D"], shape["H"]
+    W = draw(rng, dtype, (D, H))
+    x = draw(rng, dtype, (N, D))
+    compare("MatMul", FL.MatMul(W.copy()), RL.MatMul(W.copy()), [x], dtype, rng, names=["W"])
+
+
+@dtypes
+@cases
+def test_affine(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    N, D, H = shape["N"], shape["D"], shape["H"]
+    W, b = draw(rng, dtype, (D, H)), draw(rng, dtype, (H,))
+    x = draw(rng, dtype, (N, D))
+    fast, ref = FL.Affine(W.copy(), b.copy()), RL.Affine(W.copy(), b.copy())
+    compare("Affine", fast, ref, [x], dtype, rng, names=["W", "b"])
+
+
+@dtypes
+@cases
+def test_softmax(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = draw(rng, dtype, (shape["N"], shape["V"]), 3.0)
+    compare("Softmax", FL.Softmax(), RL.Softmax(), [x], dtype, rng)
+
+
+@dtypes
+@cases
+@pytest.mark.parametrize("labels", ["ids", "onehot"])
+def test_softmax_with_loss(shape, seed, dtype, labels):
+    rng = np.random.default_rng(seed)
+    N, V = shape["N"], shape["V"]
+    x = draw(rng, dtype, (N, V), 2.0)
+    t = rng.integers(0, V, size=N).astype(np.int32)
+    if labels == "onehot":
+        t = np.eye(V, dtype=np.int32)[t]
+    compare("SoftmaxWithLoss", FL.SoftmaxWithLoss(), RL.SoftmaxWithLoss(), [x, t], dtype, rng)
+
+
+@dtypes
+@cases
+def test_sigmoid(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = draw(rng, dtype, (shape["N"], shape["T"], shape["H"]), 3.0)
+    compare("Sigmoid", FL.Sigmoid(), RL.Sigmoid(), [x], dtype, rng)
+
+
+@dtypes
+@cases
+@pytest.mark.parametrize("ratio", [0.5, 0.2])
+def test_dropout(shape, seed, dtype, ratio):
+    """The book's ``Dropout``: mask without rescaling in training, ``x * (1 - ratio)`` in test."""
+    rng = np.random.default_rng(seed)
+    x = draw(rng, dtype, (shape["N"], shape["H"]))
+    fast = FL.Dropout(ratio, rng=np.random.default_rng(seed + 100))
+    ref = RL.Dropout(ratio, rng=np.random.default_rng(seed + 100))
+    compare("Dropout", fast, ref, [x, True], dtype, rng)
+    assert_close(
+        fast.forward(x.copy(), False), ref.forward(x.copy(), False), dtype, "Dropout test mode"
+    )
+
+
+@dtypes
+@cases
+@pytest.mark.parametrize("ratio", [0.5, 0.2])
+def test_time_dropout(shape, seed, dtype, ratio):
+    rng = np.random.default_rng(seed)
+    x = draw(rng, dtype, (shape["N"], shape["T"], shape["H"]))
+    fast = FL.TimeDropout(ratio, rng=np.random.default_rng(seed + 100))
+    ref = RL.TimeDropout(ratio, rng=np.random.default_rng(seed + 100))
+    compare("TimeDropout", fast, ref, [x], dtype, rng, forward_attrs=("mask",))
+    # exactly one rng.random(xs.shape) per forward: the generators stay in step
+    assert fast.rng.random() == ref.rng.random(), "TimeDropout drew a different amount"
+    fast.train_flg = ref.train_flg = False
+    assert_close(fast.forward(x.copy()), ref.forward(x.copy()), dtype, "TimeDropout test mode")
+
+
+@dtypes
+@cases
+def test_embedding(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    V, D, N = shape["V"], shape["D"], shape["N"]
+    W = draw(rng, dtype, (V, D))
+    idx = repeated_ids(rng, V, (N * shape["T"],))
+    fast, ref = FL.Embedding(W.copy()), RL.Embedding(W.copy())
+    compare("Embedding", fast, ref, [idx], dtype, rng, names=["W"])
+
+
+@dtypes
+@cases
+def test_time_embedding(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    V, D = shape["V"], shape["D"]
+    W = draw(rng, dtype, (V, D))
+    xs = repeated_ids(rng, V, (shape["N"], shape["T"]), np.int32)
+    fast, ref = FL.TimeEmbedding(W.copy()), RL.TimeEmbedding(W.copy())
+    compare("TimeEmbedding", fast, ref, [xs], dtype, rng, names=["W"])
+
+
+# --------------------------------------------------------------------------- #
+# recurrent layers
+# --------------------------------------------------------------------------- #
+@dtypes
+@cases
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_step_layer(kind, shape, seed, dtype):
+    """``RNN``, ``LSTM``, ``GRU``: one step with a random initial state."""
+    rng = np.random.default_rng(seed)
+    N, D, H = shape["N"], shape["D"], shape["H"]
+    arrays = recurrent_params(kind, rng, dtype, D, H)
+    inputs = [draw(rng, dtype, (N, D)), draw(rng, dtype, (N, H), 0.5)]
+    if kind == "lstm":
+        inputs.append(draw(rng, dtype, (N, H)))
+    cls_f, cls_r = STEP_LAYERS[kind]
+    fast, ref = cls_f(*copies(arrays)), cls_r(*copies(arrays))
+    compare(cls_f.__name__, fast, ref, inputs, dtype, rng, names=PARAM_NAMES[kind])
+
+
+@dtypes
+@cases
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_time_layer(kind, shape, seed, dtype):
+    """``TimeRNN``, ``TimeLSTM``, ``TimeGRU`` (not stateful): outputs, grads, ``h``, ``dh``."""
+    rng = np.random.default_rng(seed)
+    N, T, D, H = shape["N"], shape["T"], shape["D"], shape["H"]
+    arrays = recurrent_params(kind, rng, dtype, D, H)
+    xs = draw(rng, dtype, (N, T, D))
+    cls_f, cls_r = TIME_LAYERS[kind]
+    fast, ref = cls_f(*copies(arrays)), cls_r(*copies(arrays))
+    state = ("h", "c") if kind == "lstm" else ("h",)
+    compare(
+        cls_f.__name__,
+        fast,
+        ref,
+        [xs],
+        dtype,
+        rng,
+        names=PARAM_NAMES[kind],
+        forward_attrs=state,
+        backward_attrs=("dh",),
+    )
+    if kind == "gru":
+        assert fast.dWx is fast.grads[0] and fast.dWh is fast.grads[1]
+
+
+@dtypes
+@cases
+def test_time_bilstm(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    N, T, D, H = shape["N"], shape["T"], shape["D"], shape["H"]
+    arrays = recurrent_params("lstm", rng, dtype, D, H) + recurrent_params("lstm", rng, dtype, D, H)
+    xs = draw(rng, dtype, (N, T, D))
+    fast, ref = FL.TimeBiLSTM(*copies(arrays)), RL.TimeBiLSTM(*copies(arrays))
+    compare(
+        "TimeBiLSTM",
+        fast,
+        ref,
+        [xs],
+        dtype,
+        rng,
+        names=["Wx1", "Wh1", "b1", "Wx2", "Wh2", "b2"],
+        backward_attrs=("forward_lstm.dh", "backward_lstm.dh"),
+    )
+
+
+STATE_SHAPES = [pytest.param(s, id=_shape_id(s)) for s in SMALL_SHAPES[:2]] + [
+    pytest.param(LARGE_SHAPE, id=_shape_id(LARGE_SHAPE))
+]
+
+
+def _time_pair(kind, arrays, stateful):
+    cls_f, cls_r = TIME_LAYERS[kind]
+    return (
+        cls_f(*copies(arrays), stateful=stateful),
+        cls_r(*copies(arrays), stateful=stateful),
+    )
+
+
+def _compare_state(kind, fast, ref, dtype, when):
+    name = TIME_LAYERS[kind][0].__name__
+    assert_close(fast.h, ref.h, dtype, f"{name}.h {when}")
+    if kind == "lstm":
+        assert_close(fast.c, ref.c, dtype, f"{name}.c {when}")
+
+
+def _compare_backward(kind, fast, ref, dhs, dtype, when):
+    name = TIME_LAYERS[kind][0].__name__
+    snap = snapshot_arrays(fast)
+    assert_close(fast.backward(dhs.copy()), ref.backward(dhs.copy()), dtype, f"{name} dxs {when}")
+    for k, (gf, gr) in enumerate(zip(fast.grads, ref.grads)):
+        assert_close(gf, gr, dtype, f"{name} grads[{k}] (d{PARAM_NAMES[kind][k]}) {when}")
+    assert_close(fast.dh, ref.dh, dtype, f"{name}.dh {when}")
+    assert_arrays_kept(fast, snap, name)
+
+
+@dtypes
+@pytest.mark.parametrize("shape", STATE_SHAPES)
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_stateful_carry_over(kind, seed, shape, dtype):
+    """``stateful=True``: the last state of one call starts the next (truncated BPTT)."""
+    rng = np.random.default_rng(seed)
+    N, T, D, H = shape["N"], shape["T"], shape["D"], shape["H"]
+    fast, ref = _time_pair(kind, recurrent_params(kind, rng, dtype, D, H), stateful=True)
+    name = type(fast).__name__
+    for call in (1, 2):
+        xs = draw(rng, dtype, (N, T, D))
+        assert_close(fast.forward(xs.copy()), ref.forward(xs.copy()), dtype, f"{name} call {call}")
+        _compare_state(kind, fast, ref, dtype, f"after call {call}")
+    _compare_backward(kind, fast, ref, draw(rng, dtype, (N, T, H)), dtype, "after call 2")
+
+    fast.reset_state()
+    ref.reset_state()
+    xs = draw(rng, dtype, (N, T, D))
+    hs = fast.forward(xs.copy())
+    assert_close(hs, ref.forward(xs.copy()), dtype, f"{name} after reset_state")
+    fresh = TIME_LAYERS[kind][0](*copies(fast.params))
+    assert_close(hs, fresh.forward(xs.copy()), dtype, f"{name} after reset_state vs a new layer")
+
+
+@dtypes
+@pytest.mark.parametrize("shape", STATE_SHAPES)
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_set_state(kind, seed, shape, dtype):
+    """``set_state(h[, c])`` is the initial state of the next call; ``dh`` is its gradient."""
+    rng = np.random.default_rng(seed)
+    N, T, D, H = shape["N"], shape["T"], shape["D"], shape["H"]
+    fast, ref = _time_pair(kind, recurrent_params(kind, rng, dtype, D, H), stateful=True)
+    name = type(fast).__name__
+    state = [draw(rng, dtype, (N, H), 0.8)]
+    if kind == "lstm":
+        state.append(draw(rng, dtype, (N, H)))
+    given = copies(state)
+    fast.set_state(*given)
+    ref.set_state(*copies(state))
+    xs = draw(rng, dtype, (N, T, D))
+    assert_close(fast.forward(xs.copy()), ref.forward(xs.copy()), dtype, f"{name} after set_state")
+    for k, (g, s) in enumerate(zip(given, state)):
+        assert np.array_equal(g, s), f"{name}: forward modified the array given to set_state[{k}]"
+    _compare_state(kind, fast, ref, dtype, "after set_state and forward")
+    _compare_backward(kind, fast, ref, draw(rng, dtype, (N, T, H)), dtype, "after set_state")
+
+    if kind == "lstm":  # set_state(h) alone: c starts at zero
+        fast.set_state(state[0].copy())
+        ref.set_state(state[0].copy())
+        xs = draw(rng, dtype, (N, T, D))
+        assert_close(fast.forward(xs.copy()), ref.forward(xs.copy()), dtype, f"{name} c=None")
+        _compare_state(kind, fast, ref, dtype, "after set_state(h)")
+
+
+@dtypes
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_not_stateful_ignores_previous_state(kind, dtype):
+    rng = np.random.default_rng(5)
+    shape = SMALL_SHAPES[1]
+    N, T, D, H = shape["N"], shape["T"], shape["D"], shape["H"]
+    fast, ref = _time_pair(kind, recurrent_params(kind, rng, dtype, D, H), stateful=False)
+    name = type(fast).__name__
+    fast.forward(draw(rng, dtype, (N, T, D)))
+    state = [draw(rng, dtype, (N, H))] * (2 if kind == "lstm" else 1)
+    fast.set_state(*copies(state))
+    ref.set_state(*copies(state))
+    xs = draw(rng, dtype, (N, T, D))
+    assert_close(fast.forward(xs.copy()), ref.forward(xs.copy()), dtype, f"{name} stateless")
+    _compare_backward(kind, fast, ref, draw(rng, dtype, (N, T, H)), dtype, "stateless")
+
+
+# --------------------------------------------------------------------------- #
+# output layers
+# --------------------------------------------------------------------------- #
+@dtypes
+@cases
+def test_time_affine(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    N, T, D, V = shape["N"], shape["T"], shape["D"], shape["V"]
+    W, b = draw(rng, dtype, (D, V), D**-0.5), draw(rng, dtype, (V,))
+    x = draw(rng, dtype, (N, T, D))
+    fast, ref = FL.TimeAffine(W.copy(), b.copy()), RL.TimeAffine(W.copy(), b.copy())
+    compare("TimeAffine", fast, ref, [x], dtype, rng, names=["W", "b"])
+
+
+@dtypes
+@cases
+def test_time_affine_tied_transposed_weight(shape, seed, dtype):
+    """``TimeAffine(embed_W.T, b)`` with ``embed_W`` C-contiguous (weight tying)."""
+    rng = np.random.default_rng(seed)
+    N, T, D, V = shape["N"], shape["T"], shape["D"], shape["V"]
+    embed_W, b = draw(rng, dtype, (V, D), D**-0.5), draw(rng, dtype, (V,))
+    x = draw(rng, dtype, (N, T, D))
+    embed_f, embed_r = embed_W.copy(), embed_W.copy()
+    assert embed_f.flags.c_contiguous
+    fast, ref = FL.TimeAffine(embed_f.T, b.copy()), RL.TimeAffine(embed_r.T, b.copy())
+    assert fast.params[0].base is embed_f, "TimeAffine copied the tied weight"
+    compare("TimeAffine(tied)", fast, ref, [x], dtype, rng, names=["W", "b"])
+    assert np.array_equal(embed_f, embed_W), "TimeAffine(tied) modified the embedding weight"
+    assert fast.grads[0].shape == (D, V)
+
+
+@dtypes
+@cases
+@pytest.mark.parametrize("labels", ["ids", "some_ignored", "all_ignored", "onehot"])
+def test_time_softmax_with_loss(shape, seed, dtype, labels):
+    rng = np.random.default_rng(seed)
+    N, T, V = shape["N"], shape["T"], shape["V"]
+    xs = draw(rng, dtype, (N, T, V), 2.0)
+    ts = rng.integers(0, V, size=(N, T)).astype(np.int32)
+    dout = 1.0
+    if labels == "some_ignored":
+        ignored = rng.random((N, T)) < 0.4
+        ignored.flat[0] = True
+        ignored.flat[-1] = ignored.size == 1
+        ts[ignored] = -1
+        dout = 0.5
+    elif labels == "all_ignored":
+        ts[...] = -1
+    elif labels == "onehot":
+        ts = np.eye(V, dtype=np.int32)[ts]
+        dout = 2.0
+    fast, ref = FL.TimeSoftmaxWithLoss(), RL.TimeSoftmaxWithLoss()
+    loss, dxs = compare("TimeSoftmaxWithLoss", fast, ref, [xs, ts], dtype, rng, loss_dout=dout)
+    assert isinstance(loss, float)
+    if labels == "all_ignored":
+        assert loss == 0.0 and not np.any(dxs), "all labels ignored: loss and gradient must be 0"
+
+
+# --------------------------------------------------------------------------- #
+# attention (ch. 8)
+# --------------------------------------------------------------------------- #
+def _attention_inputs(rng, dtype, shape):
+    """Encoder states (N, Te, H) and one decoder state (N, H), scaled so scores are O(1)."""
+    N, Te, H = shape["N"], shape["Te"], shape["H"]
+    s = H**-0.25
+    return draw(rng, dtype, (N, Te, H), s), draw(rng, dtype, (N, H), s)
+
+
+@dtypes
+@cases
+def test_weight_sum(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    hs, _ = _attention_inputs(rng, dtype, shape)
+    a = softmax_rows(rng, dtype, hs.shape[:2])
+    compare("WeightSum", FL.WeightSum(), RL.WeightSum(), [hs, a], dtype, rng)
+
+
+@dtypes
+@cases
+def test_attention_weight(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    hs, h = _attention_inputs(rng, dtype, shape)
+    compare("AttentionWeight", FL.AttentionWeight(), RL.AttentionWeight(), [hs, h], dtype, rng)
+
+
+@dtypes
+@cases
+def test_attention(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    hs, h = _attention_inputs(rng, dtype, shape)
+    fast, ref = FL.Attention(), RL.Attention()
+    compare("Attention", fast, ref, [hs, h], dtype, rng, forward_attrs=("attention_weight",))
+
+
+@dtypes
+@cases
+def test_time_attention(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    hs_enc, _ = _attention_inputs(rng, dtype, shape)
+    N, T, H = shape["N"], shape["T"], shape["H"]
+    hs_dec = draw(rng, dtype, (N, T, H), H**-0.25)
+    fast, ref = FL.TimeAttention(), RL.TimeAttention()
+    compare(
+        "TimeAttention",
+        fast,
+        ref,
+        [hs_enc, hs_dec],
+        dtype,
+        rng,
+        forward_attrs=("attention_weights",),
+    )
+    assert len(fast.attention_weights) == T
