@@ -1,0 +1,103 @@
+"""Results do not depend on the number of numba threads.
+
+Kernels split their work into a fixed number of blocks
+(``fastlstm._numba.CHUNKS``) and reduce in a fixed order, so outputs and
+gradients must be bitwise identical with one thread and with two.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+import fastlstm.layers as FL
+from tests._compare import assert_bitwise_equal
+
+N, T, Te, D, H, V = 8, 6, 5, 16, 24, 50
+
+pytestmark = pytest.mark.skipif(
+    numba.config.NUMBA_NUM_THREADS < 2, reason="numba has fewer than 2 threads here"
+)
+
+
+@pytest.fixture
+def restore_threads():
+    before = numba.get_num_threads()
+    yield
+    numba.set_num_threads(before)
+
+
+def _draw(rng, dtype, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def _run_layers(dtype):
+    """Forward and backward of the layers under test; every array they produce, by name."""
+    rng = np.random.default_rng(11)
+    out = {}
+
+    lstm = FL.TimeLSTM(
+        _draw(rng, dtype, D, 4 * H, scale=0.3),
+        _draw(rng, dtype, H, 4 * H, scale=0.3),
+        _draw(rng, dtype, 4 * H),
+        stateful=True,
+    )
+    for call in range(2):  # the second call starts from the carried state
+        out[f"TimeLSTM hs {call}"] = lstm.forward(_draw(rng, dtype, N, T, D))
+    out["TimeLSTM dxs"] = lstm.backward(_draw(rng, dtype, N, T, H))
+    out["TimeLSTM dh"] = lstm.dh
+    for k, g in enumerate(lstm.grads):
+        out[f"TimeLSTM grads[{k}]"] = g.copy()
+
+    embed = FL.TimeEmbedding(_draw(rng, dtype, V, D))
+    ids = rng.integers(0, 3, size=(N, T))  # many repeated ids
+    out["TimeEmbedding out"] = embed.forward(ids)
+    embed.backward(_draw(rng, dtype, N, T, D))
+    out["TimeEmbedding grads[0]"] = embed.grads[0].copy()
+
+    loss = FL.TimeSoftmaxWithLoss()
+    ts = rng.integers(0, V, size=(N, T))
+    ts[0, :2] = -1
+    out["TimeSoftmaxWithLoss loss"] = np.array(
+        loss.forward(_draw(rng, dtype, N, T, V, scale=3), ts)
+    )
+    out["TimeSoftmaxWithLoss dxs"] = loss.backward()
+
+    att = FL.TimeAttention()
+    out["TimeAttention out"] = att.forward(_draw(rng, dtype, N, Te, H), _draw(rng, dtype, N, T, H))
+    out["TimeAttention weights"] = np.stack(att.attention_weights)
+    dhs_enc, dhs_dec = att.backward(_draw(rng, dtype, N, T, H))
+    out["TimeAttention dhs_enc"], out["TimeAttention dhs_dec"] = dhs_enc, dhs_dec
+
+    embed_W = _draw(rng, dtype, V, D)
+    for name, affine in [
+        ("TimeAffine", FL.TimeAffine(_draw(rng, dtype, D, V), _draw(rng, dtype, V))),
+        ("TimeAffine(tied)", FL.TimeAffine(embed_W.T, _draw(rng, dtype, V))),
+    ]:
+        out[f"{name} out"] = affine.forward(_draw(rng, dtype, N, T, D))
+        out[f"{name} dx"] = affine.backward(_draw(rng, dtype, N, T, V))
+        for k, g in enumerate(affine.grads):
+            out[f"{name} grads[{k}]"] = g.copy()
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_bitwise_identical_with_one_and_two_threads(dtype, restore_threads):
+    numba.set_num_threads(1)
+    assert numba.get_num_threads() == 1
+    one = _run_layers(dtype)
+    numba.set_num_threads(2)
+    assert numba.get_num_threads() == 2
+    two = _run_layers(dtype)
+    assert one.keys() == two.keys()
+    for name in one:
+        assert_bitwise_equal(one[name], two[name], f"{name} ({np.dtype(dtype)}, 1 vs 2 threads)")
+
+
+def test_runs_are_repeatable(restore_threads):
+    """Two runs with the same thread count agree bitwise (no race inside a run)."""
+    numba.set_num_threads(2)
+    first, second = _run_layers(np.float32), _run_layers(np.float32)
+    for name in first:
+        assert_bitwise_equal(first[name], second[name], f"{name} (two runs, 2 threads)")
