@@ -1,0 +1,144 @@
+"""Attention seq2seq of the book (ch08) on the fast layers.
+
+The decoder attends with :class:`fastlstm.layers.TimeAttention`, all decoder
+steps at once.  ``generate`` decodes a batch greedily and leaves the
+attention weights of every generated step in ``decoder.attention.weights``
+``(N, T_dec, T_enc)`` and in the book's list ``decoder.attention.attention_weights``
+(``T_dec`` arrays ``(N, T_enc)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastlstm.layers import TimeAffine, TimeAttention, TimeEmbedding, TimeLSTM
+from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn
+from fastlstm.models.seq2seq import Encoder, Seq2seq, _check_generate_args
+
+__all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
+
+
+class AttentionEncoder(Encoder):
+    """:class:`~fastlstm.models.Encoder` that returns all hidden states ``hs (N, T, H)``."""
+
+    def forward(self, xs):
+        """Ids ``xs (N, T)`` -> ``hs (N, T, H)``."""
+        xs = self.embed.forward(xs)  # (N, T, D)
+        return self.lstm.forward(xs)  # (N, T, H)
+
+    def backward(self, dhs):
+        """``dhs (N, T, H)`` -> fills ``grads``; returns None."""
+        dout = self.lstm.backward(dhs)
+        return self.embed.backward(dout)
+
+
+class AttentionDecoder:
+    """Decoder with attention over the encoder's hidden states (ch08).
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator or None
+        Initialisation seed (keyword only).
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+
+    Notes
+    -----
+    ``params``: ``embed_W (V, D)``, ``lstm_Wx (D, 4H)``, ``lstm_Wh (H, 4H)``,
+    ``lstm_b (4H,)``, ``affine_W (2H, V)``, ``affine_b (V,)``; the Affine sees
+    ``concat(context, dec_hs)``.
+    """
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
+        _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
+        dtype = _check_dtype(dtype)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        rng = np.random.default_rng(seed)
+
+        embed_W = _randn(rng, (V, D), 100, dtype)
+        lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
+        lstm_Wh = _randn(rng, (H, 4 * H), np.sqrt(H), dtype)
+        lstm_b = np.zeros(4 * H, dtype=dtype)
+        affine_W = _randn(rng, (2 * H, V), np.sqrt(2 * H), dtype)
+        affine_b = np.zeros(V, dtype=dtype)
+
+        self.embed = TimeEmbedding(embed_W)
+        self.lstm = TimeLSTM(lstm_Wx, lstm_Wh, lstm_b, stateful=True)
+        self.attention = TimeAttention()
+        self.affine = TimeAffine(affine_W, affine_b)
+        self.params, self.grads = _collect((self.embed, self.lstm, self.attention, self.affine))
+
+    def forward(self, xs, enc_hs):
+        """Ids ``xs (N, T_dec)`` and encoder states ``enc_hs (N, T_enc, H)`` -> ``(N, T_dec, V)``."""
+        h = enc_hs[:, -1]  # (N, H)
+        self.lstm.set_state(h)
+        out = self.embed.forward(xs)  # (N, T_dec, D)
+        dec_hs = self.lstm.forward(out)  # (N, T_dec, H)
+        c = self.attention.forward(enc_hs, dec_hs)  # (N, T_dec, H)
+        out = np.concatenate((c, dec_hs), axis=2)  # (N, T_dec, 2H)
+        return self.affine.forward(out)
+
+    def backward(self, dscore):
+        """``dscore (N, T_dec, V)`` -> ``denc_hs (N, T_enc, H)``; fills ``grads``."""
+        dout = self.affine.backward(dscore)  # (N, T_dec, 2H)
+        H = dout.shape[2] // 2
+        dc, ddec_hs0 = dout[:, :, :H], dout[:, :, H:]
+        denc_hs, ddec_hs1 = self.attention.backward(dc)
+        ddec_hs = ddec_hs0 + ddec_hs1  # (N, T_dec, H)
+        dout = self.lstm.backward(ddec_hs)
+        denc_hs[:, -1] += self.lstm.dh
+        self.embed.backward(dout)
+        return denc_hs
+
+    def generate(self, enc_hs, start_id, sample_size):
+        """Greedy decoding of a batch.
+
+        Parameters
+        ----------
+        enc_hs : ndarray (N, T_enc, H)
+            Encoder states.
+        start_id : int
+            Id fed at the first step.
+        sample_size : int
+            Number of ids to decode.
+
+        Returns
+        -------
+        ndarray (N, sample_size) int64
+            The attention weights of the steps are left in
+            ``self.attention.weights`` ``(N, sample_size, T_enc)`` and
+            ``self.attention.attention_weights`` (list of ``(N, T_enc)``).
+        """
+        V = self.embed.params[0].shape[0]
+        start_id, sample_size = _check_generate_args(start_id, sample_size, V)
+        enc_hs = np.asarray(enc_hs)
+        N, Te, _ = enc_hs.shape
+        sampled = np.empty((N, sample_size), dtype=np.int64)
+        weights = np.empty((N, sample_size, Te), dtype=self.lstm.dtype)
+        ids = np.full((N, 1), start_id, dtype=np.int64)
+        self.lstm.set_state(enc_hs[:, -1])
+        for t in range(sample_size):
+            out = self.embed.forward(ids)  # (N, 1, D)
+            dec_hs = self.lstm.forward(out)  # (N, 1, H)
+            c = self.attention.forward(enc_hs, dec_hs)  # (N, 1, H)
+            weights[:, t] = self.attention.weights[:, 0]
+            out = np.concatenate((c, dec_hs), axis=2)  # (N, 1, 2H)
+            score = self.affine.forward(out)[:, 0]  # (N, V)
+            ids[:, 0] = np.argmax(score, axis=1)
+            sampled[:, t] = ids[:, 0]
+        self.attention.weights = weights
+        self.attention.attention_weights = [weights[:, t] for t in range(sample_size)]
+        return sampled
+
+
+class AttentionSeq2seq(Seq2seq):
+    """:class:`~fastlstm.models.Seq2seq` with attention (ch08); same parameters.
+
+    After :meth:`generate`, ``decoder.attention.weights`` holds the attention
+    weights ``(N, sample_size, T_enc)`` of the decoded answers.
+    """
+
+    _encoder_class = AttentionEncoder
+    _decoder_class = AttentionDecoder

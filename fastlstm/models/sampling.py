@@ -1,0 +1,372 @@
+"""Sampling of word ids and text generation for the LSTM language models.
+
+The rule, shared by the fused kernel and :func:`sample_from_scores`:
+
+1. scores are cast to float64 and divided by ``temperature``;
+2. with ``top_k``, only the ``top_k`` largest scores stay (ties broken by the
+   lower id, so exactly ``top_k`` ids remain and ``top_k=1`` is the argmax);
+3. a stable softmax (maximum subtracted) gives the probabilities;
+4. one uniform ``u`` is drawn from the ``numpy.random.Generator`` and the id is
+   the first whose cumulative probability exceeds ``u``
+   (``searchsorted(cdf, u, side='right')``).
+
+Step 4 is what ``rng.choice(V, p=p)`` does, so for the same generator state
+the ids are those of the book's ``np.random.choice(len(p), size=1, p=p)``
+(up to float64 rounding at a bucket boundary).  ``greedy=True`` takes the
+argmax and draws nothing.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastlstm._kernels import generate as _kgen
+from fastlstm._numba import CHUNKS
+from fastlstm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM
+
+__all__ = [
+    "MAX_SKIPPED_DRAWS",
+    "softmax64",
+    "sample_from_scores",
+    "LanguageModelSampler",
+]
+
+MAX_SKIPPED_DRAWS = 1000
+"""Consecutive draws of skipped ids after which :meth:`~LanguageModelSampler.generate` gives up."""
+
+# Below this many bytes of weights read per step, the kernel runs its blocks
+# serially: thread synchronisation would cost more than it saves.  The blocks,
+# and so the results, are the same either way.
+_PARALLEL_MIN_BYTES = 1 << 21
+
+
+# --------------------------------------------------------------------------- #
+# argument checks
+# --------------------------------------------------------------------------- #
+def _check_int(value, name, lo=None, hi=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value}")
+    if hi is not None and value >= hi:
+        raise ValueError(f"{name} must be < {hi}, got {value}")
+    return value
+
+
+def _check_temperature(temperature):
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"temperature must be a positive number, got {type(temperature).__name__}")
+    temperature = float(temperature)
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature}")
+    return temperature
+
+
+def _check_top_k(top_k, V):
+    """``top_k`` as an int in [1, V], or 0 for "no restriction"."""
+    if top_k is None:
+        return 0
+    top_k = _check_int(top_k, "top_k", lo=1)
+    return 0 if top_k >= V else top_k
+
+
+def _skip_mask(skip_ids, V):
+    """Boolean mask ``(V,)`` of the ids never to emit."""
+    mask = np.zeros(V, dtype=np.bool_)
+    if skip_ids is None:
+        return mask
+    if isinstance(skip_ids, numbers.Integral) and not isinstance(skip_ids, bool):
+        skip_ids = [skip_ids]
+    ids = np.asarray(list(skip_ids) if not isinstance(skip_ids, np.ndarray) else skip_ids)
+    if ids.size == 0:
+        return mask
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"skip_ids must be integer ids, got dtype {ids.dtype}")
+    ids = ids.reshape(-1)
+    bad = ids[(ids < 0) | (ids >= V)]
+    if bad.size:
+        raise ValueError(f"skip_ids contains id {int(bad[0])}; ids must be in [0, {V})")
+    mask[ids] = True
+    if mask.all():
+        raise ValueError(f"skip_ids covers all {V} ids: nothing could ever be generated")
+    return mask
+
+
+# --------------------------------------------------------------------------- #
+# one draw in NumPy
+# --------------------------------------------------------------------------- #
+def softmax64(scores, temperature=1.0):
+    """Stable softmax of ``scores / temperature`` in float64 over the last axis.
+
+    Parameters
+    ----------
+    scores : array_like (..., V)
+    temperature : float, default 1.0
+        Positive; below 1 sharpens, above 1 flattens the distribution.
+
+    Returns
+    -------
+    ndarray (..., V) float64
+    """
+    temperature = _check_temperature(temperature)
+    s = np.asarray(scores, dtype=np.float64) / temperature
+    s = s - s.max(axis=-1, keepdims=True)
+    e = np.exp(s)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sample_from_scores(scores, rng=None, *, temperature=1.0, top_k=None, greedy=False):
+    """Draw one id from the scores of one step (the module's sampling rule, in NumPy).
+
+    Parameters
+    ----------
+    scores : array_like
+        Scores of one step; flattened to ``(V,)``.
+    rng : numpy.random.Generator, int or None
+        Source of the uniform (``np.random.default_rng(rng)``); unused if ``greedy``.
+    temperature : float, default 1.0
+        Scores are divided by it before the softmax.
+    top_k : int, optional
+        Draw only among the ``top_k`` largest scores.
+    greedy : bool, default False
+        Return the argmax (first one on ties).
+
+    Returns
+    -------
+    int
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    V = s.shape[0]
+    if V == 0:
+        raise ValueError("scores is empty")
+    temperature = _check_temperature(temperature)
+    top_k = _check_top_k(top_k, V)
+    if not np.isfinite(s).all():
+        raise ValueError("scores contain NaN or inf")
+    if greedy:
+        return int(np.argmax(s))
+    s = s / temperature
+    if top_k:
+        order = np.argsort(-s, kind="stable")  # ties: lower id first
+        masked = np.full(V, -np.inf)
+        masked[order[:top_k]] = s[order[:top_k]]
+        s = masked
+    e = np.exp(s - s.max())
+    cdf = np.cumsum(e)
+    cdf /= cdf[-1]
+    u = np.random.default_rng(rng).random()
+    return int(min(np.searchsorted(cdf, u, side="right"), V - 1))
+
+
+# --------------------------------------------------------------------------- #
+# the language models' generate / prime
+# --------------------------------------------------------------------------- #
+class LanguageModelSampler:
+    """Text generation for ``Embedding -> (Dropout) -> LSTM ... -> Affine`` models.
+
+    Mixed into :class:`~fastlstm.models.Rnnlm` and
+    :class:`~fastlstm.models.BetterRnnlm` (so also their ``...Gen`` classes).
+    The model must hold its layers in ``self.layers``: a
+    :class:`~fastlstm.layers.TimeEmbedding` first, a
+    :class:`~fastlstm.layers.TimeAffine` last, stateful
+    :class:`~fastlstm.layers.TimeLSTM` layers and (ignored, as at test time)
+    :class:`~fastlstm.layers.TimeDropout` layers in between.
+    """
+
+    def _lm_parts(self):
+        layers = self.layers
+        embed, affine = layers[0], layers[-1]
+        if not isinstance(embed, TimeEmbedding) or not isinstance(affine, TimeAffine):
+            raise TypeError(
+                f"{type(self).__name__} cannot generate: expected TimeEmbedding first and "
+                "TimeAffine last in self.layers"
+            )
+        lstms = []
+        for layer in layers[1:-1]:
+            if isinstance(layer, TimeLSTM):
+                lstms.append(layer)
+            elif not isinstance(layer, TimeDropout):
+                raise TypeError(
+                    f"{type(self).__name__} cannot generate: unsupported layer "
+                    f"{type(layer).__name__} (only TimeLSTM and TimeDropout)"
+                )
+        if not lstms:
+            raise TypeError(f"{type(self).__name__} cannot generate: it has no TimeLSTM layer")
+        return embed, lstms, affine
+
+    @staticmethod
+    def _state_row(value, H, dtype, name):
+        if value is None:
+            return np.zeros(H, dtype=dtype)
+        value = np.asarray(value)
+        if value.shape != (1, H):
+            raise ValueError(
+                f"the LSTM state {name} has shape {value.shape}, but generation runs one "
+                f"sequence (1, {H}); call reset_state() (or set_state) before generate"
+            )
+        return value[0]
+
+    def prime(self, word_ids):
+        """Feed words through the model to set its state, without sampling.
+
+        This is the priming of the book's ``generate_better_text.py``::
+
+            model.reset_state()
+            model.prime(start_ids[:-1])          # "the meaning of life"
+            word_ids = model.generate(start_ids[-1], skip_ids)   # "is ..."
+
+        The state is kept (the LSTMs are stateful); dropout is off.
+
+        Parameters
+        ----------
+        word_ids : sequence of int
+            Ids to feed, in order; may be empty.
+        """
+        embed, lstms, _ = self._lm_parts()
+        V = embed.params[0].shape[0]
+        ids = np.asarray(word_ids)
+        if ids.size == 0:
+            return
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"word_ids must be integer ids, got dtype {ids.dtype}")
+        ids = ids.reshape(1, -1)
+        if ids.min() < 0 or ids.max() >= V:
+            raise ValueError(
+                f"word_ids must be in [0, {V}), got values in [{ids.min()}, {ids.max()}]"
+            )
+        out = embed.forward(ids)  # (1, T, D)
+        for layer in lstms:
+            out = layer.forward(out)  # (1, T, H)
+
+    def generate(
+        self,
+        start_id,
+        skip_ids=None,
+        sample_size=100,
+        *,
+        temperature=1.0,
+        top_k=None,
+        greedy=False,
+        rng=None,
+    ):
+        """Generate word ids one at a time, starting from ``start_id`` (book semantics).
+
+        The model is stateful across calls, as in the book: the LSTM state
+        left by the previous call (or by :meth:`prime`) is the starting state;
+        call ``reset_state()`` to start afresh.  The whole loop runs in one
+        compiled kernel (dropout off).
+
+        Parameters
+        ----------
+        start_id : int
+            First word id; it is the first element of the result.
+        skip_ids : sequence of int, optional
+            Ids never emitted.  When one is drawn, the same input is fed again
+            (the state advances) and a new draw is made, as in the book.
+        sample_size : int, default 100
+            Length of the result (``sample_size - 1`` ids are generated).
+        temperature : float, default 1.0
+            Scores are divided by it before the softmax.
+        top_k : int, optional
+            Draw only among the ``top_k`` most likely ids (``top_k=1`` is greedy).
+        greedy : bool, default False
+            Take the most likely id at every step instead of drawing.
+        rng : numpy.random.Generator, int or None
+            Source of the draws (``np.random.default_rng(rng)``): one uniform per
+            draw, as ``rng.choice(V, p=p)``, so the same generator state gives
+            the ids of the book's generator.
+
+        Returns
+        -------
+        list of int
+            ``sample_size`` ids.
+
+        Raises
+        ------
+        ValueError
+            For invalid arguments, if ``skip_ids`` covers every id, or if the
+            scores become NaN or inf.
+        RuntimeError
+            If ``MAX_SKIPPED_DRAWS`` consecutive draws hit ``skip_ids`` (e.g. all
+            the probability is on skipped ids).
+        """
+        embed, lstms, affine = self._lm_parts()
+        emb = embed.params[0]
+        V = emb.shape[0]
+        dtype = emb.dtype
+        start_id = _check_int(start_id, "start_id", lo=0, hi=V)
+        sample_size = _check_int(sample_size, "sample_size", lo=1)
+        temperature = _check_temperature(temperature)
+        top_k = _check_top_k(top_k, V)
+        greedy = bool(greedy)
+        skip = _skip_mask(skip_ids, V)
+        if not greedy:
+            rng = np.random.default_rng(rng)
+
+        # weights prepared once per call (no copies for C-contiguous arrays)
+        H = lstms[0].H
+        Wxs = tuple(np.ascontiguousarray(layer.params[0]) for layer in lstms)
+        Whs = tuple(np.ascontiguousarray(layer.params[1]) for layer in lstms)
+        bs = tuple(np.ascontiguousarray(layer.params[2]) for layer in lstms)
+        W_out, b_out = affine.params
+        WoutT = np.ascontiguousarray(W_out.T)  # (V, H); the embedding itself when tied
+        b_out = np.ascontiguousarray(b_out)
+        L = len(lstms)
+        hs = np.empty((L, H), dtype=dtype)
+        cs = np.empty((L, H), dtype=dtype)
+        for k, layer in enumerate(lstms):
+            hs[k] = self._state_row(layer.h, H, dtype, "h")
+            cs[k] = self._state_row(layer.c, H, dtype, "c")
+
+        step_bytes = WoutT.nbytes + sum(w.nbytes for w in Wxs + Whs)
+        parallel = CHUNKS > 1 and step_bytes >= _PARALLEL_MIN_BYTES
+
+        out = np.empty(sample_size, dtype=np.int64)
+        out[0] = start_id
+        n_out, x, skipped = 1, start_id, 0
+        no_uniforms = np.empty(0, dtype=np.float64)
+        status = _kgen.DONE if n_out == sample_size else _kgen.NEED_UNIFORMS
+        while n_out < sample_size:
+            # draw exactly what the remaining words need; a skipped draw asks for more
+            u = no_uniforms if greedy else rng.random(sample_size - n_out)
+            n_out, _, x, skipped, status = _kgen.lm_sample(
+                emb,
+                Wxs,
+                Whs,
+                bs,
+                WoutT,
+                b_out,
+                hs,
+                cs,
+                x,
+                u,
+                skip,
+                temperature,
+                top_k,
+                greedy,
+                MAX_SKIPPED_DRAWS,
+                skipped,
+                out,
+                n_out,
+                CHUNKS,
+                parallel,
+            )
+            if status not in (_kgen.DONE, _kgen.NEED_UNIFORMS):
+                break
+
+        for k, layer in enumerate(lstms):
+            layer.set_state(hs[k : k + 1].copy(), cs[k : k + 1].copy())
+        if status == _kgen.TOO_MANY_SKIPS:
+            raise RuntimeError(
+                f"generate gave up after {MAX_SKIPPED_DRAWS} consecutive draws of skipped ids "
+                f"({n_out} of {sample_size} ids generated): the model puts (almost) all "
+                "probability on skip_ids"
+            )
+        if status == _kgen.BAD_SCORES:
+            raise ValueError(
+                "the model's scores contain NaN or inf during generation (diverged parameters?)"
+            )
+        return [int(i) for i in out]

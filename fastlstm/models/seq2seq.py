@@ -1,0 +1,373 @@
+"""Encoder-decoder models of the book (ch07) on the fast layers.
+
+Names, signatures and ``params`` orders follow the book; the constructors also
+take keyword-only ``seed=None`` (encoder drawn first, then decoder, from one
+generator, as :mod:`reference.models`) and ``dtype=np.float32``.
+
+``generate`` decodes a whole batch of questions at once, greedily, and always
+returns an integer array ``(N, sample_size)`` (the book returned a list for
+its one question: use ``model.generate(q, start, n)[0]``).  Each row equals
+what the book's one-question ``generate`` gives for that row.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
+from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn
+
+__all__ = ["Encoder", "Decoder", "Seq2seq", "PeekyDecoder", "PeekySeq2seq"]
+
+
+def _check_ids(xs, name, vocab_size=None):
+    xs = np.asarray(xs)
+    if xs.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array of ids, got dtype {xs.dtype}")
+    if xs.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N, T), got shape {xs.shape}")
+    if vocab_size is not None and xs.size and (xs.min() < 0 or xs.max() >= vocab_size):
+        raise ValueError(f"{name} must hold ids in [0, {vocab_size}), got [{xs.min()}, {xs.max()}]")
+    return xs
+
+
+def _check_generate_args(start_id, sample_size, vocab_size):
+    for name, value in (("start_id", start_id), ("sample_size", sample_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= start_id < vocab_size:
+        raise ValueError(f"start_id must be in [0, {vocab_size}), got {start_id}")
+    if sample_size < 0:
+        raise ValueError(f"sample_size must be >= 0, got {sample_size}")
+    return int(start_id), int(sample_size)
+
+
+class Encoder:
+    """Embedding - LSTM encoder; ``forward`` returns the last hidden state.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator or None
+        Initialisation seed (keyword only).
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+
+    Notes
+    -----
+    ``params``: ``embed_W (V, D)``, ``lstm_Wx (D, 4H)``, ``lstm_Wh (H, 4H)``, ``lstm_b (4H,)``.
+    """
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
+        _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
+        dtype = _check_dtype(dtype)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        rng = np.random.default_rng(seed)
+
+        embed_W = _randn(rng, (V, D), 100, dtype)
+        lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
+        lstm_Wh = _randn(rng, (H, 4 * H), np.sqrt(H), dtype)
+        lstm_b = np.zeros(4 * H, dtype=dtype)
+
+        self.embed = TimeEmbedding(embed_W)
+        self.lstm = TimeLSTM(lstm_Wx, lstm_Wh, lstm_b, stateful=False)
+        self.params = self.embed.params + self.lstm.params
+        self.grads = self.embed.grads + self.lstm.grads
+        self.hs = None
+
+    def forward(self, xs):
+        """Ids ``xs (N, T)`` -> last hidden state ``h (N, H)``."""
+        xs = self.embed.forward(xs)  # (N, T, D)
+        hs = self.lstm.forward(xs)  # (N, T, H)
+        self.hs = hs
+        return hs[:, -1, :]
+
+    def backward(self, dh):
+        """``dh (N, H)`` -> fills ``grads``; returns None."""
+        dhs = np.zeros_like(self.hs)  # (N, T, H)
+        dhs[:, -1, :] = dh
+        dout = self.lstm.backward(dhs)
+        return self.embed.backward(dout)
+
+
+class Decoder:
+    """Embedding - LSTM - Affine decoder started from the encoder's state.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator or None
+        Initialisation seed (keyword only).
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+
+    Notes
+    -----
+    ``params``: ``embed_W (V, D)``, ``lstm_Wx (D, 4H)``, ``lstm_Wh (H, 4H)``,
+    ``lstm_b (4H,)``, ``affine_W (H, V)``, ``affine_b (V,)``.
+    """
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
+        _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
+        dtype = _check_dtype(dtype)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        rng = np.random.default_rng(seed)
+
+        embed_W = _randn(rng, (V, D), 100, dtype)
+        lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
+        lstm_Wh = _randn(rng, (H, 4 * H), np.sqrt(H), dtype)
+        lstm_b = np.zeros(4 * H, dtype=dtype)
+        affine_W = _randn(rng, (H, V), np.sqrt(H), dtype)
+        affine_b = np.zeros(V, dtype=dtype)
+
+        self.embed = TimeEmbedding(embed_W)
+        self.lstm = TimeLSTM(lstm_Wx, lstm_Wh, lstm_b, stateful=True)
+        self.affine = TimeAffine(affine_W, affine_b)
+        self.params, self.grads = _collect((self.embed, self.lstm, self.affine))
+
+    def forward(self, xs, h):
+        """Ids ``xs (N, T)`` and encoder state ``h (N, H)`` -> scores ``(N, T, V)``."""
+        self.lstm.set_state(h)
+        out = self.embed.forward(xs)  # (N, T, D)
+        out = self.lstm.forward(out)  # (N, T, H)
+        return self.affine.forward(out)  # (N, T, V)
+
+    def backward(self, dscore):
+        """``dscore (N, T, V)`` -> ``dh (N, H)``; fills ``grads``."""
+        dout = self.affine.backward(dscore)
+        dout = self.lstm.backward(dout)
+        self.embed.backward(dout)
+        return self.lstm.dh
+
+    def _step(self, ids, h):
+        """Scores ``(N, V)`` of one step for the previous ids ``(N, 1)``."""
+        out = self.embed.forward(ids)  # (N, 1, D)
+        out = self.lstm.forward(out)  # (N, 1, H)
+        return self.affine.forward(out)[:, 0]  # (N, V)
+
+    def generate(self, h, start_id, sample_size):
+        """Greedy decoding of a batch.
+
+        Parameters
+        ----------
+        h : ndarray (N, H)
+            Encoder states.
+        start_id : int
+            Id fed at the first step (the book's ``'_'``).
+        sample_size : int
+            Number of ids to decode.
+
+        Returns
+        -------
+        ndarray (N, sample_size) int64
+        """
+        V = self.embed.params[0].shape[0]
+        start_id, sample_size = _check_generate_args(start_id, sample_size, V)
+        h = np.asarray(h)
+        N = h.shape[0]
+        sampled = np.empty((N, sample_size), dtype=np.int64)
+        ids = np.full((N, 1), start_id, dtype=np.int64)
+        self.lstm.set_state(h)
+        for t in range(sample_size):
+            score = self._step(ids, h)  # (N, V)
+            ids[:, 0] = np.argmax(score, axis=1)
+            sampled[:, t] = ids[:, 0]
+        return sampled
+
+
+class Seq2seq(BaseModel):
+    """Encoder-decoder model (ch07).
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator or None
+        Initialisation seed (keyword only; encoder drawn first, then decoder).
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+    pad_id : int, optional
+        If given, target positions holding this id are left out of the loss
+        (they become the loss layer's ``ignore_label``).  Default: every
+        position counts, as in the book.
+
+    Notes
+    -----
+    ``params = encoder.params + decoder.params``.
+    """
+
+    _decoder_class = Decoder
+    _encoder_class = Encoder
+
+    def __init__(
+        self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32, pad_id=None
+    ):
+        _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
+        dtype = _check_dtype(dtype)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        rng = np.random.default_rng(seed)
+        self.encoder = self._encoder_class(V, D, H, seed=rng, dtype=dtype)
+        self.decoder = self._decoder_class(V, D, H, seed=rng, dtype=dtype)
+        self.softmax = TimeSoftmaxWithLoss()
+        self.params = self.encoder.params + self.decoder.params
+        self.grads = self.encoder.grads + self.decoder.grads
+        self.vocab_size = V
+        self.pad_id = pad_id
+        self._set_config(vocab_size=V, wordvec_size=D, hidden_size=H, dtype=dtype, pad_id=pad_id)
+
+    @property
+    def pad_id(self):
+        """Target id left out of the loss, or None (the book: nothing left out)."""
+        return self._pad_id
+
+    @pad_id.setter
+    def pad_id(self, value):
+        if value is None:
+            self._pad_id = None
+            self.softmax.ignore_label = -1
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"pad_id must be an int or None, got {type(value).__name__}")
+        if not 0 <= value < self.vocab_size:
+            raise ValueError(f"pad_id must be in [0, {self.vocab_size}), got {value}")
+        self._pad_id = int(value)
+        self.softmax.ignore_label = int(value)
+        if hasattr(self, "_config"):
+            self._config["pad_id"] = int(value)
+
+    def forward(self, xs, ts):
+        """Mean loss with teacher forcing.
+
+        Parameters
+        ----------
+        xs : ndarray (N, T_enc) int
+            Questions.
+        ts : ndarray (N, T_dec + 1) int
+            Answers with the start symbol first: the decoder reads ``ts[:, :-1]``
+            and is scored on ``ts[:, 1:]``.
+
+        Returns
+        -------
+        float
+        """
+        ts = _check_ids(ts, "ts")
+        if ts.shape[1] < 2:
+            raise ValueError(f"ts must be (N, T) with T >= 2, got shape {ts.shape}")
+        decoder_xs, decoder_ts = ts[:, :-1], ts[:, 1:]
+        h = self.encoder.forward(xs)
+        score = self.decoder.forward(decoder_xs, h)
+        return self.softmax.forward(score, decoder_ts)
+
+    def backward(self, dout=1):
+        """Fill ``grads`` (in place); returns None."""
+        dout = self.softmax.backward(dout)
+        dh = self.decoder.backward(dout)
+        return self.encoder.backward(dh)
+
+    def generate(self, xs, start_id, sample_size):
+        """Greedy answers to a batch of questions.
+
+        Parameters
+        ----------
+        xs : ndarray (N, T_enc) int
+            Questions (the book passed one, ``(1, T_enc)``).
+        start_id : int
+            Id fed to the decoder first.
+        sample_size : int
+            Length of the answers.
+
+        Returns
+        -------
+        ndarray (N, sample_size) int64
+            Always 2-D, also for one question (the book returned a list: take
+            ``[0]``).  Row ``n`` equals the book's ``generate(xs[n:n+1], ...)``.
+        """
+        xs = _check_ids(xs, "xs", self.vocab_size)
+        if xs.shape[0] == 0 or xs.shape[1] == 0:
+            raise ValueError(f"xs must hold at least one question of length >= 1, got {xs.shape}")
+        h = self.encoder.forward(xs)
+        return self.decoder.generate(h, start_id, sample_size)
+
+
+class PeekyDecoder(Decoder):
+    """Decoder that feeds the encoder's state to the LSTM and the Affine at every step (ch07).
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator or None
+        Initialisation seed (keyword only).
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+
+    Notes
+    -----
+    ``params``: ``embed_W (V, D)``, ``lstm_Wx (H + D, 4H)``, ``lstm_Wh (H, 4H)``,
+    ``lstm_b (4H,)``, ``affine_W (2H, V)``, ``affine_b (V,)``.
+    """
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
+        _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
+        dtype = _check_dtype(dtype)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        rng = np.random.default_rng(seed)
+
+        embed_W = _randn(rng, (V, D), 100, dtype)
+        lstm_Wx = _randn(rng, (H + D, 4 * H), np.sqrt(H + D), dtype)
+        lstm_Wh = _randn(rng, (H, 4 * H), np.sqrt(H), dtype)
+        lstm_b = np.zeros(4 * H, dtype=dtype)
+        affine_W = _randn(rng, (H + H, V), np.sqrt(H + H), dtype)
+        affine_b = np.zeros(V, dtype=dtype)
+
+        self.embed = TimeEmbedding(embed_W)
+        self.lstm = TimeLSTM(lstm_Wx, lstm_Wh, lstm_b, stateful=True)
+        self.affine = TimeAffine(affine_W, affine_b)
+        self.params, self.grads = _collect((self.embed, self.lstm, self.affine))
+        self.cache = None
+
+    def forward(self, xs, h):
+        """Ids ``xs (N, T)`` and encoder state ``h (N, H)`` -> scores ``(N, T, V)``."""
+        xs = np.asarray(xs)
+        N, T = xs.shape
+        h = np.asarray(h, dtype=self.lstm.dtype)
+        H = h.shape[1]
+
+        self.lstm.set_state(h)
+        out = self.embed.forward(xs)  # (N, T, D)
+        hs = np.broadcast_to(h[:, None, :], (N, T, H))  # (N, T, H)
+        out = np.concatenate((hs, out), axis=2)  # (N, T, H + D)
+        out = self.lstm.forward(out)  # (N, T, H)
+        out = np.concatenate((hs, out), axis=2)  # (N, T, 2H)
+        score = self.affine.forward(out)  # (N, T, V)
+        self.cache = H
+        return score
+
+    def backward(self, dscore):
+        """``dscore (N, T, V)`` -> ``dh (N, H)``; fills ``grads``."""
+        H = self.cache
+        dout = self.affine.backward(dscore)  # (N, T, 2H)
+        dout, dhs0 = dout[:, :, H:], dout[:, :, :H]
+        dout = self.lstm.backward(dout)  # (N, T, H + D)
+        dembed, dhs1 = dout[:, :, H:], dout[:, :, :H]
+        self.embed.backward(dembed)
+        dhs = dhs0 + dhs1
+        return self.lstm.dh + np.sum(dhs, axis=1)
+
+    def _step(self, ids, h):
+        peeky = np.asarray(h, dtype=self.lstm.dtype)[:, None, :]  # (N, 1, H)
+        out = self.embed.forward(ids)  # (N, 1, D)
+        out = np.concatenate((peeky, out), axis=2)  # (N, 1, H + D)
+        out = self.lstm.forward(out)  # (N, 1, H)
+        out = np.concatenate((peeky, out), axis=2)  # (N, 1, 2H)
+        return self.affine.forward(out)[:, 0]  # (N, V)
+
+
+class PeekySeq2seq(Seq2seq):
+    """:class:`Seq2seq` with a :class:`PeekyDecoder` (ch07); same parameters."""
+
+    _decoder_class = PeekyDecoder
