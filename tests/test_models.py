@@ -322,6 +322,19 @@ def test_book_rnnlm_weights(book_weights_dir):
     assert model.generate(0, sample_size=20, rng=1) == ids
 
 
+def test_book_rnnlm_perplexity_on_ptb(book_weights_dir, ptb_dir):
+    from fastlstm.datasets import ptb
+
+    corpus, _, _ = ptb.load_data("test")
+    xs = np.asarray(corpus[:2000]).reshape(10, 200)  # (N, T)
+    trained = F.Rnnlm()
+    trained.load_params(book_weights_dir / "Rnnlm.pkl")
+    perplexity = np.exp(trained.forward(xs[:, :-1], xs[:, 1:]))
+    assert 60 < perplexity < 200  # the book reports about 136 on the whole test set
+    untrained = np.exp(F.Rnnlm(seed=0).forward(xs[:, :-1], xs[:, 1:]))
+    assert untrained > 5000  # about V
+
+
 def test_book_attention_seq2seq_weights(book_weights_dir, sequence_dir):
     from fastlstm.datasets import sequence
 
