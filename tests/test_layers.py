@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import operator
 
+import numba
 import numpy as np
 import pytest
 
@@ -51,6 +52,25 @@ CASES = [
 
 cases = pytest.mark.parametrize("shape, seed", CASES)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+
+
+@pytest.fixture(autouse=True)
+def _threads(request):
+    """Small cases on one numba thread, the large case on all of them.
+
+    The kernels split work into the same blocks whatever the thread count, and
+    ``tests/test_threads.py`` proves results bitwise identical with one and two
+    threads; one thread spares the small cases numba's fork-join cost, which is
+    large on a busy machine.
+    """
+    callspec = getattr(request.node, "callspec", None)
+    large = callspec is not None and callspec.params.get("shape") is LARGE_SHAPE
+    before = numba.get_num_threads()
+    if not large:
+        numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)
+
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 TIME_LAYERS = {

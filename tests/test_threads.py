@@ -2,7 +2,9 @@
 
 Kernels split their work into a fixed number of blocks
 (``fastlstm._numba.CHUNKS``) and reduce in a fixed order, so outputs and
-gradients must be bitwise identical with one thread and with two.
+gradients of every kernel-backed layer must be bitwise identical with one
+thread and with two.  This is what lets the reference comparisons of small
+cases in ``tests/test_layers.py`` run on one thread.
 """
 
 from __future__ import annotations
@@ -50,6 +52,62 @@ def _run_layers(dtype):
     for k, g in enumerate(lstm.grads):
         out[f"TimeLSTM grads[{k}]"] = g.copy()
 
+    for name, layer in [
+        (
+            "TimeRNN",
+            FL.TimeRNN(
+                _draw(rng, dtype, D, H, scale=0.3),
+                _draw(rng, dtype, H, H, scale=0.3),
+                _draw(rng, dtype, H),
+            ),
+        ),
+        (
+            "TimeGRU",
+            FL.TimeGRU(
+                _draw(rng, dtype, D, 3 * H, scale=0.3), _draw(rng, dtype, H, 3 * H, scale=0.3)
+            ),
+        ),
+        (
+            "TimeBiLSTM",
+            FL.TimeBiLSTM(
+                *[
+                    _draw(rng, dtype, *shape, scale=0.3)
+                    for shape in [(D, 4 * H), (H, 4 * H), (4 * H,)] * 2
+                ]
+            ),
+        ),
+    ]:
+        out[f"{name} hs"] = layer.forward(_draw(rng, dtype, N, T, D))
+        out[f"{name} dxs"] = layer.backward(_draw(rng, dtype, *out[f"{name} hs"].shape))
+        for k, g in enumerate(layer.grads):
+            out[f"{name} grads[{k}]"] = g.copy()
+
+    for name, layer, state in [
+        ("RNN", FL.RNN(_draw(rng, dtype, D, H), _draw(rng, dtype, H, H), _draw(rng, dtype, H)), 1),
+        ("LSTM", FL.LSTM(*lstm.params), 2),
+        ("GRU", FL.GRU(_draw(rng, dtype, D, 3 * H), _draw(rng, dtype, H, 3 * H)), 1),
+    ]:
+        hs = layer.forward(
+            _draw(rng, dtype, N, D), *[_draw(rng, dtype, N, H) for _ in range(state)]
+        )
+        hs = hs if isinstance(hs, tuple) else (hs,)
+        back = layer.backward(*[_draw(rng, dtype, N, H) for _ in hs])
+        for k, a in enumerate(hs + back + tuple(layer.grads)):
+            out[f"{name} result {k}"] = a.copy()
+
+    for name, layer in [
+        ("MatMul", FL.MatMul(_draw(rng, dtype, D, H))),
+        ("Affine", FL.Affine(_draw(rng, dtype, D, H), _draw(rng, dtype, H))),
+        ("Softmax", FL.Softmax()),
+        ("Sigmoid", FL.Sigmoid()),
+        ("Dropout", FL.Dropout(0.4, rng=np.random.default_rng(3))),
+    ]:
+        x = _draw(rng, dtype, N * T, D)
+        out[f"{name} out"] = layer.forward(x)
+        out[f"{name} dx"] = layer.backward(_draw(rng, dtype, *out[f"{name} out"].shape))
+        for k, g in enumerate(layer.grads):
+            out[f"{name} grads[{k}]"] = g.copy()
+
     embed = FL.TimeEmbedding(_draw(rng, dtype, V, D))
     ids = rng.integers(0, 3, size=(N, T))  # many repeated ids
     out["TimeEmbedding out"] = embed.forward(ids)
@@ -64,11 +122,21 @@ def _run_layers(dtype):
     )
     out["TimeSoftmaxWithLoss dxs"] = loss.backward()
 
+    sm_loss = FL.SoftmaxWithLoss()
+    x = _draw(rng, dtype, N * T, V, scale=3)
+    out["SoftmaxWithLoss loss"] = np.array(sm_loss.forward(x, rng.integers(0, V, size=N * T)))
+    out["SoftmaxWithLoss dx"] = sm_loss.backward()
+
     att = FL.TimeAttention()
     out["TimeAttention out"] = att.forward(_draw(rng, dtype, N, Te, H), _draw(rng, dtype, N, T, H))
     out["TimeAttention weights"] = np.stack(att.attention_weights)
     dhs_enc, dhs_dec = att.backward(_draw(rng, dtype, N, T, H))
     out["TimeAttention dhs_enc"], out["TimeAttention dhs_dec"] = dhs_enc, dhs_dec
+
+    single = FL.Attention()
+    out["Attention out"] = single.forward(_draw(rng, dtype, N, Te, H), _draw(rng, dtype, N, H))
+    for k, a in enumerate(single.backward(_draw(rng, dtype, N, H))):
+        out[f"Attention result {k}"] = a
 
     embed_W = _draw(rng, dtype, V, D)
     for name, affine in [
