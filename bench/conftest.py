@@ -171,12 +171,13 @@ def timed(
     After a pause, one untimed call (after ``setup()``) estimates the cost of a
     round; the number of rounds is ``budget_s`` divided by it, clipped to
     ``[min_rounds, max_rounds]``.  ``setup`` runs untimed before every round.
+    The untimed call already warms up; the ``warmup_rounds`` that follow it are
+    skipped when it took longer than half the budget.
 
     Returns
     -------
-    float or None
-        The median time of a round in seconds, or None when benchmarks are
-        disabled (``--benchmark-disable``).
+    object
+        What ``fn`` returned in the last round.
     """
     quiet()
     if setup is not None:
@@ -185,20 +186,29 @@ def timed(
     fn()
     first = time.perf_counter() - start
     rounds = int(min(max_rounds, max(min_rounds, budget_s // max(first, 1e-6))))
+    if first > budget_s / 2:
+        warmup_rounds = 0
     benchmark.extra_info["rounds_planned"] = rounds
     benchmark.extra_info["loadavg_1min"] = os.getloadavg()[0]
-    benchmark.pedantic(fn, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+    return benchmark.pedantic(
+        fn, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1
+    )
+
+
+def median_s(benchmark) -> float | None:
+    """Median time of a round in seconds, or None when benchmarks are disabled."""
     stats = getattr(benchmark, "stats", None)
     if stats is None or getattr(benchmark, "disabled", False):
         return None
     return float(stats.stats.median)
 
 
-def record_gflops(benchmark, flops: float, median_s: float | None) -> None:
-    """Put ``flops`` and, when timed, the achieved GFLOPS into ``extra_info``."""
+def record_gflops(benchmark, flops: float) -> None:
+    """Put ``flops`` and, when timed, the GFLOPS of the median round into ``extra_info``."""
     benchmark.extra_info["flops"] = float(flops)
-    if median_s:
-        benchmark.extra_info["gflops"] = flops / median_s / 1e9
+    median = median_s(benchmark)
+    if median:
+        benchmark.extra_info["gflops_median"] = flops / median / 1e9
 
 
 def sgemm_flops(n: int = SGEMM_SIZE) -> float:
