@@ -970,13 +970,13 @@ class WeightSum:
         if hs.ndim != 3 or a.shape != hs.shape[:2]:
             raise ValueError(f"expected hs (N, T, H) and a (N, T), got {hs.shape} and {a.shape}")
         self.cache = (hs, a)
-        return np.matmul(a[:, None, :], hs)[:, 0]  # (N, H)
+        return (a[:, :, None] * hs).sum(axis=1)  # (N, H)
 
     def backward(self, dc):
         hs, a = self.cache
         dc = _floats(dc, hs.dtype, "dc", ndim=2, shape=(hs.shape[0], hs.shape[2]))
         dhs = a[:, :, None] * np.asarray(dc)[:, None, :]  # (N, T, H)
-        da = np.matmul(hs, np.asarray(dc)[:, :, None])[:, :, 0]  # (N, T)
+        da = (hs * np.asarray(dc)[:, None, :]).sum(axis=2)  # (N, T)
         return dhs, da
 
 
@@ -992,7 +992,7 @@ class AttentionWeight:
         h = np.asarray(h, dtype=hs.dtype)
         if hs.ndim != 3 or h.shape != (hs.shape[0], hs.shape[2]):
             raise ValueError(f"expected hs (N, T, H) and h (N, H), got {hs.shape} and {h.shape}")
-        s = np.matmul(hs, h[:, :, None])[:, :, 0]  # (N, T)
+        s = (hs * h[:, None, :]).sum(axis=2)  # (N, T)
         a = np.empty_like(s)
         _ksm.softmax_rows(np.ascontiguousarray(s), a)
         self.cache = (hs, h, a)
@@ -1004,7 +1004,7 @@ class AttentionWeight:
         ds = a * da
         ds -= a * ds.sum(axis=1, keepdims=True)  # (N, T)
         dhs = ds[:, :, None] * h[:, None, :]
-        dh = np.matmul(ds[:, None, :], hs)[:, 0]
+        dh = (ds[:, :, None] * hs).sum(axis=1)
         return dhs, dh
 
 
