@@ -1,0 +1,54 @@
+"""ch08/train.py: AttentionSeq2seq on the date format data set (reversed input).
+
+python examples/ch08_train_attention.py [max_epoch]
+"""
+
+from _common import OUT, arg
+
+from fastlstm.datasets import sequence
+from fastlstm.evaluation import eval_seq2seq
+from fastlstm.models import AttentionSeq2seq
+from fastlstm.optim import Adam
+from fastlstm.plot import plot_curve
+from fastlstm.trainer import Trainer
+
+# read the data
+(x_train, t_train), (x_test, t_test), vocab = sequence.load_data("date.txt", return_vocab=True)
+
+# reverse the input sentences
+x_train, x_test = x_train[:, ::-1], x_test[:, ::-1]
+
+# hyperparameters
+vocab_size = len(vocab)
+wordvec_size = 16
+hidden_size = 256
+batch_size = 128
+max_epoch = arg(1, 10)
+max_grad = 5.0
+
+model = AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, seed=0)
+optimizer = Adam()
+trainer = Trainer(model, optimizer, rng=0)
+
+acc_list = []
+for epoch in range(max_epoch):
+    trainer.fit(x_train, t_train, max_epoch=1, batch_size=batch_size, max_grad=max_grad)
+    acc = eval_seq2seq(model, x_test, t_test, vocab, reverse=True, show=3)
+    acc_list.append(acc)
+    print("epoch %d: val acc %.3f%%" % (epoch + 1, acc * 100))
+
+# used by ch08_visualize_attention.py
+print("saved", model.save_params(OUT / "AttentionSeq2seq.npz"))
+
+print(
+    "saved",
+    plot_curve(
+        acc_list,
+        OUT / "ch08_attention_accuracy.png",
+        "epoch",
+        "accuracy",
+        "AttentionSeq2seq on date.txt",
+        ylim=(-0.05, 1.05),
+        marker="o",
+    ),
+)
