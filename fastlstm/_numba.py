@@ -28,6 +28,7 @@ alone.
 from __future__ import annotations
 
 import os
+import types
 
 import numba
 
@@ -54,6 +55,47 @@ def pjit(*args, **kwargs):
 
 
 prange = numba.prange
+
+#: Below this much work (roughly, floating-point operations) a kernel runs its
+#: serial build: forking threads would cost more than it saves.
+PARALLEL_MIN_WORK = int(os.environ.get("FASTLSTM_PARALLEL_MIN_WORK", "500000"))
+
+
+class Dual:
+    """A kernel compiled twice, serial and parallel, from one Python function.
+
+    ``kernel.pick(work)`` returns the parallel build when ``work`` reaches
+    :data:`PARALLEL_MIN_WORK`, else the serial one.  The choice depends on the
+    problem size only (never on the thread count), and both builds split the
+    work into the same blocks.
+    """
+
+    def __init__(self, fn, options):
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+        self.parallel = pjit(**options)(fn)
+        clone = types.FunctionType(
+            fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__
+        )
+        clone.__qualname__ = fn.__qualname__ + "_serial"
+        clone.__module__ = fn.__module__
+        clone.__doc__ = fn.__doc__
+        self.serial = jit(**options)(clone)
+
+    def pick(self, work):
+        """The build to run for ``work`` operations."""
+        return self.parallel if work >= PARALLEL_MIN_WORK else self.serial
+
+    def __call__(self, *args):
+        return self.parallel(*args)
+
+
+def dual(fn=None, **options):
+    """Decorator: compile ``fn`` as a :class:`Dual` kernel (options as for :func:`jit`)."""
+    if fn is None:
+        return lambda f: Dual(f, options)
+    return Dual(fn, options)
+
 
 CHUNKS = max(1, int(os.environ.get("FASTLSTM_CHUNKS", "0")) or (os.cpu_count() or 1))
 

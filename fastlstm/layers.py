@@ -129,11 +129,15 @@ def _matmul_into(out, a, b, bias=None):
         else:
             _matmul_into(out.T, b.T, a.T)
     elif bias is not None:
-        _kblas.matmul_bias(np.ascontiguousarray(a), b, bias, out, CHUNKS)
+        _kblas.matmul_bias.pick(_flops(a, b))(np.ascontiguousarray(a), b, bias, out, CHUNKS)
     elif a.flags.c_contiguous:
-        _kblas.matmul(a, b, out, CHUNKS)
+        _kblas.matmul.pick(_flops(a, b))(a, b, out, CHUNKS)
     else:
-        _kblas.matmul_tn(a.T, np.ascontiguousarray(b), out, CHUNKS)
+        _kblas.matmul_tn.pick(_flops(a, b))(a.T, np.ascontiguousarray(b), out, CHUNKS)
+
+
+def _flops(a, b):
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1]
 
 
 def _mm(a, b, bias=None):
@@ -246,7 +250,7 @@ class Softmax:
         dtype = x.dtype if x.dtype.kind == "f" else np.float32
         x = _floats(x, dtype, "x", ndim=2)
         self.out = np.empty_like(x)
-        _ksm.softmax_rows(x, self.out)
+        _ksm.softmax_rows.pick(8 * x.size)(x, self.out)
         return self.out
 
     def backward(self, dout):
@@ -290,14 +294,16 @@ class _SoftmaxCE:
             raise ValueError(f"{name_x} has no classes (last axis of size 0)")
         x2 = np.ascontiguousarray(x, dtype=dtype)
         t = _ids(t, V, name_t, allow=self.ignore_label)
+        ignore = -1 if self.ignore_label is None else self.ignore_label
         e = self._buffer(x2.shape, dtype)  # (M, V) softmax numerators
         sums = np.empty(M, dtype=np.float64)
         losses = np.empty(M, dtype=np.float64)
-        _ksm.softmax_ce_forward(x2, t, self.ignore_label, e, sums, losses)
+        _ksm.softmax_ce_forward.pick(4 * x2.size)(x2, t, ignore, e, sums, losses)
+        self._losses = losses
         if M and not np.isfinite(losses).all():
             raise ValueError(f"{name_x} contains NaN or inf")
-        count = int(np.count_nonzero(t != self.ignore_label))
-        self._cache = (e, t, sums, count)
+        count = int(np.count_nonzero(t != ignore))
+        self._cache = (e, t, sums, count, ignore)
         return float(losses.sum() / max(count, 1))
 
     def _buffer(self, shape, dtype):
@@ -308,19 +314,24 @@ class _SoftmaxCE:
         return buf
 
     def _backward2d(self, dout):
-        e, t, sums, count = self._cache
+        e, t, sums, count, ignore = self._cache
         dx = np.empty_like(e)
         scale = e.dtype.type(float(dout) / max(count, 1))
-        _ksm.softmax_ce_backward(e, t, self.ignore_label, sums, scale, dx)
+        _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
         return dx
 
 
 class SoftmaxWithLoss(_SoftmaxCE):
-    """Softmax + cross-entropy for a batch of rows.
+    """Softmax + cross-entropy for a batch of rows (the book's ``SoftmaxWithLoss``).
 
     ``forward(x (N, V), t)`` with ``t`` ids ``(N,)`` or one-hot ``(N, V)``
-    returns the mean loss; ``backward(dout=1)`` returns ``dx``.
+    returns the book's mean loss ``-log(y[t] + 1e-7)``; ``backward(dout=1)``
+    returns ``dx = (y - onehot(t)) / N``.  Every id must be in ``[0, V)``.
     """
+
+    def __init__(self):
+        super().__init__()
+        self.ignore_label = None
 
     def forward(self, x, t):
         x = np.asarray(x)
@@ -331,52 +342,80 @@ class SoftmaxWithLoss(_SoftmaxCE):
             t = t.argmax(axis=1)
         if t.shape != x.shape[:1]:
             raise ValueError(f"t has shape {t.shape}, expected ({x.shape[0]},) or {x.shape}")
-        return self._forward2d(x, t, "x", "t")
+        self._forward2d(x, t, "x", "t")
+        # the book's cross_entropy_error adds 1e-7 inside the log
+        y_t = np.exp(-self._losses)
+        return float(-np.log(y_t + 1e-7).sum() / max(len(y_t), 1))
 
     def backward(self, dout=1):
         return self._backward2d(_scalar(dout))
 
 
 class Dropout:
-    """Inverted dropout for one step; see :class:`TimeDropout`."""
+    """Dropout of the book's ``common/layers.py`` (no rescaling in training).
+
+    In training ``out = x * mask`` with ``mask = rng.random(x.shape) > dropout_ratio``;
+    at test time ``out = x * (1 - dropout_ratio)``.
+
+    Parameters
+    ----------
+    dropout_ratio : float
+        Probability of dropping a unit.
+    rng : numpy.random.Generator, optional
+        Source of the masks; the same generator state gives the same mask here
+        and in :mod:`reference`.
+    """
 
     def __init__(self, dropout_ratio=0.5, rng=None):
-        if not 0.0 <= dropout_ratio < 1.0:
-            raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
+        _check_ratio(dropout_ratio)
         self.params, self.grads = [], []
         self.dropout_ratio = dropout_ratio
         self.rng = np.random.default_rng() if rng is None else rng
-        self.train_flg = True
         self.mask = None
+        self.train_flg = True
 
-    def forward(self, xs, train_flg=None):
-        if train_flg is not None:
-            self.train_flg = train_flg
-        xs = np.asarray(xs)
-        if not self.train_flg:
-            return xs
-        u = self.rng.random(xs.shape)
-        out = np.empty(xs.shape, dtype=xs.dtype)
-        self.mask = np.empty(xs.shape, dtype=xs.dtype)
-        scale = 1.0 / (1.0 - self.dropout_ratio)
-        _kdrop.dropout_apply(
-            np.ascontiguousarray(xs).reshape(-1),
-            u.reshape(-1),
-            self.dropout_ratio,
-            scale,
-            out.reshape(-1),
-            self.mask.reshape(-1),
-        )
+    def forward(self, x, train_flg=True):
+        self.train_flg = train_flg
+        x = np.asarray(x)
+        if not train_flg:
+            return x * x.dtype.type(1.0 - self.dropout_ratio)
+        out, self.mask = _dropout(x, self.rng, self.dropout_ratio, 1.0)
         return out
 
     def backward(self, dout):
         if not self.train_flg:
-            return dout
+            return np.asarray(dout) * (1.0 - self.dropout_ratio)
         return _like(dout, self.mask) * self.mask
 
 
-class TimeDropout(Dropout):
-    """Dropout over a whole sequence, with inverted scaling.
+def _check_ratio(dropout_ratio):
+    if not 0.0 <= dropout_ratio < 1.0:
+        raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
+
+
+def _dropout(xs, rng, ratio, scale):
+    """Draw ``rng.random(xs.shape) > ratio`` and apply it with ``scale``: return (out, mask)."""
+    if xs.dtype not in (np.float32, np.float64):
+        xs = xs.astype(np.float64)
+    u = rng.random(xs.shape)
+    out = np.empty(xs.shape, dtype=xs.dtype)
+    mask = np.empty(xs.shape, dtype=xs.dtype)
+    _kdrop.dropout_apply.pick(4 * xs.size)(
+        np.ascontiguousarray(xs).reshape(-1),
+        u.reshape(-1),
+        ratio,
+        scale,
+        out.reshape(-1),
+        mask.reshape(-1),
+    )
+    return out, mask
+
+
+class TimeDropout:
+    """Inverted dropout over a whole sequence (the book's ``TimeDropout``).
+
+    While ``train_flg`` is True, ``out = xs * mask / (1 - dropout_ratio)``;
+    otherwise ``xs`` passes unchanged.
 
     Parameters
     ----------
@@ -386,6 +425,28 @@ class TimeDropout(Dropout):
         Source of the mask (``rng.random(xs.shape) > dropout_ratio``); the same
         generator state gives the same mask here and in :mod:`reference`.
     """
+
+    def __init__(self, dropout_ratio=0.5, rng=None):
+        _check_ratio(dropout_ratio)
+        self.params, self.grads = [], []
+        self.dropout_ratio = dropout_ratio
+        self.rng = np.random.default_rng() if rng is None else rng
+        self.train_flg = True
+        self.mask = None
+
+    def forward(self, xs):
+        xs = np.asarray(xs)
+        if not self.train_flg:
+            return xs
+        out, self.mask = _dropout(
+            xs, self.rng, self.dropout_ratio, 1.0 / (1.0 - self.dropout_ratio)
+        )
+        return out
+
+    def backward(self, dout):
+        if not self.train_flg:
+            return dout
+        return _like(dout, self.mask) * self.mask
 
 
 class Embedding:
@@ -410,7 +471,7 @@ class Embedding:
         shape = idx.shape
         flat = _ids(idx, W.shape[0], self._ids_name).reshape(-1)
         out = np.empty((flat.shape[0], W.shape[1]), dtype=W.dtype)
-        _kemb.embedding_gather(W, flat, out)
+        _kemb.embedding_gather.pick(out.size)(W, flat, out)
         self.idx = flat
         self._out_shape = shape + (W.shape[1],)
         return out.reshape(self._out_shape)
@@ -422,10 +483,14 @@ class Embedding:
         dout = _floats(dout, W.dtype, "dout", ndim=len(shape), shape=shape).reshape(M, D)
         dW = self.grads[0]
         if dW.flags.c_contiguous:
-            _kemb.embedding_scatter_add(dW, self.idx, dout, _scatter_blocks(D))
+            _kemb.embedding_scatter_add.pick(dout.size + dW.size)(
+                dW, self.idx, dout, _scatter_blocks(D)
+            )
         else:
             tmp = np.empty(dW.shape, dtype=dW.dtype)
-            _kemb.embedding_scatter_add(tmp, self.idx, dout, _scatter_blocks(D))
+            _kemb.embedding_scatter_add.pick(dout.size + dW.size)(
+                tmp, self.idx, dout, _scatter_blocks(D)
+            )
             dW[...] = tmp
         return None
 
@@ -531,7 +596,9 @@ class _LSTMKernels(_Recurrent):
         hs = np.empty((N, T, H), dtype=dt)
         X2 = xs_tm.reshape(T * N, D)
         tmp = np.empty((C, N, 4 * hc), dtype=dt)
-        _klstm.lstm_forward(X2, Wxc, bc.reshape(C, 4 * hc), Whc, A, hs_tm, cs_tm, hs, tmp)
+        _klstm.lstm_forward.pick(8 * N * H * H)(
+            X2, Wxc, bc.reshape(C, 4 * hc), Whc, A, hs_tm, cs_tm, hs, tmp
+        )
         self._cache = (X2, Wxc, Whc, A, hs_tm, cs_tm)
         return hs
 
@@ -544,13 +611,17 @@ class _LSTMKernels(_Recurrent):
         dA = np.zeros_like(G)
         part = np.empty((C, N, H), dtype=dt)
         carry = np.empty((C, N, hc4 // 4), dtype=dt)
-        _klstm.lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, self._one)
+        _klstm.lstm_backward.pick(8 * N * H * H)(
+            G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, self._one
+        )
         dWxc = np.empty_like(Wxc)
         dWhc = np.empty_like(Whc)
         dbc = np.empty((C, hc4), dtype=dt)
         dXp = np.empty((C, T * N, D), dtype=dt)
         Hp2 = hs_tm[:T].reshape(T * N, H)
-        _klstm.lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp)
+        _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(
+            X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp
+        )
         for grad, blocked in zip(self.grads, (dWxc, dWhc, dbc.reshape(C, 1, hc4))):
             target = grad if grad.ndim == 2 else grad.reshape(1, -1)
             if target.flags.c_contiguous:
@@ -994,7 +1065,7 @@ class AttentionWeight:
             raise ValueError(f"expected hs (N, T, H) and h (N, H), got {hs.shape} and {h.shape}")
         s = (hs * h[:, None, :]).sum(axis=2)  # (N, T)
         a = np.empty_like(s)
-        _ksm.softmax_rows(np.ascontiguousarray(s), a)
+        _ksm.softmax_rows.pick(8 * s.size)(np.ascontiguousarray(s), a)
         self.cache = (hs, h, a)
         return a
 
@@ -1028,7 +1099,7 @@ class _AttentionCore:
         Td = hs_dec.shape[1]
         a = np.empty((N, Td, Te), dtype=dtype)
         out = np.empty((N, Td, H), dtype=dtype)
-        _katt.attention_forward(hs_enc, hs_dec, a, out)
+        _katt.attention_forward.pick(4 * hs_enc.size * Td)(hs_enc, hs_dec, a, out)
         self._cache = (hs_enc, hs_dec, a)
         return out, a
 
@@ -1038,7 +1109,9 @@ class _AttentionCore:
         dhs_enc = np.empty_like(hs_enc)
         dhs_dec = np.empty_like(hs_dec)
         da = np.empty((hs_enc.shape[0], hs_enc.shape[1]), dtype=hs_enc.dtype)
-        _katt.attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da)
+        _katt.attention_backward.pick(8 * hs_enc.size * hs_dec.shape[1])(
+            hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da
+        )
         return dhs_enc, dhs_dec
 
 

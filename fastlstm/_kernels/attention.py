@@ -12,27 +12,26 @@ applied at every decoder step) written as one kernel, parallel over samples.
 
 from __future__ import annotations
 
-import math
-
 from fastlstm._kernels.fastmath import exp as _exp
-from fastlstm._numba import REDUCE_FASTMATH, pjit, prange
+from fastlstm._numba import REDUCE_FASTMATH, dual, prange
 
 
-@pjit(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH)
 def attention_forward(hs_enc, hs_dec, a, out):
     """hs_enc (N, Te, H), hs_dec (N, Td, H) -> a (N, Td, Te), out (N, Td, H)."""
     N, Te, H = hs_enc.shape
     Td = hs_dec.shape[1]
     for n in prange(N):
         for t in range(Td):
-            m = -math.inf
             for e in range(Te):
                 s = 0.0
                 for k in range(H):
                     s += hs_enc[n, e, k] * hs_dec[n, t, k]
                 a[n, t, e] = s
-                if s > m:
-                    m = s
+            # max of the stored (rounded) scores, so a single score gives exactly 1
+            m = a[n, t, 0]
+            for e in range(1, Te):
+                m = a[n, t, e] if a[n, t, e] > m else m
             tot = 0.0
             for e in range(Te):
                 w = _exp(a[n, t, e] - m)
@@ -49,7 +48,7 @@ def attention_forward(hs_enc, hs_dec, a, out):
                     out[n, t, k] += w * hs_enc[n, e, k]
 
 
-@pjit(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH)
 def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
     """Gradients of :func:`attention_forward`.
 
@@ -72,7 +71,7 @@ def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
                     s += dout[n, t, k] * hs_enc[n, e, k]
                     dhs_enc[n, e, k] += w * dout[n, t, k]
                 da[n, e] = s
-                dot += s * w
+                dot += da[n, e] * w
             # Softmax: ds[e] = a[e] * (da[e] - sum_e' a[e'] da[e'])
             for k in range(H):
                 dhs_dec[n, t, k] = 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastlstm._numba import pjit, prange
+from fastlstm._numba import dual, prange
 
 
-@pjit
+@dual
 def dropout_apply(x, u, ratio, scale, out, mask):
     """``mask = (u > ratio) * scale``; ``out = x * mask`` (flat arrays of equal length)."""
     for k in prange(x.shape[0]):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastlstm._numba import pjit, prange
+from fastlstm._numba import dual, prange
 
 
-@pjit
+@dual
 def embedding_gather(W, idx, out):
     """``out[k] = W[idx[k]]`` for flat ids ``idx`` (M,), ``W`` (V, D), ``out`` (M, D)."""
     M = idx.shape[0]
@@ -16,7 +16,7 @@ def embedding_gather(W, idx, out):
             out[k, d] = W[row, d]
 
 
-@pjit
+@dual
 def embedding_scatter_add(dW, idx, dout, nblocks):
     """``dW[...] = 0; dW[idx[k]] += dout[k]`` for every ``k`` in order.
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
-from fastlstm._numba import jit, pjit, prange
+from fastlstm._numba import dual, jit, prange
 
 
 def split_units(H, nch):
@@ -106,7 +106,7 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
         da[3 * hc + k] = dh[k] * tc * o * (one - o)
 
 
-@pjit
+@dual
 def lstm_forward(X2, Wxc, bc, Whc, A, hs_tm, cs_tm, hs, tmp):
     """Run the LSTM over a whole sequence.
 
@@ -148,7 +148,7 @@ def lstm_forward(X2, Wxc, bc, Whc, A, hs_tm, cs_tm, hs, tmp):
                 hs[n, t, lo:hi] = hs_tm[t + 1, n, lo:hi]
 
 
-@pjit
+@dual
 def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
     """Backpropagate through all time steps (the recurrent part).
 
@@ -204,7 +204,7 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
                 dh[n, j] += part[cc, n, j]
 
 
-@pjit
+@dual
 def lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp):
     """Whole-sequence products after the time loop, one block per task.
 
@@ -224,7 +224,7 @@ def lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp):
                 dbc[c, k] += dAc[r, k]
 
 
-@pjit
+@jit
 def rnn_forward(A, Wh, hs_tm, hs, tmp, one):
     """Elman RNN ``h_t = tanh(x_t Wx + h_{t-1} Wh + b)`` over all steps.
 
@@ -241,7 +241,7 @@ def rnn_forward(A, Wh, hs_tm, hs, tmp, one):
                 hs[n, t, j] = h
 
 
-@pjit
+@jit
 def rnn_backward(hs_tm, dhs, WhT, dA, dh, one):
     """Backward of :func:`rnn_forward`; ``dh`` (N, H) is in/out as in LSTM."""
     T, N, H = dA.shape
@@ -253,7 +253,7 @@ def rnn_backward(hs_tm, dhs, WhT, dA, dh, one):
         np.dot(dA[t], WhT, dh)  # (N, H)
 
 
-@pjit
+@jit
 def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
     """GRU (book form, no bias) over all steps.
 
@@ -283,7 +283,7 @@ def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
                 hs[n, t, j] = h
 
 
-@pjit
+@jit
 def gru_backward(G, hs_tm, dhs, WhzrT, WhhT, dA, dh, dt_h, dt_zr, tmp, one):
     """Backward of :func:`gru_forward`; ``dh`` (N, H) is in/out.
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 
 from fastlstm._kernels.fastmath import exp as _exp
-from fastlstm._numba import REDUCE_FASTMATH, pjit, prange
+from fastlstm._numba import REDUCE_FASTMATH, dual, prange
 
 
-@pjit(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH)
 def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
     """Per-row stable softmax numerators and cross-entropy.
 
@@ -48,7 +48,7 @@ def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
             losses[r] = lse - row[t[r]]
 
 
-@pjit(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH)
 def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
     """``dx[r] = (e[r] / sums[r] - onehot(t[r])) * scale``; zero rows where ignored."""
     M, V = e.shape
@@ -65,7 +65,7 @@ def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
             dr[t[r]] -= scale
 
 
-@pjit(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH)
 def softmax_rows(x, out):
     """Stable softmax over the last axis of a 2-D array."""
     M, V = x.shape
