@@ -179,10 +179,10 @@ def lm_sample(
 
     Returns
     -------
-    n_out, n_used, x, skipped, status : int
-        Filled length, uniforms consumed, current input id, consecutive skips
-        and a status: ``DONE``, ``NEED_UNIFORMS``, ``TOO_MANY_SKIPS`` or
-        ``BAD_SCORES`` (NaN or inf in the scores).
+    n_out, n_used, steps, x, skipped, status : int
+        Filled length, uniforms consumed, model steps run, current input id,
+        consecutive skips and a status: ``DONE``, ``NEED_UNIFORMS``,
+        ``TOO_MANY_SKIPS`` or ``BAD_SCORES`` (NaN or inf in the scores).
     """
     V = WoutT.shape[0]
     L = hs.shape[0]
@@ -208,9 +208,11 @@ def lm_sample(
     use_topk = (not greedy) and top_k > 0 and top_k < V
 
     n_used = 0
+    steps = 0
     while n_out < S:
         if not greedy and n_used >= u.shape[0]:
-            return n_out, n_used, x, skipped, NEED_UNIFORMS
+            return n_out, n_used, steps, x, skipped, NEED_UNIFORMS
+        steps += 1
 
         # ---- LSTM layers ------------------------------------------------
         D0 = emb.shape[1]
@@ -297,7 +299,7 @@ def lm_sample(
                 m = bmax[blk]
                 am = barg[blk]
         if not math.isfinite(m):
-            return n_out, n_used, x, skipped, BAD_SCORES
+            return n_out, n_used, steps, x, skipped, BAD_SCORES
 
         # ---- choose the next id ------------------------------------------
         if greedy:
@@ -317,7 +319,7 @@ def lm_sample(
                     else:
                         e[v] = 0.0
                 if not math.isfinite(total):
-                    return n_out, n_used, x, skipped, BAD_SCORES
+                    return n_out, n_used, steps, x, skipped, BAD_SCORES
                 target = uu * total
                 acc = 0.0
                 for v in range(V):
@@ -332,7 +334,7 @@ def lm_sample(
                     if bsum[blk] > 0.0:
                         total += bsum[blk] * math.exp(bmax[blk] - m)
                 if not math.isfinite(total):
-                    return n_out, n_used, x, skipped, BAD_SCORES
+                    return n_out, n_used, steps, x, skipped, BAD_SCORES
                 target = uu * total
                 acc = 0.0
                 for blk in range(NB):
@@ -362,15 +364,15 @@ def lm_sample(
                                 sampled = v
                                 break
             if sampled < 0:
-                return n_out, n_used, x, skipped, BAD_SCORES
+                return n_out, n_used, steps, x, skipped, BAD_SCORES
 
         if skip[sampled]:
             skipped += 1
             if skipped >= max_skips:
-                return n_out, n_used, x, skipped, TOO_MANY_SKIPS
+                return n_out, n_used, steps, x, skipped, TOO_MANY_SKIPS
             continue
         skipped = 0
         x = sampled
         out[n_out] = x
         n_out += 1
-    return n_out, n_used, x, skipped, DONE
+    return n_out, n_used, steps, x, skipped, DONE

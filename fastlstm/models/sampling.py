@@ -19,6 +19,7 @@ argmax and draws nothing.
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 
@@ -40,6 +41,40 @@ MAX_SKIPPED_DRAWS = 1000
 # serially: thread synchronisation would cost more than it saves.  The blocks,
 # and so the results, are the same either way.
 _PARALLEL_MIN_BYTES = 1 << 21
+# Words per kernel call when serial and parallel runs are being compared.
+_CHUNK_WORDS = 8
+# Every this many chunks, the slower of the two ways is timed again.
+_REPROBE_EVERY = 6
+
+
+class _ModeChooser:
+    """Pick serial or parallel kernel runs by their measured time per step.
+
+    Parallel regions pay off on an idle machine; when other processes compete
+    for the cores, every barrier may wait for a descheduled thread and the
+    serial run is faster.  Both give the same ids, so the choice only affects
+    speed.  Each way is timed once, the faster is used, and the other is
+    timed again every ``_REPROBE_EVERY`` chunks.
+    """
+
+    def __init__(self, allow_parallel):
+        self.allow_parallel = allow_parallel
+        self.per_step = {}
+        self.calls = 0
+
+    def pick(self):
+        if not self.allow_parallel:
+            return False
+        for mode in (True, False):
+            if mode not in self.per_step:
+                return mode
+        self.calls += 1
+        best = min(self.per_step, key=self.per_step.get)
+        return (not best) if self.calls % _REPROBE_EVERY == 0 else best
+
+    def record(self, mode, seconds, steps):
+        if steps > 0:
+            self.per_step[mode] = seconds / steps
 
 
 # --------------------------------------------------------------------------- #
@@ -322,17 +357,24 @@ class LanguageModelSampler:
             cs[k] = self._state_row(layer.c, H, dtype, "c")
 
         step_bytes = WoutT.nbytes + sum(w.nbytes for w in Wxs + Whs)
-        parallel = CHUNKS > 1 and step_bytes >= _PARALLEL_MIN_BYTES
+        chooser = _ModeChooser(CHUNKS > 1 and step_bytes >= _PARALLEL_MIN_BYTES)
 
         out = np.empty(sample_size, dtype=np.int64)
         out[0] = start_id
         n_out, x, skipped = 1, start_id, 0
-        no_uniforms = np.empty(0, dtype=np.float64)
-        status = _kgen.DONE if n_out == sample_size else _kgen.NEED_UNIFORMS
+        # uniforms: exactly as many are drawn as the book's generator would draw
+        u = np.empty(0, dtype=np.float64)
+        u_pos = 0
+        status = _kgen.DONE
         while n_out < sample_size:
-            # draw exactly what the remaining words need; a skipped draw asks for more
-            u = no_uniforms if greedy else rng.random(sample_size - n_out)
-            n_out, _, x, skipped, status = _kgen.lm_sample(
+            if not greedy and u_pos == u.shape[0]:
+                # what the remaining words need; a skipped draw asks for more later
+                u = rng.random(sample_size - n_out)
+                u_pos = 0
+            stop = min(sample_size, n_out + _CHUNK_WORDS) if chooser.allow_parallel else sample_size
+            parallel = chooser.pick()
+            t0 = time.perf_counter()
+            n_out, n_used, steps, x, skipped, status = _kgen.lm_sample(
                 emb,
                 Wxs,
                 Whs,
@@ -342,18 +384,20 @@ class LanguageModelSampler:
                 hs,
                 cs,
                 x,
-                u,
+                u[u_pos:],
                 skip,
                 temperature,
                 top_k,
                 greedy,
                 MAX_SKIPPED_DRAWS,
                 skipped,
-                out,
+                out[:stop],
                 n_out,
                 CHUNKS,
                 parallel,
             )
+            chooser.record(parallel, time.perf_counter() - t0, steps)
+            u_pos += n_used
             if status not in (_kgen.DONE, _kgen.NEED_UNIFORMS):
                 break
 
