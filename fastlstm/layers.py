@@ -576,26 +576,42 @@ class _LSTMKernels(_Recurrent):
 
     gates = 4
 
+    def _work(self, name, shape, zero=False):
+        """A work array kept between calls (same shape and dtype), never handed out.
+
+        Reusing them spares the page faults of fresh multi-megabyte arrays on
+        every iteration.
+        """
+        ws = self.__dict__.setdefault("_workspace", {})
+        buf = ws.get(name)
+        if buf is None or buf.shape != shape:
+            buf = ws[name] = (
+                np.zeros(shape, dtype=self.dtype) if zero else np.empty(shape, dtype=self.dtype)
+            )
+        elif zero:
+            buf[...] = 0
+        return buf
+
     def _sequence_forward(self, xs_tm, h0, c0):
         """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs."""
         T, N, D = xs_tm.shape
         H, dt = self.H, self.dtype
         Wx, Wh, b = self.params
         C, hc = _klstm.split_units(H, CHUNKS)
-        Wxc = np.empty((C, D, 4 * hc), dtype=dt)  # (C, D, 4hc)
-        Whc = np.empty((C, H, 4 * hc), dtype=dt)  # (C, H, 4hc)
-        bc = np.empty((C, 1, 4 * hc), dtype=dt)  # (C, 1, 4hc)
+        Wxc = self._work("Wxc", (C, D, 4 * hc))  # (C, D, 4hc)
+        Whc = self._work("Whc", (C, H, 4 * hc))  # (C, H, 4hc)
+        bc = self._work("bc", (C, 1, 4 * hc))  # (C, 1, 4hc)
         _klstm.pack_cols(Wx, C, hc, Wxc)
         _klstm.pack_cols(Wh, C, hc, Whc)
         _klstm.pack_cols(b.reshape(1, -1), C, hc, bc)
-        A = np.empty((C, T, N, 4 * hc), dtype=dt)  # (C, T, N, 4hc) gates
-        hs_tm = np.empty((T + 1, N, H), dtype=dt)
-        cs_tm = np.empty((T + 1, N, H), dtype=dt)
+        A = self._work("A", (C, T, N, 4 * hc))  # (C, T, N, 4hc) gates
+        hs_tm = self._work("hs_tm", (T + 1, N, H))
+        cs_tm = self._work("cs_tm", (T + 1, N, H))
         hs_tm[0] = h0
         cs_tm[0] = c0
         hs = np.empty((N, T, H), dtype=dt)
         X2 = xs_tm.reshape(T * N, D)
-        tmp = np.empty((C, N, 4 * hc), dtype=dt)
+        tmp = self._work("tmp", (C, N, 4 * hc))
         _klstm.lstm_forward.pick(8 * N * H * H)(
             X2, Wxc, bc.reshape(C, 4 * hc), Whc, A, hs_tm, cs_tm, hs, tmp
         )
@@ -607,17 +623,19 @@ class _LSTMKernels(_Recurrent):
         X2, Wxc, Whc, G, hs_tm, cs_tm = self._cache
         C, T, N, hc4 = G.shape
         H, D, dt = self.H, X2.shape[1], self.dtype
-        WhcT = np.ascontiguousarray(Whc.transpose(0, 2, 1))  # (C, 4hc, H)
-        dA = np.zeros_like(G)
-        part = np.empty((C, N, H), dtype=dt)
-        carry = np.empty((C, N, hc4 // 4), dtype=dt)
+        WhcT = self._work("WhcT", (C, hc4, H))  # (C, 4hc, H)
+        WhcT[...] = Whc.transpose(0, 2, 1)
+        # padding columns of the gradients must stay zero
+        dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
+        part = self._work("part", (C, N, H))
+        carry = self._work("carry", (C, N, hc4 // 4))
         _klstm.lstm_backward.pick(8 * N * H * H)(
             G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, self._one
         )
-        dWxc = np.empty_like(Wxc)
-        dWhc = np.empty_like(Whc)
-        dbc = np.empty((C, hc4), dtype=dt)
-        dXp = np.empty((C, T * N, D), dtype=dt)
+        dWxc = self._work("dWxc", Wxc.shape)
+        dWhc = self._work("dWhc", Whc.shape)
+        dbc = self._work("dbc", (C, hc4))
+        dXp = self._work("dXp", (C, T * N, D))
         Hp2 = hs_tm[:T].reshape(T * N, H)
         _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(
             X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp

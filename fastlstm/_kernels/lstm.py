@@ -70,19 +70,32 @@ def unpack_cols(Wc, out):
 
 @jit
 def _gates_forward_row(a, tm, cprev, cnext, hnext, w, hc):
-    """One row of one block: gate activations (written into ``a``), new c and h."""
+    """One row of one block: gate activations (written into ``a``), new c and h.
+
+    One loop per gate, each reading and writing the same index, so LLVM can
+    vectorise them (a single loop writing ``a[k]`` and reading ``a[hc + k]``
+    would carry a possible dependence).
+    """
+    f = a[:w]
+    g = a[hc : hc + w]
+    i = a[2 * hc : 2 * hc + w]
+    o = a[3 * hc : 3 * hc + w]
+    tf = tm[:w]
+    tg = tm[hc : hc + w]
+    ti = tm[2 * hc : 2 * hc + w]
+    to = tm[3 * hc : 3 * hc + w]
     for k in range(w):
-        f = _sig(a[k] + tm[k])
-        g = _tanh(a[hc + k] + tm[hc + k])
-        i = _sig(a[2 * hc + k] + tm[2 * hc + k])
-        o = _sig(a[3 * hc + k] + tm[3 * hc + k])
-        a[k] = f
-        a[hc + k] = g
-        a[2 * hc + k] = i
-        a[3 * hc + k] = o
-        cn = f * cprev[k] + g * i
+        f[k] = _sig(f[k] + tf[k])
+    for k in range(w):
+        g[k] = _tanh(g[k] + tg[k])
+    for k in range(w):
+        i[k] = _sig(i[k] + ti[k])
+    for k in range(w):
+        o[k] = _sig(o[k] + to[k])
+    for k in range(w):
+        cn = f[k] * cprev[k] + g[k] * i[k]
         cnext[k] = cn
-        hnext[k] = o * _tanh(cn)
+        hnext[k] = o[k] * _tanh(cn)
 
 
 @jit
@@ -92,18 +105,22 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
     ``dh`` is the total gradient of this step's ``h``; ``dc`` (in/out) the
     gradient of this step's ``c``, replaced by that of the previous ``c``.
     """
+    f = g4[:w]
+    g = g4[hc : hc + w]
+    i = g4[2 * hc : 2 * hc + w]
+    o = g4[3 * hc : 3 * hc + w]
+    df = da[:w]
+    dg = da[hc : hc + w]
+    di = da[2 * hc : 2 * hc + w]
+    do = da[3 * hc : 3 * hc + w]
     for k in range(w):
-        f = g4[k]
-        g = g4[hc + k]
-        i = g4[2 * hc + k]
-        o = g4[3 * hc + k]
         tc = _tanh(cnext[k])
-        ds = dc[k] + dh[k] * o * (one - tc * tc)
-        dc[k] = ds * f
-        da[k] = ds * cprev[k] * f * (one - f)
-        da[hc + k] = ds * i * (one - g * g)
-        da[2 * hc + k] = ds * g * i * (one - i)
-        da[3 * hc + k] = dh[k] * tc * o * (one - o)
+        ds = dc[k] + dh[k] * o[k] * (one - tc * tc)
+        dc[k] = ds * f[k]
+        df[k] = ds * cprev[k] * f[k] * (one - f[k])
+        dg[k] = ds * i[k] * (one - g[k] * g[k])
+        di[k] = ds * g[k] * i[k] * (one - i[k])
+        do[k] = dh[k] * tc * o[k] * (one - o[k])
 
 
 @dual
