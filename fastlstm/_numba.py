@@ -30,7 +30,13 @@ from __future__ import annotations
 import os
 import types
 
-import numba
+# Idle OpenMP threads sleep instead of spinning: the per-time-step parallel
+# regions are long enough that the wake-up cost is small, and spinning threads
+# starve other work (NumPy's BLAS, other processes) on a machine with few cores.
+# Set OMP_WAIT_POLICY yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
 
 PARALLEL = os.environ.get("FASTLSTM_NUMBA_PARALLEL", "1") != "0"
 
