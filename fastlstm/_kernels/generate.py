@@ -30,7 +30,7 @@ import numpy as np
 
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
-from fastlstm._numba import jit, pjit, prange
+from fastlstm._numba import dual, jit, prange
 
 # status codes returned by lm_sample
 DONE = 0
@@ -113,7 +113,7 @@ def _score_block(blk, step, WoutT, bout, hlast, temperature, with_exp, s32, s, e
     bsum[blk] = acc
 
 
-@pjit
+@dual
 def lm_sample(
     emb,
     Wxs,
@@ -134,7 +134,6 @@ def lm_sample(
     out,
     n_out,
     nch,
-    parallel,
 ):
     """Generate ids into ``out`` until it is full, the uniforms run out or an error.
 
@@ -172,10 +171,9 @@ def lm_sample(
     n_out : int
         Number of ids already in ``out``.
     nch : int
-        Number of blocks of the parallel parts (the arithmetic depends on it).
-    parallel : bool
-        Run the blocks on numba's threads; False runs the same blocks serially
-        (same results, no thread synchronisation: better for small models).
+        Number of blocks of the parallel parts (the arithmetic depends on it,
+        the thread count does not: ``lm_sample.serial`` runs the same blocks
+        one after the other and gives the same ids as ``lm_sample.parallel``).
 
     Returns
     -------
@@ -225,12 +223,8 @@ def lm_sample(
             b = bs[layer]
             xin = inp[:Din]
             hprev = hs[layer]
-            if parallel:
-                for task in prange(NT):
-                    _gate_part(task, nch, xin, Wx, hprev, Wh, part)
-            else:
-                for task in range(NT):
-                    _gate_part(task, nch, xin, Wx, hprev, Wh, part)
+            for task in prange(NT):
+                _gate_part(task, nch, xin, Wx, hprev, Wh, part)
             c = cs[layer]
             for j in range(H):
                 af = b[j]
@@ -257,40 +251,10 @@ def lm_sample(
         # ---- output scores, per-block max / argmax / exp-sums ------------
         hlast = hs[L - 1]
         with_exp = not greedy and not use_topk
-        if parallel:
-            for blk in prange(NB):
-                _score_block(
-                    blk,
-                    step,
-                    WoutT,
-                    bout,
-                    hlast,
-                    temperature,
-                    with_exp,
-                    s32,
-                    s,
-                    e,
-                    bmax,
-                    barg,
-                    bsum,
-                )
-        else:
-            for blk in range(NB):
-                _score_block(
-                    blk,
-                    step,
-                    WoutT,
-                    bout,
-                    hlast,
-                    temperature,
-                    with_exp,
-                    s32,
-                    s,
-                    e,
-                    bmax,
-                    barg,
-                    bsum,
-                )
+        for blk in prange(NB):
+            _score_block(
+                blk, step, WoutT, bout, hlast, temperature, with_exp, s32, s, e, bmax, barg, bsum
+            )
 
         m = -np.inf
         am = 0

@@ -374,7 +374,8 @@ class LanguageModelSampler:
             stop = min(sample_size, n_out + _CHUNK_WORDS) if chooser.allow_parallel else sample_size
             parallel = chooser.pick()
             t0 = time.perf_counter()
-            n_out, n_used, steps, x, skipped, status = _kgen.lm_sample(
+            kernel = _kgen.lm_sample.parallel if parallel else _kgen.lm_sample.serial
+            n_out, n_used, steps, x, skipped, status = kernel(
                 emb,
                 Wxs,
                 Whs,
@@ -394,7 +395,6 @@ class LanguageModelSampler:
                 out[:stop],
                 n_out,
                 CHUNKS,
-                parallel,
             )
             chooser.record(parallel, time.perf_counter() - t0, steps)
             u_pos += n_used
