@@ -739,7 +739,54 @@ class LSTM(_LSTMKernels):
         return dx.reshape(N, self.D), dh, dc
 
 
-class TimeRNN(_Recurrent):
+class _HiddenStateSequence:
+    """``forward``/``backward`` and state handling of a recurrent layer with one state ``h``.
+
+    Subclasses provide ``_run(xs_tm, h0) -> hs`` and ``_back(dhs, dh) -> dxs``.
+    """
+
+    def forward(self, xs):
+        """xs (N, T, D) -> hs (N, T, H)."""
+        N, T, xs_tm = self._inputs(xs)
+        if not self.stateful:
+            self.h = None
+        hs = self._run(xs_tm, _state(self.h, (N, self.H), self.dtype, "h"))
+        self.h = hs[:, -1].copy() if T else self.h
+        return hs
+
+    def backward(self, dhs):
+        """dhs (N, T, H) -> dxs (N, T, D)."""
+        T, N, _ = self._cache[0].shape
+        dh = np.zeros((N, self.H), dtype=self.dtype)
+        dxs = self._back(self._dhs(dhs, N, T), dh)
+        self.dh = dh
+        return dxs
+
+    def set_state(self, h):
+        self.h = h
+
+    def reset_state(self):
+        self.h = None
+
+
+class _HiddenStateStep:
+    """One step ``forward(x, h_prev) -> h_next``, ``backward(dh_next) -> (dx, dh_prev)``."""
+
+    def forward(self, x, h_prev):
+        x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
+        N = x.shape[0]
+        hs = self._run(x.reshape(1, N, self.D), _state(h_prev, (N, self.H), self.dtype, "h_prev"))
+        return hs[:, 0]
+
+    def backward(self, dh_next):
+        N = self._cache[0].shape[1]
+        dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
+        dh = np.zeros((N, self.H), dtype=self.dtype)
+        dx = self._back(dhs.reshape(N, 1, self.H), dh)
+        return dx.reshape(N, self.D), dh
+
+
+class TimeRNN(_HiddenStateSequence, _Recurrent):
     """Elman RNN (``tanh``) over a whole sequence.
 
     Parameters
@@ -775,51 +822,15 @@ class TimeRNN(_Recurrent):
         _klstm.rnn_backward(hs_tm, dhs, np.ascontiguousarray(self.params[1].T), dA, dh, self._one)
         return self._weight_grads(xs_tm, hs_tm[:T], dA)
 
-    def forward(self, xs):
-        """xs (N, T, D) -> hs (N, T, H)."""
-        N, T, xs_tm = self._inputs(xs)
-        if not self.stateful:
-            self.h = None
-        hs = self._run(xs_tm, _state(self.h, (N, self.H), self.dtype, "h"))
-        self.h = hs[:, -1].copy() if T else self.h
-        return hs
 
-    def backward(self, dhs):
-        """dhs (N, T, H) -> dxs (N, T, D)."""
-        T, N, _ = self._cache[0].shape
-        dh = np.zeros((N, self.H), dtype=self.dtype)
-        dxs = self._back(self._dhs(dhs, N, T), dh)
-        self.dh = dh
-        return dxs
-
-    def set_state(self, h):
-        self.h = h
-
-    def reset_state(self):
-        self.h = None
-
-
-class RNN(TimeRNN):
+class RNN(_HiddenStateStep, TimeRNN):
     """One RNN step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``."""
 
     def __init__(self, Wx, Wh, b):
         super().__init__(Wx, Wh, b)
 
-    def forward(self, x, h_prev):
-        x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
-        N = x.shape[0]
-        hs = self._run(x.reshape(1, N, self.D), _state(h_prev, (N, self.H), self.dtype, "h_prev"))
-        return hs[:, 0]
 
-    def backward(self, dh_next):
-        N = self._cache[0].shape[1]
-        dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
-        dh = np.zeros((N, self.H), dtype=self.dtype)
-        dx = self._back(dhs.reshape(N, 1, self.H), dh)
-        return dx.reshape(N, self.D), dh
-
-
-class TimeGRU(_Recurrent):
+class TimeGRU(_HiddenStateSequence, _Recurrent):
     """GRU over a whole sequence (the book's form: no bias, blocks z, r, h~).
 
     Parameters
@@ -896,48 +907,12 @@ class TimeGRU(_Recurrent):
         dxs_tm = _mm(dA2, self.params[0].T)
         return np.ascontiguousarray(dxs_tm.reshape(T, N, D).transpose(1, 0, 2))
 
-    def forward(self, xs):
-        """xs (N, T, D) -> hs (N, T, H)."""
-        N, T, xs_tm = self._inputs(xs)
-        if not self.stateful:
-            self.h = None
-        hs = self._run(xs_tm, _state(self.h, (N, self.H), self.dtype, "h"))
-        self.h = hs[:, -1].copy() if T else self.h
-        return hs
 
-    def backward(self, dhs):
-        """dhs (N, T, H) -> dxs (N, T, D)."""
-        T, N, _ = self._cache[0].shape
-        dh = np.zeros((N, self.H), dtype=self.dtype)
-        dxs = self._back(self._dhs(dhs, N, T), dh)
-        self.dh = dh
-        return dxs
-
-    def set_state(self, h):
-        self.h = h
-
-    def reset_state(self):
-        self.h = None
-
-
-class GRU(TimeGRU):
+class GRU(_HiddenStateStep, TimeGRU):
     """One GRU step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``."""
 
     def __init__(self, Wx, Wh):
         super().__init__(Wx, Wh)
-
-    def forward(self, x, h_prev):
-        x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
-        N = x.shape[0]
-        hs = self._run(x.reshape(1, N, self.D), _state(h_prev, (N, self.H), self.dtype, "h_prev"))
-        return hs[:, 0]
-
-    def backward(self, dh_next):
-        N = self._cache[0].shape[1]
-        dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
-        dh = np.zeros((N, self.H), dtype=self.dtype)
-        dx = self._back(dhs.reshape(N, 1, self.H), dh)
-        return dx.reshape(N, self.D), dh
 
 
 class TimeBiLSTM:
