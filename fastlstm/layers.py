@@ -627,7 +627,7 @@ class _LSTMKernels(_Recurrent):
         WhcT[...] = Whc.transpose(0, 2, 1)
         # padding columns of the gradients must stay zero
         dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
-        part = self._work("part", (C, N, H))
+        part = self._work("part", (2, C, N, H))
         carry = self._work("carry", (C, N, hc4 // 4))
         _klstm.lstm_backward.pick(8 * N * H * H)(
             G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, self._one

@@ -169,10 +169,11 @@ def lstm_forward(X2, Wxc, bc, Whc, A, hs_tm, cs_tm, hs, tmp):
 def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
     """Backpropagate through all time steps (the recurrent part).
 
-    Per step, two parallel regions over blocks: the gate gradients of each
-    block's units, then each block's contribution ``dA[c, t] @ WhcT[c]`` to
-    the gradient of the previous ``h``; contributions are summed in block
-    order, so results do not depend on the thread count.
+    One parallel region per step: each block computes the gate gradients of
+    its units and then its contribution ``dA[c, t] @ WhcT[c]`` to the gradient
+    of the previous ``h``.  Contributions go to one of two buffers, alternating
+    by step, so a block never overwrites what another is still reading; they
+    are summed in block order, so results do not depend on the thread count.
 
     Parameters
     ----------
@@ -182,14 +183,16 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
     WhcT : (C, 4hc, H) blocked ``Wh.T``.
     dA : (C, T, N, 4hc) output, zero on entry (padding stays zero).
     dh, dc : (N, H) in: gradients flowing into the last h and c; out: those of the initial ones.
-    part : (C, N, H) and carry : (C, N, hc) work arrays.
+    part : (2, C, N, H) and carry : (C, N, hc) work arrays.
     """
     C, T, N, hc4 = G.shape
     hc = hc4 // 4
     H = dh.shape[1]
     part[...] = 0
-    part[0] = dh
+    part[T % 2, 0] = dh
     for t in range(T - 1, -1, -1):
+        src = part[(t + 1) % 2]
+        dst = part[t % 2]
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
@@ -197,10 +200,10 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
             for n in range(N):
                 cr = carry[c, n]
                 for k in range(w):
-                    cr[k] = dhs[n, t, lo + k] + part[0, n, lo + k]
+                    cr[k] = dhs[n, t, lo + k] + src[0, n, lo + k]
                 for cc in range(1, C):
                     for k in range(w):
-                        cr[k] += part[cc, n, lo + k]
+                        cr[k] += src[cc, n, lo + k]
                 _gates_backward_row(
                     G[c, t, n],
                     cr,
@@ -212,13 +215,13 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
                     hc,
                     one,
                 )
-        for c in prange(C):
-            np.dot(dA[c, t], WhcT[c], part[c])  # (N, H)
-    dh[...] = part[0]
+            np.dot(dA[c, t], WhcT[c], dst[c])  # (N, H)
+    last = part[0]
+    dh[...] = last[0]
     for cc in range(1, C):
         for n in range(N):
             for j in range(H):
-                dh[n, j] += part[cc, n, j]
+                dh[n, j] += last[cc, n, j]
 
 
 @dual
