@@ -141,6 +141,16 @@ def rows(data: dict, stat: str = "min") -> list[dict]:
         gflops = flops / (row["fast_ms"] / 1e3) / 1e9 if flops and row["fast_ms"] else None
         row["gflops"] = gflops
         row["sgemm_frac"] = gflops / yardstick if gflops and yardstick else None
+        # speed-up fastlstm would reach if every product ran at sgemm speed
+        row["ceiling"] = (
+            row["ref_ms"] / (flops / yardstick / 1e6) if flops and yardstick and ref else None
+        )
+        per_word = extra.get("weight_bytes_per_word")
+        row["stream_gbs"] = {
+            impl: per_word * b["extra_info"]["words"] / _seconds(b, stat) / 1e9
+            for impl, b in impls.items()
+            if per_word and "words" in b.get("extra_info", {})
+        }
         target = _target(kernel, extra)
         row["target"] = target[2] if target else ""
         if target is None:
@@ -226,10 +236,12 @@ def render(data: dict, stat: str = "min") -> str:
     lines = _header(data, stat)
     lines += [
         "",
-        "| group | fastlstm ms | reference ms | speed-up | GFLOPS | of sgemm | target | result | check |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        "| group | fastlstm ms | reference ms | speed-up | GFLOPS | of sgemm | ceiling | target "
+        "| result | check |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
     notes = []
+    streams = []
     for r in rows(data, stat):
         ref = _fmt(r["ref_ms"], ".1f")
         if r["ref_note"]:
@@ -240,8 +252,19 @@ def render(data: dict, stat: str = "min") -> str:
             f"| {r['group']} | {_fmt(r['fast_ms'], '.2f')} | {ref} | "
             f"{speedup + '×' if r['speedup'] is not None else speedup} | "
             f"{_fmt(r['gflops'], '.1f')} | {_fmt(r['sgemm_frac'], '.0%')} | "
+            f"{_fmt(r['ceiling'], '.1f')}{'×' if r['ceiling'] is not None else ''} | "
             f"{r['target']} | {r['verdict']} | {r['check']} |"
         )
+        if r["stream_gbs"]:
+            rates = ", ".join(f"{k} {v:.1f} GB/s" for k, v in sorted(r["stream_gbs"].items()))
+            streams.append(f"{r['group']}: weights read per word at {rates}.")
+    lines += [
+        "",
+        "GFLOPS count matrix products only (forward, dW and dx); *ceiling* is the speed-up "
+        "fastlstm would reach if all of them ran at the sgemm rate of this run.",
+    ]
+    if streams:
+        lines += ["Generation reads every weight once per word: " + " ".join(streams)]
     if notes:
         lines += [""] + sorted(set(notes))
     lines += _memory(data)

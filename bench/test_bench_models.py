@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from conftest import compare, grouped_params, snapshot, timed
+from conftest import compare, grouped_params, record_gflops, snapshot, timed
 
 MAX_GRAD = 0.25
 SEED = 1234
@@ -72,6 +72,33 @@ class TrainCase(NamedTuple):
             else f"N={self.N} T_in={self.T_in} T_out={self.T_out}"
         )
         return f"train {self.model} V={V} D={D} H={H} {shapes} {self.optimizer}"
+
+    @property
+    def flops(self):
+        """Matrix-product flops of forward + backward (each product counted 3 times: out, dW, dx).
+
+        Element-wise work, the embedding and the optimizer are ignored.
+        """
+        V, D, H = self.args[:3]
+        N = self.N
+
+        def lstm(T, d):  # 6 N T 4H (d + H)
+            return 6.0 * N * T * 4 * H * (d + H)
+
+        if self.model == "Rnnlm":
+            return lstm(self.T_in, D) + 6.0 * N * self.T_in * H * V
+        if self.model == "BetterRnnlm":
+            return lstm(self.T_in, D) + lstm(self.T_in, H) + 6.0 * N * self.T_in * H * V
+        Td = self.T_out - 1  # decoder steps
+        encoder = lstm(self.T_in, D)
+        if self.model == "Seq2seq":
+            return encoder + lstm(Td, D) + 6.0 * N * Td * H * V
+        if self.model == "PeekySeq2seq":  # LSTM input [h; x], Affine input [h; h_enc]
+            return encoder + lstm(Td, D + H) + 6.0 * N * Td * 2 * H * V
+        if self.model == "AttentionSeq2seq":  # Affine input [context; h]
+            attention = 12.0 * N * Td * self.T_in * H
+            return encoder + lstm(Td, D) + attention + 6.0 * N * Td * 2 * H * V
+        raise ValueError(f"no flop count for model {self.model!r}")
 
 
 TRAIN_CASES = [
@@ -165,6 +192,7 @@ def test_train_iteration(benchmark, info, checks, case, impl):
         param_mb=sum(p.nbytes for p in model.params) / 2**20,
     )
     loss = timed(benchmark, step, budget_s=3.0, max_rounds=15)
+    record_gflops(benchmark, case.flops)
     assert np.isfinite(loss)
     if case.model == "BetterRnnlm":
         info["tracemalloc_peak_mb"] = _peak_bytes(step) / 2**20
@@ -242,6 +270,9 @@ def test_generate(benchmark, info, checks, case, impl):
         same_words_frac=result["same_words_frac"],
         first_different_word=result["first_different_word"],
     )
+    # float32 weights read per word: LSTM 1 (D+H, 4H), LSTM 2 (2H, 4H), output (H, V)
+    D, H, V = case.D, case.H, case.V
+    info["weight_bytes_per_word"] = 4 * ((D + H) * 4 * H + 2 * H * 4 * H + H * V)
     timed(benchmark, run, budget_s=2.0, max_rounds=10)
 
 
