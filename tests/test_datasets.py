@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import time
 import urllib.error
 from collections import Counter
 from pathlib import Path
@@ -81,7 +80,7 @@ def test_ptb_ids_match_book_tokenisation(ptb_cache, ptb_dir):
     np.testing.assert_array_equal(loaded["val"][0], [book_vocab[w] for w in val_words])
 
 
-def test_ptb_cached_load_is_fast_and_skips_text(ptb_cache, monkeypatch):
+def test_ptb_cached_load_skips_text(ptb_cache, monkeypatch):
     cache, loaded = ptb_cache
     monkeypatch.setenv("FASTLSTM_CACHE", str(cache))
     assert list((cache / "ptb").glob("ptb-corpus-*.npz"))
@@ -90,12 +89,9 @@ def test_ptb_cached_load_is_fast_and_skips_text(ptb_cache, monkeypatch):
         raise AssertionError(f"text file {path} parsed despite the cache")
 
     monkeypatch.setattr(ptb, "_tokens", no_parse)
-    t0 = time.perf_counter()
     corpus, word_to_id, _ = ptb.load_data("train")
-    elapsed = time.perf_counter() - t0
     np.testing.assert_array_equal(corpus, loaded["train"][0])
     assert word_to_id == loaded["train"][1]
-    assert elapsed < 1.0
 
 
 # --------------------------------------------------------------------------- #
