@@ -598,23 +598,24 @@ class _LSTMKernels(_Recurrent):
         H, dt = self.H, self.dtype
         Wx, Wh, b = self.params
         C, hc = _klstm.split_units(H, CHUNKS)
-        Wxc = self._work("Wxc", (C, D, 4 * hc))  # (C, D, 4hc)
+        Wxc = self._work("Wxc", (C, D + 1, 4 * hc))  # (C, D+1, 4hc): Wx with b as last row
         Whc = self._work("Whc", (C, H, 4 * hc))  # (C, H, 4hc)
-        bc = self._work("bc", (C, 1, 4 * hc))  # (C, 1, 4hc)
-        _klstm.pack_cols(Wx, C, hc, Wxc)
+        Wxb = self._work("Wxb", (D + 1, 4 * H))
+        Wxb[:D] = Wx
+        Wxb[D] = b
+        _klstm.pack_cols(Wxb, C, hc, Wxc)
         _klstm.pack_cols(Wh, C, hc, Whc)
-        _klstm.pack_cols(b.reshape(1, -1), C, hc, bc)
         A = self._work("A", (C, T, N, 4 * hc))  # (C, T, N, 4hc) gates
         hs_tm = self._work("hs_tm", (T + 1, N, H))
         cs_tm = self._work("cs_tm", (T + 1, N, H))
         hs_tm[0] = h0
         cs_tm[0] = c0
         hs = np.empty((N, T, H), dtype=dt)
-        X2 = xs_tm.reshape(T * N, D)
+        X2 = np.empty((T * N, D + 1), dtype=dt)  # (T*N, D+1) inputs and a column of ones
+        X2[:, :D] = xs_tm.reshape(T * N, D)
+        X2[:, D] = 1
         tmp = self._work("tmp", (C, N, 4 * hc))
-        _klstm.lstm_forward.pick(8 * N * H * H)(
-            X2, Wxc, bc.reshape(C, 4 * hc), Whc, A, hs_tm, cs_tm, hs, tmp
-        )
+        _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whc, A, hs_tm, cs_tm, hs, tmp)
         self._cache = (X2, Wxc, Whc, A, hs_tm, cs_tm)
         return hs
 
@@ -622,7 +623,7 @@ class _LSTMKernels(_Recurrent):
         """dhs (N, T, H) -> dxs (N, T, D); fills grads; ``dh``/``dc`` in/out as in the kernel."""
         X2, Wxc, Whc, G, hs_tm, cs_tm = self._cache
         C, T, N, hc4 = G.shape
-        H, D, dt = self.H, X2.shape[1], self.dtype
+        H, D, dt = self.H, X2.shape[1] - 1, self.dtype
         WhcT = self._work("WhcT", (C, hc4, H))  # (C, 4hc, H)
         WhcT[...] = Whc.transpose(0, 2, 1)
         # padding columns of the gradients must stay zero
@@ -634,20 +635,22 @@ class _LSTMKernels(_Recurrent):
         )
         dWxc = self._work("dWxc", Wxc.shape)
         dWhc = self._work("dWhc", Whc.shape)
-        dbc = self._work("dbc", (C, hc4))
         dXp = self._work("dXp", (C, T * N, D))
         Hp2 = hs_tm[:T].reshape(T * N, H)
         _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(
-            X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp
+            X2, Hp2, dA, Wxc, dWxc, dWhc, dXp
         )
-        for grad, blocked in zip(self.grads, (dWxc, dWhc, dbc.reshape(C, 1, hc4))):
-            target = grad if grad.ndim == 2 else grad.reshape(1, -1)
-            if target.flags.c_contiguous:
-                _klstm.unpack_cols(blocked, target)
-            else:
-                tmp = np.empty(target.shape, dtype=dt)
-                _klstm.unpack_cols(blocked, tmp)
-                target[...] = tmp
+        dWxb = self._work("dWxb", (D + 1, 4 * H))  # dWx with db as last row
+        _klstm.unpack_cols(dWxc, dWxb)
+        self.grads[0][...] = dWxb[:D]
+        self.grads[2][...] = dWxb[D]
+        dWh = self.grads[1]
+        if dWh.flags.c_contiguous:
+            _klstm.unpack_cols(dWhc, dWh)
+        else:
+            tmp = np.empty(dWh.shape, dtype=dt)
+            _klstm.unpack_cols(dWhc, tmp)
+            dWh[...] = tmp
         dX = dXp.sum(axis=0) if C > 1 else dXp[0]  # (T*N, D)
         return np.ascontiguousarray(dX.reshape(T, N, D).transpose(1, 0, 2))
 

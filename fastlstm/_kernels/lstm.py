@@ -124,13 +124,14 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
 
 
 @dual
-def lstm_forward(X2, Wxc, bc, Whc, A, hs_tm, cs_tm, hs, tmp):
+def lstm_forward(X2, Wxc, Whc, A, hs_tm, cs_tm, hs, tmp):
     """Run the LSTM over a whole sequence.
 
     Parameters
     ----------
-    X2 : (T*N, D) inputs, time-major rows.
-    Wxc, bc, Whc : (C, D, 4hc), (C, 4hc), (C, H, 4hc) blocked parameters.
+    X2 : (T*N, D+1) inputs, time-major rows, with a last column of ones.
+    Wxc, Whc : (C, D+1, 4hc), (C, H, 4hc) blocked parameters; the last row of
+        ``Wxc`` is the bias, so the products include it.
     A : (C, T, N, 4hc) output: gate activations (backward needs them).
     hs_tm, cs_tm : (T+1, N, H); index 0 holds the initial state on entry.
     hs : (N, T, H) output hidden states, batch-major.
@@ -139,14 +140,9 @@ def lstm_forward(X2, Wxc, bc, Whc, A, hs_tm, cs_tm, hs, tmp):
     C, T, N, hc4 = A.shape
     hc = hc4 // 4
     H = hs_tm.shape[2]
-    # input projections of all steps at once, one product per block
+    # input projections (with the bias) of all steps at once, one product per block
     for c in prange(C):
-        Ac = A[c].reshape((T * N, hc4))
-        np.dot(X2, Wxc[c], Ac)
-        for r in range(T * N):
-            row = Ac[r]
-            for k in range(hc4):
-                row[k] += bc[c, k]
+        np.dot(X2, Wxc[c], A[c].reshape((T * N, hc4)))
     for t in range(T):
         for c in prange(C):
             lo = c * hc
@@ -225,23 +221,20 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
 
 
 @dual
-def lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dbc, dXp):
+def lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dXp):
     """Whole-sequence products after the time loop, one block per task.
 
-    ``dWxc[c] = X2.T @ dA[c]``, ``dWhc[c] = Hp2.T @ dA[c]``, ``dbc[c]`` the
-    column sums and ``dXp[c] = dA[c] @ Wxc[c].T`` (to be summed over blocks).
+    ``dWxc[c] = X2.T @ dA[c]`` (its last row, from the column of ones, is the
+    bias gradient), ``dWhc[c] = Hp2.T @ dA[c]`` and ``dXp[c] = dA[c] @ Wx_c.T``
+    (to be summed over blocks).
     """
     C, T, N, hc4 = dA.shape
+    D = Wxc.shape[1] - 1
     for c in prange(C):
         dAc = dA[c].reshape((T * N, hc4))
         np.dot(X2.T, dAc, dWxc[c])
         np.dot(Hp2.T, dAc, dWhc[c])
-        np.dot(dAc, Wxc[c].T, dXp[c])
-        for k in range(hc4):
-            dbc[c, k] = 0
-        for r in range(T * N):
-            for k in range(hc4):
-                dbc[c, k] += dAc[r, k]
+        np.dot(dAc, Wxc[c, :D].T, dXp[c])
 
 
 @jit
