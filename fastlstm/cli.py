@@ -149,6 +149,33 @@ EVAL_TIME_SIZE = 35
 EVAL_INTERVAL = 20
 BEST_FILE = "best.npz"
 LAST_FILE = "last.ckpt.npz"
+
+
+def _save_epoch(out, model, optimizer, epoch, improved, meta, model_class, kwargs, rng_state=None):
+    """Write ``last.ckpt.npz`` (resumable) and, when the epoch improved, ``best.npz``; atomically."""
+    from fastlstm import io as fio
+
+    if improved:
+        fio.save_checkpoint(
+            out / BEST_FILE,
+            params=model.params,
+            epoch=epoch + 1,
+            extra=meta,
+            model_class=model_class,
+            model_kwargs=kwargs,
+        )
+    fio.save_checkpoint(
+        out / LAST_FILE,
+        params=model.params,
+        optimizer_state=optimizer.state_dict(),
+        epoch=epoch + 1,
+        rng_state=rng_state,
+        extra=meta,
+        model_class=model_class,
+        model_kwargs=kwargs,
+    )
+
+
 CLI_FORMAT = 1
 
 
@@ -978,25 +1005,7 @@ def _train_lm(args, name, spec, ckpt, cfg, out) -> int:
             f"epoch {epoch + 1:>3}/{cfg['epochs']}  val perplexity {ppl:10.2f}  lr {lr:<8g}"
             f"  {time.perf_counter() - t0:6.1f}s{'  (best)' if improved else ''}"
         )
-        meta = extra()
-        if improved:
-            fio.save_checkpoint(
-                out / BEST_FILE,
-                params=model.params,
-                epoch=epoch + 1,
-                extra=meta,
-                model_class=spec["class"],
-                model_kwargs=kwargs,
-            )
-        fio.save_checkpoint(
-            out / LAST_FILE,
-            params=model.params,
-            optimizer_state=optimizer.state_dict(),
-            epoch=epoch + 1,
-            extra=meta,
-            model_class=spec["class"],
-            model_kwargs=kwargs,
-        )
+        _save_epoch(out, model, optimizer, epoch, improved, extra(), spec["class"], kwargs)
 
     # test perplexity of the best model (the book's final eval_perplexity on corpus_test)
     best_path = out / BEST_FILE
@@ -1166,25 +1175,16 @@ def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
                 f"{acc * 100:7.3f}%  {time.perf_counter() - t0:6.1f}s"
                 f"{'  (best)' if improved else ''}"
             )
-            meta = extra()
-            if improved:
-                fio.save_checkpoint(
-                    out / BEST_FILE,
-                    params=model.params,
-                    epoch=epoch + 1,
-                    extra=meta,
-                    model_class=spec["class"],
-                    model_kwargs=kwargs,
-                )
-            fio.save_checkpoint(
-                out / LAST_FILE,
-                params=model.params,
-                optimizer_state=optimizer.state_dict(),
-                epoch=epoch + 1,
+            _save_epoch(
+                out,
+                model,
+                optimizer,
+                epoch,
+                improved,
+                extra(),
+                spec["class"],
+                kwargs,
                 rng_state=trainer.rng.bit_generator.state,
-                extra=meta,
-                model_class=spec["class"],
-                model_kwargs=kwargs,
             )
             if target is not None and acc >= target:
                 _say(f"target accuracy {target} reached after epoch {epoch + 1}")
