@@ -65,7 +65,28 @@ def _collect(layers):
 # --------------------------------------------------------------------------- #
 # language models (ch05, ch06, ch07)
 # --------------------------------------------------------------------------- #
-class SimpleRnnlm:
+class _LayerStackLM:
+    """What the book's language models share: layers run in order, then the loss."""
+
+    def predict(self, xs):
+        """``xs (N, T)`` ids ``-> scores (N, T, V)``."""
+        for layer in self.layers:
+            xs = layer.forward(xs)
+        return xs
+
+    def forward(self, xs, ts):
+        """``xs``, ``ts (N, T)`` ids ``-> mean loss``."""
+        return self.loss_layer.forward(self.predict(xs), ts)
+
+    def backward(self, dout=1):
+        """Fill ``grads``; returns None (the embedding's input gradient)."""
+        dout = self.loss_layer.backward(dout)
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+
+class SimpleRnnlm(_LayerStackLM):
     """Embedding - RNN - Affine language model (ch05).
 
     Parameters
@@ -102,29 +123,12 @@ class SimpleRnnlm:
         self.rnn_layer = self.layers[1]
         self.params, self.grads = _collect(self.layers)
 
-    def predict(self, xs):
-        """``xs (N, T)`` ids ``-> scores (N, T, V)``."""
-        for layer in self.layers:
-            xs = layer.forward(xs)
-        return xs
-
-    def forward(self, xs, ts):
-        """``xs``, ``ts (N, T)`` ids ``-> mean loss``."""
-        return self.loss_layer.forward(self.predict(xs), ts)
-
-    def backward(self, dout=1):
-        """Fill ``grads``; returns None (the embedding's input gradient)."""
-        dout = self.loss_layer.backward(dout)
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
-        return dout
-
     def reset_state(self):
         """Forget the RNN's hidden state."""
         self.rnn_layer.reset_state()
 
 
-class Rnnlm:
+class Rnnlm(_LayerStackLM):
     """Embedding - LSTM - Affine language model (ch06).
 
     Parameters
@@ -163,29 +167,12 @@ class Rnnlm:
         self.lstm_layer = self.layers[1]
         self.params, self.grads = _collect(self.layers)
 
-    def predict(self, xs):
-        """``xs (N, T)`` ids ``-> scores (N, T, V)``."""
-        for layer in self.layers:
-            xs = layer.forward(xs)
-        return xs
-
-    def forward(self, xs, ts):
-        """``xs``, ``ts (N, T)`` ids ``-> mean loss``."""
-        return self.loss_layer.forward(self.predict(xs), ts)
-
-    def backward(self, dout=1):
-        """Fill ``grads``; returns None (the embedding's input gradient)."""
-        dout = self.loss_layer.backward(dout)
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
-        return dout
-
     def reset_state(self):
         """Forget the LSTM's ``h`` and ``c``."""
         self.lstm_layer.reset_state()
 
 
-class BetterRnnlm:
+class BetterRnnlm(_LayerStackLM):
     """Two-layer LSTM language model with dropout and weight tying (ch06).
 
     Parameters
@@ -258,13 +245,6 @@ class BetterRnnlm:
         """``xs``, ``ts (N, T)`` ids ``-> mean loss`` (dropout on by default, as the book)."""
         score = self.predict(xs, train_flg)
         return self.loss_layer.forward(score, ts)
-
-    def backward(self, dout=1):
-        """Fill ``grads``; returns None (the embedding's input gradient)."""
-        dout = self.loss_layer.backward(dout)
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
-        return dout
 
     def reset_state(self):
         """Forget both LSTMs' states."""
