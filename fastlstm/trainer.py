@@ -10,7 +10,8 @@ Differences from the book, none of which changes the arithmetic:
   printed lines; it is hidden when ``progress=False`` or when the output is
   not a terminal;
 * :class:`Trainer` shuffles with its own seedable ``rng``
-  (a :class:`numpy.random.Generator`) instead of the global ``np.random``;
+  (a :class:`numpy.random.Generator`, or a ``RandomState`` to follow the
+  book's global stream) instead of the global ``np.random``;
 * batches are gathered with one vectorised index per array;
 * ``loss_list`` / ``ppl_list`` accumulate over successive calls of ``fit``;
 * ``plot`` saves a PNG instead of opening a window;
@@ -180,8 +181,10 @@ class Trainer(_BaseTrainer):
         ``forward(x, t) -> loss``, ``backward()``, ``params``, ``grads``.
     optimizer : object
         ``update(params, grads)``, e.g. :class:`fastlstm.optim.Adam`.
-    rng : numpy.random.Generator or int or None, optional
-        Source of the shuffling permutations (or a seed for one).
+    rng : numpy.random.Generator, numpy.random.RandomState, int or None, optional
+        Source of the shuffling permutations (or a seed for one).  A
+        ``RandomState`` shuffles exactly as the book's
+        ``np.random.permutation`` does from the same state.
     progress : bool, default True
         Show a tqdm progress bar (hidden anyway when not writing to a terminal).
 
@@ -195,7 +198,7 @@ class Trainer(_BaseTrainer):
 
     def __init__(self, model, optimizer, *, rng=None, progress=True):
         super().__init__(model, optimizer, progress)
-        self.rng = np.random.default_rng(rng)
+        self.rng = rng if isinstance(rng, np.random.RandomState) else np.random.default_rng(rng)
         self.loss_list = []
 
     def fit(

@@ -6,7 +6,8 @@ book's saved parameter lists line up.  Each constructor also takes
 * ``seed=None`` - passed to :func:`numpy.random.default_rng`; the weights are drawn from
   that one generator with ``rng.standard_normal(shape)`` (float64) in the book's order
   and scaled as the book, then cast.  Biases are zeros and draw nothing.  A ``Generator``
-  may be passed too and is used as is.  ``BetterRnnlm`` hands the same generator, after
+  may be passed too and is used as is, and so is a legacy ``RandomState`` (it draws what
+  the book's ``np.random.randn`` draws from the same state).  ``BetterRnnlm`` hands the same generator, after
   initialisation, to its three dropout layers (in layer order).
 * ``dtype=np.float32`` (keyword only) - the parameters' dtype; use ``np.float64`` for
   gradient checks.
@@ -40,6 +41,13 @@ __all__ = [
     "AttentionDecoder",
     "AttentionSeq2seq",
 ]
+
+
+def _rng(seed):
+    """A ``RandomState`` as is, anything else through ``np.random.default_rng``."""
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    return np.random.default_rng(seed)
 
 
 def _randn(rng, shape, scale, dtype):
@@ -105,7 +113,7 @@ class SimpleRnnlm(_LayerStackLM):
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         rnn_Wx = _randn(rng, (D, H), np.sqrt(D), dtype)
@@ -149,7 +157,7 @@ class Rnnlm(_LayerStackLM):
     ):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -208,7 +216,7 @@ class BetterRnnlm(_LayerStackLM):
                 f"({wordvec_size}) must equal hidden_size ({hidden_size})"
             )
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx1 = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -353,7 +361,7 @@ class Encoder:
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -400,7 +408,7 @@ class Decoder:
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -460,7 +468,7 @@ class Seq2seq:
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
         self.encoder = Encoder(V, D, H, rng, dtype=dtype)
         self.decoder = Decoder(V, D, H, rng, dtype=dtype)
         self.softmax = TimeSoftmaxWithLoss()
@@ -511,7 +519,7 @@ class PeekyDecoder:
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (H + D, 4 * H), np.sqrt(H + D), dtype)
@@ -576,7 +584,7 @@ class PeekySeq2seq(Seq2seq):
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
         self.encoder = Encoder(V, D, H, rng, dtype=dtype)
         self.decoder = PeekyDecoder(V, D, H, rng, dtype=dtype)
         self.softmax = TimeSoftmaxWithLoss()
@@ -621,7 +629,7 @@ class AttentionDecoder:
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -681,7 +689,7 @@ class AttentionSeq2seq(Seq2seq):
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _rng(seed)
         self.encoder = AttentionEncoder(V, D, H, rng, dtype=dtype)
         self.decoder = AttentionDecoder(V, D, H, rng, dtype=dtype)
         self.softmax = TimeSoftmaxWithLoss()

@@ -41,6 +41,7 @@ __all__ = [
     "Vocab",
     "load_data",
     "get_vocab",
+    "book_random_state",
     "make_addition",
     "make_date",
     "BOOK_FILES",
@@ -354,6 +355,44 @@ def load_data(
     if return_vocab:
         return (*out, vocab)
     return out
+
+
+def book_random_state(n_questions: int, seed: int = 1984) -> np.random.RandomState:
+    """NumPy's global random state as the book's ``load_data`` leaves it.
+
+    The book's ``dataset/sequence.py`` calls ``np.random.seed(seed)`` and
+    shuffles the ``n_questions`` lines of the file; its ch07 and ch08 training
+    scripts never seed again, so their initial weights (``np.random.randn``) and
+    every epoch's shuffle (``np.random.permutation``) come from this one state,
+    and each run of those scripts is the same run.
+
+    Parameters
+    ----------
+    n_questions : int
+        Number of lines of the data set (training + test), e.g. 50000.
+    seed : int, default 1984
+        The seed given to ``load_data``.
+
+    Returns
+    -------
+    numpy.random.RandomState
+        Pass it as a model's ``seed`` and then, the same object, as the
+        ``rng`` of :class:`fastlstm.trainer.Trainer` (one epoch per ``fit``
+        call, as the book's scripts do) to replay the book's run.
+
+    Examples
+    --------
+    >>> rs = book_random_state(50000)
+    >>> from fastlstm.models import AttentionSeq2seq
+    >>> model = AttentionSeq2seq(59, 16, 256, seed=rs)  # the book's initial weights
+    """
+    if isinstance(n_questions, bool) or not isinstance(n_questions, int | np.integer):
+        raise TypeError(f"n_questions must be an int, got {type(n_questions).__name__}")
+    if n_questions < 1:
+        raise ValueError(f"n_questions must be positive, got {n_questions}")
+    rs = np.random.RandomState(seed)  # noqa: NPY002  (the book's legacy global stream)
+    rs.permutation(int(n_questions))  # load_data's np.random.shuffle
+    return rs
 
 
 def get_vocab(file_name: str | os.PathLike) -> Vocab:

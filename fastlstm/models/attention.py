@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeAttention, TimeEmbedding, TimeLSTM
-from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn
+from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _init_rng, _randn
 from fastlstm.models.seq2seq import Encoder, Seq2seq, _check_generate_args
 
 __all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
@@ -39,7 +39,7 @@ class AttentionDecoder:
     ----------
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Initialisation seed (keyword only).
     dtype : float32 or float64
         Parameter dtype (keyword only).
@@ -55,7 +55,7 @@ class AttentionDecoder:
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _init_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)

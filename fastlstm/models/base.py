@@ -39,6 +39,20 @@ def _check_dtype(dtype):
     return dt
 
 
+def _init_rng(seed):
+    """The source of a model's initial weights for its ``seed`` argument.
+
+    A :class:`numpy.random.RandomState` is used as is: it draws exactly what
+    ``np.random.randn`` gives the book's code when numpy's global state is the
+    same (see :func:`fastlstm.datasets.sequence.book_random_state`).  Anything
+    else goes through :func:`numpy.random.default_rng` (a ``Generator`` is used
+    as is).
+    """
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    return np.random.default_rng(seed)
+
+
 def _randn(rng, shape, scale, dtype):
     """``rng.standard_normal(shape) / scale`` cast to ``dtype`` (the book's initialisation)."""
     return (rng.standard_normal(shape) / scale).astype(dtype)

@@ -4,8 +4,8 @@ Class names, constructor signatures and the order of ``params`` follow the
 book, so its scripts and saved parameter files work unchanged.  Every
 constructor also takes keyword-only
 
-* ``seed=None``: one ``np.random.default_rng(seed)`` (a ``Generator`` is used as
-  is) draws the weights with ``rng.standard_normal(shape)`` (float64) in the
+* ``seed=None``: one ``np.random.default_rng(seed)`` (a ``Generator`` or a
+  legacy ``RandomState``, which draws like the book's ``np.random``, is used as is) draws the weights with ``rng.standard_normal(shape)`` (float64) in the
   book's order, scaled as the book and cast; zero biases draw nothing.
   ``BetterRnnlm`` then hands the same generator to its dropout layers.  The
   same seed gives the same parameters as :mod:`reference.models`.
@@ -24,7 +24,7 @@ from fastlstm.layers import (
     TimeRNN,
     TimeSoftmaxWithLoss,
 )
-from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn
+from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _init_rng, _randn
 from fastlstm.models.sampling import LanguageModelSampler
 
 __all__ = ["SimpleRnnlm", "Rnnlm", "BetterRnnlm", "RnnlmGen", "BetterRnnlmGen"]
@@ -69,7 +69,7 @@ class SimpleRnnlm(_LanguageModel):
     ----------
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Initialisation seed (keyword only).
     dtype : float32 or float64
         Parameter dtype (keyword only).
@@ -84,7 +84,7 @@ class SimpleRnnlm(_LanguageModel):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _init_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         rnn_Wx = _randn(rng, (D, H), np.sqrt(D), dtype)
@@ -115,7 +115,7 @@ class Rnnlm(LanguageModelSampler, _LanguageModel):
     ----------
     vocab_size, wordvec_size, hidden_size : int, default 10000, 100, 100
         ``V``, ``D``, ``H``.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Initialisation seed (keyword only).
     dtype : float32 or float64
         Parameter dtype (keyword only).
@@ -132,7 +132,7 @@ class Rnnlm(LanguageModelSampler, _LanguageModel):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _init_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -165,7 +165,7 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         ``V``, ``D``, ``H``; weight tying needs ``wordvec_size == hidden_size``.
     dropout_ratio : float, default 0.5
         Ratio of the three :class:`~fastlstm.layers.TimeDropout` layers.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Seed of the one generator used for initialisation and then, in layer
         order, by the dropout layers (keyword only).
     dtype : float32 or float64
@@ -196,7 +196,7 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
                 f"({wordvec_size}) must equal hidden_size ({hidden_size})"
             )
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _init_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx1 = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)

@@ -2,7 +2,11 @@
 
 Names, signatures and ``params`` orders follow the book; the constructors also
 take keyword-only ``seed=None`` (encoder drawn first, then decoder, from one
-generator, as :mod:`reference.models`) and ``dtype=np.float32``.
+generator, as :mod:`reference.models`) and ``dtype=np.float32``.  A
+``numpy.random.RandomState`` as ``seed`` draws what the book's
+``np.random.randn`` calls draw from the same state, so
+``seed=fastlstm.datasets.sequence.book_random_state(50000)`` gives the initial
+weights of the book's ch07/ch08 scripts.
 
 ``generate`` decodes a whole batch of questions at once, greedily, and always
 returns an integer array ``(N, sample_size)`` (the book returned a list for
@@ -17,7 +21,7 @@ import numbers
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
-from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn
+from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _init_rng, _randn
 
 __all__ = ["Encoder", "Decoder", "Seq2seq", "PeekyDecoder", "PeekySeq2seq"]
 
@@ -51,7 +55,7 @@ class Encoder:
     ----------
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Initialisation seed (keyword only).
     dtype : float32 or float64
         Parameter dtype (keyword only).
@@ -65,7 +69,7 @@ class Encoder:
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _init_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -100,7 +104,7 @@ class Decoder:
     ----------
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Initialisation seed (keyword only).
     dtype : float32 or float64
         Parameter dtype (keyword only).
@@ -115,7 +119,7 @@ class Decoder:
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _init_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -186,7 +190,7 @@ class Seq2seq(BaseModel):
     ----------
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Initialisation seed (keyword only; encoder drawn first, then decoder).
     dtype : float32 or float64
         Parameter dtype (keyword only).
@@ -209,7 +213,7 @@ class Seq2seq(BaseModel):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _init_rng(seed)
         self.encoder = self._encoder_class(V, D, H, seed=rng, dtype=dtype)
         self.decoder = self._decoder_class(V, D, H, seed=rng, dtype=dtype)
         self.softmax = TimeSoftmaxWithLoss()
@@ -300,7 +304,7 @@ class PeekyDecoder(Decoder):
     ----------
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Initialisation seed (keyword only).
     dtype : float32 or float64
         Parameter dtype (keyword only).
@@ -315,7 +319,7 @@ class PeekyDecoder(Decoder):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = np.random.default_rng(seed)
+        rng = _init_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (H + D, 4 * H), np.sqrt(H + D), dtype)
