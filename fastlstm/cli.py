@@ -101,6 +101,7 @@ SEQ_MODELS: dict[str, dict[str, Any]] = {
     "seq2seq": {  # ch07/train_seq2seq.py
         "class": "Seq2seq",
         "script": "ch07/train_seq2seq.py",
+        "seed": "book",
         "data": "addition",
         "reverse": False,
         "batch_size": 128,
@@ -113,6 +114,7 @@ SEQ_MODELS: dict[str, dict[str, Any]] = {
     "peeky": {  # ch07/train_seq2seq.py with PeekySeq2seq and is_reverse = True
         "class": "PeekySeq2seq",
         "script": "ch07/train_seq2seq.py (PeekySeq2seq, reversed input)",
+        "seed": "book",
         "data": "addition",
         "reverse": True,
         "batch_size": 128,
@@ -125,6 +127,7 @@ SEQ_MODELS: dict[str, dict[str, Any]] = {
     "attention": {  # ch08/train.py
         "class": "AttentionSeq2seq",
         "script": "ch08/train.py",
+        "seed": "book",
         "data": "date",
         "reverse": True,
         "batch_size": 128,
@@ -239,6 +242,17 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def _seed_or_book(text: str) -> int | str:
+    if text.strip().lower() == "book":
+        return "book"
+    try:
+        return _nonneg_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 0 or 'book', got {text!r}"
+        ) from None
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -330,13 +344,23 @@ def _add_train_common(p: argparse.ArgumentParser, spec: dict, name: str) -> None
         metavar="NORM",
         help=f"clip the gradient norm to NORM, 'none' to not clip ({max_grad})",
     )
-    g.add_argument(
-        "--seed",
-        type=_nonneg_int,
-        metavar="N",
-        help="seed of the initial weights and of the shuffling or dropout "
-        "(default: random, recorded in the checkpoints)",
-    )
+    if spec.get("seed") == "book":
+        g.add_argument(
+            "--seed",
+            type=_seed_or_book,
+            metavar="N|book",
+            help="seed of the initial weights and of the shuffling; 'book' draws both from "
+            "the random stream of the book's script (numpy seeded with 1984 by load_data), "
+            "so the run is the book's run (default: book)",
+        )
+    else:
+        g.add_argument(
+            "--seed",
+            type=_nonneg_int,
+            metavar="N",
+            help="seed of the initial weights and of the shuffling or dropout "
+            "(default: random, recorded in the checkpoints)",
+        )
     o = p.add_argument_group("output")
     o.add_argument(
         "--out",
@@ -673,6 +697,23 @@ def _seeds(seed: int, n: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(n)]
 
 
+def _rng_state(rng) -> dict:
+    """The state of a ``Generator`` or a ``RandomState``, for a checkpoint."""
+    if isinstance(rng, np.random.RandomState):
+        return rng.get_state(legacy=False)
+    return rng.bit_generator.state
+
+
+def _set_rng_state(rng, state: dict) -> None:
+    """Restore what :func:`_rng_state` saved."""
+    if isinstance(rng, np.random.RandomState):
+        state = dict(state)
+        state["state"] = dict(state["state"], key=np.asarray(state["state"]["key"], np.uint32))
+        rng.set_state(state)
+    else:
+        rng.bit_generator.state = state
+
+
 def _model_generators(model) -> list[np.random.Generator]:
     """The random generators held by the model and its layers (dropout), each once.
 
@@ -890,13 +931,14 @@ def _sequence(spec: str, reverse: bool, limit: int | None):
     (x_train, t_train), (x_test, t_test), vocab = sequence.load_data(
         _data_file(spec), return_vocab=True
     )
+    n_lines = len(x_train) + len(x_test)
     if limit:
         x_train, t_train = x_train[:limit], t_train[:limit]
         x_test, t_test = x_test[:limit], t_test[:limit]
     if reverse:  # the book's x[:, ::-1]
         x_train = np.ascontiguousarray(x_train[:, ::-1])
         x_test = np.ascontiguousarray(x_test[:, ::-1])
-    return (x_train, t_train), (x_test, t_test), vocab
+    return (x_train, t_train), (x_test, t_test), vocab, n_lines
 
 
 # --------------------------------------------------------------------------- #
@@ -1082,12 +1124,13 @@ def _cmd_train_seq(args) -> int:
 
 def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
     from fastlstm import io as fio
+    from fastlstm.datasets import sequence
     from fastlstm.evaluation import attention_weights, eval_seq2seq
     from fastlstm.optim import Adam
     from fastlstm.plot import plot_attention, plot_curve
     from fastlstm.trainer import Trainer
 
-    (x_train, t_train), (x_test, t_test), vocab = _sequence(
+    (x_train, t_train), (x_test, t_test), vocab, n_lines = _sequence(
         cfg["data"], cfg["reverse"], cfg["limit"]
     )
     if ckpt is not None and ckpt.extra.get("vocab") != "".join(vocab.chars):
@@ -1099,7 +1142,14 @@ def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
         "wordvec_size": cfg["wordvec"],
         "hidden_size": cfg["hidden"],
     }
-    model_seed, shuffle_seed = _seeds(cfg["seed"], 2)
+    if cfg["seed"] == "book":
+        # the book's scripts draw the weights, then every epoch's shuffle, from the
+        # global state load_data seeded: one RandomState replays that stream
+        model_seed = shuffle_seed = sequence.book_random_state(n_lines)
+        seed_text = "the book's random stream (load_data's seed 1984)"
+    else:
+        model_seed, shuffle_seed = _seeds(cfg["seed"], 2)
+        seed_text = f"seed {cfg['seed']}"
     model = _model_class(name)(**kwargs, seed=model_seed)
     kwargs = dict(getattr(model, "config", None) or kwargs)  # what rebuilds the model
     optimizer = Adam(lr=cfg["lr"])
@@ -1111,7 +1161,7 @@ def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
         fio.load_into(model.params, ckpt.params, args.resume)
         optimizer.load_state_dict(ckpt.optimizer_state)
         if ckpt.rng_state is not None:
-            trainer.rng.bit_generator.state = ckpt.rng_state
+            _set_rng_state(trainer.rng, ckpt.rng_state)
         history = {k: list(v) for k, v in ckpt.extra["history"].items()}
         best = float(ckpt.extra.get("best", -1.0))
         trainer.loss_list = list(history["loss"])
@@ -1129,7 +1179,7 @@ def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
     _say(
         f"{spec['class']}({', '.join(f'{k}={v}' for k, v in kwargs.items())}), "
         f"{len(x_train)} training / {len(x_test)} test questions from {vocab.source}"
-        f"{', reversed' if cfg['reverse'] else ''}, seed {cfg['seed']}, output in {out}"
+        f"{', reversed' if cfg['reverse'] else ''}, {seed_text}, output in {out}"
     )
 
     def extra():
@@ -1184,7 +1234,7 @@ def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
                 extra(),
                 spec["class"],
                 kwargs,
-                rng_state=trainer.rng.bit_generator.state,
+                rng_state=_rng_state(trainer.rng),
             )
             if target is not None and acc >= target:
                 _say(f"target accuracy {target} reached after epoch {epoch + 1}")
@@ -1398,7 +1448,7 @@ def _seq_settings(loaded: _Loaded, args):
     spec = SEQ_MODELS[loaded.name]
     data = args.data or spec["data"]
     reverse = spec["reverse"] if args.reverse is None else args.reverse
-    (x_train, t_train), _, vocab = _sequence(data, False, None)
+    (x_train, t_train), _, vocab, _ = _sequence(data, False, None)
     info = {
         "data": data,
         "source": vocab.source,
@@ -1432,7 +1482,7 @@ def _cmd_eval(args) -> int:
     from fastlstm.evaluation import eval_seq2seq
 
     vocab, info = _seq_settings(loaded, args)
-    _, (x_test, t_test), data_vocab = _sequence(info["data"], info["reverse"], args.limit)
+    _, (x_test, t_test), data_vocab, _ = _sequence(info["data"], info["reverse"], args.limit)
     if data_vocab != vocab:
         raise CLIError(f"the data {info['data']} ({data_vocab.source}) are not the model's")
     acc = eval_seq2seq(loaded.model, x_test, t_test, vocab, reverse=info["reverse"], show=args.show)

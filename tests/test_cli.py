@@ -125,6 +125,8 @@ def test_help_shows_the_book_defaults(capsys):
         ["train", "attention", "--epochs", "0"],
         ["train", "rnnlm", "--lr", "fast"],
         ["train", "rnnlm", "--threads", "0"],
+        ["train", "attention", "--seed", "bookish"],
+        ["train", "rnnlm", "--seed", "book"],  # the LM scripts have no book stream
         ["train", "lstm"],
         ["train"],
         ["generate"],
@@ -384,8 +386,38 @@ def test_target_accuracy_stops_early(capsys, tmp_path, addition_file, monkeypatc
     assert fio.load_checkpoint(out_dir / "last.ckpt.npz").epoch == 1
 
 
-def test_seq2seq_resume_continues_exactly(capsys, tmp_path, addition_file):
-    common = ["--data", addition_file, "--seed", "3", "--no-progress", "--show", "0", *TINY_SEQ]
+def test_seq2seq_default_seed_replays_the_books_stream(capsys, tmp_path, addition_file):
+    """Without --seed the weights and shuffles come from the book's stream (seed 1984)."""
+    from fastlstm.datasets.sequence import book_random_state, load_data
+    from fastlstm.models import PeekySeq2seq
+    from fastlstm.optim import Adam
+    from fastlstm.trainer import Trainer
+
+    argv = ["--data", addition_file, "--no-progress", "--show", "0", *TINY_SEQ, "--epochs", "2"]
+    code, out, err = run(capsys, "train", "peeky", *argv, "--out", tmp_path / "a")
+    assert code == 0, err
+    assert "the book's random stream" in out
+    got = fio.load_checkpoint(tmp_path / "a" / "last.ckpt.npz")
+    assert got.extra["config"]["seed"] == "book"
+    code, _, err = run(capsys, "train", "peeky", *argv, "--seed", "book", "--out", tmp_path / "b")
+    assert code == 0, err
+    again = fio.load_checkpoint(tmp_path / "b" / "last.ckpt.npz")
+
+    # the book's ch07 script, written with the API
+    (x, t), (x_test, _), vocab = load_data(addition_file, return_vocab=True)
+    rs = book_random_state(len(x) + len(x_test))
+    model = PeekySeq2seq(len(vocab), 8, 16, seed=rs)
+    trainer = Trainer(model, Adam(), rng=rs, progress=False)
+    for _ in range(2):
+        trainer.fit(x[:160, ::-1], t[:160], max_epoch=1, batch_size=32, max_grad=5.0)
+    for p, q, r in zip(model.params, got.params, again.params):
+        np.testing.assert_array_equal(q, p)
+        np.testing.assert_array_equal(r, p)
+
+
+@pytest.mark.parametrize("seed", ["3", "book"])
+def test_seq2seq_resume_continues_exactly(capsys, tmp_path, addition_file, seed):
+    common = ["--data", addition_file, "--seed", seed, "--no-progress", "--show", "0", *TINY_SEQ]
     a, b = tmp_path / "a", tmp_path / "b"
     assert run(capsys, "train", "peeky", *common, "--epochs", "2", "--out", a)[0] == 0
     assert run(capsys, "train", "peeky", *common, "--epochs", "1", "--out", b)[0] == 0
