@@ -19,6 +19,7 @@ from reference.functions import softmax
 from reference.layers import (
     TimeAffine,
     TimeAttention,
+    TimeBiLSTM,
     TimeDropout,
     TimeEmbedding,
     TimeLSTM,
@@ -40,6 +41,8 @@ __all__ = [
     "AttentionEncoder",
     "AttentionDecoder",
     "AttentionSeq2seq",
+    "AttentionBiEncoder",
+    "AttentionBiSeq2seq",
 ]
 
 
@@ -691,6 +694,51 @@ class AttentionSeq2seq(Seq2seq):
         V, D, H = vocab_size, wordvec_size, hidden_size
         rng = _rng(seed)
         self.encoder = AttentionEncoder(V, D, H, rng, dtype=dtype)
+        self.decoder = AttentionDecoder(V, D, H, rng, dtype=dtype)
+        self.softmax = TimeSoftmaxWithLoss()
+        self.params = self.encoder.params + self.decoder.params
+        self.grads = self.encoder.grads + self.decoder.grads
+
+
+class AttentionBiEncoder(AttentionEncoder):
+    """Attention encoder with a :class:`TimeBiLSTM` of ``H // 2`` units per direction.
+
+    Notes
+    -----
+    ``params``: ``embed_W (V, D)``, then ``Wx (D, 2H)``, ``Wh (H/2, 2H)``, ``b (2H,)`` of the
+    left-to-right LSTM and of the right-to-left one.  ``forward`` returns ``hs (N, T, H)``,
+    the two directions concatenated.
+    """
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
+        _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
+        if hidden_size % 2:
+            raise ValueError(f"hidden_size must be even, got {hidden_size}")
+        V, D, H = vocab_size, wordvec_size, hidden_size // 2
+        rng = _rng(seed)
+
+        embed_W = _randn(rng, (V, D), 100, dtype)
+        lstm_Wx1 = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
+        lstm_Wh1 = _randn(rng, (H, 4 * H), np.sqrt(H), dtype)
+        lstm_b1 = np.zeros(4 * H, dtype=dtype)
+        lstm_Wx2 = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
+        lstm_Wh2 = _randn(rng, (H, 4 * H), np.sqrt(H), dtype)
+        lstm_b2 = np.zeros(4 * H, dtype=dtype)
+
+        self.embed = TimeEmbedding(embed_W)
+        self.lstm = TimeBiLSTM(lstm_Wx1, lstm_Wh1, lstm_b1, lstm_Wx2, lstm_Wh2, lstm_b2)
+        self.params = self.embed.params + self.lstm.params
+        self.grads = self.embed.grads + self.lstm.grads
+        self.hs = None
+
+
+class AttentionBiSeq2seq(Seq2seq):
+    """:class:`AttentionSeq2seq` with an :class:`AttentionBiEncoder`."""
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        rng = _rng(seed)
+        self.encoder = AttentionBiEncoder(V, D, H, rng, dtype=dtype)
         self.decoder = AttentionDecoder(V, D, H, rng, dtype=dtype)
         self.softmax = TimeSoftmaxWithLoss()
         self.params = self.encoder.params + self.decoder.params

@@ -231,7 +231,9 @@ def test_float32_generation_follows_the_reference_closely():
 # --------------------------------------------------------------------------- #
 # seq2seq: batched greedy decoding
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("name", ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq"])
+@pytest.mark.parametrize(
+    "name", ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq", "AttentionBiSeq2seq"]
+)
 def test_batched_decoding_equals_reference_per_question(name):
     Vs, D, H = 13, 6, 10
     fast = getattr(F, name)(Vs, D, H, seed=2, dtype=np.float64)

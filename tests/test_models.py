@@ -27,6 +27,7 @@ MODELS = {
     "Seq2seq": ((V, D, H), True),
     "PeekySeq2seq": ((V, D, H), True),
     "AttentionSeq2seq": ((V, D, H), True),
+    "AttentionBiSeq2seq": ((V, D, 2 * H), True),  # H // 2 units each way: H even
 }
 LANGUAGE_MODELS = [n for n, (_, s2s) in MODELS.items() if not s2s]
 SEQ2SEQ_MODELS = [n for n, (_, s2s) in MODELS.items() if s2s]
@@ -165,6 +166,8 @@ def test_reset_state_forgets_the_state(name):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_gradcheck(name):
     args = (11, 3, 3) if name.startswith("Better") else (11, 4, 3)
+    if name == "AttentionBiSeq2seq":
+        args = (11, 4, 4)  # an even hidden size
     model = getattr(F, name)(*args, seed=1, dtype=np.float64)
     rng = np.random.default_rng(2)
     for p in model.params:  # O(1) weights: gradients well above round-off
@@ -201,10 +204,32 @@ def test_pad_id_leaves_padding_out_of_the_loss(name):
     fast.backward()
     ref.backward()
     assert_grads_close(fast, ref, 1e-10)
-    built = getattr(F, name)(V, D, H, seed=7, dtype=np.float64, pad_id=pad)
+    built = getattr(F, name)(*MODELS[name][0], seed=7, dtype=np.float64, pad_id=pad)
     assert built.forward(xs, ts) == pytest.approx(loss, rel=1e-12)
     with pytest.raises(ValueError, match="pad_id"):
         fast.pad_id = V
+
+
+@pytest.mark.parametrize("impl", [F, R], ids=["fastlstm", "reference"])
+def test_bidirectional_encoder_needs_an_even_hidden_size(impl):
+    with pytest.raises(ValueError, match="even"):
+        impl.AttentionBiSeq2seq(V, D, 7)
+
+
+def test_bidirectional_encoder_reads_both_ways():
+    """The encoder's states: left-to-right half, then the right-to-left half."""
+    model = F.AttentionBiSeq2seq(V, D, 2 * H, seed=0, dtype=np.float64)
+    xs = np.random.default_rng(0).integers(0, V, (2, 6))
+    hs = model.encoder.forward(xs)
+    assert hs.shape == (2, 6, 2 * H)
+    # the left-to-right half at position t sees xs[:, :t+1], the right-to-left half xs[:, t:]
+    changed = xs.copy()
+    changed[:, -1] = (changed[:, -1] + 1) % V
+    hs2 = model.encoder.forward(changed)
+    np.testing.assert_array_equal(hs2[:, :-1, :H], hs[:, :-1, :H])
+    assert not np.allclose(hs2[:, -1, :H], hs[:, -1, :H])
+    for t in range(6):
+        assert not np.allclose(hs2[:, t, H:], hs[:, t, H:])
 
 
 def test_seq2seq_rejects_short_targets():

@@ -14,7 +14,13 @@ Examples
 >>> ids = model.generate(start_id, skip_ids, rng=0)            # doctest: +SKIP
 """
 
-from fastlstm.models.attention import AttentionDecoder, AttentionEncoder, AttentionSeq2seq
+from fastlstm.models.attention import (
+    AttentionBiEncoder,
+    AttentionBiSeq2seq,
+    AttentionDecoder,
+    AttentionEncoder,
+    AttentionSeq2seq,
+)
 from fastlstm.models.base import BaseModel, model_class
 from fastlstm.models.rnnlm import BetterRnnlm, BetterRnnlmGen, Rnnlm, RnnlmGen, SimpleRnnlm
 from fastlstm.models.sampling import MAX_SKIPPED_DRAWS, sample_from_scores, softmax64
@@ -36,6 +42,8 @@ __all__ = [
     "AttentionEncoder",
     "AttentionDecoder",
     "AttentionSeq2seq",
+    "AttentionBiEncoder",
+    "AttentionBiSeq2seq",
     "MAX_SKIPPED_DRAWS",
     "sample_from_scores",
     "softmax64",

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastlstm.layers import TimeAffine, TimeAttention, TimeEmbedding, TimeLSTM
+from fastlstm.layers import TimeAffine, TimeAttention, TimeBiLSTM, TimeEmbedding, TimeLSTM
 from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _init_rng, _randn
 from fastlstm.models.seq2seq import Encoder, Seq2seq, _check_generate_args
 
-__all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
+__all__ = [
+    "AttentionEncoder",
+    "AttentionDecoder",
+    "AttentionSeq2seq",
+    "AttentionBiEncoder",
+    "AttentionBiSeq2seq",
+]
 
 
 class AttentionEncoder(Encoder):
@@ -142,3 +148,69 @@ class AttentionSeq2seq(Seq2seq):
 
     _encoder_class = AttentionEncoder
     _decoder_class = AttentionDecoder
+
+
+def _bi_units(hidden_size):
+    if hidden_size % 2:
+        raise ValueError(
+            "hidden_size must be even for a bidirectional encoder (hidden_size // 2 units "
+            f"in each direction), got {hidden_size}"
+        )
+    return hidden_size // 2
+
+
+class AttentionBiEncoder(AttentionEncoder):
+    """Attention encoder with a bidirectional LSTM (the book's 8.4 extension).
+
+    A :class:`~fastlstm.layers.TimeBiLSTM` of ``H // 2`` units in each direction
+    reads the embedded question; at every position the two directions' states
+    are concatenated, so ``hs`` is ``(N, T, H)`` as for
+    :class:`AttentionEncoder` and the decoder is unchanged.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H`` (``H`` even).
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+        Initialisation seed (keyword only).
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+
+    Notes
+    -----
+    ``params``: ``embed_W (V, D)``, then for the left-to-right and the
+    right-to-left LSTM ``Wx (D, 2H)``, ``Wh (H/2, 2H)``, ``b (2H,)``.
+    """
+
+    def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
+        _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
+        dtype = _check_dtype(dtype)
+        V, D, Hh = vocab_size, wordvec_size, _bi_units(hidden_size)
+        rng = _init_rng(seed)
+
+        embed_W = _randn(rng, (V, D), 100, dtype)
+        lstms = []
+        for _ in range(2):  # left to right, then right to left
+            lstms += [
+                _randn(rng, (D, 4 * Hh), np.sqrt(D), dtype),
+                _randn(rng, (Hh, 4 * Hh), np.sqrt(Hh), dtype),
+                np.zeros(4 * Hh, dtype=dtype),
+            ]
+
+        self.embed = TimeEmbedding(embed_W)
+        self.lstm = TimeBiLSTM(*lstms)
+        self.params = self.embed.params + self.lstm.params
+        self.grads = self.embed.grads + self.lstm.grads
+        self.hs = None
+
+
+class AttentionBiSeq2seq(AttentionSeq2seq):
+    """:class:`AttentionSeq2seq` with a bidirectional encoder (:class:`AttentionBiEncoder`).
+
+    The decoder starts from the encoder's states at the last position, as in
+    :class:`AttentionSeq2seq`: the left-to-right half has read the whole
+    question, the right-to-left half only its last symbol.  ``hidden_size``
+    must be even.
+    """
+
+    _encoder_class = AttentionBiEncoder
