@@ -137,6 +137,18 @@ SEQ_MODELS: dict[str, dict[str, Any]] = {
         "max_grad": 5.0,
         "lr": 0.001,
     },
+    "attention-bi": {  # ch08/train.py with the bidirectional encoder of section 8.4
+        "class": "AttentionBiSeq2seq",
+        "script": "ch08/train.py (AttentionBiSeq2seq: bidirectional encoder, H/2 units each way)",
+        "data": "date",
+        "reverse": True,
+        "batch_size": 128,
+        "wordvec": 16,
+        "hidden": 256,
+        "epochs": 10,
+        "max_grad": 5.0,
+        "lr": 0.001,
+    },
 }
 
 _ALL_MODELS = {**LM_MODELS, **SEQ_MODELS}
@@ -1263,7 +1275,7 @@ def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
             f"{spec['class']}: training loss",
         )
     best_path = out / BEST_FILE
-    if name == "attention" and best_path.is_file() and len(x_test):
+    if name.startswith("attention") and best_path.is_file() and len(x_test):
         fio.load_into(model.params, fio.load_checkpoint(best_path).params, best_path)
         _try_plot(
             _attention_png,

@@ -324,13 +324,14 @@ def test_max_words_too_small(capsys, tiny_ptb):
 # --------------------------------------------------------------------------- #
 # seq2seq models
 # --------------------------------------------------------------------------- #
-def test_train_attention_then_translate(capsys, tmp_path, date_file):
+@pytest.mark.parametrize("command", ["attention", "attention-bi"])
+def test_train_attention_then_translate(capsys, tmp_path, date_file, command):
     from fastlstm.evaluation import decode_one
-    from fastlstm.models import AttentionSeq2seq
+    from fastlstm.models import model_class
 
     out_dir = tmp_path / "att"
     code, out, err = run(
-        capsys, "train", "attention", "--data", date_file, "--epochs", "1", "--seed", "0",
+        capsys, "train", command, "--data", date_file, "--epochs", "1", "--seed", "0",
         "--out", out_dir, "--no-progress", *TINY_SEQ,
     )  # fmt: skip
     assert code == 0, err
@@ -350,7 +351,12 @@ def test_train_attention_then_translate(capsys, tmp_path, date_file):
     # the same as decoding with the model rebuilt from the file by the models' own loader
     from fastlstm.datasets.sequence import Vocab
 
-    model = AttentionSeq2seq.from_checkpoint(out_dir / "best.npz")
+    class_name = fio.load_checkpoint(out_dir / "best.npz").model_class
+    assert (
+        class_name
+        == {"attention": "AttentionSeq2seq", "attention-bi": "AttentionBiSeq2seq"}[command]
+    )
+    model = model_class(class_name).from_checkpoint(out_dir / "best.npz")
     vocab = Vocab(meta["vocab"])
     for text, answer in zip(["Mar 25, 2003", "1/2/99"], answers):
         expected = decode_one(
