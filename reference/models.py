@@ -690,10 +690,12 @@ class AttentionDecoder:
 class AttentionSeq2seq(Seq2seq):
     """:class:`Seq2seq` with an :class:`AttentionEncoder` and :class:`AttentionDecoder` (ch08)."""
 
+    encoder_class = AttentionEncoder
+
     def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
         V, D, H = vocab_size, wordvec_size, hidden_size
         rng = _rng(seed)
-        self.encoder = AttentionEncoder(V, D, H, rng, dtype=dtype)
+        self.encoder = self.encoder_class(V, D, H, rng, dtype=dtype)
         self.decoder = AttentionDecoder(V, D, H, rng, dtype=dtype)
         self.softmax = TimeSoftmaxWithLoss()
         self.params = self.encoder.params + self.decoder.params
@@ -732,14 +734,7 @@ class AttentionBiEncoder(AttentionEncoder):
         self.hs = None
 
 
-class AttentionBiSeq2seq(Seq2seq):
+class AttentionBiSeq2seq(AttentionSeq2seq):
     """:class:`AttentionSeq2seq` with an :class:`AttentionBiEncoder`."""
 
-    def __init__(self, vocab_size, wordvec_size, hidden_size, seed=None, *, dtype=np.float32):
-        V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _rng(seed)
-        self.encoder = AttentionBiEncoder(V, D, H, rng, dtype=dtype)
-        self.decoder = AttentionDecoder(V, D, H, rng, dtype=dtype)
-        self.softmax = TimeSoftmaxWithLoss()
-        self.params = self.encoder.params + self.decoder.params
-        self.grads = self.encoder.grads + self.decoder.grads
+    encoder_class = AttentionBiEncoder
