@@ -592,19 +592,27 @@ class _LSTMKernels(_Recurrent):
             buf[...] = 0
         return buf
 
-    def _sequence_forward(self, xs_tm, h0, c0):
-        """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs."""
+    def _sequence_forward(self, xs_tm, h0, c0, static=None):
+        """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs.
+
+        With ``static`` (N, S), the input at every step is ``concat(static, x_t)``
+        and ``xs_tm`` is (T, N, D - S): ``static @ Wx[:S]`` is computed once.
+        """
         T, N, D = xs_tm.shape
         H, dt = self.H, self.dtype
         Wx, Wh, b = self.params
+        S = 0 if static is None else static.shape[1]
         C, hc = _klstm.split_units(H, CHUNKS)
         Wxc = self._work("Wxc", (C, D + 1, 4 * hc))  # (C, D+1, 4hc): Wx with b as last row
         Whc = self._work("Whc", (C, H, 4 * hc))  # (C, H, 4hc)
         Wxb = self._work("Wxb", (D + 1, 4 * H))
-        Wxb[:D] = Wx
+        Wxb[:D] = Wx[S:]
         Wxb[D] = b
         _klstm.pack_cols(Wxb, C, hc, Wxc)
         _klstm.pack_cols(Wh, C, hc, Whc)
+        P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
+        if S:
+            _klstm.pack_cols(_mm(static, Wx[:S]), C, hc, P)
         A = self._work("A", (C, T, N, 4 * hc))  # (C, T, N, 4hc) gates
         hs_tm = self._work("hs_tm", (T + 1, N, H))
         cs_tm = self._work("cs_tm", (T + 1, N, H))
@@ -615,13 +623,16 @@ class _LSTMKernels(_Recurrent):
         X2[:, :D] = xs_tm.reshape(T * N, D)
         X2[:, D] = 1
         tmp = self._work("tmp", (C, N, 4 * hc))
-        _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whc, A, hs_tm, cs_tm, hs, tmp)
-        self._cache = (X2, Wxc, Whc, A, hs_tm, cs_tm)
+        _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp)
+        self._cache = (X2, Wxc, Whc, A, hs_tm, cs_tm, static)
         return hs
 
     def _sequence_backward(self, dhs, dh, dc):
-        """dhs (N, T, H) -> dxs (N, T, D); fills grads; ``dh``/``dc`` in/out as in the kernel."""
-        X2, Wxc, Whc, G, hs_tm, cs_tm = self._cache
+        """dhs (N, T, H) -> dxs (N, T, D); fills grads; ``dh``/``dc`` in/out as in the kernel.
+
+        After a forward with ``static``, its gradient is left in ``self.dstatic``.
+        """
+        X2, Wxc, Whc, G, hs_tm, cs_tm, static = self._cache
         C, T, N, hc4 = G.shape
         H, D, dt = self.H, X2.shape[1] - 1, self.dtype
         WhcT = self._work("WhcT", (C, hc4, H))  # (C, 4hc, H)
@@ -642,8 +653,15 @@ class _LSTMKernels(_Recurrent):
         )
         dWxb = self._work("dWxb", (D + 1, 4 * H))  # dWx with db as last row
         _klstm.unpack_cols(dWxc, dWxb)
-        self.grads[0][...] = dWxb[:D]
+        S = 0 if static is None else static.shape[1]
+        self.grads[0][S:] = dWxb[:D]
         self.grads[2][...] = dWxb[D]
+        self.dstatic = None
+        if S:  # the static input: one product with the gate gradients summed over time
+            dAsum = self._work("dAsum", (N, 4 * H))  # (N, 4H)
+            _klstm.unpack_cols(dA.sum(axis=1), dAsum)
+            _matmul_into(self.grads[0][:S], static.T, dAsum)
+            self.dstatic = _mm(dAsum, self.params[0][:S].T)  # (N, S)
         dWh = self.grads[1]
         if dWh.flags.c_contiguous:
             _klstm.unpack_cols(dWhc, dWh)
@@ -686,12 +704,33 @@ class TimeLSTM(_LSTMKernels):
     def forward(self, xs):
         """xs (N, T, D) -> hs (N, T, H)."""
         N, T, xs_tm = self._inputs(xs)
+        return self._forward(N, T, xs_tm, None)
+
+    def _forward_peeky(self, xs, static):
+        """``forward(concat(static at every step, xs))`` with ``static @ Wx[:S]`` computed once.
+
+        ``static`` is ``(N, S)`` and ``xs`` ``(N, T, D - S)``: the input of every
+        step is ``concat(static, xs[:, t])``, as in the book's ``PeekyDecoder``.
+        ``backward`` returns the gradient of ``xs`` and leaves that of ``static``
+        (summed over the steps) in ``dstatic``.
+        """
+        static = _floats(static, self.dtype, "static", ndim=2)
+        N, S = static.shape
+        if not 0 < S < self.D:
+            raise ValueError(
+                f"static must have 1 to {self.D - 1} columns, got shape {static.shape}"
+            )
+        xs = _floats(xs, self.dtype, "xs", ndim=3, shape=(N, None, self.D - S))
+        xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, D - S)
+        return self._forward(N, xs.shape[1], xs_tm, static)
+
+    def _forward(self, N, T, xs_tm, static):
         H = self.H
         if not self.stateful:
             self.h, self.c = None, None
         h0 = _state(self.h, (N, H), self.dtype, "h")
         c0 = _state(self.c, (N, H), self.dtype, "c")
-        hs = self._sequence_forward(xs_tm, h0, c0)
+        hs = self._sequence_forward(xs_tm, h0, c0, static)
         hs_tm, cs_tm = self._cache[4], self._cache[5]
         self.h = hs_tm[T].copy()
         self.c = cs_tm[T].copy()

@@ -360,6 +360,42 @@ def test_time_bilstm(shape, seed, dtype):
     )
 
 
+@dtypes
+@cases
+def test_time_lstm_peeky_input_equals_the_concatenated_input(shape, seed, dtype):
+    """``_forward_peeky(xs, s)`` (PeekyDecoder's path) equals the reference LSTM on
+    ``concat(s at every step, xs)``: outputs, every gradient, the gradient of ``s``."""
+    rng = np.random.default_rng(seed)
+    N, T, D, H = shape["N"], shape["T"], shape["D"], shape["H"]
+    S = 3
+    arrays = recurrent_params("lstm", rng, dtype, S + D, H)
+    xs, static = draw(rng, dtype, (N, T, D)), draw(rng, dtype, (N, S))
+    h0 = draw(rng, dtype, (N, H))
+    fast = FL.TimeLSTM(*copies(arrays), stateful=True)
+    ref = RL.TimeLSTM(*copies(arrays), stateful=True)
+    fast.set_state(h0)
+    ref.set_state(h0)
+    hs = fast._forward_peeky(xs, static)
+    full = np.concatenate((np.broadcast_to(static[:, None], (N, T, S)), xs), axis=2)
+    assert_close(hs, ref.forward(full), dtype, "hs")
+    assert_close(fast.h, ref.h, dtype, "h")
+    dhs = draw(rng, dtype, (N, T, H))
+    dxs = fast.backward(dhs)
+    dfull = ref.backward(dhs)
+    assert dxs.shape == (N, T, D)
+    assert_close(dxs, dfull[:, :, S:], dtype, "dxs")
+    assert_close(fast.dstatic, dfull[:, :, :S].sum(axis=1), dtype, "dstatic")
+    assert_close(fast.dh, ref.dh, dtype, "dh")
+    for name, g, r in zip(("dWx", "dWh", "db"), fast.grads, ref.grads):
+        assert_close(g, r, dtype, name)
+    # an ordinary forward afterwards leaves no stale static gradient
+    fast.forward(full)
+    fast.backward(dhs)
+    assert fast.dstatic is None
+    with pytest.raises(ValueError, match="static"):
+        fast._forward_peeky(full, np.zeros((N, S + D), dtype))
+
+
 STATE_SHAPES = [pytest.param(s, id=_shape_id(s)) for s in SMALL_SHAPES[:2]] + [
     pytest.param(LARGE_SHAPE, id=_shape_id(LARGE_SHAPE))
 ]

@@ -124,7 +124,7 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
 
 
 @dual
-def lstm_forward(X2, Wxc, Whc, A, hs_tm, cs_tm, hs, tmp):
+def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
     """Run the LSTM over a whole sequence.
 
     Parameters
@@ -132,6 +132,8 @@ def lstm_forward(X2, Wxc, Whc, A, hs_tm, cs_tm, hs, tmp):
     X2 : (T*N, D+1) inputs, time-major rows, with a last column of ones.
     Wxc, Whc : (C, D+1, 4hc), (C, H, 4hc) blocked parameters; the last row of
         ``Wxc`` is the bias, so the products include it.
+    P : (C, N, 4hc) or (C, 0, 4hc): a projection added at every step (the
+        part of the input that is the same at every step), or nothing.
     A : (C, T, N, 4hc) output: gate activations (backward needs them).
     hs_tm, cs_tm : (T+1, N, H); index 0 holds the initial state on entry.
     hs : (N, T, H) output hidden states, batch-major.
@@ -143,6 +145,13 @@ def lstm_forward(X2, Wxc, Whc, A, hs_tm, cs_tm, hs, tmp):
     # input projections (with the bias) of all steps at once, one product per block
     for c in prange(C):
         np.dot(X2, Wxc[c], A[c].reshape((T * N, hc4)))
+        if P.shape[1] > 0:
+            for t in range(T):
+                for n in range(N):
+                    a = A[c, t, n]
+                    p = P[c, n]
+                    for k in range(hc4):
+                        a[k] += p[k]
     for t in range(T):
         for c in prange(C):
             lo = c * hc

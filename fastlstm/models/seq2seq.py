@@ -343,9 +343,9 @@ class PeekyDecoder(Decoder):
 
         self.lstm.set_state(h)
         out = self.embed.forward(xs)  # (N, T, D)
+        # the LSTM reads concat(h, x_t) at every step; h @ Wx[:H] is computed once
+        out = self.lstm._forward_peeky(out, h)  # (N, T, H)
         hs = np.broadcast_to(h[:, None, :], (N, T, H))  # (N, T, H)
-        out = np.concatenate((hs, out), axis=2)  # (N, T, H + D)
-        out = self.lstm.forward(out)  # (N, T, H)
         out = np.concatenate((hs, out), axis=2)  # (N, T, 2H)
         score = self.affine.forward(out)  # (N, T, V)
         self.cache = H
@@ -356,18 +356,15 @@ class PeekyDecoder(Decoder):
         H = self.cache
         dout = self.affine.backward(dscore)  # (N, T, 2H)
         dout, dhs0 = dout[:, :, H:], dout[:, :, :H]
-        dout = self.lstm.backward(dout)  # (N, T, H + D)
-        dembed, dhs1 = dout[:, :, H:], dout[:, :, :H]
+        dembed = self.lstm.backward(dout)  # (N, T, D)
         self.embed.backward(dembed)
-        dhs = dhs0 + dhs1
-        return self.lstm.dh + np.sum(dhs, axis=1)
+        return self.lstm.dh + self.lstm.dstatic + np.sum(dhs0, axis=1)
 
     def _step(self, ids, h):
-        peeky = np.asarray(h, dtype=self.lstm.dtype)[:, None, :]  # (N, 1, H)
+        h = np.asarray(h, dtype=self.lstm.dtype)  # (N, H)
         out = self.embed.forward(ids)  # (N, 1, D)
-        out = np.concatenate((peeky, out), axis=2)  # (N, 1, H + D)
-        out = self.lstm.forward(out)  # (N, 1, H)
-        out = np.concatenate((peeky, out), axis=2)  # (N, 1, 2H)
+        out = self.lstm._forward_peeky(out, h)  # (N, 1, H)
+        out = np.concatenate((h[:, None, :], out), axis=2)  # (N, 1, 2H)
         return self.affine.forward(out)[:, 0]  # (N, V)
 
 
