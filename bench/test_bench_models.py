@@ -94,6 +94,7 @@ class TrainCase(NamedTuple):
         if self.model == "Seq2seq":
             return encoder + lstm(Td, D) + 6.0 * N * Td * H * V
         if self.model == "PeekySeq2seq":  # LSTM input [h; x], Affine input [h; h_enc]
+            # (the book's count: fastlstm multiplies h by Wx[:H] once, not at every step)
             return encoder + lstm(Td, D + H) + 6.0 * N * Td * 2 * H * V
         if self.model == "AttentionSeq2seq":  # Affine input [context; h]
             attention = 12.0 * N * Td * self.T_in * H
