@@ -123,7 +123,7 @@ def plot_curve(
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    if len(curves) > 1:
+    if any(label is not None for label in curves):  # named curves (a mapping)
         ax.legend()
     ax.grid(True, alpha=0.3)
     return _save(fig, path)

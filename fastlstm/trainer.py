@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import inspect
 import math
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from fastlstm.models.base import as_rng
 from fastlstm.optim import PlateauDecay, clip_grads, unique_params
 
 __all__ = ["Trainer", "RnnlmTrainer", "eval_perplexity", "PlateauDecay"]
@@ -102,26 +102,18 @@ def _accepts_train_flg(forward):
 
 
 def _save_curve(values, path, default_name, ylabel, eval_interval, ylim):
-    """Plot ``values`` against the evaluation count and save a PNG (Agg)."""
+    """Plot ``values`` against the evaluation count and save a PNG."""
     if len(values) == 0:
         raise ValueError("nothing to plot: fit() has recorded no values (was eval_interval None?)")
-    if ylim is not None and len(ylim) != 2:
-        raise ValueError(f"ylim must be a pair (bottom, top), got {ylim!r}")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from fastlstm.plot import plot_curve
 
-    path = Path(default_name if path is None else path)
-    fig = Figure(figsize=(6.4, 4.8))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(np.arange(len(values)), values, label="train")
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    ax.set_xlabel(f"iterations (x{eval_interval})")
-    ax.set_ylabel(ylabel)
-    ax.legend()
-    fig.savefig(path, format="png")
-    return path
+    return plot_curve(
+        {"train": values},
+        default_name if path is None else path,
+        f"iterations (x{eval_interval})",
+        ylabel,
+        ylim=ylim,
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -198,7 +190,7 @@ class Trainer(_BaseTrainer):
 
     def __init__(self, model, optimizer, *, rng=None, progress=True):
         super().__init__(model, optimizer, progress)
-        self.rng = rng if isinstance(rng, np.random.RandomState) else np.random.default_rng(rng)
+        self.rng = as_rng(rng)
         self.loss_list = []
 
     def fit(

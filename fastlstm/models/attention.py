@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeAttention, TimeBiLSTM, TimeEmbedding, TimeLSTM
-from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _init_rng, _randn
+from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, as_rng
 from fastlstm.models.seq2seq import Encoder, Seq2seq, _check_generate_args
 
 __all__ = [
@@ -61,7 +61,7 @@ class AttentionDecoder:
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -186,7 +186,7 @@ class AttentionBiEncoder(AttentionEncoder):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, Hh = vocab_size, wordvec_size, _bi_units(hidden_size)
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstms = []

@@ -39,8 +39,8 @@ def _check_dtype(dtype):
     return dt
 
 
-def _init_rng(seed):
-    """The source of a model's initial weights for its ``seed`` argument.
+def as_rng(seed):
+    """The source of draws for a ``seed`` / ``rng`` argument (models, :class:`Trainer`).
 
     A :class:`numpy.random.RandomState` is used as is: it draws exactly what
     ``np.random.randn`` gives the book's code when numpy's global state is the

@@ -24,7 +24,7 @@ from fastlstm.layers import (
     TimeRNN,
     TimeSoftmaxWithLoss,
 )
-from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _init_rng, _randn
+from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn, as_rng
 from fastlstm.models.sampling import LanguageModelSampler
 
 __all__ = ["SimpleRnnlm", "Rnnlm", "BetterRnnlm", "RnnlmGen", "BetterRnnlmGen"]
@@ -84,7 +84,7 @@ class SimpleRnnlm(_LanguageModel):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         rnn_Wx = _randn(rng, (D, H), np.sqrt(D), dtype)
@@ -132,7 +132,7 @@ class Rnnlm(LanguageModelSampler, _LanguageModel):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -196,7 +196,7 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
                 f"({wordvec_size}) must equal hidden_size ({hidden_size})"
             )
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx1 = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)

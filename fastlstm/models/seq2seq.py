@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
-from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _init_rng, _randn
+from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn, as_rng
 
 __all__ = ["Encoder", "Decoder", "Seq2seq", "PeekyDecoder", "PeekySeq2seq"]
 
@@ -69,7 +69,7 @@ class Encoder:
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -119,7 +119,7 @@ class Decoder:
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (D, 4 * H), np.sqrt(D), dtype)
@@ -213,7 +213,7 @@ class Seq2seq(BaseModel):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
         self.encoder = self._encoder_class(V, D, H, seed=rng, dtype=dtype)
         self.decoder = self._decoder_class(V, D, H, seed=rng, dtype=dtype)
         self.softmax = TimeSoftmaxWithLoss()
@@ -319,7 +319,7 @@ class PeekyDecoder(Decoder):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        rng = _init_rng(seed)
+        rng = as_rng(seed)
 
         embed_W = _randn(rng, (V, D), 100, dtype)
         lstm_Wx = _randn(rng, (H + D, 4 * H), np.sqrt(H + D), dtype)
