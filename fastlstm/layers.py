@@ -203,6 +203,16 @@ class MatMul:
         return _mm(dout, W.T)
 
 
+def _affine_params(W, b):
+    """Checked ``params`` ``[W, b]`` and zero ``grads`` of an affine layer."""
+    _param(W, "W", 2)
+    _param(b, "b", 1)
+    _same_dtype(W, b)
+    if b.shape[0] != W.shape[1]:
+        raise ValueError(f"b has shape {b.shape}, expected ({W.shape[1]},) to match W {W.shape}")
+    return [W, b], [np.zeros_like(W), np.zeros_like(b)]
+
+
 class Affine:
     """``out = x @ W + b``.
 
@@ -213,15 +223,7 @@ class Affine:
     """
 
     def __init__(self, W, b):
-        _param(W, "W", 2)
-        _param(b, "b", 1)
-        _same_dtype(W, b)
-        if b.shape[0] != W.shape[1]:
-            raise ValueError(
-                f"b has shape {b.shape}, expected ({W.shape[1]},) to match W {W.shape}"
-            )
-        self.params = [W, b]
-        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.params, self.grads = _affine_params(W, b)
         self.x = None
 
     def forward(self, x):
@@ -1004,15 +1006,7 @@ class TimeAffine:
     """
 
     def __init__(self, W, b):
-        _param(W, "W", 2)
-        _param(b, "b", 1)
-        _same_dtype(W, b)
-        if b.shape[0] != W.shape[1]:
-            raise ValueError(
-                f"b has shape {b.shape}, expected ({W.shape[1]},) to match W {W.shape}"
-            )
-        self.params = [W, b]
-        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.params, self.grads = _affine_params(W, b)
         self.x = None
 
     def forward(self, x):

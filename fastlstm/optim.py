@@ -336,7 +336,7 @@ class Momentum(_Optimizer):
         return (t(self.momentum), t(self.lr))
 
 
-class Nesterov(_Optimizer):
+class Nesterov(Momentum):
     """Nesterov's accelerated gradient in the book's form (arXiv:1212.0901).
 
     ``v = momentum * v - lr * dW``;
@@ -349,14 +349,6 @@ class Nesterov(_Optimizer):
     momentum : float, default 0.9
         Decay of the velocity ``v`` (``self.v``).
     """
-
-    _hyper = ("lr", "momentum")
-    _state = ("v",)
-
-    def __init__(self, lr=0.01, momentum=0.9):
-        self.lr = lr
-        self.momentum = momentum
-        self.v = None
 
     _kernels = (_k.nesterov, _k.nesterov_parallel)
 
