@@ -12,7 +12,7 @@ applied at every decoder step) written as one kernel, parallel over samples.
 
 from __future__ import annotations
 
-from fastlstm._kernels.fastmath import exp as _exp
+from fastlstm._kernels.softmax import softmax_row
 from fastlstm._numba import REDUCE_FASTMATH, dual, prange
 
 
@@ -28,18 +28,9 @@ def attention_forward(hs_enc, hs_dec, a, out):
                 for k in range(H):
                     s += hs_enc[n, e, k] * hs_dec[n, t, k]
                 a[n, t, e] = s
-            # max of the stored (rounded) scores, so a single score gives exactly 1
-            m = a[n, t, 0]
-            for e in range(1, Te):
-                m = a[n, t, e] if a[n, t, e] > m else m
-            tot = 0.0
-            for e in range(Te):
-                w = _exp(a[n, t, e] - m)
-                a[n, t, e] = w
-                tot += w
-            inv = 1.0 / tot
-            for e in range(Te):
-                a[n, t, e] *= inv
+            # in place: the max is that of the stored (rounded) scores, so a single
+            # score gives exactly 1
+            softmax_row(a[n, t], a[n, t])
             for k in range(H):
                 out[n, t, k] = 0
             for e in range(Te):

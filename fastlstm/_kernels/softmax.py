@@ -11,7 +11,32 @@ from __future__ import annotations
 import math
 
 from fastlstm._kernels.fastmath import exp as _exp
-from fastlstm._numba import REDUCE_FASTMATH, dual, prange
+from fastlstm._numba import REDUCE_FASTMATH, dual, jit, prange
+
+
+@jit(fastmath=REDUCE_FASTMATH)
+def shifted_exp(row, out):
+    """``out[:] = exp(row - max(row))``; returns ``(max(row), sum(out))``.
+
+    ``out`` may be ``row`` itself (each element is read before it is written).
+    """
+    m = row[0]
+    for v in range(1, row.shape[0]):
+        m = row[v] if row[v] > m else m
+    s = 0.0
+    for v in range(row.shape[0]):
+        w = _exp(row[v] - m)
+        out[v] = w
+        s += w
+    return m, s
+
+
+@jit(fastmath=REDUCE_FASTMATH)
+def softmax_row(row, out):
+    """``out[:] = softmax(row)``, stable; ``out`` may be ``row``."""
+    inv = 1.0 / shifted_exp(row, out)[1]
+    for v in range(out.shape[0]):
+        out[v] *= inv
 
 
 @dual(fastmath=REDUCE_FASTMATH)
@@ -28,18 +53,10 @@ def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
     losses : (M,) float64 output, ``log(sums) + max - x[r, t[r]]`` (0 where ignored);
         NaN or inf when the row holds NaN or inf.
     """
-    M, V = x.shape
+    M = x.shape[0]
     for r in prange(M):
         row = x[r]
-        er = e[r]
-        m = row[0]
-        for v in range(1, V):
-            m = row[v] if row[v] > m else m
-        s = 0.0
-        for v in range(V):
-            w = _exp(row[v] - m)
-            er[v] = w
-            s += w
+        m, s = shifted_exp(row, e[r])
         sums[r] = s
         lse = m + math.log(s)
         if t[r] == ignore_label:
@@ -68,18 +85,5 @@ def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
 @dual(fastmath=REDUCE_FASTMATH)
 def softmax_rows(x, out):
     """Stable softmax over the last axis of a 2-D array."""
-    M, V = x.shape
-    for r in prange(M):
-        row = x[r]
-        orow = out[r]
-        m = row[0]
-        for v in range(1, V):
-            m = row[v] if row[v] > m else m
-        s = 0.0
-        for v in range(V):
-            w = _exp(row[v] - m)
-            orow[v] = w
-            s += w
-        inv = 1.0 / s
-        for v in range(V):
-            orow[v] *= inv
+    for r in prange(x.shape[0]):
+        softmax_row(x[r], out[r])
