@@ -31,7 +31,7 @@ import fastlstm.models as fast_models  # noqa: E402
 import reference.models as ref_models  # noqa: E402
 from fastlstm import optim as fast_optim  # noqa: E402
 from fastlstm.datasets import sequence  # noqa: E402
-from fastlstm.evaluation import eval_seq2seq  # noqa: E402
+from fastlstm.evaluation import seq2seq_accuracy  # noqa: E402
 from reference import optim as ref_optim  # noqa: E402
 
 # model, data file, reversed input, hidden size (the book's scripts)
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - t0
         for a, b in zip(scorer.params, model.params, strict=True):
             a[...] = b
-        acc = eval_seq2seq(scorer, x_test, t_test, vocab, reverse=reverse, show=0)
+        acc = seq2seq_accuracy(scorer, x_test, t_test, vocab, reverse=reverse, show=0)
         print(
             f"epoch {epoch + 1}: loss {np.mean(losses):.4f}  test accuracy {acc * 100:.3f}%  "
             f"training {seconds:.1f} s",

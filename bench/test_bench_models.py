@@ -321,7 +321,7 @@ def make_eval(impl, c: EvalCase, seed=SEED):
     if impl == "fastlstm":
 
         def run():
-            out = model.generate(xs, start_id, c.sample_size)
+            out = model.generate_batch(xs, start_id, c.sample_size)
             return np.asarray(out).reshape(c.questions, c.sample_size)
 
     else:

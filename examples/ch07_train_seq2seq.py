@@ -9,7 +9,7 @@ accuracy together (the book's figures 7-23 and 7-26).
 from _common import OUT, arg
 
 from fastlstm.datasets import sequence
-from fastlstm.evaluation import eval_seq2seq
+from fastlstm.evaluation import seq2seq_accuracy
 from fastlstm.models import PeekySeq2seq, Seq2seq
 from fastlstm.optim import Adam
 from fastlstm.plot import plot_curve
@@ -47,7 +47,7 @@ for label, (model_class, is_reverse) in variants.items():
     for epoch in range(max_epoch):
         trainer.fit(xtr, t_train, max_epoch=1, batch_size=batch_size, max_grad=max_grad)
         # the whole test set at once (batched greedy decoding), 3 questions shown
-        acc = eval_seq2seq(model, xte, t_test, vocab, reverse=is_reverse, show=3)
+        acc = seq2seq_accuracy(model, xte, t_test, vocab, reverse=is_reverse, show=3)
         acc_list.append(acc)
         print("epoch %d: val acc %.3f%%" % (epoch + 1, acc * 100))
     curves[label] = acc_list

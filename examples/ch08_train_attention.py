@@ -6,7 +6,7 @@ python examples/ch08_train_attention.py [max_epoch]
 from _common import OUT, arg
 
 from fastlstm.datasets import sequence
-from fastlstm.evaluation import eval_seq2seq
+from fastlstm.evaluation import seq2seq_accuracy
 from fastlstm.models import AttentionSeq2seq
 from fastlstm.optim import Adam
 from fastlstm.plot import plot_curve
@@ -37,7 +37,7 @@ trainer = Trainer(model, optimizer, rng=rng)
 acc_list = []
 for epoch in range(max_epoch):
     trainer.fit(x_train, t_train, max_epoch=1, batch_size=batch_size, max_grad=max_grad)
-    acc = eval_seq2seq(model, x_test, t_test, vocab, reverse=True, show=3)
+    acc = seq2seq_accuracy(model, x_test, t_test, vocab, reverse=True, show=3)
     acc_list.append(acc)
     print("epoch %d: val acc %.3f%%" % (epoch + 1, acc * 100))
 

@@ -1132,7 +1132,7 @@ def _cmd_train_seq(args) -> int:
 def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
     from fastlstm import io as fio
     from fastlstm.datasets import sequence
-    from fastlstm.evaluation import attention_weights, eval_seq2seq
+    from fastlstm.evaluation import attention_weights, seq2seq_accuracy
     from fastlstm.optim import Adam
     from fastlstm.plot import plot_attention, plot_curve
     from fastlstm.trainer import Trainer
@@ -1217,7 +1217,7 @@ def _train_seq(args, name, spec, ckpt, cfg, out) -> int:
                 max_grad=cfg["max_grad"] or None,
                 eval_interval=EVAL_INTERVAL,
             )
-            acc = eval_seq2seq(
+            acc = seq2seq_accuracy(
                 model, x_test, t_test, vocab, reverse=cfg["reverse"], show=cfg["show"]
             )
             history["loss"] = list(trainer.loss_list)
@@ -1486,13 +1486,15 @@ def _cmd_eval(args) -> int:
         _say(f"{args.split} perplexity: {ppl:.2f}")
         return 0
 
-    from fastlstm.evaluation import eval_seq2seq
+    from fastlstm.evaluation import seq2seq_accuracy
 
     vocab, info = _seq_settings(loaded, args)
     _, (x_test, t_test), data_vocab, _ = _sequence(info["data"], info["reverse"], args.limit)
     if data_vocab != vocab:
         raise CLIError(f"the data {info['data']} ({data_vocab.source}) are not the model's")
-    acc = eval_seq2seq(loaded.model, x_test, t_test, vocab, reverse=info["reverse"], show=args.show)
+    acc = seq2seq_accuracy(
+        loaded.model, x_test, t_test, vocab, reverse=info["reverse"], show=args.show
+    )
     _say(f"test accuracy: {acc * 100:.3f}% ({len(x_test)} questions)")
     return 0
 

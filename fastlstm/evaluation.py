@@ -1,15 +1,15 @@
 """Evaluation of seq2seq models: exact-match accuracy, one-off decoding, attention maps.
 
-:func:`eval_seq2seq` is the book's ``common/util.py`` function applied to a
-whole test set at once: the questions are decoded in batches with the model's
-greedy ``generate`` and an answer counts as correct only if every character
-matches.  Like the book, it prints the question, the correct answer and the
-model's answer marked ☑ or ☒ for the first few questions.
+:func:`eval_seq2seq` is the book's ``common/util.py`` function, with its
+signature: one question in, 1 or 0 out, and the book's Q/T/☑ lines when
+``verbose``.  :func:`seq2seq_accuracy` scores a whole test set at once: the
+questions are decoded in batches with the model's greedy ``generate_batch``
+and an answer counts as correct only if every character matches.
 
-``model.generate(xs, start_id, sample_size)`` of :mod:`fastlstm.models` takes a
-batch ``xs (N, T)`` and returns ``(N, sample_size)`` ids.  The book's own models
-decode one question ``(1, T)`` at a time and return a list; they work here too
-(one question per call, slower).
+``model.generate_batch(xs, start_id, sample_size)`` of :mod:`fastlstm.models`
+takes a batch ``xs (N, T)`` and returns ``(N, sample_size)`` ids.  Models with
+only the book's one-question ``generate`` (which returns a list) work here too,
+one question per call (slower).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TextIO
 
 import numpy as np
 
-__all__ = ["eval_seq2seq", "decode_one", "attention_weights"]
+__all__ = ["eval_seq2seq", "seq2seq_accuracy", "decode_one", "attention_weights"]
 
 _COLORS = {"ok": "\033[92m", "fail": "\033[91m", "close": "\033[0m"}
 
@@ -67,11 +67,15 @@ def _as_answers(out, n, sample_size):
 def _generate(model, xs, start_id, sample_size, state):
     """Greedy answers ``(N, sample_size)`` to the questions ``xs (N, T)``.
 
-    ``state["batched"]`` records whether the model decodes batches; a model that
-    raises ``ValueError`` on a batch (the book's models) is asked one question
-    at a time from then on.
+    Uses ``model.generate_batch`` where the model has it.  Otherwise
+    ``state["batched"]`` records whether the model's ``generate`` decodes
+    batches; a model that raises ``ValueError`` on a batch (the book's models)
+    is asked one question at a time from then on.
     """
     n = len(xs)
+    batch = getattr(model, "generate_batch", None)
+    if batch is not None:
+        return _as_answers(batch(xs, start_id, sample_size), n, sample_size)
     if state.get("batched", True):
         try:
             return _as_answers(model.generate(xs, start_id, sample_size), n, sample_size)
@@ -104,7 +108,54 @@ def _marks(file):
     return "☑", "☒"
 
 
-def eval_seq2seq(
+def eval_seq2seq(model, question, correct, id_to_char, verbose=False, is_reverse=False):
+    """Score one question as the book's ``common.util.eval_seq2seq``.
+
+    Parameters
+    ----------
+    model : object
+        A seq2seq model (``generate`` or ``generate_batch``).
+    question : ndarray of int, shape (1, T_enc)
+        The question as the model reads it.
+    correct : ndarray of int, shape (1, T_dec + 1)
+        Start id followed by the correct answer.
+    id_to_char : dict or Vocab
+        ``id -> char`` mapping.
+    verbose : bool, default False
+        Print the book's ``Q`` / ``T`` / ☑ or ☒ lines and ``---``.
+    is_reverse : bool, default False
+        ``question`` is reversed: print it turned back the right way.
+
+    Returns
+    -------
+    int
+        1 if the greedy answer equals the correct one exactly, else 0.
+    """
+    question = _ids_2d(np.asarray(question).reshape(1, -1), "question")
+    correct = np.asarray(correct).flatten()
+    if correct.size < 2:
+        raise ValueError(
+            f"correct must hold a start id and at least one answer id, got {correct.size} ids"
+        )
+    start_id, correct = int(correct[0]), correct[1:]
+    id_to_char = _vocab_chars(id_to_char)
+    guess = _generate(model, np.ascontiguousarray(question), start_id, len(correct), {})[0]
+    ok = bool(np.array_equal(guess, correct))
+    if verbose:
+        _print_marked(question[0], correct, guess, ok, id_to_char, is_reverse, sys.stdout)
+    return 1 if ok else 0
+
+
+def _print_marked(question, correct, guess, ok, id_to_char, reverse, file):
+    """The book's ``Q`` / ``T`` / ☑ or ☒ lines for one question."""
+    good, bad = _marks(file)
+    print("Q", _to_text(question[::-1] if reverse else question, id_to_char), file=file)
+    print("T", _to_text(correct, id_to_char), file=file)
+    print(good if ok else bad, _to_text(guess, id_to_char), file=file)
+    print("---", file=file)
+
+
+def seq2seq_accuracy(
     model,
     x,
     t,
@@ -124,8 +175,8 @@ def eval_seq2seq(
     Parameters
     ----------
     model : object
-        ``generate(xs (N, T), start_id, sample_size) -> (N, sample_size)`` ids
-        (a model decoding one question ``(1, T)`` at a time also works).
+        ``generate_batch(xs (N, T), start_id, sample_size) -> (N, sample_size)``
+        ids (a model with only the book's one-question ``generate`` also works).
     x : ndarray of int, shape (N, T_enc)
         Questions as the model sees them (already reversed if it was trained on
         reversed input).
@@ -136,7 +187,7 @@ def eval_seq2seq(
     reverse : bool, default False
         ``x`` is reversed: show the questions turned back the right way.
     batch_size : int, default 1000
-        Questions decoded per call of ``generate``.
+        Questions decoded per call of ``generate_batch``.
     show : int, default 3
         Print the book's ``Q`` / ``T`` / ☑ or ☒ lines for this many questions
         (the first ones); 0 prints nothing.
@@ -186,14 +237,8 @@ def eval_seq2seq(
             guesses[lo:hi][sel] = _generate(model, xs, int(start), sample_size, state)
     correct = np.all(guesses == answers, axis=1)  # (N,)
 
-    if show:
-        ok, fail = _marks(file)
-        for i in range(min(show, len(x))):
-            question = _to_text(x[i, ::-1] if reverse else x[i], id_to_char)
-            print("Q", question, file=file)
-            print("T", _to_text(answers[i], id_to_char), file=file)
-            print((ok if correct[i] else fail), _to_text(guesses[i], id_to_char), file=file)
-            print("---", file=file)
+    for i in range(min(show, len(x))):
+        _print_marked(x[i], answers[i], guesses[i], correct[i], id_to_char, reverse, file)
     return float(np.mean(correct))
 
 
@@ -236,7 +281,7 @@ def decode_one(
     Parameters
     ----------
     model : object
-        A trained seq2seq model with ``generate``.
+        A trained seq2seq model with ``generate_batch`` or ``generate``.
     text : str
         The question, in the characters of ``vocab``.
     vocab : Vocab

@@ -488,4 +488,4 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35, *, progress=Fals
     return math.exp(total_loss / max_iters)
 
 
-from fastlstm.evaluation import eval_seq2seq  # noqa: E402,F401  (re-export: batched, see evaluation)
+from fastlstm.evaluation import eval_seq2seq, seq2seq_accuracy  # noqa: E402,F401  (re-export)

@@ -13,7 +13,7 @@ import pytest
 import reference.models as R
 from fastlstm import models as F
 from fastlstm.datasets import ptb, sequence
-from fastlstm.evaluation import eval_seq2seq
+from fastlstm.evaluation import seq2seq_accuracy
 from fastlstm.io import read_book_pkl
 from fastlstm.optim import SGD, Adam
 from fastlstm.trainer import Trainer, eval_perplexity
@@ -47,7 +47,7 @@ def test_book_attention_weights_decode_the_date_test_set(book_weights_dir, seque
     (_, _), (x_test, t_test), vocab = sequence.load_data("date.txt", return_vocab=True)
     model = F.AttentionSeq2seq(59, 16, 256)
     model.load_params(book_weights_dir / "AttentionSeq2seq.pkl")
-    acc = eval_seq2seq(model, x_test[:, ::-1], t_test, vocab, reverse=True, show=0)
+    acc = seq2seq_accuracy(model, x_test[:, ::-1], t_test, vocab, reverse=True, show=0)
     assert acc >= 0.999
 
 
@@ -61,7 +61,7 @@ def test_books_attention_run_reaches_99_9_percent_within_3_epochs(sequence_dir):
     trainer = Trainer(model, Adam(), rng=rng, progress=False)
     for _ in range(3):  # one fit per epoch, as the book's script
         trainer.fit(x_train, t_train, max_epoch=1, batch_size=128, max_grad=5.0)
-    acc = eval_seq2seq(model, x_test, t_test, vocab, reverse=True, show=0)
+    acc = seq2seq_accuracy(model, x_test, t_test, vocab, reverse=True, show=0)
     assert acc >= 0.999, f"test accuracy after 3 epochs: {acc:.4%}"
 
 

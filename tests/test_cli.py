@@ -380,7 +380,7 @@ def test_target_accuracy_stops_early(capsys, tmp_path, addition_file, monkeypatc
         calls.append(len(x))
         return 1.0
 
-    monkeypatch.setattr(fastlstm.evaluation, "eval_seq2seq", perfect)
+    monkeypatch.setattr(fastlstm.evaluation, "seq2seq_accuracy", perfect)
     out_dir = tmp_path / "s"
     code, out, err = run(
         capsys, "train", "seq2seq", "--data", addition_file, "--epochs", "3", "--seed", "0",

@@ -1,4 +1,4 @@
-"""eval_seq2seq, decode_one and attention_weights with stub models of known behaviour."""
+"""seq2seq_accuracy, eval_seq2seq (the book's), decode_one and attention_weights with stub models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fastlstm.datasets.sequence import Vocab
-from fastlstm.evaluation import attention_weights, decode_one, eval_seq2seq
+from fastlstm.evaluation import attention_weights, decode_one, eval_seq2seq, seq2seq_accuracy
 
 VOCAB = Vocab("0123456789+ _")
 
@@ -63,7 +63,7 @@ PAIRS = [(16, 75), (3, 4), (52, 8), (3, 120), (999, 1), (7, 7), (3, 0)]
 def test_accuracy_counts_exact_matches(batch_size):
     x, t = _addition_data(PAIRS)
     model = AddingModel(wrong_a=3)  # three of the seven questions start with 3
-    acc = eval_seq2seq(model, x, t, VOCAB, batch_size=batch_size, show=0)
+    acc = seq2seq_accuracy(model, x, t, VOCAB, batch_size=batch_size, show=0)
     assert acc == pytest.approx(4 / 7)
     expected_calls = [min(batch_size, len(x) - lo) for lo in range(0, len(x), batch_size)]
     assert model.calls == expected_calls
@@ -71,16 +71,16 @@ def test_accuracy_counts_exact_matches(batch_size):
 
 def test_all_right_and_all_wrong():
     x, t = _addition_data(PAIRS)
-    assert eval_seq2seq(AddingModel(), x, t, VOCAB, show=0) == 1.0
+    assert seq2seq_accuracy(AddingModel(), x, t, VOCAB, show=0) == 1.0
     t_bad = t.copy()
     t_bad[:, 1] = VOCAB.char_to_id["+"]  # no model answers '+' first
-    assert eval_seq2seq(AddingModel(), x, t_bad, VOCAB, show=0) == 0.0
+    assert seq2seq_accuracy(AddingModel(), x, t_bad, VOCAB, show=0) == 0.0
 
 
 def test_book_style_model_is_asked_one_question_at_a_time():
     x, t = _addition_data(PAIRS)
     model = BookStyleModel(wrong_a=52)
-    acc = eval_seq2seq(model, x, t, VOCAB, batch_size=4, show=0)
+    acc = seq2seq_accuracy(model, x, t, VOCAB, batch_size=4, show=0)
     assert acc == pytest.approx(6 / 7)
     assert model.calls == [1] * len(x)
 
@@ -89,7 +89,7 @@ def test_reversed_questions_are_shown_the_right_way_round():
     x, t = _addition_data(PAIRS[:3])
     model = AddingModel(wrong_a=3, reverse=True)
     out = io.StringIO()
-    acc = eval_seq2seq(model, x[:, ::-1], t, VOCAB, reverse=True, show=2, file=out)
+    acc = seq2seq_accuracy(model, x[:, ::-1], t, VOCAB, reverse=True, show=2, file=out)
     assert acc == pytest.approx(2 / 3)
     lines = out.getvalue().splitlines()
     assert lines == [
@@ -108,7 +108,7 @@ def test_show_prints_o_x_when_the_stream_cannot_encode_the_marks():
     x, t = _addition_data(PAIRS[:2])
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="ascii")
-    eval_seq2seq(AddingModel(wrong_a=3), x, t, VOCAB, show=5, file=out)
+    seq2seq_accuracy(AddingModel(wrong_a=3), x, t, VOCAB, show=5, file=out)
     out.flush()
     lines = raw.getvalue().decode("ascii").splitlines()
     assert lines[2] == "O 91  " and lines[6] == "X 8   "
@@ -117,14 +117,14 @@ def test_show_prints_o_x_when_the_stream_cannot_encode_the_marks():
 
 def test_show_zero_prints_nothing(capsys):
     x, t = _addition_data(PAIRS)
-    eval_seq2seq(AddingModel(), x, t, VOCAB, show=0)
+    seq2seq_accuracy(AddingModel(), x, t, VOCAB, show=0)
     assert capsys.readouterr().out == ""
 
 
 def test_id_to_char_dict_works_as_vocab():
     x, t = _addition_data(PAIRS[:2])
     out = io.StringIO()
-    eval_seq2seq(AddingModel(), x, t, dict(VOCAB.id_to_char), show=1, file=out)
+    seq2seq_accuracy(AddingModel(), x, t, dict(VOCAB.id_to_char), show=1, file=out)
     assert out.getvalue().startswith("Q 16+75")
 
 
@@ -139,15 +139,15 @@ def test_id_to_char_dict_works_as_vocab():
 )
 def test_bad_arrays(x, t, match):
     with pytest.raises(ValueError, match=match):
-        eval_seq2seq(AddingModel(), x, t, VOCAB, show=0)
+        seq2seq_accuracy(AddingModel(), x, t, VOCAB, show=0)
 
 
 def test_float_ids_and_bad_batch_size():
     x, t = _addition_data(PAIRS)
     with pytest.raises(TypeError, match="integer"):
-        eval_seq2seq(AddingModel(), x.astype(float), t, VOCAB)
+        seq2seq_accuracy(AddingModel(), x.astype(float), t, VOCAB)
     with pytest.raises(ValueError, match="batch_size"):
-        eval_seq2seq(AddingModel(), x, t, VOCAB, batch_size=0)
+        seq2seq_accuracy(AddingModel(), x, t, VOCAB, batch_size=0)
 
 
 def test_wrong_shape_from_generate_is_reported():
@@ -157,7 +157,7 @@ def test_wrong_shape_from_generate_is_reported():
 
     x, t = _addition_data(PAIRS)
     with pytest.raises(ValueError, match="model.generate returned shape"):
-        eval_seq2seq(Short(), x[:1], t[:1], VOCAB)
+        seq2seq_accuracy(Short(), x[:1], t[:1], VOCAB)
 
 
 # --------------------------------------------------------------------------- #
@@ -239,3 +239,32 @@ def test_attention_weights_need_an_attention_model():
     x, t = _addition_data(PAIRS[:1])
     with pytest.raises(TypeError, match="attention"):
         attention_weights(AddingModel(), x, t)
+
+
+@pytest.mark.parametrize("model_class", [AddingModel, BookStyleModel])
+def test_eval_seq2seq_has_the_books_signature_and_output(model_class, capsys):
+    x, t = _addition_data(PAIRS[:3])
+    model = model_class(wrong_a=3, reverse=True)
+    id_to_char = dict(VOCAB.id_to_char)
+    xr = x[:, ::-1]
+    # positional, as the book's scripts call it: (model, question, correct, id_to_char, verbose, is_reverse)
+    got = [eval_seq2seq(model, xr[[i]], t[[i]], id_to_char, i < 2, True) for i in range(3)]
+    assert got == [1, 0, 1] and all(type(g) is int for g in got)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == ["Q 16+75  ", "T 91  ", "☑ 91  ", "---"]
+    assert lines[4:6] == ["Q 3+4    ", "T 7   "] and lines[6].startswith("☒ ") and len(lines) == 8
+    assert eval_seq2seq(model, xr[[0]], t[[0]], id_to_char) == 1  # verbose=False prints nothing
+    assert capsys.readouterr().out == ""
+
+
+def test_eval_seq2seq_on_a_fastlstm_model_equals_its_batched_answer():
+    from fastlstm.models import Seq2seq
+
+    x, t = _addition_data(PAIRS)
+    model = Seq2seq(len(VOCAB), 4, 6, seed=3)
+    guesses = model.generate_batch(x, int(t[0, 0]), t.shape[1] - 1)
+    expected = [int(np.array_equal(g, a)) for g, a in zip(guesses, t[:, 1:])]
+    got = [eval_seq2seq(model, x[[i]], t[[i]], VOCAB.id_to_char) for i in range(len(x))]
+    assert got == expected
+    t_right = np.concatenate([t[:, :1], guesses], axis=1)  # the model's own answers count as right
+    assert [eval_seq2seq(model, x[[i]], t_right[[i]], VOCAB) for i in range(len(x))] == [1] * 7

@@ -372,7 +372,7 @@ def test_book_attention_seq2seq_weights(book_weights_dir, sequence_dir):
     (_, _), (x_test, t_test), vocab = sequence.load_data("date.txt", return_vocab=True)
     assert len(vocab) == 59
     xs, ts = x_test[:200, ::-1], t_test[:200]
-    guess = model.generate(xs, int(ts[0, 0]), ts.shape[1] - 1)
+    guess = model.generate_batch(xs, int(ts[0, 0]), ts.shape[1] - 1)
     accuracy = np.mean(np.all(guess == ts[:, 1:], axis=1))
     assert accuracy > 0.95
     weights = model.decoder.attention.weights

@@ -1,7 +1,7 @@
 """Attention seq2seq of the book (ch08) on the fast layers.
 
 The decoder attends with :class:`fastlstm.layers.TimeAttention`, all decoder
-steps at once.  ``generate`` decodes a batch greedily and leaves the
+steps at once.  ``generate_batch`` decodes a batch greedily and leaves the
 attention weights of every generated step in ``decoder.attention.weights``
 ``(N, T_dec, T_enc)`` and in the book's list ``decoder.attention.attention_weights``
 (``T_dec`` arrays ``(N, T_enc)``).
@@ -13,7 +13,7 @@ import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeAttention, TimeBiLSTM, TimeEmbedding, TimeLSTM
 from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, as_rng
-from fastlstm.models.seq2seq import Encoder, Seq2seq, _check_generate_args
+from fastlstm.models.seq2seq import Encoder, Seq2seq, _check_generate_args, _one_answer
 
 __all__ = [
     "AttentionEncoder",
@@ -99,6 +99,10 @@ class AttentionDecoder:
         return denc_hs
 
     def generate(self, enc_hs, start_id, sample_size):
+        """Greedy decoding of one question's ``enc_hs (1, T_enc, H)``, as the book: a list."""
+        return _one_answer(self.generate_batch, enc_hs, start_id, sample_size, "enc_hs")
+
+    def generate_batch(self, enc_hs, start_id, sample_size):
         """Greedy decoding of a batch.
 
         Parameters
@@ -142,7 +146,7 @@ class AttentionDecoder:
 class AttentionSeq2seq(Seq2seq):
     """:class:`~fastlstm.models.Seq2seq` with attention (ch08); same parameters.
 
-    After :meth:`generate`, ``decoder.attention.weights`` holds the attention
+    After :meth:`generate_batch`, ``decoder.attention.weights`` holds the attention
     weights ``(N, sample_size, T_enc)`` of the decoded answers.
     """
 

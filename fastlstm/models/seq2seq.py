@@ -8,10 +8,10 @@ generator, as :mod:`reference.models`) and ``dtype=np.float32``.  A
 ``seed=fastlstm.datasets.sequence.book_random_state(50000)`` gives the initial
 weights of the book's ch07/ch08 scripts.
 
-``generate`` decodes a whole batch of questions at once, greedily, and always
-returns an integer array ``(N, sample_size)`` (the book returned a list for
-its one question: use ``model.generate(q, start, n)[0]``).  Each row equals
-what the book's one-question ``generate`` gives for that row.
+``generate(xs, start_id, sample_size)`` is the book's: one question
+``(1, T_enc)`` in, a list of ``sample_size`` ids out.  ``generate_batch`` decodes
+a whole batch of questions at once, greedily, and returns an integer array
+``(N, sample_size)`` whose row ``n`` equals ``generate(xs[n:n+1], ...)``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,17 @@ from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWith
 from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn, as_rng
 
 __all__ = ["Encoder", "Decoder", "Seq2seq", "PeekyDecoder", "PeekySeq2seq"]
+
+
+def _one_answer(generate_batch, xs, start_id, sample_size, name):
+    """The book's one-question ``generate``: ``generate_batch`` on ``(1, ...)`` as a list."""
+    n = np.shape(xs)[0] if np.ndim(xs) else 0
+    if n != 1:
+        raise ValueError(
+            f"generate decodes one question, {name} has {n} rows "
+            f"(shape {np.shape(xs)}); use generate_batch for a batch"
+        )
+    return [int(i) for i in generate_batch(xs, start_id, sample_size)[0]]
 
 
 def _check_ids(xs, name, vocab_size=None):
@@ -154,6 +165,10 @@ class Decoder:
         return self.affine.forward(out)[:, 0]  # (N, V)
 
     def generate(self, h, start_id, sample_size):
+        """Greedy decoding of one encoder state ``h (1, H)``, as the book: a list of ids."""
+        return _one_answer(self.generate_batch, h, start_id, sample_size, "h")
+
+    def generate_batch(self, h, start_id, sample_size):
         """Greedy decoding of a batch.
 
         Parameters
@@ -273,12 +288,36 @@ class Seq2seq(BaseModel):
         return self.encoder.backward(dh)
 
     def generate(self, xs, start_id, sample_size):
+        """Greedy answer to one question, as the book.
+
+        Parameters
+        ----------
+        xs : ndarray (1, T_enc) int
+            One question.
+        start_id : int
+            Id fed to the decoder first.
+        sample_size : int
+            Length of the answer.
+
+        Returns
+        -------
+        list of int
+            The ``sample_size`` decoded ids.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` holds more than one question (use :meth:`generate_batch`).
+        """
+        return _one_answer(self.generate_batch, xs, start_id, sample_size, "xs")
+
+    def generate_batch(self, xs, start_id, sample_size):
         """Greedy answers to a batch of questions.
 
         Parameters
         ----------
         xs : ndarray (N, T_enc) int
-            Questions (the book passed one, ``(1, T_enc)``).
+            Questions.
         start_id : int
             Id fed to the decoder first.
         sample_size : int
@@ -287,14 +326,14 @@ class Seq2seq(BaseModel):
         Returns
         -------
         ndarray (N, sample_size) int64
-            Always 2-D, also for one question (the book returned a list: take
-            ``[0]``).  Row ``n`` equals the book's ``generate(xs[n:n+1], ...)``.
+            Always 2-D, also for one question.  Row ``n`` equals
+            ``generate(xs[n:n+1], ...)``.
         """
         xs = _check_ids(xs, "xs", self.vocab_size)
         if xs.shape[0] == 0 or xs.shape[1] == 0:
             raise ValueError(f"xs must hold at least one question of length >= 1, got {xs.shape}")
         h = self.encoder.forward(xs)
-        return self.decoder.generate(h, start_id, sample_size)
+        return self.decoder.generate_batch(h, start_id, sample_size)
 
 
 class PeekyDecoder(Decoder):
