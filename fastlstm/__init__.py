@@ -10,4 +10,28 @@ __version__ = "0.1.0"
 
 from fastlstm.gradcheck import gradcheck  # noqa: E402
 
-__all__ = ["gradcheck", "__version__"]
+# the run API (fastlstm.api), imported on first use so that `import fastlstm` stays light
+_API = (
+    "train",
+    "Run",
+    "TrainingInterrupted",
+    "evaluate",
+    "translate",
+    "generate_text",
+    "load_model",
+    "RunError",
+)
+
+__all__ = ["gradcheck", "__version__", *_API]
+
+
+def __getattr__(name):
+    if name in _API:
+        from fastlstm import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'fastlstm' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

@@ -65,6 +65,7 @@ def plot_curve(
     x=None,
     ylim: tuple[float, float] | None = None,
     marker: str | None = None,
+    percent: bool = False,
 ) -> Path:
     """Save a line plot of a training curve (loss, perplexity, accuracy ...) as a PNG.
 
@@ -85,6 +86,14 @@ def plot_curve(
         Limits of the y axis, e.g. ``(0, 1)`` for an accuracy.
     marker : str, optional
         Matplotlib marker of the points (the book uses ``'o'`` for accuracies).
+    percent : bool, default False
+        The values are fractions (accuracies): label the y axis in percent
+        (``0.5`` is shown as ``50%``; ``ylim`` stays in fractions).
+
+    Notes
+    -----
+    When every abscissa is a whole number (epochs, evaluation counts), the x
+    axis has integer ticks only.
 
     Returns
     -------
@@ -107,8 +116,17 @@ def plot_curve(
         raise ValueError(f"ylim must be a pair (bottom, top), got {ylim!r}")
     xs = None if x is None else _series(x, "x")
 
+    fig = _curve_figure(curves, xs, xlabel, ylabel, title, ylim, marker, percent)
+    return _save(fig, path)
+
+
+def _curve_figure(curves, xs, xlabel, ylabel, title, ylim, marker, percent):
+    """The figure of :func:`plot_curve` (checked curves ``{label: ys}``), not saved."""
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
     fig = _new_figure((6.4, 4.8))
     ax = fig.add_subplot()
+    whole = True
     for label, ys in curves.items():
         if xs is None:
             xx = np.arange(len(ys))
@@ -116,7 +134,12 @@ def plot_curve(
             xx = xs
         else:
             raise ValueError(f"x has {len(xs)} points but the curve has {len(ys)}")
+        whole = whole and bool(np.all(np.asarray(xx) == np.round(xx)))
         ax.plot(xx, ys, marker=marker, label=label)
+    if whole:  # epochs and evaluation counts: no 1.5 ticks
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set_xlabel(xlabel)
@@ -126,7 +149,7 @@ def plot_curve(
     if any(label is not None for label in curves):  # named curves (a mapping)
         ax.legend()
     ax.grid(True, alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
 def plot_attention(

@@ -32,6 +32,7 @@ __all__ = [
     "softmax64",
     "sample_from_scores",
     "LanguageModelSampler",
+    "generate_words",
 ]
 
 MAX_SKIPPED_DRAWS = 1000
@@ -414,3 +415,87 @@ class LanguageModelSampler:
                 "the model's scores contain NaN or inf during generation (diverged parameters?)"
             )
         return [int(i) for i in out]
+
+
+# --------------------------------------------------------------------------- #
+# any language model: read words, then draw
+# --------------------------------------------------------------------------- #
+def _generate_by_predict(model, start_ids, length, skip_ids, options):
+    """The book's generate loop over ``model.predict`` (models without the fused kernel)."""
+    scores = np.asarray(model.predict(np.asarray([start_ids], dtype=np.int32)))[0, -1]  # (V,)
+    skip = _skip_mask(skip_ids, scores.shape[-1])
+    x, out, skipped = start_ids[-1], [], 0
+    while len(out) < length:
+        word = sample_from_scores(scores, **options)
+        if skip[word]:  # the book: feed the same word again and draw anew
+            skipped += 1
+            if skipped >= MAX_SKIPPED_DRAWS:
+                raise RuntimeError(
+                    f"generation gave up after {MAX_SKIPPED_DRAWS} consecutive draws of "
+                    "skipped ids: the model puts (almost) all probability on skip_ids"
+                )
+        else:
+            x, skipped = word, 0
+            out.append(word)
+        scores = np.asarray(model.predict(np.array([[x]], dtype=np.int32)))[0, -1]
+    return out
+
+
+def generate_words(
+    model,
+    start_ids,
+    length,
+    *,
+    skip_ids=None,
+    temperature=1.0,
+    top_k=None,
+    greedy=False,
+    rng=None,
+):
+    """Read ``start_ids`` with a language model, then draw ``length`` more word ids.
+
+    The one text generator of fastlstm: models with the fused kernel
+    (:class:`LanguageModelSampler`: ``Rnnlm``, ``BetterRnnlm``) use
+    :meth:`~LanguageModelSampler.prime` and
+    :meth:`~LanguageModelSampler.generate`; others (``SimpleRnnlm``, any model
+    with ``predict(xs (1, T)) -> scores (1, T, V)`` and ``reset_state``) run the
+    same rule (:func:`sample_from_scores`, one uniform per draw, skipped words
+    drawn again as in the book) in NumPy.  The model's state is reset before and
+    after.
+
+    Parameters
+    ----------
+    model : object
+        A language model.
+    start_ids : sequence of int
+        Words read first (at least one).
+    length : int
+        Number of ids to draw (>= 0).
+    skip_ids : sequence of int, optional
+        Ids never drawn (the book's ``skip_ids``).
+    temperature, top_k, greedy, rng
+        As in :meth:`LanguageModelSampler.generate`.
+
+    Returns
+    -------
+    list of int
+        The ``length`` drawn ids (without ``start_ids``).
+    """
+    start_ids = [int(i) for i in np.asarray(start_ids).reshape(-1)]
+    if not start_ids:
+        raise ValueError("start_ids must hold at least one word id")
+    length = _check_int(length, "length", lo=0)
+    options = {"temperature": temperature, "top_k": top_k, "greedy": greedy}
+    if not greedy:
+        rng = np.random.default_rng(rng)
+    model.reset_state()
+    try:
+        if length == 0:
+            return []
+        if isinstance(model, LanguageModelSampler):
+            model.prime(start_ids[:-1])
+            ids = model.generate(start_ids[-1], skip_ids, length + 1, rng=rng, **options)
+            return ids[1:]
+        return _generate_by_predict(model, start_ids, length, skip_ids, {"rng": rng, **options})
+    finally:
+        model.reset_state()

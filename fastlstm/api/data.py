@@ -1,0 +1,173 @@
+"""Data sets of a run, and the record of where they came from (kept in the checkpoints).
+
+A seq2seq run records its data as one of::
+
+    {"kind": "file", "data": "date", "path": "/abs/date.txt", "sha256": "..."}
+    {"kind": "generated", "data": "date", "generator": "make_date", "n": 50000, "seed": 0}
+
+so that :func:`fastlstm.evaluate` finds the very data a model was trained on
+(the file if it is unchanged, or the same generated questions) whatever
+``FASTLSTM_DATA`` says today.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fastlstm.api.specs import BOOK_DATA, RunError
+
+_GENERATED = re.compile(r"generated: (make_\w+)\(n=(\d+), seed=(\d+)\)")
+
+
+def ptb(split: str, max_words: int):
+    """PTB split ``split`` (``'train'``, ``'val'``, ``'test'``), its first ``max_words`` words."""
+    from fastlstm.datasets import ptb as _ptb
+
+    corpus, word_to_id, id_to_word = _ptb.load_data(split)
+    if max_words:
+        corpus = corpus[:max_words]
+    return corpus, word_to_id, id_to_word
+
+
+def data_file(spec: str) -> str:
+    """Book data name ('addition', 'date') to its file name; other paths made absolute."""
+    if spec in BOOK_DATA:
+        return BOOK_DATA[spec]
+    if spec in BOOK_DATA.values():
+        return spec
+    p = Path(spec).expanduser()
+    if not p.is_file():
+        raise RunError(
+            f"--data {spec}: no such file (use 'addition', 'date' or the path of a data file)"
+        )
+    return str(p.resolve())
+
+
+def _cut(x_train, t_train, x_test, t_test, reverse, limit):
+    if limit:
+        x_train, t_train = x_train[:limit], t_train[:limit]
+        x_test, t_test = x_test[:limit], t_test[:limit]
+    if reverse:  # the book's x[:, ::-1]
+        x_train = np.ascontiguousarray(x_train[:, ::-1])
+        x_test = np.ascontiguousarray(x_test[:, ::-1])
+    return (x_train, t_train), (x_test, t_test)
+
+
+def sequence(spec: str, reverse: bool, limit: int | None):
+    """``(train, test, vocab, n_lines)`` of a sequence data set (``'date'`` or a path)."""
+    from fastlstm.datasets import sequence as _seq
+
+    (x_train, t_train), (x_test, t_test), vocab = _seq.load_data(data_file(spec), return_vocab=True)
+    n_lines = len(x_train) + len(x_test)
+    train, test = _cut(x_train, t_train, x_test, t_test, reverse, limit)
+    return train, test, vocab, n_lines
+
+
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def record_source(spec: str, vocab) -> dict:
+    """What a run trained on: the file (path and content hash) or the generator call."""
+    m = _GENERATED.fullmatch(str(vocab.source))
+    if m:
+        return {
+            "kind": "generated",
+            "data": spec,
+            "generator": m.group(1),
+            "n": int(m.group(2)),
+            "seed": int(m.group(3)),
+        }
+    path = Path(vocab.source)
+    return {"kind": "file", "data": spec, "path": str(path.resolve()), "sha256": _sha256(path)}
+
+
+def describe_source(source: dict) -> str:
+    """One line naming recorded data."""
+    if source.get("kind") == "generated":
+        return f"generated {source['generator']}(n={source['n']}, seed={source['seed']})"
+    return f"{source.get('path')} (sha256 {str(source.get('sha256'))[:12]}...)"
+
+
+def _generated(source: dict):
+    from fastlstm.datasets import sequence as _seq
+
+    makers = {"make_date": _seq.make_date, "make_addition": _seq.make_addition}
+    maker = makers.get(source.get("generator"))
+    if maker is None:
+        raise RunError(f"unknown data generator {source.get('generator')!r} in the checkpoint")
+    lines = maker(int(source["n"]), seed=int(source["seed"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "generated.txt"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (x_train, t_train), (x_test, t_test), vocab = _seq.load_data(path, return_vocab=True)
+    vocab.source = f"generated: {source['generator']}(n={source['n']}, seed={source['seed']})"
+    return (x_train, t_train), (x_test, t_test), vocab
+
+
+def recorded_sequence(source: dict, reverse: bool, limit: int | None):
+    """The data recorded by :func:`record_source`, as :func:`sequence` returns them.
+
+    Raises
+    ------
+    RunError
+        If the recorded file is gone or its content changed.
+    """
+    if source.get("kind") == "generated":
+        (x_train, t_train), (x_test, t_test), vocab = _generated(source)
+    else:
+        path = Path(str(source.get("path")))
+        if not path.is_file():
+            raise RunError(
+                f"the model was trained on {describe_source(source)}, which is not found; "
+                "give --data NAME|PATH (data=) to evaluate on other data with its characters"
+            )
+        if _sha256(path) != source.get("sha256"):
+            raise RunError(
+                f"the model was trained on {path}, whose content has changed since "
+                "(its sha256 differs); give --data NAME|PATH (data=) to evaluate on it anyway"
+            )
+        return sequence(str(path), reverse, limit)
+    n_lines = len(x_train) + len(x_test)
+    train, test = _cut(x_train, t_train, x_test, t_test, reverse, limit)
+    return train, test, vocab, n_lines
+
+
+_CLASSES = [(str.isdigit, "9"), (str.isalpha, "a")]
+
+
+def question_shape(text: str) -> str:
+    """The format of a question: digits as '9', letters as 'a', runs collapsed, padding cut.
+
+    ``'Mar 25, 2003'`` and ``'Sep 1, 1999'`` both give ``'a 9, 9'``.
+    """
+    out = []
+    for c in text.rstrip():
+        k = next((mark for test, mark in _CLASSES if test(c)), c)
+        if not out or out[-1] != k or k not in "9a":
+            out.append(k)
+    return "".join(out)
+
+
+MAX_SHAPES = 200
+
+
+def question_shapes(x, vocab, reverse: bool) -> list[str] | None:
+    """The distinct formats of the questions ``x (N, T)``; None if there are too many."""
+    chars = np.array(list(vocab.chars), dtype=object)
+    rows = x[:, ::-1] if reverse else x
+    shapes = set()
+    for row in rows[:20000]:
+        shapes.add(question_shape("".join(chars[row])))
+        if len(shapes) > MAX_SHAPES:
+            return None
+    return sorted(shapes)

@@ -1,0 +1,157 @@
+"""A run's output folder: never mixed with an earlier run, locked while in use, writable.
+
+Rules (also in the README):
+
+* a new run refuses a folder that already holds files, unless it resumes the
+  run saved there (``resume=``) or is told to replace it (``overwrite=True``);
+* while a run writes into a folder it holds ``.fastlstm.lock`` there (process
+  id and host); a second run into the same folder fails at once, naming the
+  first; a lock left by a process that no longer exists is taken over;
+* creating the lock is the check that the folder is writable, done before any
+  data are read or a model is built.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from fastlstm.api.specs import LAST_FILE, LOCK_FILE, RunError
+
+__all__ = ["RunFolder"]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _read_lock(path: Path) -> tuple[int | None, str]:
+    """``(pid, host)`` written in a lock file; ``(None, '')`` if unreadable."""
+    try:
+        words = path.read_text(encoding="utf-8").split()
+        return int(words[0]), (words[1] if len(words) > 1 else "")
+    except (OSError, ValueError, IndexError):
+        return None, ""
+
+
+class RunFolder:
+    """The output folder of one run, held (locked) between :meth:`acquire` and :meth:`release`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder; created if missing.
+    resume : bool, default False
+        The run continues the one saved in this folder: files are expected.
+    overwrite : bool, default False
+        The run may replace the files of an earlier run.
+    """
+
+    def __init__(self, path, *, resume: bool = False, overwrite: bool = False):
+        self.path = Path(path).expanduser()
+        self.resume = bool(resume)
+        self.overwrite = bool(overwrite)
+        self.lock = self.path / LOCK_FILE
+        self._held = False
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def acquire(self) -> None:
+        """Create the folder, take its lock, refuse it if an earlier run's files are there.
+
+        Raises
+        ------
+        RunError
+            If the folder cannot be created or written, another live run holds
+            it, or it holds files and neither ``resume`` nor ``overwrite`` was given.
+        """
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(
+                f"cannot create the output folder {self.path}: {exc.strerror or exc}"
+            ) from None
+        if not self.path.is_dir():
+            raise RunError(f"the output folder {self.path} is not a folder")
+        self._take_lock()
+        try:
+            self._check_empty()
+        except BaseException:
+            self.release()
+            raise
+
+    def _take_lock(self) -> None:
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._clear_stale_lock()
+                continue
+            except OSError as exc:
+                raise RunError(
+                    f"cannot write into the output folder {self.path}: "
+                    f"{exc.strerror or exc} (choose another folder with out=/--out)"
+                ) from None
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(f"{os.getpid()} {socket.gethostname()}\n")
+            self._held = True
+            return
+        raise RunError(f"another run just took the output folder {self.path}")
+
+    def _clear_stale_lock(self) -> None:
+        pid, host = _read_lock(self.lock)
+        here = socket.gethostname()
+        if pid is not None and (host not in ("", here) or _pid_alive(pid)):
+            where = "" if host in ("", here) else f" on {host}"
+            raise RunError(
+                f"another run (process {pid}{where}) is writing into {self.path}; wait for it, "
+                f"choose another folder with out=/--out, or delete {self.lock} if no run uses it"
+            )
+        try:  # the process that left it is gone: take it over
+            self.lock.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _check_empty(self) -> None:
+        if self.resume or self.overwrite:
+            return
+        files = sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
+        if not files:
+            return
+        shown = ", ".join(files[:4]) + (", ..." if len(files) > 4 else "")
+        resume = (
+            f"resume it (--resume {self.path / LAST_FILE}), "
+            if (self.path / LAST_FILE).is_file()
+            else ""
+        )
+        raise RunError(
+            f"the output folder {self.path} already holds an earlier run ({shown}); "
+            f"{resume}replace it (--overwrite / overwrite=True), or choose another folder "
+            "(--out / out=)"
+        )
+
+    def release(self) -> None:
+        """Remove the lock if this process holds it."""
+        if not self._held:
+            return
+        self._held = False
+        pid, _ = _read_lock(self.lock)
+        if pid == os.getpid():
+            try:
+                self.lock.unlink()
+            except OSError:
+                pass

@@ -1,0 +1,390 @@
+"""Training runs: the book's models trained with checkpoints, curves, resume and the best kept.
+
+:func:`train` is what ``fastlstm train MODEL`` runs.  A run writes into its
+output folder (``runs/<model>`` by default, see :mod:`fastlstm.api.folder` for
+the rules that keep runs apart):
+
+``best.npz``
+    parameters of the best epoch (validation perplexity or test accuracy), with
+    the model's class, constructor arguments, vocabulary and data source;
+``last.ckpt.npz``
+    the state after the last epoch, or at the last completed iteration of an
+    interrupted one (parameters, optimizer, random generators, history,
+    position); ``resume=`` continues from it exactly;
+``*.png``, ``summary.json``
+    curves (and the attention map) and the final numbers.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastlstm.api import _util as u
+from fastlstm.api.folder import RunFolder
+from fastlstm.api.specs import (
+    ALL_MODELS,
+    BEST_FILE,
+    LAST_FILE,
+    LM_MODELS,
+    RESUME_MAY_CHANGE,
+    RunError,
+    check_setting,
+    settings,
+)
+
+__all__ = ["train", "Run", "TrainingInterrupted"]
+
+
+# --------------------------------------------------------------------------- #
+# results
+# --------------------------------------------------------------------------- #
+@dataclass
+class Run:
+    """What a training run made.
+
+    Attributes
+    ----------
+    name : str
+        The model's name (``'attention'``, ``'rnnlm'`` ...).
+    model : object
+        The trained model, with the parameters of the last iteration trained
+        (the best epoch's are in :attr:`best_path`).
+    history : dict of str to list of float
+        Curves: ``loss`` and ``accuracy`` (seq2seq), or ``train_ppl``,
+        ``val_ppl`` and ``lr`` (language models).
+    out : pathlib.Path
+        The output folder.
+    config : dict
+        Every setting of the run (book defaults filled in).
+    best : float
+        Best validation perplexity or test accuracy.
+    summary : dict
+        The numbers written to ``summary.json``.
+    interrupted : bool
+        The run was stopped by Ctrl-C (see :class:`TrainingInterrupted`).
+    """
+
+    name: str
+    model: Any
+    history: dict
+    out: Path
+    config: dict
+    best: float
+    summary: dict = field(default_factory=dict)
+    interrupted: bool = False
+    sample: Any = field(default=None, repr=False)  # (x, t, chars, reverse) for the attention map
+
+    @property
+    def best_path(self) -> Path | None:
+        """``best.npz`` of the run, or None if no epoch was completed."""
+        p = self.out / BEST_FILE
+        return p if p.is_file() else None
+
+    @property
+    def last_path(self) -> Path | None:
+        """``last.ckpt.npz`` (resumable), or None if nothing was saved."""
+        p = self.out / LAST_FILE
+        return p if p.is_file() else None
+
+    @property
+    def resume_command(self) -> str:
+        """The shell command that continues this run."""
+        return f"fastlstm train {self.name} --resume {_quote(self.out / LAST_FILE)}"
+
+    def plot(self, out=None) -> dict[str, Path]:
+        """Write the curves (and the attention map) as PNG files.
+
+        Parameters
+        ----------
+        out : str or os.PathLike, optional
+            Folder of the files (default: the run's folder).
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            The files written, by name (``'loss'``, ``'accuracy'`` ...).
+        """
+        from fastlstm.api.session import write_plots
+
+        return write_plots(self, Path(out) if out is not None else self.out)
+
+    def resume(self, epochs: int | None = None, **settings) -> Run:
+        """Continue the run from its last checkpoint (see :func:`train`).
+
+        Parameters
+        ----------
+        epochs : int, optional
+            Total number of epochs (default: the run's).
+        **settings
+            Other keyword arguments of :func:`train` (``progress``, ``verbose`` ...).
+        """
+        if self.last_path is None:
+            raise RunError(f"{self.out} holds no {LAST_FILE} to resume from")
+        return train(self.name, resume=self.last_path, epochs=epochs, **settings)
+
+
+def _quote(path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a training run; what could be saved was saved.
+
+    Attributes
+    ----------
+    run : Run
+        The run so far (``run.interrupted`` is True).
+    saved : bool
+        A resumable checkpoint was written.
+    message : str
+        What was saved and how to continue.
+    """
+
+    def __init__(self, run: Run, saved: bool, message: str):
+        super().__init__(message)
+        self.run = run
+        self.saved = saved
+        self.message = message
+
+
+class StopFlag:
+    """Turns the first Ctrl-C into a request to stop at the next iteration.
+
+    A second Ctrl-C raises :class:`KeyboardInterrupt` at once.  Only the main
+    thread receives signals; elsewhere nothing is installed.
+    """
+
+    def __init__(self, printer=None):
+        self.requested = False
+        self.printer = printer
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.printer is not None and self.printer.verbose:
+            print(
+                "\nstopping after the current iteration to save a checkpoint "
+                "(Ctrl-C again to quit without saving)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
+# --------------------------------------------------------------------------- #
+# settings
+# --------------------------------------------------------------------------- #
+def _load_resume(path, model_name: str):
+    from fastlstm import io as fio
+
+    ckpt = fio.load_checkpoint(u.existing_file(path, "checkpoint"))
+    extra = ckpt.extra or {}
+    if extra.get("model") != model_name or "config" not in extra:
+        what = extra.get("model") or ckpt.model_class or "an unknown model"
+        raise RunError(f"{path} is a checkpoint of {what}, not of {model_name}")
+    if not ckpt.optimizer_state:
+        raise RunError(f"{path} has no optimizer state (resume from {LAST_FILE}, not {BEST_FILE})")
+    return ckpt
+
+
+def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
+    """Settings of a run: book defaults, then the resumed run's, then those ``given``.
+
+    Raises
+    ------
+    ValueError
+        If a setting does not apply to model ``name`` or is out of range.
+    RunError
+        If a resumed run would change a setting that cannot change.
+    """
+    cfg = settings(name)
+    unknown = sorted(set(given) - set(cfg))
+    if unknown:
+        raise TypeError(
+            f"{', '.join(unknown)}: not a setting of {name} (its settings: {', '.join(cfg)})"
+        )
+    if saved is not None:
+        cfg.update({k: saved[k] for k in cfg if k in saved})
+    for key, value in given.items():
+        if value is None:
+            continue
+        value = check_setting(name, key, value)
+        if key == "data":
+            from fastlstm.api.data import BOOK_DATA, data_file
+
+            value = value if value in BOOK_DATA else data_file(value)  # absolute: resumable
+        if saved is not None and key not in RESUME_MAY_CHANGE and value != saved.get(key):
+            flag = "--" + key.replace("_", "-")
+            raise RunError(
+                f"{flag} {value} differs from the resumed training's {saved.get(key)}; "
+                "it cannot change when resuming"
+            )
+        cfg[key] = value
+    if cfg["seed"] is None:
+        cfg["seed"] = int(np.random.SeedSequence().generate_state(1)[0])
+    return cfg
+
+
+def _out_folder(name, out, resume) -> Path:
+    if out is not None:
+        return Path(out).expanduser()
+    if resume is not None:
+        return Path(resume).expanduser().parent
+    return Path("runs") / name
+
+
+def _resumed_data_dir(data_dir, ckpt):
+    """When resuming without ``data_dir`` or $FASTLSTM_DATA, use the data directory saved."""
+    import contextlib
+    import os
+
+    saved = (ckpt.extra.get("data_dir") if ckpt is not None else None) or None
+    if saved is None or data_dir is not None or os.environ.get("FASTLSTM_DATA"):
+        return contextlib.nullcontext()
+    if not Path(saved).is_dir():
+        return contextlib.nullcontext()
+    return u.data_dir(saved)
+
+
+# --------------------------------------------------------------------------- #
+# train
+# --------------------------------------------------------------------------- #
+def train(
+    model: str,
+    *,
+    out=None,
+    resume=None,
+    overwrite: bool = False,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    wordvec: int | None = None,
+    hidden: int | None = None,
+    lr: float | None = None,
+    max_grad: float | None = None,
+    seed: int | str | None = None,
+    time_size: int | None = None,
+    dropout: float | None = None,
+    lr_decay: float | None = None,
+    max_words: int | None = None,
+    data=None,
+    reverse: bool | None = None,
+    target_accuracy: float | None = None,
+    limit: int | None = None,
+    show: int | None = None,
+    data_dir=None,
+    threads: int | None = None,
+    progress: bool = True,
+    verbose: bool = True,
+) -> Run:
+    """Train one of the book's models, as ``fastlstm train MODEL`` does.
+
+    Every setting left as None takes the value of the book's script for that
+    model (``fastlstm train MODEL --help`` lists them); a resumed run keeps its
+    own.  After every epoch the model is evaluated (validation perplexity or
+    test accuracy), ``last.ckpt.npz`` is written and, when the epoch is the
+    best so far, ``best.npz``.
+
+    Parameters
+    ----------
+    model : str
+        ``'simple-rnnlm'``, ``'rnnlm'``, ``'better-rnnlm'`` (PTB language
+        models), ``'seq2seq'``, ``'peeky'``, ``'attention'`` or
+        ``'attention-bi'`` (addition / date problems).
+    out : str or os.PathLike, optional
+        Output folder (default ``runs/<model>``, or the folder of ``resume``).
+        A folder that holds files is refused unless ``resume`` or ``overwrite``.
+    resume : str or os.PathLike, optional
+        A ``last.ckpt.npz`` to continue exactly (settings other than
+        ``epochs``, ``target_accuracy`` and ``show`` cannot change).
+    overwrite : bool, default False
+        Allow replacing the files of an earlier run in ``out``.
+    epochs, batch_size, wordvec, hidden, lr, max_grad, seed : optional
+        Total epochs, mini-batch size, word vector size ``D``, hidden size
+        ``H``, learning rate, gradient-norm clipping (0: none) and seed (an int;
+        seq2seq models also take ``'book'``, the book script's random stream,
+        their default).  Without a seed a random one is drawn and recorded.
+    time_size, dropout, lr_decay, max_words : optional
+        Language models: truncated-BPTT length, dropout ratio (better-rnnlm),
+        learning-rate divisor when the validation perplexity worsens (0: none)
+        and the number of PTB words used per split (0: all).
+    data, reverse, target_accuracy, limit, show : optional
+        Seq2seq models: ``'addition'``, ``'date'`` or a file path; reversed
+        questions; accuracy at which to stop; first ``limit`` training and
+        test questions only; test questions printed after each epoch.
+    data_dir : str or os.PathLike, optional
+        Data directory (overrides ``FASTLSTM_DATA`` during the run).
+    threads : int, optional
+        Threads of the numba kernels during the run.
+    progress : bool, default True
+        Show progress bars (tqdm; in a notebook, its widgets).
+    verbose : bool, default True
+        Print one line per epoch and the final numbers; False prints nothing.
+
+    Returns
+    -------
+    Run
+        The trained model, its history, the checkpoint paths, ``plot()`` and
+        ``resume()``.
+
+    Raises
+    ------
+    TrainingInterrupted
+        On Ctrl-C (a :class:`KeyboardInterrupt`), after saving a resumable
+        checkpoint at the last completed iteration and the plots so far; its
+        ``run`` and ``message`` say what was saved and how to resume.
+    RunError
+        For a folder in use or holding another run, or files that do not fit.
+    ValueError, TypeError
+        For settings out of range or not applying to ``model``.
+
+    Examples
+    --------
+    >>> import fastlstm                                              # doctest: +SKIP
+    >>> run = fastlstm.train("attention", epochs=3)                  # doctest: +SKIP
+    >>> run.history["accuracy"], run.best_path                       # doctest: +SKIP
+    >>> run = run.resume(epochs=5)                                   # doctest: +SKIP
+    """
+    if model not in ALL_MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(ALL_MODELS)}")
+    given = {
+        "epochs": epochs, "batch_size": batch_size, "wordvec": wordvec, "hidden": hidden,
+        "lr": lr, "max_grad": max_grad, "seed": seed, "time_size": time_size,
+        "dropout": dropout, "lr_decay": lr_decay, "max_words": max_words, "data": data,
+        "reverse": reverse, "target_accuracy": target_accuracy, "limit": limit, "show": show,
+    }  # fmt: skip
+    given = {k: v for k, v in given.items() if v is not None}
+    printer = u.Printer(verbose)
+    with u.data_dir(data_dir), u.numba_threads(threads):
+        ckpt = _load_resume(resume, model) if resume is not None else None
+        cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None)
+        folder = RunFolder(
+            _out_folder(model, out, resume),
+            resume=resume is not None,
+            overwrite=overwrite,
+        )
+        with folder, _resumed_data_dir(data_dir, ckpt):
+            from fastlstm.api.session import LMSession, SeqSession
+
+            cls = LMSession if model in LM_MODELS else SeqSession
+            session = cls(model, cfg, folder.path, printer, progress)
+            return session.run(ckpt, resume)

@@ -1,0 +1,452 @@
+"""Using trained models: :func:`evaluate`, :func:`translate` and :func:`generate_text`."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fastlstm.api import _util as u
+from fastlstm.api import data as d
+from fastlstm.api.loading import load_model
+from fastlstm.api.specs import (
+    ALL_MODELS,
+    EVAL_BATCH_SIZE,
+    EVAL_TIME_SIZE,
+    LM_MODELS,
+    SEQ_MODELS,
+    RunError,
+)
+
+__all__ = ["evaluate", "translate", "generate_text", "Evaluation", "Translation"]
+
+#: below this mean probability of its characters an answer is flagged as unsure
+LOW_CONFIDENCE = 0.9
+
+
+@dataclass
+class Evaluation:
+    """The result of :func:`evaluate`.
+
+    Attributes
+    ----------
+    metric : str
+        ``'perplexity'`` (language models) or ``'accuracy'`` (seq2seq, a fraction).
+    value : float
+    size : int
+        Words or questions evaluated.
+    data : str
+        What was evaluated (PTB split, or the file / generator of the questions).
+    """
+
+    metric: str
+    value: float
+    size: int
+    data: str
+
+
+@dataclass
+class Translation:
+    """One answer of :func:`translate`.
+
+    Attributes
+    ----------
+    question, answer : str
+    confidence : float
+        Mean probability the model gave the characters it decoded (0-1).
+    char_probs : ndarray
+        The probability of each decoded character (answer width, padding included).
+    warnings : list of str
+        Why the answer may not be trusted (input unlike the training data, low confidence).
+    """
+
+    question: str
+    answer: str
+    confidence: float
+    char_probs: np.ndarray = field(repr=False)
+    warnings: list = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- #
+# evaluate
+# --------------------------------------------------------------------------- #
+def _lm_vocab(loaded, id_to_word=None) -> list[str]:
+    """The vocabulary of a language model (its own, or the PTB's for the book's .pkl)."""
+    vocab = loaded.extra.get("vocab")
+    if not vocab:
+        if id_to_word is None:
+            id_to_word = d.ptb("train", 0)[2]
+        vocab = [id_to_word[i] for i in range(len(id_to_word))]
+    V = loaded.model.params[0].shape[0]
+    if len(vocab) != V:
+        raise RunError(f"{loaded.path}: the model has {V} words, the vocabulary {len(vocab)}")
+    return list(vocab)
+
+
+def _check_same_vocab(loaded, ptb_vocab: list[str]) -> None:
+    model_vocab = _lm_vocab(loaded, dict(enumerate(ptb_vocab)))
+    if model_vocab == ptb_vocab:
+        return
+    diff = next(
+        (i for i, (a, b) in enumerate(zip(model_vocab, ptb_vocab)) if a != b),
+        min(len(model_vocab), len(ptb_vocab)),
+    )
+    where = u.current_data_dir() or "the cache"
+    trained = loaded.extra.get("data_dir")
+    hint = f" (it was trained with the data in {trained})" if trained else ""
+    raise RunError(
+        f"the PTB files ({where}) have another vocabulary than the model: {len(ptb_vocab)} "
+        f"words against its {len(model_vocab)}, first difference at id {diff}; the "
+        f"perplexity would be meaningless. Evaluate on the PTB the model was trained on{hint}"
+    )
+
+
+def _evaluate_lm(loaded, split, max_words, say) -> Evaluation:
+    from fastlstm.trainer import eval_perplexity
+
+    corpus, _, id_to_word = d.ptb(split, max_words or 0)
+    _check_same_vocab(loaded, [id_to_word[i] for i in range(len(id_to_word))])
+    model = loaded.model
+    model.reset_state()
+    try:
+        ppl = eval_perplexity(model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE)
+    finally:
+        model.reset_state()
+    return Evaluation("perplexity", ppl, len(corpus), f"PTB {split}")
+
+
+def _seq_data(loaded, data, reverse, limit, say):
+    """Test questions for a seq2seq model: the data it was trained on unless ``data`` is given."""
+    from fastlstm.datasets.sequence import Vocab
+
+    info = loaded.extra.get("seq2seq")
+    if not (info and loaded.extra.get("vocab")):  # the book's .pkl: data from the arguments
+        spec = SEQ_MODELS[loaded.name]
+        rev = spec["reverse"] if reverse is None else reverse
+        _, test, vocab, _ = d.sequence(data or spec["data"], rev, limit)
+        return test, vocab, rev, vocab
+    if reverse is not None and bool(reverse) != info["reverse"]:
+        warnings.warn(f"reverse ignored: {loaded.path} records its own", stacklevel=3)
+    rev = info["reverse"]
+    model_vocab = Vocab(loaded.extra["vocab"], source=info.get("source", "checkpoint"))
+    source = info.get("data_source")
+    if data is not None:
+        _, test, vocab, _ = d.sequence(data, rev, limit)
+    elif source is not None:
+        _, test, vocab, _ = d.recorded_sequence(source, rev, limit)
+        say(f"data: {d.describe_source(source)}, as in training (give --data / data= to choose)")
+    else:
+        _, test, vocab, _ = d.sequence(info["data"], rev, limit)
+        if vocab != model_vocab:
+            raise RunError(
+                f"the data {info['data']} found now ({vocab.source}) are not those the model "
+                f"was trained on ({info.get('source')}); give --data NAME|PATH (data=) to "
+                "choose the data"
+            )
+    if vocab != model_vocab:
+        raise RunError(
+            f"the data {vocab.source} have other characters than the model's "
+            f"({info.get('source')}); choose data in the model's format with --data (data=)"
+        )
+    return test, vocab, rev, model_vocab
+
+
+def evaluate(
+    checkpoint,
+    *,
+    model: str | None = None,
+    split: str = "test",
+    max_words: int | None = None,
+    data=None,
+    reverse: bool | None = None,
+    limit: int | None = None,
+    show: int = 3,
+    data_dir=None,
+    threads: int | None = None,
+    verbose: bool = True,
+) -> Evaluation:
+    """Test perplexity of a language model, or exact-match accuracy of a seq2seq model.
+
+    A seq2seq model trained by :func:`fastlstm.train` is evaluated on the test
+    split of the very data it was trained on (recorded in its checkpoint: the
+    file and its content hash, or the generator and its seed), whatever
+    ``FASTLSTM_DATA`` says now; ``data`` chooses other data.  A language model
+    is refused on PTB files whose vocabulary differs from its own.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        ``best.npz`` / ``last.ckpt.npz`` of a run, or one of the book's ``.pkl`` files.
+    model : str, optional
+        The model of a ``.pkl`` file (``'rnnlm'``, ``'attention'`` ...).
+    split : {'test', 'val', 'train'}, default 'test'
+        PTB split of a language model.
+    max_words : int, optional
+        Evaluate on the first ``max_words`` words only.
+    data : str or os.PathLike, optional
+        Seq2seq data: ``'addition'``, ``'date'`` or a file path.
+    reverse : bool, optional
+        The ``.pkl`` seq2seq model reads reversed questions.
+    limit : int, optional
+        Evaluate the first ``limit`` test questions only.
+    show : int, default 3
+        Questions printed with their answers (seq2seq, when ``verbose``).
+    data_dir : str or os.PathLike, optional
+        Data directory (overrides ``FASTLSTM_DATA``).
+    threads : int, optional
+        Threads of the numba kernels.
+    verbose : bool, default True
+        Print the data used and the sample questions.
+
+    Returns
+    -------
+    Evaluation
+        ``metric``, ``value``, ``size`` and ``data``.
+    """
+    from fastlstm import evaluation
+
+    if split not in ("test", "val", "train"):
+        raise ValueError(f"split must be 'test', 'val' or 'train', got {split!r}")
+    say = u.Printer(verbose)
+    with u.data_dir(data_dir), u.numba_threads(threads):
+        loaded = load_model(checkpoint, model, ALL_MODELS)
+        if loaded.name in LM_MODELS:
+            return _evaluate_lm(loaded, split, max_words, say)
+        (x_test, t_test), vocab, rev, _ = _seq_data(loaded, data, reverse, limit, say)
+        acc = evaluation.seq2seq_accuracy(
+            loaded.model,
+            x_test,
+            t_test,
+            vocab,
+            reverse=rev,
+            show=show if verbose else 0,
+            **({"file": say.stream} if verbose else {}),
+        )
+    return Evaluation("accuracy", acc, len(x_test), str(vocab.source))
+
+
+# --------------------------------------------------------------------------- #
+# translate
+# --------------------------------------------------------------------------- #
+def _translate_settings(loaded, data, reverse):
+    """Vocabulary, data info and training-question formats of a seq2seq model."""
+    from fastlstm.datasets.sequence import Vocab
+
+    info = loaded.extra.get("seq2seq")
+    if info and loaded.extra.get("vocab"):
+        if data is not None or reverse is not None:
+            warnings.warn(f"data/reverse ignored: {loaded.path} records its own", stacklevel=3)
+        return Vocab(loaded.extra["vocab"], source=info.get("source", "checkpoint")), info
+    spec = SEQ_MODELS[loaded.name]
+    spec_data = data or spec["data"]
+    rev = spec["reverse"] if reverse is None else reverse
+    (x_train, t_train), _, vocab, _ = d.sequence(spec_data, False, None)
+    info = {
+        "data": spec_data,
+        "source": vocab.source,
+        "reverse": rev,
+        "question_width": int(x_train.shape[1]),
+        "answer_width": int(t_train.shape[1]),
+        "start_char": vocab.id_to_char[int(t_train[0, 0])],
+        "question_shapes": d.question_shapes(x_train, vocab, False),
+    }
+    return vocab, info
+
+
+def _char_probs(model, xs, start_id, ids) -> np.ndarray | None:
+    """Probability of each decoded id, from the decoder's scores (teacher forcing)."""
+    from fastlstm.models.sampling import softmax64
+
+    encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
+    if encoder is None or decoder is None:
+        return None
+    ts = np.array([[start_id, *ids[:-1]]], dtype=np.int32)  # (1, T_dec) decoder inputs
+    score = decoder.forward(ts, encoder.forward(xs))  # (1, T_dec, V)
+    p = softmax64(np.asarray(score)[0])  # (T_dec, V)
+    return p[np.arange(len(ids)), ids]
+
+
+def _input_warnings(text, info) -> list[str]:
+    out = []
+    if not text.strip():
+        out.append("the question is empty")
+        return out
+    shapes = info.get("question_shapes")
+    shape = d.question_shape(text)
+    if shapes and shape not in shapes:
+        examples = ", ".join(repr(s) for s in shapes[:3])
+        out.append(
+            f"{text!r} is unlike the training questions: its format {shape!r} (9 = digits, "
+            f"a = letters) is none of the {len(shapes)} seen in training (e.g. {examples})"
+        )
+    return out
+
+
+def _translate_one(loaded, vocab, info, text) -> Translation:
+    from fastlstm.evaluation import decode_one
+
+    width = int(info["question_width"])
+    answer = decode_one(
+        loaded.model,
+        text,
+        vocab,
+        reverse=bool(info["reverse"]),
+        width=width,
+        start_char=info["start_char"],
+        sample_size=int(info["answer_width"]) - 1,
+    )
+    ids = [vocab.char_to_id[c] for c in answer]
+    xs = np.array([[vocab.char_to_id[c] for c in text.ljust(width)]], dtype=np.int32)
+    if info["reverse"]:
+        xs = np.ascontiguousarray(xs[:, ::-1])
+    probs = _char_probs(loaded.model, xs, vocab.char_to_id[info["start_char"]], ids)
+    conf = float(np.mean(probs)) if probs is not None else float("nan")
+    notes = _input_warnings(text, info)
+    if conf < LOW_CONFIDENCE:
+        notes.append(f"low confidence: the model gives its answer {conf:.0%} on average")
+    return Translation(text, answer.rstrip(), conf, probs, notes)
+
+
+def translate(
+    checkpoint,
+    texts,
+    *,
+    model: str | None = None,
+    data=None,
+    reverse: bool | None = None,
+    data_dir=None,
+    threads: int | None = None,
+) -> list[Translation]:
+    """Answer questions (``'Mar 25, 2003'``, ``'16+75'``) with a trained seq2seq model.
+
+    Each answer comes with the model's confidence (the mean probability of the
+    characters it decoded) and warnings when the question is unlike the
+    training data (another format than every training question, empty) or the
+    confidence is below 90%.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        ``best.npz`` of a run (vocabulary, widths and reversal are read from
+        it), or the book's ``AttentionSeq2seq.pkl`` (give ``model``).
+    texts : str or sequence of str
+        The question(s).
+    model : str, optional
+        The model of a ``.pkl`` file (``'attention'`` ...).
+    data : str, optional
+        Data of a ``.pkl`` model (for its vocabulary and widths).
+    reverse : bool, optional
+        The ``.pkl`` model reads reversed questions.
+    data_dir, threads : optional
+        Data directory and kernel threads, as in :func:`train`.
+
+    Returns
+    -------
+    list of Translation
+
+    Raises
+    ------
+    ValueError
+        If a question has characters outside the model's vocabulary or is
+        longer than its training questions.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    with u.data_dir(data_dir), u.numba_threads(threads):
+        loaded = load_model(checkpoint, model, SEQ_MODELS)
+        vocab, info = _translate_settings(loaded, data, reverse)
+        V = loaded.model.params[0].shape[0]
+        if len(vocab) != V:
+            raise RunError(
+                f"{loaded.path}: the model has {V} characters, the vocabulary {len(vocab)}"
+            )
+        return [_translate_one(loaded, vocab, info, str(text)) for text in texts]
+
+
+# --------------------------------------------------------------------------- #
+# generate_text
+# --------------------------------------------------------------------------- #
+def format_words(words: list[str]) -> str:
+    """Words joined by spaces, ``<eos>`` ending a sentence with '.' and a line break."""
+    lines, current = [], []
+    for word in words:
+        if word == "<eos>":
+            lines.append(" ".join(current) + ".")
+            current = []
+        else:
+            current.append(word)
+    if current:
+        lines.append(" ".join(current))
+    return "\n".join(lines)
+
+
+def generate_text(
+    checkpoint,
+    start: str = "the meaning of life is",
+    *,
+    length: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    greedy: bool = False,
+    skip: str = "N <unk> $",
+    seed: int | None = None,
+    model: str | None = None,
+    data_dir=None,
+    threads: int | None = None,
+) -> str:
+    """Text from a language model: it reads ``start``, then draws ``length`` more words.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        ``best.npz`` of a language-model run, or the book's ``Rnnlm.pkl`` /
+        ``BetterRnnlm.pkl`` (give ``model``; the vocabulary is the PTB's).
+    start : str, default 'the meaning of life is'
+        Words to start with (all in the vocabulary).
+    length : int, default 100
+        Words generated after ``start``.
+    temperature : float, default 1.0
+        Scores are divided by it before sampling; below 1 is more conservative.
+    top_k : int, optional
+        Draw among the ``top_k`` likeliest words only.
+    greedy : bool, default False
+        Always take the likeliest word.
+    skip : str, default 'N <unk> $'
+        Words never generated (the book's ``skip_ids``), separated by spaces.
+    seed : int, optional
+        Seed of the draws.
+    model : str, optional
+        The model of a ``.pkl`` file.
+    data_dir, threads : optional
+        As in :func:`train`.
+
+    Returns
+    -------
+    str
+        ``start`` and the generated words; ``<eos>`` ends a line with ``'.'``.
+    """
+    from fastlstm.models.sampling import generate_words
+
+    with u.data_dir(data_dir), u.numba_threads(threads):
+        loaded = load_model(checkpoint, model, LM_MODELS)
+        vocab = _lm_vocab(loaded)
+        word_to_id = {w: i for i, w in enumerate(vocab)}
+        words = start.split()
+        if not words:
+            raise ValueError("start needs at least one word")
+        unknown = [w for w in words if w not in word_to_id]
+        if unknown:
+            raise ValueError(f"start: words not in the vocabulary: {' '.join(unknown)}")
+        start_ids = [word_to_id[w] for w in words]
+        ids = generate_words(
+            loaded.model,
+            start_ids,
+            length,
+            skip_ids=[word_to_id[w] for w in skip.split() if w in word_to_id],
+            temperature=temperature,
+            top_k=top_k,
+            greedy=greedy,
+            rng=np.random.default_rng(seed),
+        )
+    return format_words([vocab[i] for i in start_ids + ids])
