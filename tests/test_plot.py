@@ -90,3 +90,43 @@ def test_plot_attention_shows_the_weights(tmp_path):
 def test_plot_attention_bad_input(tmp_path, w, rows, cols, match):
     with pytest.raises(ValueError, match=match):
         plot_attention(w, list(rows), list(cols), tmp_path / "x.png")
+
+
+def _figure(values, **kwargs):
+    from fastlstm.plot import _curve_figure, _series
+
+    xs = kwargs.pop("x", None)
+    curves = {None: _series(values)}
+    return _curve_figure(
+        curves,
+        None if xs is None else _series(xs),
+        "epoch",
+        "accuracy",
+        None,
+        kwargs.get("ylim"),
+        "o",
+        kwargs.get("percent", False),
+    )
+
+
+def test_epochs_are_whole_numbers_on_the_x_axis():
+    fig = _figure([0.1, 0.5, 0.9], x=[1, 2, 3])  # three epochs: matplotlib alone ticks 1.25 ...
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_accuracy_is_labelled_in_percent():
+    fig = _figure([0.1, 0.5, 0.9], x=[1, 2, 3], percent=True, ylim=(-0.05, 1.05))
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert "100%" in labels and "0%" in labels, labels
+    plain = _figure([0.1, 0.5, 0.9], x=[1, 2, 3], ylim=(-0.05, 1.05))
+    plain.canvas.draw()
+    assert not any("%" in t.get_text() for t in plain.axes[0].get_yticklabels())
+
+
+def test_plot_curve_percent_writes_a_png(tmp_path):
+    _image(plot_curve([0.2, 0.8], tmp_path / "acc.png", x=[1, 2], percent=True, ylim=(0, 1)))

@@ -269,6 +269,12 @@ def _resumed_data_dir(data_dir, ckpt):
 # --------------------------------------------------------------------------- #
 # train
 # --------------------------------------------------------------------------- #
+_SETTINGS = (
+    "epochs", "batch_size", "wordvec", "hidden", "lr", "max_grad", "seed", "time_size",
+    "dropout", "lr_decay", "max_words", "data", "reverse", "target_accuracy", "limit", "show",
+)  # fmt: skip
+
+
 def train(
     model: str,
     *,
@@ -298,93 +304,74 @@ def train(
 ) -> Run:
     """Train one of the book's models, as ``fastlstm train MODEL`` does.
 
-    Every setting left as None takes the value of the book's script for that
-    model (``fastlstm train MODEL --help`` lists them); a resumed run keeps its
-    own.  After every epoch the model is evaluated (validation perplexity or
-    test accuracy), ``last.ckpt.npz`` is written and, when the epoch is the
-    best so far, ``best.npz``.
+    Settings left as None take the value of the book's script for the model
+    (``fastlstm train MODEL --help`` lists them); a resumed run keeps its own.
+    After every epoch ``last.ckpt.npz`` is written, and ``best.npz`` if best.
 
     Parameters
     ----------
     model : str
-        ``'simple-rnnlm'``, ``'rnnlm'``, ``'better-rnnlm'`` (PTB language
-        models), ``'seq2seq'``, ``'peeky'``, ``'attention'`` or
-        ``'attention-bi'`` (addition / date problems).
+        ``'simple-rnnlm'``, ``'rnnlm'``, ``'better-rnnlm'`` (PTB), ``'seq2seq'``,
+        ``'peeky'``, ``'attention'`` or ``'attention-bi'`` (addition / dates).
     out : str or os.PathLike, optional
-        Output folder (default ``runs/<model>``, or the folder of ``resume``).
-        A folder that holds files is refused unless ``resume`` or ``overwrite``.
+        Output folder (default ``runs/<model>``, or the folder of ``resume``);
+        one holding files is refused unless ``resume`` or ``overwrite``.
     resume : str or os.PathLike, optional
-        A ``last.ckpt.npz`` to continue exactly (settings other than
-        ``epochs``, ``target_accuracy`` and ``show`` cannot change).
+        A ``last.ckpt.npz`` to continue exactly (only ``epochs``,
+        ``target_accuracy`` and ``show`` may change).
     overwrite : bool, default False
         Allow replacing the files of an earlier run in ``out``.
     epochs, batch_size, wordvec, hidden, lr, max_grad, seed : optional
-        Total epochs, mini-batch size, word vector size ``D``, hidden size
-        ``H``, learning rate, gradient-norm clipping (0: none) and seed (an int;
-        seq2seq models also take ``'book'``, the book script's random stream,
-        their default).  Without a seed a random one is drawn and recorded.
+        Total epochs, mini-batch size, ``D``, ``H``, learning rate, gradient
+        clipping norm (0: none), seed (seq2seq models also take ``'book'``, the
+        book script's random stream, their default; else a random seed is
+        drawn and recorded).
     time_size, dropout, lr_decay, max_words : optional
-        Language models: truncated-BPTT length, dropout ratio (better-rnnlm),
-        learning-rate divisor when the validation perplexity worsens (0: none)
-        and the number of PTB words used per split (0: all).
+        Language models: BPTT length, dropout ratio, learning-rate divisor on a
+        worse validation perplexity (0: none), PTB words per split (0: all).
     data, reverse, target_accuracy, limit, show : optional
         Seq2seq models: ``'addition'``, ``'date'`` or a file path; reversed
-        questions; accuracy at which to stop; first ``limit`` training and
-        test questions only; test questions printed after each epoch.
-    data_dir : str or os.PathLike, optional
-        Data directory (overrides ``FASTLSTM_DATA`` during the run).
-    threads : int, optional
-        Threads of the numba kernels during the run.
+        questions; accuracy at which to stop; first ``limit`` training and test
+        questions only; test questions printed after each epoch.
+    data_dir, threads : optional
+        Data directory (instead of ``FASTLSTM_DATA``); numba kernel threads.
     progress : bool, default True
-        Show progress bars (tqdm; in a notebook, its widgets).
+        Progress bars (tqdm.auto: widgets in a notebook).
     verbose : bool, default True
-        Print one line per epoch and the final numbers; False prints nothing.
+        Print a line per epoch and the results; False prints nothing.
 
     Returns
     -------
     Run
-        The trained model, its history, the checkpoint paths, ``plot()`` and
-        ``resume()``.
+        Model, history, checkpoint paths, ``plot()`` and ``resume()``.
 
     Raises
     ------
     TrainingInterrupted
-        On Ctrl-C (a :class:`KeyboardInterrupt`), after saving a resumable
-        checkpoint at the last completed iteration and the plots so far; its
-        ``run`` and ``message`` say what was saved and how to resume.
+        On Ctrl-C, a :class:`KeyboardInterrupt` raised after saving a resumable
+        checkpoint at the last completed iteration and the curves so far.
     RunError
-        For a folder in use or holding another run, or files that do not fit.
+        For a folder in use or holding another run, or data that do not fit.
     ValueError, TypeError
-        For settings out of range or not applying to ``model``.
+        For settings out of range or not those of ``model``.
 
     Examples
     --------
-    >>> import fastlstm                                              # doctest: +SKIP
-    >>> run = fastlstm.train("attention", epochs=3)                  # doctest: +SKIP
-    >>> run.history["accuracy"], run.best_path                       # doctest: +SKIP
-    >>> run = run.resume(epochs=5)                                   # doctest: +SKIP
+    >>> run = fastlstm.train("attention", epochs=3)       # doctest: +SKIP
+    >>> run.history["accuracy"], run.best_path            # doctest: +SKIP
+    >>> run = run.resume(epochs=5)                        # doctest: +SKIP
     """
+    given = {k: v for k, v in locals().items() if k in _SETTINGS and v is not None}
     if model not in ALL_MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(ALL_MODELS)}")
-    given = {
-        "epochs": epochs, "batch_size": batch_size, "wordvec": wordvec, "hidden": hidden,
-        "lr": lr, "max_grad": max_grad, "seed": seed, "time_size": time_size,
-        "dropout": dropout, "lr_decay": lr_decay, "max_words": max_words, "data": data,
-        "reverse": reverse, "target_accuracy": target_accuracy, "limit": limit, "show": show,
-    }  # fmt: skip
-    given = {k: v for k, v in given.items() if v is not None}
-    printer = u.Printer(verbose)
     with u.data_dir(data_dir), u.numba_threads(threads):
         ckpt = _load_resume(resume, model) if resume is not None else None
         cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None)
-        folder = RunFolder(
-            _out_folder(model, out, resume),
-            resume=resume is not None,
-            overwrite=overwrite,
-        )
+        folder = RunFolder(_out_folder(model, out, resume), resume=resume is not None,
+                           overwrite=overwrite)  # fmt: skip
         with folder, _resumed_data_dir(data_dir, ckpt):
             from fastlstm.api.session import LMSession, SeqSession
 
             cls = LMSession if model in LM_MODELS else SeqSession
-            session = cls(model, cfg, folder.path, printer, progress)
+            session = cls(model, cfg, folder.path, u.Printer(verbose), progress)
             return session.run(ckpt, resume)

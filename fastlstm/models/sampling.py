@@ -332,7 +332,6 @@ class LanguageModelSampler:
         embed, lstms, affine = self._lm_parts()
         emb = embed.params[0]
         V = emb.shape[0]
-        dtype = emb.dtype
         start_id = _check_int(start_id, "start_id", lo=0, hi=V)
         sample_size = _check_int(sample_size, "sample_size", lo=1)
         temperature = _check_temperature(temperature)
@@ -342,6 +341,26 @@ class LanguageModelSampler:
         if not greedy:
             rng = np.random.default_rng(rng)
 
+        out, status, n_out = self._sample_fused(
+            embed, lstms, affine, start_id, sample_size, (temperature, top_k, greedy), skip, rng
+        )
+        if status == _kgen.TOO_MANY_SKIPS:
+            raise RuntimeError(
+                f"generate gave up after {MAX_SKIPPED_DRAWS} consecutive draws of skipped ids "
+                f"({n_out} of {sample_size} ids generated): the model puts (almost) all "
+                "probability on skip_ids"
+            )
+        if status == _kgen.BAD_SCORES:
+            raise ValueError(
+                "the model's scores contain NaN or inf during generation (diverged parameters?)"
+            )
+        return [int(i) for i in out]
+
+    def _sample_fused(self, embed, lstms, affine, start_id, sample_size, rule, skip, rng):
+        """Run the fused sampling kernel; ``(ids, status, n_out)``, LSTM states updated."""
+        temperature, top_k, greedy = rule
+        emb = embed.params[0]
+        dtype = emb.dtype
         # weights prepared once per call (no copies for C-contiguous arrays)
         H = lstms[0].H
         Wxs = tuple(np.ascontiguousarray(layer.params[0]) for layer in lstms)
@@ -404,17 +423,7 @@ class LanguageModelSampler:
 
         for k, layer in enumerate(lstms):
             layer.set_state(hs[k : k + 1].copy(), cs[k : k + 1].copy())
-        if status == _kgen.TOO_MANY_SKIPS:
-            raise RuntimeError(
-                f"generate gave up after {MAX_SKIPPED_DRAWS} consecutive draws of skipped ids "
-                f"({n_out} of {sample_size} ids generated): the model puts (almost) all "
-                "probability on skip_ids"
-            )
-        if status == _kgen.BAD_SCORES:
-            raise ValueError(
-                "the model's scores contain NaN or inf during generation (diverged parameters?)"
-            )
-        return [int(i) for i in out]
+        return out, status, n_out
 
 
 # --------------------------------------------------------------------------- #

@@ -1,0 +1,490 @@
+"""The run API (fastlstm.train, evaluate, translate, generate_text) and what runs keep.
+
+Trainings use tiny corpora and data files in a temporary directory; Ctrl-C is
+simulated by raising SIGINT in the process after a chosen training step.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastlstm
+from fastlstm import cli
+from fastlstm import io as fio
+from fastlstm.api import RunError, TrainingInterrupted, session
+from fastlstm.api.specs import ALL_MODELS, LOCK_FILE
+from fastlstm.datasets.sequence import make_date
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_SEQ = {"hidden": 16, "wordvec": 8, "batch_size": 32, "limit": 160}
+TINY_LM = {"hidden": 8, "wordvec": 8, "batch_size": 4, "time_size": 10}
+QUIET = {"progress": False, "verbose": False}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Own cache, no data directory, no network, one kernel thread, a temporary cwd."""
+    import numba
+
+    from fastlstm.datasets import sequence
+
+    def offline(url, dest):
+        raise OSError("no network in the tests")
+
+    monkeypatch.setattr(sequence, "_download", offline)
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(threads)
+
+
+def _write_ptb(root, words, seed=0):
+    rng = np.random.default_rng(seed)
+    (root / "ptb").mkdir(parents=True)
+    for split, n in (("train", 2500), ("valid", 600), ("test", 600)):
+        lines, count = [], 0
+        while count < n:
+            k = int(rng.integers(3, 10))
+            lines.append(" ".join(rng.choice(words, k)))
+            count += k + 1
+        (root / "ptb" / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def tiny_ptb(tmp_path):
+    words = [f"w{i}" for i in range(30)] + "N <unk> $ the meaning of life is".split()
+    return _write_ptb(tmp_path / "data", words)
+
+
+@pytest.fixture
+def date_file(tmp_path):
+    path = tmp_path / "date_small.txt"
+    path.write_text("\n".join(make_date(400, seed=1)) + "\n")
+    return path
+
+
+def interrupt_at(monkeypatch, k):
+    """Send SIGINT to this process right after training step ``k`` (1-based)."""
+    real = session.train_step
+    calls = [0]
+
+    def step(*args):
+        loss = real(*args)
+        calls[0] += 1
+        if calls[0] == k:
+            signal.raise_signal(signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(session, "train_step", step)
+    return calls
+
+
+def assert_same_params(a, b):
+    pa, pb = fio.load_checkpoint(a).params, fio.load_checkpoint(b).params
+    assert len(pa) == len(pb)
+    for p, q in zip(pa, pb):
+        np.testing.assert_array_equal(p, q)
+
+
+# --------------------------------------------------------------------------- #
+# the API
+# --------------------------------------------------------------------------- #
+def test_import_fastlstm_is_light_and_exports_the_api():
+    code = (
+        "import sys, fastlstm; assert 'numba' not in sys.modules, 'numba imported'; "
+        "import fastlstm.api; assert fastlstm.train is fastlstm.api.train; "
+        "from fastlstm import train, evaluate, translate, generate_text, Run; print('ok')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def _train_flags(model):
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["train"]
+    p = next(a for a in sub._actions if a.dest == "model").choices[model]
+    return {a.dest: a.default for a in p._actions if a.dest not in ("help",)}
+
+
+@pytest.mark.parametrize("model", list(ALL_MODELS))
+def test_train_takes_every_flag_with_the_same_default(model):
+    params = inspect.signature(fastlstm.train).parameters
+    flags = _train_flags(model)
+    renamed = {"no_progress": "progress"}
+    for dest, default in flags.items():
+        if dest == "debug":
+            continue
+        name = renamed.get(dest, dest)
+        assert name in params, f"--{dest.replace('_', '-')} has no keyword in train()"
+        if dest == "no_progress":
+            assert params[name].default is True and default is False
+        elif default is not argparse_suppress():
+            assert params[name].default == default, dest
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def test_train_rejects_settings_of_other_models():
+    with pytest.raises(TypeError, match="time_size"):
+        fastlstm.train("attention", time_size=5, **QUIET)
+    with pytest.raises(ValueError, match="epochs"):
+        fastlstm.train("attention", epochs=0, **QUIET)
+    with pytest.raises(ValueError, match="unknown model"):
+        fastlstm.train("lstm", **QUIET)
+
+
+def test_api_train_plot_resume_evaluate_silently(capsys, tmp_path, date_file):
+    out = tmp_path / "att"
+    run = fastlstm.train(
+        "attention", data=date_file, epochs=1, seed=0, out=out, **TINY_SEQ, **QUIET
+    )
+    assert capsys.readouterr() == ("", "")  # verbose=False, progress=False: nothing at all
+    assert run.name == "attention" and not run.interrupted
+    assert run.best_path == out / "best.npz" and run.last_path == out / "last.ckpt.npz"
+    assert len(run.history["accuracy"]) == 1 and run.history["loss"]
+    assert run.model.params[0].shape[0] == len(fio.load_checkpoint(run.best_path).extra["vocab"])
+    for f in out.glob("*.png"):
+        f.unlink()
+    written = run.plot()
+    assert set(written) == {"loss", "accuracy", "attention"}
+    assert all(p.is_file() for p in written.values())
+
+    more = run.resume(epochs=2, **QUIET)
+    assert len(more.history["accuracy"]) == 2
+    assert more.history["accuracy"][0] == run.history["accuracy"][0]
+    straight = fastlstm.train(
+        "attention", data=date_file, epochs=2, seed=0, out=tmp_path / "b", **TINY_SEQ, **QUIET
+    )
+    assert_same_params(straight.last_path, more.last_path)
+    result = fastlstm.evaluate(more.best_path, verbose=False)
+    assert result.metric == "accuracy" and result.size == 40
+    assert result.value == pytest.approx(more.best)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_verbose_prints_epochs(capsys, tmp_path, date_file):
+    fastlstm.train(
+        "peeky", data=date_file, epochs=1, out=tmp_path / "p", progress=False, **TINY_SEQ
+    )
+    out = capsys.readouterr().out
+    assert "epoch   1/1" in out and "best accuracy" in out
+
+
+# --------------------------------------------------------------------------- #
+# runs keep what they made
+# --------------------------------------------------------------------------- #
+def test_a_second_run_never_replaces_the_first(capsys, tmp_path, date_file):
+    out = tmp_path / "run"
+    args = ["train", "peeky", "--data", date_file, "--epochs", "1", "--no-progress",
+            "--out", out, *sum(([f"--{k.replace('_', '-')}", v] for k, v in TINY_SEQ.items()), [])]  # fmt: skip
+    assert cli.main([str(a) for a in args]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    code = cli.main([str(a) for a in [*args, "--seed", "7"]])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "already holds an earlier run" in err and "--overwrite" in err
+    assert f"--resume {out / 'last.ckpt.npz'}" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # untouched
+    with pytest.raises(RunError, match="earlier run"):
+        fastlstm.train("peeky", data=date_file, epochs=1, out=out, **TINY_SEQ, **QUIET)
+    # told to: replaced
+    run = fastlstm.train(
+        "peeky", data=date_file, epochs=1, seed=7, out=out, overwrite=True, **TINY_SEQ, **QUIET
+    )
+    assert run.config["seed"] == 7
+    assert (out / "best.npz").read_bytes() != before["best.npz"]
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_a_folder_in_use_is_refused_at_once(tmp_path, date_file, monkeypatch):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / LOCK_FILE).write_text(f"{os.getppid()} {os.uname().nodename}\n")  # a live process
+
+    from fastlstm.api import data
+
+    def never(*a, **k):
+        raise AssertionError("data loaded although the folder is in use")
+
+    monkeypatch.setattr(data, "sequence", never)
+    with pytest.raises(RunError, match=f"another run \\(process {os.getppid()}\\) is writing"):
+        fastlstm.train("peeky", data=date_file, out=out, **QUIET)
+    assert (out / LOCK_FILE).read_text().split()[0] == str(os.getppid())  # not taken
+
+
+def test_a_stale_lock_is_taken_over(tmp_path, date_file):
+    out = tmp_path / "stale"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / LOCK_FILE).write_text(f"{dead.pid} {os.uname().nodename}\n")
+    seen = {}
+    real = session.train_step
+
+    def step(*args):
+        seen.setdefault("lock", (out / LOCK_FILE).read_text().split()[0])
+        return real(*args)
+
+    session_train_step = session.train_step
+    try:
+        session.train_step = step
+        fastlstm.train("peeky", data=date_file, epochs=1, out=out, **TINY_SEQ, **QUIET)
+    finally:
+        session.train_step = session_train_step
+    assert seen["lock"] == str(os.getpid())  # held by this run while training
+    assert not (out / LOCK_FILE).exists() and (out / "best.npz").is_file()
+
+
+def test_an_unwritable_folder_is_found_before_training(tmp_path, date_file, monkeypatch):
+    from fastlstm.api import data, folder
+
+    real_open = os.open
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith(LOCK_FILE):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    def never(*a, **k):
+        raise AssertionError("data loaded before the folder was checked")
+
+    monkeypatch.setattr(folder.os, "open", denied)
+    monkeypatch.setattr(data, "sequence", never)
+    with pytest.raises(RunError, match="cannot write into the output folder .*Permission denied"):
+        fastlstm.train("peeky", data=date_file, out=tmp_path / "ro", **QUIET)
+
+
+# --------------------------------------------------------------------------- #
+# Ctrl-C
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("seed", [3, "book"])
+def test_ctrl_c_in_the_first_epoch_saves_and_resumes_exactly(
+    tmp_path, date_file, monkeypatch, seed
+):
+    kw = {"data": date_file, "seed": seed, **TINY_SEQ, **QUIET}
+    straight = fastlstm.train("peeky", epochs=2, out=tmp_path / "a", **kw)
+    calls = interrupt_at(monkeypatch, 3)  # 5 iterations per epoch
+    with pytest.raises(TrainingInterrupted) as info:
+        fastlstm.train("peeky", epochs=2, out=tmp_path / "b", **kw)
+    assert calls[0] == 3  # stopped at once
+    exc = info.value
+    assert isinstance(exc, KeyboardInterrupt) and exc.saved and exc.run.interrupted
+    assert "in epoch 1 after iteration 3" in exc.message
+    assert f"--resume {tmp_path / 'b' / 'last.ckpt.npz'}" in exc.message
+    ckpt = fio.load_checkpoint(tmp_path / "b" / "last.ckpt.npz")
+    assert ckpt.epoch == 0 and ckpt.extra["position"]["iteration"] == 3
+    assert (tmp_path / "b" / "loss.png").is_file()  # the curve so far
+    assert not (tmp_path / "b" / LOCK_FILE).exists()
+    monkeypatch.setattr(session, "train_step", calls.__class__ and session.train_step)
+    monkeypatch.undo()
+    resumed = exc.run.resume(**QUIET)
+    assert resumed.history == straight.history
+    assert_same_params(straight.last_path, resumed.last_path)
+    assert_same_params(straight.best_path, resumed.best_path)
+
+
+def test_ctrl_c_language_model_mid_epoch_resumes_exactly(tmp_path, tiny_ptb, monkeypatch):
+    kw = {"data_dir": tiny_ptb, "seed": 5, "lr": 5.0, **TINY_LM, **QUIET}
+    straight = fastlstm.train("better-rnnlm", epochs=2, out=tmp_path / "a", **kw)
+    interrupt_at(monkeypatch, 90)  # 62 iterations per epoch: in the second epoch
+    with pytest.raises(TrainingInterrupted) as info:
+        fastlstm.train("better-rnnlm", epochs=2, out=tmp_path / "b", **kw)
+    assert "in epoch 2 after iteration 28" in info.value.message
+    monkeypatch.undo()
+    resumed = fastlstm.train("better-rnnlm", resume=tmp_path / "b" / "last.ckpt.npz", **QUIET)
+    assert resumed.history == straight.history
+    assert_same_params(straight.last_path, resumed.last_path)
+
+
+def test_ctrl_c_says_when_nothing_could_be_saved(tmp_path, tiny_ptb, monkeypatch):
+    monkeypatch.setattr(session, "_state_layers", lambda model: None)  # state unknown
+    interrupt_at(monkeypatch, 5)
+    with pytest.raises(TrainingInterrupted) as info:
+        fastlstm.train("rnnlm", data_dir=tiny_ptb, epochs=1, out=tmp_path / "n", **TINY_LM, **QUIET)
+    assert not info.value.saved and "nothing was saved" in info.value.message
+    assert not (tmp_path / "n" / "last.ckpt.npz").exists()
+
+
+def test_cli_ctrl_c_prints_the_resume_command_that_works(capsys, tmp_path, date_file, monkeypatch):
+    tiny = sum(([f"--{k.replace('_', '-')}", str(v)] for k, v in TINY_SEQ.items()), [])
+    args = ["train", "peeky", "--data", str(date_file), "--epochs", "2", "--seed", "1",
+            "--no-progress", "--show", "0", *tiny]  # fmt: skip
+    assert cli.main([*args, "--out", str(tmp_path / "a")]) == 0
+    interrupt_at(monkeypatch, 7)
+    capsys.readouterr()
+    assert cli.main([*args, "--out", str(tmp_path / "b")]) == 130
+    err = capsys.readouterr().err
+    assert "saved a resumable checkpoint" in err
+    command = re.search(r"continue with: (.*)", err).group(1)
+    monkeypatch.undo()
+    argv = shlex.split(command)
+    assert argv[:3] == ["fastlstm", "train", "peeky"]
+    assert cli.main(argv[1:] + ["--no-progress"]) == 0
+    assert_same_params(tmp_path / "a" / "last.ckpt.npz", tmp_path / "b" / "last.ckpt.npz")
+
+
+# --------------------------------------------------------------------------- #
+# evaluate: the data a model was trained on
+# --------------------------------------------------------------------------- #
+def test_eval_of_a_model_trained_on_generated_dates_uses_them(capsys, tmp_path, monkeypatch):
+    with pytest.warns(UserWarning, match="make_date"):
+        run = fastlstm.train("attention", epochs=1, seed=0, out=tmp_path / "g", **TINY_SEQ, **QUIET)
+    source = fio.load_checkpoint(run.best_path).extra["seq2seq"]["data_source"]
+    assert source == {"kind": "generated", "data": "date", "generator": "make_date",
+                      "n": 50000, "seed": 0}  # fmt: skip
+    # the book's date.txt (here: other dates) appears in FASTLSTM_DATA afterwards
+    other = tmp_path / "data" / "sequence"
+    other.mkdir(parents=True)
+    (other / "date.txt").write_text("\n".join(make_date(600, seed=5)) + "\n")
+    monkeypatch.setenv("FASTLSTM_DATA", str(tmp_path / "data"))
+    code = cli.main(["eval", "--checkpoint", str(run.best_path), "--limit", "40", "--show", "0"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "data: generated make_date(n=50000, seed=0), as in training" in out
+    assert f"test accuracy: {run.best * 100:.3f}% (40 questions)" in out
+    # --data chooses other data; characters numbered otherwise are refused, not mis-scored
+    with pytest.raises(RunError, match="other characters than the model's"):
+        fastlstm.evaluate(run.best_path, data=other / "date.txt", verbose=False)
+    same = tmp_path / "same.txt"
+    same.write_text("\n".join(make_date(50000, seed=0)) + "\n")
+    result = fastlstm.evaluate(run.best_path, data=same, limit=40, verbose=False)
+    assert result.size == 40 and result.value == run.best and str(same) in result.data
+
+
+def test_eval_refuses_a_changed_training_file_and_says_what_to_do(tmp_path, date_file):
+    run = fastlstm.train("peeky", data=date_file, epochs=1, out=tmp_path / "f", **TINY_SEQ, **QUIET)
+    assert fastlstm.evaluate(run.best_path, verbose=False).size == 40
+    date_file.write_text("\n".join(make_date(400, seed=2)) + "\n")
+    with pytest.raises(RunError, match="content has changed.*--data"):
+        fastlstm.evaluate(run.best_path, verbose=False)
+    date_file.unlink()
+    with pytest.raises(RunError, match="not found.*--data"):
+        fastlstm.evaluate(run.best_path, verbose=False)
+
+
+def test_eval_of_a_language_model_on_another_vocabulary_fails(capsys, tmp_path, tiny_ptb):
+    run = fastlstm.train("rnnlm", data_dir=tiny_ptb, epochs=1, seed=0, out=tmp_path / "lm",
+                         **TINY_LM, **QUIET)  # fmt: skip
+    same = fastlstm.evaluate(run.best_path, data_dir=tiny_ptb, verbose=False)
+    assert same.value == pytest.approx(run.summary["test_perplexity"])
+    words = [f"v{i}" for i in range(30)] + "N <unk> $ the meaning of life is".split()
+    other = _write_ptb(tmp_path / "other", words, seed=3)
+    code = cli.main(["eval", "--checkpoint", str(run.best_path), "--data-dir", str(other)])
+    err = capsys.readouterr().err
+    assert code == 1 and "another vocabulary than the model" in err
+    assert "perplexity" not in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- #
+# translate: how sure, and warnings
+# --------------------------------------------------------------------------- #
+def test_translate_reports_confidence_and_warns_on_unusual_questions(tmp_path, date_file, capsys):
+    run = fastlstm.train("attention", data=date_file, epochs=1, seed=0, out=tmp_path / "t",
+                         **TINY_SEQ, **QUIET)  # fmt: skip
+    good, hello, empty, answer_like = fastlstm.translate(
+        run.best_path, ["Mar 25, 2003", "hello", "", "1999-12-31"]
+    )
+    for t in (good, hello, empty, answer_like):
+        assert 0.0 < t.confidence <= 1.0
+        assert t.confidence == pytest.approx(float(np.mean(t.char_probs)))
+    assert not [w for w in good.warnings if "unlike" in w]
+    assert any("unlike the training questions" in w for w in hello.warnings)
+    assert any("empty" in w for w in empty.warnings)
+    assert any("'9-9-9'" in w for w in answer_like.warnings)
+    # the probabilities are the model's: -mean(log p) is its teacher-forced loss on the answer
+    from fastlstm.datasets.sequence import Vocab
+
+    meta = fio.load_checkpoint(run.best_path).extra
+    vocab = Vocab(meta["vocab"])
+    answer = good.answer.ljust(10)
+    xs = np.array([[vocab.char_to_id[c] for c in "Mar 25, 2003".ljust(29)][::-1]], np.int32)
+    ts = np.array([[vocab.char_to_id[c] for c in "_" + answer]], np.int32)
+    loss = run.model.forward(xs, ts)
+    assert -np.mean(np.log(good.char_probs)) == pytest.approx(float(loss), rel=1e-4)
+    # the command line: answers with confidence on stdout, warnings on stderr
+    code = cli.main(["translate", "--checkpoint", str(run.best_path), "Mar 25, 2003", "hello"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert re.fullmatch(r".*  \(confidence \d+\.\d%\)\n.*  \(confidence \d+\.\d%\)\n", out)
+    assert "warning: 'hello' is unlike the training questions" in err
+
+
+# --------------------------------------------------------------------------- #
+# help, README, sizes
+# --------------------------------------------------------------------------- #
+def test_help_and_readme_list_every_model(capsys):
+    cli.main(["--help"])
+    top = capsys.readouterr().out
+    cli.main(["train", "--help"])
+    train_help = capsys.readouterr().out
+    readme = (ROOT / "README.md").read_text()
+    for name in ALL_MODELS:
+        assert re.search(rf"\b{re.escape(name)}\b(?!-)", top), name
+        assert re.search(rf"\b{re.escape(name)}\b(?!-)", train_help), name
+        assert f"train {name}" in readme, name
+
+
+def _functions(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            yield node.name, node.end_lineno - start + 1
+
+
+def test_the_command_line_is_a_thin_shell():
+    cli_path = ROOT / "fastlstm" / "cli.py"
+    assert len(cli_path.read_text().splitlines()) <= 600
+    text = cli_path.read_text()
+    assert (
+        "def sample_words" not in text and "Trainer" not in text and "save_checkpoint" not in text
+    )
+    for path in [cli_path, *(ROOT / "fastlstm" / "api").glob("*.py")]:
+        for name, n in _functions(path):
+            assert n <= 100, f"{path.name}: {name} has {n} lines"
+
+
+# --------------------------------------------------------------------------- #
+# one sampler
+# --------------------------------------------------------------------------- #
+def test_one_sampler_for_every_language_model():
+    from fastlstm.models import Rnnlm, SimpleRnnlm
+    from fastlstm.models.sampling import _generate_by_predict, generate_words
+
+    model = Rnnlm(40, 8, 12, seed=0, dtype=np.float64)
+    start, skip = [3, 5, 7], [0, 1]
+    fused = generate_words(model, start, 30, skip_ids=skip, rng=np.random.default_rng(4))
+    model.reset_state()
+    options = {"rng": np.random.default_rng(4), "temperature": 1.0, "top_k": None, "greedy": False}
+    generic = _generate_by_predict(model, start, 30, skip, options)
+    assert fused == generic  # the same rule, the same uniforms: the same words
+    assert len(fused) == 30 and not set(fused) & set(skip)
+
+    simple = SimpleRnnlm(40, 8, 12, seed=0)
+    a = generate_words(simple, start, 25, skip_ids=skip, rng=np.random.default_rng(1))
+    b = generate_words(simple, start, 25, skip_ids=skip, rng=np.random.default_rng(1))
+    assert a == b and len(a) == 25 and not set(a) & set(skip)
+    assert generate_words(simple, start, 5, greedy=True) == generate_words(
+        simple, start, 5, top_k=1, rng=0
+    )
