@@ -217,6 +217,23 @@ def test_a_second_run_never_replaces_the_first(capsys, tmp_path, date_file):
     assert not (out / LOCK_FILE).exists()
 
 
+def test_overwrite_leaves_nothing_of_the_old_run_and_resume_keeps_to_its_folder(
+    tmp_path, date_file
+):
+    kw = {"data": date_file, "epochs": 1, **TINY_SEQ, **QUIET}
+    old = fastlstm.train("attention", out=tmp_path / "x", **kw)
+    assert (old.out / "attention.png").is_file()
+    (old.out / "notes.txt").write_text("mine")
+    fastlstm.train("peeky", out=old.out, overwrite=True, **kw)
+    assert not (old.out / "attention.png").exists()  # not left beside the new run's files
+    assert (old.out / "notes.txt").read_text() == "mine"  # not a run's file: kept
+    other = fastlstm.train("peeky", out=tmp_path / "y", **kw)
+    before = (other.out / "best.npz").read_bytes()
+    with pytest.raises(RunError, match="earlier run"):  # resuming x into y's folder
+        fastlstm.train("peeky", resume=old.out / "last.ckpt.npz", out=other.out, epochs=2, **QUIET)
+    assert (other.out / "best.npz").read_bytes() == before
+
+
 def test_a_folder_in_use_is_refused_at_once(tmp_path, date_file, monkeypatch):
     out = tmp_path / "busy"
     out.mkdir()

@@ -7,6 +7,9 @@ Rules (also in the README):
 * while a run writes into a folder it holds ``.fastlstm.lock`` there (process
   id and host); a second run into the same folder fails at once, naming the
   first; a lock left by a process that no longer exists is taken over;
+* ``overwrite=True`` deletes the files a run writes (checkpoints, curves,
+  summary) before the new run starts, so none of the old run's are left mixed
+  with the new one's; other files are kept;
 * creating the lock is the check that the folder is writable, done before any
   data are read or a model is built.
 """
@@ -17,9 +20,21 @@ import os
 import socket
 from pathlib import Path
 
-from fastlstm.api.specs import LAST_FILE, LOCK_FILE, RunError
+from fastlstm.api.specs import BEST_FILE, LAST_FILE, LOCK_FILE, RunError
 
-__all__ = ["RunFolder"]
+__all__ = ["RunFolder", "RUN_FILES"]
+
+#: the files a run writes into its folder
+RUN_FILES = (
+    BEST_FILE,
+    LAST_FILE,
+    "summary.json",
+    "loss.png",
+    "accuracy.png",
+    "attention.png",
+    "perplexity.png",
+    "val_perplexity.png",
+)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -127,6 +142,9 @@ class RunFolder:
             pass
 
     def _check_empty(self) -> None:
+        if self.overwrite and not self.resume:
+            for name in RUN_FILES:
+                (self.path / name).unlink(missing_ok=True)
         if self.resume or self.overwrite:
             return
         files = sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)

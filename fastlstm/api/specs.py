@@ -79,7 +79,7 @@ SEQ_MODELS: dict[str, dict[str, Any]] = {
     "peeky": {  # ch07/train_seq2seq.py with PeekySeq2seq and is_reverse = True
         **_SEQ_COMMON,
         "class": "PeekySeq2seq",
-        "script": "ch07/train_seq2seq.py (PeekySeq2seq, reversed input)",
+        "script": "ch07/train_seq2seq.py with PeekySeq2seq and reversed input",
         "seed": "book",
         "data": "addition",
         "reverse": True,

@@ -54,8 +54,8 @@ class Run:
     name : str
         The model's name (``'attention'``, ``'rnnlm'`` ...).
     model : object
-        The trained model, with the parameters of the last iteration trained
-        (the best epoch's are in :attr:`best_path`).
+        The trained model, with the parameters of the best epoch (those of the
+        last completed iteration if the run was interrupted).
     history : dict of str to list of float
         Curves: ``loss`` and ``accuracy`` (seq2seq), or ``train_ppl``,
         ``val_ppl`` and ``lr`` (language models).
@@ -367,8 +367,9 @@ def train(
     with u.data_dir(data_dir), u.numba_threads(threads):
         ckpt = _load_resume(resume, model) if resume is not None else None
         cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None)
-        folder = RunFolder(_out_folder(model, out, resume), resume=resume is not None,
-                           overwrite=overwrite)  # fmt: skip
+        path = _out_folder(model, out, resume)
+        same = resume is not None and Path(resume).expanduser().parent.resolve() == path.resolve()
+        folder = RunFolder(path, resume=same, overwrite=overwrite)
         with folder, _resumed_data_dir(data_dir, ckpt):
             from fastlstm.api.session import LMSession, SeqSession
 
