@@ -71,7 +71,7 @@ class RunFolder:
         The run may replace the files of an earlier run.
     """
 
-    def __init__(self, path, *, resume: bool = False, overwrite: bool = False):
+    def __init__(self, path, resume: bool = False, *, overwrite: bool = False):
         self.path = Path(path).expanduser()
         self.resume = bool(resume)
         self.overwrite = bool(overwrite)

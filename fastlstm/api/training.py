@@ -245,12 +245,16 @@ def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
     return cfg
 
 
-def _out_folder(name, out, resume) -> Path:
+def _out_folder(name, out, resume) -> tuple[Path, bool]:
+    """The output folder, and whether it is the folder of the run resumed."""
     if out is not None:
-        return Path(out).expanduser()
-    if resume is not None:
-        return Path(resume).expanduser().parent
-    return Path("runs") / name
+        path = Path(out).expanduser()
+    elif resume is not None:
+        path = Path(resume).expanduser().parent
+    else:
+        path = Path("runs") / name
+    same = resume is not None and Path(resume).expanduser().parent.resolve() == path.resolve()
+    return path, same
 
 
 def _resumed_data_dir(data_dir, ckpt):
@@ -367,9 +371,7 @@ def train(
     with u.data_dir(data_dir), u.numba_threads(threads):
         ckpt = _load_resume(resume, model) if resume is not None else None
         cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None)
-        path = _out_folder(model, out, resume)
-        same = resume is not None and Path(resume).expanduser().parent.resolve() == path.resolve()
-        folder = RunFolder(path, resume=same, overwrite=overwrite)
+        folder = RunFolder(*_out_folder(model, out, resume), overwrite=overwrite)
         with folder, _resumed_data_dir(data_dir, ckpt):
             from fastlstm.api.session import LMSession, SeqSession
 
