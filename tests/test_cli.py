@@ -478,3 +478,36 @@ def test_translate_with_the_books_attention_model(capsys, book_weights_dir, sequ
     answers = [line.split("  (confidence ")[0] for line in out.splitlines()]
     assert answers == ["2003-03-25", "1984-09-25"]
     assert err == ""  # date questions in the training formats, answered with confidence
+
+
+def test_top_level_help_lists_every_model(capsys):
+    _, out, _ = run(capsys, "--help")
+    for name in cli.ALL_MODELS:
+        assert f"  {name} " in out, name
+    _, out, _ = run(capsys, "train", "peeky", "--help")
+    assert "--overwrite" in out and "fastlstm.train('peeky'" in " ".join(out.split())
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process(tmp_path, date_file):
+    """SIGINT to a running ``fastlstm train``: exit 130, a checkpoint, the resume command."""
+    import signal
+    import time
+
+    out_dir = tmp_path / "sig"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FASTLSTM_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "fastlstm.cli", "train", "peeky", "--data", str(date_file),
+           "--epochs", "100000", "--out", str(out_dir), "--show", "0", "--threads", "1",
+           "--hidden", "16", "--wordvec", "8", "--batch-size", "8"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()  # printed once Ctrl-C is handled
+    assert "output in" in line, line + proc.stderr.read()
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "saved a resumable checkpoint" in stderr
+    assert f"continue with: fastlstm train peeky --resume {out_dir / 'last.ckpt.npz'}" in stderr
+    ckpt = fio.load_checkpoint(out_dir / "last.ckpt.npz")
+    assert ckpt.extra["position"] is None or ckpt.extra["position"]["iteration"] >= 1
+    assert (out_dir / "loss.png").is_file() and not (out_dir / ".fastlstm.lock").exists()

@@ -86,9 +86,9 @@ class _Session:
         self.build()
         if ckpt is not None:
             self.restore(ckpt, resume_path)
-        self.say(self.describe())
         try:
             with StopFlag(self.say) as stop:
+                self.say(self.describe())  # Ctrl-C is handled from here on
                 self.loop(stop)
         except _Stopped as s:
             raise self.interrupted(s) from None
