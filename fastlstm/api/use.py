@@ -304,7 +304,10 @@ def _translate_one(loaded, vocab, info, text) -> Translation:
     conf = float(np.mean(probs)) if probs is not None else float("nan")
     notes = _input_warnings(text, info)
     if conf < LOW_CONFIDENCE:
-        notes.append(f"low confidence: the model gives its answer {conf:.0%} on average")
+        notes.append(
+            f"low confidence for {text!r}: the decoded characters have a mean probability "
+            f"of {conf:.1%} (below {LOW_CONFIDENCE:.0%})"
+        )
     return Translation(text, answer.rstrip(), conf, probs, notes)
 
 
