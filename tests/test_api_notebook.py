@@ -48,6 +48,7 @@ def test_notebook_session(tmp_path, capsys):
     run = run.resume(epochs=4, verbose=False, progress=False)
     assert len(run.history["accuracy"]) == 4 and capsys.readouterr().out == ""
     assert run.history["loss"][0] > run.history["loss"][-1]  # it learns
+    assert repr(run) == f"Run('attention', out='runs/attention', epochs=4, best={run.best:.6g})"
 
     # %% evaluate the best model on the data it was trained on
     result = fastlstm.evaluate(run.best_path, show=0)

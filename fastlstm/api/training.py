@@ -45,7 +45,7 @@ __all__ = ["train", "Run", "TrainingInterrupted"]
 # --------------------------------------------------------------------------- #
 # results
 # --------------------------------------------------------------------------- #
-@dataclass
+@dataclass(repr=False)
 class Run:
     """What a training run made.
 
@@ -80,6 +80,14 @@ class Run:
     summary: dict = field(default_factory=dict)
     interrupted: bool = False
     sample: Any = field(default=None, repr=False)  # (x, t, chars, reverse) for the attention map
+
+    def __repr__(self) -> str:
+        curve = self.history.get("accuracy", self.history.get("val_ppl", []))
+        state = ", interrupted" if self.interrupted else ""
+        return (
+            f"Run({self.name!r}, out={str(self.out)!r}, epochs={len(curve)}, "
+            f"best={self.best:.6g}{state})"
+        )
 
     @property
     def best_path(self) -> Path | None:
