@@ -505,3 +505,29 @@ def test_one_sampler_for_every_language_model():
     assert generate_words(simple, start, 5, greedy=True) == generate_words(
         simple, start, 5, top_k=1, rng=0
     )
+
+
+# --------------------------------------------------------------------------- #
+# progress bars
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("where", ["tqdm.std", "tqdm.notebook"])
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_bars_in_a_terminal_and_in_a_notebook(monkeypatch, where, progress):
+    from tqdm import auto
+
+    made = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+
+    Bar.__module__ = where  # what tqdm.auto picks in a terminal / in Jupyter
+    monkeypatch.setattr(auto, "tqdm", Bar)
+    session._bar(10, 0, progress)
+    disable = made[0]["disable"]
+    if not progress:
+        assert disable is True
+    elif where == "tqdm.notebook":
+        assert disable is False  # a notebook's output is no terminal: shown anyway
+    else:
+        assert disable is None  # shown in a terminal, hidden when piped

@@ -51,14 +51,20 @@ class _Stopped(Exception):
 
 
 def _bar(total, initial, progress, desc="train"):
-    from tqdm.auto import tqdm
+    """A tqdm.auto bar: text in a terminal, a widget in a notebook, none when not wanted.
 
-    return tqdm(
+    tqdm hides a bar (``disable=None``) when its output is not a terminal; a
+    notebook's output never is, so there the bar is shown whenever ``progress``.
+    """
+    from tqdm import auto
+
+    notebook = any(c.__module__.startswith("tqdm.notebook") for c in auto.tqdm.__mro__)
+    return auto.tqdm(
         total=total,
         initial=initial,
         desc=desc,
         unit="it",
-        disable=None if progress else True,  # None: hidden when not a terminal
+        disable=(not progress) if notebook else (None if progress else True),
         dynamic_ncols=True,
     )
 
