@@ -73,7 +73,6 @@ class _Session:
     """State and steps shared by the two kinds of runs."""
 
     task = ""
-    metric_name = ""
 
     def __init__(self, name, cfg, out: Path, printer, progress):
         self.name = name

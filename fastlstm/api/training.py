@@ -182,7 +182,7 @@ class StopFlag:
         self.requested = True
         if self.printer is not None and self.printer.verbose:
             print(
-                "\nstopping after the current iteration to save a checkpoint "
+                "\nstopping after the current iteration (or evaluation) to save a checkpoint "
                 "(Ctrl-C again to quit without saving)",
                 file=sys.stderr,
                 flush=True,
