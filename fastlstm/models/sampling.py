@@ -97,6 +97,11 @@ def _check_temperature(temperature):
     temperature = float(temperature)
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive finite number, got {temperature}")
+    if temperature * np.finfo(np.float64).max < 1.0:  # 1 / temperature overflows
+        raise ValueError(
+            f"temperature {temperature!r} is too small: 1/temperature overflows float64 "
+            "(use greedy=True for the limit of a vanishing temperature)"
+        )
     return temperature
 
 
@@ -410,6 +415,11 @@ class LanguageModelSampler:
                 "probability on skip_ids"
             )
         if status == _kgen.BAD_SCORES:
+            if temperature < 1.0 and all(np.isfinite(p).all() for p in self.params):
+                raise ValueError(
+                    f"the scores divided by temperature {temperature!r} overflow float64 "
+                    "during generation: use a larger temperature, or greedy=True"
+                )
             raise ValueError(
                 "the model's scores contain NaN or inf during generation (diverged parameters?)"
             )

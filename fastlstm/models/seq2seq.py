@@ -48,6 +48,19 @@ def _check_generate_args(start_id, sample_size, vocab_size):
     return int(start_id), int(sample_size)
 
 
+def _greedy_ids(score):
+    """Argmax ids ``(N,)`` of one decoding step's scores ``(N, V)``; NaN or inf is an error.
+
+    ``np.argmax`` skips nothing: a NaN row gives id 0, so diverged parameters
+    would decode to all-zero answers without this check.
+    """
+    if not np.isfinite(score).all():
+        raise ValueError(
+            "the model's scores contain NaN or inf during decoding (diverged parameters?)"
+        )
+    return np.argmax(score, axis=1)
+
+
 class Encoder:
     """Embedding - LSTM encoder; ``forward`` returns the last hidden state.
 
@@ -91,6 +104,8 @@ class Encoder:
 
     def backward(self, dh):
         """``dh (N, H)`` -> fills ``grads``; returns None."""
+        if self.hs is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: call forward first")
         dhs = np.zeros_like(self.hs)  # (N, T, H)
         dhs[:, -1, :] = dh
         dout = self.lstm.backward(dhs)
@@ -178,7 +193,7 @@ class Decoder:
         self.lstm.set_state(h)
         for t in range(sample_size):
             score = self._step(ids, h)  # (N, V)
-            ids[:, 0] = np.argmax(score, axis=1)
+            ids[:, 0] = _greedy_ids(score)
             sampled[:, t] = ids[:, 0]
         return sampled
 
