@@ -349,3 +349,48 @@ def test_seq2seq_refuses_questions_without_time_steps(cls):
         model.forward(np.zeros((2, 0), dtype=int), np.ones((2, 4), dtype=int))
     with pytest.raises(ValueError, match=r"T >= 1|length >= 1"):
         _decode(model, np.zeros((2, 0), dtype=int))
+
+
+# --------------------------------------------------------------------------- #
+# data files with a UTF-8 byte-order mark
+# --------------------------------------------------------------------------- #
+def test_sequence_file_with_a_bom_reads_as_without(tmp_path):
+    from fastlstm.datasets import sequence
+
+    lines = sequence.make_addition(40, seed=0)
+    plain = tmp_path / "plain.txt"
+    bom = tmp_path / "bom.txt"
+    plain.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bom.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    assert bom.read_bytes().startswith(b"\xef\xbb\xbf")
+    (x0, t0), (xt0, tt0), v0 = sequence.load_data(plain, return_vocab=True)
+    (x1, t1), (xt1, tt1), v1 = sequence.load_data(bom, return_vocab=True)
+    assert v1 == v0 and "\ufeff" not in v1
+    for a, b in ((x0, x1), (t0, t1), (xt0, xt1), (tt0, tt1)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ptb_files_with_a_bom_read_as_without(tmp_path, monkeypatch):
+    import urllib.error
+
+    from fastlstm.datasets import ptb
+
+    def offline(url, dest):
+        raise urllib.error.URLError("network disabled in tests")
+
+    monkeypatch.setattr(ptb, "_download", offline)
+    texts = {"train": " a b a \n b c \n", "valid": " d a \n", "test": " e \n d \n"}
+    loaded = {}
+    for kind, encoding in (("plain", "utf-8"), ("bom", "utf-8-sig")):
+        d = tmp_path / kind / "ptb"
+        d.mkdir(parents=True)
+        for name, text in texts.items():
+            (d / f"ptb.{name}.txt").write_text(text, encoding=encoding)
+        monkeypatch.setenv("FASTLSTM_DATA", str(tmp_path / kind))
+        monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / kind / "cache"))
+        loaded[kind] = {s: ptb.load_data(s) for s in ("train", "val", "test")}
+    for split in ("train", "val", "test"):
+        corpus0, w2i0, _ = loaded["plain"][split]
+        corpus1, w2i1, _ = loaded["bom"][split]
+        assert w2i1 == w2i0
+        np.testing.assert_array_equal(corpus1, corpus0)
