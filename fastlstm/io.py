@@ -300,13 +300,15 @@ _NPZ_ERRORS = (
 )
 
 
-def _check_member_sizes(path: Path) -> None:
+def _check_member_sizes(path: Path) -> dict[str, tuple[int, ...]]:
     """Refuse members whose ``.npy`` header promises more data than the member holds.
 
     NumPy allocates the array its header describes before reading the data,
-    so a crafted header could ask for any amount of memory.
+    so a crafted header could ask for any amount of memory.  Returns the
+    declared shape of every member (name without ``.npy``).
     """
     fmt = np.lib.format
+    shapes = {}
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
             if not info.filename.endswith(".npy"):
@@ -325,6 +327,38 @@ def _check_member_sizes(path: Path) -> None:
                     f"({need} bytes) but holds {info.file_size - header} bytes "
                     "(truncated or crafted file)"
                 )
+            shapes[info.filename[: -len(".npy")]] = tuple(int(d) for d in shape)
+    return shapes
+
+
+def _open_checked(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Members and metadata of a fastlstm file, shapes checked before the arrays are read.
+
+    The metadata is read first; the shapes the members' headers declare must
+    equal the shapes it records, so no array is allocated for a file whose
+    parts disagree.
+    """
+    _check_magic(path, want="npz")
+    meta = _read_meta(_open_npz(path, only=_META_KEY), path)
+    try:
+        declared = _check_member_sizes(path)
+    except CheckpointError:
+        raise
+    except _NPZ_ERRORS as exc:
+        raise CheckpointError(
+            f"{path} is not a readable fastlstm .npz file: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        shapes = [tuple(int(d) for d in s) for s in meta["params"]["shapes"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed parameter metadata ({exc!r})") from None
+    for i, shape in enumerate(shapes):
+        got = declared.get(f"param_{i:03d}")
+        if got is not None and got != shape:
+            raise CheckpointError(
+                f"{path}: parameter {i} is stored with shape {got}, metadata says {shape}"
+            )
+    return _open_npz(path), meta
 
 
 def _open_npz(path: Path, only: str | None = None) -> dict[str, np.ndarray]:
@@ -494,9 +528,7 @@ def load_params(path: PathLike) -> list[np.ndarray]:
         book's ``.pkl`` files).
     """
     path = Path(path)
-    _check_magic(path, want="npz")
-    members = _open_npz(path)
-    meta = _read_meta(members, path)
+    members, meta = _open_checked(path)
     return _params_from(members, meta.get("params", {}), path)
 
 
@@ -782,9 +814,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         If the file is corrupt, truncated, or not a fastlstm checkpoint.
     """
     path = Path(path)
-    _check_magic(path, want="npz")
-    members = _open_npz(path)
-    meta = _read_meta(members, path)
+    members, meta = _open_checked(path)
     if meta["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path} holds only parameters ({meta['format']}); use load_params to read it"

@@ -619,3 +619,30 @@ def test_temporary_files_of_running_saves_are_kept(tmp_path):
     os.utime(mine, (old, old))
     fio.save_params(_params(), tmp_path / "b.npz")
     assert not mine.exists() and unrelated.exists()
+
+
+def test_member_shape_disagreeing_with_metadata_is_refused_before_reading(tmp_path):
+    from fastlstm.models import Rnnlm
+
+    path = tmp_path / "m.npz"
+    Rnnlm(6, 4, 4).save_params(path)
+    members = dict(np.load(path))
+    members["param_000"] = np.zeros((600, 4), dtype=np.float32)  # consistent header, wrong shape
+    np.savez(path, **members)
+    for read in (lambda: fio.load_params(path), lambda: Rnnlm(6, 4, 4).load_params(path)):
+        with pytest.raises(CheckpointError, match=r"parameter 0 .*\(600, 4\)"):
+            read()
+
+
+def test_load_params_compares_shapes_before_reading_arrays(tmp_path, monkeypatch):
+    from fastlstm.models import Rnnlm
+
+    path = tmp_path / "big.npz"
+    Rnnlm(60, 4, 4).save_params(path)
+
+    def no_arrays(*args, **kwargs):
+        raise AssertionError("the arrays were read before the shapes were compared")
+
+    monkeypatch.setattr(fio, "load_any", no_arrays)
+    with pytest.raises(CheckpointError, match=r"parameter 0 has shape \(60, 4\).*\(6, 4\)"):
+        Rnnlm(6, 4, 4).load_params(path)

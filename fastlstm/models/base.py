@@ -251,7 +251,6 @@ class BaseModel:
         """
         path = self._default_path((".npz", ".pkl")) if path is None else Path(path)
         io._require_file(path)
-        arrays = io.load_any(path)
         saved = self._saved_class(path)
         if saved is not None and saved in _REGISTRY:
             other = _REGISTRY[saved]
@@ -260,7 +259,30 @@ class BaseModel:
                     f"{path}: holds the parameters of a {saved}, which do not fit a "
                     f"{type(self).__name__}"
                 )
+        self._check_saved_shapes(path)  # before any array is read
+        arrays = io.load_any(path)
         io.load_into(self.params, arrays, os.fspath(path))
+
+    def _check_saved_shapes(self, path):
+        """Compare the shapes a fastlstm file records with the model's, before reading arrays."""
+        try:
+            meta = io.read_params_meta(path)
+        except io.CheckpointError:
+            return  # a book file, or unreadable: load_any reports it
+        try:
+            shapes = [tuple(int(d) for d in s) for s in meta["params"]["shapes"]]
+        except (KeyError, TypeError, ValueError):
+            raise io.CheckpointError(f"{path}: malformed parameter metadata") from None
+        mine = [tuple(p.shape) for p in self.params]
+        if len(shapes) != len(mine):
+            raise io.CheckpointError(
+                f"{path}: holds {len(shapes)} arrays but the model has {len(mine)} parameters"
+            )
+        for i, (saved, want) in enumerate(zip(shapes, mine)):
+            if saved != want:
+                raise io.CheckpointError(
+                    f"{path}: parameter {i} has shape {saved}, the model expects {want}"
+                )
 
     @staticmethod
     def _saved_class(path):
