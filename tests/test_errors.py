@@ -51,6 +51,28 @@ def test_seq2seq_decoding_with_diverged_parameters_raises(cls, value, where):
         _decode(model, xs)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls", SEQ2SEQ, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("value", BAD, ids=BAD_IDS)
+def test_seq2seq_decoding_with_any_bad_parameter_raises(cls, value, dtype):
+    """Every parameter, even the LSTM biases whose infinities saturate to finite states."""
+    for i in range(len(cls(V, D, H).params)):
+        model = cls(V, D, H, seed=1, dtype=dtype)
+        model.params[i].flat[0] = value
+        with pytest.raises(ValueError, match="NaN or inf"):
+            _decode(model, _questions())
+
+
+@pytest.mark.parametrize("value", BAD, ids=BAD_IDS)
+@pytest.mark.parametrize("cls", [M.Rnnlm, M.BetterRnnlm], ids=lambda c: c.__name__)
+def test_generation_with_any_bad_parameter_raises(cls, value):
+    for i in range(len(cls(V, D, D).params)):
+        model = cls(V, D, D, seed=1)
+        model.params[i].flat[-1] = value
+        with pytest.raises(ValueError, match="NaN or inf"):
+            model.generate(0, sample_size=4, rng=0)
+
+
 @pytest.mark.parametrize("cls", SEQ2SEQ, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("value", BAD, ids=BAD_IDS)
 def test_seq2seq_decoding_with_one_bad_score_raises(cls, value):
@@ -60,6 +82,39 @@ def test_seq2seq_decoding_with_one_bad_score_raises(cls, value):
         model.decoder.params[-1][v] = value  # affine_b
         with pytest.raises(ValueError, match="NaN or inf"):
             _decode(model, _questions())
+
+
+@pytest.mark.parametrize("value", BAD, ids=BAD_IDS)
+@pytest.mark.parametrize("kind", ["Decoder", "PeekyDecoder", "AttentionDecoder"])
+def test_decoder_level_decoding_checks_every_score(kind, value):
+    """The decoders' own check: one bad output score at any id (parameters not scanned)."""
+    rng = np.random.default_rng(0)
+    for v in range(V):
+        decoder = getattr(M, kind)(V, D, H, seed=1, dtype=np.float64)
+        decoder.params[-1][v] = value  # affine_b
+        state = rng.standard_normal((2, 3, H) if kind == "AttentionDecoder" else (2, H))
+        with pytest.raises(ValueError, match="NaN or inf"):
+            decoder.generate(state, 0, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("value", BAD, ids=BAD_IDS)
+def test_generation_kernel_marks_any_bad_score(value, dtype):
+    """``_score_block`` flags a block holding NaN/inf anywhere (a NaN is never a maximum)."""
+    from fastlstm._kernels import generate as kgen
+
+    Vk, Hk = 5, 3
+    for pos in range(Vk):
+        WoutT = np.ones((Vk, Hk), dtype=dtype)
+        bout = np.zeros(Vk, dtype=dtype)
+        bout[pos] = value
+        bmax, barg, bsum = np.empty(1), np.zeros(1, dtype=np.int64), np.empty(1)
+        for with_exp in (True, False):
+            kgen._score_block(
+                0, Vk, WoutT, bout, np.ones(Hk, dtype=dtype), 1.0, with_exp,
+                np.empty(Vk, dtype=dtype), np.empty(Vk), np.empty(Vk), bmax, barg, bsum,
+            )  # fmt: skip
+            assert not np.isfinite(bmax[0]), (pos, with_exp, bmax[0])
 
 
 def test_seq2seq_accuracy_with_diverged_parameters_raises():

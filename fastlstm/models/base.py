@@ -74,6 +74,20 @@ def _check_sizes(**sizes):
         _check_fits(sizes["vocab_size"], sizes["wordvec_size"], sizes["hidden_size"])
 
 
+def check_finite_params(params, owner):
+    """Raise ``ValueError`` if a parameter holds NaN or inf (once per decoding call).
+
+    Non-finite parameters do not always give non-finite scores (an infinite
+    LSTM bias saturates its gates), so decoding and generation check the
+    parameters themselves.
+    """
+    for i, p in enumerate(params):
+        if not np.isfinite(p).all():
+            raise ValueError(
+                f"{owner}: params[{i}] {p.shape} contains NaN or inf (diverged parameters?)"
+            )
+
+
 def _check_dtype(dtype):
     try:
         dt = np.dtype(dtype)

@@ -26,6 +26,7 @@ import numpy as np
 from fastlstm._kernels import generate as _kgen
 from fastlstm._numba import CHUNKS
 from fastlstm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM
+from fastlstm.models.base import check_finite_params
 
 __all__ = [
     "MAX_SKIPPED_DRAWS",
@@ -334,6 +335,7 @@ class LanguageModelSampler:
             the probability is on skipped ids).
         """
         embed, lstms, affine = self._lm_parts()
+        check_finite_params(self.params, type(self).__name__)
         emb = embed.params[0]
         V = emb.shape[0]
         dtype = emb.dtype

@@ -21,7 +21,15 @@ import numbers
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
-from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn, as_rng
+from fastlstm.models.base import (
+    BaseModel,
+    _check_dtype,
+    _check_sizes,
+    _collect,
+    _randn,
+    as_rng,
+    check_finite_params,
+)
 
 __all__ = ["Encoder", "Decoder", "Seq2seq", "PeekyDecoder", "PeekySeq2seq"]
 
@@ -308,6 +316,7 @@ class Seq2seq(BaseModel):
         xs = _check_ids(xs, "xs", self.vocab_size)
         if xs.shape[0] == 0 or xs.shape[1] == 0:
             raise ValueError(f"xs must hold at least one question of length >= 1, got {xs.shape}")
+        check_finite_params(self.params, type(self).__name__)
         h = self.encoder.forward(xs)
         return self.decoder.generate(h, start_id, sample_size)
 
