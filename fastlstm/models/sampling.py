@@ -92,13 +92,17 @@ def _check_int(value, name, lo=None, hi=None):
     return value
 
 
+#: Below this temperature ``1 / temperature`` overflows float64.
+_MIN_TEMPERATURE = 1.0 / np.finfo(np.float64).max
+
+
 def _check_temperature(temperature):
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
         raise TypeError(f"temperature must be a positive number, got {type(temperature).__name__}")
     temperature = float(temperature)
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive finite number, got {temperature}")
-    if temperature * np.finfo(np.float64).max < 1.0:  # 1 / temperature overflows
+    if temperature < _MIN_TEMPERATURE:
         raise ValueError(
             f"temperature {temperature!r} is too small: 1/temperature overflows float64 "
             "(use greedy=True for the limit of a vanishing temperature)"
