@@ -46,6 +46,7 @@ __all__ = [
     "CheckpointError",
     "Checkpoint",
     "atomic_write",
+    "remove_stale_temp_files",
     "save_params",
     "load_params",
     "read_book_pkl",

@@ -449,3 +449,26 @@ def test_ptb_files_with_a_bom_read_as_without(tmp_path, monkeypatch):
         corpus1, w2i1, _ = loaded["bom"][split]
         assert w2i1 == w2i0
         np.testing.assert_array_equal(corpus1, corpus0)
+
+
+# --------------------------------------------------------------------------- #
+# the command line refuses impossible model sizes before allocating them
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("flag", ["--wordvec", "--hidden"])
+def test_command_line_refuses_a_model_too_large_for_memory(tmp_path, monkeypatch, capsys, flag):
+    import time
+
+    from fastlstm import cli
+    from fastlstm.datasets.sequence import make_addition
+
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "addition_small.txt"
+    data.write_text("\n".join(make_addition(200, seed=1)) + "\n")
+    t0 = time.perf_counter()
+    code = cli.main(["train", "seq2seq", "--data", str(data), flag, "100000000", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "GiB" in err and "100000000" in err and "Traceback" not in err
+    assert time.perf_counter() - t0 < 30
