@@ -85,12 +85,20 @@ def _require_file(path: Path) -> None:
 # atomic writes and downloads
 # --------------------------------------------------------------------------- #
 #: Suffix of the temporary files of :func:`atomic_write`; their names are
-#: ``.<name>.<pid>.<random>`` followed by it.
+#: ``.<name>.<host>-<pid>.<random>`` followed by it.
 TEMP_SUFFIX = ".fastlstm-tmp"
 #: A temporary file older than this (seconds) is stale even if its process id
 #: is in use (process ids are reused).
 STALE_TEMP_AGE = 24 * 3600.0
-_TEMP_RE = re.compile(r"^\..+\.(\d+)\.[^.]+" + re.escape(TEMP_SUFFIX) + "$")
+_TEMP_RE = re.compile(r"^\..+\.([A-Za-z0-9-]*)-(\d+)\.[^.]+" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def _writer_tag() -> str:
+    """``<host>-<pid>`` of this process, for the names of temporary files."""
+    import socket
+
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+    return f"{host}-{os.getpid()}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -113,8 +121,9 @@ def remove_stale_temp_files(directory: PathLike) -> list[Path]:
     A save that is killed (``SIGKILL``, power loss) cannot remove its
     temporary file.  :func:`atomic_write` calls this before every save: a
     temporary file of :func:`atomic_write` is removed when the process that
-    wrote it no longer runs, or when it is older than :data:`STALE_TEMP_AGE`.
-    Temporary files of running saves are left alone.
+    wrote it (on this host) no longer runs, or when it is older than
+    :data:`STALE_TEMP_AGE`.  Temporary files of running saves, and recent ones
+    written from other hosts (a shared file system), are left alone.
 
     Returns
     -------
@@ -127,6 +136,7 @@ def remove_stale_temp_files(directory: PathLike) -> list[Path]:
     except OSError:
         return removed
     now = time.time()
+    this_host = _writer_tag().rsplit("-", 1)[0]
     for entry in entries:
         match = _TEMP_RE.match(entry.name)
         if match is None:
@@ -135,7 +145,8 @@ def remove_stale_temp_files(directory: PathLike) -> list[Path]:
             if not entry.is_file(follow_symlinks=False):
                 continue
             old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_AGE
-            if old or not _pid_alive(int(match.group(1))):
+            here = match.group(1) == this_host
+            if old or (here and not _pid_alive(int(match.group(2)))):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
@@ -175,7 +186,7 @@ def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
         mode = 0o644
     remove_stale_temp_files(directory)
     fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
+        dir=directory, prefix=f".{path.name}.{_writer_tag()}.", suffix=TEMP_SUFFIX
     )
     try:
         with os.fdopen(fd, "wb") as f:

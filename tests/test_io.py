@@ -608,17 +608,21 @@ def test_temporary_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
 
 
 def test_temporary_files_of_running_saves_are_kept(tmp_path):
-    mine = tmp_path / f".a.npz.{os.getpid()}.abcd1234{fio.TEMP_SUFFIX}"
+    mine = tmp_path / f".a.npz.{fio._writer_tag()}.abcd1234{fio.TEMP_SUFFIX}"
     mine.write_bytes(b"in progress")
+    # a save of a process on another host sharing the folder: its pid means nothing here
+    elsewhere = tmp_path / f".a.npz.other-host-1.abcd1234{fio.TEMP_SUFFIX}"
+    elsewhere.write_bytes(b"in progress elsewhere")
     unrelated = tmp_path / ".notes.tmp"
     unrelated.write_bytes(b"not ours")
     fio.save_params(_params(), tmp_path / "b.npz")
-    assert mine.exists() and unrelated.exists()
+    assert mine.exists() and unrelated.exists() and elsewhere.exists()
     # ... unless they are older than a day (the process id may have been reused)
     old = time.time() - fio.STALE_TEMP_AGE - 60
-    os.utime(mine, (old, old))
+    for path in (mine, elsewhere):
+        os.utime(path, (old, old))
     fio.save_params(_params(), tmp_path / "b.npz")
-    assert not mine.exists() and unrelated.exists()
+    assert not mine.exists() and not elsewhere.exists() and unrelated.exists()
 
 
 def test_member_shape_disagreeing_with_metadata_is_refused_before_reading(tmp_path):
