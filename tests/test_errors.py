@@ -472,3 +472,30 @@ def test_command_line_refuses_a_model_too_large_for_memory(tmp_path, monkeypatch
     assert code != 0
     assert "GiB" in err and "100000000" in err and "Traceback" not in err
     assert time.perf_counter() - t0 < 30
+
+
+# --------------------------------------------------------------------------- #
+# a data set too small for one batch is refused before any training
+# --------------------------------------------------------------------------- #
+def test_trainers_refuse_too_little_data_before_training():
+    from fastlstm.optim import SGD
+    from fastlstm.trainer import RnnlmTrainer, Trainer
+
+    calls = []
+
+    def counting(model):
+        forward = model.forward
+        model.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+        return model
+
+    model = counting(M.Seq2seq(V, D, H))
+    x, t = np.ones((5, 3), dtype=int), np.ones((5, 4), dtype=int)
+    with pytest.raises(ValueError, match=r"batch_size=8 is larger than the data \(5\)"):
+        Trainer(model, SGD(), progress=False).fit(x, t, max_epoch=2, batch_size=8)
+    model = counting(M.Rnnlm(V, D, H))
+    corpus = np.ones(50, dtype=int)
+    with pytest.raises(ValueError, match=r"batch_size \* time_size = 60 .* \(50 ids\)"):
+        RnnlmTrainer(model, SGD(), progress=False).fit(
+            corpus, corpus, max_epoch=2, batch_size=2, time_size=30
+        )
+    assert not calls, "training started before the data size was checked"
