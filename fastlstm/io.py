@@ -11,7 +11,8 @@ Two formats are read:
   and nothing else, so a hostile file cannot run code.
 
 Every write goes through :func:`atomic_write`: a crash never leaves a half-written
-file behind and never destroys the previous version.  Problems with a file's
+file behind and never destroys the previous version, and the temporary file of a
+save that was killed is removed by the next save to the same folder.  Problems with a file's
 content raise :class:`CheckpointError` (a :class:`ValueError`) with a message
 naming the file and what is wrong.
 
