@@ -11,7 +11,8 @@ Two formats are read:
   and nothing else, so a hostile file cannot run code.
 
 Every write goes through :func:`atomic_write`: a crash never leaves a half-written
-file behind and never destroys the previous version.  Problems with a file's
+file behind and never destroys the previous version, and the temporary file of a
+save that was killed is removed by the next save to the same folder.  Problems with a file's
 content raise :class:`CheckpointError` (a :class:`ValueError`) with a message
 naming the file and what is wrong.
 
@@ -29,7 +30,9 @@ import io as _stdio
 import json
 import os
 import pickle
+import re
 import tempfile
+import time
 import urllib.request
 import zipfile
 import zlib
@@ -44,6 +47,7 @@ __all__ = [
     "CheckpointError",
     "Checkpoint",
     "atomic_write",
+    "remove_stale_temp_files",
     "save_params",
     "load_params",
     "read_book_pkl",
@@ -70,9 +74,87 @@ class CheckpointError(ValueError):
     """A parameter or checkpoint file is corrupt, truncated, foreign or does not fit the model."""
 
 
+def _require_file(path: Path) -> None:
+    """Raise ``FileNotFoundError`` / ``IsADirectoryError`` unless ``path`` is a regular file."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a parameter or checkpoint file")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+
+
 # --------------------------------------------------------------------------- #
 # atomic writes and downloads
 # --------------------------------------------------------------------------- #
+#: Suffix of the temporary files of :func:`atomic_write`; their names are
+#: ``.<name>.<host>-<pid>.<random>`` followed by it.
+TEMP_SUFFIX = ".fastlstm-tmp"
+#: A temporary file older than this (seconds) is stale even if its process id
+#: is in use (process ids are reused).
+STALE_TEMP_AGE = 24 * 3600.0
+_TEMP_RE = re.compile(r"^\..+\.([A-Za-z0-9-]*)-(\d+)\.[^.]+" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def _writer_tag() -> str:
+    """``<host>-<pid>`` of this process, for the names of temporary files."""
+    import socket
+
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+    return f"{host}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # cannot tell: rely on the age
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: the process exists
+        return True
+    return True
+
+
+def remove_stale_temp_files(directory: PathLike) -> list[Path]:
+    """Remove the temporary files that killed saves left in ``directory``.
+
+    A save that is killed (``SIGKILL``, power loss) cannot remove its
+    temporary file.  :func:`atomic_write` calls this before every save: a
+    temporary file of :func:`atomic_write` is removed when the process that
+    wrote it (on this host) no longer runs, or when it is older than
+    :data:`STALE_TEMP_AGE`.  Temporary files of running saves, and recent ones
+    written from other hosts (a shared file system), are left alone.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    now = time.time()
+    this_host = _writer_tag().rsplit("-", 1)[0]
+    for entry in entries:
+        match = _TEMP_RE.match(entry.name)
+        if match is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_AGE
+            here = match.group(1) == this_host
+            if old or (here and not _pid_alive(int(match.group(2)))):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # removed meanwhile, or not ours to remove
+    return removed
+
+
 def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
     """Write a file atomically.
 
@@ -80,7 +162,8 @@ def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
     same directory as ``path``.  When it returns, the data are flushed and
     ``fsync``-ed and the temporary file replaces ``path`` with :func:`os.replace`.
     If ``write_fn`` raises, the temporary file is removed and ``path`` (if it
-    existed) is left untouched.
+    existed) is left untouched.  Temporary files left in the directory by
+    saves that were killed are removed first (:func:`remove_stale_temp_files`).
 
     Parameters
     ----------
@@ -102,7 +185,10 @@ def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
         mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temp_files(directory)
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix=f".{path.name}.{_writer_tag()}.", suffix=TEMP_SUFFIX
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
@@ -216,6 +302,8 @@ def _to_array(value: Any, what: str) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 _NPZ_ERRORS = (
     zipfile.BadZipFile,
+    RuntimeError,  # an encrypted entry; also NotImplementedError (unknown compression)
+    MemoryError,
     zlib.error,
     EOFError,
     OSError,
@@ -225,16 +313,81 @@ _NPZ_ERRORS = (
 )
 
 
-def _open_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read every member of an npz file (no pickle), mapping errors to CheckpointError."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+def _check_member_sizes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Refuse members whose ``.npy`` header promises more data than the member holds.
+
+    NumPy allocates the array its header describes before reading the data,
+    so a crafted header could ask for any amount of memory.  Returns the
+    declared shape of every member (name without ``.npy``).
+    """
+    fmt = np.lib.format
+    shapes = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = fmt.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = fmt.read_array_header_1_0(f)
+                else:
+                    shape, _, dtype = fmt.read_array_header_2_0(f)
+                header = f.tell()
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > info.file_size - header:
+                raise CheckpointError(
+                    f"{path}: entry {info.filename!r} declares shape {tuple(shape)} "
+                    f"({need} bytes) but holds {info.file_size - header} bytes "
+                    "(truncated or crafted file)"
+                )
+            shapes[info.filename[: -len(".npy")]] = tuple(int(d) for d in shape)
+    return shapes
+
+
+def _open_checked(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Members and metadata of a fastlstm file, shapes checked before the arrays are read.
+
+    The metadata is read first; the shapes the members' headers declare must
+    equal the shapes it records, so no array is allocated for a file whose
+    parts disagree.
+    """
+    _check_magic(path, want="npz")
+    meta = _read_meta(_open_npz(path, only=_META_KEY), path)
     try:
+        declared = _check_member_sizes(path)
+    except CheckpointError:
+        raise
+    except _NPZ_ERRORS as exc:
+        raise CheckpointError(
+            f"{path} is not a readable fastlstm .npz file: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        shapes = [tuple(int(d) for d in s) for s in meta["params"]["shapes"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: malformed parameter metadata ({exc!r})") from None
+    for i, shape in enumerate(shapes):
+        got = declared.get(f"param_{i:03d}")
+        if got is not None and got != shape:
+            raise CheckpointError(
+                f"{path}: parameter {i} is stored with shape {got}, metadata says {shape}"
+            )
+    return _open_npz(path), meta
+
+
+def _open_npz(path: Path, only: str | None = None) -> dict[str, np.ndarray]:
+    """Read every member (or only the one named ``only``) of an npz file (no pickle).
+
+    Errors of any kind are raised as :class:`CheckpointError`.
+    """
+    _require_file(path)
+    try:
+        _check_member_sizes(path)
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
             raise CheckpointError(f"{path} is a single .npy array, not a fastlstm .npz file")
         with loaded as npz:
-            return {name: npz[name] for name in npz.files}
+            names = [n for n in npz.files if only is None or n == only]
+            return {name: npz[name] for name in names}
     except CheckpointError:
         raise
     except _NPZ_ERRORS as exc:
@@ -254,6 +407,8 @@ def _read_meta(members: Mapping[str, np.ndarray], path: Path) -> dict:
         meta = json.loads(raw.tobytes().decode("utf-8"), object_hook=_json_hook)
     except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: metadata is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: metadata is nested too deeply") from None
     if not isinstance(meta, dict) or meta.get("format") not in (PARAMS_FORMAT, CHECKPOINT_FORMAT):
         raise CheckpointError(f"{path}: unknown format {meta.get('format')!r}")
     version = meta.get("version")
@@ -362,7 +517,8 @@ def save_params(
 def read_params_meta(path: PathLike) -> dict:
     """Return the JSON metadata of a fastlstm ``.npz`` file (format, shapes, model class ...)."""
     path = Path(path)
-    return _read_meta(_open_npz(path), path)
+    _check_magic(path, want="npz")
+    return _read_meta(_open_npz(path, only=_META_KEY), path)
 
 
 def load_params(path: PathLike) -> list[np.ndarray]:
@@ -385,9 +541,7 @@ def load_params(path: PathLike) -> list[np.ndarray]:
         book's ``.pkl`` files).
     """
     path = Path(path)
-    _check_magic(path, want="npz")
-    members = _open_npz(path)
-    meta = _read_meta(members, path)
+    members, meta = _open_checked(path)
     return _params_from(members, meta.get("params", {}), path)
 
 
@@ -467,8 +621,7 @@ def read_book_pkl(path: PathLike) -> list[np.ndarray]:
         truncated, or does not hold a list of numeric arrays.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    _require_file(path)
     data = path.read_bytes()
     try:
         obj = _ArrayUnpickler(_stdio.BytesIO(data), str(path)).load()
@@ -674,9 +827,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         If the file is corrupt, truncated, or not a fastlstm checkpoint.
     """
     path = Path(path)
-    _check_magic(path, want="npz")
-    members = _open_npz(path)
-    meta = _read_meta(members, path)
+    members, meta = _open_checked(path)
     if meta["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path} holds only parameters ({meta['format']}); use load_params to read it"
@@ -717,8 +868,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
 # format detection
 # --------------------------------------------------------------------------- #
 def _sniff(path: Path) -> str:
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    _require_file(path)
     with open(path, "rb") as f:
         head = f.read(4)
     if head[:4] in _ZIP_MAGIC:

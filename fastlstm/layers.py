@@ -93,6 +93,24 @@ def _floats(x, dtype, name, ndim=None, shape=None):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
+def _work_dtype(x, name, default=np.float32):
+    """The dtype a layer without parameters computes in for the input ``x``.
+
+    float32 and float64 (in either byte order) keep their precision, in native
+    byte order; float16 is computed in float32 and wider floats
+    (``longdouble``) in float64; integers in ``default``.  Anything else (complex,
+    objects, strings) is refused.
+    """
+    dt = np.asarray(x).dtype
+    if dt.kind in "iub":
+        return np.dtype(default)
+    if dt.kind != "f":
+        raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
+    if dt.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
 def _ids(idx, vocab_size, name, allow=None):
     """Return ``idx`` as contiguous intp ids in ``[0, vocab_size)`` (or equal to ``allow``)."""
     idx = np.asarray(idx)
@@ -156,6 +174,22 @@ def _state(value, shape, dtype, name):
     return value.astype(dtype, copy=False)
 
 
+def _nonempty(xs, name):
+    """Refuse a batch without sequences (N = 0) or without time steps (T = 0)."""
+    N, T = xs.shape[:2]
+    if N == 0 or T == 0:
+        raise ValueError(
+            f"{name} has shape {xs.shape}: a batch needs at least one sequence (N >= 1) "
+            "of at least one time step (T >= 1)"
+        )
+
+
+def _forward_first(layer, cached):
+    """Raise if ``backward`` is called before ``forward`` (``cached`` is what forward keeps)."""
+    if cached is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward: call forward first")
+
+
 def _scalar(dout, name="dout"):
     """The upstream gradient of a loss: a scalar."""
     if np.ndim(dout) != 0:
@@ -197,6 +231,7 @@ class MatMul:
         return _mm(x, W)
 
     def backward(self, dout):
+        _forward_first(self, self.x)
         (W,) = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
@@ -233,6 +268,7 @@ class Affine:
         return _mm(x, W, b)
 
     def backward(self, dout):
+        _forward_first(self, self.x)
         W, b = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
@@ -248,14 +284,13 @@ class Softmax:
         self.out = None
 
     def forward(self, x):
-        x = np.asarray(x)
-        dtype = x.dtype if x.dtype.kind == "f" else np.float32
-        x = _floats(x, dtype, "x", ndim=2)
+        x = _floats(x, _work_dtype(x, "x"), "x", ndim=2)
         self.out = np.empty_like(x)
         _ksm.softmax_rows.pick(8 * x.size)(x, self.out)
         return self.out
 
     def backward(self, dout):
+        _forward_first(self, self.out)
         dx = self.out * _like(dout, self.out)
         dx -= self.out * dx.sum(axis=1, keepdims=True)
         return dx
@@ -271,10 +306,11 @@ class Sigmoid:
     def forward(self, x):
         from fastlstm.functions import sigmoid
 
-        self.out = sigmoid(x)
+        self.out = sigmoid(_floats(x, _work_dtype(x, "x"), "x"))
         return self.out
 
     def backward(self, dout):
+        _forward_first(self, self.out)
         return _like(dout, self.out) * (1.0 - self.out) * self.out
 
 
@@ -288,9 +324,7 @@ class _SoftmaxCE:
 
     def _forward2d(self, x, t, name_x, name_t):
         x = np.asarray(x)
-        if x.dtype.kind not in "fiu":
-            raise TypeError(f"{name_x} must hold real numbers, got dtype {x.dtype}")
-        dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
+        dtype = _work_dtype(x, name_x, np.float64)
         M, V = x.shape
         if V == 0:
             raise ValueError(f"{name_x} has no classes (last axis of size 0)")
@@ -316,6 +350,7 @@ class _SoftmaxCE:
         return buf
 
     def _backward2d(self, dout):
+        _forward_first(self, self._cache)
         e, t, sums, count, ignore = self._cache
         dx = np.empty_like(e)
         scale = e.dtype.type(float(dout) / max(count, 1))
@@ -378,13 +413,15 @@ class Dropout:
 
     def forward(self, x, train_flg=True):
         self.train_flg = train_flg
-        x = np.asarray(x)
+        x = _floats(x, _work_dtype(x, "x"), "x")
         if not train_flg:
             return x * x.dtype.type(1.0 - self.dropout_ratio)
         out, self.mask = _dropout(x, self.rng, self.dropout_ratio, 1.0)
         return out
 
     def backward(self, dout):
+        if self.train_flg:
+            _forward_first(self, self.mask)
         if not self.train_flg:
             return np.asarray(dout) * (1.0 - self.dropout_ratio)
         return _like(dout, self.mask) * self.mask
@@ -397,8 +434,6 @@ def _check_ratio(dropout_ratio):
 
 def _dropout(xs, rng, ratio, scale):
     """Draw ``rng.random(xs.shape) > ratio`` and apply it with ``scale``: return (out, mask)."""
-    if xs.dtype not in (np.float32, np.float64):
-        xs = xs.astype(np.float64)
     u = rng.random(xs.shape)
     out = np.empty(xs.shape, dtype=xs.dtype)
     mask = np.empty(xs.shape, dtype=xs.dtype)
@@ -437,7 +472,7 @@ class TimeDropout:
         self.mask = None
 
     def forward(self, xs):
-        xs = np.asarray(xs)
+        xs = _floats(xs, _work_dtype(xs, "xs"), "xs")
         if not self.train_flg:
             return xs
         out, self.mask = _dropout(
@@ -446,6 +481,8 @@ class TimeDropout:
         return out
 
     def backward(self, dout):
+        if self.train_flg:
+            _forward_first(self, self.mask)
         if not self.train_flg:
             return dout
         return _like(dout, self.mask) * self.mask
@@ -479,6 +516,7 @@ class Embedding:
         return out.reshape(self._out_shape)
 
     def backward(self, dout):
+        _forward_first(self, self.idx)
         (W,) = self.params
         M, D = self.idx.shape[0], W.shape[1]
         shape = self._out_shape
@@ -510,6 +548,7 @@ class TimeEmbedding(Embedding):
         xs = np.asarray(xs)
         if xs.ndim != 2:
             raise ValueError(f"xs must be 2-D (N, T) ids, got shape {xs.shape}")
+        _nonempty(xs, "xs")
         return super().forward(xs)
 
 
@@ -740,6 +779,7 @@ class TimeLSTM(_LSTMKernels):
 
     def backward(self, dhs):
         """dhs (N, T, H) -> dxs (N, T, D); fills ``grads`` and ``dh``."""
+        _forward_first(self, self._cache)
         T1, N, H = self._cache[4].shape
         dhs = self._dhs(dhs, N, T1 - 1)
         dh = np.zeros((N, H), dtype=self.dtype)
@@ -775,6 +815,7 @@ class LSTM(_LSTMKernels):
         return hs_tm[1].copy(), cs_tm[1].copy()
 
     def backward(self, dh_next, dc_next):
+        _forward_first(self, self._cache)
         N, H = self._cache[4].shape[1], self.H
         dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, H)).reshape(N, 1, H)
         dc = _floats(dc_next, self.dtype, "dc_next", ndim=2, shape=(N, H)).copy()
@@ -800,6 +841,7 @@ class _HiddenStateSequence:
 
     def backward(self, dhs):
         """dhs (N, T, H) -> dxs (N, T, D)."""
+        _forward_first(self, self._cache)
         T, N, _ = self._cache[0].shape
         dh = np.zeros((N, self.H), dtype=self.dtype)
         dxs = self._back(self._dhs(dhs, N, T), dh)
@@ -823,6 +865,7 @@ class _HiddenStateStep:
         return hs[:, 0]
 
     def backward(self, dh_next):
+        _forward_first(self, self._cache)
         N = self._cache[0].shape[1]
         dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
         dh = np.zeros((N, self.H), dtype=self.dtype)
@@ -974,6 +1017,7 @@ class TimeBiLSTM:
         self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
         self.params = self.forward_lstm.params + self.backward_lstm.params
         self.grads = self.forward_lstm.grads + self.backward_lstm.grads
+        self._out_shape = None
 
     def forward(self, xs):
         """xs (N, T, D) -> (N, T, 2H)."""
@@ -984,6 +1028,7 @@ class TimeBiLSTM:
 
     def backward(self, dhs):
         """dhs (N, T, 2H) -> dxs (N, T, D)."""
+        _forward_first(self, self._out_shape)
         H = self.forward_lstm.H
         dhs = _floats(dhs, self.forward_lstm.dtype, "dhs", ndim=3, shape=self._out_shape)
         dxs1 = self.forward_lstm.backward(dhs[:, :, :H])
@@ -1013,10 +1058,12 @@ class TimeAffine:
         W, b = self.params
         x = _floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
         N, T, D = x.shape
+        _nonempty(x, "x")
         self.x = x
         return _mm(x.reshape(N * T, D), W, b).reshape(N, T, -1)
 
     def backward(self, dout):
+        _forward_first(self, self.x)
         W, b = self.params
         N, T, D = self.x.shape
         dout = _floats(dout, W.dtype, "dout", ndim=3, shape=(N, T, W.shape[1]))
@@ -1065,14 +1112,16 @@ class WeightSum:
         self.cache = None
 
     def forward(self, hs, a):
-        hs = np.asarray(hs)
-        a = np.asarray(a, dtype=hs.dtype)
+        dtype = _work_dtype(hs, "hs")
+        hs = _floats(hs, dtype, "hs")
+        a = _floats(a, dtype, "a")
         if hs.ndim != 3 or a.shape != hs.shape[:2]:
             raise ValueError(f"expected hs (N, T, H) and a (N, T), got {hs.shape} and {a.shape}")
         self.cache = (hs, a)
         return (a[:, :, None] * hs).sum(axis=1)  # (N, H)
 
     def backward(self, dc):
+        _forward_first(self, self.cache)
         hs, a = self.cache
         dc = _floats(dc, hs.dtype, "dc", ndim=2, shape=(hs.shape[0], hs.shape[2]))
         dhs = a[:, :, None] * np.asarray(dc)[:, None, :]  # (N, T, H)
@@ -1088,8 +1137,9 @@ class AttentionWeight:
         self.cache = None
 
     def forward(self, hs, h):
-        hs = np.asarray(hs)
-        h = np.asarray(h, dtype=hs.dtype)
+        dtype = _work_dtype(hs, "hs")
+        hs = _floats(hs, dtype, "hs")
+        h = _floats(h, dtype, "h")
         if hs.ndim != 3 or h.shape != (hs.shape[0], hs.shape[2]):
             raise ValueError(f"expected hs (N, T, H) and h (N, H), got {hs.shape} and {h.shape}")
         s = (hs * h[:, None, :]).sum(axis=2)  # (N, T)
@@ -1099,6 +1149,7 @@ class AttentionWeight:
         return a
 
     def backward(self, da):
+        _forward_first(self, self.cache)
         hs, h, a = self.cache
         da = _like(da, a, "da")
         ds = a * da
@@ -1119,7 +1170,7 @@ class _AttentionCore:
         hs_enc = np.asarray(hs_enc)
         if hs_enc.ndim != 3:
             raise ValueError(f"hs_enc must be 3-D (N, T_enc, H), got shape {hs_enc.shape}")
-        dtype = hs_enc.dtype if hs_enc.dtype in (np.float32, np.float64) else np.float32
+        dtype = _work_dtype(hs_enc, "hs_enc")
         N, Te, H = hs_enc.shape
         hs_enc = _floats(hs_enc, dtype, "hs_enc")
         hs_dec = _floats(hs_dec, dtype, "hs_dec", ndim=3, shape=(N, None, H))
@@ -1133,6 +1184,7 @@ class _AttentionCore:
         return out, a
 
     def _backward3d(self, dout):
+        _forward_first(self, self._cache)
         hs_enc, hs_dec, a = self._cache
         dout = _floats(dout, hs_enc.dtype, "dout", ndim=3, shape=hs_dec.shape)
         dhs_enc = np.empty_like(hs_enc)
@@ -1170,6 +1222,7 @@ class Attention(_AttentionCore):
         return out[:, 0]
 
     def backward(self, dout):
+        _forward_first(self, self._cache)
         hs_dec = self._cache[1]  # (N, 1, H)
         dout = _floats(dout, hs_dec.dtype, "dout", ndim=2, shape=(hs_dec.shape[0], hs_dec.shape[2]))
         dhs, dh = self._backward3d(dout[:, None, :])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io as stdio
+import json
 import os
 import pickle
+import time
 import zipfile
 from pathlib import Path
 
@@ -423,3 +426,227 @@ def test_download_is_atomic(tmp_path):
         fio.download((tmp_path / "missing.txt").as_uri(), dest)
     assert dest.read_bytes() == b"previous"
     assert _no_temp_files(dest.parent)
+
+
+# --------------------------------------------------------------------------- #
+# every unreadable file is a CheckpointError
+# --------------------------------------------------------------------------- #
+def _patch_zip_headers(path: Path, flag_bits: int = 0, method: int | None = None) -> None:
+    """Set general-purpose flag bits and/or the compression method of every zip entry."""
+    data = bytearray(path.read_bytes())
+    for sig, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        pos = data.find(sig)
+        while pos >= 0:
+            flags = int.from_bytes(data[pos + flag_at : pos + flag_at + 2], "little")
+            data[pos + flag_at : pos + flag_at + 2] = (flags | flag_bits).to_bytes(2, "little")
+            if method is not None:
+                data[pos + method_at : pos + method_at + 2] = method.to_bytes(2, "little")
+            pos = data.find(sig, pos + 4)
+    path.write_bytes(bytes(data))
+
+
+def _all_readers(path):
+    from fastlstm.models import Rnnlm
+
+    model = Rnnlm(6, 4, 4)
+    return [
+        lambda: fio.load_params(path),
+        lambda: fio.load_checkpoint(path),
+        lambda: fio.load_any(path),
+        lambda: fio.read_params_meta(path),
+        lambda: model.load_params(path),
+        lambda: Rnnlm.from_checkpoint(path),
+    ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param({"flag_bits": 0x1}, id="encrypted-entry"),
+        pytest.param({"method": 99}, id="unknown-compression"),
+        pytest.param({"method": 14}, id="lzma-without-header"),
+    ],
+)
+def test_unreadable_zip_entries_are_checkpoint_errors(tmp_path, damage):
+    from fastlstm.models import Rnnlm
+
+    path = tmp_path / "m.npz"
+    Rnnlm(6, 4, 4).save_params(path)
+    _patch_zip_headers(path, **damage)
+    for read in _all_readers(path):
+        with pytest.raises(CheckpointError, match=str(path.name)):
+            read()
+
+
+def test_deeply_nested_metadata_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "deep.npz"
+    text = '{"format": "fastlstm-params", "version": 1, "x": ' + "[" * 200_000 + "]" * 200_000
+    np.savez(path, __meta__=np.frombuffer((text + "}").encode(), dtype=np.uint8))
+    for read in _all_readers(path):
+        with pytest.raises(CheckpointError, match="nested too deeply"):
+            read()
+
+
+def test_array_header_promising_more_than_the_file_holds(tmp_path):
+    """A crafted header asking for 80 GB is refused before numpy allocates it."""
+    path = tmp_path / "crafted.npz"
+    header = {"descr": "<f8", "fortran_order": False, "shape": (10_000_000_000,)}
+    buf = stdio.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("param_000.npy", buf.getvalue() + b"\0" * 64)
+        zf.writestr("__meta__.npy", b"")
+    for read in _all_readers(path)[:4]:
+        with pytest.raises(CheckpointError, match="declares shape"):
+            read()
+
+
+@pytest.mark.parametrize("which", ["load_params", "from_checkpoint", "io"])
+def test_directory_is_reported_as_a_directory(tmp_path, which):
+    from fastlstm.models import Rnnlm
+
+    target = tmp_path / "runs"
+    target.mkdir()
+    call = {
+        "load_params": lambda: Rnnlm(6, 4, 4).load_params(target),
+        "from_checkpoint": lambda: Rnnlm.from_checkpoint(target),
+        "io": lambda: fio.load_any(target),
+    }[which]
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        call()
+
+
+# --------------------------------------------------------------------------- #
+# sizes are checked before anything is allocated
+# --------------------------------------------------------------------------- #
+def _craft_kwargs(path: Path, **changes):
+    """Rewrite the saved ``model_kwargs`` of a parameter file."""
+    members = dict(np.load(path))
+    meta = json.loads(members["__meta__"].tobytes())
+    meta["model_kwargs"].update(changes)
+    members["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **members)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"vocab_size": 100_000_000},
+        {"wordvec_size": 100_000},
+        {"hidden_size": 1_000_000},
+        {"vocab_size": 7},
+    ],
+    ids=["vocab-1e8", "wordvec-1e5", "hidden-1e6", "vocab-off-by-one"],
+)
+@pytest.mark.parametrize("cls_name", ["Rnnlm", "AttentionSeq2seq"])
+def test_crafted_model_kwargs_are_refused_before_allocation(
+    tmp_path, monkeypatch, cls_name, changes
+):
+    from fastlstm import models
+    from fastlstm.models import base
+
+    cls = getattr(models, cls_name)
+    path = tmp_path / "m.npz"
+    cls(6, 4, 4).save_params(path)
+    _craft_kwargs(path, **changes)
+    built = []
+    monkeypatch.setattr(base, "_randn", lambda *a: built.append(a) or np.zeros(1))
+    with pytest.raises(CheckpointError, match="saved arguments"):
+        cls.from_checkpoint(path)
+    assert not built, "the model was being built before the sizes were checked"
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [(10_000, 100_000_000, 100), (100_000_000_000, 16, 16), (10, 10, 10_000_000)],
+    ids=["wordvec-1e8", "vocab-1e11", "hidden-1e7"],
+)
+def test_models_too_large_for_memory_are_refused_before_allocation(sizes):
+    from fastlstm import models
+    from fastlstm.models.base import ModelTooLargeError
+
+    for cls in (models.SimpleRnnlm, models.Rnnlm, models.Seq2seq, models.AttentionBiSeq2seq):
+        with pytest.raises(ModelTooLargeError, match=r"GiB.*available") as info:
+            cls(*sizes)
+        assert isinstance(info.value, MemoryError) and isinstance(info.value, ValueError)
+        assert f"wordvec_size={sizes[1]}" in str(info.value)
+
+
+# --------------------------------------------------------------------------- #
+# temporary files of killed saves
+# --------------------------------------------------------------------------- #
+_KILLED_SAVE = """
+import os, signal, sys
+from fastlstm import io
+def write(f):
+    f.write(b"x" * 100000)
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+io.atomic_write(sys.argv[1], write)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_temporary_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "model.npz"
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    previous = None
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(target)], env=env)
+        assert proc.returncode < 0  # killed
+        left = [p for p in tmp_path.iterdir() if p.name.endswith(fio.TEMP_SUFFIX)]
+        # each killed save leaves its own file but removed the one before: no pile-up
+        assert len(left) == 1 and left[0] != previous and not target.exists()
+        assert left[0].stat().st_size == 100000
+        previous = left[0]
+    fio.save_params(_params(), tmp_path / "other.npz")  # any save to the folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.npz"]
+
+
+def test_temporary_files_of_running_saves_are_kept(tmp_path):
+    mine = tmp_path / f".a.npz.{fio._writer_tag()}.abcd1234{fio.TEMP_SUFFIX}"
+    mine.write_bytes(b"in progress")
+    # a save of a process on another host sharing the folder: its pid means nothing here
+    elsewhere = tmp_path / f".a.npz.other-host-1.abcd1234{fio.TEMP_SUFFIX}"
+    elsewhere.write_bytes(b"in progress elsewhere")
+    unrelated = tmp_path / ".notes.tmp"
+    unrelated.write_bytes(b"not ours")
+    fio.save_params(_params(), tmp_path / "b.npz")
+    assert mine.exists() and unrelated.exists() and elsewhere.exists()
+    # ... unless they are older than a day (the process id may have been reused)
+    old = time.time() - fio.STALE_TEMP_AGE - 60
+    for path in (mine, elsewhere):
+        os.utime(path, (old, old))
+    fio.save_params(_params(), tmp_path / "b.npz")
+    assert not mine.exists() and not elsewhere.exists() and unrelated.exists()
+
+
+def test_member_shape_disagreeing_with_metadata_is_refused_before_reading(tmp_path):
+    from fastlstm.models import Rnnlm
+
+    path = tmp_path / "m.npz"
+    Rnnlm(6, 4, 4).save_params(path)
+    members = dict(np.load(path))
+    members["param_000"] = np.zeros((600, 4), dtype=np.float32)  # consistent header, wrong shape
+    np.savez(path, **members)
+    for read in (lambda: fio.load_params(path), lambda: Rnnlm(6, 4, 4).load_params(path)):
+        with pytest.raises(CheckpointError, match=r"parameter 0 .*\(600, 4\)"):
+            read()
+
+
+def test_load_params_compares_shapes_before_reading_arrays(tmp_path, monkeypatch):
+    from fastlstm.models import Rnnlm
+
+    path = tmp_path / "big.npz"
+    Rnnlm(60, 4, 4).save_params(path)
+
+    def no_arrays(*args, **kwargs):
+        raise AssertionError("the arrays were read before the shapes were compared")
+
+    monkeypatch.setattr(fio, "load_any", no_arrays)
+    with pytest.raises(CheckpointError, match=r"parameter 0 has shape \(60, 4\).*\(6, 4\)"):
+        Rnnlm(6, 4, 4).load_params(path)

@@ -96,12 +96,16 @@ def _score_block(blk, step, WoutT, bout, hlast, temperature, with_exp, s32, s, e
     np.dot(WoutT[lo:hi], hlast, s32[lo:hi])
     m = -np.inf
     am = lo
+    finite = True
     for v in range(lo, hi):
         sv = np.float64(s32[v] + bout[v]) / temperature
         s[v] = sv
+        finite &= math.isfinite(sv)  # this function is compiled without fast-math flags
         if sv > m:
             m = sv
             am = v
+    if not finite:  # a NaN is never a maximum: mark the block so the caller stops
+        m = np.inf
     bmax[blk] = m
     barg[blk] = am
     acc = 0.0

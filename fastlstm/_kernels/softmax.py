@@ -39,6 +39,25 @@ def softmax_row(row, out):
         out[v] *= inv
 
 
+@jit
+def softmax_defined(row):
+    """True if ``row`` has no NaN, no +inf and at least one finite element.
+
+    Exactly then is its softmax defined (-inf scores are probability 0).
+    Compiled without fast-math flags (``fastmath=False``): under the
+    reductions' ``reassoc``/``nsz``/``contract`` flags LLVM may fold
+    ``math.isfinite`` of a NaN to True, so kernels built with those flags call
+    this instead of testing finiteness themselves.
+    """
+    no_nan_or_inf = True
+    some_finite = False
+    for v in range(row.shape[0]):
+        x = row[v]
+        no_nan_or_inf &= x < math.inf  # False for NaN and +inf
+        some_finite |= math.isfinite(x)
+    return no_nan_or_inf and some_finite
+
+
 @dual(fastmath=REDUCE_FASTMATH)
 def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
     """Per-row stable softmax numerators and cross-entropy.
@@ -51,18 +70,20 @@ def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
     e : (M, V) output, ``exp(x[r] - max(x[r]))``.
     sums : (M,) float64 output, the row sums of ``e``.
     losses : (M,) float64 output, ``log(sums) + max - x[r, t[r]]`` (0 where ignored);
-        NaN or inf when the row holds NaN or inf.
+        NaN for every row (ignored or not) that holds a NaN or +inf or only -inf;
+        +inf where the score of the label is -inf.
     """
     M = x.shape[0]
     for r in prange(M):
         row = x[r]
         m, s = shifted_exp(row, e[r])
         sums[r] = s
-        lse = m + math.log(s)
-        if t[r] == ignore_label:
-            losses[r] = 0.0 if math.isfinite(lse) else lse
+        if not softmax_defined(row):  # compiled without fast-math flags
+            losses[r] = math.nan
+        elif t[r] == ignore_label:
+            losses[r] = 0.0
         else:
-            losses[r] = lse - row[t[r]]
+            losses[r] = m + math.log(s) - row[t[r]]
 
 
 @dual(fastmath=REDUCE_FASTMATH)

@@ -37,7 +37,7 @@ URL_BASE = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
 FILES = {"train": "ptb.train.txt", "valid": "ptb.valid.txt", "test": "ptb.test.txt"}
 _SPLITS = ("train", "valid", "test")
 _ALIASES = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: a leading UTF-8 BOM is stripped
 
 
 def _download(url: str, dest: Path) -> Path:
@@ -87,7 +87,7 @@ def _find_source(name: str) -> Path:
 
 def _tokens(path: Path) -> list[str]:
     """Words of a PTB file, each line followed by ``<eos>`` (the book's tokenisation)."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a leading BOM is not data
         text = f.read()
     return text.replace("\n", " <eos> ").split()
 

@@ -231,7 +231,7 @@ def _parse_text(text: str, source: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
 @functools.lru_cache(maxsize=8)
 def _parse_file(path: str, size: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray, Vocab]:
     # size and mtime are part of the cache key only
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a leading BOM is not data
         text = f.read()
     return _parse_text(text, path)
 

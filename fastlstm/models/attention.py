@@ -13,7 +13,13 @@ import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeAttention, TimeBiLSTM, TimeEmbedding, TimeLSTM
 from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, as_rng
-from fastlstm.models.seq2seq import Encoder, Seq2seq, _check_generate_args, _one_answer
+from fastlstm.models.seq2seq import (
+    Encoder,
+    Seq2seq,
+    _check_generate_args,
+    _greedy_ids,
+    _one_answer,
+)
 
 __all__ = [
     "AttentionEncoder",
@@ -136,7 +142,7 @@ class AttentionDecoder:
             weights[:, t] = self.attention.weights[:, 0]
             out = np.concatenate((c, dec_hs), axis=2)  # (N, 1, 2H)
             score = self.affine.forward(out)[:, 0]  # (N, V)
-            ids[:, 0] = np.argmax(score, axis=1)
+            ids[:, 0] = _greedy_ids(score)
             sampled[:, t] = ids[:, 0]
         self.attention.weights = weights
         self.attention.attention_weights = [weights[:, t] for t in range(sample_size)]

@@ -18,15 +18,74 @@ import numpy as np
 
 from fastlstm import io
 
-__all__ = ["BaseModel", "model_class"]
+__all__ = ["BaseModel", "ModelTooLargeError", "model_class"]
 
 _REGISTRY: dict[str, type] = {}
+
+
+class ModelTooLargeError(MemoryError, ValueError):
+    """The sizes asked for describe a model that cannot fit in this machine's memory."""
+
+
+def _min_param_count(vocab_size, wordvec_size, hidden_size):
+    """A lower bound of the number of parameters of every fastlstm model of these sizes.
+
+    Every model has an embedding ``(V, D)`` and a recurrent layer with input
+    weights of at least ``D * H`` and recurrent weights of at least ``H * H``
+    elements.
+    """
+    V, D, H = int(vocab_size), int(wordvec_size), int(hidden_size)
+    return V * D + D * H + H * H
+
+
+def _available_memory():
+    """Bytes of memory a new allocation can get (available RAM + free swap), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: line.split()[1] for line in f if ":" in line}
+        return (int(info["MemAvailable"]) + int(info.get("SwapFree", 0))) * 1024
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_fits(vocab_size, wordvec_size, hidden_size):
+    """Refuse, before allocating, sizes whose parameters and gradients cannot fit in memory."""
+    # at least float32 parameters and as many gradients
+    need = 2 * 4 * _min_param_count(vocab_size, wordvec_size, hidden_size)
+    available = _available_memory()
+    if available is not None and need > available:
+        gib = 1 << 30
+        raise ModelTooLargeError(
+            f"vocab_size={vocab_size}, wordvec_size={wordvec_size}, "
+            f"hidden_size={hidden_size}: the parameters and gradients need at least "
+            f"{need / gib:.1f} GiB, but only {available / gib:.1f} GiB of memory is available"
+        )
 
 
 def _check_sizes(**sizes):
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if {"vocab_size", "wordvec_size", "hidden_size"} <= sizes.keys():
+        _check_fits(sizes["vocab_size"], sizes["wordvec_size"], sizes["hidden_size"])
+
+
+def check_finite_params(params, owner):
+    """Raise ``ValueError`` if a parameter holds NaN or inf (once per decoding call).
+
+    Non-finite parameters do not always give non-finite scores (an infinite
+    LSTM bias saturates its gates), so decoding and generation check the
+    parameters themselves.
+    """
+    for i, p in enumerate(params):
+        if not np.isfinite(p).all():
+            raise ValueError(
+                f"{owner}: params[{i}] {p.shape} contains NaN or inf (diverged parameters?)"
+            )
 
 
 def _check_dtype(dtype):
@@ -80,6 +139,39 @@ def model_class(name):
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
         raise KeyError(f"unknown model class {name!r}; known: {known}") from None
+
+
+def _check_saved_sizes(path, target, kwargs, meta):
+    """Check the saved constructor arguments against the saved shapes, before building.
+
+    In every model of fastlstm ``params[0]`` is the embedding
+    ``(vocab_size, wordvec_size)`` and the parameters hold at least
+    :func:`_min_param_count` elements; a file whose arguments say otherwise is
+    refused before the model (possibly huge) is allocated.
+    """
+    if not target.__module__.startswith("fastlstm."):
+        return  # a model of the user's own: its layout is unknown
+    sizes = [kwargs.get(k) for k in ("vocab_size", "wordvec_size", "hidden_size")]
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in sizes):
+        return  # the constructor reports bad arguments
+    try:
+        shapes = [tuple(int(d) for d in s) for s in meta["params"]["shapes"]]
+    except (KeyError, TypeError, ValueError):
+        raise io.CheckpointError(f"{path}: malformed parameter metadata") from None
+    V, D, H = (int(v) for v in sizes)
+    if not shapes or shapes[0] != (V, D):
+        first = shapes[0] if shapes else None
+        raise io.CheckpointError(
+            f"{path}: the saved arguments vocab_size={V}, wordvec_size={D} do not match the "
+            f"saved embedding of shape {first}"
+        )
+    held = sum(int(np.prod(s, dtype=object)) for s in shapes)
+    need = _min_param_count(V, D, H)
+    if need > held:
+        raise io.CheckpointError(
+            f"{path}: the saved arguments (hidden_size={H}) describe a model of at least "
+            f"{need} parameters, but the file holds {held}"
+        )
 
 
 class BaseModel:
@@ -165,16 +257,14 @@ class BaseModel:
         Raises
         ------
         FileNotFoundError
-            If the file does not exist.
+            If the file does not exist (``IsADirectoryError`` if it is a directory).
         fastlstm.io.CheckpointError
             If the file is corrupt or foreign, was saved by an unrelated model,
             or its number of arrays or any shape differs from the model's
             (nothing is copied then).
         """
         path = self._default_path((".npz", ".pkl")) if path is None else Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {path}")
-        arrays = io.load_any(path)
+        io._require_file(path)
         saved = self._saved_class(path)
         if saved is not None and saved in _REGISTRY:
             other = _REGISTRY[saved]
@@ -183,7 +273,30 @@ class BaseModel:
                     f"{path}: holds the parameters of a {saved}, which do not fit a "
                     f"{type(self).__name__}"
                 )
+        self._check_saved_shapes(path)  # before any array is read
+        arrays = io.load_any(path)
         io.load_into(self.params, arrays, os.fspath(path))
+
+    def _check_saved_shapes(self, path):
+        """Compare the shapes a fastlstm file records with the model's, before reading arrays."""
+        try:
+            meta = io.read_params_meta(path)
+        except io.CheckpointError:
+            return  # a book file, or unreadable: load_any reports it
+        try:
+            shapes = [tuple(int(d) for d in s) for s in meta["params"]["shapes"]]
+        except (KeyError, TypeError, ValueError):
+            raise io.CheckpointError(f"{path}: malformed parameter metadata") from None
+        mine = [tuple(p.shape) for p in self.params]
+        if len(shapes) != len(mine):
+            raise io.CheckpointError(
+                f"{path}: holds {len(shapes)} arrays but the model has {len(mine)} parameters"
+            )
+        for i, (saved, want) in enumerate(zip(shapes, mine)):
+            if saved != want:
+                raise io.CheckpointError(
+                    f"{path}: parameter {i} has shape {saved}, the model expects {want}"
+                )
 
     @staticmethod
     def _saved_class(path):
@@ -218,11 +331,14 @@ class BaseModel:
         ------
         fastlstm.io.CheckpointError
             If the file records no model (e.g. the book's ``.pkl``: build the
-            model and call :meth:`load_params`), or a model unrelated to ``cls``.
+            model and call :meth:`load_params`), or a model unrelated to ``cls``,
+            or constructor arguments that disagree with the saved shapes (checked
+            before the model is allocated).
+        ModelTooLargeError
+            A ``MemoryError`` (and ``ValueError``): the model cannot fit in memory.
         """
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {path}")
+        io._require_file(path)
         try:
             meta = io.read_params_meta(path)
         except io.CheckpointError as exc:
@@ -247,6 +363,7 @@ class BaseModel:
         else:
             raise io.CheckpointError(f"{path}: holds a {saved}, not a {cls.__name__}")
         kwargs = {**kwargs, **overrides}
+        _check_saved_sizes(path, target, kwargs, meta)
         try:
             model = target(**kwargs)
         except TypeError as exc:

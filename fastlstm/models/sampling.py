@@ -26,6 +26,7 @@ import numpy as np
 from fastlstm._kernels import generate as _kgen
 from fastlstm._numba import CHUNKS
 from fastlstm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM
+from fastlstm.models.base import check_finite_params
 
 __all__ = [
     "MAX_SKIPPED_DRAWS",
@@ -92,12 +93,21 @@ def _check_int(value, name, lo=None, hi=None):
     return value
 
 
+#: Below this temperature ``1 / temperature`` overflows float64.
+_MIN_TEMPERATURE = 1.0 / np.finfo(np.float64).max
+
+
 def _check_temperature(temperature):
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
         raise TypeError(f"temperature must be a positive number, got {type(temperature).__name__}")
     temperature = float(temperature)
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive finite number, got {temperature}")
+    if temperature < _MIN_TEMPERATURE:
+        raise ValueError(
+            f"temperature {temperature!r} is too small: 1/temperature overflows float64 "
+            "(use greedy=True for the limit of a vanishing temperature)"
+        )
     return temperature
 
 
@@ -330,6 +340,7 @@ class LanguageModelSampler:
             the probability is on skipped ids).
         """
         embed, lstms, affine = self._lm_parts()
+        check_finite_params(self.params, type(self).__name__)
         emb = embed.params[0]
         V = emb.shape[0]
         start_id = _check_int(start_id, "start_id", lo=0, hi=V)
@@ -351,6 +362,11 @@ class LanguageModelSampler:
                 "probability on skip_ids"
             )
         if status == _kgen.BAD_SCORES:
+            if temperature < 1.0 and all(np.isfinite(p).all() for p in self.params):
+                raise ValueError(
+                    f"the scores divided by temperature {temperature!r} overflow float64 "
+                    "during generation: use a larger temperature, or greedy=True"
+                )
             raise ValueError(
                 "the model's scores contain NaN or inf during generation (diverged parameters?)"
             )

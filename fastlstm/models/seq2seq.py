@@ -21,7 +21,15 @@ import numbers
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
-from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn, as_rng
+from fastlstm.models.base import (
+    BaseModel,
+    _check_dtype,
+    _check_sizes,
+    _collect,
+    _randn,
+    as_rng,
+    check_finite_params,
+)
 
 __all__ = ["Encoder", "Decoder", "Seq2seq", "PeekyDecoder", "PeekySeq2seq"]
 
@@ -57,6 +65,19 @@ def _check_generate_args(start_id, sample_size, vocab_size):
     if sample_size < 0:
         raise ValueError(f"sample_size must be >= 0, got {sample_size}")
     return int(start_id), int(sample_size)
+
+
+def _greedy_ids(score):
+    """Argmax ids ``(N,)`` of one decoding step's scores ``(N, V)``; NaN or inf is an error.
+
+    ``np.argmax`` skips nothing: a NaN row gives id 0, so diverged parameters
+    would decode to all-zero answers without this check.
+    """
+    if not np.isfinite(score).all():
+        raise ValueError(
+            "the model's scores contain NaN or inf during decoding (diverged parameters?)"
+        )
+    return np.argmax(score, axis=1)
 
 
 class Encoder:
@@ -102,6 +123,8 @@ class Encoder:
 
     def backward(self, dh):
         """``dh (N, H)`` -> fills ``grads``; returns None."""
+        if self.hs is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: call forward first")
         dhs = np.zeros_like(self.hs)  # (N, T, H)
         dhs[:, -1, :] = dh
         dout = self.lstm.backward(dhs)
@@ -193,7 +216,7 @@ class Decoder:
         self.lstm.set_state(h)
         for t in range(sample_size):
             score = self._step(ids, h)  # (N, V)
-            ids[:, 0] = np.argmax(score, axis=1)
+            ids[:, 0] = _greedy_ids(score)
             sampled[:, t] = ids[:, 0]
         return sampled
 
@@ -332,6 +355,7 @@ class Seq2seq(BaseModel):
         xs = _check_ids(xs, "xs", self.vocab_size)
         if xs.shape[0] == 0 or xs.shape[1] == 0:
             raise ValueError(f"xs must hold at least one question of length >= 1, got {xs.shape}")
+        check_finite_params(self.params, type(self).__name__)
         h = self.encoder.forward(xs)
         return self.decoder.generate_batch(h, start_id, sample_size)
 
