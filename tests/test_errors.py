@@ -94,7 +94,7 @@ def test_decoder_level_decoding_checks_every_score(kind, value):
         decoder.params[-1][v] = value  # affine_b
         state = rng.standard_normal((2, 3, H) if kind == "AttentionDecoder" else (2, H))
         with pytest.raises(ValueError, match="NaN or inf"):
-            decoder.generate(state, 0, 3)
+            decoder.generate_batch(state, 0, 3)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
