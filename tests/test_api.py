@@ -324,7 +324,9 @@ def test_ctrl_c_language_model_mid_epoch_resumes_exactly(tmp_path, tiny_ptb, mon
         fastlstm.train("better-rnnlm", epochs=2, out=tmp_path / "b", **kw)
     assert "in epoch 2 after iteration 28" in info.value.message
     monkeypatch.undo()
-    resumed = fastlstm.train("better-rnnlm", resume=tmp_path / "b" / "last.ckpt.npz", **QUIET)
+    resumed = fastlstm.train(
+        "better-rnnlm", resume=tmp_path / "b" / "last.ckpt.npz", data_dir=tiny_ptb, **QUIET
+    )
     assert resumed.history == straight.history
     assert_same_params(straight.last_path, resumed.last_path)
 
