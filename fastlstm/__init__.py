@@ -8,6 +8,7 @@ gradient check in :func:`fastlstm.gradcheck`.
 
 __version__ = "0.1.0"
 
+from fastlstm.config import KernelCacheWarning  # noqa: E402
 from fastlstm.gradcheck import gradcheck  # noqa: E402
 
-__all__ = ["gradcheck", "__version__"]
+__all__ = ["KernelCacheWarning", "gradcheck", "__version__"]

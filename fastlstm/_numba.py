@@ -24,7 +24,8 @@ not affected.
   discarded with a :class:`KernelCacheWarning` and the kernel recompiled.
 * When the folder cannot be written, kernels are compiled in memory for this
   process only, with one :class:`KernelCacheWarning`.
-* The first compilation in a process says so on stderr, once.
+* The first compilation in a process says so, once: a warning of the
+  ``fastlstm`` logger, one line on stderr unless logging is configured.
 
 Serial helpers called from other kernels are inlined at numba's IR level
 (``inline="always"``, the default of :func:`jit`), so every compiled kernel
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import pickle
 import re
@@ -73,6 +75,7 @@ import numba
 from numba.core import caching as _caching
 
 from fastlstm import config
+from fastlstm.config import KernelCacheWarning
 
 PARALLEL = os.environ.get("FASTLSTM_NUMBA_PARALLEL", "1") != "0"
 
@@ -91,8 +94,7 @@ REDUCE_FASTMATH = {"reassoc", "nsz", "contract"}
 prange = numba.prange
 
 
-class KernelCacheWarning(UserWarning):
-    """The compiled-kernel cache could not be used as it is (corrupt or not writable)."""
+_log = logging.getLogger("fastlstm")
 
 
 # ----------------------------------------------------------------------------
@@ -170,7 +172,9 @@ def _announce(cache_path: Path | None) -> None:
         where = f"once per machine; cached in {cache_path}"
     else:
         where = "in memory, for this process only"
-    print(f"fastlstm: compiling numba kernels ({where})...", file=sys.stderr, flush=True)
+    # a logging message: one line on stderr when logging is not configured (Python's
+    # last-resort handler), and under the user's control when it is
+    _log.warning("fastlstm: compiling numba kernels (%s)...", where)
 
 
 def _warn_unwritable(path, exc) -> None:

@@ -26,6 +26,11 @@ import sys
 from pathlib import Path
 
 
+class KernelCacheWarning(UserWarning):
+    """The compiled-kernel cache could not be used as it is (a corrupt entry, or no
+    writable folder): kernels are compiled again."""
+
+
 def data_dir() -> Path | None:
     """Return the data directory named by ``FASTLSTM_DATA``, or None if unset or missing."""
     value = os.environ.get("FASTLSTM_DATA")
