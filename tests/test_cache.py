@@ -201,3 +201,64 @@ def test_cache_folder_setting(tmp_path, monkeypatch):
     if sys.platform.startswith("linux"):
         assert config.numba_cache_dir() == tmp_path / "xdg" / "fastlstm" / "numba"
     assert PACKAGE not in kernel_cache_dir().parents
+
+
+_MODELS_SCRIPT = textwrap.dedent(
+    """
+    import hashlib
+    import numpy as np
+    import fastlstm.layers as FL
+    from fastlstm.models import AttentionSeq2seq, BetterRnnlm
+    from fastlstm.optim import SGD, Adam
+
+    rng = np.random.default_rng(3)
+    out = []
+    N, T, D, H = 8, 7, 16, 32
+    lstm = FL.TimeLSTM(rng.standard_normal((D, 4 * H)) * 0.3,
+                       rng.standard_normal((H, 4 * H)) * 0.3, rng.standard_normal(4 * H))
+    out.append(lstm.forward(rng.standard_normal((N, T, D))))
+    out.append(lstm.backward(rng.standard_normal((N, T, H))))
+    out += [g.copy() for g in lstm.grads]
+    m = AttentionSeq2seq(30, 8, 32, seed=1, dtype=np.float64)
+    xs, ts = rng.integers(0, 30, (N, 9)), rng.integers(0, 30, (N, 5))
+    opt = Adam()
+    for _ in range(2):
+        out.append(np.float64(m.forward(xs, ts)))
+        m.backward()
+        opt.update(m.params, m.grads)
+    out += [p.copy() for p in m.params]
+    m = BetterRnnlm(50, 16, 16, seed=1, dtype=np.float64)
+    xs, ts = rng.integers(0, 50, (N, 6)), rng.integers(0, 50, (N, 6))
+    opt = SGD(1.0)
+    for _ in range(2):
+        out.append(np.float64(m.forward(xs, ts)))
+        m.backward()
+        opt.update(m.params, m.grads)
+    out += [p.copy() for p in m.params]
+    for k, a in enumerate(out):
+        print(k, hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16])
+    """
+)
+
+
+@pytest.mark.slow
+def test_float64_models_bits_equal_cold_and_warm(tmp_path):
+    """float64 TimeLSTM forward and backward, and training steps of two models: the
+    run that compiles and the runs that load the cache give the same bits."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["FASTLSTM_NUMBA_CACHE"] = str(tmp_path / "cache")
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", _MODELS_SCRIPT],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
+            timeout=900,
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs.append(proc)
+    assert "compiling" in runs[0].stderr and "compiling" not in runs[1].stderr
+    assert runs[0].stdout == runs[1].stdout
