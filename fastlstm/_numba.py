@@ -133,6 +133,7 @@ class _State:
 
     lock = threading.Lock()
     announced = False
+    checked = False  # the folder was checked for writing
     unwritable = False  # saving failed once: compile in memory from then on
     stamps: dict[str, bytes] = {}
 
@@ -325,9 +326,21 @@ class _KernelCache(_caching.FunctionCache):
                 stacklevel=2,
             )
             data = None
-        if data is None:
+        if data is None:  # numba compiles it next
+            self._check_writable()
             _announce(None if self._impl.locator._cache_path is None else self._cache_path)
         return data
+
+    def _check_writable(self):
+        """Before the first compilation: can compiled kernels be saved? (once per process)"""
+        with _State.lock:
+            if _State.checked:
+                return
+            _State.checked = True
+        try:
+            self._impl.locator.ensure_cache_path()
+        except OSError as exc:
+            _warn_unwritable(self._impl.locator._cache_path, exc)
 
     def save_overload(self, sig, data):
         if _State.unwritable:
