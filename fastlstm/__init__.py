@@ -8,6 +8,7 @@ gradient check in :func:`fastlstm.gradcheck`.
 
 __version__ = "0.1.0"
 
+from fastlstm.config import KernelCacheWarning  # noqa: E402
 from fastlstm.gradcheck import gradcheck  # noqa: E402
 
 # the run API (fastlstm.api), imported on first use so that `import fastlstm` stays light
@@ -22,7 +23,7 @@ _API = (
     "RunError",
 )
 
-__all__ = ["gradcheck", "__version__", *_API]
+__all__ = ["KernelCacheWarning", "gradcheck", "__version__", *_API]
 
 
 def __getattr__(name):

@@ -8,13 +8,27 @@ One setting each:
     test and example reads the book's files through this setting.
 ``FASTLSTM_CACHE``
     Where downloads and preprocessed corpora are cached (default
-    ``~/.cache/fastlstm``).
+    ``~/.cache/fastlstm``; see :func:`user_cache_dir`).
+``FASTLSTM_NUMBA_CACHE``
+    Where compiled numba kernels are kept (default: ``numba`` in the default
+    cache folder above, e.g. ``~/.cache/fastlstm/numba``; it does not follow
+    ``FASTLSTM_CACHE``).  Kernels are never written into the installed
+    package.  Inside it every fastlstm, numba and Python version and every
+    installed copy of the package has its own sub-folder; deleting the folder
+    is always safe (kernels are compiled again on next use).  When it cannot
+    be written, kernels are compiled in memory, with one warning.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+
+class KernelCacheWarning(UserWarning):
+    """The compiled-kernel cache could not be used as it is (a corrupt entry, or no
+    writable folder): kernels are compiled again."""
 
 
 def data_dir() -> Path | None:
@@ -35,9 +49,51 @@ def data_file(*parts: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def user_cache_dir() -> Path | None:
+    """The platform's per-user cache folder for fastlstm, or None if there is no home.
+
+    ``$XDG_CACHE_HOME/fastlstm`` or ``~/.cache/fastlstm`` on Linux and other
+    Unix systems, ``~/Library/Caches/fastlstm`` on macOS and
+    ``%LOCALAPPDATA%\\fastlstm\\Cache`` on Windows.
+    """
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no HOME and no password entry
+        home = None
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        if base:
+            return Path(base) / "fastlstm" / "Cache"
+        return None if home is None else home / "AppData" / "Local" / "fastlstm" / "Cache"
+    if sys.platform == "darwin":
+        return None if home is None else home / "Library" / "Caches" / "fastlstm"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "fastlstm"
+    return None if home is None else home / ".cache" / "fastlstm"
+
+
 def cache_dir() -> Path:
-    """Return (and create) the cache directory."""
+    """Return (and create) the cache directory (``FASTLSTM_CACHE``)."""
     value = os.environ.get("FASTLSTM_CACHE")
-    path = Path(value).expanduser() if value else Path.home() / ".cache" / "fastlstm"
+    if value:
+        path = Path(value).expanduser()
+    else:
+        path = user_cache_dir()
+        if path is None:
+            raise OSError("no home folder for the cache: set FASTLSTM_CACHE")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def numba_cache_dir() -> Path | None:
+    """The folder for compiled numba kernels (``FASTLSTM_NUMBA_CACHE``), not created here.
+
+    None when it is not set and there is no user cache folder (kernels are then
+    compiled in memory).
+    """
+    value = os.environ.get("FASTLSTM_NUMBA_CACHE")
+    if value:
+        return Path(value).expanduser().absolute()
+    base = user_cache_dir()
+    return None if base is None else base / "numba"

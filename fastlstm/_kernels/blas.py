@@ -18,7 +18,7 @@ import numpy as np
 from fastlstm._numba import dual, prange
 
 
-@dual
+@dual(blas=True)
 def matmul(a, b, out, nch):
     """``out[...] = a @ b``, blocks of rows of ``a`` in parallel."""
     M = a.shape[0]
@@ -31,7 +31,7 @@ def matmul(a, b, out, nch):
             np.dot(a[lo:hi], b, out[lo:hi])
 
 
-@dual
+@dual(blas=True)
 def matmul_bias(a, b, bias, out, nch):
     """``out[...] = a @ b + bias`` (bias broadcast over rows)."""
     M = a.shape[0]
@@ -48,7 +48,7 @@ def matmul_bias(a, b, bias, out, nch):
                     out[i, k] += bias[k]
 
 
-@dual
+@dual(blas=True)
 def matmul_tn(x, y, out, nch):
     """``out[...] = x.T @ y`` for ``x`` (M, K1), ``y`` (M, K2); blocks of rows of ``out``."""
     K1 = x.shape[1]

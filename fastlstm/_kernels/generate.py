@@ -117,7 +117,7 @@ def _score_block(blk, step, WoutT, bout, hlast, temperature, with_exp, s32, s, e
     bsum[blk] = acc
 
 
-@dual
+@dual(blas=True)
 def lm_sample(
     emb,
     Wxs,

@@ -123,7 +123,7 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
         do[k] = dh[k] * tc * o[k] * (one - o[k])
 
 
-@dual
+@dual(blas=True)
 def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
     """Run the LSTM over a whole sequence.
 
@@ -170,7 +170,7 @@ def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
                 hs[n, t, lo:hi] = hs_tm[t + 1, n, lo:hi]
 
 
-@dual
+@dual(blas=True)
 def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
     """Backpropagate through all time steps (the recurrent part).
 
@@ -229,7 +229,7 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
                 dh[n, j] += last[cc, n, j]
 
 
-@dual
+@dual(blas=True)
 def lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dXp):
     """Whole-sequence products after the time loop, one block per task.
 

@@ -1,0 +1,79 @@
+"""Importing and using fastlstm leaves the user's process as it was.
+
+The environment is unchanged, and the thread count of SciPy's OpenBLAS (the
+BLAS numba calls) is set to one only while a kernel runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, glob, json, os
+    import scipy, scipy.linalg.cython_blas
+
+    root = os.path.dirname(scipy.__file__)
+    libs = glob.glob(os.path.join(root + ".libs", "*openblas*"))
+    libs += glob.glob(os.path.join(root, ".dylibs", "*openblas*"))
+    get = put = None
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for pre, suf in (("scipy_openblas_", ""), ("scipy_openblas_", "64_"), ("openblas_", "")):
+            if hasattr(lib, pre + "get_num_threads" + suf):
+                get = getattr(lib, pre + "get_num_threads" + suf)
+                put = getattr(lib, pre + "set_num_threads" + suf)
+                break
+        if get:
+            break
+    if get is not None:
+        put(3)
+    env_before = dict(os.environ)
+    threads_before = get() if get else None
+
+    import numpy as np
+    import fastlstm.layers as FL
+    after_import = get() if get else None
+
+    rng = np.random.default_rng(0)
+    N, T, D, H = 4, 5, 6, 8
+    lstm = FL.TimeLSTM(rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)),
+                       np.zeros(4 * H))
+    lstm.forward(rng.standard_normal((N, T, D)))
+    lstm.backward(rng.standard_normal((N, T, H)))
+    affine = FL.TimeAffine(rng.standard_normal((700, 700)), np.zeros(700))
+    affine.forward(rng.standard_normal((4, 100, 700)))  # the parallel build
+    after_use = get() if get else None
+
+    from fastlstm._numba import BlasScoped
+    inside = BlasScoped(lambda: get())() if get else None
+    changed = sorted(k for k in set(env_before) | set(os.environ)
+                     if env_before.get(k) != os.environ.get(k))
+    print(json.dumps(dict(found=get is not None, before=threads_before,
+                          after_import=after_import, after_use=after_use, inside=inside,
+                          changed=changed)))
+    """
+)
+
+
+def test_import_and_kernels_leave_environment_and_blas_threads():
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",)}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["changed"] == [], out  # e.g. no OMP_WAIT_POLICY
+    if out["found"]:
+        assert out["before"] == 3
+        assert out["after_import"] == 3, out
+        assert out["after_use"] == 3, out
+        assert out["inside"] == 1, out  # kernels run with single-threaded BLAS
