@@ -16,6 +16,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: The book's ``common/config.py`` switch: fastlstm computes on the CPU only, so
+#: this is always False (``from common import config`` becomes
+#: ``from fastlstm import config``; the book's ``if config.GPU:`` branches are skipped).
+GPU = False
+
 
 def data_dir() -> Path | None:
     """Return the data directory named by ``FASTLSTM_DATA``, or None if unset or missing."""

@@ -67,7 +67,8 @@ class Encoder:
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
@@ -116,7 +117,8 @@ class Decoder:
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
@@ -206,7 +208,8 @@ class Seq2seq(BaseModel):
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only; encoder drawn first, then decoder).
+        Initialisation seed (keyword only; encoder drawn first, then decoder); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
     pad_id : int, optional
@@ -344,7 +347,8 @@ class PeekyDecoder(Decoder):
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
