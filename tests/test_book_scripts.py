@@ -163,11 +163,11 @@ def rewrite_imports(source: str, book_modules: set[str], table) -> str:
         if module not in table:
             raise AssertionError(f"README table has no row for {stripped!r}")
         template, names = table[module]
+        used = _names(m.group(2).split("#")[0])
         if names == ("*",):
-            assert _names(m.group(2)) == ("*",), stripped
+            assert used == ("*",), stripped
             out.append(indent + template)
             continue
-        used = _names(m.group(2).split("#")[0])
         missing = [n for n in used if n not in names]
         if missing:
             raise AssertionError(f"README row for {module} lacks {missing} (script: {stripped!r})")
