@@ -7,9 +7,10 @@ answer starts at the first ``_``, which doubles as the decoder's start symbol::
     september 27, 1994           _1994-09-27    (date.txt: 29 + 11 characters)
 
 :func:`load_data` numbers the characters in order of first appearance (question,
-then answer, line by line), shuffles with ``numpy.random.RandomState(seed)``
-exactly as the book does and keeps the last 10% for testing, so the arrays and
-ids are the book's.  The vocabulary of a file is returned by
+then answer, line by line), seeds NumPy's global random state and shuffles with
+it exactly as the book does (``np.random.seed(seed); np.random.shuffle``), and
+keeps the last 10% for testing, so the arrays, the ids and the random draws
+that follow are the book's.  The vocabulary of a file is returned by
 ``load_data(..., return_vocab=True)`` or ``get_vocab(file_name)``; the book's
 ``char_to_id, id_to_char = get_vocab()`` (no argument) gives the two dicts of
 the data set loaded last.
