@@ -272,8 +272,9 @@ def test_unmapped_book_import_is_refused():
 class BookRun:
     """The rewritten scripts in a temporary tree; each runs once, on demand."""
 
-    def __init__(self, book: Path, root: Path, data: Path):
+    def __init__(self, book: Path, root: Path, data: Path, timeout: float = 600):
         self.root = root
+        self.timeout = timeout
         self.results: dict[str, subprocess.CompletedProcess] = {}
         table = import_table()
         for script in SCRIPTS:
@@ -304,7 +305,7 @@ class BookRun:
                 capture_output=True,
                 text=True,
                 encoding="utf-8",
-                timeout=600,
+                timeout=self.timeout,
             )
             self.results[script] = proc
         proc = self.results[script]
