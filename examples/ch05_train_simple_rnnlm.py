@@ -33,4 +33,4 @@ trainer = RnnlmTrainer(model, optimizer)
 
 trainer.fit(xs, ts, max_epoch, batch_size, time_size)
 print("perplexity at the end:", trainer.ppl_list[-1])
-print("saved", trainer.plot(OUT / "ch05_simple_rnnlm_perplexity.png"))
+print("saved", trainer.plot(path=OUT / "ch05_simple_rnnlm_perplexity.png"))

@@ -33,7 +33,7 @@ trainer = RnnlmTrainer(model, optimizer)
 
 # train with gradient clipping
 trainer.fit(xs, ts, max_epoch, batch_size, time_size, max_grad, eval_interval=20)
-print("saved", trainer.plot(OUT / "ch06_rnnlm_perplexity.png", ylim=(0, 500)))
+print("saved", trainer.plot(ylim=(0, 500), path=OUT / "ch06_rnnlm_perplexity.png"))
 
 # evaluate on the test data
 model.reset_state()

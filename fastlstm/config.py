@@ -25,6 +25,11 @@ import os
 import sys
 from pathlib import Path
 
+#: The book's ``common/config.py`` switch: fastlstm computes on the CPU only, so
+#: this is always False (``from common import config`` becomes
+#: ``from fastlstm import config``; the book's ``if config.GPU:`` branches are skipped).
+GPU = False
+
 
 class KernelCacheWarning(UserWarning):
     """The compiled-kernel cache could not be used as it is (a corrupt entry, or no

@@ -108,6 +108,8 @@ def _snapshot(obj):
         for name, v in d.items():
             if isinstance(v, np.random.Generator):
                 saved.append((o, name, ("rng", v.bit_generator.state)))
+            elif isinstance(v, np.random.RandomState):  # e.g. NumPy's global state (dropout)
+                saved.append((o, name, ("rs", v.get_state())))
     return saved
 
 
@@ -115,6 +117,8 @@ def _restore(saved):
     for o, name, value in saved:
         if isinstance(value, tuple) and value and value[0] == "rng":
             getattr(o, name).bit_generator.state = value[1]
+        elif isinstance(value, tuple) and value and value[0] == "rs":
+            getattr(o, name).set_state(value[1])
         else:
             setattr(o, name, None if value is None else value.copy())
 

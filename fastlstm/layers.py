@@ -398,16 +398,17 @@ class Dropout:
     ----------
     dropout_ratio : float
         Probability of dropping a unit.
-    rng : numpy.random.Generator, optional
+    rng : numpy.random.Generator or numpy.random.RandomState, optional
         Source of the masks; the same generator state gives the same mask here
-        and in :mod:`reference`.
+        and in :mod:`reference`.  Default: NumPy's global random state, whose
+        ``rng.random(shape)`` is the book's ``np.random.rand(*shape)``.
     """
 
     def __init__(self, dropout_ratio=0.5, rng=None):
         _check_ratio(dropout_ratio)
         self.params, self.grads = [], []
         self.dropout_ratio = dropout_ratio
-        self.rng = np.random.default_rng() if rng is None else rng
+        self.rng = np.random.mtrand._rand if rng is None else rng  # None: the global state
         self.mask = None
         self.train_flg = True
 
@@ -458,16 +459,17 @@ class TimeDropout:
     ----------
     dropout_ratio : float
         Probability of zeroing an element while ``train_flg`` is True.
-    rng : numpy.random.Generator, optional
+    rng : numpy.random.Generator or numpy.random.RandomState, optional
         Source of the mask (``rng.random(xs.shape) > dropout_ratio``); the same
         generator state gives the same mask here and in :mod:`reference`.
+        Default: NumPy's global random state, as the book's ``np.random.rand``.
     """
 
     def __init__(self, dropout_ratio=0.5, rng=None):
         _check_ratio(dropout_ratio)
         self.params, self.grads = [], []
         self.dropout_ratio = dropout_ratio
-        self.rng = np.random.default_rng() if rng is None else rng
+        self.rng = np.random.mtrand._rand if rng is None else rng  # None: the global state
         self.train_flg = True
         self.mask = None
 

@@ -4,17 +4,21 @@ Models follow the book's contract: ``model.forward(x, t) -> loss``,
 ``model.backward()``, ``model.params`` / ``model.grads`` (lists of arrays,
 grads written in place) and, for language models, ``model.reset_state()``.
 
+Both print the book's lines every ``eval_interval`` iterations::
+
+    | epoch 1 |  iter 1 / 351 | time 0[s] | loss 2.56
+    | epoch 1 |  iter 1 / 1327 | time 0[s] | perplexity 9999.62
+
+and, when the output is a terminal, keep a tqdm progress bar below them
+(``progress=False`` prints nothing).  :class:`Trainer` shuffles with
+``np.random.permutation`` of NumPy's global random state, as the book, unless
+given its own ``rng``; ``plot()`` shows the figure (``plt.show()``) as the
+book's, ``plot(path=...)`` saves it instead.
+
 Differences from the book, none of which changes the arithmetic:
 
-* progress is a tqdm bar (loss or perplexity in its postfix) instead of
-  printed lines; it is hidden when ``progress=False`` or when the output is
-  not a terminal;
-* :class:`Trainer` shuffles with its own seedable ``rng``
-  (a :class:`numpy.random.Generator`, or a ``RandomState`` to follow the
-  book's global stream) instead of the global ``np.random``;
 * batches are gathered with one vectorised index per array;
 * ``loss_list`` / ``ppl_list`` accumulate over successive calls of ``fit``;
-* ``plot`` saves a PNG instead of opening a window;
 * ``fit`` can call functions at the end of every epoch (``on_epoch_end``).
 
 Shared weights are merged with :func:`fastlstm.optim.unique_params` and
@@ -25,6 +29,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
+import sys
+import time
 
 import numpy as np
 from tqdm import tqdm
@@ -101,19 +108,35 @@ def _accepts_train_flg(forward):
     )
 
 
-def _save_curve(values, path, default_name, ylabel, eval_interval, ylim):
-    """Plot ``values`` against the evaluation count and save a PNG."""
+def _plot_curve(values, path, ylabel, eval_interval, ylim):
+    """The book's ``plot``: show the curve with ``plt.show()``, or save it to ``path``."""
     if len(values) == 0:
         raise ValueError("nothing to plot: fit() has recorded no values (was eval_interval None?)")
-    from fastlstm.plot import plot_curve
+    if isinstance(ylim, str | os.PathLike):
+        raise TypeError(
+            f"plot(ylim=None, path=None): ylim is {ylim!r}; to save the figure, "
+            f"call plot(path={os.fspath(ylim)!r})"
+        )
+    if path is not None:
+        from fastlstm.plot import plot_curve
 
-    return plot_curve(
-        {"train": values},
-        default_name if path is None else path,
-        f"iterations (x{eval_interval})",
-        ylabel,
-        ylim=ylim,
-    )
+        return plot_curve(
+            {"train": values},
+            path,
+            f"iterations (x{eval_interval})",
+            ylabel,
+            ylim=ylim,
+        )
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(values))
+    if ylim is not None:
+        plt.ylim(*ylim)
+    plt.plot(x, values, label="train")
+    plt.xlabel(f"iterations (x{eval_interval})")
+    plt.ylabel(ylabel)
+    plt.show()
+    return None
 
 
 # ----------------------------------------------------------------------------
@@ -152,6 +175,23 @@ class _BaseTrainer:
             dynamic_ncols=True,
         )
 
+    def _report(self, bar, iters, max_iters, start_time, what, value):
+        """Print the book's line ``| epoch E |  iter I / M | time S[s] | <what> V``."""
+        if not self.progress:
+            return
+        line = "| epoch %d |  iter %d / %d | time %d[s] | %s %.2f" % (
+            self.current_epoch + 1,
+            iters + 1,
+            max_iters,
+            time.time() - start_time,
+            what,
+            value,
+        )
+        if bar.disable:
+            print(line, flush=True)
+        else:
+            bar.write(line, file=sys.stdout)
+
     def _end_epoch(self, callbacks):
         """Count the epoch, run the callbacks; True if one of them asks to stop."""
         self.current_epoch += 1
@@ -174,11 +214,14 @@ class Trainer(_BaseTrainer):
     optimizer : object
         ``update(params, grads)``, e.g. :class:`fastlstm.optim.Adam`.
     rng : numpy.random.Generator, numpy.random.RandomState, int or None, optional
-        Source of the shuffling permutations (or a seed for one).  A
-        ``RandomState`` shuffles exactly as the book's
-        ``np.random.permutation`` does from the same state.
+        Source of the shuffling permutations (or a seed for one).  None (the
+        default) shuffles with NumPy's global random state, as the book's
+        ``np.random.permutation``; a ``RandomState`` shuffles exactly as the
+        book does from the same state.
     progress : bool, default True
-        Show a tqdm progress bar (hidden anyway when not writing to a terminal).
+        Print the book's lines (``| epoch 1 |  iter 1 / 351 | time 0[s] | loss
+        2.56``) every ``eval_interval`` iterations, with a tqdm progress bar
+        below them when the output is a terminal.  False prints nothing.
 
     Attributes
     ----------
@@ -241,6 +284,7 @@ class Trainer(_BaseTrainer):
 
         total_loss, loss_count = 0.0, 0
         order = np.arange(data_size)
+        start_time = time.time()
         with self._bar(max_epoch * max_iters, "train") as bar:
             for _ in range(max_epoch):
                 # shuffle (composed with the previous epochs' order, as the book does)
@@ -256,6 +300,7 @@ class Trainer(_BaseTrainer):
                         avg_loss = total_loss / loss_count
                         self.loss_list.append(avg_loss)
                         total_loss, loss_count = 0.0, 0
+                        self._report(bar, iters, max_iters, start_time, "loss", avg_loss)
                         bar.set_postfix(epoch=self.current_epoch + 1, loss=f"{avg_loss:.3f}")
                     bar.update(1)
                 if eval_interval is None:
@@ -265,22 +310,23 @@ class Trainer(_BaseTrainer):
                 if self._end_epoch(callbacks):
                     break
 
-    def plot(self, path=None, ylim=None):
-        """Save the training loss curve as a PNG.
+    def plot(self, ylim=None, path=None):
+        """Plot the training loss curve: show it as the book does, or save it as a PNG.
 
         Parameters
         ----------
-        path : str or path-like, optional
-            Output file (default ``"loss.png"`` in the current directory).
         ylim : (float, float), optional
             Limits of the y axis.
+        path : str or path-like, optional
+            Save the figure to this PNG file instead of showing it.
 
         Returns
         -------
-        pathlib.Path
-            The file written.
+        pathlib.Path or None
+            The file written, or None when the figure was shown (``plt.show()``
+            on matplotlib's current backend).
         """
-        return _save_curve(self.loss_list, path, "loss.png", "loss", self.eval_interval, ylim)
+        return _plot_curve(self.loss_list, path, "loss", self.eval_interval, ylim)
 
 
 class RnnlmTrainer(_BaseTrainer):
@@ -298,7 +344,10 @@ class RnnlmTrainer(_BaseTrainer):
     optimizer : object
         ``update(params, grads)``, e.g. :class:`fastlstm.optim.SGD`.
     progress : bool, default True
-        Show a tqdm progress bar (hidden anyway when not writing to a terminal).
+        Print the book's lines (``| epoch 1 |  iter 1 / 1327 | time 0[s] |
+        perplexity 9999.62``) every ``eval_interval`` iterations, with a tqdm
+        progress bar below them when the output is a terminal.  False prints
+        nothing.
 
     Attributes
     ----------
@@ -381,6 +430,7 @@ class RnnlmTrainer(_BaseTrainer):
         self.eval_interval = eval_interval
 
         total_loss, loss_count = 0.0, 0
+        start_time = time.time()
         with self._bar(max_epoch * max_iters, "train") as bar:
             for _ in range(max_epoch):
                 epoch_loss = 0.0
@@ -394,6 +444,7 @@ class RnnlmTrainer(_BaseTrainer):
                         ppl = math.exp(total_loss / loss_count)
                         self.ppl_list.append(ppl)
                         total_loss, loss_count = 0.0, 0
+                        self._report(bar, iters, max_iters, start_time, "perplexity", ppl)
                         bar.set_postfix(epoch=self.current_epoch + 1, ppl=f"{ppl:.2f}")
                     bar.update(1)
                 if eval_interval is None:
@@ -404,24 +455,22 @@ class RnnlmTrainer(_BaseTrainer):
                 if self._end_epoch(callbacks):
                     break
 
-    def plot(self, path=None, ylim=None):
-        """Save the training perplexity curve as a PNG.
+    def plot(self, ylim=None, path=None):
+        """Plot the training perplexity curve: show it as the book does, or save it as a PNG.
 
         Parameters
         ----------
-        path : str or path-like, optional
-            Output file (default ``"perplexity.png"`` in the current directory).
         ylim : (float, float), optional
             Limits of the y axis.
+        path : str or path-like, optional
+            Save the figure to this PNG file instead of showing it.
 
         Returns
         -------
-        pathlib.Path
-            The file written.
+        pathlib.Path or None
+            The file written, or None when the figure was shown.
         """
-        return _save_curve(
-            self.ppl_list, path, "perplexity.png", "perplexity", self.eval_interval, ylim
-        )
+        return _plot_curve(self.ppl_list, path, "perplexity", self.eval_interval, ylim)
 
 
 # ----------------------------------------------------------------------------

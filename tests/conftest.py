@@ -2,10 +2,14 @@
 
 Tests that need the book's files take one of the fixtures below; they skip with
 a reason naming what is missing when ``FASTLSTM_DATA`` is unset or incomplete.
+The book's own scripts (``ch05``-``ch08``, ``common/``, ``dataset/``) are found
+through ``FASTLSTM_BOOK``, else in ``../shared/book`` beside the checkout
+(:func:`book_dir`).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -52,3 +56,32 @@ def sequence_dir(data_dir: Path) -> Path:
 def book_weights_dir(data_dir: Path) -> Path:
     """``$FASTLSTM_DATA/book-weights`` with the book's ``Rnnlm.pkl`` and ``AttentionSeq2seq.pkl``."""
     return _require(data_dir / "book-weights", ("Rnnlm.pkl", "AttentionSeq2seq.pkl"))
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def find_book_dir() -> tuple[Path | None, str]:
+    """The book's folder (``FASTLSTM_BOOK``, else ``../shared/book``) and, if absent, why."""
+    value = os.environ.get("FASTLSTM_BOOK")
+    if value:
+        path = Path(value).expanduser()
+        if not (path / "common").is_dir():
+            return None, f"FASTLSTM_BOOK={value} is not the book's folder (no common/ in it)"
+        return path, ""
+    path = REPO_ROOT.parent / "shared" / "book"
+    if (path / "common").is_dir():
+        return path, ""
+    return None, (
+        "the book's scripts are not available: export FASTLSTM_BOOK=/path/to/book "
+        f"(the folder with ch05 ... ch08, common/, dataset/), or put them in {path}"
+    )
+
+
+@pytest.fixture(scope="session")
+def book_dir() -> Path:
+    """The book's own code: ``ch05``-``ch08``, ``common/``, ``dataset/`` (skips if absent)."""
+    path, reason = find_book_dir()
+    if path is None:
+        pytest.skip(reason)
+    return path

@@ -431,3 +431,78 @@ def test_vocab_encode_decode():
         vocab.encode(["a", "bc"])
     with pytest.raises(ValueError, match="duplicates"):
         sequence.Vocab("aa")
+
+
+# --------------------------------------------------------------------------- #
+# no network: no waiting, and the messages name the folders looked in
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def hanging_network(monkeypatch, tmp_path):
+    """No data directory, an empty cache, and a network whose name lookups never answer."""
+    import time
+
+    from fastlstm.datasets import _fetch
+
+    calls = []
+
+    def hang(host, port, timeout):
+        calls.append(host)
+        time.sleep(30)
+
+    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
+    monkeypatch.delenv("FASTLSTM_OFFLINE", raising=False)
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(_fetch, "_connect", hang)
+    monkeypatch.setattr(_fetch, "PROBE_TIMEOUT", 0.5)
+    return calls
+
+
+def test_offline_probe_gives_up_quickly(hanging_network):
+    import time
+
+    from fastlstm.datasets import _fetch
+
+    t0 = time.perf_counter()
+    reason = _fetch.offline_reason(sequence.URL_BASE + "addition.txt")
+    assert time.perf_counter() - t0 < 2.0
+    assert reason == "no answer from raw.githubusercontent.com within 0.5 s"
+    assert hanging_network == ["raw.githubusercontent.com"]
+
+
+def test_sequence_fallback_does_not_wait_and_names_the_folders(hanging_network, tmp_path):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.warns(UserWarning) as record:
+        (x, t), _ = sequence.load_data("addition.txt")
+    assert time.perf_counter() - t0 < 5.0  # the probe's 0.5 s, not a download timeout
+    msg = str(record[0].message)
+    assert "FASTLSTM_DATA (not set)" in msg and "$FASTLSTM_DATA" not in msg
+    assert str(tmp_path / "cache" / "sequence") in msg
+    assert "no answer from raw.githubusercontent.com" in msg
+    assert x.shape[1] == 7  # the generated addition data
+
+
+def test_ptb_offline_setting_skips_the_download(hanging_network, monkeypatch, tmp_path):
+    monkeypatch.setenv("FASTLSTM_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError) as info:
+        ptb.load_data("test")
+    assert hanging_network == []  # no connection attempted at all
+    msg = str(info.value)
+    assert "FASTLSTM_OFFLINE is set" in msg
+    assert "FASTLSTM_DATA (not set)" in msg and "$FASTLSTM_DATA" not in msg
+    assert str(tmp_path / "cache" / "ptb") in msg
+
+
+def test_ptb_message_names_the_data_folder_it_looked_in(hanging_network, monkeypatch, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    monkeypatch.setenv("FASTLSTM_OFFLINE", "yes")
+    with pytest.raises(FileNotFoundError, match="not found") as info:
+        ptb.load_data("train")
+    assert f"{data / 'ptb'} (from FASTLSTM_DATA)" in str(info.value)
+    monkeypatch.setenv("FASTLSTM_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError) as info:
+        ptb.load_data("train")
+    assert f"FASTLSTM_DATA={tmp_path / 'nowhere'} (not a directory)" in str(info.value)

@@ -279,12 +279,15 @@ def test_tied_weights_stay_tied_after_loading(tmp_path):
 def test_default_file_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model = F.Rnnlm(V, D, H, seed=1)
-    assert model.save_params().name == "Rnnlm.npz"
+    assert model.save_params().name == "Rnnlm.pkl"  # the book's name, fastlstm's format
     other = F.Rnnlm(V, D, H, seed=2)
     other.load_params()
     np.testing.assert_array_equal(other.params[0], model.params[0])
     with pytest.raises(FileNotFoundError):
-        F.Seq2seq(V, D, H).load_params()
+        F.Seq2seq(V, D, H, seed=0).load_params()
+    # a file of an earlier version, Rnnlm.npz, is still found when there is no Rnnlm.pkl
+    (tmp_path / "Rnnlm.pkl").rename(tmp_path / "Rnnlm.npz")
+    F.Rnnlm(V, D, H, seed=3).load_params()
 
 
 def test_loading_a_wrong_shape_is_refused(tmp_path):

@@ -203,7 +203,7 @@ def test_trainer_plot_writes_png(tmp_path):
     x, t = blobs(100)
     trainer = Trainer(SoftmaxRegression(2, 3), optim.SGD(lr=0.5), rng=0, progress=False)
     trainer.fit(x, t, max_epoch=2, batch_size=10, eval_interval=2)
-    out = trainer.plot(tmp_path / "loss.png", ylim=(0, 2))
+    out = trainer.plot(ylim=(0, 2), path=tmp_path / "loss.png")
     assert out == tmp_path / "loss.png"
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -272,7 +272,7 @@ def test_rnnlm_trainer_validates_and_plots(tmp_path):
     with pytest.raises(ValueError, match="larger than the data"):
         trainer.fit(corpus[:-1], corpus[1:], batch_size=20, time_size=35)
     trainer.fit(corpus[:-1], corpus[1:], max_epoch=2, batch_size=5, time_size=5, eval_interval=3)
-    out = trainer.plot(tmp_path / "ppl.png")
+    out = trainer.plot(path=tmp_path / "ppl.png")
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -11,7 +11,10 @@ Files are looked up in this order:
 
 1. ``$FASTLSTM_DATA/ptb/ptb.{train,valid,test}.txt``;
 2. the cache, ``fastlstm.config.cache_dir() / "ptb"``;
-3. a download from the book's source into the cache.
+3. a download from the book's source into the cache.  Without network this
+   fails within a few seconds (``FASTLSTM_OFFLINE=1``: at once, see
+   :mod:`fastlstm.datasets._fetch`) with a message that names the folders
+   looked in.
 
 The vocabulary and the three corpora are cached as an ``.npz`` keyed by the
 size and modification time of the three text files, so loading after the first
@@ -22,12 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 
 from fastlstm import config
 from fastlstm import io as fio
+from fastlstm.datasets import _fetch
 
 __all__ = ["load_data", "URL_BASE", "FILES"]
 
@@ -42,7 +47,7 @@ _CACHE_VERSION = 2  # 2: a leading UTF-8 BOM is stripped
 
 def _download(url: str, dest: Path) -> Path:
     """Fetch ``url`` into ``dest`` (atomic, with a progress bar); tests replace this."""
-    return fio.download(url, dest)
+    return _fetch.fetch(url, dest)
 
 
 def _cache_root() -> Path:
@@ -51,18 +56,25 @@ def _cache_root() -> Path:
     return path
 
 
-def _missing_message(name: str, cache: Path, err: BaseException | None) -> str:
+def _searched(cache: Path) -> list[str]:
+    """The folders :func:`_find_source` looks in, as text, in order."""
     root = config.data_dir()
-    where = (
-        f"{root / 'ptb'} (FASTLSTM_DATA is set to {root})"
-        if root is not None
-        else "$FASTLSTM_DATA/ptb/ (export FASTLSTM_DATA=/path/to/data)"
-    )
-    reason = f" Download from {URL_BASE}{name} failed: {err}." if err is not None else ""
+    if root is not None:
+        first = f"{root / 'ptb'} (from FASTLSTM_DATA)"
+    elif os.environ.get("FASTLSTM_DATA"):
+        first = f"FASTLSTM_DATA={os.environ['FASTLSTM_DATA']} (not a directory)"
+    else:
+        first = "FASTLSTM_DATA (not set)"
+    return [first, f"{cache} (the cache; FASTLSTM_CACHE moves it)"]
+
+
+def _missing_message(name: str, cache: Path, err: BaseException | None) -> str:
+    looked = "; ".join(_searched(cache))
+    reason = f" Download of {URL_BASE}{name} failed: {err}." if err is not None else ""
     return (
-        f"PTB file {name!r} not found.{reason} Put ptb.train.txt, ptb.valid.txt and "
-        f"ptb.test.txt in {where}, or in the cache directory {cache} "
-        f"(set FASTLSTM_CACHE to move it)."
+        f"PTB file {name!r} not found. Looked in: {looked}.{reason} Put ptb.train.txt, "
+        f"ptb.valid.txt and ptb.test.txt in {cache}, or in DIR/ptb/ and "
+        "export FASTLSTM_DATA=DIR."
     )
 
 
@@ -76,6 +88,7 @@ def _find_source(name: str) -> Path:
     if path.is_file():
         return path
     log.info("downloading %s%s to %s", URL_BASE, name, path)
+    # no network: fails within _fetch.PROBE_TIMEOUT seconds, not a download timeout
     try:
         _download(URL_BASE + name, path)
     except (OSError, ValueError) as exc:

@@ -7,18 +7,21 @@ answer starts at the first ``_``, which doubles as the decoder's start symbol::
     september 27, 1994           _1994-09-27    (date.txt: 29 + 11 characters)
 
 :func:`load_data` numbers the characters in order of first appearance (question,
-then answer, line by line), shuffles with ``numpy.random.RandomState(seed)``
-exactly as the book does and keeps the last 10% for testing, so the arrays and
-ids are the book's.  Unlike the book, nothing is kept in module-level state:
-the vocabulary of a file is returned by ``load_data(..., return_vocab=True)`` or
-:func:`get_vocab`.
+then answer, line by line), seeds NumPy's global random state and shuffles with
+it exactly as the book does (``np.random.seed(seed); np.random.shuffle``), and
+keeps the last 10% for testing, so the arrays, the ids and the random draws
+that follow are the book's.  The vocabulary of a file is returned by
+``load_data(..., return_vocab=True)`` or ``get_vocab(file_name)``; the book's
+``char_to_id, id_to_char = get_vocab()`` (no argument) gives the two dicts of
+the data set loaded last.
 
 The book's files ``addition.txt`` and ``date.txt`` are looked up in
 ``$FASTLSTM_DATA/sequence/``, then in the cache, then downloaded from the book's
-repository; if that fails too, the same amount of data is generated offline by
-:func:`make_addition` / :func:`make_date` (same format, widths and characters)
-and a warning says so.  The vocabulary's ``source`` attribute tells which file
-or generator was used.
+repository (without network this fails within a few seconds, at once with
+``FASTLSTM_OFFLINE=1``); if that fails too, the same amount of data is
+generated offline by :func:`make_addition` / :func:`make_date` (same format,
+widths and characters) and a warning names the folders looked in.  The
+vocabulary's ``source`` attribute tells which file or generator was used.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from types import MappingProxyType
 import numpy as np
 
 from fastlstm import config
-from fastlstm import io as fio
+from fastlstm.datasets import _fetch
 
 __all__ = [
     "Vocab",
@@ -57,6 +60,8 @@ BOOK_FILES = ("addition.txt", "date.txt")
 #: seed of the data generated when a book file is unavailable
 GENERATED_SEED = 0
 _BOOK_SIZE = 50000
+#: the vocabulary of the data set loaded last (the book's module-level vocabulary)
+_last_vocab: Vocab | None = None
 
 
 # --------------------------------------------------------------------------- #
@@ -246,7 +251,17 @@ def _parse_generated(name: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
 
 def _download(url: str, dest: Path) -> Path:
     """Fetch ``url`` into ``dest`` (atomic, with a progress bar); tests replace this."""
-    return fio.download(url, dest)
+    return _fetch.fetch(url, dest)
+
+
+def _data_folder_text() -> str:
+    """The ``FASTLSTM_DATA`` folder looked in, as text (or why there is none)."""
+    root = config.data_dir()
+    if root is not None:
+        return f"{root / 'sequence'} (from FASTLSTM_DATA)"
+    if os.environ.get("FASTLSTM_DATA"):
+        return f"FASTLSTM_DATA={os.environ['FASTLSTM_DATA']} (not a directory)"
+    return "FASTLSTM_DATA (not set)"
 
 
 def _locate(file_name: str | os.PathLike) -> Path | None:
@@ -267,19 +282,21 @@ def _locate(file_name: str | os.PathLike) -> Path | None:
         except (OSError, ValueError) as exc:
             maker = "make_addition" if name == "addition.txt" else "make_date"
             warnings.warn(
-                f"{name} is not in $FASTLSTM_DATA/sequence/ nor in {cache} and could not be "
+                f"{name} not found (looked in: {_data_folder_text()}; {cache}) and not "
                 f"downloaded ({exc}); using {maker}(n={_BOOK_SIZE}, seed={GENERATED_SEED}) "
-                "instead: same format, different data than the book's",
+                "instead: same format, different data than the book's. To use the book's "
+                f"file, put it in {cache}, or in DIR/sequence/ and export FASTLSTM_DATA=DIR",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             return None
         return path
     path = Path(name).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"no such data file: {name!r}. Give a path to a file, or one of {BOOK_FILES} "
-            "(read from $FASTLSTM_DATA/sequence/, e.g. export FASTLSTM_DATA=/path/to/data)"
+            f"no such data file: {name!r} (relative to {Path.cwd()}). Give the path of a "
+            f"file, or one of {BOOK_FILES} (looked up in {_data_folder_text()}, then in "
+            f"{config.cache_dir() / 'sequence'})"
         )
     return path
 
@@ -312,9 +329,12 @@ def load_data(
         docstring for where they are found), or the path of a file in the same
         format.
     seed : int or None, default 1984
-        Seed of the shuffle (``numpy.random.RandomState(seed).permutation``, the
-        same order as the book's ``np.random.seed(seed); np.random.shuffle``).
-        ``None`` shuffles with NumPy's global random state, as the book does.
+        As the book's: ``np.random.seed(seed)`` seeds NumPy's *global* random
+        state, which then shuffles the lines (``np.random.shuffle``).  So the
+        draws that follow (a model's initial weights, the trainer's shuffles)
+        are the book's, as in its ch07/ch08 scripts.  ``None`` shuffles with
+        the global state as it is.  :func:`book_random_state` gives the same
+        stream without touching the global state.
     return_vocab : bool, default False
         Also return the :class:`Vocab`.
 
@@ -340,14 +360,17 @@ def load_data(
     >>> x_train.shape, t_train.shape
     ((45000, 7), (45000, 5))
     """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
     x, t, vocab = _load(file_name)
     n = len(x)
-    if seed is None:
-        indices = np.random.permutation(n)  # noqa: NPY002  (the book's global state)
-    else:
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-        indices = np.random.RandomState(seed).permutation(n)  # noqa: NPY002  (book's order)
+    # the book's shuffle: np.random.seed(seed); np.random.shuffle(indices)
+    if seed is not None:
+        np.random.seed(seed)  # noqa: NPY002  (the book seeds the global state)
+    indices = np.arange(n)
+    np.random.shuffle(indices)  # noqa: NPY002  (the book's global state)
+    global _last_vocab
+    _last_vocab = vocab
     x = x[indices]  # (N, Tq), a writable copy
     t = t[indices]  # (N, Ta)
     split_at = n - n // 10
@@ -395,19 +418,36 @@ def book_random_state(n_questions: int, seed: int = 1984) -> np.random.RandomSta
     return rs
 
 
-def get_vocab(file_name: str | os.PathLike) -> Vocab:
-    """Return the :class:`Vocab` of a data set (the book's ``get_vocab()`` for that file).
+def get_vocab(file_name: str | os.PathLike | None = None):
+    """The vocabulary: the book's two dicts of the last data set, or a file's :class:`Vocab`.
 
     Parameters
     ----------
-    file_name : str or os.PathLike
-        As for :func:`load_data`.
+    file_name : str or os.PathLike, optional
+        As for :func:`load_data`.  Without it (the book's call), the data set
+        loaded last by :func:`load_data` is used.
 
     Returns
     -------
-    Vocab
-        ``vocab.char_to_id`` and ``vocab.id_to_char`` are the book's two dicts.
+    (char_to_id, id_to_char) or Vocab
+        Without ``file_name``, the book's pair of read-only mappings, so that
+        ``char_to_id, id_to_char = sequence.get_vocab()`` works as in the book;
+        with ``file_name``, the :class:`Vocab` of that file (whose
+        ``char_to_id`` and ``id_to_char`` are the same two mappings).
+
+    Raises
+    ------
+    RuntimeError
+        Without ``file_name`` when :func:`load_data` has not been called yet
+        (the book returns two empty dicts then).
     """
+    if file_name is None:
+        if _last_vocab is None:
+            raise RuntimeError(
+                "get_vocab() returns the vocabulary of the last data set loaded, and none "
+                "has been: call sequence.load_data(...) first, or get_vocab(file_name)"
+            )
+        return _last_vocab.char_to_id, _last_vocab.id_to_char
     return _load(file_name)[2]
 
 

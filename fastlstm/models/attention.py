@@ -52,7 +52,8 @@ class AttentionDecoder:
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
@@ -182,7 +183,8 @@ class AttentionBiEncoder(AttentionEncoder):
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H`` (``H`` even).
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 

@@ -98,15 +98,29 @@ def _check_dtype(dtype):
     return dt
 
 
-def as_rng(seed):
-    """The source of draws for a ``seed`` / ``rng`` argument (models, :class:`Trainer`).
+def global_random_state() -> np.random.RandomState:
+    """NumPy's global random state: what ``np.random.randn`` and ``np.random.seed`` use.
 
-    A :class:`numpy.random.RandomState` is used as is: it draws exactly what
-    ``np.random.randn`` gives the book's code when numpy's global state is the
-    same (see :func:`fastlstm.datasets.sequence.book_random_state`).  Anything
-    else goes through :func:`numpy.random.default_rng` (a ``Generator`` is used
-    as is).
+    The book's code draws everything (initial weights, shuffles, dropout masks,
+    sampled words) from it; ``np.random.seed(n)`` reseeds this very object, so
+    holding it and drawing from it later draws what the book's calls draw.
     """
+    return np.random.mtrand._rand
+
+
+def as_rng(seed):
+    """The source of draws for a ``seed`` / ``rng`` argument (models, trainers, layers).
+
+    * ``None``: NumPy's global random state (:func:`global_random_state`), as the
+      book's ``np.random.randn`` / ``np.random.permutation`` / ``np.random.rand``
+      calls, so ``np.random.seed(n)`` beforehand repeats a run;
+    * a :class:`numpy.random.RandomState` or :class:`numpy.random.Generator`:
+      used as is (a ``RandomState`` draws exactly what the book's calls draw
+      from the same state, see :func:`fastlstm.datasets.sequence.book_random_state`);
+    * anything else (an int, a ``SeedSequence`` ...): ``np.random.default_rng(seed)``.
+    """
+    if seed is None:
+        return global_random_state()
     if isinstance(seed, np.random.RandomState):
         return seed
     return np.random.default_rng(seed)
@@ -228,19 +242,24 @@ class BaseModel:
 
     # ------------------------------------------------------------------ #
     def save_params(self, path=None):
-        """Save the parameters in fastlstm's ``.npz`` format (atomic, full precision).
+        """Save the parameters in fastlstm's format (atomic, full precision, no pickle).
+
+        The file is an ``.npz`` archive whatever its name; the default name is
+        the book's, so the book's scripts find what they wrote
+        (:meth:`load_params` tells the formats apart by their content).
 
         Parameters
         ----------
         path : str or os.PathLike, optional
-            Destination; default ``"<ClassName>.npz"`` in the working directory.
+            Destination; default ``"<ClassName>.pkl"`` in the working directory,
+            as the book's ``save_params()``.
 
         Returns
         -------
         pathlib.Path
             The written file.
         """
-        path = Path(type(self).__name__ + ".npz") if path is None else Path(path)
+        path = Path(type(self).__name__ + ".pkl") if path is None else Path(path)
         return io.save_params(
             self.params, path, model_class=type(self).__name__, model_kwargs=self.config
         )
@@ -248,11 +267,16 @@ class BaseModel:
     def load_params(self, path=None):
         """Load parameters into the model, in place, from either file format.
 
+        The format is read from the file's content, not its name: fastlstm's
+        ``.npz`` (also under a ``.pkl`` name, as :meth:`save_params` writes by
+        default) or the book's pickle, read without running anything from it.
+
         Parameters
         ----------
         path : str or os.PathLike, optional
-            A fastlstm ``.npz`` (parameters or training checkpoint) or a book
-            ``.pkl`` file.  Default: ``"<ClassName>.npz"``, else ``"<ClassName>.pkl"``.
+            A fastlstm file (parameters or training checkpoint) or a book
+            ``.pkl`` file.  Default: ``"<ClassName>.pkl"`` in the working
+            directory, as the book's ``load_params()`` (else ``"<ClassName>.npz"``).
 
         Raises
         ------
@@ -263,7 +287,7 @@ class BaseModel:
             or its number of arrays or any shape differs from the model's
             (nothing is copied then).
         """
-        path = self._default_path((".npz", ".pkl")) if path is None else Path(path)
+        path = self._default_path((".pkl", ".npz")) if path is None else Path(path)
         io._require_file(path)
         saved = self._saved_class(path)
         if saved is not None and saved in _REGISTRY:

@@ -4,9 +4,12 @@ Class names, constructor signatures and the order of ``params`` follow the
 book, so its scripts and saved parameter files work unchanged.  Every
 constructor also takes keyword-only
 
-* ``seed=None``: one ``np.random.default_rng(seed)`` (a ``Generator`` or a
-  legacy ``RandomState``, which draws like the book's ``np.random``, is used as is) draws the weights with ``rng.standard_normal(shape)`` (float64) in the
-  book's order, scaled as the book and cast; zero biases draw nothing.
+* ``seed=None``: the source of the weights, drawn with
+  ``rng.standard_normal(shape)`` (float64) in the book's order, scaled as the
+  book and cast; zero biases draw nothing.  ``None`` (the default) draws from
+  NumPy's global random state exactly as the book's ``np.random.randn`` calls,
+  so ``np.random.seed(n)`` beforehand repeats the book's weights; an int seeds
+  ``np.random.default_rng``; a ``Generator`` or ``RandomState`` is used as is.
   ``BetterRnnlm`` then hands the same generator to its dropout layers.  The
   same seed gives the same parameters as :mod:`reference.models`.
 * ``dtype=np.float32``: the parameters' dtype (``np.float64`` for gradient checks).
@@ -70,7 +73,8 @@ class SimpleRnnlm(_LanguageModel):
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
@@ -116,7 +120,8 @@ class Rnnlm(LanguageModelSampler, _LanguageModel):
     vocab_size, wordvec_size, hidden_size : int, default 10000, 100, 100
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
@@ -167,7 +172,8 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         Ratio of the three :class:`~fastlstm.layers.TimeDropout` layers.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Seed of the one generator used for initialisation and then, in layer
-        order, by the dropout layers (keyword only).
+        order, by the dropout layers (keyword only); None uses NumPy's global
+        random state for both, as the book's ``np.random.randn`` / ``np.random.rand``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 

@@ -28,6 +28,16 @@ from fastlstm._numba import CHUNKS
 from fastlstm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM
 from fastlstm.models.base import check_finite_params
 
+
+def _as_rng(rng):
+    """None: NumPy's global random state (the book's draws); else as ``default_rng``."""
+    if rng is None:
+        return np.random.mtrand._rand
+    if isinstance(rng, np.random.RandomState):
+        return rng
+    return np.random.default_rng(rng)
+
+
 __all__ = [
     "MAX_SKIPPED_DRAWS",
     "softmax64",
@@ -171,8 +181,10 @@ def sample_from_scores(scores, rng=None, *, temperature=1.0, top_k=None, greedy=
     ----------
     scores : array_like
         Scores of one step; flattened to ``(V,)``.
-    rng : numpy.random.Generator, int or None
-        Source of the uniform (``np.random.default_rng(rng)``); unused if ``greedy``.
+    rng : numpy.random.Generator, numpy.random.RandomState, int or None
+        Source of the uniform; None draws from NumPy's global random state (as
+        the book's ``np.random.choice``), an int seeds ``np.random.default_rng``.
+        Unused if ``greedy``.
     temperature : float, default 1.0
         Scores are divided by it before the softmax.
     top_k : int, optional
@@ -203,7 +215,7 @@ def sample_from_scores(scores, rng=None, *, temperature=1.0, top_k=None, greedy=
     e = np.exp(s - s.max())
     cdf = np.cumsum(e)
     cdf /= cdf[-1]
-    u = np.random.default_rng(rng).random()
+    u = _as_rng(rng).random()
     return int(min(np.searchsorted(cdf, u, side="right"), V - 1))
 
 
@@ -320,10 +332,12 @@ class LanguageModelSampler:
             Draw only among the ``top_k`` most likely ids (``top_k=1`` is greedy).
         greedy : bool, default False
             Take the most likely id at every step instead of drawing.
-        rng : numpy.random.Generator, int or None
-            Source of the draws (``np.random.default_rng(rng)``): one uniform per
-            draw, as ``rng.choice(V, p=p)``, so the same generator state gives
-            the ids of the book's generator.
+        rng : numpy.random.Generator, numpy.random.RandomState, int or None
+            Source of the draws: one uniform per draw, as ``rng.choice(V, p=p)``,
+            so the same generator state gives the ids of the book's generator.
+            None draws from NumPy's global random state, as the book's
+            ``np.random.choice`` (``np.random.seed(n)`` repeats the text); an
+            int seeds ``np.random.default_rng``.
 
         Returns
         -------
@@ -350,7 +364,7 @@ class LanguageModelSampler:
         greedy = bool(greedy)
         skip = _skip_mask(skip_ids, V)
         if not greedy:
-            rng = np.random.default_rng(rng)
+            rng = _as_rng(rng)
 
         out, status, n_out = self._sample_fused(
             embed, lstms, affine, start_id, sample_size, (temperature, top_k, greedy), skip, rng

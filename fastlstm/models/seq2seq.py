@@ -88,7 +88,8 @@ class Encoder:
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
@@ -139,7 +140,8 @@ class Decoder:
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
@@ -229,7 +231,8 @@ class Seq2seq(BaseModel):
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only; encoder drawn first, then decoder).
+        Initialisation seed (keyword only; encoder drawn first, then decoder); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
     pad_id : int, optional
@@ -368,7 +371,8 @@ class PeekyDecoder(Decoder):
     vocab_size, wordvec_size, hidden_size : int
         ``V``, ``D``, ``H``.
     seed : int, numpy.random.Generator, numpy.random.RandomState or None
-        Initialisation seed (keyword only).
+        Initialisation seed (keyword only); None draws from NumPy's
+        global random state, as the book's ``np.random.randn``.
     dtype : float32 or float64
         Parameter dtype (keyword only).
 
