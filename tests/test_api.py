@@ -25,6 +25,7 @@ from fastlstm import io as fio
 from fastlstm.api import RunError, TrainingInterrupted, session
 from fastlstm.api.specs import ALL_MODELS, LOCK_FILE
 from fastlstm.datasets.sequence import make_date
+from tests._runs import write_tiny_ptb
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_SEQ = {"hidden": 16, "wordvec": 8, "batch_size": 32, "limit": 160}
@@ -33,42 +34,14 @@ QUIET = {"progress": False, "verbose": False}
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
+def _isolated(isolated_run, monkeypatch):
     """Own cache, no data directory, no network, one kernel thread, a temporary cwd."""
-    import numba
-
     from fastlstm.datasets import sequence
 
     def offline(url, dest):
         raise OSError("no network in the tests")
 
     monkeypatch.setattr(sequence, "_download", offline)
-    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(threads)
-
-
-def _write_ptb(root, words, seed=0):
-    rng = np.random.default_rng(seed)
-    (root / "ptb").mkdir(parents=True)
-    for split, n in (("train", 2500), ("valid", 600), ("test", 600)):
-        lines, count = [], 0
-        while count < n:
-            k = int(rng.integers(3, 10))
-            lines.append(" ".join(rng.choice(words, k)))
-            count += k + 1
-        (root / "ptb" / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
-    return root
-
-
-@pytest.fixture
-def tiny_ptb(tmp_path):
-    words = [f"w{i}" for i in range(30)] + "N <unk> $ the meaning of life is".split()
-    return _write_ptb(tmp_path / "data", words)
 
 
 @pytest.fixture
@@ -403,7 +376,7 @@ def test_eval_of_a_language_model_on_another_vocabulary_fails(capsys, tmp_path, 
     same = fastlstm.evaluate(run.best_path, data_dir=tiny_ptb, verbose=False)
     assert same.value == pytest.approx(run.summary["test_perplexity"])
     words = [f"v{i}" for i in range(30)] + "N <unk> $ the meaning of life is".split()
-    other = _write_ptb(tmp_path / "other", words, seed=3)
+    other = write_tiny_ptb(tmp_path / "other", words, seed=3)
     code = cli.main(["eval", "--checkpoint", str(run.best_path), "--data-dir", str(other)])
     err = capsys.readouterr().err
     assert code == 1 and "another vocabulary than the model" in err

@@ -11,16 +11,8 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    import numba
-
-    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(threads)
+def _isolated(isolated_run):
+    """Own cache, no data directory, one kernel thread, a temporary cwd."""
 
 
 def test_notebook_session(tmp_path, capsys):

@@ -29,38 +29,8 @@ TINY_SEQ = ["--hidden", "16", "--wordvec", "8", "--batch-size", "32", "--limit",
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Own cache, no data directory, run in a temporary directory.
-
-    The kernels run on one thread: the models here are so small that waking
-    threads would cost more than the work (results do not depend on it).
-    """
-    import numba
-
-    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(threads)
-
-
-@pytest.fixture
-def tiny_ptb(tmp_path):
-    """A data directory with small synthetic ``ptb.{train,valid,test}.txt``."""
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(30)] + "N <unk> $ the meaning of life is".split()
-    root = tmp_path / "data"
-    (root / "ptb").mkdir(parents=True)
-    for split, n in (("train", 2500), ("valid", 600), ("test", 600)):
-        lines, count = [], 0
-        while count < n:
-            k = int(rng.integers(3, 10))
-            lines.append(" ".join(rng.choice(words, k)))
-            count += k + 1
-        (root / "ptb" / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
-    return root
+def _isolated(isolated_run):
+    """Own cache, no data directory, one kernel thread, a temporary cwd."""
 
 
 @pytest.fixture
