@@ -604,14 +604,17 @@ class _LSTMKernels(_Recurrent):
         H, dt = self.H, self.dtype
         Wx, Wh, b = self.params
         S = 0 if static is None else static.shape[1]
-        C, hc = _klstm.split_units(H, CHUNKS)
+        pw = _kblas.panel_width(dt)
+        C, hc = _klstm.split_units(H, CHUNKS, pw // 4)
         Wxc = self._work("Wxc", (C, D + 1, 4 * hc))  # (C, D+1, 4hc): Wx with b as last row
         Whc = self._work("Whc", (C, H, 4 * hc))  # (C, H, 4hc)
+        Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels
         Wxb = self._work("Wxb", (D + 1, 4 * H))
         Wxb[:D] = Wx[S:]
         Wxb[D] = b
         _klstm.pack_cols(Wxb, C, hc, Wxc)
         _klstm.pack_cols(Wh, C, hc, Whc)
+        _klstm.pack_block_panels(Whc, Whp)  # once per sequence, used at every step
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:
             _klstm.pack_cols(_mm(static, Wx[:S]), C, hc, P)
@@ -625,7 +628,7 @@ class _LSTMKernels(_Recurrent):
         X2[:, :D] = xs_tm.reshape(T * N, D)
         X2[:, D] = 1
         tmp = self._work("tmp", (C, N, 4 * hc))
-        _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp)
+        _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp)
         self._cache = (X2, Wxc, Whc, A, hs_tm, cs_tm, static)
         return hs
 
@@ -637,14 +640,16 @@ class _LSTMKernels(_Recurrent):
         X2, Wxc, Whc, G, hs_tm, cs_tm, static = self._cache
         C, T, N, hc4 = G.shape
         H, D, dt = self.H, X2.shape[1] - 1, self.dtype
-        WhcT = self._work("WhcT", (C, hc4, H))  # (C, 4hc, H)
-        WhcT[...] = Whc.transpose(0, 2, 1)
+        pw = _kblas.panel_width(dt)
+        Hp = -(-H // pw) * pw  # H rounded up to whole panels
+        WhTp = self._work("WhTp", (C, Hp // pw, hc4, pw))  # (C, Hp/P, 4hc, P) panels of Wh_c.T
+        _klstm.pack_block_panels_t(Whc, WhTp)  # once per sequence, used at every step
         # padding columns of the gradients must stay zero
         dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
-        part = self._work("part", (2, C, N, H))
+        part = self._work("part", (2, C, N, Hp))
         carry = self._work("carry", (C, N, hc4 // 4))
         _klstm.lstm_backward.pick(8 * N * H * H)(
-            G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, self._one
+            G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one
         )
         dWxc = self._work("dWxc", Wxc.shape)
         dWhc = self._work("dWhc", Whc.shape)

@@ -5,7 +5,11 @@ that ``a[t]`` is a contiguous ``(N, ...)`` block that ``np.dot`` can hand to
 BLAS.  The input projections ``X @ Wx + b`` for all steps are computed by the
 caller as one matrix product before the loop; the weight gradients
 ``dWx``, ``dWh``, ``db`` and ``dX`` are whole-sequence products after it.
-Each step costs one ``h @ Wh`` product and one fused elementwise pass.
+Each step costs one ``h @ Wh`` product and one fused elementwise pass.  The
+recurrent weights are laid out once per sequence in panels that the
+register-blocked kernel :func:`fastlstm._kernels.blas.matmul_packed`
+consumes at every step without repacking them (a BLAS call would repack all
+of ``Wh`` at every step).
 
 LSTM gate blocks are in the book's order f, g, i, o.
 """
@@ -14,15 +18,35 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastlstm._kernels.blas import matmul_packed, pack_panels, pack_panels_t
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
 from fastlstm._numba import dual, jit, prange
 
 
-def split_units(H, nch):
-    """Split ``H`` hidden units into ``C`` blocks of at most ``hc`` units: return ``(C, hc)``."""
+def split_units(H, nch, quantum=1):
+    """Split ``H`` hidden units into ``C`` blocks of ``hc`` units (the last ones padded): ``(C, hc)``.
+
+    ``hc`` is a multiple of ``quantum`` (so that a block's ``4*hc`` gate
+    columns fill whole panels of :func:`fastlstm._kernels.blas.matmul_packed`).
+    """
     C = max(1, min(nch, H))
-    return C, (H + C - 1) // C
+    hc = (H + C - 1) // C
+    return C, (hc + quantum - 1) // quantum * quantum
+
+
+@jit
+def pack_block_panels(Wc, out):
+    """Blocked weights ``Wc`` (C, K, 4hc) -> ``out`` (C, 4hc/P, K, P): each block in column panels."""
+    for c in range(Wc.shape[0]):
+        pack_panels(Wc[c], out[c])
+
+
+@jit
+def pack_block_panels_t(Wc, out):
+    """Transposed blocks: ``Wc`` (C, H, 4hc) -> ``out`` (C, ceil(H/P), 4hc, P) panels of ``Wc[c].T``."""
+    for c in range(Wc.shape[0]):
+        pack_panels_t(Wc[c], out[c])
 
 
 # --------------------------------------------------------------------------- #
@@ -124,14 +148,17 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
 
 
 @dual
-def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
+def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     """Run the LSTM over a whole sequence.
 
     Parameters
     ----------
     X2 : (T*N, D+1) inputs, time-major rows, with a last column of ones.
-    Wxc, Whc : (C, D+1, 4hc), (C, H, 4hc) blocked parameters; the last row of
-        ``Wxc`` is the bias, so the products include it.
+    Wxc : (C, D+1, 4hc) blocked input weights; the last row is the bias, so
+        the products include it.
+    Whp : (C, 4hc/P, H, P) blocked recurrent weights, each block laid out in
+        panels once for the whole sequence (:func:`pack_block_panels`); every
+        step multiplies them with :func:`~fastlstm._kernels.blas.matmul_packed`.
     P : (C, N, 4hc) or (C, 0, 4hc): a projection added at every step (the
         part of the input that is the same at every step), or nothing.
     A : (C, T, N, 4hc) output: gate activations (backward needs them).
@@ -156,7 +183,7 @@ def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
-            np.dot(hs_tm[t], Whc[c], tmp[c])  # (N, 4hc)
+            matmul_packed(hs_tm[t], Whp[c], tmp[c], False)  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
                     A[c, t, n],
@@ -171,11 +198,11 @@ def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
 
 
 @dual
-def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
+def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
     """Backpropagate through all time steps (the recurrent part).
 
     One parallel region per step: each block computes the gate gradients of
-    its units and then its contribution ``dA[c, t] @ WhcT[c]`` to the gradient
+    its units and then its contribution ``dA[c, t] @ Wh_c.T`` to the gradient
     of the previous ``h``.  Contributions go to one of two buffers, alternating
     by step, so a block never overwrites what another is still reading; they
     are summed in block order, so results do not depend on the thread count.
@@ -185,16 +212,17 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
     G : (C, T, N, 4hc) gate activations.
     cs_tm : (T+1, N, H) cell states.
     dhs : (N, T, H) upstream gradients of the hidden states.
-    WhcT : (C, 4hc, H) blocked ``Wh.T``.
+    WhTp : (C, Hp/P, 4hc, P) the blocks of ``Wh.T`` in panels (:func:`pack_block_panels_t`),
+        ``Hp`` being ``H`` rounded up to whole panels.
     dA : (C, T, N, 4hc) output, zero on entry (padding stays zero).
     dh, dc : (N, H) in: gradients flowing into the last h and c; out: those of the initial ones.
-    part : (2, C, N, H) and carry : (C, N, hc) work arrays.
+    part : (2, C, N, Hp) and carry : (C, N, hc) work arrays.
     """
     C, T, N, hc4 = G.shape
     hc = hc4 // 4
     H = dh.shape[1]
     part[...] = 0
-    part[T % 2, 0] = dh
+    part[T % 2, 0, :, :H] = dh
     for t in range(T - 1, -1, -1):
         src = part[(t + 1) % 2]
         dst = part[t % 2]
@@ -220,9 +248,9 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
                     hc,
                     one,
                 )
-            np.dot(dA[c, t], WhcT[c], dst[c])  # (N, H)
+            matmul_packed(dA[c, t], WhTp[c], dst[c], False)  # (N, Hp)
     last = part[0]
-    dh[...] = last[0]
+    dh[...] = last[0, :, :H]
     for cc in range(1, C):
         for n in range(N):
             for j in range(H):
