@@ -607,17 +607,18 @@ class _LSTMKernels(_Recurrent):
         pw = _kblas.panel_width(dt)
         C, hc = _klstm.split_units(H, CHUNKS, pw // 4)
         Wxc = self._work("Wxc", (C, D + 1, 4 * hc))  # (C, D+1, 4hc): Wx with b as last row
-        Whc = self._work("Whc", (C, H, 4 * hc))  # (C, H, 4hc)
-        Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels
+        # Wh laid out once per sequence for the per-step products of forward and backward
+        Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels of Wh_c
+        WhTp = self._work("WhTp", (C, -(-H // pw), 4 * hc, pw))  # (C, Hp/P, 4hc, P) of Wh_c.T
         Wxb = self._work("Wxb", (D + 1, 4 * H))
         Wxb[:D] = Wx[S:]
         Wxb[D] = b
-        _klstm.pack_cols(Wxb, C, hc, Wxc)
-        _klstm.pack_cols(Wh, C, hc, Whc)
-        _klstm.pack_block_panels(Whc, Whp)  # once per sequence, used at every step
+        work = (D + 2 * H) * 4 * H
+        _klstm.pack_cols.pick(work)(Wxb, C, hc, Wxc)
+        _klstm.pack_recurrent.pick(work)(Wh, self._gate_columns(C, hc), Whp, WhTp)
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:
-            _klstm.pack_cols(_mm(static, Wx[:S]), C, hc, P)
+            _klstm.pack_cols.serial(_mm(static, Wx[:S]), C, hc, P)
         A = self._work("A", (C, T, N, 4 * hc))  # (C, T, N, 4hc) gates
         hs_tm = self._work("hs_tm", (T + 1, N, H))
         cs_tm = self._work("cs_tm", (T + 1, N, H))
@@ -629,21 +630,25 @@ class _LSTMKernels(_Recurrent):
         X2[:, D] = 1
         tmp = self._work("tmp", (C, N, 4 * hc))
         _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp)
-        self._cache = (X2, Wxc, Whc, A, hs_tm, cs_tm, static)
+        self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static)
         return hs
+
+    def _gate_columns(self, C, hc):
+        """Book column of every blocked gate column, ``(C, 4hc)`` (cached per layout)."""
+        cols = self.__dict__.get("_cols")
+        if cols is None or cols.shape != (C, 4 * hc):
+            cols = self._cols = _klstm.gate_columns(self.H, C, hc)
+        return cols
 
     def _sequence_backward(self, dhs, dh, dc):
         """dhs (N, T, H) -> dxs (N, T, D); fills grads; ``dh``/``dc`` in/out as in the kernel.
 
         After a forward with ``static``, its gradient is left in ``self.dstatic``.
         """
-        X2, Wxc, Whc, G, hs_tm, cs_tm, static = self._cache
+        X2, Wxc, WhTp, G, hs_tm, cs_tm, static = self._cache
         C, T, N, hc4 = G.shape
         H, D, dt = self.H, X2.shape[1] - 1, self.dtype
-        pw = _kblas.panel_width(dt)
-        Hp = -(-H // pw) * pw  # H rounded up to whole panels
-        WhTp = self._work("WhTp", (C, Hp // pw, hc4, pw))  # (C, Hp/P, 4hc, P) panels of Wh_c.T
-        _klstm.pack_block_panels_t(Whc, WhTp)  # once per sequence, used at every step
+        Hp = WhTp.shape[1] * WhTp.shape[3]  # H rounded up to whole panels
         # padding columns of the gradients must stay zero
         dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
         part = self._work("part", (2, C, N, Hp))
@@ -652,29 +657,29 @@ class _LSTMKernels(_Recurrent):
             G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one
         )
         dWxc = self._work("dWxc", Wxc.shape)
-        dWhc = self._work("dWhc", Whc.shape)
+        dWhc = self._work("dWhc", (C, H, hc4))
         dXp = self._work("dXp", (C, T * N, D))
         Hp2 = hs_tm[:T].reshape(T * N, H)
         _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(
             X2, Hp2, dA, Wxc, dWxc, dWhc, dXp
         )
         dWxb = self._work("dWxb", (D + 1, 4 * H))  # dWx with db as last row
-        _klstm.unpack_cols(dWxc, dWxb)
+        _klstm.unpack_cols.pick(dWxb.size)(dWxc, dWxb)
         S = 0 if static is None else static.shape[1]
         self.grads[0][S:] = dWxb[:D]
         self.grads[2][...] = dWxb[D]
         self.dstatic = None
         if S:  # the static input: one product with the gate gradients summed over time
             dAsum = self._work("dAsum", (N, 4 * H))  # (N, 4H)
-            _klstm.unpack_cols(dA.sum(axis=1), dAsum)
+            _klstm.unpack_cols.serial(dA.sum(axis=1), dAsum)
             _matmul_into(self.grads[0][:S], static.T, dAsum)
             self.dstatic = _mm(dAsum, self.params[0][:S].T)  # (N, S)
         dWh = self.grads[1]
         if dWh.flags.c_contiguous:
-            _klstm.unpack_cols(dWhc, dWh)
+            _klstm.unpack_cols.pick(dWh.size)(dWhc, dWh)
         else:
             tmp = np.empty(dWh.shape, dtype=dt)
-            _klstm.unpack_cols(dWhc, tmp)
+            _klstm.unpack_cols.pick(dWh.size)(dWhc, tmp)
             dWh[...] = tmp
         dX = dXp.sum(axis=0) if C > 1 else dXp[0]  # (T*N, D)
         return np.ascontiguousarray(dX.reshape(T, N, D).transpose(1, 0, 2))

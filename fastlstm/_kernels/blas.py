@@ -96,8 +96,9 @@ def _vector_bytes():
 VECTOR_BYTES = _vector_bytes()
 #: Vectors per panel: a panel is ``PANEL_VECTORS * VECTOR_BYTES`` bytes wide.
 PANEL_VECTORS = 2
-#: Most rows of ``A`` a tile keeps in registers (``TILE_ROWS * PANEL_VECTORS`` accumulators).
-TILE_ROWS = 8 if VECTOR_BYTES >= 64 else 6
+#: Most rows of ``A`` a tile keeps in registers (``TILE_ROWS * PANEL_VECTORS`` accumulators,
+#: plus the panel's vectors and a broadcast: 23 of AVX-512's 32 registers, 15 of AVX2's 16).
+TILE_ROWS = 10 if VECTOR_BYTES >= 64 else 6
 
 
 def panel_width(dtype):
@@ -211,52 +212,39 @@ def _make_tile(rows, nvec, accumulate):
     return tile
 
 
-_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8 = (_make_tile(r, PANEL_VECTORS, False) for r in range(1, 9))
-_A1, _A2, _A3, _A4, _A5, _A6, _A7, _A8 = (_make_tile(r, PANEL_VECTORS, True) for r in range(1, 9))
+_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10 = (
+    _make_tile(r, PANEL_VECTORS, False) for r in range(1, 11)
+)
 
 
 @jit
-def _tile(rows, acc, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
-    """One tile of ``rows`` (1 to 8) rows: the kernel of that size, accumulating if ``acc``."""
-    if acc:
-        if rows == 8:
-            _A8(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 7:
-            _A7(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 6:
-            _A6(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 5:
-            _A5(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 4:
-            _A4(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 3:
-            _A3(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 2:
-            _A2(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 1:
-            _A1(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-    else:
-        if rows == 8:
-            _T8(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 7:
-            _T7(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 6:
-            _T6(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 5:
-            _T5(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 4:
-            _T4(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 3:
-            _T3(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 2:
-            _T2(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-        elif rows == 1:
-            _T1(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+def _tile(rows, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
+    """One tile of ``rows`` (1 to 10) rows of ``A`` times one panel."""
+    if rows == 10:
+        _T10(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 9:
+        _T9(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 8:
+        _T8(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 7:
+        _T7(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 6:
+        _T6(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 5:
+        _T5(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 4:
+        _T4(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 3:
+        _T3(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 2:
+        _T2(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 1:
+        _T1(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
 
 
 @jit
-def matmul_packed(A, Bp, C, accumulate):
-    """``C[:, :npan*P] (+)= A @ B`` for ``B`` laid out in panels by :func:`pack_panels`.
+def matmul_packed(A, Bp, C):
+    """``C[:, :npan*P] = A @ B`` for ``B`` laid out in panels by :func:`pack_panels`.
 
     ``A`` (M, K) and ``C`` (M, >= npan*P) are C-contiguous 2-D arrays (views
     of whole rows are fine); ``Bp`` is (npan, K, P).  Rows are split into
@@ -272,7 +260,7 @@ def matmul_packed(A, Bp, C, accumulate):
         for i in range(ntiles):
             lo = i * M // ntiles
             hi = (i + 1) * M // ntiles
-            _tile(hi - lo, accumulate, A, lo * lda, lda, Bp, p * K * P, K, C, lo * ldc + p * P, ldc)
+            _tile(hi - lo, A, lo * lda, lda, Bp, p * K * P, K, C, lo * ldc + p * P, ldc)
 
 
 @jit

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastlstm._kernels.blas import matmul_packed, pack_panels, pack_panels_t
+from fastlstm._kernels.blas import matmul_packed
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
 from fastlstm._numba import dual, jit, prange
@@ -32,21 +32,50 @@ def split_units(H, nch, quantum=1):
     """
     C = max(1, min(nch, H))
     hc = (H + C - 1) // C
-    return C, (hc + quantum - 1) // quantum * quantum
+    hc = (hc + quantum - 1) // quantum * quantum
+    return (H + hc - 1) // hc, hc  # rounding up may leave fewer blocks
 
 
-@jit
-def pack_block_panels(Wc, out):
-    """Blocked weights ``Wc`` (C, K, 4hc) -> ``out`` (C, 4hc/P, K, P): each block in column panels."""
-    for c in range(Wc.shape[0]):
-        pack_panels(Wc[c], out[c])
+def gate_columns(H, C, hc):
+    """Book column of every blocked gate column: ``(C, 4hc)`` int64, -1 for padding."""
+    cols = np.full((C, 4 * hc), -1, dtype=np.int64)
+    for c in range(C):
+        lo = c * hc
+        hi = min(H, lo + hc)
+        for gate in range(4):
+            cols[c, gate * hc : gate * hc + hi - lo] = gate * H + np.arange(lo, hi)
+    return cols
 
 
-@jit
-def pack_block_panels_t(Wc, out):
-    """Transposed blocks: ``Wc`` (C, H, 4hc) -> ``out`` (C, ceil(H/P), 4hc, P) panels of ``Wc[c].T``."""
-    for c in range(Wc.shape[0]):
-        pack_panels_t(Wc[c], out[c])
+@dual
+def pack_recurrent(Wh, cols, Whp, WhTp):
+    """Lay ``Wh`` (H, 4H) out once per sequence for the per-step products, one task per block.
+
+    ``Whp`` (C, 4hc/P, H, P): block ``c``'s gate columns (``cols[c]``, see
+    :func:`gate_columns`) in panels of ``P`` columns, for ``h @ Wh_c``.
+    ``WhTp`` (C, Hp/P, 4hc, P): ``Wh_c.T`` in panels of ``P`` of its ``H``
+    columns (zero beyond ``H``), for ``dA_c @ Wh_c.T``.  Padding is zero.
+    """
+    H = Wh.shape[0]
+    C, npan, _, P = Whp.shape
+    npan_t = WhTp.shape[1]
+    hc4 = cols.shape[1]
+    for c in prange(C):
+        for p in range(npan):
+            for k in range(H):
+                src = Wh[k]
+                dst = Whp[c, p, k]
+                for j in range(P):
+                    m = cols[c, p * P + j]
+                    dst[j] = src[m] if m >= 0 else 0
+        for p in range(npan_t):
+            blk = WhTp[c, p]  # (4hc, P)
+            w = min(P, H - p * P)
+            for k in range(hc4):  # rows of Wh_c.T: the 32 rows of Wh read stay in L1
+                m = cols[c, k]
+                dst = blk[k]
+                for j in range(P):
+                    dst[j] = Wh[p * P + j, m] if m >= 0 and j < w else 0
 
 
 # --------------------------------------------------------------------------- #
@@ -62,31 +91,32 @@ def pack_block_panels_t(Wc, out):
 # block is one task of a ``prange``.  The book's layout is restored only for
 # the gradients handed back to the layer.
 # --------------------------------------------------------------------------- #
-@jit
+@dual
 def pack_cols(W, C, hc, out):
-    """``W`` (K, 4H) in book layout -> ``out`` (C, K, 4hc) blocked (padding zero)."""
+    """``W`` (K, 4H) in book layout -> ``out`` (C, K, 4hc) blocked (padding zero); rows in parallel."""
     K, H4 = W.shape
     H = H4 // 4
-    out[...] = 0
-    for c in range(C):
-        lo = c * hc
-        hi = min(H, lo + hc)
-        for r in range(K):
+    for r in prange(K):
+        for c in range(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
+            dst = out[c, r]
+            dst[...] = 0
             for gate in range(4):
                 for j in range(lo, hi):
-                    out[c, r, gate * hc + j - lo] = W[r, gate * H + j]
+                    dst[gate * hc + j - lo] = W[r, gate * H + j]
 
 
-@jit
+@dual
 def unpack_cols(Wc, out):
-    """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H)."""
+    """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H); rows in parallel."""
     C, K, hc4 = Wc.shape
     hc = hc4 // 4
     H = out.shape[1] // 4
-    for c in range(C):
-        lo = c * hc
-        hi = min(H, lo + hc)
-        for r in range(K):
+    for r in prange(K):
+        for c in range(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
             for gate in range(4):
                 for j in range(lo, hi):
                     out[r, gate * H + j] = Wc[c, r, gate * hc + j - lo]
@@ -183,7 +213,7 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
-            matmul_packed(hs_tm[t], Whp[c], tmp[c], False)  # (N, 4hc)
+            matmul_packed(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
                     A[c, t, n],
@@ -248,7 +278,7 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
                     hc,
                     one,
                 )
-            matmul_packed(dA[c, t], WhTp[c], dst[c], False)  # (N, Hp)
+            matmul_packed(dA[c, t], WhTp[c], dst[c])  # (N, Hp)
     last = part[0]
     dh[...] = last[0, :, :H]
     for cc in range(1, C):
