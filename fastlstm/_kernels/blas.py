@@ -13,6 +13,8 @@ C-contiguous.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from fastlstm._numba import dual, jit, prange
@@ -79,7 +81,19 @@ def matmul_tn(x, y, out, nch):
 # how tiles are spread over threads.
 # --------------------------------------------------------------------------- #
 def _vector_bytes():
-    """Width of the host's widest vector registers (64 with AVX-512, 32 with AVX2)."""
+    """Width of the host's widest vector registers (64 with AVX-512, 32 with AVX2).
+
+    ``FASTLSTM_VECTOR_BYTES`` (16, 32 or 64) overrides it, e.g. to test the
+    narrower layouts on a wider machine (LLVM splits wider vectors, so every
+    value is correct everywhere; only speed depends on the match).  Kernels
+    compiled under one setting are cached on disk: give each setting its own
+    ``NUMBA_CACHE_DIR``.
+    """
+    forced = os.environ.get("FASTLSTM_VECTOR_BYTES")
+    if forced:
+        if forced not in ("16", "32", "64"):
+            raise ValueError(f"FASTLSTM_VECTOR_BYTES must be 16, 32 or 64, got {forced!r}")
+        return int(forced)
     try:
         from llvmlite import binding
 
@@ -253,6 +267,10 @@ def matmul_packed(A, Bp, C):
     """
     M, K = A.shape
     npan, _, P = Bp.shape
+    if P != PANEL_VECTORS * VECTOR_BYTES // A.itemsize:
+        # the width compiled into the tiles (a kernel cached under another
+        # FASTLSTM_VECTOR_BYTES) must be the width the panels were laid out with
+        raise ValueError("panel width differs from the compiled kernel's")
     lda = A.shape[1]
     ldc = C.shape[1]
     ntiles = (M + TILE_ROWS - 1) // TILE_ROWS
