@@ -11,13 +11,14 @@ that all give the same outputs and gradients (float32,
 
 Timing hygiene
 --------------
-The reference multiplies with NumPy's BLAS, whose threads keep spinning for a
-while after a product; :mod:`fastlstm` runs on numba's thread pool.  On a
-small machine one pool's spinning threads slow the other down, so each
-measurement starts with a garbage collection, a short pause and an untimed
-run, and is followed by warm-up rounds of the same implementation
-(:func:`timed`).  Rounds are chosen from a time budget per benchmark so the
-suite stays short.
+The reference multiplies with NumPy's BLAS, :mod:`fastlstm` runs on numba's
+thread pool and PyTorch on its own; one pool's spinning threads slow another
+down on a small machine, and other processes come and go.  So the
+implementations of a group are timed together, rounds interleaved
+(:func:`interleave`, each call after a garbage collection and a short pause),
+and each test hands its implementation's rounds to pytest-benchmark
+(:class:`TimingCache`).  Rounds are chosen from a time budget per benchmark so
+the suite stays short.  The sgemm yardstick is timed alone (:func:`timed`).
 
 Every benchmark records in ``extra_info``: the implementation (``impl``), the
 kind of work (``kernel``), its sizes, its flops where they are defined, the
