@@ -610,11 +610,8 @@ class _LSTMKernels(_Recurrent):
         # Wh laid out once per sequence for the per-step products of forward and backward
         Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels of Wh_c
         WhTp = self._work("WhTp", (C, -(-H // pw), 4 * hc, pw))  # (C, Hp/P, 4hc, P) of Wh_c.T
-        Wxb = self._work("Wxb", (D + 1, 4 * H))
-        Wxb[:D] = Wx[S:]
-        Wxb[D] = b
         work = (D + 2 * H) * 4 * H
-        _klstm.pack_cols.pick(work)(Wxb, C, hc, Wxc)
+        _klstm.pack_input.pick(work)(Wx, S, b, C, hc, Wxc)
         _klstm.pack_recurrent.pick(work)(Wh, self._gate_columns(C, hc), Whp, WhTp)
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:
@@ -663,11 +660,8 @@ class _LSTMKernels(_Recurrent):
         _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(
             X2, Hp2, dA, Wxc, dWxc, dWhc, dXp
         )
-        dWxb = self._work("dWxb", (D + 1, 4 * H))  # dWx with db as last row
-        _klstm.unpack_cols.pick(dWxb.size)(dWxc, dWxb)
         S = 0 if static is None else static.shape[1]
-        self.grads[0][S:] = dWxb[:D]
-        self.grads[2][...] = dWxb[D]
+        _klstm.unpack_input.pick(dWxc.size)(dWxc, S, self.grads[0], self.grads[2])
         self.dstatic = None
         if S:  # the static input: one product with the gate gradients summed over time
             dAsum = self._work("dAsum", (N, 4 * H))  # (N, 4H)
@@ -681,8 +675,9 @@ class _LSTMKernels(_Recurrent):
             tmp = np.empty(dWh.shape, dtype=dt)
             _klstm.unpack_cols.pick(dWh.size)(dWhc, tmp)
             dWh[...] = tmp
-        dX = dXp.sum(axis=0) if C > 1 else dXp[0]  # (T*N, D)
-        return np.ascontiguousarray(dX.reshape(T, N, D).transpose(1, 0, 2))
+        dxs = np.empty((N, T, D), dtype=dt)
+        _klstm.sum_blocks_batch_major.pick(dXp.size)(dXp, dxs)  # (N, T, D)
+        return dxs
 
 
 class TimeLSTM(_LSTMKernels):

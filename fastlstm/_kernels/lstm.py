@@ -108,6 +108,54 @@ def pack_cols(W, C, hc, out):
 
 
 @dual
+def pack_input(Wx, S, b, C, hc, out):
+    """``Wx[S:]`` (D, 4H) and ``b`` (4H,) -> ``out`` (C, D+1, 4hc) blocked, ``b`` as the last row."""
+    D = Wx.shape[0] - S
+    H = b.shape[0] // 4
+    for r in prange(D + 1):
+        src = Wx[S + r] if r < D else b
+        for c in range(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
+            dst = out[c, r]
+            dst[...] = 0
+            for gate in range(4):
+                for j in range(lo, hi):
+                    dst[gate * hc + j - lo] = src[gate * H + j]
+
+
+@dual
+def unpack_input(dWxc, S, dWx, db):
+    """Inverse of :func:`pack_input`: rows of ``dWxc`` into ``dWx[S:]`` and the last into ``db``."""
+    C, D1, hc4 = dWxc.shape
+    hc = hc4 // 4
+    H = db.shape[0] // 4
+    for r in prange(D1):
+        dst = dWx[S + r] if r < D1 - 1 else db
+        for c in range(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
+            for gate in range(4):
+                for j in range(lo, hi):
+                    dst[gate * H + j] = dWxc[c, r, gate * hc + j - lo]
+
+
+@dual
+def sum_blocks_batch_major(dXp, out):
+    """``out[n, t] = sum_c dXp[c, t*N + n]``: ``dXp`` (C, T*N, D) -> ``out`` (N, T, D), blocks in order."""
+    C = dXp.shape[0]
+    N, T, D = out.shape
+    for n in prange(N):
+        for t in range(T):
+            dst = out[n, t]
+            dst[...] = dXp[0, t * N + n]
+            for c in range(1, C):
+                src = dXp[c, t * N + n]
+                for d in range(D):
+                    dst[d] += src[d]
+
+
+@dual
 def unpack_cols(Wc, out):
     """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H); rows in parallel."""
     C, K, hc4 = Wc.shape
