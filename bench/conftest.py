@@ -389,13 +389,17 @@ class TimingCache:
     def __init__(self):
         self._times = {}
 
+    def times(self, group):
+        """``{name: [seconds, ...]}`` of every runner of a measured group."""
+        return self._times[group]
+
     def get(self, benchmark, group, make_runners, **options):
         if getattr(benchmark, "disabled", False):
             benchmark.pedantic(lambda: None)  # checks only: nothing is timed
             return None
         if group not in self._times:
             self._times[group] = interleave(make_runners(), **options)
-        durations = self._times[group][benchmark.extra_info["impl"]]
+        durations = self.times(group)[benchmark.extra_info["impl"]]
         benchmark.extra_info["rounds_planned"] = len(durations)
         benchmark.extra_info["loadavg_1min"] = os.getloadavg()[0]
         benchmark.extra_info["timing"] = "interleaved"
