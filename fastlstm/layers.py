@@ -147,6 +147,19 @@ def _mm(a, b, bias=None):
     return out
 
 
+def _panels(W, transpose=False):
+    """``W`` (K, M) (or ``W.T`` for ``transpose``) in column panels for ``matmul_packed``.
+
+    Returns ``(npan, K, P)`` (``(npan, M, P)`` of ``W.T``), zero-padded to whole panels.
+    """
+    W = np.ascontiguousarray(W)
+    P = _kblas.panel_width(W.dtype)
+    K, M = W.shape[::-1] if transpose else W.shape
+    out = np.empty((-(-M // P), K, P), dtype=W.dtype)
+    (_kblas.pack_panels_t if transpose else _kblas.pack_panels)(W, out)
+    return out
+
+
 def _state(value, shape, dtype, name):
     if value is None:
         return np.zeros(shape, dtype=dtype)
@@ -859,8 +872,9 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
         hs_tm = np.empty((T + 1, N, H), dtype=self.dtype)
         hs_tm[0] = h0
         hs = np.empty((N, T, H), dtype=self.dtype)
-        Wh = np.ascontiguousarray(self.params[1])
-        _klstm.rnn_forward(A, Wh, hs_tm, hs, np.empty((N, H), dtype=self.dtype), self._one)
+        Whp = _panels(self.params[1])  # laid out once for all steps
+        tmp = np.empty((N, Whp.shape[0] * Whp.shape[2]), dtype=self.dtype)
+        _klstm.rnn_forward(A, Whp, hs_tm, hs, tmp, self._one)
         self._cache = (xs_tm, hs_tm)
         return hs
 
@@ -868,7 +882,9 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
         xs_tm, hs_tm = self._cache
         T = xs_tm.shape[0]
         dA = np.empty((T,) + dh.shape, dtype=self.dtype)
-        _klstm.rnn_backward(hs_tm, dhs, np.ascontiguousarray(self.params[1].T), dA, dh, self._one)
+        WhTp = _panels(self.params[1], transpose=True)
+        tmp = np.empty((dh.shape[0], WhTp.shape[0] * WhTp.shape[2]), dtype=self.dtype)
+        _klstm.rnn_backward(hs_tm, dhs, WhTp, dA, dh, tmp, self._one)
         return self._weight_grads(xs_tm, hs_tm[:T], dA)
 
 
@@ -914,16 +930,18 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         G = np.empty_like(A)
         RH = np.empty((T, N, H), dtype=self.dtype)
         hs = np.empty((N, T, H), dtype=self.dtype)
+        Whzr = _panels(Wh[:, : 2 * H])  # laid out once for all steps
+        Whh = _panels(Wh[:, 2 * H :])
         _klstm.gru_forward(
             A,
-            np.ascontiguousarray(Wh[:, : 2 * H]),
-            np.ascontiguousarray(Wh[:, 2 * H :]),
+            Whzr,
+            Whh,
             hs_tm,
             G,
             RH,
             hs,
-            np.empty((N, 2 * H), dtype=self.dtype),
-            np.empty((N, H), dtype=self.dtype),
+            np.empty((N, Whzr.shape[0] * Whzr.shape[2]), dtype=self.dtype),
+            np.empty((N, Whh.shape[0] * Whh.shape[2]), dtype=self.dtype),
             self._one,
         )
         self._cache = (xs_tm, hs_tm, G, RH)
@@ -935,17 +953,19 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         H = self.H
         Wh = self.params[1]
         dA = np.empty_like(G)  # (T, N, 3H)
+        WhzrT = _panels(Wh[:, : 2 * H], transpose=True)
+        WhhT = _panels(Wh[:, 2 * H :], transpose=True)
         _klstm.gru_backward(
             G,
             hs_tm,
             dhs,
-            np.ascontiguousarray(Wh[:, : 2 * H].T),
-            np.ascontiguousarray(Wh[:, 2 * H :].T),
+            WhzrT,
+            WhhT,
             dA,
             dh,
             np.empty((N, H), dtype=self.dtype),
             np.empty((N, 2 * H), dtype=self.dtype),
-            np.empty((N, H), dtype=self.dtype),
+            np.empty((N, WhhT.shape[0] * WhhT.shape[2]), dtype=self.dtype),
             self._one,
         )
         dA2 = dA.reshape(T * N, 3 * H)

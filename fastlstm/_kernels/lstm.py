@@ -353,15 +353,17 @@ def lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dXp):
 
 
 @jit
-def rnn_forward(A, Wh, hs_tm, hs, tmp, one):
+def rnn_forward(A, Whp, hs_tm, hs, tmp, one):
     """Elman RNN ``h_t = tanh(x_t Wx + h_{t-1} Wh + b)`` over all steps.
 
-    ``A`` (T, N, H) holds ``x_t Wx + b``; ``hs_tm`` (T+1, N, H) the states with
-    the initial one in ``hs_tm[0]``; ``hs`` (N, T, H) receives the output.
+    ``A`` (T, N, H) holds ``x_t Wx + b``; ``Whp`` is ``Wh`` in panels
+    (:func:`~fastlstm._kernels.blas.pack_panels`), ``tmp`` (N, Hp) a work array
+    of whole panels; ``hs_tm`` (T+1, N, H) the states with the initial one in
+    ``hs_tm[0]``; ``hs`` (N, T, H) receives the output.
     """
     T, N, H = A.shape
     for t in range(T):
-        np.dot(hs_tm[t], Wh, tmp)  # (N, H)
+        matmul_packed(hs_tm[t], Whp, tmp)  # (N, Hp)
         for n in prange(N):
             for j in range(H):
                 h = _tanh(A[t, n, j] + tmp[n, j])
@@ -370,29 +372,37 @@ def rnn_forward(A, Wh, hs_tm, hs, tmp, one):
 
 
 @jit
-def rnn_backward(hs_tm, dhs, WhT, dA, dh, one):
-    """Backward of :func:`rnn_forward`; ``dh`` (N, H) is in/out as in LSTM."""
+def rnn_backward(hs_tm, dhs, WhTp, dA, dh, tmp, one):
+    """Backward of :func:`rnn_forward`; ``dh`` (N, H) is in/out as in LSTM.
+
+    ``WhTp`` is ``Wh.T`` in panels (:func:`~fastlstm._kernels.blas.pack_panels_t`
+    of ``Wh``), ``tmp`` (N, Hp) a work array.
+    """
     T, N, H = dA.shape
     for t in range(T - 1, -1, -1):
         for n in prange(N):
             for j in range(H):
                 h = hs_tm[t + 1, n, j]
                 dA[t, n, j] = (dhs[n, t, j] + dh[n, j]) * (one - h * h)
-        np.dot(dA[t], WhT, dh)  # (N, H)
+        matmul_packed(dA[t], WhTp, tmp)  # (N, Hp)
+        for n in range(N):
+            for j in range(H):
+                dh[n, j] = tmp[n, j]
 
 
 @jit
 def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
     """GRU (book form, no bias) over all steps.
 
-    ``A`` (T, N, 3H) holds ``x_t Wx`` (blocks z, r, h~); ``Whzr`` (H, 2H) and
-    ``Whh`` (H, H) are contiguous copies of ``Wh[:, :2H]`` and ``Wh[:, 2H:]``.
+    ``A`` (T, N, 3H) holds ``x_t Wx`` (blocks z, r, h~); ``Whzr`` and ``Whh``
+    are ``Wh[:, :2H]`` and ``Wh[:, 2H:]`` in panels (:func:`~fastlstm._kernels.blas.pack_panels`),
+    ``tmp_zr`` and ``tmp_h`` work arrays of whole panels (at least 2H and H columns).
     ``G`` (T, N, 3H) receives z, r, h~; ``RH`` (T, N, H) receives ``r * h_prev``.
     """
     T, N, H3 = A.shape
     H = H3 // 3
     for t in range(T):
-        np.dot(hs_tm[t], Whzr, tmp_zr)  # (N, 2H)
+        matmul_packed(hs_tm[t], Whzr, tmp_zr)  # (N, >= 2H)
         for n in prange(N):
             for j in range(H):
                 z = _sig(A[t, n, j] + tmp_zr[n, j])
@@ -400,7 +410,7 @@ def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
                 G[t, n, j] = z
                 G[t, n, H + j] = r
                 RH[t, n, j] = r * hs_tm[t, n, j]
-        np.dot(RH[t], Whh, tmp_h)  # (N, H)
+        matmul_packed(RH[t], Whh, tmp_h)  # (N, >= H)
         for n in prange(N):
             for j in range(H):
                 z = G[t, n, j]
@@ -415,7 +425,10 @@ def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
 def gru_backward(G, hs_tm, dhs, WhzrT, WhhT, dA, dh, dt_h, dt_zr, tmp, one):
     """Backward of :func:`gru_forward`; ``dh`` (N, H) is in/out.
 
-    ``dt_h`` (N, H), ``dt_zr`` (N, 2H) and ``tmp`` (N, H) are contiguous work arrays.
+    ``WhzrT`` and ``WhhT`` are ``Wh[:, :2H].T`` and ``Wh[:, 2H:].T`` in panels
+    (:func:`~fastlstm._kernels.blas.pack_panels_t` of the two parts of ``Wh``);
+    ``dt_h`` (N, H), ``dt_zr`` (N, 2H) and ``tmp`` (N, Hp, whole panels) are
+    contiguous work arrays.
     """
     T, N, H3 = G.shape
     H = H3 // 3
@@ -428,13 +441,13 @@ def gru_backward(G, hs_tm, dhs, WhzrT, WhhT, dA, dh, dt_h, dt_zr, tmp, one):
                 dt_h[n, j] = dh_t * z * (one - hh * hh)
                 dt_zr[n, j] = dh_t * (hh - hs_tm[t, n, j]) * z * (one - z)
                 dh[n, j] = dh_t * (one - z)
-        np.dot(dt_h, WhhT, tmp)  # (N, H): gradient of r * h_prev
+        matmul_packed(dt_h, WhhT, tmp)  # (N, Hp): gradient of r * h_prev
         for n in prange(N):
             for j in range(H):
                 r = G[t, n, H + j]
                 dh[n, j] += r * tmp[n, j]
                 dt_zr[n, H + j] = tmp[n, j] * hs_tm[t, n, j] * r * (one - r)
-        np.dot(dt_zr, WhzrT, tmp)  # (N, H)
+        matmul_packed(dt_zr, WhzrT, tmp)  # (N, Hp)
         for n in prange(N):
             for j in range(H):
                 dh[n, j] += tmp[n, j]
