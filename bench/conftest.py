@@ -1,20 +1,24 @@
 """Shared machinery of the benchmark suite (run explicitly: ``pytest bench``).
 
 Every benchmark compares :mod:`fastlstm` with the plain NumPy :mod:`reference`
-on the same inputs.  It first checks that both give the same outputs and
-gradients (float32, ``max|a - b| / max|b| <= 1e-4``), then times each
-implementation in its own test of one ``pytest-benchmark`` group, so every
-group shows the two side by side.
+on the same inputs, and for the LSTM layer and the training iterations with
+PyTorch too (the same model, built from the same weights by
+:mod:`fastlstm.interop`, with as many threads as numba).  It first checks
+that all give the same outputs and gradients (float32,
+``max|a - b| / max|b| <= 1e-4``), then times them with rounds interleaved
+(:func:`interleave`) and reports each implementation in its own test of one
+``pytest-benchmark`` group, so every group shows them side by side.
 
 Timing hygiene
 --------------
-The reference multiplies with NumPy's BLAS, whose threads keep spinning for a
-while after a product; :mod:`fastlstm` runs on numba's thread pool.  On a
-small machine one pool's spinning threads slow the other down, so each
-measurement starts with a garbage collection, a short pause and an untimed
-run, and is followed by warm-up rounds of the same implementation
-(:func:`timed`).  Rounds are chosen from a time budget per benchmark so the
-suite stays short.
+The reference multiplies with NumPy's BLAS, :mod:`fastlstm` runs on numba's
+thread pool and PyTorch on its own; one pool's spinning threads slow another
+down on a small machine, and other processes come and go.  So the
+implementations of a group are timed together, rounds interleaved
+(:func:`interleave`, each call after a garbage collection and a short pause),
+and each test hands its implementation's rounds to pytest-benchmark
+(:class:`TimingCache`).  Rounds are chosen from a time budget per benchmark so
+the suite stays short.  The sgemm yardstick is timed alone (:func:`timed`).
 
 Every benchmark records in ``extra_info``: the implementation (``impl``), the
 kind of work (``kernel``), its sizes, its flops where they are defined, the
@@ -38,6 +42,21 @@ RTOL = 1e-4
 IMPLS = ("fastlstm", "reference")
 """The two implementations timed in every group."""
 
+WITH_TORCH = IMPLS + ("pytorch",)
+"""The implementations of the groups that PyTorch can run too (LSTM layer, training)."""
+
+try:  # PyTorch is optional (pip install fastlstm[bench]); its tests skip without it
+    import torch
+except ImportError:  # pragma: no cover - depends on the environment
+    torch = None
+else:
+    import numba
+
+    # the same number of threads as fastlstm's numba pool
+    torch.set_num_threads(numba.get_num_threads())
+
+NO_TORCH = "PyTorch not installed: pip install fastlstm[bench]"
+
 SGEMM_SIZE = 2048
 """Side of the square float32 matrices of the sgemm yardstick."""
 
@@ -58,6 +77,8 @@ def machine() -> dict:
     except ValueError:  # no parallel kernel has run yet
         layer = "not initialised"
     return {
+        "torch": None if torch is None else torch.__version__,
+        "torch_threads": None if torch is None else torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
         "numba": numba.__version__,
@@ -264,12 +285,136 @@ def grouped_params(cases, impls=IMPLS):
     ]
 
 
-def check_pair(make, case) -> dict:
-    """Run ``make(impl, case)()`` for both implementations and :func:`compare` the results.
+def results(out) -> dict:
+    """The dict of arrays a run returned; PyTorch runs return a function that makes it."""
+    return snapshot(out() if callable(out) else out)
+
+
+def check_pair(make, case, impls=IMPLS) -> dict:
+    """Run ``make(impl, case)()`` for every implementation and :func:`compare` each with the reference.
 
     ``make`` builds, from the same seed, a callable that does one
-    forward/backward and returns a dict of outputs and gradients.
+    forward/backward and returns a dict of outputs and gradients (or, for
+    PyTorch, a function returning that dict, so that converting tensors is
+    not timed).  Returns the errors of fastlstm; PyTorch's are under keys
+    prefixed with ``pytorch:``.
     """
-    fast = snapshot(make("fastlstm", case)())
-    ref = snapshot(make("reference", case)())
-    return compare(fast, ref)
+    ref = results(make("reference", case)())
+    errors = compare(results(make("fastlstm", case)()), ref)
+    if "pytorch" in impls and torch is not None:
+        torch_errors = compare(results(make("pytorch", case)()), ref)
+        errors.update({f"pytorch:{k}": v for k, v in torch_errors.items()})
+    return errors
+
+
+def fast_errors(errors: dict) -> float:
+    """The largest error of fastlstm in a :func:`check_pair` result."""
+    return max(v for k, v in errors.items() if not k.startswith("pytorch:"))
+
+
+def torch_errors(errors: dict) -> float | None:
+    """The largest error of PyTorch in a :func:`check_pair` result, or None."""
+    values = [v for k, v in errors.items() if k.startswith("pytorch:")]
+    return max(values) if values else None
+
+
+# --------------------------------------------------------------------------- #
+# interleaved timing
+# --------------------------------------------------------------------------- #
+def interleave(
+    runners: dict,
+    *,
+    budget_s: float = 2.0,
+    min_rounds: int = 3,
+    max_rounds: int = 20,
+    pause_s: float = 0.1,
+) -> dict:
+    """Time every runner of a group, rounds interleaved; return ``{impl: [seconds, ...]}``.
+
+    Each runner is called once untimed (a warm-up that also estimates its
+    cost).  Then every round times each runner once, in an order rotated by
+    one every round, each call after a garbage collection and a pause of
+    ``pause_s`` (so the idle threads of the previous implementation's pool
+    have stopped spinning).  Load from other processes therefore hits every
+    implementation alike.  The number of rounds fits ``budget_s`` per
+    implementation, clipped to ``[min_rounds, max_rounds]``.
+    """
+    names = list(runners)
+    first = {}
+    for name in names:
+        quiet()
+        start = time.perf_counter()
+        runners[name]()
+        first[name] = time.perf_counter() - start
+    per_round = sum(first.values())
+    rounds = int(min(max_rounds, max(min_rounds, budget_s * len(names) // max(per_round, 1e-6))))
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            quiet(pause_s)
+            start = time.perf_counter()
+            runners[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+class _Replay:
+    """A pytest-benchmark clock that replays measured durations, one per timed call."""
+
+    __name__ = "interleaved"
+
+    def __init__(self, durations):
+        self._durations = list(durations)
+        self._now = 0.0
+        self._running = False
+
+    def __call__(self):
+        if self._running:
+            self._now += self._durations.pop(0)
+        self._running = not self._running
+        return self._now
+
+
+class TimingCache:
+    """Interleaved timings of every group, measured by the group's first test.
+
+    ``get(benchmark, group, make_runners, **options)`` measures all
+    implementations of ``group`` with :func:`interleave` (``make_runners()``
+    returns ``{impl: callable}``) the first time, and hands the rounds of
+    the requesting test's implementation (``benchmark.extra_info["impl"]``)
+    to pytest-benchmark, so every implementation gets its own entry in the
+    group, with statistics over the interleaved rounds.
+    """
+
+    def __init__(self):
+        self._times = {}
+
+    def times(self, group):
+        """``{name: [seconds, ...]}`` of every runner of a measured group."""
+        return self._times[group]
+
+    def get(self, benchmark, group, make_runners, **options):
+        if getattr(benchmark, "disabled", False):
+            benchmark.pedantic(lambda: None)  # checks only: nothing is timed
+            return None
+        if group not in self._times:
+            self._times[group] = interleave(make_runners(), **options)
+        durations = self.times(group)[benchmark.extra_info["impl"]]
+        benchmark.extra_info["rounds_planned"] = len(durations)
+        benchmark.extra_info["loadavg_1min"] = os.getloadavg()[0]
+        benchmark.extra_info["timing"] = "interleaved"
+        benchmark._timer = _Replay(durations)
+        benchmark.pedantic(lambda: None, rounds=len(durations), iterations=1)
+        return durations
+
+
+@pytest.fixture(scope="session")
+def timings() -> TimingCache:
+    """Session-wide interleaved timings, one measurement per group."""
+    return TimingCache()
+
+
+def skip_without_torch(impl: str) -> None:
+    """Skip a PyTorch test (with the reason) when PyTorch is not installed."""
+    if impl == "pytorch" and torch is None:
+        pytest.skip(NO_TORCH)

@@ -16,12 +16,17 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 from conftest import (
+    IMPLS,
+    WITH_TORCH,
     check_pair,
+    fast_errors,
     grouped_params,
     record_gflops,
     sgemm_flops,
     sgemm_operands,
+    skip_without_torch,
     timed,
+    torch_errors,
 )
 
 F32 = np.float32
@@ -72,6 +77,8 @@ def make_lstm(impl, c: LSTMCase, seed=0):
     b = _normal(rng, (4 * c.H,), 0.1)  # (4H,)
     xs = _normal(rng, (c.N, c.T, c.D))  # (N, T, D)
     dhs = _normal(rng, (c.N, c.T, c.H))  # (N, T, H)
+    if impl == "pytorch":
+        return _torch_lstm(Wx, Wh, b, xs, dhs)
     layer = _layers(impl).TimeLSTM(Wx, Wh, b)
 
     def run():
@@ -83,14 +90,72 @@ def make_lstm(impl, c: LSTMCase, seed=0):
     return run
 
 
+def _torch_lstm(Wx, Wh, b, xs, dhs):
+    """``torch.nn.LSTM`` from the same weights (:func:`fastlstm.interop.to_torch`); forward + backward.
+
+    ``run()`` returns a function giving the outputs and gradients in
+    fastlstm's layout, so that the conversion is not timed.
+    """
+    import torch
+
+    from fastlstm import interop
+    from fastlstm.layers import TimeLSTM
+
+    like = TimeLSTM(Wx, Wh, b)
+    lstm = interop.to_torch(like)
+    N, H = xs.shape[0], Wh.shape[0]
+    xt, dt = torch.from_numpy(xs), torch.from_numpy(dhs)
+
+    def run():
+        lstm.zero_grad()
+        x = xt.detach().requires_grad_()
+        h0 = torch.zeros((1, N, H), requires_grad=True)
+        out, _ = lstm(x, (h0, torch.zeros_like(h0)))
+        out.backward(dt)
+
+        def results():
+            dWx, dWh, db = interop.grads_from_torch(lstm, like)
+            return {
+                "hs": out.detach().numpy(),
+                "dxs": x.grad.numpy(),
+                "dWx": dWx,
+                "dWh": dWh,
+                "db": db,
+                "dh": h0.grad[0].numpy(),
+            }
+
+        return results
+
+    return run
+
+
 @pytest.mark.parametrize(
-    ("case", "impl"), grouped_params([(c.group, f"H{c.H}", c) for c in LSTM_CASES])
+    ("case", "impl"), grouped_params([(c.group, f"H{c.H}", c) for c in LSTM_CASES], WITH_TORCH)
 )
-def test_lstm(benchmark, info, checks, case, impl):
-    errors = checks.get(case.group, lambda: check_pair(make_lstm, case))
-    info.update(impl=impl, kernel="lstm", max_rel_err=max(errors.values()), **case._asdict())
-    timed(benchmark, make_lstm(impl, case), budget_s=2.5)
+def test_lstm(benchmark, info, checks, timings, case, impl):
+    skip_without_torch(impl)
+    errors = checks.get(case.group, lambda: check_pair(make_lstm, case, WITH_TORCH))
+    info.update(impl=impl, kernel="lstm", max_rel_err=fast_errors(errors), **case._asdict())
+    info["torch_max_rel_err"] = torch_errors(errors)
+    a, b = sgemm_operands()
+    out = np.empty_like(a)
+
+    def runners():  # the sgemm yardstick too, in the same interleaved rounds
+        made = {i: make_lstm(i, case) for i in WITH_TORCH if i != "pytorch" or _has_torch()}
+        made["sgemm"] = lambda: np.matmul(a, b, out=out)
+        return made
+
+    if timings.get(benchmark, case.group, runners, budget_s=2.5) is not None:
+        info["sgemm_gflops_interleaved"] = (
+            sgemm_flops(a.shape[0]) / min(timings.times(case.group)["sgemm"]) / 1e9
+        )
     record_gflops(benchmark, case.flops)
+
+
+def _has_torch():
+    from conftest import torch
+
+    return torch is not None
 
 
 # --------------------------------------------------------------------------- #
@@ -130,10 +195,12 @@ def make_embedding(impl, c: EmbeddingCase, seed=1):
 @pytest.mark.parametrize(
     ("case", "impl"), grouped_params([(EMBEDDING_CASE.group, "V10000", EMBEDDING_CASE)])
 )
-def test_embedding(benchmark, info, checks, case, impl):
+def test_embedding(benchmark, info, checks, timings, case, impl):
     errors = checks.get(case.group, lambda: check_pair(make_embedding, case))
     info.update(impl=impl, kernel="embedding", max_rel_err=max(errors.values()), **case._asdict())
-    timed(benchmark, make_embedding(impl, case), budget_s=1.5)
+    timings.get(
+        benchmark, case.group, lambda: {i: make_embedding(i, case) for i in IMPLS}, budget_s=1.5
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -171,10 +238,12 @@ def make_softmax(impl, c: SoftmaxCase, seed=2):
 @pytest.mark.parametrize(
     ("case", "impl"), grouped_params([(SOFTMAX_CASE.group, "V10000", SOFTMAX_CASE)])
 )
-def test_softmax_loss(benchmark, info, checks, case, impl):
+def test_softmax_loss(benchmark, info, checks, timings, case, impl):
     errors = checks.get(case.group, lambda: check_pair(make_softmax, case))
     info.update(impl=impl, kernel="softmax", max_rel_err=max(errors.values()), **case._asdict())
-    timed(benchmark, make_softmax(impl, case), budget_s=1.5)
+    timings.get(
+        benchmark, case.group, lambda: {i: make_softmax(i, case) for i in IMPLS}, budget_s=1.5
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -218,10 +287,12 @@ def make_attention(impl, c: AttentionCase, seed=3):
 @pytest.mark.parametrize(
     ("case", "impl"), grouped_params([(ATTENTION_CASE.group, "H256", ATTENTION_CASE)])
 )
-def test_attention(benchmark, info, checks, case, impl):
+def test_attention(benchmark, info, checks, timings, case, impl):
     errors = checks.get(case.group, lambda: check_pair(make_attention, case))
     info.update(impl=impl, kernel="attention", max_rel_err=max(errors.values()), **case._asdict())
-    timed(benchmark, make_attention(impl, case), budget_s=1.5)
+    timings.get(
+        benchmark, case.group, lambda: {i: make_attention(i, case) for i in IMPLS}, budget_s=1.5
+    )
     record_gflops(benchmark, case.flops)
 
 

@@ -26,7 +26,16 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from conftest import compare, grouped_params, record_gflops, snapshot, timed
+from conftest import (
+    IMPLS,
+    WITH_TORCH,
+    compare,
+    grouped_params,
+    record_gflops,
+    skip_without_torch,
+    snapshot,
+)
+from conftest import torch as _torch
 
 MAX_GRAD = 0.25
 SEED = 1234
@@ -122,7 +131,13 @@ def make_train(impl, c: TrainCase, seed=SEED):
     """A seeded model and its optimizer; returns ``(model, step)``.
 
     ``step()`` is one training iteration on fixed data and returns the loss.
+    For ``"pytorch"`` the model is fastlstm's seeded model carried over by
+    :func:`fastlstm.interop.to_torch`, trained with ``torch.optim`` and
+    ``torch.nn.utils.clip_grad_norm_``; ``model`` is then the fastlstm one
+    it was made from (for its sizes).
     """
+    if impl == "pytorch":
+        return _torch_train(c, seed)
     models, SGD, Adam, clip_grads, merge_shared = _tools(impl)
     model = getattr(models, c.model)(*c.args, seed=seed)
     optimizer = (SGD if c.optimizer == "SGD" else Adam)(lr=c.lr)
@@ -155,8 +170,69 @@ def _one_iteration(impl, c: TrainCase) -> dict:
     return out
 
 
+def _torch_train(c: TrainCase, seed=SEED, train=True):
+    """PyTorch's ``(fastlstm model, step)``; ``step()`` returns the loss tensor."""
+    import torch
+
+    from fastlstm import interop
+
+    models = _tools("fastlstm")[0]
+    model = getattr(models, c.model)(*c.args, seed=seed)
+    module = interop.to_torch(model)
+    module.train(train)
+    params = list(module.parameters())  # tied weights appear once
+    if c.optimizer == "SGD":
+        optimizer = torch.optim.SGD(params, lr=c.lr)
+    else:
+        optimizer = torch.optim.Adam(params, lr=c.lr)
+    xs, ts = (torch.from_numpy(a.astype(np.int64)) for a in _train_data(c))
+
+    def step():
+        optimizer.zero_grad()
+        loss = module(xs, ts)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, MAX_GRAD)
+        optimizer.step()
+        return loss.item()
+
+    step.module = module
+    return model, step
+
+
+def _merged(model, grads):
+    """``grads`` (aligned with ``model.params``) without the tied duplicates, keyed by index."""
+    _, _, _, _, merge_shared = _tools("fastlstm")
+    kept, _ = merge_shared(model.params, model.grads)
+    index = [next(i for i, q in enumerate(model.params) if q is p) for p in kept]
+    return {f"grads[{i}]": np.array(grads[i], copy=True) for i in index}
+
+
+def _check_torch(c: TrainCase) -> dict:
+    """PyTorch's loss and gradients against fastlstm's (dropout off: masks cannot agree)."""
+    from fastlstm import interop
+
+    models = _tools("fastlstm")[0]
+    fast = getattr(models, c.model)(*c.args, seed=SEED)
+    xs, ts = _train_data(c)
+    kwargs = {"train_flg": False} if c.model == "BetterRnnlm" else {}
+    expected = {"loss": fast.forward(xs, ts, **kwargs)}
+    fast.backward()
+    expected.update(_merged(fast, fast.grads))
+    model, step = _torch_train(c, train=c.model != "BetterRnnlm")
+    module = step.module
+    module.zero_grad()
+    loss = module(*(_torch.from_numpy(a.astype(np.int64)) for a in (xs, ts)))
+    loss.backward()
+    got = {"loss": loss.item()}
+    got.update(_merged(model, interop.grads_from_torch(module, model)))
+    return compare(got, expected)
+
+
 def check_train(c: TrainCase) -> dict:
-    return compare(_one_iteration("fastlstm", c), _one_iteration("reference", c))
+    errors = compare(_one_iteration("fastlstm", c), _one_iteration("reference", c))
+    if _torch is not None:
+        errors.update({f"pytorch:{k}": v for k, v in _check_torch(c).items()})
+    return errors
 
 
 def _peak_bytes(step) -> int:
@@ -172,9 +248,10 @@ def _peak_bytes(step) -> int:
 
 
 @pytest.mark.parametrize(
-    ("case", "impl"), grouped_params([(c.group, c.model, c) for c in TRAIN_CASES])
+    ("case", "impl"), grouped_params([(c.group, c.model, c) for c in TRAIN_CASES], WITH_TORCH)
 )
-def test_train_iteration(benchmark, info, checks, case, impl):
+def test_train_iteration(benchmark, info, checks, timings, case, impl):
+    skip_without_torch(impl)
     errors = checks.get(case.group, lambda: check_train(case))
     model, step = make_train(impl, case)
     V, D, H = case.args[:3]
@@ -189,13 +266,22 @@ def test_train_iteration(benchmark, info, checks, case, impl):
         T_in=case.T_in,
         T_out=case.T_out,
         optimizer=case.optimizer,
-        max_rel_err=max(errors.values()),
+        max_rel_err=max(v for k, v in errors.items() if not k.startswith("pytorch:")),
         param_mb=sum(p.nbytes for p in model.params) / 2**20,
     )
-    loss = timed(benchmark, step, budget_s=3.0, max_rounds=15)
+    torch_err = [v for k, v in errors.items() if k.startswith("pytorch:")]
+    info["torch_max_rel_err"] = max(torch_err) if torch_err else None
+    impls = WITH_TORCH if _torch is not None else IMPLS
+    timings.get(
+        benchmark,
+        case.group,
+        lambda: {i: make_train(i, case)[1] for i in impls},
+        budget_s=3.0,
+        max_rounds=15,
+    )
     record_gflops(benchmark, case.flops)
-    assert np.isfinite(loss)
-    if case.model == "BetterRnnlm":
+    assert np.isfinite(float(step()))
+    if case.model == "BetterRnnlm" and impl != "pytorch":
         info["tracemalloc_peak_mb"] = _peak_bytes(step) / 2**20
 
 
@@ -261,7 +347,7 @@ def check_gen(c: GenCase) -> dict:
 
 
 @pytest.mark.parametrize(("case", "impl"), grouped_params([(GEN_CASE.group, "words100", GEN_CASE)]))
-def test_generate(benchmark, info, checks, case, impl):
+def test_generate(benchmark, info, checks, timings, case, impl):
     result = checks.get(case.group, lambda: check_gen(case))
     _, run = make_gen(impl, case)
     info.update(impl=impl, kernel="generate", **case._asdict())
@@ -274,7 +360,9 @@ def test_generate(benchmark, info, checks, case, impl):
     # float32 weights read per word: LSTM 1 (D+H, 4H), LSTM 2 (2H, 4H), output (H, V)
     D, H, V = case.D, case.H, case.V
     info["weight_bytes_per_word"] = 4 * ((D + H) * 4 * H + 2 * H * 4 * H + H * V)
-    timed(benchmark, run, budget_s=2.0, max_rounds=10)
+    timings.get(
+        benchmark, case.group, lambda: {i: make_gen(i, case)[1] for i in IMPLS}, max_rounds=10
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -349,7 +437,7 @@ def check_eval(c: EvalCase) -> dict:
 @pytest.mark.parametrize(
     ("case", "impl"), grouped_params([(c.group, c.model, c) for c in EVAL_CASES])
 )
-def test_eval(benchmark, info, checks, case, impl):
+def test_eval(benchmark, info, checks, timings, case, impl):
     result = checks.get(case.group, lambda: check_eval(case))
     timed_questions = case.questions if impl == "fastlstm" else case.ref_questions
     info.update(
@@ -360,4 +448,6 @@ def test_eval(benchmark, info, checks, case, impl):
         time_scale=case.questions / timed_questions,
         same_answers_frac=result["same_answers_frac"],
     )
-    timed(benchmark, make_eval(impl, case), budget_s=2.0, max_rounds=10)
+    timings.get(
+        benchmark, case.group, lambda: {i: make_eval(i, case) for i in IMPLS}, max_rounds=10
+    )

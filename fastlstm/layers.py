@@ -165,6 +165,19 @@ def _mm(a, b, bias=None):
     return out
 
 
+def _panels(W, transpose=False):
+    """``W`` (K, M) (or ``W.T`` for ``transpose``) in column panels for ``matmul_packed``.
+
+    Returns ``(npan, K, P)`` (``(npan, M, P)`` of ``W.T``), zero-padded to whole panels.
+    """
+    W = np.ascontiguousarray(W)
+    P = _kblas.panel_width(W.dtype)
+    K, M = W.shape[::-1] if transpose else W.shape
+    out = np.empty((-(-M // P), K, P), dtype=W.dtype)
+    (_kblas.pack_panels_t if transpose else _kblas.pack_panels)(W, out)
+    return out
+
+
 def _state(value, shape, dtype, name):
     if value is None:
         return np.zeros(shape, dtype=dtype)
@@ -645,17 +658,18 @@ class _LSTMKernels(_Recurrent):
         H, dt = self.H, self.dtype
         Wx, Wh, b = self.params
         S = 0 if static is None else static.shape[1]
-        C, hc = _klstm.split_units(H, CHUNKS)
+        pw = _kblas.panel_width(dt)
+        C, hc = _klstm.split_units(H, CHUNKS, pw // 4)
         Wxc = self._work("Wxc", (C, D + 1, 4 * hc))  # (C, D+1, 4hc): Wx with b as last row
-        Whc = self._work("Whc", (C, H, 4 * hc))  # (C, H, 4hc)
-        Wxb = self._work("Wxb", (D + 1, 4 * H))
-        Wxb[:D] = Wx[S:]
-        Wxb[D] = b
-        _klstm.pack_cols(Wxb, C, hc, Wxc)
-        _klstm.pack_cols(Wh, C, hc, Whc)
+        # Wh laid out once per sequence for the per-step products of forward and backward
+        Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels of Wh_c
+        WhTp = self._work("WhTp", (C, -(-H // pw), 4 * hc, pw))  # (C, Hp/P, 4hc, P) of Wh_c.T
+        work = (D + 2 * H) * 4 * H
+        _klstm.pack_input.pick(work)(Wx, S, b, C, hc, Wxc)
+        _klstm.pack_recurrent.pick(work)(Wh, self._gate_columns(C, hc), Whp, WhTp)
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:
-            _klstm.pack_cols(_mm(static, Wx[:S]), C, hc, P)
+            _klstm.pack_cols.serial(_mm(static, Wx[:S]), C, hc, P)
         A = self._work("A", (C, T, N, 4 * hc))  # (C, T, N, 4hc) gates
         hs_tm = self._work("hs_tm", (T + 1, N, H))
         cs_tm = self._work("cs_tm", (T + 1, N, H))
@@ -666,54 +680,58 @@ class _LSTMKernels(_Recurrent):
         X2[:, :D] = xs_tm.reshape(T * N, D)
         X2[:, D] = 1
         tmp = self._work("tmp", (C, N, 4 * hc))
-        _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp)
-        self._cache = (X2, Wxc, Whc, A, hs_tm, cs_tm, static)
+        _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp)
+        self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static)
         return hs
+
+    def _gate_columns(self, C, hc):
+        """Book column of every blocked gate column, ``(C, 4hc)`` (cached per layout)."""
+        cols = self.__dict__.get("_cols")
+        if cols is None or cols.shape != (C, 4 * hc):
+            cols = self._cols = _klstm.gate_columns(self.H, C, hc)
+        return cols
 
     def _sequence_backward(self, dhs, dh, dc):
         """dhs (N, T, H) -> dxs (N, T, D); fills grads; ``dh``/``dc`` in/out as in the kernel.
 
         After a forward with ``static``, its gradient is left in ``self.dstatic``.
         """
-        X2, Wxc, Whc, G, hs_tm, cs_tm, static = self._cache
+        X2, Wxc, WhTp, G, hs_tm, cs_tm, static = self._cache
         C, T, N, hc4 = G.shape
         H, D, dt = self.H, X2.shape[1] - 1, self.dtype
-        WhcT = self._work("WhcT", (C, hc4, H))  # (C, 4hc, H)
-        WhcT[...] = Whc.transpose(0, 2, 1)
+        Hp = WhTp.shape[1] * WhTp.shape[3]  # H rounded up to whole panels
         # padding columns of the gradients must stay zero
         dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
-        part = self._work("part", (2, C, N, H))
+        part = self._work("part", (2, C, N, Hp))
         carry = self._work("carry", (C, N, hc4 // 4))
         _klstm.lstm_backward.pick(8 * N * H * H)(
-            G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, self._one
+            G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one
         )
         dWxc = self._work("dWxc", Wxc.shape)
-        dWhc = self._work("dWhc", Whc.shape)
+        dWhc = self._work("dWhc", (C, H, hc4))
         dXp = self._work("dXp", (C, T * N, D))
         Hp2 = hs_tm[:T].reshape(T * N, H)
         _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(
             X2, Hp2, dA, Wxc, dWxc, dWhc, dXp
         )
-        dWxb = self._work("dWxb", (D + 1, 4 * H))  # dWx with db as last row
-        _klstm.unpack_cols(dWxc, dWxb)
         S = 0 if static is None else static.shape[1]
-        self.grads[0][S:] = dWxb[:D]
-        self.grads[2][...] = dWxb[D]
+        _klstm.unpack_input.pick(dWxc.size)(dWxc, S, self.grads[0], self.grads[2])
         self.dstatic = None
         if S:  # the static input: one product with the gate gradients summed over time
             dAsum = self._work("dAsum", (N, 4 * H))  # (N, 4H)
-            _klstm.unpack_cols(dA.sum(axis=1), dAsum)
+            _klstm.unpack_cols.serial(dA.sum(axis=1), dAsum)
             _matmul_into(self.grads[0][:S], static.T, dAsum)
             self.dstatic = _mm(dAsum, self.params[0][:S].T)  # (N, S)
         dWh = self.grads[1]
         if dWh.flags.c_contiguous:
-            _klstm.unpack_cols(dWhc, dWh)
+            _klstm.unpack_cols.pick(dWh.size)(dWhc, dWh)
         else:
             tmp = np.empty(dWh.shape, dtype=dt)
-            _klstm.unpack_cols(dWhc, tmp)
+            _klstm.unpack_cols.pick(dWh.size)(dWhc, tmp)
             dWh[...] = tmp
-        dX = dXp.sum(axis=0) if C > 1 else dXp[0]  # (T*N, D)
-        return np.ascontiguousarray(dX.reshape(T, N, D).transpose(1, 0, 2))
+        dxs = np.empty((N, T, D), dtype=dt)
+        _klstm.sum_blocks_batch_major.pick(dXp.size)(dXp, dxs)  # (N, T, D)
+        return dxs
 
 
 class TimeLSTM(_LSTMKernels):
@@ -899,8 +917,9 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
         hs_tm = np.empty((T + 1, N, H), dtype=self.dtype)
         hs_tm[0] = h0
         hs = np.empty((N, T, H), dtype=self.dtype)
-        Wh = np.ascontiguousarray(self.params[1])
-        _klstm.rnn_forward(A, Wh, hs_tm, hs, np.empty((N, H), dtype=self.dtype), self._one)
+        Whp = _panels(self.params[1])  # laid out once for all steps
+        tmp = np.empty((N, Whp.shape[0] * Whp.shape[2]), dtype=self.dtype)
+        _klstm.rnn_forward(A, Whp, hs_tm, hs, tmp, self._one)
         self._cache = (xs_tm, hs_tm)
         return hs
 
@@ -908,7 +927,9 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
         xs_tm, hs_tm = self._cache
         T = xs_tm.shape[0]
         dA = np.empty((T,) + dh.shape, dtype=self.dtype)
-        _klstm.rnn_backward(hs_tm, dhs, np.ascontiguousarray(self.params[1].T), dA, dh, self._one)
+        WhTp = _panels(self.params[1], transpose=True)
+        tmp = np.empty((dh.shape[0], WhTp.shape[0] * WhTp.shape[2]), dtype=self.dtype)
+        _klstm.rnn_backward(hs_tm, dhs, WhTp, dA, dh, tmp, self._one)
         return self._weight_grads(xs_tm, hs_tm[:T], dA)
 
 
@@ -954,16 +975,18 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         G = np.empty_like(A)
         RH = np.empty((T, N, H), dtype=self.dtype)
         hs = np.empty((N, T, H), dtype=self.dtype)
+        Whzr = _panels(Wh[:, : 2 * H])  # laid out once for all steps
+        Whh = _panels(Wh[:, 2 * H :])
         _klstm.gru_forward(
             A,
-            np.ascontiguousarray(Wh[:, : 2 * H]),
-            np.ascontiguousarray(Wh[:, 2 * H :]),
+            Whzr,
+            Whh,
             hs_tm,
             G,
             RH,
             hs,
-            np.empty((N, 2 * H), dtype=self.dtype),
-            np.empty((N, H), dtype=self.dtype),
+            np.empty((N, Whzr.shape[0] * Whzr.shape[2]), dtype=self.dtype),
+            np.empty((N, Whh.shape[0] * Whh.shape[2]), dtype=self.dtype),
             self._one,
         )
         self._cache = (xs_tm, hs_tm, G, RH)
@@ -975,17 +998,19 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         H = self.H
         Wh = self.params[1]
         dA = np.empty_like(G)  # (T, N, 3H)
+        WhzrT = _panels(Wh[:, : 2 * H], transpose=True)
+        WhhT = _panels(Wh[:, 2 * H :], transpose=True)
         _klstm.gru_backward(
             G,
             hs_tm,
             dhs,
-            np.ascontiguousarray(Wh[:, : 2 * H].T),
-            np.ascontiguousarray(Wh[:, 2 * H :].T),
+            WhzrT,
+            WhhT,
             dA,
             dh,
             np.empty((N, H), dtype=self.dtype),
             np.empty((N, 2 * H), dtype=self.dtype),
-            np.empty((N, H), dtype=self.dtype),
+            np.empty((N, WhhT.shape[0] * WhhT.shape[2]), dtype=self.dtype),
             self._one,
         )
         dA2 = dA.reshape(T * N, 3 * H)

@@ -13,9 +13,11 @@ C-contiguous.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from fastlstm._numba import dual, prange
+from fastlstm._numba import dual, jit, prange
 
 
 @dual(blas=True)
@@ -60,3 +62,251 @@ def matmul_tn(x, y, out, nch):
         if lo < hi:
             xb = np.ascontiguousarray(x[:, lo:hi])  # (M, hi-lo)
             np.dot(xb.T, y, out[lo:hi])
+
+
+# --------------------------------------------------------------------------- #
+# pack once, multiply many times: a register-blocked kernel over packed panels
+#
+# The recurrent product of an LSTM step, ``h @ Wh`` with a few rows ``h``
+# (N = 20 at the book's language-model shapes) and a large ``Wh``, is called
+# at every time step with the same ``Wh``.  A BLAS call packs all of ``Wh``
+# into its internal layout each time; here ``Wh`` is laid out once per
+# sequence in *panels*: ``Bp[p, k, :]`` holds columns ``p*P:(p+1)*P`` of row
+# ``k``, contiguous over ``k``, zero-padded to whole panels.  The kernel
+# below walks one panel for a tile of up to ``TILE_ROWS`` rows of ``A``,
+# keeping the ``rows x P`` tile of the product in vector registers (LLVM
+# vectors generated directly, so the compiler cannot spill or reorder them),
+# one fused multiply-add per row, vector and ``k``.  Every output element is
+# a sum over ``k`` in order, computed by one call: results do not depend on
+# how tiles are spread over threads.
+# --------------------------------------------------------------------------- #
+def _vector_bytes():
+    """Width of the host's widest vector registers (64 with AVX-512, 32 with AVX2).
+
+    ``FASTLSTM_VECTOR_BYTES`` (16, 32 or 64) overrides it, e.g. to test the
+    narrower layouts on a wider machine (LLVM splits wider vectors, so every
+    value is correct everywhere; only speed depends on the match).  Kernels
+    compiled under one setting are cached on disk: give each setting its own
+    ``NUMBA_CACHE_DIR``.
+    """
+    forced = os.environ.get("FASTLSTM_VECTOR_BYTES")
+    if forced:
+        if forced not in ("16", "32", "64"):
+            raise ValueError(f"FASTLSTM_VECTOR_BYTES must be 16, 32 or 64, got {forced!r}")
+        return int(forced)
+    try:
+        from llvmlite import binding
+
+        features = binding.get_host_cpu_features()
+        if features.get("avx512f"):
+            return 64
+        if features.get("avx2"):
+            return 32
+    except Exception:  # noqa: BLE001 - any failure: a safe default
+        pass
+    return 16
+
+
+VECTOR_BYTES = _vector_bytes()
+#: Vectors per panel: a panel is ``PANEL_VECTORS * VECTOR_BYTES`` bytes wide.
+PANEL_VECTORS = 2
+#: Most rows of ``A`` a tile keeps in registers (``TILE_ROWS * PANEL_VECTORS`` accumulators,
+#: plus the panel's vectors and a broadcast: 23 of AVX-512's 32 registers, 15 of AVX2's 16).
+TILE_ROWS = 10 if VECTOR_BYTES >= 64 else 6
+
+
+def panel_width(dtype):
+    """Columns of one panel for ``dtype`` (32 float32 or 16 float64 with AVX-512)."""
+    return PANEL_VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+def _make_tile(rows, nvec, accumulate):
+    """An intrinsic ``tile(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)``.
+
+    ``C[r, :P] (+)= sum_k A[r, k] * Bp[k, :P]`` for ``r < rows``, where row
+    ``r`` of ``A`` starts at element ``a_off + r*lda`` of ``A``'s data, the
+    panel at ``b_off`` of ``Bp``'s (``P`` contiguous values per ``k``), and
+    row ``r`` of ``C`` at ``c_off + r*ldc``.  With ``accumulate`` the sums
+    start from ``C``'s values, else from zero.  Arrays must be contiguous;
+    nothing is bounds-checked.
+    """
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def tile(typingctx, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
+        sig = types.void(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+
+        def codegen(context, builder, signature, args):
+            aty, bty, cty = signature.args[0], signature.args[3], signature.args[6]
+            i64 = ir.IntType(64)
+            i32 = ir.IntType(32)
+
+            def as64(v):
+                return builder.sext(v, i64) if v.type.width < 64 else v
+
+            A_, B_, C_ = args[0], args[3], args[6]
+            a_off_, lda_, b_off_, K_, c_off_, ldc_ = (as64(args[i]) for i in (1, 2, 4, 5, 7, 8))
+            fty = context.get_value_type(aty.dtype)
+            lanes = VECTOR_BYTES // (aty.dtype.bitwidth // 8)
+            P = nvec * lanes
+            vty = ir.VectorType(fty, lanes)
+            suffix = "f32" if aty.dtype.bitwidth == 32 else "f64"
+            fma = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(vty, [vty, vty, vty]),
+                f"llvm.fmuladd.v{lanes}{suffix}",
+            )
+
+            def data(ty, v):
+                return cgutils.create_struct_proxy(ty)(context, builder, value=v).data
+
+            a0 = builder.gep(data(aty, A_), [a_off_])
+            b0 = builder.gep(data(bty, B_), [b_off_])
+            c0 = builder.gep(data(cty, C_), [c_off_])
+            arows = [builder.gep(a0, [builder.mul(lda_, i64(r))]) for r in range(rows)]
+            crows = [builder.gep(c0, [builder.mul(ldc_, i64(r))]) for r in range(rows)]
+
+            def vptr(p, v):
+                return builder.bitcast(builder.gep(p, [i64(v * lanes)]), vty.as_pointer())
+
+            if accumulate:
+                init = [
+                    builder.load(vptr(crows[r], v), align=4)
+                    for r in range(rows)
+                    for v in range(nvec)
+                ]
+            else:
+                init = [ir.Constant(vty, None)] * (rows * nvec)
+            pre = builder.block
+            loop = builder.append_basic_block("tile_loop")
+            done = builder.append_basic_block("tile_done")
+            builder.cbranch(builder.icmp_signed(">", K_, i64(0)), loop, done)
+
+            builder.position_at_end(loop)
+            k = builder.phi(i64)
+            k.add_incoming(i64(0), pre)
+            acc = []
+            for x in init:
+                phi = builder.phi(vty)
+                phi.add_incoming(x, pre)
+                acc.append(phi)
+            bp = builder.gep(b0, [builder.mul(k, i64(P))])
+            bv = [builder.load(vptr(bp, v), align=4) for v in range(nvec)]
+            undef = ir.Constant(vty, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+            new = []
+            for r in range(rows):
+                a = builder.load(builder.gep(arows[r], [k]), align=4)
+                av = builder.shuffle_vector(builder.insert_element(undef, a, i32(0)), undef, splat)
+                for v in range(nvec):
+                    new.append(builder.call(fma, [av, bv[v], acc[r * nvec + v]]))
+            k1 = builder.add(k, i64(1))
+            end = builder.block
+            k.add_incoming(k1, end)
+            for phi, x in zip(acc, new):
+                phi.add_incoming(x, end)
+            builder.cbranch(builder.icmp_signed("<", k1, K_), loop, done)
+
+            builder.position_at_end(done)
+            outs = []
+            for i, x in enumerate(init):
+                out = builder.phi(vty)
+                out.add_incoming(x, pre)
+                out.add_incoming(new[i], end)
+                outs.append(out)
+            for i, out in enumerate(outs):
+                builder.store(out, vptr(crows[i // nvec], i % nvec), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10 = (
+    _make_tile(r, PANEL_VECTORS, False) for r in range(1, 11)
+)
+
+
+@jit
+def _tile(rows, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
+    """One tile of ``rows`` (1 to 10) rows of ``A`` times one panel."""
+    if rows == 10:
+        _T10(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 9:
+        _T9(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 8:
+        _T8(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 7:
+        _T7(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 6:
+        _T6(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 5:
+        _T5(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 4:
+        _T4(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 3:
+        _T3(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 2:
+        _T2(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 1:
+        _T1(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+
+
+@jit
+def matmul_packed(A, Bp, C):
+    """``C[:, :npan*P] = A @ B`` for ``B`` laid out in panels by :func:`pack_panels`.
+
+    ``A`` (M, K) and ``C`` (M, >= npan*P) are C-contiguous 2-D arrays (views
+    of whole rows are fine); ``Bp`` is (npan, K, P).  Rows are split into
+    tiles of at most ``TILE_ROWS``, as equal as possible; each panel is
+    multiplied by every tile while it is in cache.
+    """
+    M, K = A.shape
+    npan, _, P = Bp.shape
+    if P != PANEL_VECTORS * VECTOR_BYTES // A.itemsize:
+        # the width compiled into the tiles (a kernel cached under another
+        # FASTLSTM_VECTOR_BYTES) must be the width the panels were laid out with
+        raise ValueError("panel width differs from the compiled kernel's")
+    lda = A.shape[1]
+    ldc = C.shape[1]
+    ntiles = (M + TILE_ROWS - 1) // TILE_ROWS
+    for p in range(npan):
+        for i in range(ntiles):
+            lo = i * M // ntiles
+            hi = (i + 1) * M // ntiles
+            _tile(hi - lo, A, lo * lda, lda, Bp, p * K * P, K, C, lo * ldc + p * P, ldc)
+
+
+@jit
+def pack_panels(B, out):
+    """``B`` (K, M) -> ``out`` (npan, K, P): column panels, contiguous over ``k``, zero-padded."""
+    K, M = B.shape
+    npan, _, P = out.shape
+    for p in range(npan):
+        lo = p * P
+        w = min(P, M - lo)
+        for k in range(K):
+            row = out[p, k]
+            for j in range(w):
+                row[j] = B[k, lo + j]
+            for j in range(max(w, 0), P):
+                row[j] = 0
+
+
+@jit
+def pack_panels_t(B, out):
+    """``B.T`` in panels: ``B`` (M, K) -> ``out`` (npan, K, P) with ``out[p, k, j] = B[p*P + j, k]``."""
+    M, K = B.shape
+    npan, _, P = out.shape
+    out[...] = 0
+    for p in range(npan):
+        lo = p * P
+        w = min(P, M - lo)
+        for j in range(w):
+            src = B[lo + j]
+            for k in range(K):
+                out[p, k, j] = src[k]

@@ -5,7 +5,11 @@ that ``a[t]`` is a contiguous ``(N, ...)`` block that ``np.dot`` can hand to
 BLAS.  The input projections ``X @ Wx + b`` for all steps are computed by the
 caller as one matrix product before the loop; the weight gradients
 ``dWx``, ``dWh``, ``db`` and ``dX`` are whole-sequence products after it.
-Each step costs one ``h @ Wh`` product and one fused elementwise pass.
+Each step costs one ``h @ Wh`` product and one fused elementwise pass.  The
+recurrent weights are laid out once per sequence in panels that the
+register-blocked kernel :func:`fastlstm._kernels.blas.matmul_packed`
+consumes at every step without repacking them (a BLAS call would repack all
+of ``Wh`` at every step).
 
 LSTM gate blocks are in the book's order f, g, i, o.
 """
@@ -14,15 +18,64 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastlstm._kernels.blas import matmul_packed
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
 from fastlstm._numba import dual, jit, prange
 
 
-def split_units(H, nch):
-    """Split ``H`` hidden units into ``C`` blocks of at most ``hc`` units: return ``(C, hc)``."""
+def split_units(H, nch, quantum=1):
+    """Split ``H`` hidden units into ``C`` blocks of ``hc`` units (the last ones padded): ``(C, hc)``.
+
+    ``hc`` is a multiple of ``quantum`` (so that a block's ``4*hc`` gate
+    columns fill whole panels of :func:`fastlstm._kernels.blas.matmul_packed`).
+    """
     C = max(1, min(nch, H))
-    return C, (H + C - 1) // C
+    hc = (H + C - 1) // C
+    hc = (hc + quantum - 1) // quantum * quantum
+    return (H + hc - 1) // hc, hc  # rounding up may leave fewer blocks
+
+
+def gate_columns(H, C, hc):
+    """Book column of every blocked gate column: ``(C, 4hc)`` int64, -1 for padding."""
+    cols = np.full((C, 4 * hc), -1, dtype=np.int64)
+    for c in range(C):
+        lo = c * hc
+        hi = min(H, lo + hc)
+        for gate in range(4):
+            cols[c, gate * hc : gate * hc + hi - lo] = gate * H + np.arange(lo, hi)
+    return cols
+
+
+@dual
+def pack_recurrent(Wh, cols, Whp, WhTp):
+    """Lay ``Wh`` (H, 4H) out once per sequence for the per-step products, one task per block.
+
+    ``Whp`` (C, 4hc/P, H, P): block ``c``'s gate columns (``cols[c]``, see
+    :func:`gate_columns`) in panels of ``P`` columns, for ``h @ Wh_c``.
+    ``WhTp`` (C, Hp/P, 4hc, P): ``Wh_c.T`` in panels of ``P`` of its ``H``
+    columns (zero beyond ``H``), for ``dA_c @ Wh_c.T``.  Padding is zero.
+    """
+    H = Wh.shape[0]
+    C, npan, _, P = Whp.shape
+    npan_t = WhTp.shape[1]
+    hc4 = cols.shape[1]
+    for c in prange(C):
+        for p in range(npan):
+            for k in range(H):
+                src = Wh[k]
+                dst = Whp[c, p, k]
+                for j in range(P):
+                    m = cols[c, p * P + j]
+                    dst[j] = src[m] if m >= 0 else 0
+        for p in range(npan_t):
+            blk = WhTp[c, p]  # (4hc, P)
+            w = min(P, H - p * P)
+            for k in range(hc4):  # rows of Wh_c.T: the 32 rows of Wh read stay in L1
+                m = cols[c, k]
+                dst = blk[k]
+                for j in range(P):
+                    dst[j] = Wh[p * P + j, m] if m >= 0 and j < w else 0
 
 
 # --------------------------------------------------------------------------- #
@@ -38,31 +91,80 @@ def split_units(H, nch):
 # block is one task of a ``prange``.  The book's layout is restored only for
 # the gradients handed back to the layer.
 # --------------------------------------------------------------------------- #
-@jit
+@dual
 def pack_cols(W, C, hc, out):
-    """``W`` (K, 4H) in book layout -> ``out`` (C, K, 4hc) blocked (padding zero)."""
+    """``W`` (K, 4H) in book layout -> ``out`` (C, K, 4hc) blocked (padding zero); rows in parallel."""
     K, H4 = W.shape
     H = H4 // 4
-    out[...] = 0
-    for c in range(C):
-        lo = c * hc
-        hi = min(H, lo + hc)
-        for r in range(K):
+    for r in prange(K):
+        for c in range(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
+            dst = out[c, r]
+            dst[...] = 0
             for gate in range(4):
                 for j in range(lo, hi):
-                    out[c, r, gate * hc + j - lo] = W[r, gate * H + j]
+                    dst[gate * hc + j - lo] = W[r, gate * H + j]
 
 
-@jit
+@dual
+def pack_input(Wx, S, b, C, hc, out):
+    """``Wx[S:]`` (D, 4H) and ``b`` (4H,) -> ``out`` (C, D+1, 4hc) blocked, ``b`` as the last row."""
+    D = Wx.shape[0] - S
+    H = b.shape[0] // 4
+    for r in prange(D + 1):
+        src = Wx[S + r] if r < D else b
+        for c in range(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
+            dst = out[c, r]
+            dst[...] = 0
+            for gate in range(4):
+                for j in range(lo, hi):
+                    dst[gate * hc + j - lo] = src[gate * H + j]
+
+
+@dual
+def unpack_input(dWxc, S, dWx, db):
+    """Inverse of :func:`pack_input`: rows of ``dWxc`` into ``dWx[S:]`` and the last into ``db``."""
+    C, D1, hc4 = dWxc.shape
+    hc = hc4 // 4
+    H = db.shape[0] // 4
+    for r in prange(D1):
+        dst = dWx[S + r] if r < D1 - 1 else db
+        for c in range(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
+            for gate in range(4):
+                for j in range(lo, hi):
+                    dst[gate * H + j] = dWxc[c, r, gate * hc + j - lo]
+
+
+@dual
+def sum_blocks_batch_major(dXp, out):
+    """``out[n, t] = sum_c dXp[c, t*N + n]``: ``dXp`` (C, T*N, D) -> ``out`` (N, T, D), blocks in order."""
+    C = dXp.shape[0]
+    N, T, D = out.shape
+    for n in prange(N):
+        for t in range(T):
+            dst = out[n, t]
+            dst[...] = dXp[0, t * N + n]
+            for c in range(1, C):
+                src = dXp[c, t * N + n]
+                for d in range(D):
+                    dst[d] += src[d]
+
+
+@dual
 def unpack_cols(Wc, out):
-    """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H)."""
+    """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H); rows in parallel."""
     C, K, hc4 = Wc.shape
     hc = hc4 // 4
     H = out.shape[1] // 4
-    for c in range(C):
-        lo = c * hc
-        hi = min(H, lo + hc)
-        for r in range(K):
+    for r in prange(K):
+        for c in range(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
             for gate in range(4):
                 for j in range(lo, hi):
                     out[r, gate * H + j] = Wc[c, r, gate * hc + j - lo]
@@ -124,14 +226,17 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
 
 
 @dual(blas=True)
-def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
+def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     """Run the LSTM over a whole sequence.
 
     Parameters
     ----------
     X2 : (T*N, D+1) inputs, time-major rows, with a last column of ones.
-    Wxc, Whc : (C, D+1, 4hc), (C, H, 4hc) blocked parameters; the last row of
-        ``Wxc`` is the bias, so the products include it.
+    Wxc : (C, D+1, 4hc) blocked input weights; the last row is the bias, so
+        the products include it.
+    Whp : (C, 4hc/P, H, P) blocked recurrent weights, each block laid out in
+        panels once for the whole sequence (:func:`pack_block_panels`); every
+        step multiplies them with :func:`~fastlstm._kernels.blas.matmul_packed`.
     P : (C, N, 4hc) or (C, 0, 4hc): a projection added at every step (the
         part of the input that is the same at every step), or nothing.
     A : (C, T, N, 4hc) output: gate activations (backward needs them).
@@ -156,7 +261,7 @@ def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
-            np.dot(hs_tm[t], Whc[c], tmp[c])  # (N, 4hc)
+            matmul_packed(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
                     A[c, t, n],
@@ -170,12 +275,12 @@ def lstm_forward(X2, Wxc, Whc, P, A, hs_tm, cs_tm, hs, tmp):
                 hs[n, t, lo:hi] = hs_tm[t + 1, n, lo:hi]
 
 
-@dual(blas=True)
-def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
+@dual
+def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
     """Backpropagate through all time steps (the recurrent part).
 
     One parallel region per step: each block computes the gate gradients of
-    its units and then its contribution ``dA[c, t] @ WhcT[c]`` to the gradient
+    its units and then its contribution ``dA[c, t] @ Wh_c.T`` to the gradient
     of the previous ``h``.  Contributions go to one of two buffers, alternating
     by step, so a block never overwrites what another is still reading; they
     are summed in block order, so results do not depend on the thread count.
@@ -185,16 +290,17 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
     G : (C, T, N, 4hc) gate activations.
     cs_tm : (T+1, N, H) cell states.
     dhs : (N, T, H) upstream gradients of the hidden states.
-    WhcT : (C, 4hc, H) blocked ``Wh.T``.
+    WhTp : (C, Hp/P, 4hc, P) the blocks of ``Wh.T`` in panels (:func:`pack_block_panels_t`),
+        ``Hp`` being ``H`` rounded up to whole panels.
     dA : (C, T, N, 4hc) output, zero on entry (padding stays zero).
     dh, dc : (N, H) in: gradients flowing into the last h and c; out: those of the initial ones.
-    part : (2, C, N, H) and carry : (C, N, hc) work arrays.
+    part : (2, C, N, Hp) and carry : (C, N, hc) work arrays.
     """
     C, T, N, hc4 = G.shape
     hc = hc4 // 4
     H = dh.shape[1]
     part[...] = 0
-    part[T % 2, 0] = dh
+    part[T % 2, 0, :, :H] = dh
     for t in range(T - 1, -1, -1):
         src = part[(t + 1) % 2]
         dst = part[t % 2]
@@ -220,9 +326,9 @@ def lstm_backward(G, cs_tm, dhs, WhcT, dA, dh, dc, part, carry, one):
                     hc,
                     one,
                 )
-            np.dot(dA[c, t], WhcT[c], dst[c])  # (N, H)
+            matmul_packed(dA[c, t], WhTp[c], dst[c])  # (N, Hp)
     last = part[0]
-    dh[...] = last[0]
+    dh[...] = last[0, :, :H]
     for cc in range(1, C):
         for n in range(N):
             for j in range(H):
@@ -247,15 +353,17 @@ def lstm_weight_grads(X2, Hp2, dA, Wxc, dWxc, dWhc, dXp):
 
 
 @jit
-def rnn_forward(A, Wh, hs_tm, hs, tmp, one):
+def rnn_forward(A, Whp, hs_tm, hs, tmp, one):
     """Elman RNN ``h_t = tanh(x_t Wx + h_{t-1} Wh + b)`` over all steps.
 
-    ``A`` (T, N, H) holds ``x_t Wx + b``; ``hs_tm`` (T+1, N, H) the states with
-    the initial one in ``hs_tm[0]``; ``hs`` (N, T, H) receives the output.
+    ``A`` (T, N, H) holds ``x_t Wx + b``; ``Whp`` is ``Wh`` in panels
+    (:func:`~fastlstm._kernels.blas.pack_panels`), ``tmp`` (N, Hp) a work array
+    of whole panels; ``hs_tm`` (T+1, N, H) the states with the initial one in
+    ``hs_tm[0]``; ``hs`` (N, T, H) receives the output.
     """
     T, N, H = A.shape
     for t in range(T):
-        np.dot(hs_tm[t], Wh, tmp)  # (N, H)
+        matmul_packed(hs_tm[t], Whp, tmp)  # (N, Hp)
         for n in prange(N):
             for j in range(H):
                 h = _tanh(A[t, n, j] + tmp[n, j])
@@ -264,29 +372,37 @@ def rnn_forward(A, Wh, hs_tm, hs, tmp, one):
 
 
 @jit
-def rnn_backward(hs_tm, dhs, WhT, dA, dh, one):
-    """Backward of :func:`rnn_forward`; ``dh`` (N, H) is in/out as in LSTM."""
+def rnn_backward(hs_tm, dhs, WhTp, dA, dh, tmp, one):
+    """Backward of :func:`rnn_forward`; ``dh`` (N, H) is in/out as in LSTM.
+
+    ``WhTp`` is ``Wh.T`` in panels (:func:`~fastlstm._kernels.blas.pack_panels_t`
+    of ``Wh``), ``tmp`` (N, Hp) a work array.
+    """
     T, N, H = dA.shape
     for t in range(T - 1, -1, -1):
         for n in prange(N):
             for j in range(H):
                 h = hs_tm[t + 1, n, j]
                 dA[t, n, j] = (dhs[n, t, j] + dh[n, j]) * (one - h * h)
-        np.dot(dA[t], WhT, dh)  # (N, H)
+        matmul_packed(dA[t], WhTp, tmp)  # (N, Hp)
+        for n in range(N):
+            for j in range(H):
+                dh[n, j] = tmp[n, j]
 
 
 @jit
 def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
     """GRU (book form, no bias) over all steps.
 
-    ``A`` (T, N, 3H) holds ``x_t Wx`` (blocks z, r, h~); ``Whzr`` (H, 2H) and
-    ``Whh`` (H, H) are contiguous copies of ``Wh[:, :2H]`` and ``Wh[:, 2H:]``.
+    ``A`` (T, N, 3H) holds ``x_t Wx`` (blocks z, r, h~); ``Whzr`` and ``Whh``
+    are ``Wh[:, :2H]`` and ``Wh[:, 2H:]`` in panels (:func:`~fastlstm._kernels.blas.pack_panels`),
+    ``tmp_zr`` and ``tmp_h`` work arrays of whole panels (at least 2H and H columns).
     ``G`` (T, N, 3H) receives z, r, h~; ``RH`` (T, N, H) receives ``r * h_prev``.
     """
     T, N, H3 = A.shape
     H = H3 // 3
     for t in range(T):
-        np.dot(hs_tm[t], Whzr, tmp_zr)  # (N, 2H)
+        matmul_packed(hs_tm[t], Whzr, tmp_zr)  # (N, >= 2H)
         for n in prange(N):
             for j in range(H):
                 z = _sig(A[t, n, j] + tmp_zr[n, j])
@@ -294,7 +410,7 @@ def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
                 G[t, n, j] = z
                 G[t, n, H + j] = r
                 RH[t, n, j] = r * hs_tm[t, n, j]
-        np.dot(RH[t], Whh, tmp_h)  # (N, H)
+        matmul_packed(RH[t], Whh, tmp_h)  # (N, >= H)
         for n in prange(N):
             for j in range(H):
                 z = G[t, n, j]
@@ -309,7 +425,10 @@ def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
 def gru_backward(G, hs_tm, dhs, WhzrT, WhhT, dA, dh, dt_h, dt_zr, tmp, one):
     """Backward of :func:`gru_forward`; ``dh`` (N, H) is in/out.
 
-    ``dt_h`` (N, H), ``dt_zr`` (N, 2H) and ``tmp`` (N, H) are contiguous work arrays.
+    ``WhzrT`` and ``WhhT`` are ``Wh[:, :2H].T`` and ``Wh[:, 2H:].T`` in panels
+    (:func:`~fastlstm._kernels.blas.pack_panels_t` of the two parts of ``Wh``);
+    ``dt_h`` (N, H), ``dt_zr`` (N, 2H) and ``tmp`` (N, Hp, whole panels) are
+    contiguous work arrays.
     """
     T, N, H3 = G.shape
     H = H3 // 3
@@ -322,13 +441,13 @@ def gru_backward(G, hs_tm, dhs, WhzrT, WhhT, dA, dh, dt_h, dt_zr, tmp, one):
                 dt_h[n, j] = dh_t * z * (one - hh * hh)
                 dt_zr[n, j] = dh_t * (hh - hs_tm[t, n, j]) * z * (one - z)
                 dh[n, j] = dh_t * (one - z)
-        np.dot(dt_h, WhhT, tmp)  # (N, H): gradient of r * h_prev
+        matmul_packed(dt_h, WhhT, tmp)  # (N, Hp): gradient of r * h_prev
         for n in prange(N):
             for j in range(H):
                 r = G[t, n, H + j]
                 dh[n, j] += r * tmp[n, j]
                 dt_zr[n, H + j] = tmp[n, j] * hs_tm[t, n, j] * r * (one - r)
-        np.dot(dt_zr, WhzrT, tmp)  # (N, H)
+        matmul_packed(dt_zr, WhzrT, tmp)  # (N, Hp)
         for n in prange(N):
             for j in range(H):
                 dh[n, j] += tmp[n, j]

@@ -1,0 +1,75 @@
+"""The pack-once product of the recurrent kernels (:mod:`fastlstm._kernels.blas`).
+
+``matmul_packed`` must equal a float64 product to the dtype's rounding for
+every row count (tiles of 1 to ``TILE_ROWS`` rows) and widths that are not
+whole panels, and ``pack_recurrent`` must lay ``Wh`` out exactly as the
+blocked gate layout of :mod:`fastlstm._kernels.lstm` says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastlstm._kernels import blas
+from fastlstm._kernels import lstm as klstm
+
+EPS = {np.float32: 1e-6, np.float64: 1e-14}
+
+
+def _panels(B, P):
+    K, M = B.shape
+    npan = -(-M // P)
+    out = np.empty((npan, K, P), dtype=B.dtype)
+    blas.pack_panels(B, out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("M", [1, 2, 5, blas.TILE_ROWS, blas.TILE_ROWS + 1, 20, 33])
+def test_matmul_packed_equals_the_product(dtype, M):
+    rng = np.random.default_rng(M)
+    P = blas.panel_width(dtype)
+    K, N = 37, 2 * P + 3  # a partial last panel
+    A = rng.standard_normal((M, K)).astype(dtype)
+    B = rng.standard_normal((K, N)).astype(dtype)
+    Bp = _panels(B, P)
+    assert np.all(Bp[-1, :, 3:] == 0)  # padding
+    C = np.full((M, Bp.shape[0] * P), np.nan, dtype=dtype)
+    blas.matmul_packed(A, Bp, C)
+    expected = A.astype(np.float64) @ B.astype(np.float64)
+    scale = np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64)
+    assert np.all(np.abs(C[:, :N] - expected) <= K * EPS[dtype] * scale)
+    assert np.all(C[:, N:] == 0)  # zero panels give zero columns
+
+
+def test_matmul_packed_rejects_a_foreign_panel_width():
+    A = np.ones((2, 3), np.float32)
+    Bp = np.ones((1, 3, blas.panel_width(np.float32) // 2), np.float32)
+    with pytest.raises(ValueError, match="panel width"):
+        blas.matmul_packed(A, Bp, np.empty((2, Bp.shape[2]), np.float32))
+
+
+def test_panels_of_the_transpose():
+    B = np.arange(5 * 40, dtype=np.float32).reshape(5, 40)
+    P = blas.panel_width(np.float32)
+    out = np.empty((-(-5 // P), 40, P), np.float32)
+    blas.pack_panels_t(B, out)
+    np.testing.assert_array_equal(out, _panels(np.ascontiguousarray(B.T), P))
+
+
+@pytest.mark.parametrize("H", [5, 13, 64])
+def test_pack_recurrent_layout(H):
+    rng = np.random.default_rng(H)
+    Wh = rng.standard_normal((H, 4 * H)).astype(np.float32)
+    P = blas.panel_width(np.float32)
+    C, hc = klstm.split_units(H, 2, P // 4)
+    assert (4 * hc) % P == 0 and (C - 1) * hc < H <= C * hc
+    Whc = np.empty((C, H, 4 * hc), np.float32)
+    klstm.pack_cols.serial(Wh, C, hc, Whc)
+    Whp = np.empty((C, 4 * hc // P, H, P), np.float32)
+    WhTp = np.empty((C, -(-H // P), 4 * hc, P), np.float32)
+    klstm.pack_recurrent.serial(Wh, klstm.gate_columns(H, C, hc), Whp, WhTp)
+    for c in range(C):
+        np.testing.assert_array_equal(Whp[c], _panels(Whc[c], P))
+        np.testing.assert_array_equal(WhTp[c], _panels(np.ascontiguousarray(Whc[c].T), P))
