@@ -9,6 +9,12 @@ count, so results are reproducible with any number of threads.
 Operands are 2-D float arrays; ``a`` in :func:`matmul` and ``x``/``y`` in
 :func:`matmul_tn` must be C-contiguous, ``b`` C- or F-contiguous, ``out``
 C-contiguous.
+
+The one exception is the per-step product of the recurrent kernels, a few
+rows times the same large matrix at every time step: :func:`matmul_packed`
+multiplies by a matrix laid out once in panels (:func:`pack_panels`,
+:func:`pack_panels_t`) with a register-blocked kernel, where a BLAS call
+would repack the whole matrix at every step (see ``docs/design.md``).
 """
 
 from __future__ import annotations
