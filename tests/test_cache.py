@@ -219,6 +219,13 @@ _MODELS_SCRIPT = textwrap.dedent(
     out.append(lstm.forward(rng.standard_normal((N, T, D))))
     out.append(lstm.backward(rng.standard_normal((N, T, H))))
     out += [g.copy() for g in lstm.grads]
+    N, T, D, H = 32, 8, 64, 64  # big enough for the parallel builds
+    big = FL.TimeLSTM(rng.standard_normal((D, 4 * H)) * 0.1,
+                      rng.standard_normal((H, 4 * H)) * 0.1, rng.standard_normal(4 * H))
+    out.append(big.forward(rng.standard_normal((N, T, D))))
+    out.append(big.backward(rng.standard_normal((N, T, H))))
+    out += [g.copy() for g in big.grads]
+    N = 8
     m = AttentionSeq2seq(30, 8, 32, seed=1, dtype=np.float64)
     xs, ts = rng.integers(0, 30, (N, 9)), rng.integers(0, 30, (N, 5))
     opt = Adam()
@@ -243,8 +250,9 @@ _MODELS_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_float64_models_bits_equal_cold_and_warm(tmp_path):
-    """float64 TimeLSTM forward and backward, and training steps of two models: the
-    run that compiles and the runs that load the cache give the same bits."""
+    """float64 TimeLSTM forward and backward (serial and parallel builds), and training
+    steps of two models: the run that compiles and the runs that load the cache give the
+    same bits, and the parallel loops compile as parallel loops."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
     env["PYTHONPATH"] = str(ROOT)
     env["FASTLSTM_NUMBA_CACHE"] = str(tmp_path / "cache")
@@ -262,3 +270,6 @@ def test_float64_models_bits_equal_cold_and_warm(tmp_path):
         runs.append(proc)
     assert "compiling" in runs[0].stderr and "compiling" not in runs[1].stderr
     assert runs[0].stdout == runs[1].stdout
+    # every prange loop compiled really runs in parallel (a raise inlined into a loop
+    # body, for one, makes numba run it serially with only a performance warning)
+    assert "will not be executed in parallel" not in runs[0].stderr, runs[0].stderr

@@ -263,20 +263,23 @@ def _tile(rows, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
 
 
 @jit
-def matmul_packed(A, Bp, C):
-    """``C[:, :npan*P] = A @ B`` for ``B`` laid out in panels by :func:`pack_panels`.
+def check_panel_width(P, itemsize):
+    """Raise unless ``P`` is the panel width compiled into the tiles for ``itemsize``.
 
-    ``A`` (M, K) and ``C`` (M, >= npan*P) are C-contiguous 2-D arrays (views
-    of whole rows are fine); ``Bp`` is (npan, K, P).  Rows are split into
-    tiles of at most ``TILE_ROWS``, as equal as possible; each panel is
-    multiplied by every tile while it is in cache.
+    A kernel cached under another ``FASTLSTM_VECTOR_BYTES`` has another width
+    compiled in; the panels must be laid out with the width the tiles use.
+    Call it once before a parallel loop: a ``raise`` inside a ``prange`` body
+    would keep numba from running the loop in parallel.
     """
+    if P != PANEL_VECTORS * VECTOR_BYTES // itemsize:
+        raise ValueError("panel width differs from the compiled kernel's")
+
+
+@jit
+def matmul_panels(A, Bp, C):
+    """:func:`matmul_packed` without the panel-width check (for ``prange`` bodies)."""
     M, K = A.shape
     npan, _, P = Bp.shape
-    if P != PANEL_VECTORS * VECTOR_BYTES // A.itemsize:
-        # the width compiled into the tiles (a kernel cached under another
-        # FASTLSTM_VECTOR_BYTES) must be the width the panels were laid out with
-        raise ValueError("panel width differs from the compiled kernel's")
     lda = A.shape[1]
     ldc = C.shape[1]
     ntiles = (M + TILE_ROWS - 1) // TILE_ROWS
@@ -285,6 +288,19 @@ def matmul_packed(A, Bp, C):
             lo = i * M // ntiles
             hi = (i + 1) * M // ntiles
             _tile(hi - lo, A, lo * lda, lda, Bp, p * K * P, K, C, lo * ldc + p * P, ldc)
+
+
+@jit
+def matmul_packed(A, Bp, C):
+    """``C[:, :npan*P] = A @ B`` for ``B`` laid out in panels by :func:`pack_panels`.
+
+    ``A`` (M, K) and ``C`` (M, >= npan*P) are C-contiguous 2-D arrays (views
+    of whole rows are fine); ``Bp`` is (npan, K, P).  Rows are split into
+    tiles of at most ``TILE_ROWS``, as equal as possible; each panel is
+    multiplied by every tile while it is in cache.
+    """
+    check_panel_width(Bp.shape[2], A.itemsize)
+    matmul_panels(A, Bp, C)
 
 
 @jit

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastlstm._kernels.blas import matmul_packed
+from fastlstm._kernels.blas import check_panel_width, matmul_packed, matmul_panels
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
 from fastlstm._numba import dual, jit, prange
@@ -247,6 +247,7 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     C, T, N, hc4 = A.shape
     hc = hc4 // 4
     H = hs_tm.shape[2]
+    check_panel_width(Whp.shape[3], hs_tm.itemsize)
     # input projections (with the bias) of all steps at once, one product per block
     for c in prange(C):
         np.dot(X2, Wxc[c], A[c].reshape((T * N, hc4)))
@@ -261,7 +262,7 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
-            matmul_packed(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
+            matmul_panels(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
                     A[c, t, n],
@@ -299,6 +300,7 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
     C, T, N, hc4 = G.shape
     hc = hc4 // 4
     H = dh.shape[1]
+    check_panel_width(WhTp.shape[3], dA.itemsize)
     part[...] = 0
     part[T % 2, 0, :, :H] = dh
     for t in range(T - 1, -1, -1):
@@ -326,7 +328,7 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
                     hc,
                     one,
                 )
-            matmul_packed(dA[c, t], WhTp[c], dst[c])  # (N, Hp)
+            matmul_panels(dA[c, t], WhTp[c], dst[c])  # (N, Hp)
     last = part[0]
     dh[...] = last[0, :, :H]
     for cc in range(1, C):
