@@ -39,15 +39,17 @@ def softmax_row(row, out):
         out[v] *= inv
 
 
-@jit
+@jit(inline="never")
 def softmax_defined(row):
     """True if ``row`` has no NaN, no +inf and at least one finite element.
 
     Exactly then is its softmax defined (-inf scores are probability 0).
-    Compiled without fast-math flags (``fastmath=False``): under the
-    reductions' ``reassoc``/``nsz``/``contract`` flags LLVM may fold
-    ``math.isfinite`` of a NaN to True, so kernels built with those flags call
-    this instead of testing finiteness themselves.
+    Compiled without fast-math flags (``fastmath=False``) and never inlined
+    (an inlined helper would take its caller's flags): under the reductions'
+    ``reassoc``/``nsz``/``contract`` flags LLVM may fold ``math.isfinite`` of a
+    NaN to True, so kernels built with those flags call this instead of
+    testing finiteness themselves.  Its result is exact, so a separately
+    compiled copy cannot change any bits.
     """
     no_nan_or_inf = True
     some_finite = False
