@@ -76,8 +76,8 @@ def quickstart(tmp):
     }
 
 
-def _seq(name, tmp, command, **kwargs):
-    run, seconds = _train(name, tmp / name, **kwargs)
+def _seq(name, tmp, command, folder=None, **kwargs):
+    run, seconds = _train(name, tmp / (folder or name), **kwargs)
     acc = run.history["accuracy"]
     best = max(acc)
     return {
@@ -95,7 +95,7 @@ def seq2seq(tmp):
 
 
 def reversed_(tmp):
-    return _seq("seq2seq", tmp, "fastlstm train seq2seq --reverse", reverse=True)
+    return _seq("seq2seq", tmp, "fastlstm train seq2seq --reverse", folder="reversed", reverse=True)
 
 
 def peeky(tmp):
