@@ -215,6 +215,18 @@ def gradcheck(
     Shared parameters (the same array twice, or a transposed view for weight
     tying) are checked once, against the sum of their gradients.
     """
+    checker = _Checker(obj, inputs, eps, np.random.default_rng(seed), max_elements, directions)
+    measured = [(label, checker.differences(array, a)) for label, array, a in checker.checks()]
+    _restore(checker.saved)
+    scale = max((max(na, nn) for _, (_, na, nn) in measured), default=0.0)
+    lowest = max(floor, rel_floor * scale)
+    result = GradcheckResult()
+    for label, (diff, na, nn) in measured:
+        result.errors[label] = diff / max(na, nn, lowest)
+    return result
+
+
+def _float64_params(obj):
     params = list(getattr(obj, "params", []))
     for i, p in enumerate(params):
         if not isinstance(p, np.ndarray) or p.dtype != np.float64:
@@ -223,106 +235,106 @@ def gradcheck(
                 f"gradcheck needs float64 parameters; params[{i}] is {dtype}. "
                 "Build the layer or model with float64 arrays."
             )
-    inputs = [
-        np.array(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x for x in inputs
-    ]
-    float_pos = [
-        k for k, x in enumerate(inputs) if isinstance(x, np.ndarray) and x.dtype == np.float64
-    ]
-    rng = np.random.default_rng(seed)
-    saved = _snapshot(obj)
+    return params
 
-    _restore(saved)
-    out = obj.forward(*inputs)
-    if np.ndim(out) == 0 and not isinstance(out, tuple):
-        proj = None
-    else:
-        outs = out if isinstance(out, tuple) else (out,)
-        proj = tuple(rng.standard_normal(np.shape(o)) for o in outs)
 
-    def loss():
-        _restore(saved)
-        o = obj.forward(*inputs)
-        if proj is None:
+class _Checker:
+    """The analytic gradients of ``obj`` at ``inputs`` and the numerical derivatives."""
+
+    def __init__(self, obj, inputs, eps, rng, max_elements, directions):
+        self.obj, self.eps, self.rng = obj, eps, rng
+        self.max_elements, self.directions = max_elements, directions
+        self.params = _float64_params(obj)
+        self.inputs = [
+            np.array(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x for x in inputs
+        ]
+        self.saved = _snapshot(obj)
+
+        _restore(self.saved)
+        out = obj.forward(*self.inputs)
+        if np.ndim(out) == 0 and not isinstance(out, tuple):
+            self.proj = None
+            back = obj.backward(1)
+        else:
+            outs = out if isinstance(out, tuple) else (out,)
+            self.proj = tuple(rng.standard_normal(np.shape(o)) for o in outs)
+            back = obj.backward(*self.proj)
+        self.grads = [np.array(g, dtype=np.float64) for g in obj.grads]
+        if back is None:
+            self.dinputs = []
+        else:
+            self.dinputs = list(back) if isinstance(back, tuple) else [back]
+
+    def loss(self):
+        """The scalar checked: the output itself, or its random projection."""
+        _restore(self.saved)
+        o = self.obj.forward(*self.inputs)
+        if self.proj is None:
             return float(o)
         os_ = o if isinstance(o, tuple) else (o,)
-        return float(sum(np.sum(np.asarray(a, dtype=np.float64) * r) for a, r in zip(os_, proj)))
+        return float(
+            sum(np.sum(np.asarray(a, dtype=np.float64) * r) for a, r in zip(os_, self.proj))
+        )
 
-    if proj is None:
-        back = obj.backward(1)
-    else:
-        back = obj.backward(*proj)
-    grads = [np.array(g, dtype=np.float64) for g in obj.grads]
-    if back is None:
-        dinputs = []
-    else:
-        dinputs = list(back) if isinstance(back, tuple) else [back]
+    def checks(self):
+        """``(label, array, analytic gradient)`` of every parameter (shared ones once) and
+        every float input."""
+        out = []
+        groups, owner = _groups(self.params)
+        for i in groups:
+            total = self.grads[i].copy()
+            for k, (j, transposed) in owner.items():
+                if j == i:
+                    total += self.grads[k].T if transposed else self.grads[k]
+            name = _param_name(self.obj, i)
+            out.append((f"params[{i}]{name} {self.params[i].shape}", self.params[i], total))
+        float_pos = [
+            k
+            for k, x in enumerate(self.inputs)
+            if isinstance(x, np.ndarray) and x.dtype == np.float64
+        ]
+        for n, k in enumerate(float_pos):
+            if n < len(self.dinputs) and self.dinputs[n] is not None:
+                out.append((f"inputs[{k}] {self.inputs[k].shape}", self.inputs[k], self.dinputs[n]))
+        return out
 
-    def derivative(array, direction, h):
-        """Derivative of the loss along ``direction`` (same shape as ``array``)."""
-        old = array.copy()
+    def _five_point_at(self, array, index, step):
+        """The losses ``{m: loss}`` with ``array[index]`` moved by ``m * step``, m = +-1, +-2."""
+        old = np.copy(array[index])  # a copy also where array[index] is a view
         f = {}
         try:
             for m in (-2, -1, 1, 2):
-                array[...] = old + (m * h) * direction
-                f[m] = loss()
+                array[index] = old + m * step
+                f[m] = self.loss()
         finally:
-            array[...] = old
-        return _five_point(f, h)
+            array[index] = old
+        return f
 
-    def differences(array, analytic):
+    def derivative(self, array, direction, h):
+        """Derivative of the loss along ``direction`` (same shape as ``array``)."""
+        return _five_point(self._five_point_at(array, Ellipsis, h * direction), h)
+
+    def differences(self, array, analytic):
         """``(|a - n| estimate, |a|, |n| estimate)`` of one array."""
         a = np.asarray(analytic, dtype=np.float64).reshape(array.shape)
-        h = _step(array, eps)
-        if max_elements is None or array.size <= max_elements:
-            n = np.empty(array.size)
-            for k in range(array.size):
-                pos = np.unravel_index(k, array.shape)
-                old = array[pos]
-                f = {}
-                try:
-                    for m in (-2, -1, 1, 2):
-                        array[pos] = old + m * h
-                        f[m] = loss()
-                finally:
-                    array[pos] = old
-                n[k] = _five_point(f, h)
-            n = n.reshape(array.shape)
+        h = _step(array, self.eps)
+        if self.max_elements is None or array.size <= self.max_elements:
+            n = np.empty(array.shape)
+            for pos in np.ndindex(array.shape):
+                n[pos] = _five_point(self._five_point_at(array, pos, h), h)
             return float(np.linalg.norm(a - n)), float(np.linalg.norm(a)), float(np.linalg.norm(n))
         norm_a = float(np.linalg.norm(a))
         diffs = []
         norm_n = 0.0
         if norm_a > 0:  # along the analytic gradient: |a| against the numerical slope
             unit = a / norm_a
-            slope = derivative(array, unit * np.sqrt(array.size), h) / np.sqrt(array.size)
+            slope = self.derivative(array, unit * np.sqrt(array.size), h) / np.sqrt(array.size)
             diffs.append(abs(norm_a - slope))
             norm_n = abs(slope)
-        for _ in range(directions):
-            u = rng.standard_normal(array.shape)
-            diffs.append(abs(float(np.sum(a * u)) - derivative(array, u, h)))
+        for _ in range(self.directions):
+            u = self.rng.standard_normal(array.shape)
+            diffs.append(abs(float(np.sum(a * u)) - self.derivative(array, u, h)))
         return max(diffs, default=0.0), norm_a, norm_n
-
-    checks = []
-    groups, owner = _groups(params)
-    for i in groups:
-        total = grads[i].copy()
-        for k, (j, transposed) in owner.items():
-            if j == i:
-                total += grads[k].T if transposed else grads[k]
-        name = _param_name(obj, i)
-        checks.append((f"params[{i}]{name} {params[i].shape}", params[i], total))
-    for n, k in enumerate(float_pos):
-        if n < len(dinputs) and dinputs[n] is not None:
-            checks.append((f"inputs[{k}] {inputs[k].shape}", inputs[k], dinputs[n]))
-
-    measured = [(label, differences(array, analytic)) for label, array, analytic in checks]
-    _restore(saved)
-    scale = max((max(na, nn) for _, (_, na, nn) in measured), default=0.0)
-    lowest = max(floor, rel_floor * scale)
-    result = GradcheckResult()
-    for label, (diff, na, nn) in measured:
-        result.errors[label] = diff / max(na, nn, lowest)
-    return result
 
 
 def _param_name(obj, i):
