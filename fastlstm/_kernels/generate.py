@@ -117,6 +117,104 @@ def _score_block(blk, step, WoutT, bout, hlast, temperature, with_exp, s32, s, e
     bsum[blk] = acc
 
 
+@jit
+def _cell_update(b, part, c, hnew):
+    """Gate sums of the tasks' parts plus the bias, then the LSTM cell: ``c`` and ``hnew`` (H,)."""
+    H = c.shape[0]
+    NT = part.shape[0]
+    for j in range(H):
+        af = b[j]
+        ag = b[H + j]
+        ai = b[2 * H + j]
+        ao = b[3 * H + j]
+        for task in range(NT):
+            af += part[task, j]
+            ag += part[task, H + j]
+            ai += part[task, 2 * H + j]
+            ao += part[task, 3 * H + j]
+        f = _sig(af)
+        g = _tanh(ag)
+        i = _sig(ai)
+        o = _sig(ao)
+        cn = f * c[j] + g * i
+        c[j] = cn
+        hnew[j] = o * _tanh(cn)
+
+
+@jit
+def _draw_top_k(s, e, keep, top_k, m, uu):
+    """Draw an id among the ``top_k`` largest scores ``s`` (max ``m``) with the uniform ``uu``.
+
+    Returns the id, -1 if nothing could be drawn, or -2 if the sum of the
+    weights is not finite.
+    """
+    V = s.shape[0]
+    _kth_largest_mask(s, top_k, keep)
+    total = 0.0
+    for v in range(V):
+        if keep[v]:
+            ev = math.exp(s[v] - m)
+            e[v] = ev
+            total += ev
+        else:
+            e[v] = 0.0
+    if not math.isfinite(total):
+        return -2
+    target = uu * total
+    acc = 0.0
+    sampled = -1
+    for v in range(V):
+        if e[v] > 0.0:
+            acc += e[v]
+            sampled = v
+            if acc > target:
+                break
+    return sampled
+
+
+@jit
+def _draw_from_blocks(e, bmax, bsum, step, m, uu):
+    """Draw an id from the blocks' ``exp(s - bmax)`` (``e``), block maxima and sums.
+
+    Returns the id, -1 if nothing could be drawn, or -2 if the sum of the
+    weights is not finite.
+    """
+    V = e.shape[0]
+    NB = bsum.shape[0]
+    total = 0.0
+    for blk in range(NB):
+        if bsum[blk] > 0.0:
+            total += bsum[blk] * math.exp(bmax[blk] - m)
+    if not math.isfinite(total):
+        return -2
+    target = uu * total
+    acc = 0.0
+    sampled = -1
+    for blk in range(NB):
+        if bsum[blk] <= 0.0:
+            continue
+        scale = math.exp(bmax[blk] - m)
+        w = bsum[blk] * scale
+        lo = blk * step
+        hi = min(V, lo + step)
+        if acc + w > target or blk == NB - 1:
+            for v in range(lo, hi):
+                ev = e[v] * scale
+                if ev > 0.0:
+                    acc += ev
+                    sampled = v
+                    if acc > target:
+                        return sampled
+        else:
+            acc += w
+            # remember the last id with mass in case rounding runs past the end
+            for v in range(hi - 1, lo - 1, -1):
+                if e[v] > 0.0:
+                    sampled = v
+                    break
+    return sampled
+
+
 @dual(blas=True)
 def lm_sample(
     emb,
@@ -229,24 +327,7 @@ def lm_sample(
             hprev = hs[layer]
             for task in prange(NT):
                 _gate_part(task, nch, xin, Wx, hprev, Wh, part)
-            c = cs[layer]
-            for j in range(H):
-                af = b[j]
-                ag = b[H + j]
-                ai = b[2 * H + j]
-                ao = b[3 * H + j]
-                for task in range(NT):
-                    af += part[task, j]
-                    ag += part[task, H + j]
-                    ai += part[task, 2 * H + j]
-                    ao += part[task, 3 * H + j]
-                f = _sig(af)
-                g = _tanh(ag)
-                i = _sig(ai)
-                o = _sig(ao)
-                cn = f * c[j] + g * i
-                c[j] = cn
-                hnew[j] = o * _tanh(cn)
+            _cell_update(b, part, cs[layer], hnew)
             for j in range(H):
                 hprev[j] = hnew[j]
                 inp[j] = hnew[j]
@@ -275,62 +356,10 @@ def lm_sample(
         else:
             uu = u[n_used]
             n_used += 1
-            sampled = -1
             if use_topk:
-                _kth_largest_mask(s, top_k, keep)
-                total = 0.0
-                for v in range(V):
-                    if keep[v]:
-                        ev = math.exp(s[v] - m)
-                        e[v] = ev
-                        total += ev
-                    else:
-                        e[v] = 0.0
-                if not math.isfinite(total):
-                    return n_out, n_used, steps, x, skipped, BAD_SCORES
-                target = uu * total
-                acc = 0.0
-                for v in range(V):
-                    if e[v] > 0.0:
-                        acc += e[v]
-                        sampled = v
-                        if acc > target:
-                            break
+                sampled = _draw_top_k(s, e, keep, top_k, m, uu)
             else:
-                total = 0.0
-                for blk in range(NB):
-                    if bsum[blk] > 0.0:
-                        total += bsum[blk] * math.exp(bmax[blk] - m)
-                if not math.isfinite(total):
-                    return n_out, n_used, steps, x, skipped, BAD_SCORES
-                target = uu * total
-                acc = 0.0
-                for blk in range(NB):
-                    if bsum[blk] <= 0.0:
-                        continue
-                    scale = math.exp(bmax[blk] - m)
-                    w = bsum[blk] * scale
-                    lo = blk * step
-                    hi = min(V, lo + step)
-                    if acc + w > target or blk == NB - 1:
-                        found = False
-                        for v in range(lo, hi):
-                            ev = e[v] * scale
-                            if ev > 0.0:
-                                acc += ev
-                                sampled = v
-                                if acc > target:
-                                    found = True
-                                    break
-                        if found:
-                            break
-                    else:
-                        acc += w
-                        # remember the last id with mass in case rounding runs past the end
-                        for v in range(hi - 1, lo - 1, -1):
-                            if e[v] > 0.0:
-                                sampled = v
-                                break
+                sampled = _draw_from_blocks(e, bmax, bsum, step, m, uu)
             if sampled < 0:
                 return n_out, n_used, steps, x, skipped, BAD_SCORES
 
