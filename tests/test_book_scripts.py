@@ -394,13 +394,18 @@ def test_ch07_show_addition_dataset(book_run):
 
 
 def _check_text(txt, word_to_id_words):
-    """Every printed word is a PTB word, or one followed by <eos> (the book prints "word.")."""
+    """Every printed word is a PTB word, or one followed by <eos>.
+
+    The book prints ``<eos>`` as ``.`` and a line break: ``word.``, or a lone ``.``
+    after another ``<eos>`` (a briefly trained model says ``<eos>`` often).  The
+    scripts do not seed NumPy, so the text differs from run to run.
+    """
     words = txt.split()
     assert len(words) >= 50
     unknown = {
         w
         for w in words
-        if w not in word_to_id_words and not (w.endswith(".") and w[:-1] in word_to_id_words)
+        if w not in word_to_id_words and not (w.endswith(".") and w[:-1] in word_to_id_words | {""})
     }
     assert not unknown, f"words not in the PTB vocabulary: {sorted(unknown)[:5]}"
 
@@ -424,7 +429,7 @@ def test_ch07_generate_better_text(book_run, ptb_words):
     proc = book_run.run("ch07/generate_better_text.py")
     first, second = proc.stdout.split("-" * 50 + "\n")
     assert first.startswith("you ")
-    assert second.startswith("the meaning of life is ")
+    assert second.startswith("the meaning of life is")  # then a word, or "." for <eos>
     _check_text(first, ptb_words)
     _check_text(second, ptb_words)
 
