@@ -420,7 +420,7 @@ def ptb_words(ptb_dir):
 def test_ch07_generate_text(book_run, ptb_words):
     book_run.run("ch06/train_rnnlm.py")
     proc = book_run.run("ch07/generate_text.py")
-    assert proc.stdout.startswith("you ")
+    assert proc.stdout.startswith("you")  # then a word, or "." for <eos>
     _check_text(proc.stdout, ptb_words)
 
 
@@ -428,7 +428,7 @@ def test_ch07_generate_better_text(book_run, ptb_words):
     book_run.run("ch06/train_better_rnnlm.py")
     proc = book_run.run("ch07/generate_better_text.py")
     first, second = proc.stdout.split("-" * 50 + "\n")
-    assert first.startswith("you ")
+    assert first.startswith("you")  # then a word, or "." for <eos>
     assert second.startswith("the meaning of life is")  # then a word, or "." for <eos>
     _check_text(first, ptb_words)
     _check_text(second, ptb_words)
