@@ -91,37 +91,33 @@ def pack_recurrent(Wh, cols, Whp, WhTp):
 # block is one task of a ``prange``.  The book's layout is restored only for
 # the gradients handed back to the layer.
 # --------------------------------------------------------------------------- #
+@jit
+def _block_row(src, C, hc, dst):
+    """One book-layout row ``src`` (4H,) -> ``dst`` (C, 4hc): gate columns per block, padding zero."""
+    H = src.shape[0] // 4
+    for c in range(C):
+        lo = c * hc
+        hi = min(H, lo + hc)
+        d = dst[c]
+        d[...] = 0
+        for gate in range(4):
+            for j in range(lo, hi):
+                d[gate * hc + j - lo] = src[gate * H + j]
+
+
 @dual
 def pack_cols(W, C, hc, out):
     """``W`` (K, 4H) in book layout -> ``out`` (C, K, 4hc) blocked (padding zero); rows in parallel."""
-    K, H4 = W.shape
-    H = H4 // 4
-    for r in prange(K):
-        for c in range(C):
-            lo = c * hc
-            hi = min(H, lo + hc)
-            dst = out[c, r]
-            dst[...] = 0
-            for gate in range(4):
-                for j in range(lo, hi):
-                    dst[gate * hc + j - lo] = W[r, gate * H + j]
+    for r in prange(W.shape[0]):
+        _block_row(W[r], C, hc, out[:, r])
 
 
 @dual
 def pack_input(Wx, S, b, C, hc, out):
     """``Wx[S:]`` (D, 4H) and ``b`` (4H,) -> ``out`` (C, D+1, 4hc) blocked, ``b`` as the last row."""
     D = Wx.shape[0] - S
-    H = b.shape[0] // 4
     for r in prange(D + 1):
-        src = Wx[S + r] if r < D else b
-        for c in range(C):
-            lo = c * hc
-            hi = min(H, lo + hc)
-            dst = out[c, r]
-            dst[...] = 0
-            for gate in range(4):
-                for j in range(lo, hi):
-                    dst[gate * hc + j - lo] = src[gate * H + j]
+        _block_row(Wx[S + r] if r < D else b, C, hc, out[:, r])
 
 
 @dual
