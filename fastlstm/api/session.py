@@ -189,6 +189,14 @@ class _Session:
             **common,
         )
 
+    def size_kwargs(self) -> dict:
+        """The model's sizes from the data and the settings (V, D, H)."""
+        return {
+            "vocab_size": len(self.vocab),
+            "wordvec_size": self.cfg["wordvec"],
+            "hidden_size": self.cfg["hidden"],
+        }
+
     def restore_common(self, ckpt, source) -> None:
         from fastlstm import io as fio
 
@@ -258,11 +266,7 @@ class LMSession(_Session):
         from fastlstm.optim import SGD, PlateauDecay
 
         cfg = self.cfg
-        kwargs = {
-            "vocab_size": len(self.vocab),
-            "wordvec_size": cfg["wordvec"],
-            "hidden_size": cfg["hidden"],
-        }
+        kwargs = self.size_kwargs()
         if "dropout" in cfg:
             kwargs["dropout_ratio"] = cfg["dropout"]
         self.model = model_class(self.name)(**kwargs, seed=u.seeds(cfg["seed"], 1)[0])
@@ -429,11 +433,7 @@ class SeqSession(_Session):
         from fastlstm.optim import Adam
 
         cfg = self.cfg
-        kwargs = {
-            "vocab_size": len(self.vocab),
-            "wordvec_size": cfg["wordvec"],
-            "hidden_size": cfg["hidden"],
-        }
+        kwargs = self.size_kwargs()
         if cfg["seed"] == "book":
             # the book's scripts draw the weights, then every epoch's shuffle, from the
             # global state load_data seeded: one RandomState replays that stream
