@@ -35,6 +35,14 @@ on its own, or the copy optimised into the caller), and float64 results of a
 run that compiled differed in the last bits from a run that loaded the cache.
 An inlined helper takes its caller's ``fastmath`` flags.
 
+A few large helpers (the LSTM gate rows, the packed product, the pieces of
+the sampling step) are ``inline="never"``: compiled once and linked into
+every kernel that calls them, which saves seconds of compile time per
+caller.  Each is compiled with one set of options only (never called from a
+``fastmath`` kernel), so every copy of it is the same machine code and the
+bits do not depend on which copy runs (``tests/test_cache.py`` checks float64
+models cold against warm).
+
 Environment variables
 ---------------------
 FASTLSTM_NUMBA_PARALLEL : "0" disables ``parallel=True`` kernels (they then

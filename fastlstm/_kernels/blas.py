@@ -275,7 +275,7 @@ def check_panel_width(P, itemsize):
         raise ValueError("panel width differs from the compiled kernel's")
 
 
-@jit
+@jit(inline="never")
 def matmul_panels(A, Bp, C):
     """:func:`matmul_packed` without the panel-width check (for ``prange`` bodies)."""
     M, K = A.shape

@@ -144,7 +144,9 @@ def sum_blocks_batch_major(dXp, out):
     for n in prange(N):
         for t in range(T):
             dst = out[n, t]
-            dst[...] = dXp[0, t * N + n]
+            first = dXp[0, t * N + n]
+            for d in range(D):
+                dst[d] = first[d]
             for c in range(1, C):
                 src = dXp[c, t * N + n]
                 for d in range(D):
@@ -166,7 +168,7 @@ def unpack_cols(Wc, out):
                     out[r, gate * H + j] = Wc[c, r, gate * hc + j - lo]
 
 
-@jit
+@jit(inline="never")
 def _gates_forward_row(a, tm, cprev, cnext, hnext, w, hc):
     """One row of one block: gate activations (written into ``a``), new c and h.
 
@@ -196,7 +198,7 @@ def _gates_forward_row(a, tm, cprev, cnext, hnext, w, hc):
         hnext[k] = o[k] * _tanh(cn)
 
 
-@jit
+@jit(inline="never")
 def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
     """One row of one block: gradients of the gate pre-activations into ``da``.
 
@@ -269,7 +271,8 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
                     hi - lo,
                     hc,
                 )
-                hs[n, t, lo:hi] = hs_tm[t + 1, n, lo:hi]
+                for k in range(lo, hi):
+                    hs[n, t, k] = hs_tm[t + 1, n, k]
 
 
 @dual
@@ -298,7 +301,9 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
     H = dh.shape[1]
     check_panel_width(WhTp.shape[3], dA.itemsize)
     part[...] = 0
-    part[T % 2, 0, :, :H] = dh
+    for n in range(N):
+        for j in range(H):
+            part[T % 2, 0, n, j] = dh[n, j]
     for t in range(T - 1, -1, -1):
         src = part[(t + 1) % 2]
         dst = part[t % 2]
@@ -326,7 +331,9 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
                 )
             matmul_panels(dA[c, t], WhTp[c], dst[c])  # (N, Hp)
     last = part[0]
-    dh[...] = last[0, :, :H]
+    for n in range(N):
+        for j in range(H):
+            dh[n, j] = last[0, n, j]
     for cc in range(1, C):
         for n in range(N):
             for j in range(H):
