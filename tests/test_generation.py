@@ -208,6 +208,7 @@ def test_generation_does_not_depend_on_the_thread_count(monkeypatch):
     fast, _ = lm_pair("BetterRnnlmGen", dtype=np.float32, scale=3.0)
     serial = fast.generate(2, sample_size=40, rng=4)
     monkeypatch.setattr(sampling, "_PARALLEL_MIN_BYTES", 0)  # use the threads even here
+    monkeypatch.setattr(sampling, "_PARALLEL_MIN_RUN_BYTES", 0)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)

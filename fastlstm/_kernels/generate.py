@@ -30,7 +30,7 @@ import numpy as np
 
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
-from fastlstm._numba import dual, jit, prange
+from fastlstm._numba import BlasScoped, dual, jit, prange
 
 # status codes returned by lm_sample
 DONE = 0
@@ -40,11 +40,44 @@ BAD_SCORES = 3
 
 
 @jit
+def _select(a, kth):
+    """The ``kth`` smallest value of ``a`` (0-based; ``a`` is reordered, values must not be NaN).
+
+    Quickselect with a median-of-three pivot; a few lines instead of
+    ``np.partition``, whose compiled form costs seconds of compile time.
+    """
+    lo = 0
+    hi = a.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        x, y, z = a[lo], a[mid], a[hi]
+        pivot = max(min(x, y), min(max(x, y), z))
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            return a[kth]
+    return a[kth]
+
+
+@jit
 def _kth_largest_mask(s, k, keep):
     """Set ``keep[v]`` for exactly ``k`` ids with the largest ``s`` (ties: lower id first)."""
     V = s.shape[0]
     tmp = s.copy()
-    thr = np.partition(tmp, V - k)[V - k]
+    thr = _select(tmp, V - k)
     n_gt = 0
     for v in range(V):
         if s[v] > thr:
@@ -60,7 +93,7 @@ def _kth_largest_mask(s, k, keep):
             keep[v] = False
 
 
-@jit
+@jit(inline="never")
 def _gate_part(task, nch, xin, Wx, hprev, Wh, part):
     """Partial gate vector of one task: rows block ``task`` of ``Wx`` (or of ``Wh``)."""
     if task < nch:
@@ -79,10 +112,12 @@ def _gate_part(task, nch, xin, Wx, hprev, Wh, part):
         if lo < hi:
             np.dot(hprev[lo:hi], Wh[lo:hi], part[task])
             return
-    part[task, :] = 0
+    row = part[task]
+    for j in range(row.shape[0]):
+        row[j] = 0
 
 
-@jit
+@jit(inline="never")
 def _score_block(blk, step, WoutT, bout, hlast, temperature, with_exp, s32, s, e, bmax, barg, bsum):
     """Scores of one block of ids, with the block's max, argmax and sum of ``exp(s - max)``."""
     V = WoutT.shape[0]
@@ -117,7 +152,7 @@ def _score_block(blk, step, WoutT, bout, hlast, temperature, with_exp, s32, s, e
     bsum[blk] = acc
 
 
-@jit
+@jit(inline="never")
 def _cell_update(b, part, c, hnew):
     """Gate sums of the tasks' parts plus the bias, then the LSTM cell: ``c`` and ``hnew`` (H,)."""
     H = c.shape[0]
@@ -141,7 +176,7 @@ def _cell_update(b, part, c, hnew):
         hnew[j] = o * _tanh(cn)
 
 
-@jit
+@jit(inline="never")
 def _draw_top_k(s, e, keep, top_k, m, uu):
     """Draw an id among the ``top_k`` largest scores ``s`` (max ``m``) with the uniform ``uu``.
 
@@ -172,7 +207,7 @@ def _draw_top_k(s, e, keep, top_k, m, uu):
     return sampled
 
 
-@jit
+@jit(inline="never")
 def _draw_from_blocks(e, bmax, bsum, step, m, uu):
     """Draw an id from the blocks' ``exp(s - bmax)`` (``e``), block maxima and sums.
 
@@ -213,6 +248,49 @@ def _draw_from_blocks(e, bmax, bsum, step, m, uu):
                     sampled = v
                     break
     return sampled
+
+
+@jit
+def _lstm_step(x, emb, Wxs, Whs, bs, hs, cs, part, inp, hnew, nch):
+    """One step of the LSTM layers for input id ``x``: states ``hs``, ``cs`` (L, H) updated.
+
+    ``part`` (2*nch, 4H), ``inp`` (max(D, H),) and ``hnew`` (H,) are work arrays.
+    """
+    L = hs.shape[0]
+    H = hs.shape[1]
+    NT = part.shape[0]
+    D0 = emb.shape[1]
+    for d in range(D0):
+        inp[d] = emb[x, d]
+    Din = D0
+    for layer in range(L):
+        Wx = Wxs[layer]
+        Wh = Whs[layer]
+        b = bs[layer]
+        xin = inp[:Din]
+        hprev = hs[layer]
+        for task in prange(NT):
+            _gate_part(task, nch, xin, Wx, hprev, Wh, part)
+        _cell_update(b, part, cs[layer], hnew)
+        for j in range(H):
+            hprev[j] = hnew[j]
+            inp[j] = hnew[j]
+        Din = H
+
+
+@BlasScoped
+@jit
+def lm_feed(emb, Wxs, Whs, bs, hs, cs, ids, nch):
+    """Read ``ids`` with the LSTM layers of :func:`lm_sample` (the same steps, no output layer).
+
+    ``hs``, ``cs`` (L, H) are updated in place; arguments as in :func:`lm_sample`.
+    """
+    H = hs.shape[1]
+    part = np.zeros((2 * nch, 4 * H), dtype=hs.dtype)
+    inp = np.empty(max(emb.shape[1], H), dtype=hs.dtype)
+    hnew = np.empty(H, dtype=hs.dtype)
+    for x in ids:
+        _lstm_step(x, emb, Wxs, Whs, bs, hs, cs, part, inp, hnew, nch)
 
 
 @dual(blas=True)
@@ -314,24 +392,7 @@ def lm_sample(
             return n_out, n_used, steps, x, skipped, NEED_UNIFORMS
         steps += 1
 
-        # ---- LSTM layers ------------------------------------------------
-        D0 = emb.shape[1]
-        for d in range(D0):
-            inp[d] = emb[x, d]
-        Din = D0
-        for layer in range(L):
-            Wx = Wxs[layer]
-            Wh = Whs[layer]
-            b = bs[layer]
-            xin = inp[:Din]
-            hprev = hs[layer]
-            for task in prange(NT):
-                _gate_part(task, nch, xin, Wx, hprev, Wh, part)
-            _cell_update(b, part, cs[layer], hnew)
-            for j in range(H):
-                hprev[j] = hnew[j]
-                inp[j] = hnew[j]
-            Din = H
+        _lstm_step(x, emb, Wxs, Whs, bs, hs, cs, part, inp, hnew, nch)
 
         # ---- output scores, per-block max / argmax / exp-sums ------------
         hlast = hs[L - 1]

@@ -53,6 +53,11 @@ MAX_SKIPPED_DRAWS = 1000
 # serially: thread synchronisation would cost more than it saves.  The blocks,
 # and so the results, are the same either way.
 _PARALLEL_MIN_BYTES = 1 << 21
+# Below this many bytes of weights read over the whole call (words x bytes per
+# step), only the serial build runs: a short text takes well under a second
+# serially, while the first use of the parallel build compiles it (about 10 s,
+# once per machine).
+_PARALLEL_MIN_RUN_BYTES = 1 << 31
 # Words per kernel call when serial and parallel runs are being compared.
 _CHUNK_WORDS = 8
 # Every this many chunks, the slower of the two ways is timed again.
@@ -295,9 +300,11 @@ class LanguageModelSampler:
             raise ValueError(
                 f"word_ids must be in [0, {V}), got values in [{ids.min()}, {ids.max()}]"
             )
-        out = embed.forward(ids)  # (1, T, D)
-        for layer in lstms:
-            out = layer.forward(out)  # (1, T, H)
+        check_finite_params(self.params, type(self).__name__)
+        emb, Wxs, Whs, bs = self._fused_weights(embed, lstms)
+        hs, cs = self._fused_state(lstms, emb.dtype)
+        _kgen.lm_feed(emb, Wxs, Whs, bs, hs, cs, ids.reshape(-1).astype(np.int64), CHUNKS)
+        self._store_state(lstms, hs, cs)
 
     def generate(
         self,
@@ -389,25 +396,18 @@ class LanguageModelSampler:
     def _sample_fused(self, embed, lstms, affine, start_id, sample_size, rule, skip, rng):
         """Run the fused sampling kernel; ``(ids, status, n_out)``, LSTM states updated."""
         temperature, top_k, greedy = rule
-        emb = embed.params[0]
-        dtype = emb.dtype
-        # weights prepared once per call (no copies for C-contiguous arrays)
-        H = lstms[0].H
-        Wxs = tuple(np.ascontiguousarray(layer.params[0]) for layer in lstms)
-        Whs = tuple(np.ascontiguousarray(layer.params[1]) for layer in lstms)
-        bs = tuple(np.ascontiguousarray(layer.params[2]) for layer in lstms)
+        emb, Wxs, Whs, bs = self._fused_weights(embed, lstms)
         W_out, b_out = affine.params
         WoutT = np.ascontiguousarray(W_out.T)  # (V, H); the embedding itself when tied
         b_out = np.ascontiguousarray(b_out)
-        L = len(lstms)
-        hs = np.empty((L, H), dtype=dtype)
-        cs = np.empty((L, H), dtype=dtype)
-        for k, layer in enumerate(lstms):
-            hs[k] = self._state_row(layer.h, H, dtype, "h")
-            cs[k] = self._state_row(layer.c, H, dtype, "c")
+        hs, cs = self._fused_state(lstms, emb.dtype)
 
         step_bytes = WoutT.nbytes + sum(w.nbytes for w in Wxs + Whs)
-        chooser = _ModeChooser(CHUNKS > 1 and step_bytes >= _PARALLEL_MIN_BYTES)
+        chooser = _ModeChooser(
+            CHUNKS > 1
+            and step_bytes >= _PARALLEL_MIN_BYTES
+            and step_bytes * sample_size >= _PARALLEL_MIN_RUN_BYTES
+        )
 
         out = np.empty(sample_size, dtype=np.int64)
         out[0] = start_id
@@ -451,9 +451,32 @@ class LanguageModelSampler:
             if status not in (_kgen.DONE, _kgen.NEED_UNIFORMS):
                 break
 
+        self._store_state(lstms, hs, cs)
+        return out, status, n_out
+
+    @staticmethod
+    def _fused_weights(embed, lstms):
+        """Embedding and LSTM weights as the fused kernels take them (no copies for
+        C-contiguous arrays): ``emb (V, D)`` and tuples ``Wx``, ``Wh``, ``b`` per layer."""
+        Wxs = tuple(np.ascontiguousarray(layer.params[0]) for layer in lstms)
+        Whs = tuple(np.ascontiguousarray(layer.params[1]) for layer in lstms)
+        bs = tuple(np.ascontiguousarray(layer.params[2]) for layer in lstms)
+        return np.ascontiguousarray(embed.params[0]), Wxs, Whs, bs
+
+    def _fused_state(self, lstms, dtype):
+        """The LSTM layers' states as ``(L, H)`` arrays ``hs``, ``cs`` (zeros when unset)."""
+        H = lstms[0].H
+        hs = np.empty((len(lstms), H), dtype=dtype)
+        cs = np.empty((len(lstms), H), dtype=dtype)
+        for k, layer in enumerate(lstms):
+            hs[k] = self._state_row(layer.h, H, dtype, "h")
+            cs[k] = self._state_row(layer.c, H, dtype, "c")
+        return hs, cs
+
+    @staticmethod
+    def _store_state(lstms, hs, cs):
         for k, layer in enumerate(lstms):
             layer.set_state(hs[k : k + 1].copy(), cs[k : k + 1].copy())
-        return out, status, n_out
 
 
 # --------------------------------------------------------------------------- #
