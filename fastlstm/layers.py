@@ -664,9 +664,10 @@ class _LSTMKernels(_Recurrent):
         # Wh laid out once per sequence for the per-step products of forward and backward
         Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels of Wh_c
         WhTp = self._work("WhTp", (C, -(-H // pw), 4 * hc, pw))  # (C, Hp/P, 4hc, P) of Wh_c.T
-        work = (D + 2 * H) * 4 * H
-        _klstm.pack_input.pick(work)(Wx, S, b, C, hc, Wxc)
-        _klstm.pack_recurrent.pick(work)(Wh, self._gate_columns(C, hc), Whp, WhTp)
+        # serial: a copy of the weights, under 1% of a step's time even at H=650, where a
+        # parallel build would add seconds to the first run's compiling
+        _klstm.pack_input(Wx, S, b, C, hc, Wxc)
+        _klstm.pack_recurrent(Wh, self._gate_columns(C, hc), Whp, WhTp)
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:
             _klstm.pack_cols.serial(_mm(static, Wx[:S]), C, hc, P)
