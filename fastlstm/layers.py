@@ -150,6 +150,11 @@ def _matmul_into(out, a, b, bias=None):
         _kblas.matmul_bias.pick(_flops(a, b))(np.ascontiguousarray(a), b, bias, out, CHUNKS)
     elif a.flags.c_contiguous:
         _kblas.matmul.pick(_flops(a, b))(a, b, out, CHUNKS)
+    elif 4 * a.shape[0] <= a.shape[1] and CHUNKS > 1:  # short, wide out: split the sum
+        x, y = a.T, np.ascontiguousarray(b)
+        blocks = max(1, min(CHUNKS, x.shape[0]))
+        part = np.empty((blocks - 1, *out.shape), dtype=out.dtype)
+        _kblas.matmul_tn_rows.pick(_flops(a, b))(x, y, out, part, CHUNKS)
     else:
         _kblas.matmul_tn.pick(_flops(a, b))(a.T, np.ascontiguousarray(b), out, CHUNKS)
 

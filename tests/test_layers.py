@@ -221,6 +221,25 @@ def test_softmax(shape, seed, dtype):
     compare("Softmax", FL.Softmax(), RL.Softmax(), [x], dtype, rng)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_max_equals_numpy_max(dtype):
+    """The eight-lane maximum of the softmax kernels, every length from 1 to 40 and
+    wherever the maximum (or an infinity) sits."""
+    from fastlstm._kernels.softmax import row_max
+
+    rng = np.random.default_rng(5)
+    for n in range(1, 41):
+        for where in range(n):
+            row = rng.standard_normal(n).astype(dtype)
+            row[where] = 7.0
+            assert row_max(row) == row.max() == 7.0
+            row[where] = -np.inf
+            assert row_max(row) == row.max()
+            row[where] = np.inf
+            assert row_max(row) == np.inf
+        assert row_max(np.full(n, -np.inf, dtype=dtype)) == -np.inf
+
+
 @dtypes
 @cases
 @pytest.mark.parametrize("labels", ["ids", "onehot"])

@@ -73,3 +73,28 @@ def test_pack_recurrent_layout(H):
     for c in range(C):
         np.testing.assert_array_equal(Whp[c], _panels(Whc[c], P))
         np.testing.assert_array_equal(WhTp[c], _panels(np.ascontiguousarray(Whc[c].T), P))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nch", [1, 2, 3, 500])
+def test_matmul_tn_rows(dtype, nch):
+    """``x.T @ y`` split over the summed rows: the blocks' parts added in order, the same
+    bits from the serial and the parallel build, and through the layers' product helper."""
+    from fastlstm.layers import _matmul_into
+
+    rng = np.random.default_rng(nch)
+    x = rng.standard_normal((203, 9)).astype(dtype)
+    y = rng.standard_normal((203, 31)).astype(dtype)
+    want = x.T.astype(np.float64) @ y.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    blocks = min(nch, x.shape[0])
+    outs = []
+    for build in (blas.matmul_tn_rows.serial, blas.matmul_tn_rows.parallel):
+        out = np.full((9, 31), np.nan, dtype=dtype)
+        build(x, y, out, np.full((blocks - 1, 9, 31), np.nan, dtype=dtype), nch)
+        np.testing.assert_allclose(out, want, rtol=tol, atol=tol * 10)
+        outs.append(out)
+    assert outs[0].tobytes() == outs[1].tobytes()
+    out = np.empty((9, 31), dtype=dtype)
+    _matmul_into(out, x.T, y)
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol * 10)

@@ -70,6 +70,37 @@ def matmul_tn(x, y, out, nch):
             np.dot(xb.T, y, out[lo:hi])
 
 
+@dual(blas=True)
+def matmul_tn_rows(x, y, out, part, nch):
+    """``out[...] = x.T @ y`` split over the rows of ``x`` and ``y`` (the summed dimension).
+
+    Block ``c`` computes ``x[blk].T @ y[blk]`` into ``out`` (block 0) or
+    ``part[c - 1]``; the parts are then added to ``out`` in block order.  For
+    a short, wide ``out`` (the weight gradient of an output layer, 100 x 10000
+    from 700 rows) this reads ``y`` once, where :func:`matmul_tn` has every
+    block pack all of ``y``.  ``part`` is ``(nblocks - 1, K1, K2)``.
+    """
+    M = x.shape[0]
+    K1, K2 = out.shape
+    C = max(1, min(nch, M))
+    step = (M + C - 1) // C
+    for c in prange(C):
+        lo = c * step
+        hi = min(M, lo + step)
+        dst = out if c == 0 else part[c - 1]
+        if lo < hi:
+            np.dot(x[lo:hi].T, y[lo:hi], dst)
+        else:
+            for i in range(K1):
+                for j in range(K2):
+                    dst[i, j] = 0
+    for c in range(1, C):
+        src = part[c - 1]
+        for i in prange(K1):
+            for j in range(K2):
+                out[i, j] += src[i, j]
+
+
 # --------------------------------------------------------------------------- #
 # pack once, multiply many times: a register-blocked kernel over packed panels
 #

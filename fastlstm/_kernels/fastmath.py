@@ -151,3 +151,27 @@ def _exp_impl(x):
         return math.exp(x)
 
     return impl64
+
+
+def cast_like(a, x):
+    """``x`` converted to the dtype of array ``a`` (float32 or float64).
+
+    In compiled code float32 combined with a float64 scalar gives float64;
+    this keeps a loop in the arrays' own precision.
+    """
+    return a.dtype.type(x)
+
+
+@overload(cast_like, inline="always")
+def _cast_like_impl(a, x):
+    if isinstance(a, types.Array) and a.dtype == types.float32:
+
+        def impl32(a, x):
+            return np.float32(x)
+
+        return impl32
+
+    def impl64(a, x):
+        return np.float64(x)
+
+    return impl64

@@ -10,8 +10,50 @@ from __future__ import annotations
 
 import math
 
+from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.fastmath import exp as _exp
 from fastlstm._numba import REDUCE_FASTMATH, dual, jit, prange
+
+
+@jit
+def _gt(x, m):
+    """``max(m, x)`` as a select that LLVM turns into a vector max across lanes."""
+    return x if x > m else m
+
+
+@jit(inline="never")
+def row_max(row):
+    """The largest element of ``row``.
+
+    Eight independent running maxima over interleaved elements, combined at
+    the end: the same value as one sequential pass (a maximum does not depend
+    on the order), but LLVM turns the eight lanes into one vector
+    instruction, where a single running maximum stays scalar (it would need
+    fast-math flags to be vectorised).  For a row with a NaN the result is
+    unspecified, and it does not matter: ``exp(row - m)`` keeps the NaN, so the
+    row's sum is NaN whatever ``m`` is, and callers check rows with
+    :func:`softmax_defined`.  Never inlined, so it keeps these (no) flags.
+    """
+    n = row.shape[0]
+    m = row[0]
+    nb = n // 8
+    if nb > 0:
+        m0, m1, m2, m3 = row[0], row[1], row[2], row[3]
+        m4, m5, m6, m7 = row[4], row[5], row[6], row[7]
+        for b in range(1, nb):
+            i = 8 * b
+            m0 = _gt(row[i], m0)
+            m1 = _gt(row[i + 1], m1)
+            m2 = _gt(row[i + 2], m2)
+            m3 = _gt(row[i + 3], m3)
+            m4 = _gt(row[i + 4], m4)
+            m5 = _gt(row[i + 5], m5)
+            m6 = _gt(row[i + 6], m6)
+            m7 = _gt(row[i + 7], m7)
+        m = _gt(_gt(_gt(m1, m0), _gt(m3, m2)), _gt(_gt(m5, m4), _gt(m7, m6)))
+    for v in range(8 * nb, n):
+        m = _gt(row[v], m)
+    return m
 
 
 @jit(fastmath=REDUCE_FASTMATH)
@@ -19,11 +61,11 @@ def shifted_exp(row, out):
     """``out[:] = exp(row - max(row))``; returns ``(max(row), sum(out))``.
 
     ``out`` may be ``row`` itself (each element is read before it is written).
+    The sum is accumulated in the row's precision, vectorised (many partial
+    sums, so float32 keeps about 1e-7 relative accuracy).
     """
-    m = row[0]
-    for v in range(1, row.shape[0]):
-        m = row[v] if row[v] > m else m
-    s = 0.0
+    m = row_max(row)
+    s = cast_like(out, 0.0)
     for v in range(row.shape[0]):
         w = _exp(row[v] - m)
         out[v] = w
@@ -99,7 +141,7 @@ def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
                 dr[v] = 0
         else:
             er = e[r]
-            k = scale / sums[r]
+            k = cast_like(dr, scale / sums[r])
             for v in range(V):
                 dr[v] = er[v] * k
             dr[t[r]] -= scale
