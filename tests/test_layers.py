@@ -240,6 +240,23 @@ def test_row_max_equals_numpy_max(dtype):
         assert row_max(np.full(n, -np.inf, dtype=dtype)) == -np.inf
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_defined_exactly_without_nan_and_plus_inf(dtype):
+    """The check the fast-math softmax kernels rely on, at every position of rows of
+    several lengths (the counting loop is vectorised)."""
+    from fastlstm._kernels.softmax import softmax_defined
+
+    for n in (1, 2, 7, 8, 9, 33):
+        row = np.linspace(-3, 3, n).astype(dtype)
+        assert softmax_defined(row)
+        assert not softmax_defined(np.full(n, -np.inf, dtype=dtype))
+        for where in range(n):
+            for value, defined in ((np.nan, False), (np.inf, False), (-np.inf, n > 1)):
+                bad = row.copy()
+                bad[where] = value
+                assert softmax_defined(bad) == defined, (n, where, value)
+
+
 @dtypes
 @cases
 @pytest.mark.parametrize("labels", ["ids", "onehot"])
