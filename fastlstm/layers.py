@@ -19,6 +19,8 @@ or float64).  Float inputs are cast to it; ids must be integer arrays.
 
 from __future__ import annotations
 
+import contextlib
+
 import numba
 import numpy as np
 
@@ -669,10 +671,19 @@ class _LSTMKernels(_Recurrent):
         # Wh laid out once per sequence for the per-step products of forward and backward
         Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels of Wh_c
         WhTp = self._work("WhTp", (C, -(-H // pw), 4 * hc, pw))  # (C, Hp/P, 4hc, P) of Wh_c.T
-        # serial: a copy of the weights, under 1% of a step's time even at H=650, where a
-        # parallel build would add seconds to the first run's compiling
-        _klstm.pack_input(Wx, S, b, C, hc, Wxc)
-        _klstm.pack_recurrent(Wh, self._gate_columns(C, hc), Whp, WhTp)
+        layout = (Wx, Wh, b, Wxc, Whp, WhTp, S)  # arrays compared by identity
+        laid_out = self.__dict__.get("_laid_out")
+        if (
+            laid_out is None
+            or laid_out[-1] != S
+            or any(x is not y for x, y in zip(laid_out[:-1], layout[:-1]))
+        ):
+            # serial: a copy of the weights, under 1% of a training step's time even at
+            # H=650, where a parallel build would add seconds to the first run's compiling
+            _klstm.pack_input(Wx, S, b, C, hc, Wxc)
+            _klstm.pack_recurrent(Wh, self._gate_columns(C, hc), Whp, WhTp)
+            if self.__dict__.get("_fixed", 0):  # weights unchanged until the block ends
+                self._laid_out = layout
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:
             _klstm.pack_cols.serial(_mm(static, Wx[:S]), C, hc, P)
@@ -689,6 +700,23 @@ class _LSTMKernels(_Recurrent):
         _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp)
         self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static)
         return hs
+
+    @contextlib.contextmanager
+    def fixed_weights(self):
+        """Within the ``with`` block the weights are laid out for the kernels once.
+
+        For decoding loops that run the layer one step at a time with the same
+        weights: every ``forward`` would otherwise lay out all of ``Wx`` and
+        ``Wh`` again for a single step.  The parameters must not change inside
+        the block.  Blocks may nest.
+        """
+        self._fixed = self.__dict__.get("_fixed", 0) + 1
+        try:
+            yield self
+        finally:
+            self._fixed -= 1
+            if not self._fixed:
+                self._laid_out = None
 
     def _gate_columns(self, C, hc):
         """Book column of every blocked gate column, ``(C, 4hc)`` (cached per layout)."""

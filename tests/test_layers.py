@@ -647,3 +647,44 @@ def test_time_attention(shape, seed, dtype):
         forward_attrs=("attention_weights",),
     )
     assert len(fast.attention_weights) == T
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype):
+    """Inside ``fixed_weights()`` steps reuse the laid-out weights (the same outputs as
+    without it); after the block, weights changed in place are used again."""
+    rng = np.random.default_rng(11)
+    D, H, N = 5, 7, 3
+    params = [
+        draw(rng, dtype, (D, 4 * H)),
+        draw(rng, dtype, (H, 4 * H)),
+        draw(rng, dtype, (4 * H,)),
+    ]
+    fast = FL.TimeLSTM(*[p.copy() for p in params], stateful=True)
+    ref = RL.TimeLSTM(*[p.copy() for p in params], stateful=True)
+    xs = [draw(rng, dtype, (N, 1, D)) for _ in range(4)]
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 0}
+    calls = []
+    pack = FL._klstm.pack_recurrent
+
+    def counting(*args):
+        calls.append(1)
+        return pack(*args)
+
+    FL._klstm.pack_recurrent = counting
+    try:
+        with fast.fixed_weights():
+            with fast.fixed_weights():  # nested blocks are fine
+                outs = [fast.forward(x) for x in xs[:2]]
+            outs += [fast.forward(x) for x in xs[2:]]
+        assert len(calls) == 1
+        want = [ref.forward(x) for x in xs]
+        for got, exp in zip(outs, want):
+            np.testing.assert_allclose(got, exp, **tol)
+        for p_fast, p_ref in zip(fast.params, ref.params):  # an update after the block
+            p_fast *= 0.5
+            p_ref *= 0.5
+        np.testing.assert_allclose(fast.forward(xs[0]), ref.forward(xs[0]), **tol)
+        assert len(calls) == 2
+    finally:
+        FL._klstm.pack_recurrent = pack

@@ -136,15 +136,16 @@ class AttentionDecoder:
         weights = np.empty((N, sample_size, Te), dtype=self.lstm.dtype)
         ids = np.full((N, 1), start_id, dtype=np.int64)
         self.lstm.set_state(enc_hs[:, -1])
-        for t in range(sample_size):
-            out = self.embed.forward(ids)  # (N, 1, D)
-            dec_hs = self.lstm.forward(out)  # (N, 1, H)
-            c = self.attention.forward(enc_hs, dec_hs)  # (N, 1, H)
-            weights[:, t] = self.attention.weights[:, 0]
-            out = np.concatenate((c, dec_hs), axis=2)  # (N, 1, 2H)
-            score = self.affine.forward(out)[:, 0]  # (N, V)
-            ids[:, 0] = _greedy_ids(score)
-            sampled[:, t] = ids[:, 0]
+        with self.lstm.fixed_weights():  # laid out once, not at every step
+            for t in range(sample_size):
+                out = self.embed.forward(ids)  # (N, 1, D)
+                dec_hs = self.lstm.forward(out)  # (N, 1, H)
+                c = self.attention.forward(enc_hs, dec_hs)  # (N, 1, H)
+                weights[:, t] = self.attention.weights[:, 0]
+                out = np.concatenate((c, dec_hs), axis=2)  # (N, 1, 2H)
+                score = self.affine.forward(out)[:, 0]  # (N, V)
+                ids[:, 0] = _greedy_ids(score)
+                sampled[:, t] = ids[:, 0]
         self.attention.weights = weights
         self.attention.attention_weights = [weights[:, t] for t in range(sample_size)]
         return sampled

@@ -216,10 +216,11 @@ class Decoder:
         sampled = np.empty((N, sample_size), dtype=np.int64)
         ids = np.full((N, 1), start_id, dtype=np.int64)
         self.lstm.set_state(h)
-        for t in range(sample_size):
-            score = self._step(ids, h)  # (N, V)
-            ids[:, 0] = _greedy_ids(score)
-            sampled[:, t] = ids[:, 0]
+        with self.lstm.fixed_weights():  # laid out once, not at every step
+            for t in range(sample_size):
+                score = self._step(ids, h)  # (N, V)
+                ids[:, 0] = _greedy_ids(score)
+                sampled[:, t] = ids[:, 0]
         return sampled
 
 
