@@ -678,10 +678,10 @@ class _LSTMKernels(_Recurrent):
             or laid_out[-1] != S
             or any(x is not y for x, y in zip(laid_out[:-1], layout[:-1]))
         ):
-            # serial: a copy of the weights, under 1% of a training step's time even at
-            # H=650, where a parallel build would add seconds to the first run's compiling
-            _klstm.pack_input(Wx, S, b, C, hc, Wxc)
-            _klstm.pack_recurrent(Wh, self._gate_columns(C, hc), Whp, WhTp)
+            # parallel at large sizes: each thread lays out the blocks it multiplies with
+            work = (D + 2 * H) * 4 * H
+            _klstm.pack_input.pick(work)(Wx, S, b, C, hc, Wxc)
+            _klstm.pack_recurrent.pick(work)(Wh, self._gate_columns(C, hc), Whp, WhTp)
             if self.__dict__.get("_fixed", 0):  # weights unchanged until the block ends
                 self._laid_out = layout
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]

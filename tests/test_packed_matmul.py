@@ -69,7 +69,7 @@ def test_pack_recurrent_layout(H):
     klstm.pack_cols.serial(Wh, C, hc, Whc)
     Whp = np.empty((C, 4 * hc // P, H, P), np.float32)
     WhTp = np.empty((C, -(-H // P), 4 * hc, P), np.float32)
-    klstm.pack_recurrent(Wh, klstm.gate_columns(H, C, hc), Whp, WhTp)
+    klstm.pack_recurrent.serial(Wh, klstm.gate_columns(H, C, hc), Whp, WhTp)
     for c in range(C):
         np.testing.assert_array_equal(Whp[c], _panels(Whc[c], P))
         np.testing.assert_array_equal(WhTp[c], _panels(np.ascontiguousarray(Whc[c].T), P))

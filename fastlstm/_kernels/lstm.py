@@ -47,9 +47,9 @@ def gate_columns(H, C, hc):
     return cols
 
 
-@jit
+@dual
 def pack_recurrent(Wh, cols, Whp, WhTp):
-    """Lay ``Wh`` (H, 4H) out once per sequence for the per-step products (serial: a copy).
+    """Lay ``Wh`` (H, 4H) out once per sequence for the per-step products, one task per block.
 
     ``Whp`` (C, 4hc/P, H, P): block ``c``'s gate columns (``cols[c]``, see
     :func:`gate_columns`) in panels of ``P`` columns, for ``h @ Wh_c``.
@@ -60,7 +60,7 @@ def pack_recurrent(Wh, cols, Whp, WhTp):
     C, npan, _, P = Whp.shape
     npan_t = WhTp.shape[1]
     hc4 = cols.shape[1]
-    for c in range(C):
+    for c in prange(C):
         for p in range(npan):
             for k in range(H):
                 src = Wh[k]
@@ -112,11 +112,11 @@ def pack_cols(W, C, hc, out):
         _block_row(W[r], C, hc, out[:, r])
 
 
-@jit
+@dual
 def pack_input(Wx, S, b, C, hc, out):
     """``Wx[S:]`` (D, 4H) and ``b`` (4H,) -> ``out`` (C, D+1, 4hc) blocked, ``b`` as the last row."""
     D = Wx.shape[0] - S
-    for r in range(D + 1):
+    for r in prange(D + 1):
         _block_row(Wx[S + r] if r < D else b, C, hc, out[:, r])
 
 
