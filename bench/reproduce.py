@@ -9,7 +9,7 @@ Usage::
 
     python bench/reproduce.py quickstart            # Quick start 1 (generated dates, no data)
     python bench/reproduce.py book-weights seq2seq reversed peeky attention
-    python bench/reproduce.py all                   # everything (about 35 minutes on 2 cores)
+    python bench/reproduce.py all                   # everything (about 20 minutes on 2 cores)
 
 The experiments other than ``quickstart`` need the book's data files
 (``FASTLSTM_DATA``).  Runs go to a temporary folder and are deleted.
