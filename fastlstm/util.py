@@ -74,17 +74,9 @@ def to_cpu(x):
 
 
 def to_gpu(x):
-    """Return ``x`` unchanged as a NumPy array: fastlstm computes on the CPU.
+    """:func:`to_cpu`: fastlstm computes on the CPU.
 
     The book's ``to_gpu`` moves an array to CuPy; its scripts call it only
     when ``config.GPU`` is True, which it never is here.
-
-    Parameters
-    ----------
-    x : array_like
-
-    Returns
-    -------
-    numpy.ndarray
     """
     return to_cpu(x)

@@ -23,6 +23,21 @@ def write_tiny_ptb(root, words=TINY_WORDS, seed=0):
     return root
 
 
+class BatchRecorder:
+    """A model for ``Trainer`` that records the first column of every batch in ``seen``."""
+
+    def __init__(self):
+        self.params, self.grads = [np.zeros(1)], [np.zeros(1)]
+        self.seen = []
+
+    def forward(self, xs, ts):
+        self.seen.append(xs[:, 0].copy())
+        return 0.0
+
+    def backward(self):
+        pass
+
+
 @pytest.fixture
 def isolated_run(tmp_path, monkeypatch):
     """Own cache, no data directory, a temporary cwd, and one kernel thread.

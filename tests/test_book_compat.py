@@ -23,6 +23,7 @@ from fastlstm.io import load_params as read_npz
 from fastlstm.layers import Dropout, TimeDropout
 from fastlstm.optim import SGD, Adam
 from fastlstm.trainer import RnnlmTrainer, Trainer
+from tests._runs import BatchRecorder
 
 V, D, H = 13, 8, 12
 
@@ -99,20 +100,11 @@ def test_dropout_without_rng_draws_np_random_rand():
 def test_trainer_without_rng_shuffles_with_np_random_permutation():
     n, batch = 40, 8
     x = np.arange(n).reshape(n, 1)
-    seen = []
-
-    class Recorder:
-        params, grads = [np.zeros(1)], [np.zeros(1)]
-
-        def forward(self, xs, ts):
-            seen.append(xs[:, 0].copy())
-            return 0.0
-
-        def backward(self):
-            pass
+    recorder = BatchRecorder()
+    seen = recorder.seen
 
     np.random.seed(9)  # noqa: NPY002
-    Trainer(Recorder(), Adam(), progress=False).fit(x, x, max_epoch=2, batch_size=batch)
+    Trainer(recorder, Adam(), progress=False).fit(x, x, max_epoch=2, batch_size=batch)
     np.random.seed(9)  # noqa: NPY002
     expected, xx = [], x
     for _ in range(2):  # the book's Trainer.fit

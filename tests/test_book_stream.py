@@ -11,6 +11,7 @@ from fastlstm import models as fm
 from fastlstm.datasets.sequence import book_random_state
 from fastlstm.optim import Adam
 from fastlstm.trainer import Trainer
+from tests._runs import BatchRecorder
 
 V, D, H = 13, 8, 12
 
@@ -89,19 +90,10 @@ def test_trainer_shuffles_as_the_books_trainer(global_state):
     """Trainer(rng=RandomState) takes the batches np.random.permutation gives the book."""
     n, batch = 40, 8
     x = np.arange(n).reshape(n, 1)
-    seen = []
+    recorder = BatchRecorder()
+    seen = recorder.seen
 
-    class Recorder:
-        params, grads = [np.zeros(1)], [np.zeros(1)]
-
-        def forward(self, xs, ts):
-            seen.append(xs[:, 0].copy())
-            return 0.0
-
-        def backward(self):
-            pass
-
-    trainer = Trainer(Recorder(), Adam(), rng=book_random_state(100), progress=False)
+    trainer = Trainer(recorder, Adam(), rng=book_random_state(100), progress=False)
     for _ in range(2):  # the book's scripts: fit(max_epoch=1) once per epoch
         trainer.fit(x, x, max_epoch=1, batch_size=batch)
     _book_load_data_seed(100)

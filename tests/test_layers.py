@@ -650,7 +650,7 @@ def test_time_attention(shape, seed, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype):
+def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype, monkeypatch):
     """Inside ``fixed_weights()`` steps reuse the laid-out weights (the same outputs as
     without it); after the block, weights changed in place are used again."""
     rng = np.random.default_rng(11)
@@ -677,20 +677,17 @@ def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype):
 
             return run
 
-    FL._klstm.pack_recurrent = Counting()
-    try:
-        with fast.fixed_weights():
-            with fast.fixed_weights():  # nested blocks are fine
-                outs = [fast.forward(x) for x in xs[:2]]
-            outs += [fast.forward(x) for x in xs[2:]]
-        assert len(calls) == 1
-        want = [ref.forward(x) for x in xs]
-        for got, exp in zip(outs, want):
-            np.testing.assert_allclose(got, exp, **tol)
-        for p_fast, p_ref in zip(fast.params, ref.params):  # an update after the block
-            p_fast *= 0.5
-            p_ref *= 0.5
-        np.testing.assert_allclose(fast.forward(xs[0]), ref.forward(xs[0]), **tol)
-        assert len(calls) == 2
-    finally:
-        FL._klstm.pack_recurrent = pack
+    monkeypatch.setattr(FL._klstm, "pack_recurrent", Counting())
+    with fast.fixed_weights():
+        with fast.fixed_weights():  # nested blocks are fine
+            outs = [fast.forward(x) for x in xs[:2]]
+        outs += [fast.forward(x) for x in xs[2:]]
+    assert len(calls) == 1
+    want = [ref.forward(x) for x in xs]
+    for got, exp in zip(outs, want):
+        np.testing.assert_allclose(got, exp, **tol)
+    for p_fast, p_ref in zip(fast.params, ref.params):  # an update after the block
+        p_fast *= 0.5
+        p_ref *= 0.5
+    np.testing.assert_allclose(fast.forward(xs[0]), ref.forward(xs[0]), **tol)
+    assert len(calls) == 2

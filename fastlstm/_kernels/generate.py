@@ -176,6 +176,23 @@ def _cell_update(b, part, c, hnew):
         hnew[j] = o * _tanh(cn)
 
 
+@jit
+def _walk(e, lo, hi, scale, acc, target, sampled):
+    """Add ``e[lo:hi] * scale`` to the running sum ``acc`` until it exceeds ``target``.
+
+    Returns ``(id, acc, hit)``: the id where the sum passed ``target`` (``hit``),
+    else the last id with mass so far (``sampled`` if none) and the new sum.
+    """
+    for v in range(lo, hi):
+        ev = e[v] * scale
+        if ev > 0.0:
+            acc += ev
+            sampled = v
+            if acc > target:
+                return sampled, acc, True
+    return sampled, acc, False
+
+
 @jit(inline="never")
 def _draw_top_k(s, e, keep, top_k, m, uu):
     """Draw an id among the ``top_k`` largest scores ``s`` (max ``m``) with the uniform ``uu``.
@@ -195,16 +212,7 @@ def _draw_top_k(s, e, keep, top_k, m, uu):
             e[v] = 0.0
     if not math.isfinite(total):
         return -2
-    target = uu * total
-    acc = 0.0
-    sampled = -1
-    for v in range(V):
-        if e[v] > 0.0:
-            acc += e[v]
-            sampled = v
-            if acc > target:
-                break
-    return sampled
+    return _walk(e, 0, V, 1.0, 0.0, uu * total, -1)[0]
 
 
 @jit(inline="never")
@@ -233,13 +241,9 @@ def _draw_from_blocks(e, bmax, bsum, step, m, uu):
         lo = blk * step
         hi = min(V, lo + step)
         if acc + w > target or blk == NB - 1:
-            for v in range(lo, hi):
-                ev = e[v] * scale
-                if ev > 0.0:
-                    acc += ev
-                    sampled = v
-                    if acc > target:
-                        return sampled
+            sampled, acc, hit = _walk(e, lo, hi, scale, acc, target, sampled)
+            if hit:
+                return sampled
         else:
             acc += w
             # remember the last id with mass in case rounding runs past the end
@@ -278,6 +282,19 @@ def _lstm_step(x, emb, Wxs, Whs, bs, hs, cs, part, inp, hnew, nch):
         Din = H
 
 
+@jit
+def _step_work(emb, hs, nch):
+    """Work arrays of :func:`_lstm_step`: ``part`` (2*nch, 4H), ``inp``, ``hnew``.
+
+    ``2*nch`` tasks per layer: ``nch`` blocks of rows of ``Wx``, ``nch`` of ``Wh``.
+    """
+    H = hs.shape[1]
+    part = np.zeros((2 * nch, 4 * H), dtype=hs.dtype)
+    inp = np.empty(max(emb.shape[1], H), dtype=hs.dtype)
+    hnew = np.empty(H, dtype=hs.dtype)
+    return part, inp, hnew
+
+
 @BlasScoped
 @jit
 def lm_feed(emb, Wxs, Whs, bs, hs, cs, ids, nch):
@@ -285,10 +302,7 @@ def lm_feed(emb, Wxs, Whs, bs, hs, cs, ids, nch):
 
     ``hs``, ``cs`` (L, H) are updated in place; arguments as in :func:`lm_sample`.
     """
-    H = hs.shape[1]
-    part = np.zeros((2 * nch, 4 * H), dtype=hs.dtype)
-    inp = np.empty(max(emb.shape[1], H), dtype=hs.dtype)
-    hnew = np.empty(H, dtype=hs.dtype)
+    part, inp, hnew = _step_work(emb, hs, nch)
     for x in ids:
         _lstm_step(x, emb, Wxs, Whs, bs, hs, cs, part, inp, hnew, nch)
 
@@ -364,15 +378,10 @@ def lm_sample(
     """
     V = WoutT.shape[0]
     L = hs.shape[0]
-    H = hs.shape[1]
-    H4 = 4 * H
     S = out.shape[0]
     dt = hs.dtype
 
-    NT = 2 * nch  # tasks per LSTM layer: nch blocks of Wx rows, nch of Wh rows
-    part = np.zeros((NT, H4), dtype=dt)
-    inp = np.empty(max(emb.shape[1], H), dtype=dt)
-    hnew = np.empty(H, dtype=dt)
+    part, inp, hnew = _step_work(emb, hs, nch)
 
     NB = max(1, min(V, 4 * nch))  # blocks of output rows
     step = (V + NB - 1) // NB
