@@ -81,6 +81,7 @@ from pathlib import Path
 
 import numba
 from numba.core import caching as _caching
+from numba.core.cpu import ParallelOptions as _ParallelOptions
 
 from fastlstm import config
 from fastlstm.config import KernelCacheWarning
@@ -100,6 +101,22 @@ CHUNKS = max(1, int(os.environ.get("FASTLSTM_CHUNKS", "0")) or (os.cpu_count() o
 REDUCE_FASTMATH = {"reassoc", "nsz", "contract"}
 
 prange = numba.prange
+
+# Only explicit ``prange`` loops become parallel regions: numba's automatic
+# parallelisation of array expressions is off, which saves compile time.  (An
+# options object, not a dict: numba empties a dict it is given.)
+_PARALLEL_OPTS = _ParallelOptions(
+    {
+        "prange": True,
+        "comprehension": False,
+        "setitem": False,
+        "reduction": False,
+        "numpy": False,
+        "stencil": False,
+        "fusion": False,
+        "inplace_binop": False,
+    }
+)
 
 
 _log = logging.getLogger("fastlstm")
@@ -233,6 +250,22 @@ class _Locator(_caching._CacheLocator):
         raise NotImplementedError
 
 
+@contextlib.contextmanager
+def _index_lock(index_path):
+    """An exclusive lock on ``<index>.lock`` (POSIX), for a read-modify-write of an index."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: entries may be lost, never mixed up
+        yield
+        return
+    with open(index_path + ".lock", "ab") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 class _IndexDataFile(_caching.IndexDataCacheFile):
     """numba's index + data files, each written with a checksum and verified on load."""
 
@@ -250,6 +283,21 @@ class _IndexDataFile(_caching.IndexDataCacheFile):
     def _write_checked(self, path, payload):
         with self._open_for_write(path) as f:
             f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
+
+    def save(self, key, data):
+        """Save an entry: its data file first, then the index under a lock.
+
+        The data file is named by a hash of ``key``, so processes compiling
+        different entries of one kernel at the same time never write the same
+        file, and re-reading the index under the lock keeps every entry.
+        """
+        digest = hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+        name = f"{self._index_name[: -len('.nbi')]}.{digest}.nbc"
+        self._save_data(name, data)
+        with _index_lock(self._index_path):
+            overloads = self._load_index()
+            overloads[key] = name
+            self._save_index(overloads)
 
     def _load_index(self):
         try:
@@ -363,16 +411,42 @@ class _KernelCache(_caching.FunctionCache):
                 super().save_overload(sig, data)
 
 
+def _option_text(value):
+    if isinstance(value, set):
+        return sorted(value)
+    if isinstance(value, _ParallelOptions):
+        return value.encode()
+    return value
+
+
 def _options_key(options) -> str:
-    text = repr(sorted((k, sorted(v) if isinstance(v, set) else v) for k, v in options.items()))
+    text = repr(sorted((k, _option_text(v)) for k, v in options.items()))
     return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+#: Every kernel's dispatcher by ``"module:qualname"`` (a :class:`Dual`'s serial
+#: build is ``"module:name_serial"``), for :mod:`fastlstm._warmup`.
+KERNELS: dict[str, numba.core.dispatcher.Dispatcher] = {}
 
 
 def _compile(fn, options):
     """A numba dispatcher for ``fn`` with fastlstm's cache attached."""
     dispatcher = numba.njit(**options)(fn)
     dispatcher._cache = _KernelCache(dispatcher.py_func, _options_key(options))
+    KERNELS[f"{fn.__module__}:{fn.__qualname__}"] = dispatcher
     return dispatcher
+
+
+def cache_index_has(dispatcher, argtypes) -> bool:
+    """Whether the kernel cache holds a fresh entry of ``dispatcher`` for ``argtypes``."""
+    cache = dispatcher._cache
+    if not isinstance(cache, _KernelCache):
+        return False
+    try:
+        key = cache._index_key(tuple(argtypes), dispatcher.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # unreadable or corrupt: not there (loading will say why)
+        return False
 
 
 def jit(fn=None, **options):
@@ -391,7 +465,7 @@ def jit(fn=None, **options):
 
 def pjit(fn=None, **options):
     """``numba.njit`` with the package's options and ``parallel=True``."""
-    opts = dict(_COMMON, parallel=PARALLEL)
+    opts = dict(_COMMON, parallel=_PARALLEL_OPTS if PARALLEL else False)
     opts.update(options)
     if fn is None:
         return lambda f: _compile(f, opts)

@@ -91,6 +91,9 @@ class _Session:
         self.build()
         if ckpt is not None:
             self.restore(ckpt, resume_path)
+        from fastlstm import _warmup
+
+        _warmup.warm_up(_warmup.run_key(self.name, self.kwargs, self.batch_shape()))
         try:
             with StopFlag(self.say) as stop:
                 self.say(self.describe())  # Ctrl-C is handled from here on
@@ -239,6 +242,9 @@ class LMSession(_Session):
     """A PTB language-model run (``RnnlmTrainer`` with SGD and the book's evaluation)."""
 
     task = "lm"
+
+    def batch_shape(self) -> tuple:
+        return (self.cfg["batch_size"], self.cfg["time_size"])
 
     def load_data(self):
         from fastlstm.api import data
@@ -400,6 +406,9 @@ class SeqSession(_Session):
     """A seq2seq run (``Trainer`` with Adam, exact-match accuracy after every epoch)."""
 
     task = "seq2seq"
+
+    def batch_shape(self) -> tuple:
+        return (self.cfg["batch_size"], self.x_train.shape[1], self.t_train.shape[1])
 
     def load_data(self):
         from fastlstm.api import data

@@ -1,0 +1,213 @@
+"""Compiling a run's kernels in several processes (``fastlstm._warmup``).
+
+The manifest must list exactly what a default run's first iteration compiles:
+after a warm-up into a scratch cache, that iteration (in a fresh process)
+compiles nothing and loads every listed kernel.  Helper processes write to one
+cache at once, so the cache must keep every entry of a kernel saved by two
+processes together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba import typeof
+
+from fastlstm import _numba, _warmup
+from fastlstm._warm_manifest import JOBS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(cache, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["FASTLSTM_NUMBA_CACHE"] = str(cache)
+    env.update(extra)
+    return env
+
+
+def _python(cache, code, *args, **extra):
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        env=_env(cache, **extra),
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.zeros((2, 3), np.float32),
+        np.zeros((2, 3)).T,
+        np.zeros(9)[::2],
+        np.zeros((1, 2, 3, 4), np.int64),
+        np.zeros(3, np.int32),
+        np.int64(3),
+        np.float32(1.5),
+        1.5,
+        True,
+    ],
+)
+def test_type_strings_round_trip(value):
+    t = typeof(value)
+    assert _warmup.decode_type(_warmup.encode_type(t)) == t
+
+
+@pytest.mark.parametrize("value", [np.zeros(3, np.complex64), (1, 2), None])
+def test_other_types_are_refused(value):
+    with pytest.raises(ValueError, match="cannot record"):
+        _warmup.encode_type(typeof(value))
+
+
+@pytest.mark.parametrize("text", ["float16", "float32[2X]", "object[1C]"])
+def test_unknown_type_strings_are_refused(text):
+    with pytest.raises(ValueError):
+        _warmup.decode_type(text)
+
+
+def test_split_balances_and_covers_everything():
+    seconds = [5.0, 3.0, 2.0, 1.4, 1.2, 1.2, 0.8, 0.7, 0.3, 0.2, 0.2]
+    for n in (1, 2, 3, 4):
+        shares = _warmup.split(seconds, n)
+        assert sorted(i for s in shares for i in s) == list(range(len(seconds)))
+        loads = [
+            sum(seconds[i] for i in s) + (k > 0) * _warmup.HELPER_START
+            for k, s in enumerate(shares)
+        ]
+        assert max(loads) - min(loads) <= max(seconds)
+        assert shares == _warmup.split(seconds, n)  # the helpers compute the same split
+
+
+def test_manifest_names_existing_kernels_and_types():
+    assert JOBS, "the manifest is empty: run python -m fastlstm._warmup record"
+    for key, entries in JOBS.items():
+        job = json.loads(key)
+        assert job["model"] in _warmup.MODELS
+        resolved = _warmup._entries(key)
+        assert [e[0] for e in resolved] == [e[0] for e in entries], (
+            f"stale entries for {job['model']}"
+        )
+        for (_, dispatcher, argtypes, seconds), (name, _, _) in zip(resolved, entries):
+            assert dispatcher is _numba.KERNELS[name]
+            assert len(argtypes) == dispatcher.py_func.__code__.co_argcount
+            assert seconds > 0
+
+
+def test_nothing_to_do_without_a_manifest_entry(monkeypatch):
+    def no_helpers(*a, **k):
+        raise AssertionError("no helper may start")
+
+    monkeypatch.setattr(subprocess, "Popen", no_helpers)
+    assert _warmup.warm_up(_warmup.run_key("attention", {"hidden_size": 3}, (1, 2, 3))) == 0.0
+
+
+_SAVE = """
+    import sys
+    import numpy as np
+    from fastlstm._kernels import optim
+    dtype = np.dtype(sys.argv[1])
+    p, g = np.zeros(5, dtype), np.ones(5, dtype)
+    optim.sgd(p, g, dtype.type(0.5))
+    assert (p == -0.5).all()
+"""
+
+
+def test_two_processes_saving_one_kernel_keep_both_entries(tmp_path):
+    """Different signatures of one kernel, compiled and saved at the same time."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(_SAVE), dtype],
+            env=_env(tmp_path),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for dtype in ("float32", "float64")
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    out = _python(
+        tmp_path,
+        """
+        import numpy as np
+        from numba import typeof
+        from fastlstm import _numba
+        from fastlstm._kernels import optim
+        for dt in (np.float32, np.float64):
+            a = np.zeros(5, dt)
+            sig = (typeof(a), typeof(a), typeof(dt(0.5)))
+            assert _numba.cache_index_has(optim.sgd, sig), dt
+            optim.sgd(a, np.ones(5, dt), dt(0.5))
+        print(sorted(optim.sgd.stats.cache_hits.values()), dict(optim.sgd.stats.cache_misses))
+        """,
+    )
+    assert out.split("\n")[0] == "[1, 1] {}"
+    assert len(list(tmp_path.rglob("optim.sgd-*.nbc"))) == 2
+
+
+def _attention_key():
+    keys = [k for k in JOBS if json.loads(k)["model"] == "attention"]
+    assert len(keys) == 1
+    return keys[0]
+
+
+def test_warm_up_then_the_first_iteration_compiles_nothing(tmp_path):
+    """The attention run of Quick start: warm up (two processes), then a fresh
+    process runs the first iteration: no kernel is compiled, every one listed is
+    loaded from the cache, and a second warm-up has nothing to do."""
+    key = _attention_key()
+    warm = """
+        import sys, subprocess
+        from fastlstm import _warmup
+        started = []
+        real = subprocess.Popen
+        def popen(*a, **k):
+            started.append(a)
+            return real(*a, **k)
+        subprocess.Popen = popen
+        _warmup._processes = lambda: 2
+        seconds = _warmup.warm_up(sys.argv[1])
+        print(len(started), seconds > 0)
+    """
+    assert _python(tmp_path, warm, key).split() == ["1", "True"]
+    result = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "fastlstm._warmup", "record-one", "attention"],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=900,
+            cwd=tmp_path,
+        ).stdout.splitlines()[-1]
+    )
+    assert result["key"] == key
+    assert result["compiled"] == []
+    assert sorted(result["loaded"]) == sorted(name for name, _, _ in JOBS[key])
+    assert _python(tmp_path, warm, key).split() == ["0", "False"]
+
+
+def test_no_warm_up_when_the_cache_cannot_be_written(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would be")
+    code = """
+        import sys, subprocess, warnings
+        warnings.simplefilter("ignore")
+        from fastlstm import _warmup
+        _warmup._processes = lambda: 2
+        def popen(*a, **k):
+            raise AssertionError("no helper may start")
+        subprocess.Popen = popen
+        print(_warmup.warm_up(sys.argv[1]))
+    """
+    assert _python(blocker / "cache", code, _attention_key()).strip() == "0.0"
