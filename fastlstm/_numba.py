@@ -38,10 +38,10 @@ An inlined helper takes its caller's ``fastmath`` flags.
 A few large helpers (the LSTM gate rows, the packed product, the pieces of
 the sampling step) are ``inline="never"``: compiled once and linked into
 every kernel that calls them, which saves seconds of compile time per
-caller.  Each is compiled with one set of options only (never called from a
-``fastmath`` kernel), so every copy of it is the same machine code and the
-bits do not depend on which copy runs (``tests/test_cache.py`` checks float64
-models cold against warm).
+caller.  Each is compiled with one set of options only (its own, whatever
+its caller's), so every copy of it is the same machine code and the bits do
+not depend on which copy runs (``tests/test_cache.py`` checks float64 models
+cold against warm).
 
 Environment variables
 ---------------------
@@ -287,11 +287,13 @@ class _IndexDataFile(_caching.IndexDataCacheFile):
     def save(self, key, data):
         """Save an entry: its data file first, then the index under a lock.
 
-        The data file is named by a hash of ``key``, so processes compiling
-        different entries of one kernel at the same time never write the same
-        file, and re-reading the index under the lock keeps every entry.
+        The data file is named by a hash of ``key`` and of the source stamp,
+        so processes compiling different entries of one kernel at the same
+        time never write the same file, nor does a changed source overwrite
+        the data an older index names; re-reading the index under the lock
+        keeps every entry.
         """
-        digest = hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+        digest = hashlib.sha1(repr(key).encode() + self._source_stamp).hexdigest()[:16]
         name = f"{self._index_name[: -len('.nbi')]}.{digest}.nbc"
         self._save_data(name, data)
         with _index_lock(self._index_path):
@@ -607,18 +609,42 @@ def _start_threads_passive() -> None:
 _start_threads_passive()
 
 
+#: The serial build of every :class:`Dual` kernel by the name of its parallel
+#: build (names as in :data:`KERNELS`).
+TWINS: dict[str, str] = {}
+
+
+class _SerialBuilds:
+    """Process-wide switch: every :class:`Dual` kernel runs its serial build."""
+
+    on = False
+
+
+def serial_builds(on: bool) -> None:
+    """Run the serial build of every :class:`Dual` kernel (``on``), or choose by size again.
+
+    Both builds split the work into the same blocks and give the same bits,
+    so this changes the speed only (:mod:`fastlstm._warmup` uses it while the
+    parallel builds are compiled in the background).
+    """
+    _SerialBuilds.on = bool(on)
+
+
 class Dual:
     """A kernel compiled twice, serial and parallel, from one Python function.
 
     ``kernel.pick(work)`` returns the parallel build when ``work`` reaches
-    :data:`PARALLEL_MIN_WORK`, else the serial one.  The choice depends on the
-    problem size only (never on the thread count), and both builds split the
-    work into the same blocks.  Each build is compiled on its first call only.
-    With ``blas=True`` (the kernel calls BLAS) both builds are
-    :class:`BlasScoped`.
+    :data:`PARALLEL_MIN_WORK`, else the serial one; calling the kernel runs
+    the parallel build; both run the serial one while :func:`serial_builds`
+    is on (unless ``same_bits`` is false).  The choice depends on the problem
+    size only (never on the thread count), and both builds split the work into
+    the same blocks, so they give the same bits (``tests/test_threads.py``
+    checks every kernel that claims it).  Each build is compiled on its first
+    call only.  With ``blas=True`` (the kernel calls BLAS) both builds
+    are :class:`BlasScoped`.
     """
 
-    def __init__(self, fn, options, blas=False):
+    def __init__(self, fn, options, blas=False, same_bits=True):
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
         parallel = pjit(**options)(fn)
@@ -633,21 +659,34 @@ class Dual:
             parallel, serial = BlasScoped(parallel), BlasScoped(serial)
         self.parallel = parallel
         self.serial = serial
+        self.same_bits = same_bits
+        if same_bits:
+            TWINS[f"{fn.__module__}:{fn.__qualname__}"] = f"{fn.__module__}:{clone.__qualname__}"
+
+    def _serial_only(self):
+        return _SerialBuilds.on and self.same_bits
 
     def pick(self, work):
         """The build to run for ``work`` operations."""
-        return self.parallel if work >= PARALLEL_MIN_WORK else self.serial
+        if work >= PARALLEL_MIN_WORK and not self._serial_only():
+            return self.parallel
+        return self.serial
 
     def __call__(self, *args):
-        return self.parallel(*args)
+        return (self.serial if self._serial_only() else self.parallel)(*args)
 
 
-def dual(fn=None, *, blas=False, **options):
+def dual(fn=None, *, blas=False, same_bits=True, **options):
     """Decorator: compile ``fn`` as a :class:`Dual` kernel (options as for :func:`pjit`).
 
     ``blas=True`` marks a kernel that calls BLAS (``np.dot``), directly or
-    through its helpers.
+    through its helpers.  ``same_bits=False`` marks one whose two builds may
+    differ in the last bits: a kernel with fast-math sums, which LLVM may
+    vectorise differently in each build (and in a parallel build compiled in
+    this process and one loaded from the cache).  It always chooses its build
+    by size; :func:`serial_builds` leaves it alone.  Kernels without
+    fast-math flags give the same bits however LLVM optimises them.
     """
     if fn is None:
-        return lambda f: Dual(f, options, blas)
-    return Dual(fn, options, blas)
+        return lambda f: Dual(f, options, blas, same_bits)
+    return Dual(fn, options, blas, same_bits)

@@ -3,12 +3,21 @@
 The first iteration of a training run compiles about twenty kernels one after
 another (some 20 s on a 2-core machine).  For the runs ``fastlstm train MODEL``
 makes with its default settings, the kernels and argument types that first
-iteration compiles are listed in :mod:`fastlstm._warm_manifest`.  When the
-kernel cache lacks some of them, :func:`warm_up` compiles them before the
-first iteration, split over this process and helper processes (one per further
-CPU, at most :data:`MAX_PROCESSES` in all).  Every process writes what it
-compiled to the kernel cache, from which the run then loads it; the machine
-code is the same as that of a kernel compiled in the run itself.
+iteration compiles are listed in :mod:`fastlstm._warm_manifest`: those of a
+normal run and those of a run on serial builds only.  When the kernel cache
+lacks some of them, :func:`warm_up` works in two phases:
+
+1. The serial builds (which compile in about half the time of the parallel
+   ones) are compiled before the first iteration, split over this process and
+   helper processes (one per further CPU, at most :data:`MAX_PROCESSES` in
+   all).  The run then starts on them (:func:`fastlstm._numba.serial_builds`).
+2. Meanwhile helper processes compile the parallel builds; when they are done
+   the run switches to them, loading them from the cache.
+
+Every process writes what it compiled to the kernel cache, from which the run
+loads it: the machine code is the same as that of a kernel compiled in the
+run itself, and the two builds of a kernel give the same bits, so a first run
+computes exactly what later runs do.
 
 Nothing happens when the cache already holds every listed kernel, when it
 cannot be written (kernels are then compiled in memory, one process only), on a
@@ -22,14 +31,18 @@ the kernels compiled from Python (helpers compiled into them come along).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+from fastlstm import _numba
 
 _log = logging.getLogger("fastlstm")
 
@@ -97,7 +110,6 @@ def _entries(key: str):
     """``[(name, dispatcher, argtypes, seconds)]`` listed for ``key`` (empty if none)."""
     import importlib
 
-    from fastlstm import _numba
     from fastlstm._warm_manifest import JOBS
 
     out = []
@@ -117,7 +129,7 @@ HELPER_START = 1.0
 
 def split(seconds: list[float], n: int) -> list[list[int]]:
     """Indices of ``seconds`` in ``n`` shares of about equal sums (longest first, to the
-    lightest share); shares 1.. are for helpers and start :data:`HELPER_START` behind."""
+    lightest share); share 0 is this process's, the others start :data:`HELPER_START` behind."""
     shares: list[list[int]] = [[] for _ in range(n)]
     load = [0.0] + [HELPER_START] * (n - 1)
     for i in sorted(range(len(seconds)), key=lambda i: (-seconds[i], i)):
@@ -132,13 +144,82 @@ def _compile_all(entries) -> None:
         dispatcher.compile(argtypes)
 
 
+def _start_helpers(key: str, shares: list[list[int]]) -> list[subprocess.Popen]:
+    """One helper process per share (indices into the key's entries)."""
+    procs = []
+    try:
+        for share in shares:
+            payload = json.dumps({"key": key, "entries": share})
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "fastlstm._warmup", "compile", payload],
+                    env=_helper_env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    except BaseException:
+        _stop(procs)
+        raise
+    return procs
+
+
+def _wait(procs, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            code = None
+        if code != 0:
+            _log.debug("fastlstm: a kernel-compiling helper ended with %s", code)
+    _stop(procs)
+
+
+def _stop(procs) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class _Background:
+    """The helpers compiling parallel builds while the run goes on serial ones."""
+
+    lock = threading.Lock()
+    procs: list[subprocess.Popen] = []
+    thread: threading.Thread | None = None
+
+
+def _finish_background(procs) -> None:
+    try:
+        _wait(procs, HELPER_TIMEOUT)
+    finally:
+        _numba.serial_builds(False)
+
+
+def wait_background(timeout: float | None = None) -> bool:
+    """Wait for the background compilation of parallel builds; whether it is over."""
+    thread = _Background.thread
+    if thread is not None:
+        thread.join(timeout)
+        return not thread.is_alive()
+    return True
+
+
+@atexit.register
+def _stop_background() -> None:
+    """At exit, stop helpers still compiling (the cache keeps what they saved)."""
+    with _Background.lock:
+        _stop(_Background.procs)
+
+
 def _processes() -> int:
     return max(1, min(MAX_PROCESSES, os.cpu_count() or 1))
 
 
 def _cache_writable() -> bool:
-    from fastlstm import _numba
-
     path = _numba.kernel_cache_dir()
     if path is None or _numba._State.unwritable:
         return False
@@ -165,49 +246,47 @@ def _helper_env() -> dict:
 def warm_up(key: str) -> float:
     """Compile the kernels the manifest lists for ``key`` that the cache lacks, in parallel.
 
-    Returns the seconds spent (0.0 when there was nothing to do).  A helper
-    that fails or times out is ignored: the run compiles what is missing.
+    Returns the seconds spent before the run may start (0.0 when there was
+    nothing to do).  Parallel builds still missing are compiled in the
+    background while the run uses serial builds (see the module notes).  A
+    helper that fails or times out is ignored: the run compiles what is
+    missing itself.
     """
-    from fastlstm import _numba
-
     try:
         entries = _entries(key)
     except Exception as exc:  # pragma: no cover - a broken manifest must not stop a run
         _log.debug("fastlstm: no warm-up (%r)", exc)
         return 0.0
-    pending = [i for i, e in enumerate(entries) if not _numba.cache_index_has(e[1], e[2])]
-    n = min(_processes(), len(pending))
-    if n < 2 or not _cache_writable():
+    missing = [i for i, e in enumerate(entries) if not _numba.cache_index_has(e[1], e[2])]
+    later = [i for i in missing if entries[i][0] in _numba.TWINS]  # parallel builds
+    now = [i for i in missing if entries[i][0] not in _numba.TWINS]
+    n = _processes()
+    if not missing or n < 2 or not _cache_writable():
         return 0.0
     start = time.perf_counter()
-    shares = [[pending[i] for i in share] for share in split([entries[i][3] for i in pending], n)]
-    helpers = []
+    if later:
+        _numba.serial_builds(True)
     try:
-        for share in shares[1:]:
-            payload = json.dumps({"key": key, "entries": share})
-            helpers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "fastlstm._warmup", "compile", payload],
-                    env=_helper_env(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        _compile_all([entries[i] for i in shares[0]])
-        deadline = time.perf_counter() + HELPER_TIMEOUT
-        for proc in helpers:
+        if now:
+            k = min(n, len(now))
+            shares = [[now[i] for i in sh] for sh in split([entries[i][3] for i in now], k)]
+            helpers = _start_helpers(key, shares[1:])
             try:
-                code = proc.wait(timeout=max(0.0, deadline - time.perf_counter()))
-            except subprocess.TimeoutExpired:
-                code = None
-            if code != 0:
-                _log.debug("fastlstm: a kernel-compiling helper ended with %s", code)
-    finally:
-        for proc in helpers:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                _compile_all([entries[i] for i in shares[0]])
+            finally:
+                _wait(helpers, HELPER_TIMEOUT)
+        if later:
+            k = min(n - 1, len(later))
+            shares = [[later[i] for i in sh] for sh in split([entries[i][3] for i in later], k)]
+            with _Background.lock:
+                procs = _Background.procs = _start_helpers(key, shares)
+                _Background.thread = threading.Thread(
+                    target=_finish_background, args=(procs,), daemon=True
+                )
+                _Background.thread.start()
+    except BaseException:
+        _numba.serial_builds(False)
+        raise
     return time.perf_counter() - start
 
 
@@ -226,8 +305,9 @@ class _FirstIteration(Exception):
     pass
 
 
-def record_one(model: str) -> dict:
-    """Run ``model``'s first training iteration at the default settings, in this process.
+def record_one(model: str, serial: bool = False) -> dict:
+    """Run ``model``'s first training iteration at the default settings, in this process
+    (on serial builds only if ``serial``).
 
     Returns ``{"key", "compiled": [(name, argtypes, seconds)], "loaded": [name]}``:
     the kernels compiled from Python during that iteration (with their
@@ -236,7 +316,6 @@ def record_one(model: str) -> dict:
     """
     from numba.core import event
 
-    from fastlstm import _numba
     from fastlstm import _warmup as me
     from fastlstm.api import session, train
 
@@ -271,6 +350,7 @@ def record_one(model: str) -> dict:
 
     listener = Listener()
     event.register("numba:compile", listener)
+    _numba.serial_builds(serial)
     saved = me.warm_up, session.train_step
     me.warm_up, session.train_step = capture, first_step
     try:
@@ -280,32 +360,43 @@ def record_one(model: str) -> dict:
             except _FirstIteration:
                 pass
     finally:
+        _numba.serial_builds(False)
         me.warm_up, session.train_step = saved
         event.unregister("numba:compile", listener)
-    loaded = [
-        name for name, disp, argtypes, _ in _entries(state["key"]) if argtypes in disp.overloads
-    ]
-    return {"key": state["key"], "compiled": state["compiled"], "loaded": loaded}
+    wanted = [e for e in _entries(state["key"]) if (e[0] in _numba.TWINS) != serial]
+    loaded = [name for name, disp, argtypes, _ in wanted if argtypes in disp.overloads]
+    return {
+        "key": state["key"],
+        "compiled": state["compiled"],
+        "loaded": loaded,
+        "wanted": [e[0] for e in wanted],
+    }
 
 
 def _record(models, out: Path) -> int:
     jobs = {}
     for model in models:
-        with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, FASTLSTM_NUMBA_CACHE=cache)
-            proc = subprocess.run(
-                [sys.executable, "-m", "fastlstm._warmup", "record-one", model],
-                env=env,
-                capture_output=True,
-                text=True,
+        for mode in ("parallel", "serial"):
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, FASTLSTM_NUMBA_CACHE=cache)
+                argv = [sys.executable, "-m", "fastlstm._warmup", "record-one", model]
+                proc = subprocess.run(
+                    argv + (["--serial"] if mode == "serial" else []),
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+            if proc.returncode != 0:
+                sys.stderr.write(proc.stderr)
+                return proc.returncode
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            _, compiled = jobs.setdefault(result["key"], (model, []))
+            seen = {(name, tuple(args)) for name, args, _ in compiled}
+            compiled += [e for e in result["compiled"] if (e[0], tuple(e[1])) not in seen]
+            total = sum(s for _, _, s in result["compiled"])
+            print(
+                f"{model} ({mode}): {len(result['compiled'])} kernels, {total:.1f} s of compiling"
             )
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            return proc.returncode
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        jobs[result["key"]] = (model, result["compiled"])
-        total = sum(s for _, _, s in result["compiled"])
-        print(f"{model}: {len(result['compiled'])} kernels, {total:.1f} s of compiling")
     lines = [
         '"""Kernels compiled by the first training iteration of ``fastlstm train MODEL``',
         "at its default settings (see :mod:`fastlstm._warmup`).",
@@ -331,15 +422,15 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["compile"] and len(argv) == 2:
         return _helper(argv[1])
-    if argv[:1] == ["record-one"] and len(argv) == 2:
-        print(json.dumps(record_one(argv[1])))
+    if argv[:1] == ["record-one"] and len(argv) in (2, 3):
+        print(json.dumps(record_one(argv[1], serial=argv[2:] == ["--serial"])))
         return 0
     if argv[:1] == ["record"]:
         out = Path(__file__).resolve().parent / "_warm_manifest.py"
         return _record(argv[1:] or MODELS, out)
     print(
         "usage: python -m fastlstm._warmup record [MODEL ...]\n"
-        "       python -m fastlstm._warmup record-one MODEL",
+        "       python -m fastlstm._warmup record-one MODEL [--serial]",
         file=sys.stderr,
     )
     return 2

@@ -169,3 +169,41 @@ def test_runs_are_repeatable(restore_threads):
     first, second = _run_layers(np.float32), _run_layers(np.float32)
     for name in first:
         assert_bitwise_equal(first[name], second[name], f"{name} (two runs, 2 threads)")
+
+
+def _run_optimizers(dtype):
+    """Updates and gradient clipping over arrays longer than a chunk (parallel kernels)."""
+    from fastlstm.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, clip_grads
+
+    rng = np.random.default_rng(5)
+    n = 3 * 2**14 + 5
+    out = {}
+    for opt in (SGD(), Momentum(), Nesterov(), AdaGrad(), RMSprop(), Adam()):
+        params = [_draw(rng, dtype, n), _draw(rng, dtype, 7)]
+        for step in range(2):
+            grads = [_draw(rng, dtype, n), _draw(rng, dtype, 7)]
+            out[f"{type(opt).__name__} norm {step}"] = np.array(clip_grads(grads, 0.5))
+            opt.update(params, grads)
+        for k, p in enumerate(params):
+            out[f"{type(opt).__name__} params[{k}]"] = p
+    return out
+
+
+def test_serial_and_parallel_builds_give_the_same_bits(monkeypatch):
+    """A first run starts on serial builds while the parallel ones compile
+    (fastlstm._warmup, float32 runs): the two builds of every kernel must agree
+    bitwise."""
+    from fastlstm import _numba
+
+    dtype = np.float32
+
+    monkeypatch.setattr(_numba, "PARALLEL_MIN_WORK", 0)  # every kernel: its parallel build
+    parallel = {**_run_layers(dtype), **_run_optimizers(dtype)}
+    _numba.serial_builds(True)
+    try:
+        serial = {**_run_layers(dtype), **_run_optimizers(dtype)}
+    finally:
+        _numba.serial_builds(False)
+    assert parallel.keys() == serial.keys()
+    for name in parallel:
+        assert_bitwise_equal(parallel[name], serial[name], f"{name} ({np.dtype(dtype)}, builds)")

@@ -162,14 +162,29 @@ def _attention_key():
     return keys[0]
 
 
+def _first_iteration(cache, serial):
+    argv = [sys.executable, "-m", "fastlstm._warmup", "record-one", "attention"]
+    proc = subprocess.run(
+        argv + (["--serial"] if serial else []),
+        capture_output=True,
+        text=True,
+        env=_env(cache),
+        timeout=900,
+        cwd=cache,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
 def test_warm_up_then_the_first_iteration_compiles_nothing(tmp_path):
-    """The attention run of Quick start: warm up (two processes), then a fresh
-    process runs the first iteration: no kernel is compiled, every one listed is
-    loaded from the cache, and a second warm-up has nothing to do."""
+    """The attention run of Quick start.  Warm-up compiles the serial builds in
+    two processes, then the parallel builds in the background.  Afterwards a
+    fresh process runs the first iteration on either build without compiling
+    anything and loads every kernel listed; a second warm-up has nothing to do."""
     key = _attention_key()
     warm = """
         import sys, subprocess
-        from fastlstm import _warmup
+        from fastlstm import _numba, _warmup
         started = []
         real = subprocess.Popen
         def popen(*a, **k):
@@ -178,23 +193,20 @@ def test_warm_up_then_the_first_iteration_compiles_nothing(tmp_path):
         subprocess.Popen = popen
         _warmup._processes = lambda: 2
         seconds = _warmup.warm_up(sys.argv[1])
-        print(len(started), seconds > 0)
+        print(len(started), seconds > 0, _numba._SerialBuilds.on)
+        assert _warmup.wait_background(600)
+        print(_numba._SerialBuilds.on)
     """
-    assert _python(tmp_path, warm, key).split() == ["1", "True"]
-    result = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "fastlstm._warmup", "record-one", "attention"],
-            capture_output=True,
-            text=True,
-            env=_env(tmp_path),
-            timeout=900,
-            cwd=tmp_path,
-        ).stdout.splitlines()[-1]
-    )
-    assert result["key"] == key
-    assert result["compiled"] == []
-    assert sorted(result["loaded"]) == sorted(name for name, _, _ in JOBS[key])
-    assert _python(tmp_path, warm, key).split() == ["0", "False"]
+    assert _python(tmp_path, warm, key).split() == ["2", "True", "True", "False"]
+    for serial in (True, False):
+        result = _first_iteration(tmp_path, serial)
+        assert result["key"] == key
+        assert result["compiled"] == [], f"serial={serial}"
+        assert sorted(result["loaded"]) == sorted(result["wanted"])
+        listed = {name for name, _, _ in JOBS[key]}
+        assert set(result["wanted"]) <= listed
+        assert any(name in _numba.TWINS for name in result["wanted"]) != serial
+    assert _python(tmp_path, warm, key).split() == ["0", "False", "False", "False"]
 
 
 def test_no_warm_up_when_the_cache_cannot_be_written(tmp_path):

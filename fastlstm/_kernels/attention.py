@@ -16,7 +16,7 @@ from fastlstm._kernels.softmax import softmax_row
 from fastlstm._numba import REDUCE_FASTMATH, dual, prange
 
 
-@dual(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math sums
 def attention_forward(hs_enc, hs_dec, a, out):
     """hs_enc (N, Te, H), hs_dec (N, Td, H) -> a (N, Td, Te), out (N, Td, H)."""
     N, Te, H = hs_enc.shape
@@ -39,7 +39,7 @@ def attention_forward(hs_enc, hs_dec, a, out):
                     out[n, t, k] += w * hs_enc[n, e, k]
 
 
-@dual(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math sums
 def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
     """Gradients of :func:`attention_forward`.
 

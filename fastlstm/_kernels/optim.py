@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastlstm._numba import jit, pjit, prange
+from fastlstm._numba import dual, jit, prange
 
 CHUNK = 1 << 14
 """Elements per parallel task (and per partial sum in :func:`sum_squares_parallel`).
@@ -37,7 +37,7 @@ def sgd(p, g, lr):
         p[i] -= lr * g[i]
 
 
-@pjit
+@dual
 def sgd_parallel(p, g, lr):
     """:func:`sgd`, chunks in parallel."""
     n = p.shape[0]
@@ -56,7 +56,7 @@ def momentum(p, g, v, mom, lr):
         p[i] += vi
 
 
-@pjit
+@dual
 def momentum_parallel(p, g, v, mom, lr):
     """:func:`momentum`, chunks in parallel."""
     n = p.shape[0]
@@ -78,7 +78,7 @@ def nesterov(p, g, v, mom, lr, c1, c2):
         p[i] = pi - c2 * g[i]
 
 
-@pjit
+@dual
 def nesterov_parallel(p, g, v, mom, lr, c1, c2):
     """:func:`nesterov`, chunks in parallel."""
     n = p.shape[0]
@@ -98,7 +98,7 @@ def adagrad(p, g, h, lr, eps):
         p[i] -= lr * gi / (np.sqrt(hi) + eps)
 
 
-@pjit
+@dual
 def adagrad_parallel(p, g, h, lr, eps):
     """:func:`adagrad`, chunks in parallel."""
     n = p.shape[0]
@@ -119,7 +119,7 @@ def rmsprop(p, g, h, decay, one_minus_decay, lr, eps):
         p[i] -= lr * gi / (np.sqrt(hi) + eps)
 
 
-@pjit
+@dual
 def rmsprop_parallel(p, g, h, decay, one_minus_decay, lr, eps):
     """:func:`rmsprop`, chunks in parallel."""
     n = p.shape[0]
@@ -143,7 +143,7 @@ def adam(p, g, m, v, one_minus_beta1, one_minus_beta2, lr_t, eps):
         p[i] -= lr_t * mi / (np.sqrt(vi) + eps)
 
 
-@pjit
+@dual
 def adam_parallel(p, g, m, v, one_minus_beta1, one_minus_beta2, lr_t, eps):
     """:func:`adam`, chunks in parallel."""
     n = p.shape[0]
@@ -192,7 +192,7 @@ def sum_squares(a):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@pjit
+@dual
 def sum_squares_parallel(a):
     """:func:`sum_squares` of chunks of :data:`CHUNK` elements in parallel,
     partial sums added serially in chunk order (independent of the thread count)."""

@@ -103,7 +103,7 @@ def softmax_defined(row):
     return below_inf == n and finite > 0
 
 
-@dual(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math sums
 def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
     """Per-row stable softmax numerators and cross-entropy.
 
@@ -131,7 +131,7 @@ def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
             losses[r] = m + math.log(s) - row[t[r]]
 
 
-@dual(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math flags
 def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
     """``dx[r] = (e[r] / sums[r] - onehot(t[r])) * scale``; zero rows where ignored."""
     M, V = e.shape
@@ -148,7 +148,7 @@ def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
             dr[t[r]] -= scale
 
 
-@dual(fastmath=REDUCE_FASTMATH)
+@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math sums
 def softmax_rows(x, out):
     """Stable softmax over the last axis of a 2-D array."""
     for r in prange(x.shape[0]):
