@@ -5,9 +5,12 @@ Every kernel module decorates its functions with :func:`jit` (serial),
 compiled lazily, on the first call with a given signature, and cached on disk
 so the compile cost is paid once per machine.
 
-``fastmath`` stays off except for the reductions that ask for
-:data:`REDUCE_FASTMATH`: the fast path is tested against the NumPy reference
-to 1e-10 relative in float64.
+``fastmath`` is off in every kernel: the fast path is tested against the
+NumPy reference to 1e-10 relative in float64, and without fast-math flags
+LLVM cannot reorder a sum, so every compiled copy of a kernel (serial or
+parallel build, compiled in this process or loaded from the cache) gives the
+same bits.  Sums that should vectorise are written with eight explicit
+partial sums (``fastlstm._kernels.softmax.sum8``).
 
 The compiled-kernel cache
 -------------------------
@@ -95,10 +98,6 @@ _COMMON = dict(fastmath=False, nogil=True, error_model="numpy")
 PARALLEL_MIN_WORK = int(os.environ.get("FASTLSTM_PARALLEL_MIN_WORK", "500000"))
 
 CHUNKS = max(1, int(os.environ.get("FASTLSTM_CHUNKS", "0")) or (os.cpu_count() or 1))
-
-# Reassociation lets LLVM vectorise sums (softmax normalisers, attention
-# scores).  The order is fixed by the compiled code, not by the thread count.
-REDUCE_FASTMATH = {"reassoc", "nsz", "contract"}
 
 prange = numba.prange
 
@@ -636,15 +635,14 @@ class Dual:
     ``kernel.pick(work)`` returns the parallel build when ``work`` reaches
     :data:`PARALLEL_MIN_WORK`, else the serial one; calling the kernel runs
     the parallel build; both run the serial one while :func:`serial_builds`
-    is on (unless ``same_bits`` is false).  The choice depends on the problem
-    size only (never on the thread count), and both builds split the work into
-    the same blocks, so they give the same bits (``tests/test_threads.py``
-    checks every kernel that claims it).  Each build is compiled on its first
-    call only.  With ``blas=True`` (the kernel calls BLAS) both builds
+    is on.  The choice depends on the problem size only (never on the thread
+    count), and both builds split the work into the same blocks, so they give
+    the same bits (``tests/test_threads.py``).  Each build is compiled on its
+    first call only.  With ``blas=True`` (the kernel calls BLAS) both builds
     are :class:`BlasScoped`.
     """
 
-    def __init__(self, fn, options, blas=False, same_bits=True):
+    def __init__(self, fn, options, blas=False):
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
         parallel = pjit(**options)(fn)
@@ -659,34 +657,24 @@ class Dual:
             parallel, serial = BlasScoped(parallel), BlasScoped(serial)
         self.parallel = parallel
         self.serial = serial
-        self.same_bits = same_bits
-        if same_bits:
-            TWINS[f"{fn.__module__}:{fn.__qualname__}"] = f"{fn.__module__}:{clone.__qualname__}"
-
-    def _serial_only(self):
-        return _SerialBuilds.on and self.same_bits
+        TWINS[f"{fn.__module__}:{fn.__qualname__}"] = f"{fn.__module__}:{clone.__qualname__}"
 
     def pick(self, work):
         """The build to run for ``work`` operations."""
-        if work >= PARALLEL_MIN_WORK and not self._serial_only():
+        if work >= PARALLEL_MIN_WORK and not _SerialBuilds.on:
             return self.parallel
         return self.serial
 
     def __call__(self, *args):
-        return (self.serial if self._serial_only() else self.parallel)(*args)
+        return (self.serial if _SerialBuilds.on else self.parallel)(*args)
 
 
-def dual(fn=None, *, blas=False, same_bits=True, **options):
+def dual(fn=None, *, blas=False, **options):
     """Decorator: compile ``fn`` as a :class:`Dual` kernel (options as for :func:`pjit`).
 
     ``blas=True`` marks a kernel that calls BLAS (``np.dot``), directly or
-    through its helpers.  ``same_bits=False`` marks one whose two builds may
-    differ in the last bits: a kernel with fast-math sums, which LLVM may
-    vectorise differently in each build (and in a parallel build compiled in
-    this process and one loaded from the cache).  It always chooses its build
-    by size; :func:`serial_builds` leaves it alone.  Kernels without
-    fast-math flags give the same bits however LLVM optimises them.
+    through its helpers.
     """
     if fn is None:
-        return lambda f: Dual(f, options, blas, same_bits)
-    return Dual(fn, options, blas, same_bits)
+        return lambda f: Dual(f, options, blas)
+    return Dual(fn, options, blas)

@@ -12,11 +12,36 @@ applied at every decoder step) written as one kernel, parallel over samples.
 
 from __future__ import annotations
 
+from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.softmax import softmax_row
-from fastlstm._numba import REDUCE_FASTMATH, dual, prange
+from fastlstm._numba import dual, jit, prange
 
 
-@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math sums
+@jit
+def _dot(x, y):
+    """``x . y`` of two vectors in their precision, in eight interleaved partial sums
+    added pairwise at the end: a fixed order that LLVM vectorises without
+    fast-math flags, so every compiled copy gives the same bits."""
+    n = x.shape[0]
+    zero = cast_like(x, 0.0)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        s0 += x[i] * y[i]
+        s1 += x[i + 1] * y[i + 1]
+        s2 += x[i + 2] * y[i + 2]
+        s3 += x[i + 3] * y[i + 3]
+        s4 += x[i + 4] * y[i + 4]
+        s5 += x[i + 5] * y[i + 5]
+        s6 += x[i + 6] * y[i + 6]
+        s7 += x[i + 7] * y[i + 7]
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for i in range(n8, n):
+        s += x[i] * y[i]
+    return s
+
+
+@dual
 def attention_forward(hs_enc, hs_dec, a, out):
     """hs_enc (N, Te, H), hs_dec (N, Td, H) -> a (N, Td, Te), out (N, Td, H)."""
     N, Te, H = hs_enc.shape
@@ -24,10 +49,7 @@ def attention_forward(hs_enc, hs_dec, a, out):
     for n in prange(N):
         for t in range(Td):
             for e in range(Te):
-                s = 0.0
-                for k in range(H):
-                    s += hs_enc[n, e, k] * hs_dec[n, t, k]
-                a[n, t, e] = s
+                a[n, t, e] = _dot(hs_enc[n, e], hs_dec[n, t])
             # in place: the max is that of the stored (rounded) scores, so a single
             # score gives exactly 1
             softmax_row(a[n, t], a[n, t])
@@ -39,7 +61,7 @@ def attention_forward(hs_enc, hs_dec, a, out):
                     out[n, t, k] += w * hs_enc[n, e, k]
 
 
-@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math sums
+@dual
 def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
     """Gradients of :func:`attention_forward`.
 
@@ -54,14 +76,12 @@ def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
                 dhs_enc[n, e, k] = 0
         for t in range(Td):
             # WeightSum: d a[t, e] = dout[t] . hs_enc[e];  d hs_enc[e] += a[t, e] dout[t]
-            dot = 0.0
+            dot = cast_like(da, 0.0)
             for e in range(Te):
-                s = 0.0
                 w = a[n, t, e]
+                da[n, e] = _dot(dout[n, t], hs_enc[n, e])
                 for k in range(H):
-                    s += dout[n, t, k] * hs_enc[n, e, k]
                     dhs_enc[n, e, k] += w * dout[n, t, k]
-                da[n, e] = s
                 dot += da[n, e] * w
             # Softmax: ds[e] = a[e] * (da[e] - sum_e' a[e'] da[e'])
             for k in range(H):

@@ -12,7 +12,7 @@ import math
 
 from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.fastmath import exp as _exp
-from fastlstm._numba import REDUCE_FASTMATH, dual, jit, prange
+from fastlstm._numba import dual, jit, prange
 
 
 @jit
@@ -56,24 +56,51 @@ def row_max(row):
     return m
 
 
-@jit(fastmath=REDUCE_FASTMATH)
+@jit
+def sum8(x):
+    """``sum(x)`` of a vector in its precision, in eight interleaved partial sums
+    (element ``i`` goes to ``i % 8``) added pairwise at the end.
+
+    A fixed order that LLVM vectorises without fast-math flags (one vector of
+    eight lanes), so every compiled copy of a kernel gives the same bits: a
+    single running sum would need ``reassoc`` to be vectorised, and then the
+    order would depend on how each copy was optimised.
+    """
+    n = x.shape[0]
+    zero = cast_like(x, 0.0)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        s0 += x[i]
+        s1 += x[i + 1]
+        s2 += x[i + 2]
+        s3 += x[i + 3]
+        s4 += x[i + 4]
+        s5 += x[i + 5]
+        s6 += x[i + 6]
+        s7 += x[i + 7]
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for i in range(n8, n):
+        s += x[i]
+    return s
+
+
+@jit
 def shifted_exp(row, out):
     """``out[:] = exp(row - max(row))``; returns ``(max(row), sum(out))``.
 
     ``out`` may be ``row`` itself (each element is read before it is written).
-    The sum is accumulated in the row's precision, vectorised (many partial
-    sums, so float32 keeps about 1e-7 relative accuracy).
+    The sum is :func:`sum8` of ``out``, in the row's precision (float32 keeps
+    about 1e-7 relative accuracy).
     """
     m = row_max(row)
-    s = cast_like(out, 0.0)
-    for v in range(row.shape[0]):
-        w = _exp(row[v] - m)
-        out[v] = w
-        s += w
-    return m, s
+    n = row.shape[0]
+    for v in range(n):
+        out[v] = _exp(row[v] - m)
+    return m, sum8(out)
 
 
-@jit(fastmath=REDUCE_FASTMATH)
+@jit
 def softmax_row(row, out):
     """``out[:] = softmax(row)``, stable; ``out`` may be ``row``."""
     inv = 1.0 / shifted_exp(row, out)[1]
@@ -86,12 +113,10 @@ def softmax_defined(row):
     """True if ``row`` has no NaN, no +inf and at least one finite element.
 
     Exactly then is its softmax defined (-inf scores are probability 0).
-    Compiled without fast-math flags (``fastmath=False``) and never inlined
-    (an inlined helper would take its caller's flags): under the reductions'
-    ``reassoc``/``nsz``/``contract`` flags LLVM may fold ``math.isfinite`` of a
-    NaN to True, so kernels built with those flags call this instead of
-    testing finiteness themselves.  Its result is exact, so a separately
-    compiled copy cannot change any bits.
+    Never inlined and never compiled with fast-math flags, which would let
+    LLVM fold the NaN and inf tests away (an inlined helper takes its caller's
+    flags).  Its result is exact, so a separately compiled copy cannot change
+    any bits.
     """
     n = row.shape[0]
     below_inf = 0  # neither NaN nor +inf
@@ -103,7 +128,7 @@ def softmax_defined(row):
     return below_inf == n and finite > 0
 
 
-@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math sums
+@dual
 def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
     """Per-row stable softmax numerators and cross-entropy.
 
@@ -131,7 +156,7 @@ def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
             losses[r] = m + math.log(s) - row[t[r]]
 
 
-@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math flags
+@dual
 def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
     """``dx[r] = (e[r] / sums[r] - onehot(t[r])) * scale``; zero rows where ignored."""
     M, V = e.shape
@@ -148,7 +173,7 @@ def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
             dr[t[r]] -= scale
 
 
-@dual(fastmath=REDUCE_FASTMATH, same_bits=False)  # fast-math sums
+@dual
 def softmax_rows(x, out):
     """Stable softmax over the last axis of a 2-D array."""
     for r in prange(x.shape[0]):
