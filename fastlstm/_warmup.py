@@ -166,15 +166,18 @@ def _start_helpers(key: str, shares: list[list[int]]) -> list[subprocess.Popen]:
 
 
 def _wait(procs, timeout: float) -> None:
+    """Wait for the helpers (at most ``timeout`` seconds in all), then stop any left."""
     deadline = time.monotonic() + timeout
-    for proc in procs:
-        try:
-            code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            code = None
-        if code != 0:
-            _log.debug("fastlstm: a kernel-compiling helper ended with %s", code)
-    _stop(procs)
+    try:
+        for proc in procs:
+            try:
+                code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                code = None
+            if code != 0:
+                _log.debug("fastlstm: a kernel-compiling helper ended with %s", code)
+    finally:
+        _stop(procs)
 
 
 def _stop(procs) -> None:
@@ -260,6 +263,8 @@ def warm_up(key: str) -> float:
     missing = [i for i, e in enumerate(entries) if not _numba.cache_index_has(e[1], e[2])]
     later = [i for i in missing if entries[i][0] in _numba.TWINS]  # parallel builds
     now = [i for i in missing if entries[i][0] not in _numba.TWINS]
+    if not wait_background(0):  # an earlier warm-up is still compiling parallel builds
+        later = []
     n = _processes()
     if not missing or n < 2 or not _cache_writable():
         return 0.0
@@ -273,8 +278,10 @@ def warm_up(key: str) -> float:
             helpers = _start_helpers(key, shares[1:])
             try:
                 _compile_all([entries[i] for i in shares[0]])
-            finally:
-                _wait(helpers, HELPER_TIMEOUT)
+            except BaseException:  # Ctrl-C, or a kernel that fails to compile
+                _stop(helpers)
+                raise
+            _wait(helpers, HELPER_TIMEOUT)
         if later:
             k = min(n - 1, len(later))
             shares = [[later[i] for i in sh] for sh in split([entries[i][3] for i in later], k)]

@@ -223,3 +223,30 @@ def test_no_warm_up_when_the_cache_cannot_be_written(tmp_path):
         print(_warmup.warm_up(sys.argv[1]))
     """
     assert _python(blocker / "cache", code, _attention_key()).strip() == "0.0"
+
+
+def test_ctrl_c_during_warm_up_stops_the_helpers(monkeypatch):
+    """Ctrl-C while this process compiles: the helpers are killed at once, not waited for,
+    and the run is not left on serial builds."""
+    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    dispatcher = next(iter(_numba.KERNELS.values()))
+    entries = [("a:serial", dispatcher, (), 1.0), ("b:serial", dispatcher, (), 1.0)]
+    entries.append((next(iter(_numba.TWINS)), dispatcher, (), 1.0))  # a parallel build
+    monkeypatch.setattr(_warmup, "_entries", lambda key: entries)
+    monkeypatch.setattr(_numba, "cache_index_has", lambda d, a: False)
+    monkeypatch.setattr(_warmup, "_cache_writable", lambda: True)
+    monkeypatch.setattr(_warmup, "_processes", lambda: 2)
+    monkeypatch.setattr(_warmup, "_start_helpers", lambda key, shares: [helper])
+
+    def interrupted(entries):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_warmup, "_compile_all", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _warmup.warm_up("key")
+        assert helper.wait(timeout=5) != 0  # killed
+        assert not _numba._SerialBuilds.on
+    finally:
+        if helper.poll() is None:
+            helper.kill()
