@@ -13,32 +13,8 @@ applied at every decoder step) written as one kernel, parallel over samples.
 from __future__ import annotations
 
 from fastlstm._kernels.fastmath import cast_like
-from fastlstm._kernels.softmax import softmax_row
-from fastlstm._numba import dual, jit, prange
-
-
-@jit
-def _dot(x, y):
-    """``x . y`` of two vectors in their precision, in eight interleaved partial sums
-    added pairwise at the end: a fixed order that LLVM vectorises without
-    fast-math flags, so every compiled copy gives the same bits."""
-    n = x.shape[0]
-    zero = cast_like(x, 0.0)
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-    n8 = n - n % 8
-    for i in range(0, n8, 8):
-        s0 += x[i] * y[i]
-        s1 += x[i + 1] * y[i + 1]
-        s2 += x[i + 2] * y[i + 2]
-        s3 += x[i + 3] * y[i + 3]
-        s4 += x[i + 4] * y[i + 4]
-        s5 += x[i + 5] * y[i + 5]
-        s6 += x[i + 6] * y[i + 6]
-        s7 += x[i + 7] * y[i + 7]
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    for i in range(n8, n):
-        s += x[i] * y[i]
-    return s
+from fastlstm._kernels.softmax import dot8, softmax_row
+from fastlstm._numba import dual, prange
 
 
 @dual
@@ -49,7 +25,7 @@ def attention_forward(hs_enc, hs_dec, a, out):
     for n in prange(N):
         for t in range(Td):
             for e in range(Te):
-                a[n, t, e] = _dot(hs_enc[n, e], hs_dec[n, t])
+                a[n, t, e] = dot8(hs_enc[n, e], hs_dec[n, t])
             # in place: the max is that of the stored (rounded) scores, so a single
             # score gives exactly 1
             softmax_row(a[n, t], a[n, t])
@@ -79,7 +55,7 @@ def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
             dot = cast_like(da, 0.0)
             for e in range(Te):
                 w = a[n, t, e]
-                da[n, e] = _dot(dout[n, t], hs_enc[n, e])
+                da[n, e] = dot8(dout[n, t], hs_enc[n, e])
                 for k in range(H):
                     dhs_enc[n, e, k] += w * dout[n, t, k]
                 dot += da[n, e] * w

@@ -32,7 +32,8 @@ def row_max(row):
     fast-math flags to be vectorised).  For a row with a NaN the result is
     unspecified, and it does not matter: ``exp(row - m)`` keeps the NaN, so the
     row's sum is NaN whatever ``m`` is, and callers check rows with
-    :func:`softmax_defined`.  Never inlined, so it keeps these (no) flags.
+    :func:`softmax_defined`.  Never inlined: compiled once, linked into every
+    softmax kernel.
     """
     n = row.shape[0]
     m = row[0]
@@ -82,6 +83,29 @@ def sum8(x):
     s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     for i in range(n8, n):
         s += x[i]
+    return s
+
+
+@jit
+def dot8(x, y):
+    """``x . y`` of two vectors in their precision, in the order of :func:`sum8`
+    (eight interleaved partial sums added pairwise at the end)."""
+    n = x.shape[0]
+    zero = cast_like(x, 0.0)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        s0 += x[i] * y[i]
+        s1 += x[i + 1] * y[i + 1]
+        s2 += x[i + 2] * y[i + 2]
+        s3 += x[i + 3] * y[i + 3]
+        s4 += x[i + 4] * y[i + 4]
+        s5 += x[i + 5] * y[i + 5]
+        s6 += x[i + 6] * y[i + 6]
+        s7 += x[i + 7] * y[i + 7]
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for i in range(n8, n):
+        s += x[i] * y[i]
     return s
 
 
