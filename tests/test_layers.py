@@ -241,20 +241,35 @@ def test_row_max_equals_numpy_max(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_defined_exactly_without_nan_and_plus_inf(dtype):
-    """The check the fast-math softmax kernels rely on, at every position of rows of
-    several lengths (the counting loop is vectorised)."""
-    from fastlstm._kernels.softmax import softmax_defined
+@pytest.mark.parametrize("build", ["parallel", "serial"])
+def test_softmax_loss_nan_exactly_without_nan_and_plus_inf(dtype, build):
+    """The forward kernel's loss is NaN exactly for rows with a NaN, a +inf or no
+    finite element, with the bad value at every position of rows of several
+    lengths (inside and after the eight-lane loops), and finite otherwise."""
+    from fastlstm._kernels.softmax import softmax_ce_forward
 
+    kernel = getattr(softmax_ce_forward, build)
     for n in (1, 2, 7, 8, 9, 33):
-        row = np.linspace(-3, 3, n).astype(dtype)
-        assert softmax_defined(row)
-        assert not softmax_defined(np.full(n, -np.inf, dtype=dtype))
+        base = np.linspace(-3, 3, n).astype(dtype)
+        rows, defined = [base, np.full(n, -np.inf, dtype=dtype)], [True, False]
         for where in range(n):
-            for value, defined in ((np.nan, False), (np.inf, False), (-np.inf, n > 1)):
-                bad = row.copy()
+            for value, ok in ((np.nan, False), (np.inf, False), (-np.inf, n > 1)):
+                bad = base.copy()
                 bad[where] = value
-                assert softmax_defined(bad) == defined, (n, where, value)
+                rows.append(bad)
+                defined.append(ok)
+        x = np.ascontiguousarray(rows + rows)  # (M, n): every row labelled, then ignored
+        M = x.shape[0]
+        t = np.full(M, n - 1, dtype=np.int64)
+        t[np.isneginf(x[np.arange(M), t])] = 0  # a finite loss needs a finite label score
+        t[M // 2 :] = -1  # ignored rows: loss 0 if defined, NaN if not
+        sums, losses = np.empty(M), np.empty(M)
+        kernel(x, t, -1, np.empty_like(x), sums, losses)
+        for r in range(M):
+            ok = defined[r % (M // 2)]
+            assert np.isnan(losses[r]) == (not ok), (n, x[r], t[r])
+            if ok:
+                assert np.isfinite(losses[r]), (n, x[r], t[r])
 
 
 @dtypes
