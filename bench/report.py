@@ -174,6 +174,17 @@ def rows(data: dict, stat: str = "min") -> list[dict]:
             for impl, b in impls.items()
             if per_word and "words" in b.get("extra_info", {})
         }
+        # what a PyTorch target asks: the share of the sgemm rate the products alone
+        # would need for fastlstm to take PyTorch's time divided by the factor
+        factor = next(
+            (th for kind, th, _ in _targets(kernel, extra) if kind == "torch_speedup"), None
+        )
+        row["torch_factor"] = factor
+        row["needed_frac"] = (
+            flops / (row["torch_ms"] / factor / 1e3) / 1e9 / stick
+            if factor and flops and stick and row["torch_ms"]
+            else None
+        )
         targets = _targets(kernel, extra)
         row["target"] = ", ".join(label for _, _, label in targets)
         row["verdict"] = ", ".join(_verdict(row[kind], th, label) for kind, th, label in targets)
@@ -257,6 +268,34 @@ def _times(value, spec=".1f"):
     return "—" if value is None else format(value, spec) + "×"
 
 
+def _asks(summary: list) -> list[str]:
+    """What each PyTorch target asks of fastlstm's matrix products, as a share of sgemm."""
+    asked = [r for r in summary if r.get("needed_frac")]
+    if not asked:
+        return []
+    lines = [
+        "",
+        "## What the PyTorch targets ask",
+        "",
+        "To be *k*× faster than PyTorch, fastlstm must take PyTorch's time / *k*. Its matrix "
+        "products alone (the same products in both; every other part of an iteration "
+        "counted as free) would then have to run at *needed* of the sgemm rate of this run.",
+        "",
+        "| group | target | PyTorch of sgemm | fastlstm of sgemm | needed | met |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in asked:
+        met = r["torch_speedup"] is not None and r["torch_speedup"] >= r["torch_factor"]
+        if r["torch_factor"] == 1.0:  # a strict "faster than" target
+            met = r["torch_speedup"] is not None and r["torch_speedup"] > 1.0
+        lines.append(
+            f"| {r['group']} | {r['torch_factor']:g}× | {_fmt(r['torch_sgemm_frac'], '.0%')} | "
+            f"{_fmt(r['sgemm_frac'], '.0%')} | {_fmt(r['needed_frac'], '.0%')} | "
+            f"{'yes' if met else 'no'} |"
+        )
+    return lines
+
+
 def render(data: dict, stat: str = "min") -> str:
     """The markdown report of a parsed pytest-benchmark JSON."""
     lines = _header(data, stat)
@@ -301,6 +340,7 @@ def render(data: dict, stat: str = "min") -> str:
         lines += ["Generation reads every weight once per word: " + " ".join(streams)]
     if notes:
         lines += [""] + sorted(set(notes))
+    lines += _asks(rows(data, stat))
     lines += _memory(data)
     return "\n".join(lines) + "\n"
 
