@@ -333,8 +333,8 @@ def render(data: dict, stat: str = "min") -> str:
     sticks = [f"{r['group']}: {r['stick']:.1f}" for r in rows(data, stat) if r.get("stick")]
     if sticks:
         lines += [
-            "For the LSTM groups the 2048³ sgemm also ran in the group's interleaved rounds, "
-            "and *of sgemm* uses that rate (GFLOPS): " + "; ".join(sticks) + "."
+            "For the LSTM and training groups the 2048³ sgemm also ran in the group's "
+            "interleaved rounds, and *of sgemm* uses that rate (GFLOPS): " + "; ".join(sticks) + "."
         ]
     if streams:
         lines += ["Generation reads every weight once per word: " + " ".join(streams)]

@@ -32,6 +32,8 @@ from conftest import (
     compare,
     grouped_params,
     record_gflops,
+    sgemm_flops,
+    sgemm_operands,
     skip_without_torch,
     snapshot,
 )
@@ -272,13 +274,18 @@ def test_train_iteration(benchmark, info, checks, timings, case, impl):
     torch_err = [v for k, v in errors.items() if k.startswith("pytorch:")]
     info["torch_max_rel_err"] = max(torch_err) if torch_err else None
     impls = WITH_TORCH if _torch is not None else IMPLS
-    timings.get(
-        benchmark,
-        case.group,
-        lambda: {i: make_train(i, case)[1] for i in impls},
-        budget_s=3.0,
-        max_rounds=15,
-    )
+    a, b = sgemm_operands()
+    out = np.empty_like(a)
+
+    def runners():  # the sgemm yardstick too, in the same interleaved rounds
+        made = {i: make_train(i, case)[1] for i in impls}
+        made["sgemm"] = lambda: np.matmul(a, b, out=out)
+        return made
+
+    if timings.get(benchmark, case.group, runners, budget_s=3.0, max_rounds=15) is not None:
+        info["sgemm_gflops_interleaved"] = (
+            sgemm_flops(a.shape[0]) / min(timings.times(case.group)["sgemm"]) / 1e9
+        )
     record_gflops(benchmark, case.flops)
     assert np.isfinite(float(step()))
     if case.model == "BetterRnnlm" and impl != "pytorch":
