@@ -161,6 +161,14 @@ def _matmul_into(out, a, b, bias=None):
         _kblas.matmul_tn.pick(_flops(a, b))(a.T, np.ascontiguousarray(b), out, CHUNKS)
 
 
+def _column_sums(a, out):
+    """``out[...] = a.sum(axis=0)`` for 2-D ``a``, NumPy's bits, in parallel when ``a`` is C-contiguous."""
+    if a.flags.c_contiguous and out.flags.c_contiguous and a.dtype == out.dtype:
+        _kblas.column_sums.pick(a.size)(a, out)
+    else:
+        out[...] = a.sum(axis=0)
+
+
 def _flops(a, b):
     return 2 * a.shape[0] * a.shape[1] * b.shape[1]
 
@@ -292,7 +300,7 @@ class Affine:
         W, b = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
-        self.grads[1][...] = dout.sum(axis=0)
+        _column_sums(dout, self.grads[1])
         return _mm(dout, W.T)
 
 
@@ -1130,7 +1138,7 @@ class TimeAffine:
         dout = _floats(dout, W.dtype, "dout", ndim=3, shape=(N, T, W.shape[1]))
         dout2 = dout.reshape(N * T, -1)  # (N*T, V)
         _matmul_into(self.grads[0], self.x.reshape(N * T, D).T, dout2)
-        self.grads[1][...] = dout2.sum(axis=0)
+        _column_sums(dout2, self.grads[1])
         return _mm(dout2, W.T).reshape(N, T, D)
 
 

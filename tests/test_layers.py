@@ -242,6 +242,28 @@ def test_row_max_equals_numpy_max(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("build", ["parallel", "serial"])
+def test_column_sums_have_numpys_bits(dtype, build):
+    """The bias gradients' column sums equal NumPy's ``sum(axis=0)`` bit for bit, for
+    widths inside, at and across the 256-column blocks, and for 0 and 1 rows."""
+    from fastlstm._kernels.blas import column_sums
+
+    kernel = getattr(column_sums, build)
+    rng = np.random.default_rng(3)
+    for M, V in ((0, 5), (1, 7), (3, 256), (5, 257), (700, 1000), (64, 10000), (2000, 3)):
+        a = (rng.standard_normal((M, V)) * rng.uniform(0.01, 100, (M, 1))).astype(dtype)
+        if M > 2:
+            a[1, 0] = -0.0
+        out = np.full(V, np.nan, dtype=dtype)
+        kernel(a, out)
+        expected = a.sum(axis=0)
+        assert out.dtype == expected.dtype
+        np.testing.assert_array_equal(
+            out.view(np.uint8), expected.view(np.uint8), err_msg=str((M, V))
+        )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("build", ["parallel", "serial"])
 def test_softmax_loss_nan_exactly_without_nan_and_plus_inf(dtype, build):
     """The forward kernel's loss is NaN exactly for rows with a NaN, a +inf or no
     finite element, with the bad value at every position of rows of several
