@@ -25,6 +25,7 @@ from conftest import (
     sgemm_flops,
     sgemm_operands,
     skip_without_torch,
+    time_with_sgemm,
     timed,
     torch_errors,
 )
@@ -137,18 +138,14 @@ def test_lstm(benchmark, info, checks, timings, case, impl):
     errors = checks.get(case.group, lambda: check_pair(make_lstm, case, WITH_TORCH))
     info.update(impl=impl, kernel="lstm", max_rel_err=fast_errors(errors), **case._asdict())
     info["torch_max_rel_err"] = torch_errors(errors)
-    a, b = sgemm_operands()
-    out = np.empty_like(a)
-
-    def runners():  # the sgemm yardstick too, in the same interleaved rounds
-        made = {i: make_lstm(i, case) for i in WITH_TORCH if i != "pytorch" or _has_torch()}
-        made["sgemm"] = lambda: np.matmul(a, b, out=out)
-        return made
-
-    if timings.get(benchmark, case.group, runners, budget_s=2.5) is not None:
-        info["sgemm_gflops_interleaved"] = (
-            sgemm_flops(a.shape[0]) / min(timings.times(case.group)["sgemm"]) / 1e9
-        )
+    time_with_sgemm(
+        benchmark,
+        info,
+        timings,
+        case.group,
+        lambda: {i: make_lstm(i, case) for i in WITH_TORCH if i != "pytorch" or _has_torch()},
+        budget_s=2.5,
+    )
     record_gflops(benchmark, case.flops)
 
 

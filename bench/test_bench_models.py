@@ -32,10 +32,9 @@ from conftest import (
     compare,
     grouped_params,
     record_gflops,
-    sgemm_flops,
-    sgemm_operands,
     skip_without_torch,
     snapshot,
+    time_with_sgemm,
 )
 from conftest import torch as _torch
 
@@ -274,18 +273,15 @@ def test_train_iteration(benchmark, info, checks, timings, case, impl):
     torch_err = [v for k, v in errors.items() if k.startswith("pytorch:")]
     info["torch_max_rel_err"] = max(torch_err) if torch_err else None
     impls = WITH_TORCH if _torch is not None else IMPLS
-    a, b = sgemm_operands()
-    out = np.empty_like(a)
-
-    def runners():  # the sgemm yardstick too, in the same interleaved rounds
-        made = {i: make_train(i, case)[1] for i in impls}
-        made["sgemm"] = lambda: np.matmul(a, b, out=out)
-        return made
-
-    if timings.get(benchmark, case.group, runners, budget_s=3.0, max_rounds=15) is not None:
-        info["sgemm_gflops_interleaved"] = (
-            sgemm_flops(a.shape[0]) / min(timings.times(case.group)["sgemm"]) / 1e9
-        )
+    time_with_sgemm(
+        benchmark,
+        info,
+        timings,
+        case.group,
+        lambda: {i: make_train(i, case)[1] for i in impls},
+        budget_s=3.0,
+        max_rounds=15,
+    )
     record_gflops(benchmark, case.flops)
     assert np.isfinite(float(step()))
     if case.model == "BetterRnnlm" and impl != "pytorch":
