@@ -30,7 +30,7 @@ from fastlstm._kernels import dropout as _kdrop
 from fastlstm._kernels import embedding as _kemb
 from fastlstm._kernels import lstm as _klstm
 from fastlstm._kernels import softmax as _ksm
-from fastlstm._numba import CHUNKS
+from fastlstm._numba import CHUNKS, PARALLEL_MIN_WORK
 
 __all__ = [
     "MatMul",
@@ -162,9 +162,18 @@ def _matmul_into(out, a, b, bias=None):
 
 
 def _column_sums(a, out):
-    """``out[...] = a.sum(axis=0)`` for 2-D ``a``, NumPy's bits, in parallel when ``a`` is C-contiguous."""
-    if a.flags.c_contiguous and out.flags.c_contiguous and a.dtype == out.dtype:
-        _kblas.column_sums.pick(a.size)(a, out)
+    """``out[...] = a.sum(axis=0)`` for 2-D ``a``, NumPy's bits.
+
+    Large C-contiguous arrays go to the parallel kernel; below the size at which
+    threads pay off NumPy's own sum is as fast and needs no compiled kernel.
+    """
+    if (
+        a.size >= PARALLEL_MIN_WORK
+        and a.flags.c_contiguous
+        and out.flags.c_contiguous
+        and a.dtype == out.dtype
+    ):
+        _kblas.column_sums(a, out)
     else:
         out[...] = a.sum(axis=0)
 
