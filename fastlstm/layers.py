@@ -760,12 +760,11 @@ class _LSTMKernels(_Recurrent):
         )
         # (T*N, H+D+1): previous h, input and a one per row, for one product per block
         Z = self._work("Z", (T * N, H + D + 1))
+        Z[:, :H] = hs_tm[:T].reshape(T * N, H)
+        Z[:, H:] = X2
         dWzc = self._work("dWzc", (C, H + D + 1, hc4))  # (C, H+D+1, 4hc): dWh, dWx, db
         dXp = self._work("dXp", (C, T * N, D))
-        Hp2 = hs_tm[:T].reshape(T * N, H)
-        _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(
-            X2, Hp2, dA, Wxc, Z, dWzc, dXp
-        )
+        _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(Z, dA, Wxc, dWzc, dXp)
         dWhc, dWxc = dWzc[:, :H], dWzc[:, H:]
         S = 0 if static is None else static.shape[1]
         _klstm.unpack_input.pick(dWxc.size)(dWxc, S, self.grads[0], self.grads[2])

@@ -341,26 +341,19 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
 
 
 @dual(blas=True)
-def lstm_weight_grads(X2, Hp2, dA, Wxc, Z, dWzc, dXp):
+def lstm_weight_grads(Z, dA, Wxc, dWzc, dXp):
     """Whole-sequence products after the time loop, one block per task.
 
-    ``Z`` (T*N, H+D+1) receives, row by row, the previous hidden state
-    (``Hp2``), the input and a one (``X2``): then ``dWzc[c] = Z.T @ dA[c]``
-    is ``dWh_c`` in its first ``H`` rows, ``dWx_c`` in the next ``D`` and the
-    bias gradient in the last, in one product: separate products would read
-    and pack ``dA[c]`` once each, and at small ``D`` the one for ``dWx``
-    costs nearly as much as the one for ``dWh``.
-    ``dXp[c] = dA[c] @ Wx_c.T`` (to be summed over blocks).
+    ``Z`` (T*N, H+D+1) holds, row by row, the previous hidden state, the
+    input and a one: ``dWzc[c] = Z.T @ dA[c]`` is ``dWh_c`` in its first
+    ``H`` rows, ``dWx_c`` in the next ``D`` and the bias gradient in the
+    last, in one product: separate products would read and pack ``dA[c]``
+    once each, and at small ``D`` the one for ``dWx`` costs nearly as much
+    as the one for ``dWh``.  ``dXp[c] = dA[c] @ Wx_c.T`` (to be summed over
+    blocks).
     """
     C, T, N, hc4 = dA.shape
     D = Wxc.shape[1] - 1
-    H = Hp2.shape[1]
-    for r in prange(T * N):
-        z = Z[r]
-        for k in range(H):
-            z[k] = Hp2[r, k]
-        for k in range(D + 1):
-            z[H + k] = X2[r, k]
     for c in prange(C):
         dAc = dA[c].reshape((T * N, hc4))
         np.dot(Z.T, dAc, dWzc[c])
