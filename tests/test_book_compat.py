@@ -226,7 +226,7 @@ def test_trainer_prints_the_books_lines_when_not_a_terminal(capsys):
     trainer = Trainer(_Softmax(), SGD(lr=0.5), rng=0)
     trainer.fit(x, t, max_epoch=2, batch_size=10, eval_interval=4)
     lines = capsys.readouterr().out.splitlines()
-    pattern = re.compile(r"\| epoch (\d) \|  iter (\d+) / 10 \| time 0\[s\] \| loss (\d+\.\d\d)")
+    pattern = re.compile(r"\| epoch (\d) \|  iter (\d+) / 10 \| time \d+\[s\] \| loss (\d+\.\d\d)")
     found = [pattern.fullmatch(line) for line in lines]
     assert all(found), lines
     assert [(m.group(1), m.group(2)) for m in found] == [
