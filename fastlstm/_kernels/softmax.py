@@ -12,13 +12,8 @@ import math
 
 from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.fastmath import exp as _exp
+from fastlstm._kernels.lanes import dot8_head, gt, max8_head, sum8_head
 from fastlstm._numba import dual, jit, prange
-
-
-@jit
-def _gt(x, m):
-    """``max(m, x)`` as a select that LLVM turns into a vector max across lanes."""
-    return x if x > m else m
 
 
 @jit(inline="never")
@@ -26,34 +21,21 @@ def row_max(row):
     """The largest element of ``row``.
 
     Eight independent running maxima over interleaved elements, combined at
-    the end: the same value as one sequential pass (a maximum does not depend
-    on the order), but LLVM turns the eight lanes into one vector
-    instruction, where a single running maximum stays scalar (it would need
-    fast-math flags to be vectorised).  For a row with a NaN the result is
-    unspecified, and it does not matter: ``exp(row - m)`` keeps the NaN, so the
-    row's sum is NaN whatever ``m`` is, and callers check rows with
+    the end (:func:`fastlstm._kernels.lanes.max8_head`, one vector of eight
+    lanes): the same value as one sequential pass, since a maximum does not
+    depend on the order.  For a row with a NaN the result is unspecified, and
+    it does not matter: ``exp(row - m)`` keeps the NaN, so the row's sum is
+    NaN whatever ``m`` is, and callers check rows with
     :func:`softmax_defined`.  Never inlined: compiled once, linked into every
     softmax kernel.
     """
     n = row.shape[0]
     m = row[0]
-    nb = n // 8
-    if nb > 0:
-        m0, m1, m2, m3 = row[0], row[1], row[2], row[3]
-        m4, m5, m6, m7 = row[4], row[5], row[6], row[7]
-        for b in range(1, nb):
-            i = 8 * b
-            m0 = _gt(row[i], m0)
-            m1 = _gt(row[i + 1], m1)
-            m2 = _gt(row[i + 2], m2)
-            m3 = _gt(row[i + 3], m3)
-            m4 = _gt(row[i + 4], m4)
-            m5 = _gt(row[i + 5], m5)
-            m6 = _gt(row[i + 6], m6)
-            m7 = _gt(row[i + 7], m7)
-        m = _gt(_gt(_gt(m1, m0), _gt(m3, m2)), _gt(_gt(m5, m4), _gt(m7, m6)))
-    for v in range(8 * nb, n):
-        m = _gt(row[v], m)
+    n8 = n - n % 8
+    if n8 > 0:
+        m = max8_head(row, n8)
+    for v in range(n8, n):
+        m = gt(row[v], m)
     return m
 
 
@@ -62,25 +44,15 @@ def sum8(x):
     """``sum(x)`` of a vector in its precision, in eight interleaved partial sums
     (element ``i`` goes to ``i % 8``) added pairwise at the end.
 
-    A fixed order that LLVM vectorises without fast-math flags (one vector of
-    eight lanes), so every compiled copy of a kernel gives the same bits: a
-    single running sum would need ``reassoc`` to be vectorised, and then the
-    order would depend on how each copy was optimised.
+    A fixed order, run as one vector of eight lanes without fast-math flags
+    (:mod:`fastlstm._kernels.lanes`), so every compiled copy of a kernel gives
+    the same bits: a single running sum would need ``reassoc`` to be
+    vectorised, and then the order would depend on how each copy was
+    optimised.
     """
     n = x.shape[0]
-    zero = cast_like(x, 0.0)
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
     n8 = n - n % 8
-    for i in range(0, n8, 8):
-        s0 += x[i]
-        s1 += x[i + 1]
-        s2 += x[i + 2]
-        s3 += x[i + 3]
-        s4 += x[i + 4]
-        s5 += x[i + 5]
-        s6 += x[i + 6]
-        s7 += x[i + 7]
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    s = sum8_head(x, n8)
     for i in range(n8, n):
         s += x[i]
     return s
@@ -91,19 +63,8 @@ def dot8(x, y):
     """``x . y`` of two vectors in their precision, in the order of :func:`sum8`
     (eight interleaved partial sums added pairwise at the end)."""
     n = x.shape[0]
-    zero = cast_like(x, 0.0)
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
     n8 = n - n % 8
-    for i in range(0, n8, 8):
-        s0 += x[i] * y[i]
-        s1 += x[i + 1] * y[i + 1]
-        s2 += x[i + 2] * y[i + 2]
-        s3 += x[i + 3] * y[i + 3]
-        s4 += x[i + 4] * y[i + 4]
-        s5 += x[i + 5] * y[i + 5]
-        s6 += x[i + 6] * y[i + 6]
-        s7 += x[i + 7] * y[i + 7]
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    s = dot8_head(x, y, n8)
     for i in range(n8, n):
         s += x[i] * y[i]
     return s

@@ -1,0 +1,205 @@
+"""Reductions in eight interleaved lanes, written as LLVM vector code.
+
+:func:`fastlstm._kernels.softmax.sum8`, ``dot8`` and ``row_max`` reduce a
+vector in eight lanes (element ``i`` goes to lane ``i % 8``), combined
+pairwise at the end: a fixed order, so every compiled copy of a kernel gives
+the same bits.  Written as eight scalar running values, LLVM left them
+scalar.  The heads here do the same operations lane by lane on one
+``<8 x float>`` (or ``<8 x double>``) value: ``fadd``, ``fmul`` and
+``fcmp ogt`` + ``select`` without fast-math flags are exact per lane, so the
+results are bit for bit those of the scalar code.
+
+Each head handles the first ``n8`` elements (a multiple of 8) of C-contiguous
+arrays and returns the combined value; the callers add the tail.  Arrays of
+another layout take the scalar code (:func:`sum8_head` and the others
+dispatch on the layout at compile time).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from fastlstm._kernels.fastmath import cast_like
+from fastlstm._numba import jit
+
+LANES = 8
+
+
+def _make_head(kind):
+    """An intrinsic ``head(x, y, n8)``: the lanes of ``x`` (``kind`` 'sum' or
+    'max') or of ``x * y`` ('dot') over ``[0, n8)``, combined pairwise.
+
+    'sum' and 'dot' start from zero; 'max' from the first eight elements
+    (``n8 >= 8``), and combines as ``gt(gt(gt(m1, m0), gt(m3, m2)),
+    gt(gt(m5, m4), gt(m7, m6)))`` with ``gt(x, m) = x if x > m else m``.
+    """
+
+    @intrinsic
+    def head(typingctx, x, y, n8):
+        sig = x.dtype(x, y, n8)
+
+        def codegen(context, builder, signature, args):
+            xty, yty = signature.args[0], signature.args[1]
+            i64 = ir.IntType(64)
+            fty = context.get_value_type(xty.dtype)
+            vty = ir.VectorType(fty, LANES)
+            align = xty.dtype.bitwidth // 8
+            n8_ = args[2]
+            if n8_.type.width < 64:
+                n8_ = builder.sext(n8_, i64)
+
+            def data(ty, v):
+                return cgutils.create_struct_proxy(ty)(context, builder, value=v).data
+
+            xp = data(xty, args[0])
+            yp = data(yty, args[1])
+
+            def load(p, i):
+                return builder.load(
+                    builder.bitcast(builder.gep(p, [i]), vty.as_pointer()), align=align
+                )
+
+            def gt(a, m):  # a if a > m else m
+                return builder.select(builder.fcmp_ordered(">", a, m), a, m)
+
+            if kind == "max":
+                init = load(xp, i64(0))
+                start = i64(LANES)
+            else:
+                init = ir.Constant(vty, None)  # zeros
+                start = i64(0)
+            pre = builder.block
+            loop = builder.append_basic_block("lanes_loop")
+            done = builder.append_basic_block("lanes_done")
+            builder.cbranch(builder.icmp_signed("<", start, n8_), loop, done)
+
+            builder.position_at_end(loop)
+            i = builder.phi(i64)
+            i.add_incoming(start, pre)
+            acc = builder.phi(vty)
+            acc.add_incoming(init, pre)
+            xv = load(xp, i)
+            if kind == "sum":
+                new = builder.fadd(acc, xv)
+            elif kind == "dot":
+                new = builder.fadd(acc, builder.fmul(xv, load(yp, i)))
+            else:
+                new = gt(xv, acc)
+            i1 = builder.add(i, i64(LANES))
+            end = builder.block
+            i.add_incoming(i1, end)
+            acc.add_incoming(new, end)
+            builder.cbranch(builder.icmp_signed("<", i1, n8_), loop, done)
+
+            builder.position_at_end(done)
+            out = builder.phi(vty)
+            out.add_incoming(init, pre)
+            out.add_incoming(new, end)
+            s = [builder.extract_element(out, ir.IntType(32)(j)) for j in range(LANES)]
+            if kind == "max":
+                return gt(gt(gt(s[1], s[0]), gt(s[3], s[2])), gt(gt(s[5], s[4]), gt(s[7], s[6])))
+            add = builder.fadd
+            return add(add(add(s[0], s[1]), add(s[2], s[3])), add(add(s[4], s[5]), add(s[6], s[7])))
+
+        return sig, codegen
+
+    return head
+
+
+_sum_head = _make_head("sum")
+_dot_head = _make_head("dot")
+_max_head = _make_head("max")
+
+
+@jit
+def gt(x, m):
+    """``max(m, x)`` as a select: ``x if x > m else m`` (``m`` when either is NaN)."""
+    return x if x > m else m
+
+
+def _contiguous(*arrays):
+    return all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays)
+
+
+def sum8_head(x, n8):
+    """Lanes of ``x[:n8]`` summed, combined pairwise (see the module docstring)."""
+    raise NotImplementedError("compiled code only")
+
+
+def dot8_head(x, y, n8):
+    """Lanes of ``x[:n8] * y[:n8]`` summed, combined pairwise."""
+    raise NotImplementedError("compiled code only")
+
+
+def max8_head(x, n8):
+    """Lane maxima of ``x[:n8]`` (``n8 >= 8``), combined pairwise."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(sum8_head, inline="always")
+def _sum8_head_impl(x, n8):
+    if _contiguous(x):
+        return lambda x, n8: _sum_head(x, x, n8)
+
+    def scalar(x, n8):
+        zero = cast_like(x, 0.0)
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+        for i in range(0, n8, 8):
+            s0 += x[i]
+            s1 += x[i + 1]
+            s2 += x[i + 2]
+            s3 += x[i + 3]
+            s4 += x[i + 4]
+            s5 += x[i + 5]
+            s6 += x[i + 6]
+            s7 += x[i + 7]
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+    return scalar
+
+
+@overload(dot8_head, inline="always")
+def _dot8_head_impl(x, y, n8):
+    if _contiguous(x, y) and x.dtype == y.dtype:
+        return lambda x, y, n8: _dot_head(x, y, n8)
+
+    def scalar(x, y, n8):
+        zero = cast_like(x, 0.0)
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+        for i in range(0, n8, 8):
+            s0 += x[i] * y[i]
+            s1 += x[i + 1] * y[i + 1]
+            s2 += x[i + 2] * y[i + 2]
+            s3 += x[i + 3] * y[i + 3]
+            s4 += x[i + 4] * y[i + 4]
+            s5 += x[i + 5] * y[i + 5]
+            s6 += x[i + 6] * y[i + 6]
+            s7 += x[i + 7] * y[i + 7]
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+    return scalar
+
+
+@overload(max8_head, inline="always")
+def _max8_head_impl(x, n8):
+    if _contiguous(x):
+        return lambda x, n8: _max_head(x, x, n8)
+
+    def scalar(x, n8):
+        m0, m1, m2, m3 = x[0], x[1], x[2], x[3]
+        m4, m5, m6, m7 = x[4], x[5], x[6], x[7]
+        for i in range(8, n8, 8):
+            m0 = gt(x[i], m0)
+            m1 = gt(x[i + 1], m1)
+            m2 = gt(x[i + 2], m2)
+            m3 = gt(x[i + 3], m3)
+            m4 = gt(x[i + 4], m4)
+            m5 = gt(x[i + 5], m5)
+            m6 = gt(x[i + 6], m6)
+            m7 = gt(x[i + 7], m7)
+        return gt(gt(gt(m1, m0), gt(m3, m2)), gt(gt(m5, m4), gt(m7, m6)))
+
+    return scalar
