@@ -5,7 +5,7 @@ lane is a running value in order, the lanes are combined pairwise, and the
 tail (``n % 8`` elements) is added after.  The expected values here are built
 with NumPy in that order, in the array's precision, so any other order (or a
 fused multiply-add) shows up in the last bits.  Contiguous arrays take the
-vector code, strided views the scalar code; both must agree.
+vector code directly, strided views after a copy; both must agree.
 """
 
 from __future__ import annotations

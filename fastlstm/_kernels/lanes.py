@@ -11,18 +11,18 @@ results are bit for bit those of the scalar code.
 
 Each head handles the first ``n8`` elements (a multiple of 8) of C-contiguous
 arrays and returns the combined value; the callers add the tail.  Arrays of
-another layout take the scalar code (:func:`sum8_head` and the others
-dispatch on the layout at compile time).
+another layout are copied first (:func:`sum8_head` and the others dispatch on
+the layout at compile time).
 """
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import errors, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from fastlstm._kernels.fastmath import cast_like
 from fastlstm._numba import jit
 
 LANES = 8
@@ -124,6 +124,11 @@ def _contiguous(*arrays):
     return all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays)
 
 
+def _check_same_dtype(x, y):
+    if x.dtype != y.dtype:
+        raise errors.TypingError(f"dot8 needs arrays of one dtype, got {x.dtype} and {y.dtype}")
+
+
 def sum8_head(x, n8):
     """Lanes of ``x[:n8]`` summed, combined pairwise (see the module docstring)."""
     raise NotImplementedError("compiled code only")
@@ -139,67 +144,25 @@ def max8_head(x, n8):
     raise NotImplementedError("compiled code only")
 
 
+# Strided views are copied first: the same lanes, the same bits.  The package's
+# kernels pass rows of C-contiguous arrays, which take the vector code directly.
 @overload(sum8_head, inline="always")
 def _sum8_head_impl(x, n8):
     if _contiguous(x):
         return lambda x, n8: _sum_head(x, x, n8)
-
-    def scalar(x, n8):
-        zero = cast_like(x, 0.0)
-        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-        for i in range(0, n8, 8):
-            s0 += x[i]
-            s1 += x[i + 1]
-            s2 += x[i + 2]
-            s3 += x[i + 3]
-            s4 += x[i + 4]
-            s5 += x[i + 5]
-            s6 += x[i + 6]
-            s7 += x[i + 7]
-        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-
-    return scalar
+    return lambda x, n8: _sum_head(np.ascontiguousarray(x), np.ascontiguousarray(x), n8)
 
 
 @overload(dot8_head, inline="always")
 def _dot8_head_impl(x, y, n8):
-    if _contiguous(x, y) and x.dtype == y.dtype:
+    _check_same_dtype(x, y)
+    if _contiguous(x, y):
         return lambda x, y, n8: _dot_head(x, y, n8)
-
-    def scalar(x, y, n8):
-        zero = cast_like(x, 0.0)
-        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-        for i in range(0, n8, 8):
-            s0 += x[i] * y[i]
-            s1 += x[i + 1] * y[i + 1]
-            s2 += x[i + 2] * y[i + 2]
-            s3 += x[i + 3] * y[i + 3]
-            s4 += x[i + 4] * y[i + 4]
-            s5 += x[i + 5] * y[i + 5]
-            s6 += x[i + 6] * y[i + 6]
-            s7 += x[i + 7] * y[i + 7]
-        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-
-    return scalar
+    return lambda x, y, n8: _dot_head(np.ascontiguousarray(x), np.ascontiguousarray(y), n8)
 
 
 @overload(max8_head, inline="always")
 def _max8_head_impl(x, n8):
     if _contiguous(x):
         return lambda x, n8: _max_head(x, x, n8)
-
-    def scalar(x, n8):
-        m0, m1, m2, m3 = x[0], x[1], x[2], x[3]
-        m4, m5, m6, m7 = x[4], x[5], x[6], x[7]
-        for i in range(8, n8, 8):
-            m0 = gt(x[i], m0)
-            m1 = gt(x[i + 1], m1)
-            m2 = gt(x[i + 2], m2)
-            m3 = gt(x[i + 3], m3)
-            m4 = gt(x[i + 4], m4)
-            m5 = gt(x[i + 5], m5)
-            m6 = gt(x[i + 6], m6)
-            m7 = gt(x[i + 7], m7)
-        return gt(gt(gt(m1, m0), gt(m3, m2)), gt(gt(m5, m4), gt(m7, m6)))
-
-    return scalar
+    return lambda x, n8: _max_head(np.ascontiguousarray(x), np.ascontiguousarray(x), n8)
