@@ -83,7 +83,7 @@ def test_import_fastlstm_is_light_and_exports_the_api():
         "import fastlstm.api; assert fastlstm.train is fastlstm.api.train; "
         "from fastlstm import train, evaluate, translate, generate_text, Run; print('ok')"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
 
@@ -441,13 +441,13 @@ def _functions(path):
 
 
 def test_the_command_line_is_a_thin_shell():
-    cli_path = ROOT / "fastlstm" / "cli.py"
+    cli_path = ROOT / "src" / "fastlstm" / "cli.py"
     assert len(cli_path.read_text().splitlines()) <= 600
     text = cli_path.read_text()
     assert (
         "def sample_words" not in text and "Trainer" not in text and "save_checkpoint" not in text
     )
-    for path in [cli_path, *(ROOT / "fastlstm" / "api").glob("*.py")]:
+    for path in [cli_path, *(ROOT / "src" / "fastlstm" / "api").glob("*.py")]:
         for name, n in _functions(path):
             assert n <= 100, f"{path.name}: {name} has {n} lines"
 

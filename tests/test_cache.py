@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "fastlstm"
+PACKAGE = ROOT / "src" / "fastlstm"
 
 # float64 softmax-loss forward and backward (serial builds), an SGD update;
 # prints a digest of every result's bits
@@ -58,7 +58,7 @@ _SCRIPT = textwrap.dedent(
 
 def _run(cache, *args, env_extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     env["FASTLSTM_NUMBA_CACHE"] = str(cache)
     env["PYTHONWARNINGS"] = "default"
     env.update(env_extra or {})
@@ -263,7 +263,7 @@ def test_float64_models_bits_equal_cold_and_warm(tmp_path):
     steps of two models: the run that compiles and the runs that load the cache give the
     same bits, and the parallel loops compile as parallel loops."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     env["FASTLSTM_NUMBA_CACHE"] = str(tmp_path / "cache")
     runs = []
     for _ in range(2):

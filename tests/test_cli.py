@@ -168,7 +168,7 @@ def test_missing_data_dir_exits_1(capsys, tmp_path):
 def test_console_script(tmp_path):
     exe = shutil.which("fastlstm")
     cmd = [exe] if exe else [sys.executable, "-m", "fastlstm.cli"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     bad = subprocess.run(
         [*cmd, "train", "rnnlm", "--bogus"], capture_output=True, text=True, env=env
     )
@@ -465,7 +465,7 @@ def test_ctrl_c_in_a_real_process(tmp_path, date_file):
     import time
 
     out_dir = tmp_path / "sig"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FASTLSTM_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "FASTLSTM_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "fastlstm.cli", "train", "peeky", "--data", str(date_file),
            "--epochs", "100000", "--out", str(out_dir), "--show", "0", "--threads", "1",
            "--hidden", "16", "--wordvec", "8", "--batch-size", "8"]  # fmt: skip

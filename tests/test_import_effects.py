@@ -65,7 +65,7 @@ _SCRIPT = textwrap.dedent(
 
 def test_import_and_kernels_leave_environment_and_blas_threads():
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",)}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, env=env, timeout=600
     )

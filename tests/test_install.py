@@ -1,11 +1,12 @@
 """The install survives what a new user does (slow: builds and installs the package).
 
 In one fresh virtual environment (with ``--system-site-packages`` and the
-outer pip, so numpy, numba and the other dependencies need no download; the
-package is built without build isolation for the same reason), from a clean clone of this
-repository: a regular install and a kernel call (the first compilation),
+outer pip, so numpy, numba and the other dependencies need no download), from a
+clean clone of this repository in a folder named ``fastlstm`` (git clone's
+default): a regular install and a kernel call (the first compilation),
 ``fastlstm --help``; then an editable install with the test extras,
-``fastlstm --help`` and an import from outside the clone; ``pip uninstall``
+``fastlstm --help`` and an import from the folder that holds the clone and from
+elsewhere; ``pip uninstall``
 leaving no ``fastlstm`` folder in site-packages and nothing importable from the
 clone or the venv; and a reinstall.
 """
@@ -44,7 +45,7 @@ def _run(cmd, cwd, env):
 
 
 def test_fresh_venv_install_editable_uninstall_reinstall(tmp_path):
-    clone = tmp_path / "clone"
+    clone = tmp_path / "fastlstm"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(env_dir)
@@ -60,7 +61,9 @@ def test_fresh_venv_install_editable_uninstall_reinstall(tmp_path):
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    pip = [py, "-m", "pip", "install", "-q", "--no-build-isolation"]
+    # build isolation: the build requirements come from pyproject.toml, whatever
+    # setuptools the interpreter ships
+    pip = [py, "-m", "pip", "install", "-q"]
     site = Path(
         _run(
             [py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], outside, env
@@ -78,16 +81,17 @@ def test_fresh_venv_install_editable_uninstall_reinstall(tmp_path):
     # 2. editable install with the test extras over it
     _run([*pip, "-e", ".[test]"], clone, env)
     _run([fastlstm_exe, "--help"], outside, env)
-    where = _run(
-        [
-            py,
-            "-c",
-            "from fastlstm.layers import TimeLSTM; import fastlstm; print(fastlstm.__file__)",
-        ],
-        outside,
-        env,
-    ).stdout.strip()
-    assert Path(where).resolve().parent == (clone / "fastlstm").resolve(), where
+    for cwd in (outside, tmp_path):  # tmp_path holds the clone, a folder named fastlstm
+        where = _run(
+            [
+                py,
+                "-c",
+                "from fastlstm.layers import TimeLSTM; import fastlstm; print(fastlstm.__file__)",
+            ],
+            cwd,
+            env,
+        ).stdout.strip()
+        assert Path(where).resolve().parent == (clone / "src" / "fastlstm").resolve(), where
     _run([py, "-c", _KERNEL_CALL], outside, env)
     assert not (site / "fastlstm").exists(), "a fastlstm folder shadows the editable install"
 

@@ -593,7 +593,7 @@ def test_temporary_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
 
     target = tmp_path / "model.npz"
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(root))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]))
     previous = None
     for _ in range(3):
         proc = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(target)], env=env)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _env(cache, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     env["FASTLSTM_NUMBA_CACHE"] = str(cache)
     env.update(extra)
     return env
