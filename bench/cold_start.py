@@ -135,7 +135,13 @@ def main(argv=None):
         for _ in range(args.rounds):
             with tempfile.TemporaryDirectory(prefix="fastlstm-cold-") as tmp:
                 env = dict(os.environ)
-                env["PYTHONPATH"] = str(Path(args.repo) / "src") + os.pathsep + str(args.repo) + os.pathsep + env.get("PYTHONPATH", "")
+                env["PYTHONPATH"] = (
+                    str(Path(args.repo) / "src")
+                    + os.pathsep
+                    + str(args.repo)
+                    + os.pathsep
+                    + env.get("PYTHONPATH", "")
+                )
                 env["FASTLSTM_NUMBA_CACHE"] = str(Path(tmp, "kernels"))
                 env["NUMBA_CACHE_DIR"] = str(Path(tmp, "numba"))  # older checkouts
                 if kind == "train":

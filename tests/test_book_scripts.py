@@ -290,7 +290,11 @@ class BookRun:
             "MPLBACKEND": "Agg",
             "FASTLSTM_DATA": str(data),
             "PYTHONPATH": os.pathsep.join(
-                [str(REPO_ROOT / "src"), str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+                [
+                    str(REPO_ROOT / "src"),
+                    str(REPO_ROOT),
+                    *filter(None, [os.environ.get("PYTHONPATH")]),
+                ]
             ),
             "PYTHONIOENCODING": "utf-8",
         }

@@ -465,7 +465,11 @@ def test_ctrl_c_in_a_real_process(tmp_path, date_file):
     import time
 
     out_dir = tmp_path / "sig"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "FASTLSTM_CACHE": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        "FASTLSTM_CACHE": str(tmp_path / "cache"),
+    }
     cmd = [sys.executable, "-m", "fastlstm.cli", "train", "peeky", "--data", str(date_file),
            "--epochs", "100000", "--out", str(out_dir), "--show", "0", "--threads", "1",
            "--hidden", "16", "--wordvec", "8", "--batch-size", "8"]  # fmt: skip
