@@ -3,7 +3,7 @@
 A change of shape (a refactoring, a move of the training loop) must leave every trained
 array as it was. This script trains each model briefly on a fixed seed, through the book's
 trainers (``Trainer``, ``RnnlmTrainer``), through :func:`fastlstm.train` (checkpoints
-included, and an interrupted-then-resumed run), and writes every parameter, checkpoint
+included, a resumed run, and a run stopped by Ctrl-C inside an epoch then resumed), and writes every parameter, checkpoint
 member and loss curve into one ``.npz``; ``--compare`` tells which arrays differ::
 
     python bench/fingerprint.py before.npz                 # on the old code
@@ -108,6 +108,48 @@ def _api_runs(out: dict, tmp: Path) -> None:
         _collect_folder(out, f"api-resumed/{model}", tmp / model)
         for k, v in resumed.history.items():
             out[f"api-resumed/{model}/history/{k}"] = np.asarray(v, dtype=float)
+    for model, settings in runs.items():
+        _interrupted_run(out, tmp / f"{model}-stopped", model, settings, quiet)
+
+
+def _interrupted_run(out: dict, folder: Path, model: str, settings: dict, quiet: dict) -> None:
+    """A run stopped by Ctrl-C inside an epoch (after update :data:`STOP_AFTER`), then resumed."""
+    import signal
+
+    import fastlstm
+    from fastlstm import optim
+
+    count = [0]
+    originals = {cls: cls.update for cls in (optim.SGD, optim.Adam)}
+
+    def counting(original):
+        def update(self, params, grads):
+            original(self, params, grads)
+            count[0] += 1
+            if count[0] == STOP_AFTER:  # as a Ctrl-C during this iteration
+                os.kill(os.getpid(), signal.SIGINT)
+
+        return update
+
+    for cls, original in originals.items():
+        cls.update = counting(original)
+    try:
+        fastlstm.train(model, out=folder, **settings, **quiet)
+        raise AssertionError(f"{model}: the run was not interrupted")
+    except fastlstm.TrainingInterrupted:
+        pass
+    finally:
+        for cls, original in originals.items():
+            cls.update = original
+    _collect_folder(out, f"api-stopped/{model}", folder)
+    resumed = fastlstm.train(model, resume=folder / "last.ckpt.npz", **quiet)
+    _collect_folder(out, f"api-stopped-resumed/{model}", folder)
+    for k, v in resumed.history.items():
+        out[f"api-stopped-resumed/{model}/history/{k}"] = np.asarray(v, dtype=float)
+
+
+#: The optimizer update after which :func:`_interrupted_run` stops a run (inside epoch 1 or 2).
+STOP_AFTER = 11
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,8 @@ from fastlstm import io as fio
 from fastlstm.api import RunError, TrainingInterrupted, session
 from fastlstm.api.specs import ALL_MODELS, LOCK_FILE
 from fastlstm.datasets.sequence import make_date
+from fastlstm.engine import progress_bar
+from fastlstm.engine import step as engine_step
 from tests._runs import write_tiny_ptb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +55,7 @@ def date_file(tmp_path):
 
 def interrupt_at(monkeypatch, k):
     """Send SIGINT to this process right after training step ``k`` (1-based)."""
-    real = session.train_step
+    real = engine_step.train_step
     calls = [0]
 
     def step(*args):
@@ -63,7 +65,7 @@ def interrupt_at(monkeypatch, k):
             signal.raise_signal(signal.SIGINT)
         return loss
 
-    monkeypatch.setattr(session, "train_step", step)
+    monkeypatch.setattr(engine_step, "train_step", step)
     return calls
 
 
@@ -230,13 +232,13 @@ def test_a_stale_lock_is_taken_over(tmp_path, date_file, monkeypatch):
     dead.wait()
     (out / LOCK_FILE).write_text(f"{dead.pid} {os.uname().nodename}\n")
     seen = {}
-    real = session.train_step
+    real = engine_step.train_step
 
     def step(*args):
         seen.setdefault("lock", (out / LOCK_FILE).read_text().split()[0])
         return real(*args)
 
-    monkeypatch.setattr(session, "train_step", step)
+    monkeypatch.setattr(engine_step, "train_step", step)
     fastlstm.train("peeky", data=date_file, epochs=1, out=out, **TINY_SEQ, **QUIET)
     assert seen["lock"] == str(os.getpid())  # held by this run while training
     assert not (out / LOCK_FILE).exists() and (out / "best.npz").is_file()
@@ -493,7 +495,7 @@ def test_progress_bars_in_a_terminal_and_in_a_notebook(monkeypatch, where, progr
 
     Bar.__module__ = where  # what tqdm.auto picks in a terminal / in Jupyter
     monkeypatch.setattr(auto, "tqdm", Bar)
-    session._bar(10, 0, progress)
+    progress_bar(10, initial=0, progress=progress, widgets=True)
     disable = made[0]["disable"]
     if not progress:
         assert disable is True

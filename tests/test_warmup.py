@@ -91,7 +91,7 @@ def test_split_balances_and_covers_everything():
 
 
 def test_manifest_names_existing_kernels_and_types():
-    assert JOBS, "the manifest is empty: run python -m fastlstm._warmup record"
+    assert JOBS, "the manifest is empty: run python tools/record_warm_manifest.py"
     for key, entries in JOBS.items():
         job = json.loads(key)
         assert job["model"] in _warmup.MODELS
@@ -163,7 +163,12 @@ def _attention_key():
 
 
 def _first_iteration(cache, serial):
-    argv = [sys.executable, "-m", "fastlstm._warmup", "record-one", "attention"]
+    argv = [
+        sys.executable,
+        str(ROOT / "tools" / "record_warm_manifest.py"),
+        "record-one",
+        "attention",
+    ]
     proc = subprocess.run(
         argv + (["--serial"] if serial else []),
         capture_output=True,

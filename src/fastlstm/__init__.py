@@ -6,10 +6,9 @@ Book-compatible layers live in :mod:`fastlstm.layers`, models in
 gradient check in :func:`fastlstm.gradcheck`.
 """
 
-__version__ = "0.1.0"
-
-from fastlstm.config import KernelCacheWarning  # noqa: E402
-from fastlstm.gradcheck import gradcheck  # noqa: E402
+from fastlstm._version import __version__
+from fastlstm.config import KernelCacheWarning
+from fastlstm.gradcheck import gradcheck
 
 # the run API (fastlstm.api), imported on first use so that `import fastlstm` stays light
 _API = (

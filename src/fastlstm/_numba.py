@@ -130,7 +130,7 @@ _MAGIC = b"fastlstm-kernel-cache-1\n"
 
 
 def _version_tag() -> str:
-    from fastlstm import __version__
+    from fastlstm._version import __version__
 
     py = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
     return f"fastlstm{__version__}-numba{numba.__version__}-{py}"

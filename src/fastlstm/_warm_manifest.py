@@ -1,7 +1,7 @@
 """Kernels compiled by the first training iteration of ``fastlstm train MODEL``
 at its default settings (see :mod:`fastlstm._warmup`).
 
-Written by ``python -m fastlstm._warmup record``; entries are
+Written by ``python tools/record_warm_manifest.py``; entries are
 ``("module:kernel", argument types, compile seconds)``.
 """
 

@@ -24,14 +24,16 @@ cannot be written (kernels are then compiled in memory, one process only), on a
 machine with one CPU, or for settings other than the recorded ones (the run
 then compiles what it needs as it goes).
 
-The manifest is written by ``python -m fastlstm._warmup record [MODEL ...]``,
-which runs each model's first iteration with an empty scratch cache and lists
-the kernels compiled from Python (helpers compiled into them come along).
+The manifest is written by ``python tools/record_warm_manifest.py [MODEL ...]``
+(a development script, not part of the package), which runs each model's first
+iteration with an empty scratch cache and lists the kernels compiled from
+Python (helpers compiled into them come along).
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import json
 import logging
 import os
@@ -42,7 +44,8 @@ import threading
 import time
 from pathlib import Path
 
-from fastlstm import _numba
+from fastlstm import _numba, config
+from fastlstm._warm_manifest import JOBS
 
 _log = logging.getLogger("fastlstm")
 
@@ -52,7 +55,7 @@ MAX_PROCESSES = 4
 #: Seconds to wait for the helper processes; after that the run compiles the rest.
 HELPER_TIMEOUT = 600.0
 
-#: The models ``record`` writes by default.
+#: The models the manifest lists (those of ``fastlstm train``).
 MODELS = ("simple-rnnlm", "rnnlm", "better-rnnlm", "seq2seq", "peeky", "attention", "attention-bi")
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -98,20 +101,22 @@ def decode_type(text: str):
 # ----------------------------------------------------------------------------
 def run_key(model: str, config: dict, batch: tuple) -> str:
     """The manifest key of a run: its model, the model's settings and the batch shape."""
-    from fastlstm.api._util import json_safe
-
     return json.dumps(
-        {"model": model, "config": json_safe(dict(config)), "batch": [int(b) for b in batch]},
+        {"model": model, "config": dict(config), "batch": [int(b) for b in batch]},
         sort_keys=True,
+        default=_python_scalar,
     )
+
+
+def _python_scalar(value):
+    """NumPy scalars as Python ones, for :func:`json.dumps`."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _entries(key: str):
     """``[(name, dispatcher, argtypes, seconds)]`` listed for ``key`` (empty if none)."""
-    import importlib
-
-    from fastlstm._warm_manifest import JOBS
-
     out = []
     for name, argtypes, seconds in JOBS.get(key, ()):
         module = name.partition(":")[0]
@@ -236,8 +241,6 @@ def _cache_writable() -> bool:
 
 
 def _helper_env() -> dict:
-    from fastlstm import config
-
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
     root = config.numba_cache_dir()
@@ -305,139 +308,14 @@ def _helper(payload: str) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------
-# recording the manifest
-# ----------------------------------------------------------------------------
-class _FirstIteration(Exception):
-    pass
-
-
-def record_one(model: str, serial: bool = False) -> dict:
-    """Run ``model``'s first training iteration at the default settings, in this process
-    (on serial builds only if ``serial``).
-
-    Returns ``{"key", "compiled": [(name, argtypes, seconds)], "loaded": [name]}``:
-    the kernels compiled from Python during that iteration (with their
-    compile seconds, helpers included) and the manifest's entries for the key
-    found compiled or loaded afterwards.  Meant for a fresh process.
-    """
-    from numba.core import event
-
-    from fastlstm import _warmup as me
-    from fastlstm.api import session, train
-
-    state = {"key": None, "depth": 0, "starts": [], "compiled": []}
-
-    class Listener(event.Listener):
-        def on_start(self, ev):
-            state["depth"] += 1
-            state["starts"].append(time.perf_counter())
-
-        def on_end(self, ev):
-            state["depth"] -= 1
-            began = state["starts"].pop()
-            if state["depth"] or state["key"] is None:
-                return
-            f = ev.data["dispatcher"].py_func
-            name = f"{f.__module__}:{f.__qualname__}"
-            if name not in _numba.KERNELS:
-                return
-            args = [encode_type(t) for t in ev.data["args"]]
-            state["compiled"].append((name, args, round(time.perf_counter() - began, 2)))
-
-    def capture(key):
-        state["key"] = key
-        return 0.0
-
-    step = session.train_step
-
-    def first_step(*args, **kwargs):
-        step(*args, **kwargs)
-        raise _FirstIteration
-
-    listener = Listener()
-    event.register("numba:compile", listener)
-    _numba.serial_builds(serial)
-    saved = me.warm_up, session.train_step
-    me.warm_up, session.train_step = capture, first_step
-    try:
-        with tempfile.TemporaryDirectory() as out:
-            try:
-                train(model, epochs=1, out=Path(out) / "run", progress=False, verbose=False)
-            except _FirstIteration:
-                pass
-    finally:
-        _numba.serial_builds(False)
-        me.warm_up, session.train_step = saved
-        event.unregister("numba:compile", listener)
-    wanted = [e for e in _entries(state["key"]) if (e[0] in _numba.TWINS) != serial]
-    loaded = [name for name, disp, argtypes, _ in wanted if argtypes in disp.overloads]
-    return {
-        "key": state["key"],
-        "compiled": state["compiled"],
-        "loaded": loaded,
-        "wanted": [e[0] for e in wanted],
-    }
-
-
-def _record(models, out: Path) -> int:
-    jobs = {}
-    for model in models:
-        for mode in ("parallel", "serial"):
-            with tempfile.TemporaryDirectory() as cache:
-                env = dict(os.environ, FASTLSTM_NUMBA_CACHE=cache)
-                argv = [sys.executable, "-m", "fastlstm._warmup", "record-one", model]
-                proc = subprocess.run(
-                    argv + (["--serial"] if mode == "serial" else []),
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                )
-            if proc.returncode != 0:
-                sys.stderr.write(proc.stderr)
-                return proc.returncode
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            _, compiled = jobs.setdefault(result["key"], (model, []))
-            seen = {(name, tuple(args)) for name, args, _ in compiled}
-            compiled += [e for e in result["compiled"] if (e[0], tuple(e[1])) not in seen]
-            total = sum(s for _, _, s in result["compiled"])
-            print(
-                f"{model} ({mode}): {len(result['compiled'])} kernels, {total:.1f} s of compiling"
-            )
-    lines = [
-        '"""Kernels compiled by the first training iteration of ``fastlstm train MODEL``',
-        "at its default settings (see :mod:`fastlstm._warmup`).",
-        "",
-        "Written by ``python -m fastlstm._warmup record``; entries are",
-        '``("module:kernel", argument types, compile seconds)``.',
-        '"""',
-        "",
-        "JOBS = {",
-    ]
-    for key, (model, compiled) in jobs.items():
-        lines.append(f"    # {model}")
-        lines.append(f"    {key!r}: [")
-        for name, args, seconds in compiled:
-            lines.append(f"        ({name!r}, {tuple(args)!r}, {seconds!r}),")
-        lines.append("    ],")
-    lines.append("}")
-    out.write_text("\n".join(lines) + "\n")
-    return 0
-
-
 def main(argv=None) -> int:
+    """``python -m fastlstm._warmup compile PAYLOAD``: a helper process of :func:`warm_up`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["compile"] and len(argv) == 2:
         return _helper(argv[1])
-    if argv[:1] == ["record-one"] and len(argv) in (2, 3):
-        print(json.dumps(record_one(argv[1], serial=argv[2:] == ["--serial"])))
-        return 0
-    if argv[:1] == ["record"]:
-        out = Path(__file__).resolve().parent / "_warm_manifest.py"
-        return _record(argv[1:] or MODELS, out)
     print(
-        "usage: python -m fastlstm._warmup record [MODEL ...]\n"
-        "       python -m fastlstm._warmup record-one MODEL [--serial]",
+        "usage: python -m fastlstm._warmup compile PAYLOAD  (a helper of warm_up; the "
+        "manifest is written by tools/record_warm_manifest.py)",
         file=sys.stderr,
     )
     return 2

@@ -29,7 +29,7 @@ import sys
 import traceback
 import warnings
 
-import fastlstm
+from fastlstm._version import __version__
 from fastlstm.api.specs import ALL_MODELS, LAST_FILE, LM_MODELS, SEQ_MODELS, RunError
 
 __all__ = ["main", "build_parser"]
@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
             "run 'fastlstm COMMAND --help' for the options of a command."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {fastlstm.__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train(sub, common)

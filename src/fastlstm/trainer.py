@@ -21,23 +21,26 @@ Differences from the book, none of which changes the arithmetic:
 * ``loss_list`` / ``ppl_list`` accumulate over successive calls of ``fit``;
 * ``fit`` can call functions at the end of every epoch (``on_epoch_end``).
 
-Shared weights are merged with :func:`fastlstm.optim.unique_params` and
-gradients clipped with :func:`fastlstm.optim.clip_grads`.
+Both are clients of :func:`fastlstm.engine.fit`, the package's one training
+loop: its :func:`~fastlstm.engine.train_step` merges shared weights with
+:func:`fastlstm.optim.unique_params` and clips gradients with
+:func:`fastlstm.optim.clip_grads`; the trainers print and record through its
+callbacks.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
 
+from fastlstm import engine
+from fastlstm.evaluation import eval_seq2seq, seq2seq_accuracy  # noqa: F401  (re-export)
 from fastlstm.models.base import as_rng
-from fastlstm.optim import PlateauDecay, clip_grads, unique_params
+from fastlstm.optim import PlateauDecay
 
 __all__ = ["Trainer", "RnnlmTrainer", "eval_perplexity", "PlateauDecay"]
 
@@ -96,18 +99,6 @@ def _callbacks(on_epoch_end):
     return out
 
 
-def _accepts_train_flg(forward):
-    """Whether ``forward`` takes a ``train_flg`` keyword (BetterRnnlm does, Rnnlm does not)."""
-    try:
-        sig = inspect.signature(forward)
-    except (TypeError, ValueError):
-        return False
-    return any(
-        name == "train_flg" or p.kind is inspect.Parameter.VAR_KEYWORD
-        for name, p in sig.parameters.items()
-    )
-
-
 def _plot_curve(values, path, ylabel, eval_interval, ylim):
     """The book's ``plot``: show the curve with ``plt.show()``, or save it to ``path``."""
     if len(values) == 0:
@@ -156,24 +147,8 @@ class _BaseTrainer:
         self.current_epoch = 0
 
     def _step(self, batch_x, batch_t, max_grad):
-        """One forward/backward/update; returns the loss as a float."""
-        model = self.model
-        loss = model.forward(batch_x, batch_t)
-        model.backward()
-        params, grads = unique_params(model.params, model.grads)  # shared weights -> one
-        if max_grad is not None:
-            clip_grads(grads, max_grad)
-        self.optimizer.update(params, grads)
-        return float(loss)
-
-    def _bar(self, total, desc):
-        return tqdm(
-            total=total,
-            desc=desc,
-            unit="it",
-            disable=None if self.progress else True,  # None: hidden when not a tty
-            dynamic_ncols=True,
-        )
+        """One forward/backward/update (:func:`fastlstm.engine.train_step`); the loss."""
+        return engine.train_step(self.model, self.optimizer, batch_x, batch_t, max_grad)
 
     def _report(self, bar, iters, max_iters, start_time, what, value):
         """Print the book's line ``| epoch E |  iter I / M | time S[s] | <what> V``."""
@@ -192,12 +167,67 @@ class _BaseTrainer:
         else:
             bar.write(line, file=sys.stdout)
 
-    def _end_epoch(self, callbacks):
-        """Count the epoch, run the callbacks; True if one of them asks to stop."""
-        self.current_epoch += 1
+    def _fit(self, batches, max_epoch, max_grad, eval_interval, callbacks, what):
+        """Run the engine with the book's printing, recording and epoch callbacks."""
+        self.eval_interval = eval_interval
+        lm = what == "perplexity"
+        hooks = _BookHooks(self, len(batches), what, callbacks)
+        interval = engine.IntervalMean(
+            eval_interval,
+            self.ppl_list if lm else self.loss_list,
+            transform=math.exp if lm else None,
+            on_record=hooks.recorded,
+        )
+        hooks.interval = interval
+        with engine.progress_bar(max_epoch * len(batches), progress=self.progress) as bar:
+            hooks.bar = bar
+            engine.fit(
+                self.model,
+                self.optimizer,
+                batches,
+                epochs=max_epoch,
+                max_grad=max_grad,
+                callbacks=[interval, hooks],
+            )
+
+
+class _BookHooks(engine.Callback):
+    """The book's trainers on the engine: the book's lines, the bar, ``on_epoch_end``."""
+
+    def __init__(self, trainer, max_iters, what, callbacks):
+        self.trainer, self.max_iters, self.what, self.callbacks = (
+            trainer,
+            max_iters,
+            what,
+            callbacks,
+        )
+        self.lm = what == "perplexity"
+        self.interval = self.bar = None
+        self.start_time = time.time()
+
+    def _postfix(self, value):
+        epoch = self.trainer.current_epoch + 1
+        if self.lm:
+            self.bar.set_postfix(epoch=epoch, ppl=f"{value:.2f}")
+        else:
+            self.bar.set_postfix(epoch=epoch, loss=f"{value:.3f}")
+
+    def recorded(self, epoch, iteration, value):
+        self.trainer._report(self.bar, iteration, self.max_iters, self.start_time, self.what, value)
+        self._postfix(value)
+
+    def on_batch_end(self, epoch, iteration, loss):
+        self.bar.update(1)
+
+    def on_epoch_end(self, epoch):
+        trainer = self.trainer
+        if self.interval.interval is None:
+            mean = self.interval.epoch_loss / self.max_iters
+            self._postfix(math.exp(mean) if self.lm else mean)
+        trainer.current_epoch += 1
         stop = False
-        for cb in callbacks:
-            stop = bool(cb(self, self.current_epoch)) or stop
+        for cb in self.callbacks:
+            stop = bool(cb(trainer, trainer.current_epoch)) or stop
         return stop
 
 
@@ -276,39 +306,10 @@ class Trainer(_BaseTrainer):
         max_grad = _check_max_grad(max_grad)
         eval_interval = _check_eval_interval(eval_interval)
         callbacks = _callbacks(on_epoch_end)
-        data_size = len(x)
-        max_iters = data_size // batch_size
-        if max_iters == 0:
-            raise ValueError(f"batch_size={batch_size} is larger than the data ({data_size})")
-        self.eval_interval = eval_interval
-
-        total_loss, loss_count = 0.0, 0
-        order = np.arange(data_size)
-        start_time = time.time()
-        with self._bar(max_epoch * max_iters, "train") as bar:
-            for _ in range(max_epoch):
-                # shuffle (composed with the previous epochs' order, as the book does)
-                order = order[self.rng.permutation(data_size)]
-                epoch_loss = 0.0
-                for iters in range(max_iters):
-                    idx = order[iters * batch_size : (iters + 1) * batch_size]
-                    loss = self._step(x[idx], t[idx], max_grad)
-                    total_loss += loss
-                    loss_count += 1
-                    epoch_loss += loss
-                    if eval_interval is not None and iters % eval_interval == 0:
-                        avg_loss = total_loss / loss_count
-                        self.loss_list.append(avg_loss)
-                        total_loss, loss_count = 0.0, 0
-                        self._report(bar, iters, max_iters, start_time, "loss", avg_loss)
-                        bar.set_postfix(epoch=self.current_epoch + 1, loss=f"{avg_loss:.3f}")
-                    bar.update(1)
-                if eval_interval is None:
-                    bar.set_postfix(
-                        epoch=self.current_epoch + 1, loss=f"{epoch_loss / max_iters:.3f}"
-                    )
-                if self._end_epoch(callbacks):
-                    break
+        if len(x) // batch_size == 0:
+            raise ValueError(f"batch_size={batch_size} is larger than the data ({len(x)})")
+        batches = engine.ShuffledBatches(x, t, batch_size, self.rng, compose=True)
+        self._fit(batches, max_epoch, max_grad, eval_interval, callbacks, "loss")
 
     def plot(self, ylim=None, path=None):
         """Plot the training loss curve: show it as the book does, or save it as a PNG.
@@ -370,13 +371,9 @@ class RnnlmTrainer(_BaseTrainer):
         ``batch_x[i, s] = x[(i * jump + time_idx + s) % len(x)]`` with
         ``jump = len(x) // batch_size``; the same for ``t``.
         """
-        data_size = len(x)
-        jump = data_size // batch_size
-        idx = np.arange(batch_size)[:, None] * jump + np.arange(time_size)  # (N, T)
-        idx += self.time_idx
-        np.remainder(idx, data_size, out=idx)
+        batch = engine.bptt_batch(x, t, batch_size, time_size, self.time_idx)
         self.time_idx += time_size
-        return x[idx], t[idx]
+        return batch
 
     def fit(
         self,
@@ -420,40 +417,14 @@ class RnnlmTrainer(_BaseTrainer):
         eval_interval = _check_eval_interval(eval_interval)
         callbacks = _callbacks(on_epoch_end)
         data_size = len(xs)
-        max_iters = data_size // (batch_size * time_size)
-        if max_iters == 0:
+        if data_size // (batch_size * time_size) == 0:
             raise ValueError(
                 f"batch_size * time_size = {batch_size * time_size} is larger than "
                 f"the data ({data_size} ids)"
             )
         self.time_idx = 0
-        self.eval_interval = eval_interval
-
-        total_loss, loss_count = 0.0, 0
-        start_time = time.time()
-        with self._bar(max_epoch * max_iters, "train") as bar:
-            for _ in range(max_epoch):
-                epoch_loss = 0.0
-                for iters in range(max_iters):
-                    batch_x, batch_t = self.get_batch(xs, ts, batch_size, time_size)
-                    loss = self._step(batch_x, batch_t, max_grad)
-                    total_loss += loss
-                    loss_count += 1
-                    epoch_loss += loss
-                    if eval_interval is not None and iters % eval_interval == 0:
-                        ppl = math.exp(total_loss / loss_count)
-                        self.ppl_list.append(ppl)
-                        total_loss, loss_count = 0.0, 0
-                        self._report(bar, iters, max_iters, start_time, "perplexity", ppl)
-                        bar.set_postfix(epoch=self.current_epoch + 1, ppl=f"{ppl:.2f}")
-                    bar.update(1)
-                if eval_interval is None:
-                    bar.set_postfix(
-                        epoch=self.current_epoch + 1,
-                        ppl=f"{math.exp(epoch_loss / max_iters):.2f}",
-                    )
-                if self._end_epoch(callbacks):
-                    break
+        batches = _GetBatch(self, xs, ts, batch_size, time_size)
+        self._fit(batches, max_epoch, max_grad, eval_interval, callbacks, "perplexity")
 
     def plot(self, ylim=None, path=None):
         """Plot the training perplexity curve: show it as the book does, or save it as a PNG.
@@ -512,29 +483,16 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35, *, progress=Fals
             f"corpus of {corpus_size} ids is too short for batch_size * time_size = "
             f"{batch_size * time_size}"
         )
-    jump = (corpus_size - 1) // batch_size
-    # all the batches at once: idx[k, i, s] = k * T + i * jump + s
-    idx = (
-        np.arange(max_iters)[:, None, None] * time_size
-        + np.arange(batch_size)[None, :, None] * jump
-        + np.arange(time_size)[None, None, :]
-    )  # (K, N, T)
-    xs_all = corpus[idx % corpus_size]
-    ts_all = corpus[(idx + 1) % corpus_size]
-
-    kwargs = {"train_flg": False} if _accepts_train_flg(model.forward) else {}
-    total_loss = 0.0
-    bar = tqdm(
-        range(max_iters),
-        desc="perplexity",
-        unit="it",
-        disable=None if progress else True,
-        dynamic_ncols=True,
-    )
-    with bar:
-        for k in bar:
-            total_loss += float(model.forward(xs_all[k], ts_all[k], **kwargs))
-    return math.exp(total_loss / max_iters)
+    return engine.perplexity(model, corpus, batch_size, time_size, progress=progress)
 
 
-from fastlstm.evaluation import eval_seq2seq, seq2seq_accuracy  # noqa: E402,F401  (re-export)
+class _GetBatch(engine.BpttBatches):
+    """The engine's BPTT source read through ``RnnlmTrainer.get_batch`` (``time_idx`` there),
+    so that a subclass overriding ``get_batch`` trains on its batches, as in the book."""
+
+    def __init__(self, trainer, xs, ts, batch_size, time_size):
+        super().__init__(xs, ts, batch_size, time_size, continuous=True)
+        self.trainer = trainer
+
+    def batch(self, iteration):
+        return self.trainer.get_batch(self.xs, self.ts, self.batch_size, self.time_size)

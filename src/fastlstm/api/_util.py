@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from fastlstm.api.specs import RunError
+from fastlstm import config
+from fastlstm.api.specs import LAST_FILE, RunError
+from fastlstm.io import atomic_write
 
 
 class Printer:
@@ -73,8 +76,6 @@ def data_dir(path):
 
 
 def current_data_dir() -> str | None:
-    from fastlstm import config
-
     path = config.data_dir()
     return None if path is None else str(path.resolve())
 
@@ -141,6 +142,11 @@ def restore_generators(model, states, source) -> None:
         g.bit_generator.state = s
 
 
+def resume_command(name: str, out: Path) -> str:
+    """The shell command that continues the run of model ``name`` in folder ``out``."""
+    return f"fastlstm train {name} --resume {shlex.quote(str(Path(out) / LAST_FILE))}"
+
+
 def json_safe(value):
     """JSON-friendly copy (numpy scalars to Python)."""
     if isinstance(value, dict):
@@ -153,8 +159,6 @@ def json_safe(value):
 
 
 def write_json(path: Path, data: dict) -> None:
-    from fastlstm.io import atomic_write
-
     text = json.dumps(json_safe(data), indent=2) + "\n"
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 

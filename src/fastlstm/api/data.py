@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from fastlstm.api.specs import BOOK_DATA, RunError
+from fastlstm.datasets import ptb as _ptb
+from fastlstm.datasets import sequence as _seq
 
 _GENERATED = re.compile(r"generated: (make_\w+)\(n=(\d+), seed=(\d+)\)")
 
 
 def ptb(split: str, max_words: int):
     """PTB split ``split`` (``'train'``, ``'val'``, ``'test'``), its first ``max_words`` words."""
-    from fastlstm.datasets import ptb as _ptb
-
     corpus, word_to_id, id_to_word = _ptb.load_data(split)
     if max_words:
         corpus = corpus[:max_words]
@@ -60,8 +60,6 @@ def _cut(x_train, t_train, x_test, t_test, reverse, limit):
 
 def sequence(spec: str, reverse: bool, limit: int | None):
     """``(train, test, vocab, n_lines)`` of a sequence data set (``'date'`` or a path)."""
-    from fastlstm.datasets import sequence as _seq
-
     (x_train, t_train), (x_test, t_test), vocab = _seq.load_data(data_file(spec), return_vocab=True)
     n_lines = len(x_train) + len(x_test)
     train, test = _cut(x_train, t_train, x_test, t_test, reverse, limit)
@@ -99,8 +97,6 @@ def describe_source(source: dict) -> str:
 
 
 def _generated(source: dict):
-    from fastlstm.datasets import sequence as _seq
-
     makers = {"make_date": _seq.make_date, "make_addition": _seq.make_addition}
     maker = makers.get(source.get("generator"))
     if maker is None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from fastlstm import io as fio
+from fastlstm import models
 from fastlstm.api._util import existing_file
 from fastlstm.api.specs import ALL_MODELS, CLASS_TO_MODEL, RunError
 
@@ -39,8 +41,6 @@ class LoadedModel:
 
 def model_class(name: str):
     """The class of model ``name`` (``'attention'`` -> ``AttentionSeq2seq``)."""
-    from fastlstm import models
-
     cls = getattr(models, ALL_MODELS[name]["class"], None)
     if cls is None:
         raise RunError(f"fastlstm.models has no class {ALL_MODELS[name]['class']!r}")
@@ -57,8 +57,6 @@ def _infer_kwargs(name: str, arrays: list[np.ndarray]) -> dict:
 
 
 def _read_npz(p: Path, model: str | None):
-    from fastlstm import io as fio
-
     meta = fio.read_params_meta(p)
     extra: dict = {}
     if meta.get("format") == fio.CHECKPOINT_FORMAT:
@@ -96,8 +94,6 @@ def load_model(path, model: str | None = None, allowed=None) -> LoadedModel:
     RunError
         If the file is missing, of another kind, or holds another model.
     """
-    from fastlstm import io as fio
-
     allowed = ALL_MODELS if allowed is None else allowed
     p = existing_file(path, "checkpoint")
     with open(p, "rb") as f:

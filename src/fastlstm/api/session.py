@@ -1,9 +1,12 @@
-"""The training loops of :func:`fastlstm.train`: one epoch at a time, stoppable at any iteration.
+"""The runs of :func:`fastlstm.train` as clients of the engine (:func:`fastlstm.engine.fit`).
 
-The loops are those of the book's ``Trainer`` / ``RnnlmTrainer`` (one ``fit``
-call per epoch: a fresh permutation, or ``time_idx`` from 0, each epoch),
-written out so that Ctrl-C stops between two iterations and the position can
-be saved and resumed exactly.
+A session loads the data, builds the model and optimizer, and hands the
+engine a batch source and its hooks: the book's evaluation after every epoch,
+checkpoints, the epoch lines and the progress bars.  The engine's
+:class:`~fastlstm.engine.StopFlag` stops a run between two iterations (Ctrl-C);
+the position is saved and resumed exactly.  Each epoch reads its batches as
+one call of the book's ``Trainer.fit`` / ``RnnlmTrainer.fit`` would (a fresh
+permutation, or the streams from their beginnings).
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fastlstm import _warmup, engine, evaluation
+from fastlstm import io as fio
 from fastlstm.api import _util as u
+from fastlstm.api import data
+from fastlstm.api.loading import model_class
+from fastlstm.api.plots import write_plots
 from fastlstm.api.specs import (
     ALL_MODELS,
     BEST_FILE,
@@ -25,52 +33,21 @@ from fastlstm.api.specs import (
     RUN_FORMAT,
     RunError,
 )
-from fastlstm.api.training import Run, StopFlag, TrainingInterrupted
+from fastlstm.datasets import sequence
+from fastlstm.optim import SGD, Adam, PlateauDecay
 
 
-def train_step(model, optimizer, x, t, max_grad) -> float:
-    """One forward/backward/update (the book's trainers' step); the loss as a float."""
-    from fastlstm.optim import clip_grads, unique_params
+class RunStopped(Exception):
+    """Ctrl-C stopped a session; ``saved``: a resumable checkpoint was written."""
 
-    loss = model.forward(x, t)
-    model.backward()
-    params, grads = unique_params(model.params, model.grads)  # shared weights -> one
-    if max_grad:
-        clip_grads(grads, max_grad)
-    optimizer.update(params, grads)
-    return float(loss)
-
-
-class _Stopped(Exception):
-    """Ctrl-C was honoured; ``position`` is the saved mid-epoch position (or None)."""
-
-    def __init__(self, epoch: int, saved: str | None):
-        super().__init__(saved)
-        self.epoch = epoch
+    def __init__(self, saved: bool, message: str):
+        super().__init__(message)
         self.saved = saved
+        self.message = message
 
 
-def _bar(total, initial, progress, desc="train"):
-    """A tqdm.auto bar: text in a terminal, a widget in a notebook, none when not wanted.
-
-    tqdm hides a bar (``disable=None``) when its output is not a terminal; a
-    notebook's output never is, so there the bar is shown whenever ``progress``.
-    """
-    from tqdm import auto
-
-    notebook = any(c.__module__.startswith("tqdm.notebook") for c in auto.tqdm.__mro__)
-    return auto.tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        unit="it",
-        disable=(not progress) if notebook else (None if progress else True),
-        dynamic_ncols=True,
-    )
-
-
-class _Session:
-    """State and steps shared by the two kinds of runs."""
+class _Session(engine.Callback):
+    """State and hooks shared by the two kinds of runs."""
 
     task = ""
 
@@ -84,80 +61,118 @@ class _Session:
         self.start_epoch = 0
         self.position = None
         self.sample = None
+        self.bar = None
 
     # -- driver ---------------------------------------------------------------
-    def run(self, ckpt, resume_path) -> Run:
+    def run(self, ckpt, resume_path) -> dict:
+        """Train; the summary.  Raises :class:`RunStopped` on Ctrl-C."""
         self.load_data()
         self.build()
         if ckpt is not None:
             self.restore(ckpt, resume_path)
-        from fastlstm import _warmup
-
         _warmup.warm_up(_warmup.run_key(self.name, self.kwargs, self.batch_shape()))
-        try:
-            with StopFlag(self.say) as stop:
-                self.say(self.describe())  # Ctrl-C is handled from here on
-                self.loop(stop)
-        except _Stopped as s:
-            raise self.interrupted(s) from None
+        with engine.StopFlag(self.say) as stop:
+            self.say(self.describe())  # Ctrl-C is handled from here on
+            stopped = self.loop(stop)
+        if stopped is not None:
+            raise self.interrupted(*stopped) from None
         return self.finish()
 
-    def loop(self, stop) -> None:
+    def loop(self, stop):
+        """Run the engine; ``(epoch, saved)`` if stopped, else None."""
         if self.reached():
-            return
-        for epoch in range(self.start_epoch, self.cfg["epochs"]):
-            t0 = time.perf_counter()
-            position = self.position if epoch == self.start_epoch else None
-            partial = self.train_epoch(position, stop)
-            if partial is not None:  # stopped inside the epoch
-                raise _Stopped(epoch, self.save_partial(epoch, partial))
-            metric = self.evaluate_epoch()
-            improved = self.record(metric)
-            self.say(self.epoch_line(epoch, metric, improved, time.perf_counter() - t0))
-            self.save(epoch + 1, improved)
-            if stop.requested:
-                raise _Stopped(epoch + 1, f"after epoch {epoch + 1}")
-            if self.reached(epoch + 1):
-                return
+            return None
+        self.stop = stop
+        self.interval = engine.IntervalMean(
+            EVAL_INTERVAL, self.history[self.curve], transform=self.transform,
+            per_epoch=True, on_record=self.recorded,
+        )  # fmt: skip
+        where = engine.fit(
+            self.model,
+            self.optimizer,
+            self.batches(),
+            epochs=self.cfg["epochs"],
+            start_epoch=self.start_epoch,
+            start_iteration=self.position["iteration"] if self.position else 0,
+            max_grad=self.cfg["max_grad"],
+            callbacks=[self.interval, self],
+            stop=stop,
+        )
+        if where is None:
+            return None
+        if where.iteration is None:
+            return where.epoch, f"after epoch {where.epoch}"
+        partial = self.partial(where.iteration)
+        return where.epoch, self.save_partial(where.epoch, partial)
+
+    # -- the engine's hooks ---------------------------------------------------
+    def on_epoch_begin(self, epoch, iteration):
+        self.t0 = time.perf_counter()
+        resumed = epoch == self.start_epoch and bool(self.position)  # inside the epoch
+        if resumed:
+            self.interval.total = self.position["total"]
+            self.interval.count = self.position["count"]
+        self.begin_epoch(resumed)
+        n = self.iterations()
+        self.bar = engine.progress_bar(n, initial=iteration, progress=self.progress, widgets=True)
+
+    def recorded(self, epoch, iteration, value):
+        self.bar.set_postfix(**{self.postfix: self.postfix_format % value})
+
+    def on_batch_end(self, epoch, iteration, loss):
+        self.bar.update(1)
+
+    def on_epoch_end(self, epoch):
+        self.close_bar()
+        metric = self.evaluate_epoch()
+        improved = self.record(metric)
+        self.say(self.epoch_line(epoch, metric, improved, time.perf_counter() - self.t0))
+        self.save(epoch + 1, improved)
+        if self.stop.requested:
+            return False  # the engine stops (the run is interrupted)
+        return self.reached(epoch + 1)
+
+    def on_train_end(self):
+        self.close_bar()
+
+    def close_bar(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     def reached(self, epoch=None) -> bool:
         return False
 
-    def model_run(self, interrupted=False) -> Run:
-        return Run(
-            name=self.name,
-            model=self.model,
-            history=self.history,
-            out=self.out,
-            config=dict(self.cfg),
-            best=self.best,
-            interrupted=interrupted,
-            sample=self.sample,
-        )
-
-    def interrupted(self, s: _Stopped) -> TrainingInterrupted:
-        run = self.model_run(interrupted=True)
-        write_plots(run, self.out)
-        if s.saved:
+    def interrupted(self, epoch: int, saved: str | None) -> RunStopped:
+        write_plots(self, self.out)
+        resume = u.resume_command(self.name, self.out)
+        if saved:
             message = (
-                f"interrupted {s.saved}: saved a resumable checkpoint in "
+                f"interrupted {saved}: saved a resumable checkpoint in "
                 f"{self.out / LAST_FILE} and the curves so far in {self.out}\n"
-                f"continue with: {run.resume_command}"
+                f"continue with: {resume}"
             )
         else:
             last = self.out / LAST_FILE
             before = (
-                f"; the last checkpoint ({last}) is from the end of epoch {s.epoch}"
+                f"; the last checkpoint ({last}) is from the end of epoch {epoch}"
                 if last.is_file()
                 else ""
             )
             message = (
-                f"interrupted in epoch {s.epoch + 1}: nothing was saved (resuming "
+                f"interrupted in epoch {epoch + 1}: nothing was saved (resuming "
                 f"{self.spec['class']} from the middle of an epoch would not be exact){before}"
             )
             if last.is_file():
-                message += f"\ncontinue with: {run.resume_command}"
-        return TrainingInterrupted(run, bool(s.saved), message)
+                message += f"\ncontinue with: {resume}"
+        return RunStopped(bool(saved), message)
+
+    def summarize(self, summary: dict) -> dict:
+        """Write the plots and ``summary.json``; ``summary``."""
+        self.summary = summary
+        write_plots(self, self.out)
+        u.write_json(self.out / "summary.json", summary)
+        return summary
 
     # -- checkpoints ----------------------------------------------------------
     def meta(self, position=None) -> dict:
@@ -175,8 +190,6 @@ class _Session:
 
     def save(self, epoch: int, improved: bool, position=None, rng_state=None) -> None:
         """``last.ckpt.npz`` (resumable) and, if ``improved``, ``best.npz``; atomically."""
-        from fastlstm import io as fio
-
         meta = self.meta(position)
         common = {"extra": meta, "model_class": self.spec["class"], "model_kwargs": self.kwargs}
         if improved:
@@ -201,8 +214,6 @@ class _Session:
         }
 
     def restore_common(self, ckpt, source) -> None:
-        from fastlstm import io as fio
-
         fio.load_into(self.model.params, ckpt.params, source)
         self.optimizer.load_state_dict(ckpt.optimizer_state)
         self.history = {k: list(v) for k, v in ckpt.extra["history"].items()}
@@ -218,8 +229,6 @@ class _Session:
         return None
 
     def load_best(self) -> bool:
-        from fastlstm import io as fio
-
         best_path = self.out / BEST_FILE
         if not best_path.is_file():
             return False
@@ -247,8 +256,6 @@ class LMSession(_Session):
         return (self.cfg["batch_size"], self.cfg["time_size"])
 
     def load_data(self):
-        from fastlstm.api import data
-
         cfg = self.cfg
         corpus, word_to_id, id_to_word = data.ptb("train", cfg["max_words"])
         self.corpus_val = data.ptb("val", cfg["max_words"])[0]
@@ -268,9 +275,6 @@ class LMSession(_Session):
         self.vocab = [id_to_word[i] for i in range(len(id_to_word))]
 
     def build(self):
-        from fastlstm.api.loading import model_class
-        from fastlstm.optim import SGD, PlateauDecay
-
         cfg = self.cfg
         kwargs = self.size_kwargs()
         if "dropout" in cfg:
@@ -308,42 +312,32 @@ class LMSession(_Session):
             "vocab": self.vocab,
         }
 
-    def train_epoch(self, position, stop):
-        """Train one epoch (from ``position`` if given); the position if stopped, else None."""
-        cfg, model = self.cfg, self.model
-        N, T = cfg["batch_size"], cfg["time_size"]
-        data_size = len(self.xs)
-        max_iters, jump = data_size // (N * T), data_size // N
-        layers = _state_layers(model)
-        start, total, count = 0, 0.0, 0
-        if position:
-            start, total, count = position["iteration"], position["total"], position["count"]
-            for layer, (h, c) in zip(layers, position["states"]):
+    curve, transform, postfix, postfix_format = "train_ppl", math.exp, "ppl", "%.2f"
+
+    def iterations(self) -> int:
+        return len(self.xs) // (self.cfg["batch_size"] * self.cfg["time_size"])
+
+    def batches(self):
+        return engine.BpttBatches(self.xs, self.ts, self.cfg["batch_size"], self.cfg["time_size"])
+
+    def begin_epoch(self, resumed):
+        """Carry the saved hidden states into a resumed epoch; else start from zero states."""
+        if resumed:
+            for layer, (h, c) in zip(_state_layers(self.model), self.position["states"]):
                 layer.h = h
                 if hasattr(layer, "c"):
                     layer.c = c
         else:
-            model.reset_state()
-        ppl_list = self.history["train_ppl"]
-        with _bar(max_iters, start, self.progress) as bar:
-            for iters in range(start, max_iters):
-                if stop.requested:
-                    if layers is None:
-                        return {}
-                    states = [[lay.h, getattr(lay, "c", None)] for lay in layers]
-                    return {"iteration": iters, "total": total, "count": count, "states": states}
-                idx = np.arange(N)[:, None] * jump + np.arange(T) + iters * T  # (N, T)
-                np.remainder(idx, data_size, out=idx)
-                total += train_step(
-                    model, self.optimizer, self.xs[idx], self.ts[idx], cfg["max_grad"]
-                )
-                count += 1
-                if iters % EVAL_INTERVAL == 0:
-                    ppl_list.append(math.exp(total / count))
-                    total, count = 0.0, 0
-                    bar.set_postfix(ppl=f"{ppl_list[-1]:.2f}")
-                bar.update(1)
-        return None
+            self.model.reset_state()
+
+    def partial(self, iteration):
+        """The position of a run stopped before ``iteration`` ({} if it cannot be saved)."""
+        layers = _state_layers(self.model)
+        if layers is None:
+            return {}
+        states = [[lay.h, getattr(lay, "c", None)] for lay in layers]
+        total, count = self.interval.total, self.interval.count
+        return {"iteration": iteration, "total": total, "count": count, "states": states}
 
     def save_partial(self, epoch, partial) -> str | None:
         if not partial:
@@ -352,13 +346,9 @@ class LMSession(_Session):
         return f"in epoch {epoch + 1} after iteration {partial['iteration']}"
 
     def perplexity(self, corpus) -> float:
-        from fastlstm.trainer import eval_perplexity
-
-        self.model.reset_state()
-        try:
-            return eval_perplexity(self.model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE)
-        finally:
-            self.model.reset_state()
+        return engine.perplexity(
+            self.model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE, reset_state=True
+        )
 
     def evaluate_epoch(self) -> float:
         return self.perplexity(self.corpus_val)
@@ -380,23 +370,21 @@ class LMSession(_Session):
             f"lr {self.lr_used:<8g}  {seconds:6.1f}s{'  (best)' if improved else ''}"
         )
 
-    def finish(self) -> Run:
+    def finish(self) -> dict:
         """Test perplexity of the best model (the book's final eval), plots, summary."""
         self.load_best()
         test_ppl = self.perplexity(self.corpus_test)
         self.say(f"test perplexity: {test_ppl:.2f}  (best validation perplexity {self.best:.2f})")
-        run = self.model_run()
-        run.summary = {
-            "model": self.name,
-            "config": self.cfg,
-            "epochs": len(self.history["val_ppl"]),
-            "best_val_perplexity": self.best,
-            "test_perplexity": test_ppl,
-            "val_perplexity": self.history["val_ppl"],
-        }
-        write_plots(run, self.out)
-        u.write_json(self.out / "summary.json", run.summary)
-        return run
+        return self.summarize(
+            {
+                "model": self.name,
+                "config": self.cfg,
+                "epochs": len(self.history["val_ppl"]),
+                "best_val_perplexity": self.best,
+                "test_perplexity": test_ppl,
+                "val_perplexity": self.history["val_ppl"],
+            }
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -411,8 +399,6 @@ class SeqSession(_Session):
         return (self.cfg["batch_size"], self.x_train.shape[1], self.t_train.shape[1])
 
     def load_data(self):
-        from fastlstm.api import data
-
         cfg = self.cfg
         (x, t), (xt, tt), vocab, self.n_lines = data.sequence(
             cfg["data"], cfg["reverse"], cfg["limit"]
@@ -437,10 +423,6 @@ class SeqSession(_Session):
             self.sample = (xt[0], tt[0], "".join(vocab.chars), bool(cfg["reverse"]))
 
     def build(self):
-        from fastlstm.api.loading import model_class
-        from fastlstm.datasets import sequence
-        from fastlstm.optim import Adam
-
         cfg = self.cfg
         kwargs = self.size_kwargs()
         if cfg["seed"] == "book":
@@ -494,38 +476,26 @@ class SeqSession(_Session):
             self.say(f"target accuracy {target} reached after epoch {epoch}")
         return True
 
-    def train_epoch(self, position, stop):
-        """Train one epoch (from ``position`` if given); the position if stopped, else None."""
-        cfg, x, t = self.cfg, self.x_train, self.t_train
-        N, n = cfg["batch_size"], len(self.x_train)
-        max_iters = n // N
-        start, total, count = 0, 0.0, 0
-        if position:
-            start, total, count = position["iteration"], position["total"], position["count"]
+    curve, transform, postfix, postfix_format = "loss", None, "loss", "%.3f"
+
+    def iterations(self) -> int:
+        return len(self.x_train) // self.cfg["batch_size"]
+
+    def batches(self):
+        return engine.ShuffledBatches(self.x_train, self.t_train, self.cfg["batch_size"], self.rng)
+
+    def begin_epoch(self, resumed):
         self.epoch_rng = u.rng_state(self.rng)  # a stopped epoch resumes from here
-        order = self.rng.permutation(n)
-        loss_list = self.history["loss"]
-        with _bar(max_iters, start, self.progress) as bar:
-            for iters in range(start, max_iters):
-                if stop.requested:
-                    return {"iteration": iters, "total": total, "count": count}
-                idx = order[iters * N : (iters + 1) * N]
-                total += train_step(self.model, self.optimizer, x[idx], t[idx], cfg["max_grad"])
-                count += 1
-                if iters % EVAL_INTERVAL == 0:
-                    loss_list.append(total / count)
-                    total, count = 0.0, 0
-                    bar.set_postfix(loss=f"{loss_list[-1]:.3f}")
-                bar.update(1)
-        return None
+
+    def partial(self, iteration):
+        """The position of a run stopped before ``iteration``."""
+        return {"iteration": iteration, "total": self.interval.total, "count": self.interval.count}
 
     def save_partial(self, epoch, partial) -> str:
         self.save(epoch, False, position=partial, rng_state=self.epoch_rng)
         return f"in epoch {epoch + 1} after iteration {partial['iteration']}"
 
     def evaluate_epoch(self) -> float:
-        from fastlstm import evaluation  # looked up at call time (tests replace it)
-
         return evaluation.seq2seq_accuracy(
             self.model,
             self.x_test,
@@ -552,71 +522,16 @@ class SeqSession(_Session):
             f"{acc * 100:7.3f}%  {seconds:6.1f}s{'  (best)' if improved else ''}"
         )
 
-    def finish(self) -> Run:
+    def finish(self) -> dict:
         self.say(f"best accuracy: {self.best * 100:.3f}%")
         self.load_best()
-        run = self.model_run()
-        run.summary = {
-            "model": self.name,
-            "config": self.cfg,
-            "data_source": self.vocab.source,
-            "epochs": len(self.history["accuracy"]),
-            "best_accuracy": self.best,
-            "accuracy": self.history["accuracy"],
-        }
-        write_plots(run, self.out)
-        u.write_json(self.out / "summary.json", run.summary)
-        return run
-
-
-# --------------------------------------------------------------------------- #
-# plots
-# --------------------------------------------------------------------------- #
-def _attention_png(model, path, sample):
-    """Attention map of one test question, question shown the right way round."""
-    from fastlstm.evaluation import attention_weights
-    from fastlstm.plot import plot_attention
-
-    x, t, chars, reverse = sample
-    w = attention_weights(model, x, t)  # (T_dec, T_enc)
-    if reverse:
-        w, x = w[:, ::-1], x[::-1]
-    cols = [chars[int(i)] for i in x]
-    rows = [chars[int(i)] for i in t[1:]]
-    return plot_attention(w, rows, cols, path, "".join(cols).rstrip())
-
-
-def write_plots(run: Run, folder: Path) -> dict[str, Path]:
-    """The curves of ``run.history`` (and the attention map) as PNG files in ``folder``."""
-    from fastlstm.plot import plot_curve
-
-    cls = ALL_MODELS[run.name]["class"]
-    h = run.history
-    iters = f"iterations (x{EVAL_INTERVAL})"
-    curves = {  # name: (values, file, xlabel, ylabel, title, options)
-        "perplexity": (h.get("train_ppl"), "perplexity.png", iters, "perplexity",
-                       "training perplexity", {}),
-        "val_perplexity": (h.get("val_ppl"), "val_perplexity.png", "epoch", "perplexity",
-                           "validation perplexity", {"epochs": True}),
-        "accuracy": (h.get("accuracy"), "accuracy.png", "epoch", "accuracy",
-                     "test accuracy", {"epochs": True, "percent": True}),
-        "loss": (h.get("loss"), "loss.png", iters, "loss", "training loss", {}),
-    }  # fmt: skip
-    written = {}
-    for key, (values, file, xlabel, ylabel, title, opt) in curves.items():
-        if not values:
-            continue
-        kwargs = {"marker": "o", "x": np.arange(1, len(values) + 1)} if opt.get("epochs") else {}
-        if opt.get("percent"):
-            kwargs.update(percent=True, ylim=(-0.05, 1.05))
-        path = u.try_plot(
-            plot_curve, folder / file, values, xlabel=xlabel, ylabel=ylabel,
-            title=f"{cls}: {title}", **kwargs,
-        )  # fmt: skip
-        if path is not None:
-            written[key] = path
-    if run.sample is not None and run.name.startswith("attention"):
-        path = u.try_plot(_attention_png, folder / "attention.png", run.model, sample=run.sample)
-        if path is not None:
-            written["attention"] = path
-    return written
+        return self.summarize(
+            {
+                "model": self.name,
+                "config": self.cfg,
+                "data_source": self.vocab.source,
+                "epochs": len(self.history["accuracy"]),
+                "best_accuracy": self.best,
+                "accuracy": self.history["accuracy"],
+            }
+        )

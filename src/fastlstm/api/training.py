@@ -17,17 +17,20 @@ the rules that keep runs apart):
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
+import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fastlstm import io as fio
 from fastlstm.api import _util as u
+from fastlstm.api.data import BOOK_DATA, data_file
 from fastlstm.api.folder import RunFolder
+from fastlstm.api.plots import write_plots
+from fastlstm.api.session import LMSession, RunStopped, SeqSession
 from fastlstm.api.specs import (
     ALL_MODELS,
     BEST_FILE,
@@ -38,6 +41,7 @@ from fastlstm.api.specs import (
     check_setting,
     settings,
 )
+from fastlstm.engine import StopFlag  # noqa: F401  (its home before the engine)
 
 __all__ = ["train", "Run", "TrainingInterrupted"]
 
@@ -104,7 +108,7 @@ class Run:
     @property
     def resume_command(self) -> str:
         """The shell command that continues this run."""
-        return f"fastlstm train {self.name} --resume {_quote(self.out / LAST_FILE)}"
+        return u.resume_command(self.name, self.out)
 
     def plot(self, out=None) -> dict[str, Path]:
         """Write the curves (and the attention map) as PNG files.
@@ -119,8 +123,6 @@ class Run:
         dict of str to pathlib.Path
             The files written, by name (``'loss'``, ``'accuracy'`` ...).
         """
-        from fastlstm.api.session import write_plots
-
         return write_plots(self, Path(out) if out is not None else self.out)
 
     def resume(self, epochs: int | None = None, **settings) -> Run:
@@ -136,12 +138,6 @@ class Run:
         if self.last_path is None:
             raise RunError(f"{self.out} holds no {LAST_FILE} to resume from")
         return train(self.name, resume=self.last_path, epochs=epochs, **settings)
-
-
-def _quote(path) -> str:
-    import shlex
-
-    return shlex.quote(str(path))
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -164,47 +160,10 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.message = message
 
 
-class StopFlag:
-    """Turns the first Ctrl-C into a request to stop at the next iteration.
-
-    A second Ctrl-C raises :class:`KeyboardInterrupt` at once.  Only the main
-    thread receives signals; elsewhere nothing is installed.
-    """
-
-    def __init__(self, printer=None):
-        self.requested = False
-        self.printer = printer
-        self._old = None
-
-    def _handler(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        if self.printer is not None and self.printer.verbose:
-            print(
-                "\nstopping after the current iteration (or evaluation) to save a checkpoint "
-                "(Ctrl-C again to quit without saving)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
-
-
 # --------------------------------------------------------------------------- #
 # settings
 # --------------------------------------------------------------------------- #
 def _load_resume(path, model_name: str):
-    from fastlstm import io as fio
-
     ckpt = fio.load_checkpoint(u.existing_file(path, "checkpoint"))
     extra = ckpt.extra or {}
     if extra.get("model") != model_name or "config" not in extra:
@@ -238,8 +197,6 @@ def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
             continue
         value = check_setting(name, key, value)
         if key == "data":
-            from fastlstm.api.data import BOOK_DATA, data_file
-
             value = value if value in BOOK_DATA else data_file(value)  # absolute: resumable
         if saved is not None and key not in RESUME_MAY_CHANGE and value != saved.get(key):
             flag = "--" + key.replace("_", "-")
@@ -267,9 +224,6 @@ def _out_folder(name, out, resume) -> tuple[Path, bool]:
 
 def _resumed_data_dir(data_dir, ckpt):
     """When resuming without ``data_dir`` or $FASTLSTM_DATA, use the data directory saved."""
-    import contextlib
-    import os
-
     saved = (ckpt.extra.get("data_dir") if ckpt is not None else None) or None
     if saved is None or data_dir is not None or os.environ.get("FASTLSTM_DATA"):
         return contextlib.nullcontext()
@@ -381,8 +335,31 @@ def train(
         cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None)
         folder = RunFolder(*_out_folder(model, out, resume), overwrite=overwrite)
         with folder, _resumed_data_dir(data_dir, ckpt):
-            from fastlstm.api.session import LMSession, SeqSession
-
             cls = LMSession if model in LM_MODELS else SeqSession
-            session = cls(model, cfg, folder.path, u.Printer(verbose), progress)
-            return session.run(ckpt, resume)
+            return _run(cls(model, cfg, folder.path, u.Printer(verbose), progress), ckpt, resume)
+
+
+def _run(session, ckpt, resume) -> Run:
+    """Run ``session`` (resumed from ``ckpt``); its :class:`Run`, or :class:`TrainingInterrupted`."""
+    try:
+        summary = session.run(ckpt, resume)
+    except RunStopped as s:
+        run = _run_of(session, interrupted=True)
+        raise TrainingInterrupted(run, s.saved, s.message) from None
+    run = _run_of(session)
+    run.summary = summary
+    return run
+
+
+def _run_of(session, interrupted: bool = False) -> Run:
+    """The :class:`Run` of a session (trained, or stopped by Ctrl-C)."""
+    return Run(
+        name=session.name,
+        model=session.model,
+        history=session.history,
+        out=session.out,
+        config=dict(session.cfg),
+        best=session.best,
+        interrupted=interrupted,
+        sample=session.sample,
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastlstm import engine, evaluation
 from fastlstm.api import _util as u
 from fastlstm.api import data as d
 from fastlstm.api.loading import load_model
@@ -18,6 +19,9 @@ from fastlstm.api.specs import (
     SEQ_MODELS,
     RunError,
 )
+from fastlstm.datasets.sequence import Vocab
+from fastlstm.evaluation import decode_one
+from fastlstm.models.sampling import generate_words, softmax64
 
 __all__ = ["evaluate", "translate", "generate_text", "Evaluation", "Translation"]
 
@@ -103,23 +107,14 @@ def _check_same_vocab(loaded, ptb_vocab: list[str]) -> None:
 
 
 def _evaluate_lm(loaded, split, max_words, say) -> Evaluation:
-    from fastlstm.trainer import eval_perplexity
-
     corpus, _, id_to_word = d.ptb(split, max_words or 0)
     _check_same_vocab(loaded, [id_to_word[i] for i in range(len(id_to_word))])
-    model = loaded.model
-    model.reset_state()
-    try:
-        ppl = eval_perplexity(model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE)
-    finally:
-        model.reset_state()
+    ppl = engine.perplexity(loaded.model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE, reset_state=True)
     return Evaluation("perplexity", ppl, len(corpus), f"PTB {split}")
 
 
 def _seq_data(loaded, data, reverse, limit, say):
     """Test questions for a seq2seq model: the data it was trained on unless ``data`` is given."""
-    from fastlstm.datasets.sequence import Vocab
-
     info = loaded.extra.get("seq2seq")
     if not (info and loaded.extra.get("vocab")):  # the book's .pkl: data from the arguments
         spec = SEQ_MODELS[loaded.name]
@@ -204,8 +199,6 @@ def evaluate(
     Evaluation
         ``metric``, ``value``, ``size`` and ``data``.
     """
-    from fastlstm import evaluation
-
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be 'test', 'val' or 'train', got {split!r}")
     say = u.Printer(verbose)
@@ -231,8 +224,6 @@ def evaluate(
 # --------------------------------------------------------------------------- #
 def _translate_settings(loaded, data, reverse):
     """Vocabulary, data info and training-question formats of a seq2seq model."""
-    from fastlstm.datasets.sequence import Vocab
-
     info = loaded.extra.get("seq2seq")
     if info and loaded.extra.get("vocab"):
         if data is not None or reverse is not None:
@@ -256,8 +247,6 @@ def _translate_settings(loaded, data, reverse):
 
 def _char_probs(model, xs, start_id, ids) -> np.ndarray | None:
     """Probability of each decoded id, from the decoder's scores (teacher forcing)."""
-    from fastlstm.models.sampling import softmax64
-
     encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
     if encoder is None or decoder is None:
         return None
@@ -284,8 +273,6 @@ def _input_warnings(text, info) -> list[str]:
 
 
 def _translate_one(loaded, vocab, info, text) -> Translation:
-    from fastlstm.evaluation import decode_one
-
     width = int(info["question_width"])
     answer = decode_one(
         loaded.model,
@@ -429,8 +416,6 @@ def generate_text(
     str
         ``start`` and the generated words; ``<eos>`` ends a line with ``'.'``.
     """
-    from fastlstm.models.sampling import generate_words
-
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, LM_MODELS)
         vocab = _lm_vocab(loaded)

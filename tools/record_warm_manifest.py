@@ -1,0 +1,165 @@
+"""Write ``src/fastlstm/_warm_manifest.py``: the kernels the first training iteration compiles.
+
+A development script (not part of the installed package)::
+
+    python tools/record_warm_manifest.py [MODEL ...]          # all models by default
+    python tools/record_warm_manifest.py record-one MODEL [--serial]
+
+For each model and build (parallel, serial) a fresh process with an empty
+scratch kernel cache runs the first iteration of ``fastlstm train MODEL`` at
+its default settings, stopped right after the first training step (the
+engine's :func:`fastlstm.engine.step.train_step` is swapped for one that
+raises), and lists the kernels compiled from Python with their compile
+seconds.  :func:`fastlstm._warmup.warm_up` compiles those ahead of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from numba.core import event
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))  # this checkout's package
+
+from fastlstm import _numba, _warmup  # noqa: E402
+from fastlstm.api import train  # noqa: E402
+from fastlstm.engine import step as engine_step  # noqa: E402
+
+MANIFEST = Path(__file__).resolve().parent.parent / "src" / "fastlstm" / "_warm_manifest.py"
+
+
+class _FirstIteration(Exception):
+    pass
+
+
+def record_one(model: str, serial: bool = False) -> dict:
+    """Run ``model``'s first training iteration at the default settings, in this process
+    (on serial builds only if ``serial``).
+
+    Returns ``{"key", "compiled": [(name, argtypes, seconds)], "loaded": [name]}``:
+    the kernels compiled from Python during that iteration (with their
+    compile seconds, helpers included) and the manifest's entries for the key
+    found compiled or loaded afterwards.  Meant for a fresh process.
+    """
+    state = {"key": None, "depth": 0, "starts": [], "compiled": []}
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            state["depth"] += 1
+            state["starts"].append(time.perf_counter())
+
+        def on_end(self, ev):
+            state["depth"] -= 1
+            began = state["starts"].pop()
+            if state["depth"] or state["key"] is None:
+                return
+            f = ev.data["dispatcher"].py_func
+            name = f"{f.__module__}:{f.__qualname__}"
+            if name not in _numba.KERNELS:
+                return
+            args = [_warmup.encode_type(t) for t in ev.data["args"]]
+            state["compiled"].append((name, args, round(time.perf_counter() - began, 2)))
+
+    def capture(key):
+        state["key"] = key
+        return 0.0
+
+    step = engine_step.train_step
+
+    def first_step(*args, **kwargs):
+        step(*args, **kwargs)
+        raise _FirstIteration
+
+    listener = Listener()
+    event.register("numba:compile", listener)
+    _numba.serial_builds(serial)
+    saved = _warmup.warm_up, engine_step.train_step
+    _warmup.warm_up, engine_step.train_step = capture, first_step
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            try:
+                train(model, epochs=1, out=Path(out) / "run", progress=False, verbose=False)
+            except _FirstIteration:
+                pass
+    finally:
+        _numba.serial_builds(False)
+        _warmup.warm_up, engine_step.train_step = saved
+        event.unregister("numba:compile", listener)
+    wanted = [e for e in _warmup._entries(state["key"]) if (e[0] in _numba.TWINS) != serial]
+    loaded = [name for name, disp, argtypes, _ in wanted if argtypes in disp.overloads]
+    return {
+        "key": state["key"],
+        "compiled": state["compiled"],
+        "loaded": loaded,
+        "wanted": [e[0] for e in wanted],
+    }
+
+
+def _record(models, out: Path) -> int:
+    jobs = {}
+    for model in models:
+        for mode in ("parallel", "serial"):
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, FASTLSTM_NUMBA_CACHE=cache)
+                argv = [sys.executable, str(Path(__file__).resolve()), "record-one", model]
+                proc = subprocess.run(
+                    argv + (["--serial"] if mode == "serial" else []),
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+            if proc.returncode != 0:
+                sys.stderr.write(proc.stderr)
+                return proc.returncode
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            _, compiled = jobs.setdefault(result["key"], (model, []))
+            seen = {(name, tuple(args)) for name, args, _ in compiled}
+            compiled += [e for e in result["compiled"] if (e[0], tuple(e[1])) not in seen]
+            total = sum(s for _, _, s in result["compiled"])
+            print(
+                f"{model} ({mode}): {len(result['compiled'])} kernels, {total:.1f} s of compiling"
+            )
+    lines = [
+        '"""Kernels compiled by the first training iteration of ``fastlstm train MODEL``',
+        "at its default settings (see :mod:`fastlstm._warmup`).",
+        "",
+        "Written by ``python tools/record_warm_manifest.py``; entries are",
+        '``("module:kernel", argument types, compile seconds)``.',
+        '"""',
+        "",
+        "JOBS = {",
+    ]
+    for key, (model, compiled) in jobs.items():
+        lines.append(f"    # {model}")
+        lines.append(f"    {key!r}: [")
+        for name, args, seconds in compiled:
+            lines.append(f"        ({name!r}, {tuple(args)!r}, {seconds!r}),")
+        lines.append("    ],")
+    lines.append("}")
+    out.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["record-one"] and len(argv) in (2, 3):
+        print(json.dumps(record_one(argv[1], serial=argv[2:] == ["--serial"])))
+        return 0
+    if argv[:1] in (["-h"], ["--help"]) or any(m not in _warmup.MODELS for m in argv):
+        print(
+            "usage: python tools/record_warm_manifest.py [MODEL ...]\n"
+            "       python tools/record_warm_manifest.py record-one MODEL [--serial]",
+            file=sys.stderr,
+        )
+        return 2
+    return _record(argv or _warmup.MODELS, MANIFEST)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
