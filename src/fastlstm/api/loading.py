@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from fastlstm import io as fio
-from fastlstm import models
 from fastlstm.api._util import existing_file
 from fastlstm.api.specs import ALL_MODELS, CLASS_TO_MODEL, RunError
 
@@ -41,6 +40,8 @@ class LoadedModel:
 
 def model_class(name: str):
     """The class of model ``name`` (``'attention'`` -> ``AttentionSeq2seq``)."""
+    from fastlstm import models  # numba: loaded on first use, so `import fastlstm.api` is quick
+
     cls = getattr(models, ALL_MODELS[name]["class"], None)
     if cls is None:
         raise RunError(f"fastlstm.models has no class {ALL_MODELS[name]['class']!r}")

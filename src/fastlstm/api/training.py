@@ -30,7 +30,6 @@ from fastlstm.api import _util as u
 from fastlstm.api.data import BOOK_DATA, data_file
 from fastlstm.api.folder import RunFolder
 from fastlstm.api.plots import write_plots
-from fastlstm.api.session import LMSession, RunStopped, SeqSession
 from fastlstm.api.specs import (
     ALL_MODELS,
     BEST_FILE,
@@ -41,7 +40,6 @@ from fastlstm.api.specs import (
     check_setting,
     settings,
 )
-from fastlstm.engine import StopFlag  # noqa: F401  (its home before the engine)
 
 __all__ = ["train", "Run", "TrainingInterrupted"]
 
@@ -335,12 +333,18 @@ def train(
         cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None)
         folder = RunFolder(*_out_folder(model, out, resume), overwrite=overwrite)
         with folder, _resumed_data_dir(data_dir, ckpt):
+            # the engine and the models (numba) load when training starts, so that
+            # `import fastlstm.api` and `fastlstm --help` stay quick
+            from fastlstm.api.session import LMSession, SeqSession
+
             cls = LMSession if model in LM_MODELS else SeqSession
             return _run(cls(model, cfg, folder.path, u.Printer(verbose), progress), ckpt, resume)
 
 
 def _run(session, ckpt, resume) -> Run:
     """Run ``session`` (resumed from ``ckpt``); its :class:`Run`, or :class:`TrainingInterrupted`."""
+    from fastlstm.api.session import RunStopped
+
     try:
         summary = session.run(ckpt, resume)
     except RunStopped as s:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastlstm import engine, evaluation
+from fastlstm import evaluation
 from fastlstm.api import _util as u
 from fastlstm.api import data as d
 from fastlstm.api.loading import load_model
@@ -21,7 +21,6 @@ from fastlstm.api.specs import (
 )
 from fastlstm.datasets.sequence import Vocab
 from fastlstm.evaluation import decode_one
-from fastlstm.models.sampling import generate_words, softmax64
 
 __all__ = ["evaluate", "translate", "generate_text", "Evaluation", "Translation"]
 
@@ -109,7 +108,9 @@ def _check_same_vocab(loaded, ptb_vocab: list[str]) -> None:
 def _evaluate_lm(loaded, split, max_words, say) -> Evaluation:
     corpus, _, id_to_word = d.ptb(split, max_words or 0)
     _check_same_vocab(loaded, [id_to_word[i] for i in range(len(id_to_word))])
-    ppl = engine.perplexity(loaded.model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE, reset_state=True)
+    from fastlstm.engine import perplexity  # numba: loaded on first use
+
+    ppl = perplexity(loaded.model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE, reset_state=True)
     return Evaluation("perplexity", ppl, len(corpus), f"PTB {split}")
 
 
@@ -247,6 +248,8 @@ def _translate_settings(loaded, data, reverse):
 
 def _char_probs(model, xs, start_id, ids) -> np.ndarray | None:
     """Probability of each decoded id, from the decoder's scores (teacher forcing)."""
+    from fastlstm.models.sampling import softmax64  # numba: loaded on first use
+
     encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
     if encoder is None or decoder is None:
         return None
@@ -416,6 +419,8 @@ def generate_text(
     str
         ``start`` and the generated words; ``<eos>`` ends a line with ``'.'``.
     """
+    from fastlstm.models.sampling import generate_words  # numba: loaded on first use
+
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, LM_MODELS)
         vocab = _lm_vocab(loaded)
