@@ -1,9 +1,10 @@
 """fastlstm: the recurrent models of *Deep Learning from Scratch 2* (ch. 5-8), fast on a CPU.
 
 Book-compatible layers live in :mod:`fastlstm.layers`, models in
-:mod:`fastlstm.models`, optimizers in :mod:`fastlstm.optim`, training loops in
-:mod:`fastlstm.trainer`, data in :mod:`fastlstm.datasets`, and a numerical
-gradient check in :func:`fastlstm.gradcheck`.
+:mod:`fastlstm.models`, optimizers in :mod:`fastlstm.optim`, the book's trainers
+in :mod:`fastlstm.trainer` (on the one training loop, :mod:`fastlstm.engine`),
+data in :mod:`fastlstm.datasets`, and a numerical gradient check in
+:func:`fastlstm.gradcheck`.
 """
 
 from fastlstm._version import __version__

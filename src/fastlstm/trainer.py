@@ -146,10 +146,6 @@ class _BaseTrainer:
         self.eval_interval = None
         self.current_epoch = 0
 
-    def _step(self, batch_x, batch_t, max_grad):
-        """One forward/backward/update (:func:`fastlstm.engine.train_step`); the loss."""
-        return engine.train_step(self.model, self.optimizer, batch_x, batch_t, max_grad)
-
     def _report(self, bar, iters, max_iters, start_time, what, value):
         """Print the book's line ``| epoch E |  iter I / M | time S[s] | <what> V``."""
         if not self.progress:
@@ -195,12 +191,10 @@ class _BookHooks(engine.Callback):
     """The book's trainers on the engine: the book's lines, the bar, ``on_epoch_end``."""
 
     def __init__(self, trainer, max_iters, what, callbacks):
-        self.trainer, self.max_iters, self.what, self.callbacks = (
-            trainer,
-            max_iters,
-            what,
-            callbacks,
-        )
+        self.trainer = trainer
+        self.max_iters = max_iters
+        self.what = what  # "loss" or "perplexity"
+        self.callbacks = callbacks  # f(trainer, epoch), the fit's on_epoch_end
         self.lm = what == "perplexity"
         self.interval = self.bar = None
         self.start_time = time.time()

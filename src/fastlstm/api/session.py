@@ -169,7 +169,6 @@ class _Session(engine.Callback):
 
     def summarize(self, summary: dict) -> dict:
         """Write the plots and ``summary.json``; ``summary``."""
-        self.summary = summary
         write_plots(self, self.out)
         u.write_json(self.out / "summary.json", summary)
         return summary
