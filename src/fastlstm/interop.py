@@ -42,6 +42,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastlstm import models
+from fastlstm.layers import TimeLSTM
+
 __all__ = ["to_torch", "from_torch", "grads_from_torch", "require_torch"]
 
 #: fastlstm's gate blocks (f, g, i, o) in PyTorch's order (i, f, g, o): PyTorch block k is ours _TO_TORCH[k].
@@ -135,9 +138,6 @@ _TIED = {"BetterRnnlm": ((7, 0),)}  # params[7] is params[0].T
 
 def _kind(obj):
     """The name in :data:`_SPECS` of a fastlstm object (its class or nearest base)."""
-    from fastlstm import models
-    from fastlstm.layers import TimeLSTM
-
     if isinstance(obj, TimeLSTM):
         return "TimeLSTM"
     # most derived first: AttentionSeq2seq and PeekySeq2seq are Seq2seq subclasses
@@ -314,9 +314,6 @@ def to_torch(obj):
 
 
 def _new_model(kind, module):
-    from fastlstm import models
-    from fastlstm.layers import TimeLSTM
-
     if kind == "TimeLSTM":
         _check_lstm_module(module)
         dt = _numpy_dtype(module.weight_ih_l0.dtype)

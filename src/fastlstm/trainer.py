@@ -41,6 +41,7 @@ from fastlstm import engine
 from fastlstm.evaluation import eval_seq2seq, seq2seq_accuracy  # noqa: F401  (re-export)
 from fastlstm.models.base import as_rng
 from fastlstm.optim import PlateauDecay
+from fastlstm.plot import plot_curve
 
 __all__ = ["Trainer", "RnnlmTrainer", "eval_perplexity", "PlateauDecay"]
 
@@ -109,8 +110,6 @@ def _plot_curve(values, path, ylabel, eval_interval, ylim):
             f"call plot(path={os.fspath(ylim)!r})"
         )
     if path is not None:
-        from fastlstm.plot import plot_curve
-
         return plot_curve(
             {"train": values},
             path,
