@@ -15,6 +15,7 @@ import pytest
 
 from fastlstm import io as fio
 from fastlstm.io import CheckpointError
+from fastlstm.io.files import _writer_tag
 
 RNNLM_SHAPES = [(10000, 100), (100, 400), (100, 400), (400,), (100, 10000), (10000,)]
 
@@ -79,7 +80,7 @@ def test_save_params_crash_keeps_previous_checkpoint(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(fio.np, "savez", broken_savez)
+    monkeypatch.setattr(np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
         fio.save_params(_params(1), path)
     monkeypatch.undo()
@@ -608,7 +609,7 @@ def test_temporary_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
 
 
 def test_temporary_files_of_running_saves_are_kept(tmp_path):
-    mine = tmp_path / f".a.npz.{fio._writer_tag()}.abcd1234{fio.TEMP_SUFFIX}"
+    mine = tmp_path / f".a.npz.{_writer_tag()}.abcd1234{fio.TEMP_SUFFIX}"
     mine.write_bytes(b"in progress")
     # a save of a process on another host sharing the folder: its pid means nothing here
     elsewhere = tmp_path / f".a.npz.other-host-1.abcd1234{fio.TEMP_SUFFIX}"
