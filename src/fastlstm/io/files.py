@@ -45,15 +45,11 @@ def _require_file(path: Path) -> None:
 
 #: Suffix of the temporary files of :func:`atomic_write`; their names are
 #: ``.<name>.<host>-<pid>.<random>`` followed by it.
-
-
 TEMP_SUFFIX = ".fastlstm-tmp"
 
 
 #: A temporary file older than this (seconds) is stale even if its process id
 #: is in use (process ids are reused).
-
-
 STALE_TEMP_AGE = 24 * 3600.0
 
 
