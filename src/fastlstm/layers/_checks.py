@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastlstm._validate import as_floats
+
 
 def _param(p, name, ndim):
     if not isinstance(p, np.ndarray):
@@ -26,23 +28,6 @@ def _same_dtype(*arrays):
     return arrays[0].dtype
 
 
-def _floats(x, dtype, name, ndim=None, shape=None):
-    """Return ``x`` as a C-contiguous array of ``dtype``, checking ndim and shape."""
-    x = np.asarray(x)
-    if x.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
-    if shape is not None:
-        for axis, (got, want) in enumerate(zip(x.shape, shape)):
-            if want is not None and got != want:
-                raise ValueError(
-                    f"{name} has shape {x.shape}, expected "
-                    f"{tuple('*' if s is None else s for s in shape)} (axis {axis} differs)"
-                )
-    return np.ascontiguousarray(x, dtype=dtype)
-
-
 def _work_dtype(x, name, default=np.float32):
     """The dtype a layer without parameters computes in for the input ``x``.
 
@@ -59,24 +44,6 @@ def _work_dtype(x, name, default=np.float32):
     if dt.itemsize <= 4:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
-
-
-def _ids(idx, vocab_size, name, allow=None):
-    """Return ``idx`` as contiguous intp ids in ``[0, vocab_size)`` (or equal to ``allow``)."""
-    idx = np.asarray(idx)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array of ids, got dtype {idx.dtype}")
-    if idx.size:
-        if allow is None:
-            lo, hi = idx.min(), idx.max()
-        else:
-            valid = idx[idx != allow]
-            lo, hi = (valid.min(), valid.max()) if valid.size else (0, 0)
-        if lo < 0 or hi >= vocab_size:
-            bad = lo if lo < 0 else hi
-            extra = "" if allow is None else f" (or {allow} to ignore)"
-            raise ValueError(f"{name} contains id {bad}; ids must be in [0, {vocab_size}){extra}")
-    return np.ascontiguousarray(idx, dtype=np.intp)
 
 
 def _state(value, shape, dtype, name):
@@ -115,9 +82,4 @@ def _scalar(dout, name="dout"):
 
 def _like(dout, ref, name="dout"):
     """``dout`` cast to ``ref``'s dtype after checking it has ``ref``'s shape."""
-    return _floats(dout, ref.dtype, name, ndim=ref.ndim, shape=ref.shape)
-
-
-def _check_ratio(dropout_ratio):
-    if not 0.0 <= dropout_ratio < 1.0:
-        raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
+    return as_floats(dout, ref.dtype, name, ndim=ref.ndim, shape=ref.shape)

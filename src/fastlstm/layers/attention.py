@@ -8,7 +8,8 @@ import numpy as np
 
 from fastlstm._kernels import attention as _katt
 from fastlstm._kernels import softmax as _ksm
-from fastlstm.layers._checks import _floats, _forward_first, _like, _work_dtype
+from fastlstm._validate import as_floats
+from fastlstm.layers._checks import _forward_first, _like, _work_dtype
 
 __all__ = ["WeightSum", "AttentionWeight", "Attention", "TimeAttention"]
 
@@ -22,8 +23,8 @@ class WeightSum:
 
     def forward(self, hs, a):
         dtype = _work_dtype(hs, "hs")
-        hs = _floats(hs, dtype, "hs")
-        a = _floats(a, dtype, "a")
+        hs = as_floats(hs, dtype, "hs")
+        a = as_floats(a, dtype, "a")
         if hs.ndim != 3 or a.shape != hs.shape[:2]:
             raise ValueError(f"expected hs (N, T, H) and a (N, T), got {hs.shape} and {a.shape}")
         self.cache = (hs, a)
@@ -32,7 +33,7 @@ class WeightSum:
     def backward(self, dc):
         _forward_first(self, self.cache)
         hs, a = self.cache
-        dc = _floats(dc, hs.dtype, "dc", ndim=2, shape=(hs.shape[0], hs.shape[2]))
+        dc = as_floats(dc, hs.dtype, "dc", ndim=2, shape=(hs.shape[0], hs.shape[2]))
         dhs = a[:, :, None] * np.asarray(dc)[:, None, :]  # (N, T, H)
         da = (hs * np.asarray(dc)[:, None, :]).sum(axis=2)  # (N, T)
         return dhs, da
@@ -47,8 +48,8 @@ class AttentionWeight:
 
     def forward(self, hs, h):
         dtype = _work_dtype(hs, "hs")
-        hs = _floats(hs, dtype, "hs")
-        h = _floats(h, dtype, "h")
+        hs = as_floats(hs, dtype, "hs")
+        h = as_floats(h, dtype, "h")
         if hs.ndim != 3 or h.shape != (hs.shape[0], hs.shape[2]):
             raise ValueError(f"expected hs (N, T, H) and h (N, H), got {hs.shape} and {h.shape}")
         s = (hs * h[:, None, :]).sum(axis=2)  # (N, T)
@@ -81,8 +82,8 @@ class _AttentionCore:
             raise ValueError(f"hs_enc must be 3-D (N, T_enc, H), got shape {hs_enc.shape}")
         dtype = _work_dtype(hs_enc, "hs_enc")
         N, Te, H = hs_enc.shape
-        hs_enc = _floats(hs_enc, dtype, "hs_enc")
-        hs_dec = _floats(hs_dec, dtype, "hs_dec", ndim=3, shape=(N, None, H))
+        hs_enc = as_floats(hs_enc, dtype, "hs_enc")
+        hs_dec = as_floats(hs_dec, dtype, "hs_dec", ndim=3, shape=(N, None, H))
         if Te == 0:
             raise ValueError("hs_enc has no time steps to attend to")
         Td = hs_dec.shape[1]
@@ -95,7 +96,7 @@ class _AttentionCore:
     def _backward3d(self, dout):
         _forward_first(self, self._cache)
         hs_enc, hs_dec, a = self._cache
-        dout = _floats(dout, hs_enc.dtype, "dout", ndim=3, shape=hs_dec.shape)
+        dout = as_floats(dout, hs_enc.dtype, "dout", ndim=3, shape=hs_dec.shape)
         dhs_enc = np.empty_like(hs_enc)
         dhs_dec = np.empty_like(hs_dec)
         da = np.empty((hs_enc.shape[0], hs_enc.shape[1]), dtype=hs_enc.dtype)
@@ -133,7 +134,9 @@ class Attention(_AttentionCore):
     def backward(self, dout):
         _forward_first(self, self._cache)
         hs_dec = self._cache[1]  # (N, 1, H)
-        dout = _floats(dout, hs_dec.dtype, "dout", ndim=2, shape=(hs_dec.shape[0], hs_dec.shape[2]))
+        dout = as_floats(
+            dout, hs_dec.dtype, "dout", ndim=2, shape=(hs_dec.shape[0], hs_dec.shape[2])
+        )
         dhs, dh = self._backward3d(dout[:, None, :])
         return dhs, dh[:, 0]
 

@@ -9,11 +9,9 @@ import numpy as np
 from fastlstm._kernels import dropout as _kdrop
 from fastlstm._kernels import embedding as _kemb
 from fastlstm._kernels import softmax as _ksm
+from fastlstm._validate import as_floats, as_ids, check_ratio
 from fastlstm.layers._checks import (
-    _check_ratio,
-    _floats,
     _forward_first,
-    _ids,
     _like,
     _param,
     _same_dtype,
@@ -40,14 +38,14 @@ class MatMul:
 
     def forward(self, x):
         (W,) = self.params
-        x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
+        x = as_floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
         return _mm(x, W)
 
     def backward(self, dout):
         _forward_first(self, self.x)
         (W,) = self.params
-        dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
+        dout = as_floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
         return _mm(dout, W.T)
 
@@ -77,14 +75,14 @@ class Affine:
 
     def forward(self, x):
         W, b = self.params
-        x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
+        x = as_floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
         return _mm(x, W, b)
 
     def backward(self, dout):
         _forward_first(self, self.x)
         W, b = self.params
-        dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
+        dout = as_floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
         _column_sums(dout, self.grads[1])
         return _mm(dout, W.T)
@@ -98,7 +96,7 @@ class Softmax:
         self.out = None
 
     def forward(self, x):
-        x = _floats(x, _work_dtype(x, "x"), "x", ndim=2)
+        x = as_floats(x, _work_dtype(x, "x"), "x", ndim=2)
         self.out = np.empty_like(x)
         _ksm.softmax_rows.pick(8 * x.size)(x, self.out)
         return self.out
@@ -120,7 +118,7 @@ class Sigmoid:
     def forward(self, x):
         from fastlstm.functions import sigmoid
 
-        self.out = sigmoid(_floats(x, _work_dtype(x, "x"), "x"))
+        self.out = sigmoid(as_floats(x, _work_dtype(x, "x"), "x"))
         return self.out
 
     def backward(self, dout):
@@ -143,7 +141,7 @@ class _SoftmaxCE:
         if V == 0:
             raise ValueError(f"{name_x} has no classes (last axis of size 0)")
         x2 = np.ascontiguousarray(x, dtype=dtype)
-        t = _ids(t, V, name_t, allow=self.ignore_label)
+        t = as_ids(t, V, name_t, allow=self.ignore_label)
         ignore = -1 if self.ignore_label is None else self.ignore_label
         e = self._buffer(x2.shape, dtype)  # (M, V) softmax numerators
         sums = np.empty(M, dtype=np.float64)
@@ -219,7 +217,7 @@ class Dropout:
     """
 
     def __init__(self, dropout_ratio=0.5, rng=None):
-        _check_ratio(dropout_ratio)
+        check_ratio(dropout_ratio)
         self.params, self.grads = [], []
         self.dropout_ratio = dropout_ratio
         self.rng = np.random.mtrand._rand if rng is None else rng  # None: the global state
@@ -228,7 +226,7 @@ class Dropout:
 
     def forward(self, x, train_flg=True):
         self.train_flg = train_flg
-        x = _floats(x, _work_dtype(x, "x"), "x")
+        x = as_floats(x, _work_dtype(x, "x"), "x")
         if not train_flg:
             return x * x.dtype.type(1.0 - self.dropout_ratio)
         out, self.mask = _dropout(x, self.rng, self.dropout_ratio, 1.0)
@@ -278,7 +276,7 @@ class Embedding:
         (W,) = self.params
         idx = np.asarray(idx)
         shape = idx.shape
-        flat = _ids(idx, W.shape[0], self._ids_name).reshape(-1)
+        flat = as_ids(idx, W.shape[0], self._ids_name).reshape(-1)
         out = np.empty((flat.shape[0], W.shape[1]), dtype=W.dtype)
         _kemb.embedding_gather.pick(out.size)(W, flat, out)
         self.idx = flat
@@ -290,7 +288,7 @@ class Embedding:
         (W,) = self.params
         M, D = self.idx.shape[0], W.shape[1]
         shape = self._out_shape
-        dout = _floats(dout, W.dtype, "dout", ndim=len(shape), shape=shape).reshape(M, D)
+        dout = as_floats(dout, W.dtype, "dout", ndim=len(shape), shape=shape).reshape(M, D)
         dW = self.grads[0]
         if dW.flags.c_contiguous:
             _kemb.embedding_scatter_add.pick(dout.size + dW.size)(

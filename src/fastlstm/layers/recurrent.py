@@ -14,7 +14,8 @@ import numpy as np
 from fastlstm._kernels import blas as _kblas
 from fastlstm._kernels import lstm as _klstm
 from fastlstm._numba import CHUNKS
-from fastlstm.layers._checks import _floats, _forward_first, _param, _same_dtype, _state
+from fastlstm._validate import as_floats
+from fastlstm.layers._checks import _forward_first, _param, _same_dtype, _state
 from fastlstm.layers._products import _matmul_into, _mm, _panels
 
 __all__ = ["TimeLSTM", "LSTM", "TimeRNN", "RNN", "TimeGRU", "GRU", "TimeBiLSTM"]
@@ -45,7 +46,7 @@ class _Recurrent:
         self.D, self.H = Wx.shape[0], H
 
     def _inputs(self, xs):
-        xs = _floats(xs, self.dtype, "xs", ndim=3, shape=(None, None, self.D))
+        xs = as_floats(xs, self.dtype, "xs", ndim=3, shape=(None, None, self.D))
         N, T, _ = xs.shape
         xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, D)
         return N, T, xs_tm
@@ -58,7 +59,7 @@ class _Recurrent:
         return A
 
     def _dhs(self, dhs, N, T):
-        return _floats(dhs, self.dtype, "dhs", ndim=3, shape=(N, T, self.H))
+        return as_floats(dhs, self.dtype, "dhs", ndim=3, shape=(N, T, self.H))
 
     def _weight_grads(self, xs_tm, hprev_tm, dA):
         """dWx, dWh, db and dxs (N, T, D) as whole-sequence products."""
@@ -253,13 +254,13 @@ class TimeLSTM(_LSTMKernels):
         ``backward`` returns the gradient of ``xs`` and leaves that of ``static``
         (summed over the steps) in ``dstatic``.
         """
-        static = _floats(static, self.dtype, "static", ndim=2)
+        static = as_floats(static, self.dtype, "static", ndim=2)
         N, S = static.shape
         if not 0 < S < self.D:
             raise ValueError(
                 f"static must have 1 to {self.D - 1} columns, got shape {static.shape}"
             )
-        xs = _floats(xs, self.dtype, "xs", ndim=3, shape=(N, None, self.D - S))
+        xs = as_floats(xs, self.dtype, "xs", ndim=3, shape=(N, None, self.D - S))
         xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, D - S)
         return self._forward(N, xs.shape[1], xs_tm, static)
 
@@ -304,7 +305,7 @@ class LSTM(_LSTMKernels):
         self._cache = None
 
     def forward(self, x, h_prev, c_prev):
-        x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
+        x = as_floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N, H = x.shape[0], self.H
         h0 = _state(h_prev, (N, H), self.dtype, "h_prev")
         c0 = _state(c_prev, (N, H), self.dtype, "c_prev")
@@ -315,8 +316,8 @@ class LSTM(_LSTMKernels):
     def backward(self, dh_next, dc_next):
         _forward_first(self, self._cache)
         N, H = self._cache[4].shape[1], self.H
-        dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, H)).reshape(N, 1, H)
-        dc = _floats(dc_next, self.dtype, "dc_next", ndim=2, shape=(N, H)).copy()
+        dhs = as_floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, H)).reshape(N, 1, H)
+        dc = as_floats(dc_next, self.dtype, "dc_next", ndim=2, shape=(N, H)).copy()
         dh = np.zeros((N, H), dtype=self.dtype)
         dx = self._sequence_backward(dhs, dh, dc)
         return dx.reshape(N, self.D), dh, dc
@@ -357,7 +358,7 @@ class _HiddenStateStep:
     """One step ``forward(x, h_prev) -> h_next``, ``backward(dh_next) -> (dx, dh_prev)``."""
 
     def forward(self, x, h_prev):
-        x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
+        x = as_floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N = x.shape[0]
         hs = self._run(x.reshape(1, N, self.D), _state(h_prev, (N, self.H), self.dtype, "h_prev"))
         return hs[:, 0]
@@ -365,7 +366,7 @@ class _HiddenStateStep:
     def backward(self, dh_next):
         _forward_first(self, self._cache)
         N = self._cache[0].shape[1]
-        dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
+        dhs = as_floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
         dh = np.zeros((N, self.H), dtype=self.dtype)
         dx = self._back(dhs.reshape(N, 1, self.H), dh)
         return dx.reshape(N, self.D), dh
@@ -535,7 +536,7 @@ class TimeBiLSTM:
         """dhs (N, T, 2H) -> dxs (N, T, D)."""
         _forward_first(self, self._out_shape)
         H = self.forward_lstm.H
-        dhs = _floats(dhs, self.forward_lstm.dtype, "dhs", ndim=3, shape=self._out_shape)
+        dhs = as_floats(dhs, self.forward_lstm.dtype, "dhs", ndim=3, shape=self._out_shape)
         dxs1 = self.forward_lstm.backward(dhs[:, :, :H])
         dxs2 = self.backward_lstm.backward(dhs[:, ::-1, H:])
         return dxs1 + dxs2[:, ::-1]

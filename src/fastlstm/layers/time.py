@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastlstm._validate import as_floats, check_ratio
 from fastlstm.layers._checks import (
-    _check_ratio,
-    _floats,
     _forward_first,
     _like,
     _nonempty,
@@ -38,7 +37,7 @@ class TimeDropout:
     """
 
     def __init__(self, dropout_ratio=0.5, rng=None):
-        _check_ratio(dropout_ratio)
+        check_ratio(dropout_ratio)
         self.params, self.grads = [], []
         self.dropout_ratio = dropout_ratio
         self.rng = np.random.mtrand._rand if rng is None else rng  # None: the global state
@@ -46,7 +45,7 @@ class TimeDropout:
         self.mask = None
 
     def forward(self, xs):
-        xs = _floats(xs, _work_dtype(xs, "xs"), "xs")
+        xs = as_floats(xs, _work_dtype(xs, "xs"), "xs")
         if not self.train_flg:
             return xs
         out, self.mask = _dropout(
@@ -96,7 +95,7 @@ class TimeAffine:
 
     def forward(self, x):
         W, b = self.params
-        x = _floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
+        x = as_floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
         N, T, D = x.shape
         _nonempty(x, "x")
         self.x = x
@@ -106,7 +105,7 @@ class TimeAffine:
         _forward_first(self, self.x)
         W, b = self.params
         N, T, D = self.x.shape
-        dout = _floats(dout, W.dtype, "dout", ndim=3, shape=(N, T, W.shape[1]))
+        dout = as_floats(dout, W.dtype, "dout", ndim=3, shape=(N, T, W.shape[1]))
         dout2 = dout.reshape(N * T, -1)  # (N*T, V)
         _matmul_into(self.grads[0], self.x.reshape(N * T, D).T, dout2)
         _column_sums(dout2, self.grads[1])
