@@ -651,3 +651,29 @@ def test_load_params_compares_shapes_before_reading_arrays(tmp_path, monkeypatch
     monkeypatch.setattr(fio, "load_any", no_arrays)
     with pytest.raises(CheckpointError, match=r"parameter 0 has shape \(60, 4\).*\(6, 4\)"):
         Rnnlm(6, 4, 4).load_params(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="processes are probed on POSIX only")
+@pytest.mark.parametrize(
+    ("error", "alive"),
+    [
+        (ProcessLookupError(3, "No such process"), False),
+        (PermissionError(1, "Operation not permitted"), True),  # EPERM: another user's
+        (OSError(22, "Invalid argument"), True),  # any other error: it may exist
+        (None, True),
+    ],
+)
+def test_pid_alive_only_no_such_process_means_gone(monkeypatch, error, alive):
+    """One answer for the temporary files' clean-up and the run folders' lock: only
+    "no such process" means the process is gone."""
+    from fastlstm.api import folder
+    from fastlstm.io import files
+
+    def kill(pid, sig):
+        assert sig == 0
+        if error is not None:
+            raise error
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert files.pid_alive(os.getpid() + 1) is alive
+    assert folder.pid_alive is files.pid_alive

@@ -64,7 +64,25 @@ def _writer_tag() -> str:
     return f"{host}-{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine may still be running.
+
+    Parameters
+    ----------
+    pid : int
+        A process id.
+
+    Returns
+    -------
+    bool
+        False only when the system says there is no such process
+        (``ProcessLookupError``, ``ESRCH``).  Any other ``OSError`` of the probe,
+        e.g. ``PermissionError`` (``EPERM``: the process exists but belongs to
+        another user), means the process exists.  This process is alive.  Where
+        processes cannot be probed without side effects (not POSIX; on Windows
+        ``os.kill`` would end the process) the answer is True: callers then go by
+        a file's age or ask the user.
+    """
     if os.name != "posix":
         return True  # cannot tell: rely on the age
     if pid == os.getpid():
@@ -109,7 +127,7 @@ def remove_stale_temp_files(directory: PathLike) -> list[Path]:
                 continue
             old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_AGE
             here = match.group(1) == this_host
-            if old or (here and not _pid_alive(int(match.group(2)))):
+            if old or (here and not pid_alive(int(match.group(2)))):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
