@@ -27,17 +27,7 @@ from fastlstm._kernels import generate as _kgen
 from fastlstm._numba import CHUNKS
 from fastlstm._validate import check_int
 from fastlstm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM
-from fastlstm.models.base import check_finite_params
-
-
-def _as_rng(rng):
-    """None: NumPy's global random state (the book's draws); else as ``default_rng``."""
-    if rng is None:
-        return np.random.mtrand._rand
-    if isinstance(rng, np.random.RandomState):
-        return rng
-    return np.random.default_rng(rng)
-
+from fastlstm.models.base import as_rng, check_finite_params
 
 __all__ = [
     "MAX_SKIPPED_DRAWS",
@@ -212,7 +202,7 @@ def sample_from_scores(scores, rng=None, *, temperature=1.0, top_k=None, greedy=
     e = np.exp(s - s.max())
     cdf = np.cumsum(e)
     cdf /= cdf[-1]
-    u = _as_rng(rng).random()
+    u = as_rng(rng).random()
     return int(min(np.searchsorted(cdf, u, side="right"), V - 1))
 
 
@@ -363,7 +353,7 @@ class LanguageModelSampler:
         greedy = bool(greedy)
         skip = _skip_mask(skip_ids, V)
         if not greedy:
-            rng = _as_rng(rng)
+            rng = as_rng(rng)
 
         out, status, n_out = self._sample_fused(
             embed, lstms, affine, start_id, sample_size, (temperature, top_k, greedy), skip, rng
