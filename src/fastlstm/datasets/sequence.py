@@ -53,24 +53,18 @@ __all__ = [
     "URL_BASE",
 ]
 
-
 log = logging.getLogger(__name__)
-
 
 URL_BASE = (
     "https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch-2/master/dataset/"
 )
 
-
 BOOK_FILES = ("addition.txt", "date.txt")
-
 
 #: seed of the data generated when a book file is unavailable
 GENERATED_SEED = 0
 
-
 _BOOK_SIZE = 50000
-
 
 #: the vocabulary of the data set loaded last (the book's module-level vocabulary)
 _last_vocab: Vocab | None = None

@@ -70,15 +70,11 @@ _MONTHS = (
     "January February March April May June July August September October November December"
 ).split()
 
-
 _DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-
 
 _DATE_FIRST = datetime.date(1970, 1, 1)
 
-
 _DATE_LAST = datetime.date(2017, 7, 24)
-
 
 #: width of the question of ``date.txt`` (``'Wednesday, September 27, 1994'``)
 DATE_QUESTION_WIDTH = 29

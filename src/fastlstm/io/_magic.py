@@ -10,7 +10,6 @@ from fastlstm.io.files import CheckpointError, _require_file
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
-
 _PICKLE_PROTO = 0x80
 
 

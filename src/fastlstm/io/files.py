@@ -27,7 +27,6 @@ __all__ = [
     "atomic_write",
 ]
 
-
 PathLike = str | os.PathLike
 
 
@@ -47,11 +46,9 @@ def _require_file(path: Path) -> None:
 #: ``.<name>.<host>-<pid>.<random>`` followed by it.
 TEMP_SUFFIX = ".fastlstm-tmp"
 
-
 #: A temporary file older than this (seconds) is stale even if its process id
 #: is in use (process ids are reused).
 STALE_TEMP_AGE = 24 * 3600.0
-
 
 _TEMP_RE = re.compile(r"^\..+\.([A-Za-z0-9-]*)-(\d+)\.[^.]+" + re.escape(TEMP_SUFFIX) + "$")
 

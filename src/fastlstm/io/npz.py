@@ -30,15 +30,11 @@ __all__ = [
     "load_checkpoint",
 ]
 
-
 PARAMS_FORMAT = "fastlstm-params"
-
 
 CHECKPOINT_FORMAT = "fastlstm-checkpoint"
 
-
 FORMAT_VERSION = 1
-
 
 _META_KEY = "__meta__"
 
