@@ -19,11 +19,12 @@ LAYERS = [
     (("cli",), True),
     (("api", "trainer", "util", "interop"), False),  # clients of the engine
     (("engine",), True),  # the training loop
-    (("models", "evaluation", "datasets", "plot", "_torch_models"), False),
+    # models and their data (io: files of parameters; it re-exports datasets' download)
+    (("models", "evaluation", "datasets", "io", "plot", "_torch_models"), False),
     (("layers", "optim", "functions", "gradcheck"), False),
     (("_kernels", "_warmup"), True),  # numba kernels; compiling them ahead of a run
-    (("_numba",), True),  # jit options and the kernel cache
-    (("io", "config", "_version", "_warm_manifest"), False),  # leaves
+    (("_numba", "_kernel_cache", "_blas_threads"), False),  # jit options, cache, BLAS threads
+    (("config", "_validate", "_version", "_warm_manifest"), False),  # leaves
 ]
 
 
