@@ -176,12 +176,14 @@ def main(argv=None) -> int:
             or old[n].dtype != out[n].dtype
             or old[n].tobytes() != np.asarray(out[n]).tobytes()
         )
-    for what, items in (("missing", missing), ("new", added), ("different", differ)):
+    for what, items in (("missing", missing), ("different", differ)):
         for n in items:
             print(f"{what}: {n}")
-    same = len(names) - len(missing) - len(added) - len(differ)
-    print(f"{same} of {len(names)} arrays equal bit for bit")
-    return 1 if (missing or added or differ) else 0
+    both = len(names) - len(missing) - len(added)
+    print(f"{both - len(differ)} of {both} arrays in both files equal bit for bit")
+    if added:  # runs the earlier file did not record (an older version of this script)
+        print(f"{len(added)} arrays only in {args.output} (runs {args.compare} lacks)")
+    return 1 if (missing or differ) else 0
 
 
 if __name__ == "__main__":
