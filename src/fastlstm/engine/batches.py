@@ -35,7 +35,22 @@ def bptt_index(batch_size, time_size, data_size, time_idx):
 
 
 def bptt_batch(xs, ts, batch_size, time_size, time_idx):
-    """``(xs[idx], ts[idx])``, both (N, T), with ``idx`` of :func:`bptt_index`."""
+    """One truncated-BPTT batch of the book's streams.
+
+    Parameters
+    ----------
+    xs, ts : ndarray, shape (L,)
+        Inputs and targets.
+    batch_size, time_size : int
+        ``N`` streams (starting at ``i * (L // N)``) and ``T`` steps.
+    time_idx : int
+        Steps already read in every stream.
+
+    Returns
+    -------
+    tuple of ndarray, each (N, T)
+        ``(xs[idx], ts[idx])`` with ``idx`` of :func:`bptt_index`.
+    """
     idx = bptt_index(batch_size, time_size, len(xs), time_idx)
     return xs[idx], ts[idx]
 

@@ -10,7 +10,18 @@ from fastlstm.engine.progress import progress_bar
 
 
 def accepts_train_flg(forward) -> bool:
-    """Whether ``forward`` takes a ``train_flg`` keyword (BetterRnnlm does, Rnnlm does not)."""
+    """Whether ``forward`` takes a ``train_flg`` keyword (BetterRnnlm does, Rnnlm does not).
+
+    Parameters
+    ----------
+    forward : callable
+        A model's ``forward``.
+
+    Returns
+    -------
+    bool
+        True if it names ``train_flg`` or takes ``**kwargs``.
+    """
     try:
         sig = inspect.signature(forward)
     except (TypeError, ValueError):
