@@ -30,14 +30,13 @@ import datetime
 import functools
 import logging
 import os
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
-from fastlstm import config
+from fastlstm import _notebook, config
 from fastlstm.datasets import _fetch
 
 __all__ = [
@@ -281,13 +280,12 @@ def _locate(file_name: str | os.PathLike) -> Path | None:
             _download(URL_BASE + name, path)
         except (OSError, ValueError) as exc:
             maker = "make_addition" if name == "addition.txt" else "make_date"
-            warnings.warn(
+            _notebook.warn(
                 f"{name} not found (looked in: {_data_folder_text()}; {cache}) and not "
                 f"downloaded ({exc}); using {maker}(n={_BOOK_SIZE}, seed={GENERATED_SEED}) "
                 "instead: same format, different data than the book's. To use the book's "
                 f"file, put it in {cache}, or in DIR/sequence/ and export FASTLSTM_DATA=DIR",
                 UserWarning,
-                stacklevel=4,
             )
             return None
         return path
