@@ -223,3 +223,15 @@ def test_interrupt_outside_a_notebook_gives_the_shell_command(date_file, monkeyp
         info.value.message
     )
     assert fastlstm.last_run() is info.value.run
+
+
+def test_first_interrupt_says_how_to_quit_in_a_notebook(kernel, capsys):
+    from fastlstm.api._util import Printer
+    from fastlstm.api.training import StopFlag
+
+    flag = StopFlag(Printer(True))
+    flag._handler(signal.SIGINT, None)
+    err = capsys.readouterr().err
+    assert flag.requested and "interrupt the kernel again to quit without saving" in err
+    with pytest.raises(KeyboardInterrupt):
+        flag._handler(signal.SIGINT, None)  # the second one quits at once

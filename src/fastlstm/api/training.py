@@ -240,9 +240,12 @@ class StopFlag:
             raise KeyboardInterrupt
         self.requested = True
         if self.printer is not None and self.printer.verbose:
+            from fastlstm._notebook import in_kernel
+
+            again = "interrupt the kernel again" if in_kernel() else "Ctrl-C again"
             print(
                 "\nstopping after the current iteration (or evaluation) to save a checkpoint "
-                "(Ctrl-C again to quit without saving)",
+                f"({again} to quit without saving)",
                 file=sys.stderr,
                 flush=True,
             )
