@@ -5,7 +5,7 @@
 small grammar in PTB's style (lower case, numbers as ``N``, rare words as
 ``<unk>``, every sentence ending with ``<eos>``), such as::
 
-    the company said its profit rose N % in march <eos>
+    the company said its profit rose N % to $ N million <eos>
 
 About 170 words, 60000 / 6000 / 6000 words of training / validation / test
 data, the same for every call.  A language model learns it within seconds
@@ -76,10 +76,10 @@ def _sentence(rng: np.random.Generator) -> list[str]:
             return ["its", w("noun"), w("verb_i"), "N", "%", "to", "$", "N", "million"]
         return np_() + [w("verb_t")] + np_(plural=True) + ["in", w("place")]
 
-    k = int(rng.integers(6))
-    if k == 0:
+    k = int(rng.integers(12))
+    if k < 3:
         return np_() + [w("say"), *clause()]
-    if k == 1:
+    if k == 3:
         return ["the", "meaning", "of", "life", "is", w("life")]
     return clause()
 
