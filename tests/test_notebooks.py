@@ -1,0 +1,115 @@
+"""The tutorials of ``docs/tutorials/`` run in a real Jupyter kernel, cleanly.
+
+Each notebook is executed with nbclient in a fresh ``python3`` kernel (the
+checkout's ``src`` first on its path) in a temporary folder.  A notebook fails
+when a cell raises, when a cell writes to stderr (a warning, a traceback, a
+text progress bar where a widget was expected) other than the one-line notice
+of a first compilation, or when it shows no figure.
+
+They take a minute or two each, so they are deselected by default
+(``-m "not notebooks"`` in pyproject.toml); run them with::
+
+    python -m pip install -e ".[notebooks]"
+    python -m pytest -m notebooks tests/test_notebooks.py
+
+``data="none"`` runs them as on a machine without the book's files and without
+network (``FASTLSTM_OFFLINE=1``, no ``FASTLSTM_DATA``, an empty data cache);
+``data="book"`` with ``FASTLSTM_DATA`` (skipped when it is not set).
+``FASTLSTM_NOTEBOOK_OUT=DIR`` keeps the executed notebooks in ``DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from fastlstm import config
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTORIALS = ROOT / "docs" / "tutorials"
+NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
+COMPILING = "fastlstm: compiling numba kernels"  # once per machine: not a problem
+
+
+def test_every_tutorial_is_in_the_index():
+    index = (TUTORIALS / "index.md").read_text()
+    assert NOTEBOOKS, "no notebooks in docs/tutorials"
+    for path in NOTEBOOKS:
+        assert path.stem in index, f"{path.name} is missing from docs/tutorials/index.md"
+
+
+def test_notebooks_are_stored_without_outputs():
+    nbformat = pytest.importorskip("nbformat")
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, path.name
+
+
+def problems_of(nb) -> list[str]:
+    """What a reader should not see in an executed notebook's outputs."""
+    found = []
+    for n, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "error":
+                found.append(f"cell {n}: {out.get('ename')}: {out.get('evalue')}")
+            elif kind == "stream" and out.get("name") == "stderr":
+                lines = [line for line in out.get("text", "").splitlines() if line.strip()]
+                other = [line for line in lines if not line.startswith(COMPILING)]
+                if other:
+                    found.append(f"cell {n} wrote to stderr: {other[:3]}")
+            elif kind == "stream" and "Warning" in out.get("text", ""):
+                found.append(f"cell {n} printed a warning: {out['text'][:200]!r}")
+    return found
+
+
+def figures_of(nb) -> int:
+    return sum(
+        "image/png" in out.get("data", {})
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") in ("display_data", "execute_result")
+    )
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("data", ["none", "book"])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_cleanly(path, data, tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    if data == "book":
+        if config.data_dir() is None:
+            pytest.skip("FASTLSTM_DATA is not set")
+    else:
+        monkeypatch.delenv("FASTLSTM_DATA", raising=False)
+        monkeypatch.setenv("FASTLSTM_OFFLINE", "1")
+        monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))  # no PTB downloaded before
+    paths = [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    work = tmp_path / "work"
+    work.mkdir()
+
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    )
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError naming the cell when one raises
+    seconds = time.perf_counter() - start
+    keep = os.environ.get("FASTLSTM_NOTEBOOK_OUT")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, Path(keep) / f"{path.stem}-{data}.ipynb")
+        with open(Path(keep) / "times.txt", "a") as f:
+            f.write(f"{path.stem} {data} {seconds:.1f}\n")
+
+    assert problems_of(nb) == []
+    assert figures_of(nb) >= 1, "no figure was shown"
