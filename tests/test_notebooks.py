@@ -113,3 +113,22 @@ def test_notebook_runs_cleanly(path, data, tmp_path, monkeypatch):
 
     assert problems_of(nb) == []
     assert figures_of(nb) >= 1, "no figure was shown"
+
+
+def test_what_counts_as_a_problem():
+    nbformat = pytest.importorskip("nbformat")
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    def notebook(*outputs):
+        return new_notebook(cells=[new_code_cell("x", outputs=list(outputs))])
+
+    compiling = new_output("stream", name="stderr", text=f"{COMPILING} (once per machine)...\n")
+    figure = new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Image>"})
+    clean = notebook(new_output("stream", name="stdout", text="val acc 99.9%\n"), compiling, figure)
+    assert problems_of(clean) == [] and figures_of(clean) == 1
+    warning = new_output("stream", name="stderr", text="x.py:3: UserWarning: date.txt not found\n")
+    error = new_output("error", ename="ValueError", evalue="bad", traceback=[])
+    printed = new_output("stream", name="stdout", text="RuntimeWarning: overflow\n")
+    for bad in (warning, error, printed):
+        assert len(problems_of(notebook(bad))) == 1
+    assert nbformat.validate(clean) is None
