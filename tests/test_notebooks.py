@@ -132,3 +132,69 @@ def test_what_counts_as_a_problem():
     for bad in (warning, error, printed):
         assert len(problems_of(notebook(bad))) == 1
     assert nbformat.validate(clean) is None
+
+
+@pytest.mark.notebooks
+def test_interrupt_kernel_during_training(tmp_path, monkeypatch):
+    """ "Interrupt kernel" in a real kernel: the message gives the call; last_run() has the run."""
+    pytest.importorskip("ipykernel")
+    manager = pytest.importorskip("jupyter_client.manager")
+    paths = [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    km, kc = manager.start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+
+        def run_cell(code, interrupt_when=None, timeout=600):
+            """Execute ``code``; interrupt the kernel once stdout shows ``interrupt_when``."""
+            msg_id = kc.execute(code)
+            out = {"stdout": "", "stderr": "", "error": None}
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msg = kc.get_iopub_msg(timeout=timeout)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "stream":
+                    out[content["name"]] += content["text"]
+                    if interrupt_when and interrupt_when in out["stdout"]:
+                        interrupt_when = None
+                        km.interrupt_kernel()
+                elif kind == "error":
+                    out["error"] = content
+                elif kind == "status" and content["execution_state"] == "idle":
+                    return out
+            pytest.fail(f"cell did not finish within {timeout} s: {code!r}")
+
+        setup = run_cell(
+            "import fastlstm\n"
+            "from fastlstm.datasets.sequence import make_date\n"
+            "open('dates.txt', 'w').write('\\n'.join(make_date(4000, seed=0)) + '\\n')\n"
+            "tiny = dict(hidden=16, wordvec=8, batch_size=32, show=0, progress=False)\n"
+        )
+        assert setup["error"] is None, setup
+        cell = run_cell(
+            "run = fastlstm.train('attention', data='dates.txt', epochs=1000, **tiny)",
+            interrupt_when="output in runs/attention",  # printed when training starts
+        )
+        error = cell["error"]
+        assert error is not None and error["ename"] == "TrainingInterrupted", cell
+        call = "run = fastlstm.train('attention', resume='runs/attention/last.ckpt.npz')"
+        assert call in error["evalue"] and "fastlstm.last_run()" in error["evalue"]
+        assert "--resume" not in error["evalue"]
+        assert "interrupt the kernel again to quit without saving" in cell["stderr"]
+        after = run_cell(
+            "run = fastlstm.last_run()\n"
+            "print(run.interrupted, run.last_path)\n"
+            "done = len(run.history['accuracy'])\n"
+            "run = fastlstm.train('attention', resume='runs/attention/last.ckpt.npz',"
+            " epochs=done + 1, verbose=False, progress=False)\n"
+            "print(run.interrupted, len(run.history['accuracy']) == done + 1)\n"
+        )
+        assert after["error"] is None, after
+        assert after["stdout"].splitlines() == [
+            "True runs/attention/last.ckpt.npz",
+            "False True",
+        ]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
