@@ -134,67 +134,99 @@ def test_what_counts_as_a_problem():
     assert nbformat.validate(clean) is None
 
 
-@pytest.mark.notebooks
-def test_interrupt_kernel_during_training(tmp_path, monkeypatch):
-    """ "Interrupt kernel" in a real kernel: the message gives the call; last_run() has the run."""
+@pytest.fixture
+def kernel(tmp_path, monkeypatch):
+    """A fresh Jupyter kernel in ``tmp_path``; call it with code to run a cell.
+
+    ``kernel(code, interrupt_when=text)`` interrupts the kernel once stdout shows
+    ``text``.  Returns ``{"stdout", "stderr", "error", "data"}`` of the cell.
+    """
     pytest.importorskip("ipykernel")
     manager = pytest.importorskip("jupyter_client.manager")
     paths = [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
     km, kc = manager.start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+
+    def run_cell(code, interrupt_when=None, timeout=600):
+        msg_id = kc.execute(code)
+        out = {"stdout": "", "stderr": "", "error": None, "data": []}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = kc.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                out[content["name"]] += content["text"]
+                if interrupt_when and interrupt_when in out["stdout"]:
+                    interrupt_when = None
+                    km.interrupt_kernel()
+            elif kind in ("display_data", "execute_result"):
+                out["data"].append(content["data"])
+            elif kind == "error":
+                out["error"] = content
+            elif kind == "status" and content["execution_state"] == "idle":
+                return out
+        pytest.fail(f"cell did not finish within {timeout} s: {code!r}")
+
     try:
-
-        def run_cell(code, interrupt_when=None, timeout=600):
-            """Execute ``code``; interrupt the kernel once stdout shows ``interrupt_when``."""
-            msg_id = kc.execute(code)
-            out = {"stdout": "", "stderr": "", "error": None}
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                msg = kc.get_iopub_msg(timeout=timeout)
-                if msg["parent_header"].get("msg_id") != msg_id:
-                    continue
-                kind, content = msg["msg_type"], msg["content"]
-                if kind == "stream":
-                    out[content["name"]] += content["text"]
-                    if interrupt_when and interrupt_when in out["stdout"]:
-                        interrupt_when = None
-                        km.interrupt_kernel()
-                elif kind == "error":
-                    out["error"] = content
-                elif kind == "status" and content["execution_state"] == "idle":
-                    return out
-            pytest.fail(f"cell did not finish within {timeout} s: {code!r}")
-
-        setup = run_cell(
-            "import fastlstm\n"
-            "from fastlstm.datasets.sequence import make_date\n"
-            "open('dates.txt', 'w').write('\\n'.join(make_date(4000, seed=0)) + '\\n')\n"
-            "tiny = dict(hidden=16, wordvec=8, batch_size=32, show=0, progress=False)\n"
-        )
-        assert setup["error"] is None, setup
-        cell = run_cell(
-            "run = fastlstm.train('attention', data='dates.txt', epochs=1000, **tiny)",
-            interrupt_when="output in runs/attention",  # printed when training starts
-        )
-        error = cell["error"]
-        assert error is not None and error["ename"] == "TrainingInterrupted", cell
-        call = "run = fastlstm.train('attention', resume='runs/attention/last.ckpt.npz')"
-        assert call in error["evalue"] and "fastlstm.last_run()" in error["evalue"]
-        assert "--resume" not in error["evalue"]
-        assert "interrupt the kernel again to quit without saving" in cell["stderr"]
-        after = run_cell(
-            "run = fastlstm.last_run()\n"
-            "print(run.interrupted, run.last_path)\n"
-            "done = len(run.history['accuracy'])\n"
-            "run = fastlstm.train('attention', resume='runs/attention/last.ckpt.npz',"
-            " epochs=done + 1, verbose=False, progress=False)\n"
-            "print(run.interrupted, len(run.history['accuracy']) == done + 1)\n"
-        )
-        assert after["error"] is None, after
-        assert after["stdout"].splitlines() == [
-            "True runs/attention/last.ckpt.npz",
-            "False True",
-        ]
+        yield run_cell
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+@pytest.mark.notebooks
+def test_interrupt_kernel_during_training(kernel):
+    """ "Interrupt kernel" in a real kernel: the message gives the call; last_run() has the run."""
+    setup = kernel(
+        "import fastlstm\n"
+        "from fastlstm.datasets.sequence import make_date\n"
+        "open('dates.txt', 'w').write('\\n'.join(make_date(4000, seed=0)) + '\\n')\n"
+        "tiny = dict(hidden=16, wordvec=8, batch_size=32, show=0, progress=False)\n"
+    )
+    assert setup["error"] is None, setup
+    cell = kernel(
+        "run = fastlstm.train('attention', data='dates.txt', epochs=1000, **tiny)",
+        interrupt_when="output in runs/attention",  # printed when training starts
+    )
+    error = cell["error"]
+    assert error is not None and error["ename"] == "TrainingInterrupted", cell
+    call = "run = fastlstm.train('attention', resume='runs/attention/last.ckpt.npz')"
+    assert call in error["evalue"] and "fastlstm.last_run()" in error["evalue"]
+    assert "--resume" not in error["evalue"]
+    assert "interrupt the kernel again to quit without saving" in cell["stderr"]
+    after = kernel(
+        "run = fastlstm.last_run()\n"
+        "print(run.interrupted, run.last_path)\n"
+        "done = len(run.history['accuracy'])\n"
+        "run = fastlstm.train('attention', resume='runs/attention/last.ckpt.npz',"
+        " epochs=done + 1, verbose=False, progress=False)\n"
+        "print(run.interrupted, len(run.history['accuracy']) == done + 1)\n"
+    )
+    assert after["error"] is None, after
+    assert after["stdout"].splitlines() == ["True runs/attention/last.ckpt.npz", "False True"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("widgets", [True, False])
+def test_progress_bars_and_plots_in_a_kernel(kernel, widgets):
+    """Widget bars with ipywidgets, text bars without (no TqdmWarning); plot() inline."""
+    hide = "" if widgets else "import sys; sys.modules['ipywidgets'] = None  # not installed\n"
+    cell = kernel(
+        hide + "import numpy as np\n"
+        "from fastlstm.models import SimpleRnnlm\n"
+        "from fastlstm.optim import SGD\n"
+        "from fastlstm.trainer import RnnlmTrainer\n"
+        "corpus = np.random.default_rng(0).integers(0, 20, 400)\n"
+        "trainer = RnnlmTrainer(SimpleRnnlm(20, 8, 8, seed=0), SGD(0.1))\n"
+        "trainer.fit(corpus[:-1], corpus[1:], max_epoch=2, batch_size=4, time_size=5)\n"
+        "trainer.plot()\n"
+    )
+    assert cell["error"] is None, cell
+    assert "| epoch 2 |  iter 1 / 19" in cell["stdout"]
+    assert "Warning" not in cell["stderr"] + cell["stdout"]  # no IProgress not found
+    widget = "application/vnd.jupyter.widget-view+json"
+    assert any(widget in d for d in cell["data"]) == widgets
+    assert ("train: 100%" in cell["stderr"]) != widgets  # a text bar only without widgets
+    assert sum("image/png" in d for d in cell["data"]) == 1  # the figure, inline
