@@ -24,7 +24,7 @@ LAYERS = [
     (("layers", "optim", "functions", "gradcheck"), False),
     (("_kernels", "_warmup"), True),  # numba kernels; compiling them ahead of a run
     (("_numba", "_kernel_cache", "_blas_threads"), False),  # jit options, cache, BLAS threads
-    (("config", "_validate", "_version", "_warm_manifest"), False),  # leaves
+    (("config", "_notebook", "_validate", "_version", "_warm_manifest"), False),  # leaves
 ]
 
 

@@ -222,8 +222,3 @@ def test_perplexity_is_the_books_eval_perplexity():
     for (a, b), (c, d) in zip(book.seen, ours.seen):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
-
-
-def test_progress_bar_is_hidden_when_not_wanted():
-    with engine.progress_bar(3, progress=False) as bar:
-        assert bar.disable

@@ -13,7 +13,9 @@ and, when the output is a terminal, keep a tqdm progress bar below them
 (``progress=False`` prints nothing).  :class:`Trainer` shuffles with
 ``np.random.permutation`` of NumPy's global random state, as the book, unless
 given its own ``rng``; ``plot()`` shows the figure (``plt.show()``) as the
-book's, ``plot(path=...)`` saves it instead.
+book's, ``plot(path=...)`` saves it instead.  In a Jupyter notebook the
+progress bar is a widget (text without ``ipywidgets``) and ``plot()`` shows the
+figure inline.
 
 Differences from the book, none of which changes the arithmetic:
 
@@ -37,11 +39,12 @@ import time
 
 import numpy as np
 
-from fastlstm import engine
+from fastlstm import _notebook, engine
+from fastlstm._notebook import progress_bar
 from fastlstm.evaluation import eval_seq2seq, seq2seq_accuracy  # noqa: F401  (re-export)
 from fastlstm.models.base import as_rng
 from fastlstm.optim import PlateauDecay
-from fastlstm.plot import plot_curve
+from fastlstm.plot import _curve_figure, plot_curve
 
 __all__ = ["Trainer", "RnnlmTrainer", "eval_perplexity", "PlateauDecay"]
 
@@ -110,13 +113,28 @@ def _plot_curve(values, path, ylabel, eval_interval, ylim):
             f"call plot(path={os.fspath(ylim)!r})"
         )
     if path is not None:
-        return plot_curve(
+        written = plot_curve(
             {"train": values},
             path,
             f"iterations (x{eval_interval})",
             ylabel,
             ylim=ylim,
         )
+        _notebook.show_png([written])  # in a notebook, shown as well
+        return written
+    if _notebook.in_kernel():  # inline, whatever matplotlib's backend
+        fig = _curve_figure(
+            {None: np.asarray(values, dtype=np.float64)},  # no legend, as the book
+            None,
+            f"iterations (x{eval_interval})",
+            ylabel,
+            None,
+            ylim,
+            None,
+            False,
+        )
+        _notebook.show_figure(fig)
+        return None
     import matplotlib.pyplot as plt
 
     x = np.arange(len(values))
@@ -174,7 +192,9 @@ class _BaseTrainer:
             on_record=hooks.recorded,
         )
         hooks.interval = interval
-        with engine.progress_bar(max_epoch * len(batches), progress=self.progress) as bar:
+        total = max_epoch * len(batches)
+        # a widget in a notebook with ipywidgets, text in a terminal (hidden when not a tty)
+        with progress_bar(total=total, desc="train", progress=self.progress) as bar:
             hooks.bar = bar
             engine.fit(
                 self.model,
@@ -312,13 +332,15 @@ class Trainer(_BaseTrainer):
         ylim : (float, float), optional
             Limits of the y axis.
         path : str or path-like, optional
-            Save the figure to this PNG file instead of showing it.
+            Save the figure to this PNG file instead of showing it (in a
+            notebook, the file written is shown as well).
 
         Returns
         -------
         pathlib.Path or None
-            The file written, or None when the figure was shown (``plt.show()``
-            on matplotlib's current backend).
+            The file written, or None when the figure was shown: inline in a
+            Jupyter kernel (a notebook), elsewhere with ``plt.show()`` on
+            matplotlib's current backend.
         """
         return _plot_curve(self.loss_list, path, "loss", self.eval_interval, ylim)
 
@@ -427,12 +449,15 @@ class RnnlmTrainer(_BaseTrainer):
         ylim : (float, float), optional
             Limits of the y axis.
         path : str or path-like, optional
-            Save the figure to this PNG file instead of showing it.
+            Save the figure to this PNG file instead of showing it (in a
+            notebook, the file written is shown as well).
 
         Returns
         -------
         pathlib.Path or None
-            The file written, or None when the figure was shown.
+            The file written, or None when the figure was shown: inline in a
+            Jupyter kernel (a notebook), elsewhere with ``plt.show()`` on
+            matplotlib's current backend.
         """
         return _plot_curve(self.ppl_list, path, "perplexity", self.eval_interval, ylim)
 

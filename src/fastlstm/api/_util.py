@@ -7,12 +7,11 @@ import json
 import os
 import shlex
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from fastlstm import config
+from fastlstm import _notebook, config
 from fastlstm.api.specs import LAST_FILE, RunError
 from fastlstm.io import atomic_write
 
@@ -147,6 +146,18 @@ def resume_command(name: str, out: Path) -> str:
     return f"fastlstm train {name} --resume {shlex.quote(str(Path(out) / LAST_FILE))}"
 
 
+def resume_call(name: str, out: Path) -> str:
+    """The Python call that continues the run (what a notebook cell would run)."""
+    return f"run = fastlstm.train({name!r}, resume={str(Path(out) / LAST_FILE)!r})"
+
+
+def continue_with(name: str, out: Path) -> str:
+    """How to continue a run: the Python call in a notebook, the shell command elsewhere."""
+    if _notebook.in_kernel():
+        return f"{resume_call(name, out)}  (the run so far: fastlstm.last_run())"
+    return resume_command(name, out)
+
+
 def json_safe(value):
     """JSON-friendly copy (numpy scalars to Python)."""
     if isinstance(value, dict):
@@ -168,7 +179,7 @@ def try_plot(fn, path, *args, **kwargs) -> Path | None:
     try:
         return fn(*args, path=path, **kwargs)
     except Exception as exc:  # noqa: BLE001
-        warnings.warn(f"could not save the plot {path}: {exc}", RuntimeWarning, stacklevel=2)
+        _notebook.warn(f"could not save the plot {path}: {exc}", RuntimeWarning)
         return None
 
 

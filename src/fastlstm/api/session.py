@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastlstm import _warmup, engine, evaluation
+from fastlstm import _notebook, _warmup, engine, evaluation
 from fastlstm import io as fio
 from fastlstm.api import _util as u
 from fastlstm.api import data
@@ -114,7 +114,9 @@ class _Session(engine.Callback):
             self.interval.count = self.position["count"]
         self.begin_epoch(resumed)
         n = self.iterations()
-        self.bar = engine.progress_bar(n, initial=iteration, progress=self.progress, widgets=True)
+        self.bar = _notebook.progress_bar(
+            total=n, initial=iteration, desc="train", progress=self.progress
+        )
 
     def recorded(self, epoch, iteration, value):
         self.bar.set_postfix(**{self.postfix: self.postfix_format % value})
@@ -145,7 +147,7 @@ class _Session(engine.Callback):
 
     def interrupted(self, epoch: int, saved: str | None) -> RunStopped:
         write_plots(self, self.out)
-        resume = u.resume_command(self.name, self.out)
+        resume = u.continue_with(self.name, self.out)
         if saved:
             message = (
                 f"interrupted {saved}: saved a resumable checkpoint in "

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from fastlstm import _notebook
 from fastlstm import io as fio
 from fastlstm.api import _util as u
 from fastlstm.api.data import BOOK_DATA, data_file
@@ -41,7 +42,37 @@ from fastlstm.api.specs import (
     settings,
 )
 
-__all__ = ["train", "Run", "TrainingInterrupted"]
+__all__ = ["train", "Run", "TrainingInterrupted", "last_run"]
+
+_last_run: Run | None = None  # what last_run() returns
+
+
+def last_run() -> Run | None:
+    """The run that :func:`train` (or :meth:`Run.resume`) made last in this process.
+
+    Also a run stopped by Ctrl-C or "interrupt kernel": its cell raised
+    :class:`TrainingInterrupted` and never assigned ``run = fastlstm.train(...)``,
+    so ``run = fastlstm.last_run()`` gets it (``run.interrupted`` is True,
+    ``run.resume()`` continues it).
+
+    Returns
+    -------
+    Run or None
+        The latest run, finished or interrupted; None before the first.
+
+    Examples
+    --------
+    >>> run = fastlstm.train("attention", epochs=10)  # doctest: +SKIP
+    KeyboardInterrupt ... (interrupt kernel)
+    >>> run = fastlstm.last_run()                     # doctest: +SKIP
+    >>> run = run.resume()                            # doctest: +SKIP
+    """
+    return _last_run
+
+
+def _remember(run: Run) -> None:
+    global _last_run
+    _last_run = run
 
 
 # --------------------------------------------------------------------------- #
@@ -108,20 +139,35 @@ class Run:
         """The shell command that continues this run."""
         return u.resume_command(self.name, self.out)
 
-    def plot(self, out=None) -> dict[str, Path]:
-        """Write the curves (and the attention map) as PNG files.
+    @property
+    def resume_call(self) -> str:
+        """The Python call that continues this run (what a notebook cell would run)."""
+        return u.resume_call(self.name, self.out)
+
+    def _continue_with(self) -> str:
+        """How to continue: the Python call in a notebook, the shell command elsewhere."""
+        return u.continue_with(self.name, self.out)
+
+    def plot(self, out=None, *, show: bool = True) -> dict[str, Path]:
+        """Write the curves (and the attention map) as PNG files; show them in a notebook.
 
         Parameters
         ----------
         out : str or os.PathLike, optional
             Folder of the files (default: the run's folder).
+        show : bool, default True
+            Display the figures inline when running in a Jupyter kernel (a
+            notebook); elsewhere nothing is displayed.
 
         Returns
         -------
         dict of str to pathlib.Path
             The files written, by name (``'loss'``, ``'accuracy'`` ...).
         """
-        return write_plots(self, Path(out) if out is not None else self.out)
+        written = write_plots(self, Path(out) if out is not None else self.out)
+        if show:
+            _notebook.show_png(written.values())
+        return written
 
     def resume(self, epochs: int | None = None, **settings) -> Run:
         """Continue the run from its last checkpoint (see :func:`train`).
@@ -139,7 +185,12 @@ class Run:
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a training run; what could be saved was saved.
+    """Ctrl-C (or "interrupt kernel" in a notebook) stopped a run; what could be saved was saved.
+
+    The message says how to continue: the ``fastlstm train ... --resume``
+    command, or in a notebook the ``fastlstm.train(..., resume=...)`` call.
+    The interrupted run is ``exc.run``, and :func:`last_run` returns it too
+    (a notebook cell that was interrupted never assigned its ``run``).
 
     Attributes
     ----------
@@ -156,6 +207,10 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.run = run
         self.saved = saved
         self.message = message
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows: the message, not a traceback of the training loop."""
+        return [f"{type(self).__name__}: {self.message}"]
 
 
 # --------------------------------------------------------------------------- #
@@ -300,7 +355,7 @@ def train(
     data_dir, threads : optional
         Data directory (instead of ``FASTLSTM_DATA``); numba kernel threads.
     progress : bool, default True
-        Progress bars (tqdm.auto: widgets in a notebook).
+        Progress bars (widgets in a notebook with ipywidgets, else text).
     verbose : bool, default True
         Print a line per epoch and the results; False prints nothing.
 
@@ -312,8 +367,8 @@ def train(
     Raises
     ------
     TrainingInterrupted
-        On Ctrl-C, a :class:`KeyboardInterrupt` raised after saving a resumable
-        checkpoint at the last completed iteration and the curves so far.
+        On Ctrl-C or "interrupt kernel", a :class:`KeyboardInterrupt` raised after
+        saving a resumable checkpoint and the curves (run so far: :func:`last_run`).
     RunError
         For a folder in use or holding another run, or data that do not fit.
     ValueError, TypeError
@@ -342,16 +397,21 @@ def train(
 
 
 def _run(session, ckpt, resume) -> Run:
-    """Run ``session`` (resumed from ``ckpt``); its :class:`Run`, or :class:`TrainingInterrupted`."""
+    """Run ``session`` (resumed from ``ckpt``); its :class:`Run`, or :class:`TrainingInterrupted`.
+
+    The run, also an interrupted one, is kept for :func:`last_run`.
+    """
     from fastlstm.api.session import RunStopped
 
     try:
         summary = session.run(ckpt, resume)
     except RunStopped as s:
         run = _run_of(session, interrupted=True)
+        _remember(run)  # reachable although the caller's assignment never ran
         raise TrainingInterrupted(run, s.saved, s.message) from None
     run = _run_of(session)
     run.summary = summary
+    _remember(run)
     return run
 
 

@@ -18,7 +18,6 @@ Clients: :class:`fastlstm.trainer.Trainer` / :class:`~fastlstm.trainer.RnnlmTrai
 from fastlstm.engine.batches import BpttBatches, ShuffledBatches, bptt_batch, bptt_index
 from fastlstm.engine.evaluate import perplexity
 from fastlstm.engine.loop import Callback, IntervalMean, StopFlag, Stopped, fit
-from fastlstm.engine.progress import progress_bar
 from fastlstm.engine.step import train_step
 
 __all__ = [
@@ -33,5 +32,4 @@ __all__ = [
     "bptt_batch",
     "train_step",
     "perplexity",
-    "progress_bar",
 ]

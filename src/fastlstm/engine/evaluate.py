@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 import math
 
+from fastlstm._notebook import progress_bar
 from fastlstm.engine.batches import bptt_batch
-from fastlstm.engine.progress import progress_bar
 
 
 def accepts_train_flg(forward) -> bool:
@@ -68,7 +68,7 @@ def perplexity(model, corpus, batch_size, time_size, *, progress=False, reset_st
     max_iters = len(xs) // (batch_size * time_size)
     kwargs = {"train_flg": False} if accepts_train_flg(model.forward) else {}
     total_loss = 0.0
-    with progress_bar(max_iters, progress=progress, desc="perplexity") as bar:
+    with progress_bar(total=max_iters, desc="perplexity", progress=progress) as bar:
         for k in range(max_iters):
             x, t = bptt_batch(xs, ts, batch_size, time_size, k * time_size)  # (N, T) each
             total_loss += float(model.forward(x, t, **kwargs))

@@ -7,6 +7,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from fastlstm import _notebook
 from fastlstm.engine import step as _step
 
 
@@ -193,9 +194,10 @@ class StopFlag:
             raise KeyboardInterrupt
         self.requested = True
         if self.printer is not None and self.printer.verbose:
+            again = "interrupt the kernel again" if _notebook.in_kernel() else "Ctrl-C again"
             print(
                 "\nstopping after the current iteration (or evaluation) to save a checkpoint "
-                "(Ctrl-C again to quit without saving)",
+                f"({again} to quit without saving)",
                 file=sys.stderr,
                 flush=True,
             )
