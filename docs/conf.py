@@ -51,6 +51,10 @@ numpydoc_xref_param_type = False
 #   GL08: no docstring; PR01: a parameter not documented; PR02: a documented parameter that
 #   does not exist; PR10: a colon without spaces around it in a parameter line.
 numpydoc_validation_checks = {"GL08", "PR01", "PR02", "PR10"}
+# result records (dataclasses) list their fields under "Attributes", not "Parameters"
+numpydoc_validation_overrides = {
+    "PR01": [r"^(?![\s\S]*\n\s*Parameters\n\s*-+\n)[\s\S]*\n\s*Attributes\n\s*-+\n"]
+}
 numpydoc_validation_exclude = {
     r"\._[^.]*$",  # private names
     r"\.__[a-z]+__$",  # dunder methods

@@ -262,12 +262,48 @@ class MatMul:
         self.x = None
 
     def forward(self, x):
+        """Multiply by the weight: ``out = x @ W``.
+
+        Parameters
+        ----------
+        x : ndarray, (N, D)
+            Input rows; cast to the dtype of ``W``.
+
+        Returns
+        -------
+        ndarray, (N, H)
+            ``x @ W``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 2-D with ``D`` columns, or contains NaN or inf.
+        """
         (W,) = self.params
         x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
         return _mm(x, W)
 
     def backward(self, dout):
+        """Gradients of ``x @ W``: writes ``dW = x.T @ dout`` into ``grads[0]``.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, H)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray, (N, D)
+            Gradient with respect to ``x``: ``dout @ W.T``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.x)
         (W,) = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
@@ -299,12 +335,48 @@ class Affine:
         self.x = None
 
     def forward(self, x):
+        """Affine map: ``out = x @ W + b``.
+
+        Parameters
+        ----------
+        x : ndarray, (N, D)
+            Input rows; cast to the dtype of ``W``.
+
+        Returns
+        -------
+        ndarray, (N, H)
+            ``x @ W + b``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 2-D with ``D`` columns, or contains NaN or inf.
+        """
         W, b = self.params
         x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
         return _mm(x, W, b)
 
     def backward(self, dout):
+        """Gradients of ``x @ W + b``: writes ``dW`` and ``db`` into ``grads``.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, H)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray, (N, D)
+            Gradient with respect to ``x``: ``dout @ W.T``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.x)
         W, b = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
@@ -321,12 +393,48 @@ class Softmax:
         self.out = None
 
     def forward(self, x):
+        """Softmax of every row, computed stably (the row maximum subtracted first).
+
+        Parameters
+        ----------
+        x : ndarray, (N, V)
+            Scores.
+
+        Returns
+        -------
+        ndarray, (N, V)
+            Probabilities; every row sums to 1.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 2-D or contains NaN or inf.
+        """
         x = _floats(x, _work_dtype(x, "x"), "x", ndim=2)
         self.out = np.empty_like(x)
         _ksm.softmax_rows.pick(8 * x.size)(x, self.out)
         return self.out
 
     def backward(self, dout):
+        """Gradient through the softmax: ``y * (dout - sum(y * dout))`` per row.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, V)
+            Gradient of the loss with respect to the probabilities.
+
+        Returns
+        -------
+        ndarray, (N, V)
+            Gradient with respect to the scores ``x``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.out)
         dx = self.out * _like(dout, self.out)
         dx -= self.out * dx.sum(axis=1, keepdims=True)
@@ -341,12 +449,48 @@ class Sigmoid:
         self.out = None
 
     def forward(self, x):
+        """Logistic sigmoid ``1 / (1 + exp(-x))``, elementwise.
+
+        Parameters
+        ----------
+        x : ndarray
+            Input of any shape.
+
+        Returns
+        -------
+        ndarray
+            The sigmoid of ``x``, same shape.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` contains NaN or inf.
+        """
         from fastlstm.functions import sigmoid
 
         self.out = sigmoid(_floats(x, _work_dtype(x, "x"), "x"))
         return self.out
 
     def backward(self, dout):
+        """Gradient through the sigmoid: ``dout * (1 - y) * y``.
+
+        Parameters
+        ----------
+        dout : ndarray
+            Gradient of the loss with respect to the output, same shape as ``x``.
+
+        Returns
+        -------
+        ndarray
+            Gradient with respect to ``x``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.out)
         return _like(dout, self.out) * (1.0 - self.out) * self.out
 
@@ -408,6 +552,28 @@ class SoftmaxWithLoss(_SoftmaxCE):
         self.ignore_label = None
 
     def forward(self, x, t):
+        """Mean cross-entropy of the softmax of ``x`` against the labels ``t``.
+
+        Parameters
+        ----------
+        x : ndarray, (N, V)
+            Scores.
+        t : ndarray of int, (N,), or one-hot ndarray, (N, V)
+            Correct class of every row, in ``[0, V)``.
+
+        Returns
+        -------
+        float
+            The book's mean loss ``-log(y[t] + 1e-7)`` over the ``N`` rows.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, an id is out of range (``-1`` included), or ``x`` contains NaN
+            or inf.
+        TypeError
+            If ``t`` is not an integer (or one-hot) array.
+        """
         x = np.asarray(x)
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D (N, V), got shape {x.shape}")
@@ -422,6 +588,23 @@ class SoftmaxWithLoss(_SoftmaxCE):
         return float(-np.log(y_t + 1e-7).sum() / max(len(y_t), 1))
 
     def backward(self, dout=1):
+        """Gradient of the mean loss: ``dx = (y - onehot(t)) * dout / N``.
+
+        Parameters
+        ----------
+        dout : float, default 1
+            Gradient of the final loss with respect to this loss.
+
+        Returns
+        -------
+        ndarray, (N, V)
+            Gradient with respect to the scores ``x``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        """
         return self._backward2d(_scalar(dout))
 
 
@@ -450,6 +633,26 @@ class Dropout:
         self.train_flg = True
 
     def forward(self, x, train_flg=True):
+        """Apply the book's dropout.
+
+        Parameters
+        ----------
+        x : ndarray
+            Input of any shape.
+        train_flg : bool, default True
+            In training, multiply by a fresh mask ``rng.random(x.shape) > dropout_ratio``;
+            otherwise scale by ``1 - dropout_ratio``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` contains NaN or inf.
+        """
         self.train_flg = train_flg
         x = _floats(x, _work_dtype(x, "x"), "x")
         if not train_flg:
@@ -458,6 +661,23 @@ class Dropout:
         return out
 
     def backward(self, dout):
+        """Gradient through the dropout of the last ``forward``.
+
+        Parameters
+        ----------
+        dout : ndarray
+            Gradient of the loss with respect to the output, shape of ``x``.
+
+        Returns
+        -------
+        ndarray
+            ``dout * mask`` in training, ``dout * (1 - dropout_ratio)`` otherwise.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called in training mode.
+        """
         if self.train_flg:
             _forward_first(self, self.mask)
         if not self.train_flg:
@@ -511,6 +731,23 @@ class TimeDropout:
         self.mask = None
 
     def forward(self, xs):
+        """Apply inverted dropout to a whole sequence while ``train_flg`` is True.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, D)
+            Input sequence (any shape works).
+
+        Returns
+        -------
+        ndarray
+            ``xs * mask / (1 - dropout_ratio)`` in training, ``xs`` otherwise.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` contains NaN or inf.
+        """
         xs = _floats(xs, _work_dtype(xs, "xs"), "xs")
         if not self.train_flg:
             return xs
@@ -520,6 +757,24 @@ class TimeDropout:
         return out
 
     def backward(self, dout):
+        """Gradient through the dropout of the last ``forward``.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, T, D)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray, (N, T, D)
+            ``dout * mask`` (the mask holds the ``1 / (1 - dropout_ratio)`` scale) in training,
+            ``dout`` otherwise.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called in training mode.
+        """
         if self.train_flg:
             _forward_first(self, self.mask)
         if not self.train_flg:
@@ -544,6 +799,25 @@ class Embedding:
     _ids_name = "idx"
 
     def forward(self, idx):
+        """Look up the rows of ``W`` for a batch of ids.
+
+        Parameters
+        ----------
+        idx : ndarray of int, (N,)
+            Word ids in ``[0, V)`` (any shape is accepted; the output adds an axis ``D``).
+
+        Returns
+        -------
+        ndarray, (N, D)
+            ``W[idx]``.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range.
+        TypeError
+            If ``idx`` is not an integer array.
+        """
         (W,) = self.params
         idx = np.asarray(idx)
         shape = idx.shape
@@ -555,6 +829,27 @@ class Embedding:
         return out.reshape(self._out_shape)
 
     def backward(self, dout):
+        """Scatter-add ``dout`` into the rows of ``dW`` (``grads[0]``) that were looked up.
+
+        Repeated ids accumulate in a fixed order, whatever the number of threads.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, D)
+            Gradient of the loss with respect to the output (shape of the forward output).
+
+        Returns
+        -------
+        None
+            As the book's: ids have no gradient.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.idx)
         (W,) = self.params
         M, D = self.idx.shape[0], W.shape[1]
@@ -579,11 +874,35 @@ class TimeEmbedding(Embedding):
 
     Backward accumulates repeated ids deterministically in one scatter-add
     over all time steps.
+
+    Parameters
+    ----------
+    W : ndarray, (V, D)
+        The word vectors.
     """
 
     _ids_name = "xs"
 
     def forward(self, xs):
+        """Look up the word vectors of a batch of id sequences.
+
+        Parameters
+        ----------
+        xs : ndarray of int, (N, T)
+            Word ids in ``[0, V)``.
+
+        Returns
+        -------
+        ndarray, (N, T, D)
+            ``W[xs]``.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` is not 2-D, is empty, or holds an id out of range.
+        TypeError
+            If ``xs`` is not an integer array.
+        """
         xs = np.asarray(xs)
         if xs.ndim != 2:
             raise ValueError(f"xs must be 2-D (N, T) ids, got shape {xs.shape}")
@@ -726,6 +1045,11 @@ class _LSTMKernels(_Recurrent):
         weights: every ``forward`` would otherwise lay out all of ``Wx`` and
         ``Wh`` again for a single step.  The parameters must not change inside
         the block.  Blocks may nest.
+
+        Yields
+        ------
+        LSTM or TimeLSTM
+            The layer itself.
         """
         self._fixed = self.__dict__.get("_fixed", 0) + 1
         try:
@@ -815,7 +1139,27 @@ class TimeLSTM(_LSTMKernels):
         self._cache = None
 
     def forward(self, xs):
-        """xs (N, T, D) -> hs (N, T, H)."""
+        """Run the LSTM over a whole sequence.
+
+        The initial state is ``h``/``c`` left by the previous call when ``stateful`` (or set
+        by :meth:`set_state`), zeros otherwise.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, D)
+            Input sequence; cast to the layer's dtype.
+
+        Returns
+        -------
+        hs : ndarray, (N, T, H)
+            Hidden state of every step; the last ``h`` and ``c`` are kept in ``.h`` and ``.c``.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` is not 3-D with ``D`` features, contains NaN or inf, or the kept state has
+            another batch size.
+        """
         N, T, xs_tm = self._inputs(xs)
         return self._forward(N, T, xs_tm, None)
 
@@ -850,7 +1194,26 @@ class TimeLSTM(_LSTMKernels):
         return hs
 
     def backward(self, dhs):
-        """dhs (N, T, H) -> dxs (N, T, D); fills ``grads`` and ``dh``."""
+        """Backpropagate through the whole sequence: fills ``grads`` and ``dh``.
+
+        Parameters
+        ----------
+        dhs : ndarray, (N, T, H)
+            Gradient of the loss with respect to every hidden state.
+
+        Returns
+        -------
+        dxs : ndarray, (N, T, D)
+            Gradient with respect to the input; the gradient with respect to the initial
+            hidden state is left in ``.dh`` ``(N, H)``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dhs`` does not have the shape of the forward output.
+        """
         _forward_first(self, self._cache)
         T1, N, H = self._cache[4].shape
         dhs = self._dhs(dhs, N, T1 - 1)
@@ -861,16 +1224,33 @@ class TimeLSTM(_LSTMKernels):
         return dxs
 
     def set_state(self, h, c=None):
+        """Set the state the next ``forward`` starts from (kept only if ``stateful``).
+
+        Parameters
+        ----------
+        h : ndarray, (N, H)
+            Hidden state.
+        c : ndarray, (N, H), optional
+            Cell state; zeros if None.
+        """
         self.h, self.c = h, c
 
     def reset_state(self):
+        """Forget the kept state: the next ``forward`` starts from zeros."""
         self.h, self.c = None, None
 
 
 class LSTM(_LSTMKernels):
     """One LSTM step: ``forward(x, h_prev, c_prev) -> (h_next, c_next)``.
 
-    Parameters are as for :class:`TimeLSTM`.
+    Parameters
+    ----------
+    Wx : ndarray, (D, 4H)
+        Input weights, gate blocks in the order f, g, i, o.
+    Wh : ndarray, (H, 4H)
+        Recurrent weights.
+    b : ndarray, (4H,)
+        Bias.
     """
 
     def __init__(self, Wx, Wh, b):
@@ -878,6 +1258,25 @@ class LSTM(_LSTMKernels):
         self._cache = None
 
     def forward(self, x, h_prev, c_prev):
+        """One LSTM step.
+
+        Parameters
+        ----------
+        x : ndarray, (N, D)
+            Input of this step.
+        h_prev, c_prev : ndarray, (N, H)
+            Previous hidden and cell state.
+
+        Returns
+        -------
+        h_next, c_next : ndarray, (N, H)
+            Next hidden and cell state.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or an input contains NaN or inf.
+        """
         x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N, H = x.shape[0], self.H
         h0 = _state(h_prev, (N, H), self.dtype, "h_prev")
@@ -887,6 +1286,27 @@ class LSTM(_LSTMKernels):
         return hs_tm[1].copy(), cs_tm[1].copy()
 
     def backward(self, dh_next, dc_next):
+        """Backpropagate through the step: fills ``grads``.
+
+        Parameters
+        ----------
+        dh_next, dc_next : ndarray, (N, H)
+            Gradients with respect to the next hidden and cell state.
+
+        Returns
+        -------
+        dx : ndarray, (N, D)
+            Gradient with respect to ``x``.
+        dh_prev, dc_prev : ndarray, (N, H)
+            Gradients with respect to ``h_prev`` and ``c_prev``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        ValueError
+            If a gradient does not have the shape ``(N, H)``.
+        """
         _forward_first(self, self._cache)
         N, H = self._cache[4].shape[1], self.H
         dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, H)).reshape(N, 1, H)
@@ -903,7 +1323,27 @@ class _HiddenStateSequence:
     """
 
     def forward(self, xs):
-        """xs (N, T, D) -> hs (N, T, H)."""
+        """Run the layer over a whole sequence.
+
+        The initial state is ``h`` left by the previous call when ``stateful`` (or set by
+        ``set_state``), zeros otherwise.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, D)
+            Input sequence; cast to the layer's dtype.
+
+        Returns
+        -------
+        hs : ndarray, (N, T, H)
+            Hidden state of every step; the last is kept in ``.h``.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` is not 3-D with ``D`` features, contains NaN or inf, or the kept state has
+            another batch size.
+        """
         N, T, xs_tm = self._inputs(xs)
         if not self.stateful:
             self.h = None
@@ -912,7 +1352,26 @@ class _HiddenStateSequence:
         return hs
 
     def backward(self, dhs):
-        """dhs (N, T, H) -> dxs (N, T, D)."""
+        """Backpropagate through the whole sequence: fills ``grads`` and ``dh``.
+
+        Parameters
+        ----------
+        dhs : ndarray, (N, T, H)
+            Gradient of the loss with respect to every hidden state.
+
+        Returns
+        -------
+        dxs : ndarray, (N, T, D)
+            Gradient with respect to the input; that with respect to the initial hidden state
+            is left in ``.dh`` ``(N, H)``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dhs`` does not have the shape of the forward output.
+        """
         _forward_first(self, self._cache)
         T, N, _ = self._cache[0].shape
         dh = np.zeros((N, self.H), dtype=self.dtype)
@@ -921,9 +1380,17 @@ class _HiddenStateSequence:
         return dxs
 
     def set_state(self, h):
+        """Set the hidden state the next ``forward`` starts from (kept only if ``stateful``).
+
+        Parameters
+        ----------
+        h : ndarray, (N, H)
+            Hidden state.
+        """
         self.h = h
 
     def reset_state(self):
+        """Forget the kept state: the next ``forward`` starts from zeros."""
         self.h = None
 
 
@@ -931,12 +1398,52 @@ class _HiddenStateStep:
     """One step ``forward(x, h_prev) -> h_next``, ``backward(dh_next) -> (dx, dh_prev)``."""
 
     def forward(self, x, h_prev):
+        """One step.
+
+        Parameters
+        ----------
+        x : ndarray, (N, D)
+            Input of this step.
+        h_prev : ndarray, (N, H)
+            Previous hidden state.
+
+        Returns
+        -------
+        h_next : ndarray, (N, H)
+            Next hidden state.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or an input contains NaN or inf.
+        """
         x = _floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N = x.shape[0]
         hs = self._run(x.reshape(1, N, self.D), _state(h_prev, (N, self.H), self.dtype, "h_prev"))
         return hs[:, 0]
 
     def backward(self, dh_next):
+        """Backpropagate through the step: fills ``grads``.
+
+        Parameters
+        ----------
+        dh_next : ndarray, (N, H)
+            Gradient with respect to the next hidden state.
+
+        Returns
+        -------
+        dx : ndarray, (N, D)
+            Gradient with respect to ``x``.
+        dh_prev : ndarray, (N, H)
+            Gradient with respect to ``h_prev``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        ValueError
+            If ``dh_next`` does not have the shape ``(N, H)``.
+        """
         _forward_first(self, self._cache)
         N = self._cache[0].shape[1]
         dhs = _floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
@@ -986,7 +1493,17 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
 
 
 class RNN(_HiddenStateStep, TimeRNN):
-    """One RNN step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``."""
+    """One RNN step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``.
+
+    Parameters
+    ----------
+    Wx : ndarray, (D, H)
+        Input weights.
+    Wh : ndarray, (H, H)
+        Recurrent weights.
+    b : ndarray, (H,)
+        Bias.
+    """
 
     def __init__(self, Wx, Wh, b):
         super().__init__(Wx, Wh, b)
@@ -1075,7 +1592,15 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
 
 
 class GRU(_HiddenStateStep, TimeGRU):
-    """One GRU step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``."""
+    """One GRU step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``.
+
+    Parameters
+    ----------
+    Wx : ndarray, (D, 3H)
+        Input weights, blocks z, r, h~ (the book's form, no bias).
+    Wh : ndarray, (H, 3H)
+        Recurrent weights.
+    """
 
     def __init__(self, Wx, Wh):
         super().__init__(Wx, Wh)
@@ -1086,9 +1611,12 @@ class TimeBiLSTM:
 
     Parameters
     ----------
-    Wx1, Wh1, b1 : forward-direction LSTM parameters.
-    Wx2, Wh2, b2 : backward-direction LSTM parameters.
+    Wx1, Wh1, b1 : ndarray, (D, 4H), (H, 4H), (4H,)
+        Parameters of the forward-direction LSTM.
+    Wx2, Wh2, b2 : ndarray, (D, 4H), (H, 4H), (4H,)
+        Parameters of the backward-direction LSTM.
     stateful : bool
+        Keep each direction's last state for the next ``forward``.
     """
 
     def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
@@ -1099,14 +1627,49 @@ class TimeBiLSTM:
         self._out_shape = None
 
     def forward(self, xs):
-        """xs (N, T, D) -> (N, T, 2H)."""
+        """Run both directions over the sequence and concatenate their hidden states.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, D)
+            Input sequence.
+
+        Returns
+        -------
+        ndarray, (N, T, 2H)
+            Forward direction's states in ``[..., :H]``, backward direction's in ``[..., H:]``
+            (aligned with the input's time steps).
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` is not 3-D with ``D`` features or contains NaN or inf.
+        """
         o1 = self.forward_lstm.forward(xs)
         o2 = self.backward_lstm.forward(np.asarray(xs)[:, ::-1])
         self._out_shape = o1.shape[:2] + (2 * self.forward_lstm.H,)
         return np.concatenate((o1, o2[:, ::-1]), axis=2)
 
     def backward(self, dhs):
-        """dhs (N, T, 2H) -> dxs (N, T, D)."""
+        """Backpropagate through both directions: fills ``grads``.
+
+        Parameters
+        ----------
+        dhs : ndarray, (N, T, 2H)
+            Gradient of the loss with respect to the concatenated states.
+
+        Returns
+        -------
+        dxs : ndarray, (N, T, D)
+            Gradient with respect to the input (the sum of both directions').
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dhs`` does not have the shape of the forward output.
+        """
         _forward_first(self, self._out_shape)
         H = self.forward_lstm.H
         dhs = _floats(dhs, self.forward_lstm.dtype, "dhs", ndim=3, shape=self._out_shape)
@@ -1134,6 +1697,23 @@ class TimeAffine:
         self.x = None
 
     def forward(self, x):
+        """Affine map at every time step.
+
+        Parameters
+        ----------
+        x : ndarray, (N, T, D)
+            Input sequence.
+
+        Returns
+        -------
+        ndarray, (N, T, V)
+            ``x @ W + b``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 3-D with ``D`` features, is empty, or contains NaN or inf.
+        """
         W, b = self.params
         x = _floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
         N, T, D = x.shape
@@ -1142,6 +1722,25 @@ class TimeAffine:
         return _mm(x.reshape(N * T, D), W, b).reshape(N, T, -1)
 
     def backward(self, dout):
+        """Gradients of the affine map: writes ``dW`` and ``db`` into ``grads``.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, T, V)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray, (N, T, D)
+            Gradient with respect to ``x``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.x)
         W, b = self.params
         N, T, D = self.x.shape
@@ -1162,6 +1761,27 @@ class TimeSoftmaxWithLoss(_SoftmaxCE):
     """
 
     def forward(self, xs, ts):
+        """Mean cross-entropy over every time step whose label is not ``ignore_label``.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, V)
+            Scores.
+        ts : ndarray of int, (N, T), or one-hot ndarray, (N, T, V)
+            Correct ids, in ``[0, V)`` or ``ignore_label`` (-1).
+
+        Returns
+        -------
+        float
+            The mean loss over the positions not ignored; 0.0 if every label is ignored.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, an id is out of range, or ``xs`` contains NaN or inf.
+        TypeError
+            If ``ts`` is not an integer (or one-hot) array.
+        """
         xs = np.asarray(xs)
         if xs.ndim != 3:
             raise ValueError(f"xs must be 3-D (N, T, V), got shape {xs.shape}")
@@ -1177,6 +1797,23 @@ class TimeSoftmaxWithLoss(_SoftmaxCE):
         return self._forward2d(xs.reshape(N * T, V), ts.reshape(N * T), "xs", "ts")
 
     def backward(self, dout=1):
+        """Gradient of the mean loss with respect to the scores.
+
+        Parameters
+        ----------
+        dout : float, default 1
+            Gradient of the final loss with respect to this loss.
+
+        Returns
+        -------
+        ndarray, (N, T, V)
+            ``(y - onehot(ts)) * dout / count`` at positions not ignored, zero elsewhere.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        """
         return self._backward2d(_scalar(dout)).reshape(self._shape)
 
 
@@ -1191,6 +1828,25 @@ class WeightSum:
         self.cache = None
 
     def forward(self, hs, a):
+        """Weighted sum of the encoder states.
+
+        Parameters
+        ----------
+        hs : ndarray, (N, T, H)
+            Encoder hidden states.
+        a : ndarray, (N, T)
+            Attention weights.
+
+        Returns
+        -------
+        c : ndarray, (N, H)
+            Context vector ``sum_t a[:, t] * hs[:, t]``.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or an input contains NaN or inf.
+        """
         dtype = _work_dtype(hs, "hs")
         hs = _floats(hs, dtype, "hs")
         a = _floats(a, dtype, "a")
@@ -1200,6 +1856,27 @@ class WeightSum:
         return (a[:, :, None] * hs).sum(axis=1)  # (N, H)
 
     def backward(self, dc):
+        """Gradients of the weighted sum.
+
+        Parameters
+        ----------
+        dc : ndarray, (N, H)
+            Gradient of the loss with respect to the context vector.
+
+        Returns
+        -------
+        dhs : ndarray, (N, T, H)
+            Gradient with respect to ``hs``.
+        da : ndarray, (N, T)
+            Gradient with respect to ``a``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dc`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.cache)
         hs, a = self.cache
         dc = _floats(dc, hs.dtype, "dc", ndim=2, shape=(hs.shape[0], hs.shape[2]))
@@ -1216,6 +1893,25 @@ class AttentionWeight:
         self.cache = None
 
     def forward(self, hs, h):
+        """Attention weights of one decoder state over the encoder states.
+
+        Parameters
+        ----------
+        hs : ndarray, (N, T, H)
+            Encoder hidden states.
+        h : ndarray, (N, H)
+            Decoder hidden state.
+
+        Returns
+        -------
+        a : ndarray, (N, T)
+            ``softmax(hs @ h)`` over ``T``.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or an input contains NaN or inf.
+        """
         dtype = _work_dtype(hs, "hs")
         hs = _floats(hs, dtype, "hs")
         h = _floats(h, dtype, "h")
@@ -1228,6 +1924,27 @@ class AttentionWeight:
         return a
 
     def backward(self, da):
+        """Gradients of the attention weights.
+
+        Parameters
+        ----------
+        da : ndarray, (N, T)
+            Gradient of the loss with respect to ``a``.
+
+        Returns
+        -------
+        dhs : ndarray, (N, T, H)
+            Gradient with respect to ``hs``.
+        dh : ndarray, (N, H)
+            Gradient with respect to ``h``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``da`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.cache)
         hs, h, a = self.cache
         da = _like(da, a, "da")
@@ -1288,6 +2005,25 @@ class Attention(_AttentionCore):
         self.attention_weight = None
 
     def forward(self, hs, h):
+        """Context vector of one decoder step (weights, then weighted sum, fused).
+
+        Parameters
+        ----------
+        hs : ndarray, (N, T, H)
+            Encoder hidden states.
+        h : ndarray, (N, H)
+            Decoder hidden state.
+
+        Returns
+        -------
+        c : ndarray, (N, H)
+            Context vector; the weights ``(N, T)`` are kept in ``attention_weight``.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, ``hs`` has no time steps, or an input contains NaN or inf.
+        """
         h = np.asarray(h)
         if h.ndim != 2:
             raise ValueError(f"h must be 2-D (N, H), got shape {h.shape}")
@@ -1301,6 +2037,27 @@ class Attention(_AttentionCore):
         return out[:, 0]
 
     def backward(self, dout):
+        """Gradients of the context vector.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, H)
+            Gradient of the loss with respect to the context vector.
+
+        Returns
+        -------
+        dhs : ndarray, (N, T, H)
+            Gradient with respect to the encoder states.
+        dh : ndarray, (N, H)
+            Gradient with respect to the decoder state.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self._cache)
         hs_dec = self._cache[1]  # (N, 1, H)
         dout = _floats(dout, hs_dec.dtype, "dout", ndim=2, shape=(hs_dec.shape[0], hs_dec.shape[2]))
@@ -1328,10 +2085,51 @@ class TimeAttention(_AttentionCore):
         self.weights = None
 
     def forward(self, hs_enc, hs_dec):
+        """Context vectors of every decoder step at once.
+
+        Parameters
+        ----------
+        hs_enc : ndarray, (N, Te, H)
+            Encoder hidden states.
+        hs_dec : ndarray, (N, Td, H)
+            Decoder hidden states.
+
+        Returns
+        -------
+        ndarray, (N, Td, H)
+            One context vector per decoder step; the weights are kept in ``weights``
+            ``(N, Td, Te)`` and ``attention_weights`` (the book's list of ``Td`` arrays ``(N, Te)``).
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, ``hs_enc`` has no time steps, or an input contains NaN or inf.
+        """
         out, a = self._forward3d(hs_enc, hs_dec)
         self.weights = a
         self.attention_weights = [a[:, t] for t in range(a.shape[1])]
         return out
 
     def backward(self, dout):
+        """Gradients of the context vectors.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, Td, H)
+            Gradient of the loss with respect to the context vectors.
+
+        Returns
+        -------
+        dhs_enc : ndarray, (N, Te, H)
+            Gradient with respect to the encoder states.
+        dhs_dec : ndarray, (N, Td, H)
+            Gradient with respect to the decoder states.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         return self._backward3d(dout)
