@@ -95,7 +95,7 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "header_links_before_dropdown": 7,
-    "secondary_sidebar_items": ["page-toc"],
+    "secondary_sidebar_items": {"**": ["page-toc"], "index": []},
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
@@ -133,5 +133,17 @@ def _module_sections_as_rubrics(app, what, name, obj, options, lines):
     lines[:] = out
 
 
+def _public_bases(app, name, obj, options, bases):
+    """Show a private base class (``_SoftmaxCE``) as its own public bases."""
+    out = []
+    for base in bases:
+        if getattr(base, "__name__", "").startswith("_"):
+            out += [b for b in base.__bases__ if b is not object]
+        else:
+            out.append(base)
+    bases[:] = out or [object]
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _module_sections_as_rubrics, priority=400)
+    app.connect("autodoc-process-bases", _public_bases)
