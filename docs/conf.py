@@ -99,7 +99,21 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": [], "getting-started": [], "performance": [], "compile-cache": []}
+# pages without sub-pages need no section navigation on the left
+html_sidebars = {
+    page: []
+    for page in (
+        "index",
+        "getting-started",
+        "from-the-book",
+        "cli",
+        "performance",
+        "compile-cache",
+        "how-it-works",
+        "design",
+        "development",
+    )
+}
 html_show_sourcelink = False
 
 
