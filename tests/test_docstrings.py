@@ -17,10 +17,14 @@ import ast
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 import re
 import textwrap
+from pathlib import Path
 
 import pytest
+
+import fastlstm
 
 PUBLIC_MODULES = [
     "fastlstm",
@@ -41,6 +45,25 @@ PUBLIC_MODULES = [
     "fastlstm.trainer",
     "fastlstm.util",
 ]
+
+# Modules whose public names are exported (and documented) by their package: ``fastlstm.api``
+# re-exports its submodules' names, ``fastlstm.models`` its models', and so on.
+IMPLEMENTATION_PACKAGES = ("fastlstm.api.", "fastlstm.models.", "fastlstm.layers.", "fastlstm.io.")
+
+
+def package_modules() -> list[str]:
+    """Every module of the package whose dotted name has no part starting with ``_``."""
+    return [
+        m.name
+        for m in pkgutil.walk_packages(fastlstm.__path__, "fastlstm.")
+        if not any(part.startswith("_") for part in m.name.split("."))
+    ]
+
+
+def public_modules() -> list[str]:
+    """The modules whose names the reference documents: the list above and every data set."""
+    extra = [m for m in package_modules() if m.startswith("fastlstm.datasets.")]
+    return sorted(set(PUBLIC_MODULES) | set(extra))
 
 
 def _exported(module):
@@ -71,7 +94,7 @@ def _class_members(cls):
 def public_names():
     """``(qualified name, object, kind)`` for every public function, class, method, property."""
     seen, out = set(), []
-    for modname in PUBLIC_MODULES:
+    for modname in public_modules():
         module = importlib.import_module(modname)
         for name, obj in _exported(module):
             if not (inspect.isfunction(obj) or inspect.isclass(obj)) or id(obj) in seen:
@@ -192,6 +215,36 @@ def test_every_public_name_has_a_numpydoc_docstring():
     assert len(names) > 150  # the walk found the package's names
     found = [p for qual, obj, kind in names for p in problems(qual, obj, kind)]
     assert not found, f"{len(found)} public names lack a numpydoc docstring:\n" + "\n".join(found)
+
+
+def test_every_module_is_public_or_part_of_a_public_package():
+    """A new module is either documented (PUBLIC_MODULES) or an implementation module."""
+    public = set(public_modules())
+    unclassified = [
+        m
+        for m in package_modules()
+        if m not in public
+        and not m.startswith(IMPLEMENTATION_PACKAGES)
+        and m != "fastlstm.datasets"
+    ]
+    assert not unclassified, (
+        f"modules neither in PUBLIC_MODULES nor in IMPLEMENTATION_PACKAGES: {unclassified} "
+        "(a public one also needs a page in docs/api/)"
+    )
+
+
+def test_every_public_module_has_a_reference_page():
+    """The API reference (docs/) documents every public module with autodoc."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    text = "\n".join(p.read_text(encoding="utf-8") for p in docs.rglob("*.md"))
+    missing = [
+        m
+        for m in public_modules()
+        if not re.search(
+            rf"^\.\. (automodule:: {re.escape(m)}$|auto\w+:: {re.escape(m)}\.)", text, re.M
+        )
+    ]
+    assert not missing, f"public modules without an autodoc directive in docs/: {missing}"
 
 
 def test_the_check_fails_on_a_name_without_a_docstring():
