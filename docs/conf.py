@@ -26,7 +26,6 @@ version = release = fastlstm.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "numpydoc",
     "myst_nb",  # Markdown pages (MyST) and notebooks
@@ -49,8 +48,9 @@ numpydoc_xref_param_type = False
 # Every public function, class and method documented by the API pages must have a numpydoc
 # docstring that names its parameters: a missing one fails the build (-W).
 #   GL08: no docstring; PR01: a parameter not documented; PR02: a documented parameter that
-#   does not exist; PR10: a colon without spaces around it in a parameter line.
-numpydoc_validation_checks = {"GL08", "PR01", "PR02", "PR10"}
+#   does not exist; PR10: a colon without spaces around it in a parameter line; RT01: a
+#   function that returns a value has no Returns section.
+numpydoc_validation_checks = {"GL08", "PR01", "PR02", "PR10", "RT01"}
 # result records (dataclasses) list their fields under "Attributes", not "Parameters"
 numpydoc_validation_overrides = {
     "PR01": [r"^(?![\s\S]*\n\s*Parameters\n\s*-+\n)[\s\S]*\n\s*Attributes\n\s*-+\n"]
@@ -59,16 +59,6 @@ numpydoc_validation_exclude = {
     r"\._[^.]*$",  # private names
     r"\.__[a-z]+__$",  # dunder methods
 }
-
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "numpy": ("https://numpy.org/doc/stable/", None),
-}
-intersphinx_disabled_reftypes = ["*"]
-intersphinx_timeout = 5
-# the build must work offline: intersphinx inventories are optional
-if os.environ.get("FASTLSTM_DOCS_OFFLINE", "1") == "1":
-    intersphinx_mapping = {}
 
 # --------------------------------------------------------------------------- #
 # Markdown and notebooks: MyST-NB
