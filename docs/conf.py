@@ -70,6 +70,9 @@ myst_heading_anchors = 3
 nb_execution_mode = os.environ.get("FASTLSTM_NB_EXECUTION", "cache")
 nb_execution_timeout = 300
 nb_execution_raise_on_error = True
+# each notebook runs in a temporary folder: what it writes (checkpoints, runs/, generated data)
+# stays out of the source tree
+nb_execution_in_temp = True
 nb_execution_show_tb = True
 nb_execution_excludepatterns = []
 nb_merge_streams = True
