@@ -82,10 +82,29 @@ class ShuffledBatches:
         return len(self.x) // self.batch_size
 
     def start_epoch(self, iteration=0) -> None:
+        """Prepare an epoch: for a resumed one, ``iteration`` is its first iteration.
+
+        Parameters
+        ----------
+        iteration : int, default 0
+            The epoch's first iteration.
+        """
         perm = self.rng.permutation(len(self.x))
         self.order = self.order[perm] if self.compose else perm
 
     def batch(self, iteration):
+        """The batch of ``iteration``.
+
+        Parameters
+        ----------
+        iteration : int
+            0-based, in the epoch.
+
+        Returns
+        -------
+        tuple of ndarray
+            ``(x, t)``.
+        """
         N = self.batch_size
         idx = self.order[iteration * N : (iteration + 1) * N]
         return self.x[idx], self.t[idx]
@@ -121,10 +140,29 @@ class BpttBatches:
         return len(self.xs) // (self.batch_size * self.time_size)
 
     def start_epoch(self, iteration=0) -> None:
+        """Prepare an epoch: for a resumed one, ``iteration`` is its first iteration.
+
+        Parameters
+        ----------
+        iteration : int, default 0
+            The epoch's first iteration.
+        """
         if not self.continuous:
             self.time_idx = iteration * self.time_size
 
     def batch(self, iteration):
+        """The batch of ``iteration``.
+
+        Parameters
+        ----------
+        iteration : int
+            0-based, in the epoch.
+
+        Returns
+        -------
+        tuple of ndarray
+            ``(x, t)``.
+        """
         x, t = bptt_batch(self.xs, self.ts, self.batch_size, self.time_size, self.time_idx)
         self.time_idx += self.time_size
         return x, t

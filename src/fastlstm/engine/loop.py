@@ -18,13 +18,40 @@ class Callback:
     """
 
     def on_epoch_begin(self, epoch: int, iteration: int) -> None:
-        """Before the first batch of ``epoch`` (``iteration`` > 0: resumed inside it)."""
+        """Before the first batch of an epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch (0-based).
+        iteration : int
+            Its first iteration: > 0 when resumed inside the epoch.
+        """
 
     def on_batch_end(self, epoch: int, iteration: int, loss: float) -> None:
-        """After the step of ``iteration`` (0-based in the epoch), with its loss."""
+        """After one training step.
+
+        Parameters
+        ----------
+        epoch, iteration : int
+            Where (0-based; ``iteration`` counted in the epoch).
+        loss : float
+            The step's loss.
+        """
 
     def on_epoch_end(self, epoch: int) -> bool | None:
-        """After the last batch of ``epoch``; return True to stop after it."""
+        """After the last batch of an epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch (0-based).
+
+        Returns
+        -------
+        bool or None
+            True to stop training after this epoch.
+        """
 
     def on_train_end(self) -> None:
         """When :func:`fit` returns or raises (close progress bars here)."""
@@ -153,11 +180,27 @@ class IntervalMean(Callback):
         self.total, self.count, self.epoch_loss = 0.0, 0, 0.0
 
     def on_epoch_begin(self, epoch, iteration):
+        """Zero ``epoch_loss`` (and the sums, if ``per_epoch``).
+
+        Parameters
+        ----------
+        epoch, iteration : int
+            As :meth:`Callback.on_epoch_begin`.
+        """
         self.epoch_loss = 0.0
         if self.per_epoch:
             self.total, self.count = 0.0, 0
 
     def on_batch_end(self, epoch, iteration, loss):
+        """Add ``loss``; record the mean at the iterations ``i % interval == 0``.
+
+        Parameters
+        ----------
+        epoch, iteration : int
+            As :meth:`Callback.on_batch_end`.
+        loss : float
+            The step's loss.
+        """
         self.total += loss
         self.count += 1
         self.epoch_loss += loss
