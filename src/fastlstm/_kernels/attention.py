@@ -14,12 +14,18 @@ from __future__ import annotations
 
 from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.softmax import dot8, softmax_row
-from fastlstm._numba import dual, prange
+from fastlstm._numba import dual, jit, prange
 
 
 @dual
 def attention_forward(hs_enc, hs_dec, a, out):
     """hs_enc (N, Te, H), hs_dec (N, Td, H) -> a (N, Td, Te), out (N, Td, H)."""
+    attention_forward_rows(hs_enc, hs_dec, a, out)
+
+
+@jit
+def attention_forward_rows(hs_enc, hs_dec, a, out):
+    """The body of :func:`attention_forward`, compiled into the kernels that call it."""
     N, Te, H = hs_enc.shape
     Td = hs_dec.shape[1]
     for n in prange(N):

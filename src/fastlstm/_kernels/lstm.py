@@ -242,6 +242,16 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     hs : (N, T, H) output hidden states, batch-major.
     tmp : (C, N, 4hc) work array.
     """
+    lstm_forward_steps(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp)
+
+
+@jit
+def lstm_forward_steps(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
+    """The body of :func:`lstm_forward` (arguments as there), for kernels that run it inside.
+
+    Compiled into its caller: the decoding kernels run the encoder and every decoder step
+    through it, so they compute what the layer computes, bit for bit.
+    """
     C, T, N, hc4 = A.shape
     hc = hc4 // 4
     H = hs_tm.shape[2]
