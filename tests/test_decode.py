@@ -179,3 +179,15 @@ def test_one_row_product_has_the_bits_of_the_row_in_a_tile(dtype):
     kblas.matmul_packed(A, Bp, three)
     assert one.tobytes() == three[:1].tobytes()
     np.testing.assert_allclose(one, A[:1] @ B, rtol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("name", ["Seq2seq", "AttentionSeq2seq"])
+def test_a_large_batch_gives_the_step_loops_ids(name):
+    """From ``_PARALLEL_MIN_STEP`` on, the encoder runs as a layer before the decoding kernel."""
+    model = getattr(F, name)(V, D, 12, seed=8)
+    step = greedy._step_flops(12, D, model.decoder.affine.params[0].size)
+    N = -(-greedy._PARALLEL_MIN_STEP // step) + 3
+    xs = _questions(N, 5)
+    got = model.generate_batch(xs, 1, 4)
+    np.testing.assert_array_equal(got, _steps(model, xs, 1, 4)[0])
+    np.testing.assert_array_equal(got[:7], model.generate_batch(xs[:7], 1, 4))

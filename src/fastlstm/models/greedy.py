@@ -145,6 +145,11 @@ _PARALLEL_MIN_STEP = 4 * PARALLEL_MIN_WORK
 _UNSCOPED_MAX_ROWS = 64
 
 
+def _step_flops(H, D, affine_size):
+    """Operations of one decoder step for one row: the LSTM's products and the output's."""
+    return 2 * (4 * H * (D + H) + affine_size)
+
+
 def _kernel(N, step_flops, rows=0):
     """The serial build for small batches, the parallel one from ``_PARALLEL_MIN_STEP``.
 
@@ -166,7 +171,7 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size):
     out = np.empty((N, sample_size), dtype=np.int64)  # (N, S)
     a = np.empty((N, sample_size, Te) if kind == ATTENTION else (N, 0, 0), dtype=dt)
     state = np.empty((2, N, H), dtype=dt)
-    step_flops = 2 * (4 * H * (emb.shape[1] + 2 * H) + W.size)  # per row
+    step_flops = _step_flops(H, emb.shape[1], W.size)
     status = _kernel(N, step_flops, xs.size)(
         xs, *enc, enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, CHUNKS
     )
@@ -207,8 +212,15 @@ def decode_model(model, xs, start_id, sample_size):
 
     enc, dec = _laid_out(model, arrays, build, type(model).__name__)
     N, T = xs.shape
-    dt = decoder.lstm.dtype
-    enc_hs = np.empty((N, T, encoder.lstm.H), dtype=dt)  # (N, T, H)
+    H = encoder.lstm.H
+    if N * _step_flops(H, dec[0].shape[1], dec[4].size) >= _PARALLEL_MIN_STEP:
+        # a large batch: the encoder layer's own parallel kernel (the same bits; inside the
+        # decoding kernel its steps are not spread over the threads), then the decoder
+        enc_hs = encoder.lstm.forward(encoder.embed.forward(xs))  # (N, T, H)
+        encoder.hs = enc_hs
+        no_ids = np.empty((N, 0), dtype=np.int64)  # (N, 0): nothing left to encode
+        return _run(decoder, kind, no_ids, enc, dec, enc_hs, start_id, sample_size)
+    enc_hs = np.empty((N, T, H), dtype=decoder.lstm.dtype)  # (N, T, H)
     xs = np.ascontiguousarray(xs, dtype=np.int64)
     out = _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size)
     encoder.hs = enc_hs
