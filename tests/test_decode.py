@@ -191,3 +191,20 @@ def test_a_large_batch_gives_the_step_loops_ids(name):
     got = model.generate_batch(xs, 1, 4)
     np.testing.assert_array_equal(got, _steps(model, xs, 1, 4)[0])
     np.testing.assert_array_equal(got[:7], model.generate_batch(xs[:7], 1, 4))
+
+
+def test_a_copied_model_lays_its_own_weights_out():
+    import copy
+    import pickle
+
+    model = F.AttentionSeq2seq(V, D, 12, seed=2)
+    xs = _questions(3, 4)
+    before = model.generate_batch(xs, 1, 3)
+    for other in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        for lstm in (other.encoder.lstm, other.decoder.lstm):  # the copy's, laid-out weights
+            lstm.params[1] *= -4
+            lstm.params[0] *= -4
+        got = other.generate_batch(xs, 1, 3)
+        assert not np.array_equal(got, before)
+        np.testing.assert_array_equal(got, _steps(other, xs, 1, 3)[0])
+    np.testing.assert_array_equal(model.generate_batch(xs, 1, 3), before)

@@ -29,24 +29,27 @@ PLAIN, PEEKY, ATTENTION = _kdec.PLAIN, _kdec.PEEKY, _kdec.ATTENTION
 
 
 @jit
-def _same_bits(arrays, copies):
-    """Whether every array equals its copy: tuples of 2-D integer views of the parameters.
+def _same_bits(a, c):
+    """Whether ``a`` equals its copy ``c``: 2-D integer views of a parameter's bits.
 
     The bits are compared (NaN, -0.0 included), without an early exit so that the
     loop runs in vector registers.
     """
-    for i in range(len(arrays)):
-        a = arrays[i]
-        c = copies[i]
-        if a.shape != c.shape:
-            return False
-        diff = 0
-        for r in range(a.shape[0]):
-            ar = a[r]
-            cr = c[r]
-            for k in range(ar.shape[0]):
-                diff |= ar[k] ^ cr[k]
-        if diff != 0:
+    if a.shape != c.shape:
+        return False
+    diff = 0
+    for r in range(a.shape[0]):
+        ar = a[r]
+        cr = c[r]
+        for k in range(ar.shape[0]):
+            diff |= ar[k] ^ cr[k]
+    return diff == 0
+
+
+def _unchanged(views, copies):
+    """Whether every parameter (``views``) still has the bits of its copy."""
+    for v, c in zip(views, copies):
+        if not _same_bits(v, c):
             return False
     return True
 
@@ -73,6 +76,14 @@ class _Laid:
         self.copies = copies
         self.weights = weights
 
+    # A copied or pickled model lays its weights out again: a deep copy of the views
+    # would no longer look at the copied parameters.
+    def __deepcopy__(self, memo):
+        return None
+
+    def __reduce__(self):
+        return type(None), ()
+
 
 def _laid_out(owner, arrays, build, check_name=None):
     """``build()``'s result for the parameters ``arrays``, reused while they are unchanged.
@@ -85,7 +96,7 @@ def _laid_out(owner, arrays, build, check_name=None):
         cache is not None
         and len(cache.arrays) == len(arrays)
         and all(x is y for x, y in zip(cache.arrays, arrays))
-        and _same_bits(cache.views, cache.copies)
+        and _unchanged(cache.views, cache.copies)
     ):
         return cache.weights
     owner.__dict__.pop("_greedy_laid", None)
