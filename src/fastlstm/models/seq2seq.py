@@ -129,8 +129,10 @@ class Encoder:
         """``dh (N, H)`` -> fills ``grads``; returns None."""
         if self.hs is None:
             raise RuntimeError(f"{type(self).__name__}.backward: call forward first")
-        dhs = np.zeros_like(self.hs)  # (N, T, H)
-        dhs[:, -1, :] = dh
+        dhs = self.__dict__.get("_dhs")  # (N, T, H), kept between iterations
+        if dhs is None or dhs.shape != self.hs.shape or dhs.dtype != self.hs.dtype:
+            dhs = self._dhs = np.zeros_like(self.hs)
+        dhs[:, -1, :] = dh  # only the last step: the others stay zero
         dout = self.lstm.backward(dhs)
         return self.embed.backward(dout)
 
