@@ -106,6 +106,15 @@ def run_key(model: str, config: dict, batch: tuple) -> str:
     )
 
 
+#: Modules whose kernels the first training iteration does not run (greedy decoding, first
+#: run by the evaluation after the first epoch): both their builds compile in the background.
+BACKGROUND = ("fastlstm._kernels.decode:", "fastlstm.models.greedy:")
+
+
+def _background(name: str) -> bool:
+    return name.startswith(BACKGROUND)
+
+
 def _entries(key: str):
     """``[(name, dispatcher, argtypes, seconds)]`` listed for ``key`` (empty if none)."""
     import importlib
@@ -261,15 +270,16 @@ def warm_up(key: str) -> float:
         _log.debug("fastlstm: no warm-up (%r)", exc)
         return 0.0
     missing = [i for i, e in enumerate(entries) if not _numba.cache_index_has(e[1], e[2])]
-    later = [i for i in missing if entries[i][0] in _numba.TWINS]  # parallel builds
-    now = [i for i in missing if entries[i][0] not in _numba.TWINS]
+    # parallel builds, and kernels the first iteration does not run
+    later = [i for i in missing if entries[i][0] in _numba.TWINS or _background(entries[i][0])]
+    now = [i for i in missing if i not in later]
     if not wait_background(0):  # an earlier warm-up is still compiling parallel builds
         later = []
     n = _processes()
     if not missing or n < 2 or not _cache_writable():
         return 0.0
     start = time.perf_counter()
-    if later:
+    if any(entries[i][0] in _numba.TWINS and not _background(entries[i][0]) for i in later):
         _numba.serial_builds(True)
     try:
         if now:
@@ -316,6 +326,11 @@ def record_one(model: str, serial: bool = False) -> dict:
     """Run ``model``'s first training iteration at the default settings, in this process
     (on serial builds only if ``serial``).
 
+    For a seq2seq model (not on serial builds) the first batch and its first question
+    are also decoded, as the evaluation after the first epoch and ``translate`` decode:
+    both builds of the decoding kernel are listed, and the helpers compile them in the
+    background (:data:`BACKGROUND`), not before the first iteration.
+
     Returns ``{"key", "compiled": [(name, argtypes, seconds)], "loaded": [name]}``:
     the kernels compiled from Python during that iteration (with their
     compile seconds, helpers included) and the manifest's entries for the key
@@ -351,8 +366,16 @@ def record_one(model: str, serial: bool = False) -> dict:
 
     step = session.train_step
 
-    def first_step(*args, **kwargs):
-        step(*args, **kwargs)
+    def first_step(model, optimizer, x, t, max_grad):
+        step(model, optimizer, x, t, max_grad)
+        if not serial and hasattr(model, "generate_batch"):
+            # the evaluation after the first epoch decodes batches (the parallel build);
+            # eval_seq2seq and translate decode one question (the serial build)
+            from fastlstm.models import greedy
+
+            model.generate_batch(x, int(t[0, 0]), t.shape[1] - 1)
+            if greedy.fused_encoder(model):  # (else the encoder's layers run, on other builds)
+                model.generate_batch(x[:1], int(t[0, 0]), t.shape[1] - 1)
         raise _FirstIteration
 
     listener = Listener()

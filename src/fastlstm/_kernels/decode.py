@@ -1,9 +1,11 @@
 """Greedy decoding of the seq2seq models (ch07, ch08) in one kernel.
 
-:func:`greedy_decode` runs what ``Seq2seq.generate_batch`` (and its peeky and
+:func:`encode_and_decode` runs what ``Seq2seq.generate_batch`` (and its peeky and
 attention variants) did one Python call per layer and step: the encoder's LSTM
 over the questions, then every decoder step (embedding rows, the LSTM step,
-the attention, the output affine map and the argmax).  It runs the very bodies
+the attention, the output affine map and the argmax); :func:`greedy_decode`
+runs the decoder steps alone (large batches, whose encoder runs as its layer,
+and the decoders' own ``generate_batch``).  It runs the very bodies
 of the layers' kernels (:func:`~fastlstm._kernels.lstm.lstm_forward_steps`,
 :func:`~fastlstm._kernels.attention.attention_forward_rows`,
 :func:`~fastlstm._kernels.blas.matmul_bias_rows`) on arrays of the shapes the
@@ -12,7 +14,9 @@ step-by-step loop (``np.argmax``: the first of equal maxima).
 
 Parallel work is split into the layers' blocks, which depend on the sizes and
 on ``nch`` only, never on the thread count: the serial and the parallel build
-give the same ids.
+of :func:`greedy_decode` give the same ids.  :func:`encode_and_decode` is serial
+only (one or a few questions per call): its parallel build would cost minutes of
+compiling for calls that threads do not speed up.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from fastlstm._kernels.attention import attention_forward_rows
 from fastlstm._kernels.blas import matmul_bias_rows, matmul_rows
 from fastlstm._kernels.lstm import _block_row, lstm_forward_steps
-from fastlstm._numba import dual, jit
+from fastlstm._numba import BlasScoped, dual, jit
 
 # decoder kinds
 PLAIN = 0  # Decoder: the affine map reads h
@@ -92,77 +96,16 @@ def encode(xs, emb, Wxc, Whp, hs):
     lstm_forward_steps(X2, Wxc, Whp, none, A, hs_tm, cs_tm, hs, tmp)
 
 
-@dual(blas=True)
-def greedy_decode(
-    xs,
-    enc_emb,
-    enc_Wxc,
-    enc_Whp,
-    enc_hs,
-    emb,
-    Wxc,
-    Whp,
-    Ws,
-    W,
-    b,
-    kind,
-    start_id,
-    out,
-    a,
-    state,
-    nch,
-):
-    """Greedy answers of a seq2seq model, encoder included.
-
-    Parameters
-    ----------
-    xs : (N, T) int64 array
-        Questions; with ``T == 0`` the encoder is skipped and ``enc_hs`` is read.
-    enc_emb, enc_Wxc, enc_Whp : arrays
-        The encoder's embedding ``(V, D)`` and LSTM weights laid out as for
-        :func:`~fastlstm._kernels.lstm.lstm_forward` (unused when ``T == 0``).
-    enc_hs : (N, T_enc, H) array
-        The encoder's hidden states: written when ``T > 0`` (``T_enc == T``),
-        else read (``PLAIN`` and ``PEEKY`` read only ``enc_hs[:, -1]``).
-    emb : (V, D) array
-        The decoder's embedding.
-    Wxc, Whp : arrays
-        The decoder LSTM's weights laid out as for ``lstm_forward``; for
-        ``PEEKY`` ``Wxc`` holds the rows of the embedded input only.
-    Ws : (H, 4H) or (0, 4H) array
-        ``PEEKY``: the rows of the LSTM's ``Wx`` that read the encoder's state.
-    W, b : (K, V), (V,) arrays
-        The output affine map; ``K`` is ``H`` (``PLAIN``) or ``2H``.
-    kind : int
-        ``PLAIN``, ``PEEKY`` or ``ATTENTION``.
-    start_id : int
-        Id read at the first decoder step.
-    out : (N, S) int64 array
-        The decoded ids.
-    a : (N, S, T_enc) or (N, 0, 0) array
-        ``ATTENTION``: the attention weights of every step.
-    state : (2, N, H) array
-        The decoder LSTM's last ``h`` and ``c``.
-    nch : int
-        Blocks of rows of the products outside the LSTM (``fastlstm._numba.CHUNKS``).
-
-    Returns
-    -------
-    int
-        ``DONE``, or ``BAD_SCORES`` when a step's scores hold NaN or inf
-        (``out`` is then incomplete).
-    """
+@jit
+def _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch):
+    """The decoder's steps from the encoder's states (arguments as :func:`greedy_decode`)."""
     N, S = out.shape
-    T = xs.shape[1]
     H = enc_hs.shape[2]
     V = W.shape[1]
     D = emb.shape[1]
     C, _, hc4 = Wxc.shape
     hc = hc4 // 4
     dt = enc_hs.dtype
-
-    if T > 0:
-        encode(xs, enc_emb, enc_Wxc, enc_Whp, enc_hs)
     Te = enc_hs.shape[1]
 
     hs2 = np.empty((2, N, H), dtype=dt)  # this step's h, then the next one's
@@ -218,3 +161,77 @@ def greedy_decode(
     state[0] = hs2[0]
     state[1] = cs2[0]
     return DONE
+
+
+@dual(blas=True)
+def greedy_decode(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch):
+    """Greedy answers of a seq2seq decoder from the encoder's states.
+
+    Parameters
+    ----------
+    enc_hs : (N, T_enc, H) array
+        The encoder's hidden states (``PLAIN`` and ``PEEKY`` read only
+        ``enc_hs[:, -1]``, the decoder's initial state).
+    emb : (V, D) array
+        The decoder's embedding.
+    Wxc, Whp : arrays
+        The decoder LSTM's weights laid out as for
+        :func:`~fastlstm._kernels.lstm.lstm_forward`; for ``PEEKY`` ``Wxc``
+        holds the rows of the embedded input only.
+    Ws : (H, 4H) or (0, 4H) array
+        ``PEEKY``: the rows of the LSTM's ``Wx`` that read the encoder's state.
+    W, b : (K, V), (V,) arrays
+        The output affine map; ``K`` is ``H`` (``PLAIN``) or ``2H``.
+    kind : int
+        ``PLAIN``, ``PEEKY`` or ``ATTENTION``.
+    start_id : int
+        Id read at the first decoder step.
+    out : (N, S) int64 array
+        The decoded ids.
+    a : (N, S, T_enc) or (N, 0, 0) array
+        ``ATTENTION``: the attention weights of every step.
+    state : (2, N, H) array
+        The decoder LSTM's last ``h`` and ``c``.
+    nch : int
+        Blocks of rows of the products outside the LSTM (``fastlstm._numba.CHUNKS``).
+
+    Returns
+    -------
+    int
+        ``DONE``, or ``BAD_SCORES`` when a step's scores hold NaN or inf
+        (``out`` is then incomplete).
+    """
+    return _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch)
+
+
+@BlasScoped
+@jit
+def encode_and_decode(
+    xs,
+    enc_emb,
+    enc_Wxc,
+    enc_Whp,
+    enc_hs,
+    emb,
+    Wxc,
+    Whp,
+    Ws,
+    W,
+    b,
+    kind,
+    start_id,
+    out,
+    a,
+    state,
+    nch,
+):
+    """:func:`encode` the questions ``xs (N, T)`` into ``enc_hs (N, T, H)``, then :func:`greedy_decode`.
+
+    Serial only: one or a few questions per call (the book's ``eval_seq2seq``
+    loop, ``translate``), where one call in all is what counts.  ``enc_emb``,
+    ``enc_Wxc`` and ``enc_Whp`` are the encoder's embedding and laid-out LSTM
+    weights; the other arguments and the result are those of
+    :func:`greedy_decode`.
+    """
+    encode(xs, enc_emb, enc_Wxc, enc_Whp, enc_hs)
+    return _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch)

@@ -2,8 +2,8 @@
 
 ``generate`` and ``generate_batch`` of :class:`~fastlstm.models.Seq2seq`,
 :class:`~fastlstm.models.PeekySeq2seq`, :class:`~fastlstm.models.AttentionSeq2seq`
-(and of their decoders alone) run :func:`fastlstm._kernels.decode.greedy_decode`:
-the encoder and every decoder step in compiled code, with the layers' own
+(and of their decoders alone) run :mod:`fastlstm._kernels.decode`: the
+encoder and every decoder step in compiled code, with the layers' own
 kernels, so the ids are those of the step-by-step loop (``_generate_steps``,
 kept for subclasses that change a decoder step).
 
@@ -162,20 +162,29 @@ def _step_flops(H, D, affine_size):
 
 
 def _kernel(N, step_flops, rows=0):
-    """The serial build for small batches, the parallel one from ``_PARALLEL_MIN_STEP``.
+    """The kernel for ``N`` questions of ``rows = N * T`` characters (0: already encoded).
 
-    ``rows`` is ``N * T`` of the encoder's input product.
+    With ``rows``, :func:`~fastlstm._kernels.decode.encode_and_decode` (serial);
+    else the serial build of ``greedy_decode`` for small batches, the parallel
+    one from ``_PARALLEL_MIN_STEP``.
     """
-    if N * step_flops >= _PARALLEL_MIN_STEP:
+    if rows:
+        kernel = _kdec.encode_and_decode
+    elif N * step_flops >= _PARALLEL_MIN_STEP:
         return _kdec.greedy_decode
-    serial = _kdec.greedy_decode.serial
+    else:
+        kernel = _kdec.greedy_decode.serial
     if rows <= _UNSCOPED_MAX_ROWS:
-        return getattr(serial, "dispatcher", serial)
-    return serial
+        return getattr(kernel, "dispatcher", kernel)
+    return kernel
 
 
 def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size):
-    """Call the kernel; leave the decoder's state (and attention weights) as the step loop did."""
+    """Call the kernel; leave the decoder's state (and attention weights) as the step loop did.
+
+    ``xs`` (N, T) are the questions to encode (``enc`` the encoder's weights),
+    or None when ``enc_hs`` holds the encoder's states already.
+    """
     N, Te, H = enc_hs.shape
     dt = enc_hs.dtype
     emb, Wxc, Whp, Ws, W, b = dec
@@ -183,9 +192,11 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size):
     a = np.empty((N, sample_size, Te) if kind == ATTENTION else (N, 0, 0), dtype=dt)
     state = np.empty((2, N, H), dtype=dt)
     step_flops = _step_flops(H, emb.shape[1], W.size)
-    status = _kernel(N, step_flops, xs.size)(
-        xs, *enc, enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, CHUNKS
-    )
+    rest = (emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, CHUNKS)
+    if xs is None:
+        status = _kernel(N, step_flops)(enc_hs, *rest)
+    else:
+        status = _kernel(N, step_flops, xs.size)(xs, *enc, enc_hs, *rest)
     if status != _kdec.DONE:
         raise ValueError(
             "the model's scores contain NaN or inf during decoding (diverged parameters?)"
@@ -229,8 +240,7 @@ def decode_model(model, xs, start_id, sample_size):
         # decoding kernel its steps are not spread over the threads), then the decoder
         enc_hs = encoder.lstm.forward(encoder.embed.forward(xs))  # (N, T, H)
         encoder.hs = enc_hs
-        no_ids = np.empty((N, 0), dtype=np.int64)  # (N, 0): nothing left to encode
-        return _run(decoder, kind, no_ids, enc, dec, enc_hs, start_id, sample_size)
+        return _run(decoder, kind, None, enc, dec, enc_hs, start_id, sample_size)
     enc_hs = np.empty((N, T, H), dtype=decoder.lstm.dtype)  # (N, T, H)
     xs = np.ascontiguousarray(xs, dtype=np.int64)
     out = _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size)
@@ -246,13 +256,4 @@ def decode_states(decoder, enc_hs, start_id, sample_size):
     kind = type(decoder).__dict__["_greedy_kind"]
     enc_hs = np.ascontiguousarray(enc_hs, dtype=decoder.lstm.dtype)
     dec = _laid_out(decoder, decoder.params, lambda: _decoder_weights(decoder, kind))
-    N = enc_hs.shape[0]
-    xs = np.empty((N, 0), dtype=np.int64)
-    D = decoder.embed.params[0].shape[1]
-    dt = enc_hs.dtype
-    enc = (
-        np.empty((0, D), dtype=dt),
-        np.empty((1, 1, 4), dtype=dt),
-        np.empty((1, 1, 1, _kblas.panel_width(dt)), dtype=dt),
-    )
-    return _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size)
+    return _run(decoder, kind, None, None, dec, enc_hs, start_id, sample_size)
