@@ -393,7 +393,12 @@ def record_one(model: str, serial: bool = False) -> dict:
         _numba.serial_builds(False)
         me.warm_up, session.train_step = saved
         event.unregister("numba:compile", listener)
-    wanted = [e for e in _entries(state["key"]) if (e[0] in _numba.TWINS) != serial]
+    # the run's builds; the decoding kernels (run here on parallel builds only) with the parallel
+    wanted = [
+        e
+        for e in _entries(state["key"])
+        if (not serial if _background(e[0]) else (e[0] in _numba.TWINS) != serial)
+    ]
     loaded = [name for name, disp, argtypes, _ in wanted if argtypes in disp.overloads]
     return {
         "key": state["key"],
