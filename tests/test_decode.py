@@ -176,8 +176,8 @@ def test_one_row_product_has_the_bits_of_the_row_in_a_tile(dtype):
     kblas.pack_panels(B, Bp)
     one = np.empty((1, M), dtype=dtype)
     three = np.empty((3, M), dtype=dtype)
-    kblas.matmul_packed(A[:1], Bp, one)
-    kblas.matmul_packed(A, Bp, three)
+    kblas.matmul_panels_wide(A[:1], Bp, one)
+    kblas.matmul_panels(A, Bp, three)
     assert one.tobytes() == three[:1].tobytes()
     np.testing.assert_allclose(one, A[:1] @ B, rtol=1e-4 if dtype == np.float32 else 1e-12)
 

@@ -29,12 +29,19 @@ from fastlstm._numba import dual, jit, prange
 @dual(blas=True)
 def matmul(a, b, out, nch):
     """``out[...] = a @ b``, blocks of rows of ``a`` in parallel."""
-    matmul_rows(a, b, out, nch)
+    M = a.shape[0]
+    C = max(1, min(nch, M))
+    step = (M + C - 1) // C
+    for c in prange(C):
+        lo = c * step
+        hi = min(M, lo + step)
+        if lo < hi:
+            np.dot(a[lo:hi], b, out[lo:hi])
 
 
 @jit
 def matmul_rows(a, b, out, nch):
-    """The body of :func:`matmul`, compiled into the kernels that call it."""
+    """:func:`matmul`'s code, compiled into the kernels that call it (the decoding kernels)."""
     M = a.shape[0]
     C = max(1, min(nch, M))
     step = (M + C - 1) // C
@@ -48,12 +55,23 @@ def matmul_rows(a, b, out, nch):
 @dual(blas=True)
 def matmul_bias(a, b, bias, out, nch):
     """``out[...] = a @ b + bias`` (bias broadcast over rows)."""
-    matmul_bias_rows(a, b, bias, out, nch)
+    M = a.shape[0]
+    K = out.shape[1]
+    C = max(1, min(nch, M))
+    step = (M + C - 1) // C
+    for c in prange(C):
+        lo = c * step
+        hi = min(M, lo + step)
+        if lo < hi:
+            np.dot(a[lo:hi], b, out[lo:hi])
+            for i in range(lo, hi):
+                for k in range(K):
+                    out[i, k] += bias[k]
 
 
 @jit
 def matmul_bias_rows(a, b, bias, out, nch):
-    """The body of :func:`matmul_bias`, compiled into the kernels that call it."""
+    """:func:`matmul_bias`'s code, compiled into the kernels that call it (the decoding kernels)."""
     M = a.shape[0]
     K = out.shape[1]
     C = max(1, min(nch, M))
@@ -466,8 +484,29 @@ def matmul_panels(A, Bp, C):
     lda = A.shape[1]
     ldc = C.shape[1]
     ntiles = (M + TILE_ROWS - 1) // TILE_ROWS
+    for p in range(npan):
+        for i in range(ntiles):
+            lo = i * M // ntiles
+            hi = (i + 1) * M // ntiles
+            _tile(hi - lo, A, lo * lda, lda, Bp, p * K * P, K, C, lo * ldc + p * P, ldc)
+
+
+@jit(inline="never")
+def matmul_panels_wide(A, Bp, C):
+    """:func:`matmul_panels`, with a single row multiplied by several panels at once.
+
+    The same sums in the same order, so the same bits; one row's tile keeps only
+    ``PANEL_VECTORS`` running sums, each waiting for the previous multiply-add, and
+    ``ROW_PANELS`` panels at once keep more of them in flight.  For the decoding
+    kernels, whose steps are one row for one question.
+    """
+    M, K = A.shape
+    npan, _, P = Bp.shape
+    lda = A.shape[1]
+    ldc = C.shape[1]
+    ntiles = (M + TILE_ROWS - 1) // TILE_ROWS
     p0 = 0
-    if M == 1:  # one row: several panels at once (the same sums, more of them in flight)
+    if M == 1:
         p0 = npan - npan % ROW_PANELS
         for p in range(0, p0, ROW_PANELS):
             _ROW4(A, 0, Bp, p * K * P, K, C, p * P)
