@@ -67,8 +67,60 @@ PAUSE_S = 0.3
 # --------------------------------------------------------------------------- #
 # machine description
 # --------------------------------------------------------------------------- #
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def vector_isa() -> dict:
+    """The host's widest vector instructions and the width fastlstm's kernels are built for.
+
+    ``vector_isa`` is what the CPU has (``AVX-512``, ``AVX2``, ``AVX``, or
+    ``SSE`` / ``other``, from LLVM's host features); ``vector_bytes`` the width
+    of the packed kernel's vectors (``fastlstm._kernels.blas.VECTOR_BYTES``,
+    which ``FASTLSTM_VECTOR_BYTES`` may override), with its panel width and
+    tile rows for float32.
+    """
+    from fastlstm._kernels import blas
+
+    try:
+        from llvmlite import binding
+
+        features = binding.get_host_cpu_features()
+        cpu_name = binding.get_host_cpu_name()
+    except Exception:  # noqa: BLE001 - only a description
+        features, cpu_name = {}, "unknown"
+    if features.get("avx512f"):
+        isa = "AVX-512"
+    elif features.get("avx2"):
+        isa = "AVX2"
+    elif features.get("avx"):
+        isa = "AVX"
+    elif features.get("sse2"):
+        isa = "SSE"
+    else:
+        isa = "other"
+    return {
+        "vector_isa": isa,
+        "llvm_cpu": cpu_name,
+        "fma": bool(features.get("fma")),
+        "vector_bytes": blas.VECTOR_BYTES,
+        "panel_width_float32": blas.panel_width(np.float32),
+        "tile_rows": blas.TILE_ROWS,
+    }
+
+
 def machine() -> dict:
-    """CPU count, library versions and thread settings of this process."""
+    """CPU model and vector width, CPU count, library versions and thread settings."""
     import numba
     import scipy
 
@@ -77,6 +129,8 @@ def machine() -> dict:
     except ValueError:  # no parallel kernel has run yet
         layer = "not initialised"
     return {
+        "cpu_model": cpu_model(),
+        **vector_isa(),
         "torch": None if torch is None else torch.__version__,
         "torch_threads": None if torch is None else torch.get_num_threads(),
         "cpu_count": os.cpu_count(),

@@ -12,7 +12,11 @@ Groups, each timing ``fastlstm`` and ``reference``:
 * ``eval ...``: greedy answers to 5000 questions; fastlstm decodes them all in
   one batched ``generate`` call, the reference one question at a time as the
   book does.  The reference is timed on the first 200 questions only and its
-  time is scaled to 5000 in the report (``extra_info["time_scale"]``).
+  time is scaled to 5000 in the report (``extra_info["time_scale"]``).  The
+  sgemm yardstick runs in the same rounds; the flops of the encoder's and the
+  decoder's products give fastlstm's share of its rate.
+* ``eval1 ...``: the first 200 of those questions, one ``generate`` call per
+  question for both implementations, as the book's ``eval_seq2seq`` loop does.
 
 Inputs are seeded random ids, so no data files are needed.  The learning
 rates are small because timing does not depend on them and the same model is
@@ -388,6 +392,22 @@ class EvalCase(NamedTuple):
             f"answer={self.sample_size} questions={self.questions}"
         )
 
+    @property
+    def group_one(self):
+        return (
+            f"eval1 {self.model} V={self.V} D={self.D} H={self.H} T_in={self.T_in} "
+            f"answer={self.sample_size} one question per call"
+        )
+
+    @property
+    def flops(self):
+        """Matrix-product flops of answering all questions: encoder and decoder steps."""
+        G, D, H = 4 * self.H, self.D, self.H
+        K = H if self.model == "Seq2seq" else 2 * H  # the output layer reads h, or 2H values
+        once = G * H if self.model == "PeekySeq2seq" else 0  # h_enc @ Wx[:H], once
+        per_row = self.T_in * G * (D + H) + once + self.sample_size * (G * (D + H) + K * self.V)
+        return 2.0 * self.questions * per_row
+
 
 EVAL_CASES = [
     EvalCase("Seq2seq", 13, 16, 128, 7, 4, 5000, 200),
@@ -399,6 +419,21 @@ EVAL_CASES = [
 def _questions(c: EvalCase, seed=SEED):
     rng = np.random.default_rng(seed)
     return rng.integers(0, c.V, size=(c.questions, c.T_in)).astype(np.int32)  # (Q, T_in)
+
+
+def make_eval_one(impl, c: EvalCase, seed=SEED):
+    """``run()`` answering the first ``ref_questions`` one question per ``generate`` call,
+    as the book's ``eval_seq2seq`` loop does, with either implementation."""
+    models = _tools(impl)[0]
+    model = getattr(models, c.model)(c.V, c.D, c.H, seed=seed)
+    xs = _questions(c)[: c.ref_questions]
+    start_id = c.V - 1
+
+    def run():
+        out = [model.generate(xs[i : i + 1], start_id, c.sample_size) for i in range(len(xs))]
+        return np.asarray(out).reshape(len(xs), c.sample_size)
+
+    return run
 
 
 def make_eval(impl, c: EvalCase, seed=SEED):
@@ -451,6 +486,45 @@ def test_eval(benchmark, info, checks, timings, case, impl):
         time_scale=case.questions / timed_questions,
         same_answers_frac=result["same_answers_frac"],
     )
+    # the sgemm yardstick runs in the same rounds: the report's share of the sgemm rate
+    time_with_sgemm(
+        benchmark,
+        info,
+        timings,
+        case.group,
+        lambda: {i: make_eval(i, case) for i in IMPLS},
+        max_rounds=10,
+    )
+    if impl == "fastlstm":
+        record_gflops(benchmark, case.flops)
+
+
+def check_eval_one(c: EvalCase) -> dict:
+    """One question per call: fastlstm's answers must equal the reference's on >= 99%."""
+    fast = make_eval_one("fastlstm", c)()
+    ref = make_eval_one("reference", c)()
+    same = float(np.mean(np.all(fast == ref, axis=1)))
+    if same < 0.99:
+        raise AssertionError(f"only {same:.1%} of the answers equal the reference's")
+    return {"same_answers_frac": same}
+
+
+@pytest.mark.parametrize(
+    ("case", "impl"), grouped_params([(c.group_one, c.model, c) for c in EVAL_CASES])
+)
+def test_eval_one_question_per_call(benchmark, info, checks, timings, case, impl):
+    """The book's ``eval_seq2seq`` loop: ``model.generate(question, start_id, size)`` per question."""
+    result = checks.get(case.group_one, lambda: check_eval_one(case))
+    info.update(
+        impl=impl,
+        kernel="eval1",
+        **case._asdict(),
+        questions_timed=case.ref_questions,
+        same_answers_frac=result["same_answers_frac"],
+    )
     timings.get(
-        benchmark, case.group, lambda: {i: make_eval(i, case) for i in IMPLS}, max_rounds=10
+        benchmark,
+        case.group_one,
+        lambda: {i: make_eval_one(i, case) for i in IMPLS},
+        max_rounds=10,
     )

@@ -255,3 +255,34 @@ def test_ctrl_c_during_warm_up_stops_the_helpers(monkeypatch):
     finally:
         if helper.poll() is None:
             helper.kill()
+
+
+def test_decoding_kernels_compile_in_the_background(monkeypatch):
+    """Greedy decoding is first run after the first epoch: neither of its builds, nor the
+    parameter check, holds up the first iteration."""
+    names = [
+        "fastlstm._kernels.lstm:lstm_forward_serial",
+        "fastlstm._kernels.decode:encode_and_decode",
+        "fastlstm._kernels.decode:greedy_decode",
+        "fastlstm.models.greedy:_same_bits",
+    ]
+    entries = [(name, None, (), 1.0) for name in names]
+    before, background = [], []
+    monkeypatch.setattr(_warmup, "_entries", lambda key: entries)
+    monkeypatch.setattr(_numba, "cache_index_has", lambda d, a: False)
+    monkeypatch.setattr(_warmup, "_processes", lambda: 2)
+    monkeypatch.setattr(_warmup, "_cache_writable", lambda: True)
+    monkeypatch.setattr(_warmup, "_compile_all", lambda es: before.extend(e[0] for e in es))
+    monkeypatch.setattr(_warmup, "_wait", lambda procs, timeout: None)
+    monkeypatch.setattr(_warmup, "wait_background", lambda timeout=None: True)
+
+    def helpers(key, shares):
+        background.extend(names[i] for share in shares for i in share)
+        return []
+
+    monkeypatch.setattr(_warmup, "_start_helpers", helpers)
+    _warmup.warm_up("key")
+    assert before == names[:1]
+    assert sorted(background) == sorted(names[1:])
+    assert not _numba._SerialBuilds.on  # no parallel build of the iteration is pending
+    _warmup._Background.thread.join(5)

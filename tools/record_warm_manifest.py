@@ -42,6 +42,11 @@ def record_one(model: str, serial: bool = False) -> dict:
     """Run ``model``'s first training iteration at the default settings, in this process
     (on serial builds only if ``serial``).
 
+    For a seq2seq model (not on serial builds) the first batch and its first question
+    are also decoded, as the evaluation after the first epoch and ``translate`` decode:
+    both builds of the decoding kernel are listed, and the helpers compile them in the
+    background (:data:`fastlstm._warmup.BACKGROUND`), not before the first iteration.
+
     Returns ``{"key", "compiled": [(name, argtypes, seconds)], "loaded": [name]}``:
     the kernels compiled from Python during that iteration (with their
     compile seconds, helpers included) and the manifest's entries for the key
@@ -72,8 +77,16 @@ def record_one(model: str, serial: bool = False) -> dict:
 
     step = engine_step.train_step
 
-    def first_step(*args, **kwargs):
-        step(*args, **kwargs)
+    def first_step(model, optimizer, x, t, max_grad=None):
+        step(model, optimizer, x, t, max_grad)
+        if not serial and hasattr(model, "generate_batch"):
+            # the evaluation after the first epoch decodes batches (the parallel build);
+            # eval_seq2seq and translate decode one question (the serial build)
+            from fastlstm.models import greedy
+
+            model.generate_batch(x, int(t[0, 0]), t.shape[1] - 1)
+            if greedy.fused_encoder(model):  # (else the encoder's layers run, on other builds)
+                model.generate_batch(x[:1], int(t[0, 0]), t.shape[1] - 1)
         raise _FirstIteration
 
     listener = Listener()
@@ -91,7 +104,12 @@ def record_one(model: str, serial: bool = False) -> dict:
         _numba.serial_builds(False)
         _warmup.warm_up, engine_step.train_step = saved
         event.unregister("numba:compile", listener)
-    wanted = [e for e in _warmup._entries(state["key"]) if (e[0] in _numba.TWINS) != serial]
+    # the run's builds; the decoding kernels (run here on parallel builds only) with the parallel
+    wanted = [
+        e
+        for e in _warmup._entries(state["key"])
+        if (not serial if _warmup._background(e[0]) else (e[0] in _numba.TWINS) != serial)
+    ]
     loaded = [name for name, disp, argtypes, _ in wanted if argtypes in disp.overloads]
     return {
         "key": state["key"],

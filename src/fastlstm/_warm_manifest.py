@@ -137,6 +137,9 @@ JOBS = {
         ('fastlstm._kernels.lstm:lstm_weight_grads_serial', ('float32[2C]', 'float32[4C]', 'float32[3C]', 'float32[3C]', 'float32[3C]'), 0.28),
         ('fastlstm._kernels.optim:sum_squares_parallel_serial', ('float32[1C]',), 0.38),
         ('fastlstm._kernels.optim:adam_parallel_serial', ('float32[1C]', 'float32[1C]', 'float32[1C]', 'float32[1C]', 'float32', 'float32', 'float32', 'float32'), 0.32),
+        ('fastlstm._kernels.decode:greedy_decode', ('float32[3C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[2C]', 'float32[2C]', 'float32[1C]', 'int64', 'int64', 'int64[2C]', 'float32[3C]', 'float32[3C]', 'int64'), 42.01),
+        ('fastlstm.models.greedy:_same_bits', ('int32[2C]', 'int32[2C]'), 0.29),
+        ('fastlstm._kernels.decode:encode_and_decode', ('int64[2C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[3C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[2C]', 'float32[2C]', 'float32[1C]', 'int64', 'int64', 'int64[2C]', 'float32[3C]', 'float32[3C]', 'int64'), 22.73),
     ],
     # peeky
     '{"batch": [128, 7, 5], "config": {"dtype": "float32", "hidden_size": 128, "pad_id": null, "vocab_size": 13, "wordvec_size": 16}, "model": "peeky"}': [
@@ -171,6 +174,9 @@ JOBS = {
         ('fastlstm._kernels.lstm:lstm_weight_grads_serial', ('float32[2C]', 'float32[4C]', 'float32[3C]', 'float32[3C]', 'float32[3C]'), 0.47),
         ('fastlstm._kernels.optim:sum_squares_parallel_serial', ('float32[1C]',), 0.59),
         ('fastlstm._kernels.optim:adam_parallel_serial', ('float32[1C]', 'float32[1C]', 'float32[1C]', 'float32[1C]', 'float32', 'float32', 'float32', 'float32'), 0.31),
+        ('fastlstm._kernels.decode:greedy_decode', ('float32[3C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[2C]', 'float32[2C]', 'float32[1C]', 'int64', 'int64', 'int64[2C]', 'float32[3C]', 'float32[3C]', 'int64'), 42.01),
+        ('fastlstm.models.greedy:_same_bits', ('int32[2C]', 'int32[2C]'), 0.29),
+        ('fastlstm._kernels.decode:encode_and_decode', ('int64[2C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[3C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[2C]', 'float32[2C]', 'float32[1C]', 'int64', 'int64', 'int64[2C]', 'float32[3C]', 'float32[3C]', 'int64'), 22.73),
     ],
     # attention
     '{"batch": [128, 29, 11], "config": {"dtype": "float32", "hidden_size": 256, "pad_id": null, "vocab_size": 59, "wordvec_size": 16}, "model": "attention"}': [
@@ -207,6 +213,9 @@ JOBS = {
         ('fastlstm._kernels.lstm:lstm_weight_grads_serial', ('float32[2C]', 'float32[4C]', 'float32[3C]', 'float32[3C]', 'float32[3C]'), 0.24),
         ('fastlstm._kernels.optim:sum_squares_parallel_serial', ('float32[1C]',), 0.43),
         ('fastlstm._kernels.optim:adam_parallel_serial', ('float32[1C]', 'float32[1C]', 'float32[1C]', 'float32[1C]', 'float32', 'float32', 'float32', 'float32'), 0.22),
+        ('fastlstm._kernels.decode:greedy_decode', ('float32[3C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[2C]', 'float32[2C]', 'float32[1C]', 'int64', 'int64', 'int64[2C]', 'float32[3C]', 'float32[3C]', 'int64'), 42.01),
+        ('fastlstm.models.greedy:_same_bits', ('int32[2C]', 'int32[2C]'), 0.29),
+        ('fastlstm._kernels.decode:encode_and_decode', ('int64[2C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[3C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[2C]', 'float32[2C]', 'float32[1C]', 'int64', 'int64', 'int64[2C]', 'float32[3C]', 'float32[3C]', 'int64'), 22.73),
     ],
     # attention-bi
     '{"batch": [128, 29, 11], "config": {"dtype": "float32", "hidden_size": 256, "pad_id": null, "vocab_size": 59, "wordvec_size": 16}, "model": "attention-bi"}': [
@@ -243,5 +252,7 @@ JOBS = {
         ('fastlstm._kernels.lstm:lstm_weight_grads_serial', ('float32[2C]', 'float32[4C]', 'float32[3C]', 'float32[3C]', 'float32[3C]'), 0.33),
         ('fastlstm._kernels.optim:sum_squares_parallel_serial', ('float32[1C]',), 0.54),
         ('fastlstm._kernels.optim:adam_parallel_serial', ('float32[1C]', 'float32[1C]', 'float32[1C]', 'float32[1C]', 'float32', 'float32', 'float32', 'float32'), 0.28),
+        ('fastlstm._kernels.decode:greedy_decode', ('float32[3C]', 'float32[2C]', 'float32[3C]', 'float32[4C]', 'float32[2C]', 'float32[2C]', 'float32[1C]', 'int64', 'int64', 'int64[2C]', 'float32[3C]', 'float32[3C]', 'int64'), 42.01),
+        ('fastlstm.models.greedy:_same_bits', ('int32[2C]', 'int32[2C]'), 0.29),
     ],
 }

@@ -115,6 +115,15 @@ def _python_scalar(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+#: Modules whose kernels the first training iteration does not run (greedy decoding, first
+#: run by the evaluation after the first epoch): both their builds compile in the background.
+BACKGROUND = ("fastlstm._kernels.decode:", "fastlstm.models.greedy:")
+
+
+def _background(name: str) -> bool:
+    return name.startswith(BACKGROUND)
+
+
 def _entries(key: str):
     """``[(name, dispatcher, argtypes, seconds)]`` listed for ``key`` (empty if none)."""
     out = []
@@ -264,15 +273,16 @@ def warm_up(key: str) -> float:
         _log.debug("fastlstm: no warm-up (%r)", exc)
         return 0.0
     missing = [i for i, e in enumerate(entries) if not _numba.cache_index_has(e[1], e[2])]
-    later = [i for i in missing if entries[i][0] in _numba.TWINS]  # parallel builds
-    now = [i for i in missing if entries[i][0] not in _numba.TWINS]
+    # parallel builds, and kernels the first iteration does not run
+    later = [i for i in missing if entries[i][0] in _numba.TWINS or _background(entries[i][0])]
+    now = [i for i in missing if i not in later]
     if not wait_background(0):  # an earlier warm-up is still compiling parallel builds
         later = []
     n = _processes()
     if not missing or n < 2 or not _cache_writable():
         return 0.0
     start = time.perf_counter()
-    if later:
+    if any(entries[i][0] in _numba.TWINS and not _background(entries[i][0]) for i in later):
         _numba.serial_builds(True)
     try:
         if now:

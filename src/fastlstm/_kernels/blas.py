@@ -39,9 +39,39 @@ def matmul(a, b, out, nch):
             np.dot(a[lo:hi], b, out[lo:hi])
 
 
+@jit
+def matmul_rows(a, b, out, nch):
+    """:func:`matmul`'s code, compiled into the kernels that call it (the decoding kernels)."""
+    M = a.shape[0]
+    C = max(1, min(nch, M))
+    step = (M + C - 1) // C
+    for c in prange(C):
+        lo = c * step
+        hi = min(M, lo + step)
+        if lo < hi:
+            np.dot(a[lo:hi], b, out[lo:hi])
+
+
 @dual(blas=True)
 def matmul_bias(a, b, bias, out, nch):
     """``out[...] = a @ b + bias`` (bias broadcast over rows)."""
+    M = a.shape[0]
+    K = out.shape[1]
+    C = max(1, min(nch, M))
+    step = (M + C - 1) // C
+    for c in prange(C):
+        lo = c * step
+        hi = min(M, lo + step)
+        if lo < hi:
+            np.dot(a[lo:hi], b, out[lo:hi])
+            for i in range(lo, hi):
+                for k in range(K):
+                    out[i, k] += bias[k]
+
+
+@jit
+def matmul_bias_rows(a, b, bias, out, nch):
+    """:func:`matmul_bias`'s code, compiled into the kernels that call it (the decoding kernels)."""
     M = a.shape[0]
     K = out.shape[1]
     C = max(1, min(nch, M))
@@ -298,6 +328,111 @@ def _make_tile(rows, nvec, accumulate):
     return tile
 
 
+def _make_row_tile(npanels, nvec):
+    """An intrinsic ``row_tile(A, a_off, Bp, b_off, K, C, c_off)`` for one row and several panels.
+
+    ``C[j*P : (j+1)*P] = sum_k A[k] * Bp[j, k, :P]`` for ``j < npanels`` (panels
+    ``K*P`` values apart from ``b_off``, row of ``A`` at ``a_off``, row of ``C``
+    at ``c_off``): the same sums, in the same order, as ``npanels`` calls of the
+    one-row tile of :func:`_make_tile`, but with ``npanels * nvec`` running sums
+    in flight, so a single row is not held up by the latency of each
+    multiply-add.
+    """
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def row_tile(typingctx, A, a_off, Bp, b_off, K, C, c_off):
+        sig = types.void(A, a_off, Bp, b_off, K, C, c_off)
+
+        def codegen(context, builder, signature, args):
+            aty, bty, cty = signature.args[0], signature.args[2], signature.args[5]
+            i64 = ir.IntType(64)
+            i32 = ir.IntType(32)
+
+            def as64(v):
+                return builder.sext(v, i64) if v.type.width < 64 else v
+
+            A_, B_, C_ = args[0], args[2], args[5]
+            a_off_, b_off_, K_, c_off_ = (as64(args[i]) for i in (1, 3, 4, 6))
+            fty = context.get_value_type(aty.dtype)
+            lanes = VECTOR_BYTES // (aty.dtype.bitwidth // 8)
+            P = nvec * lanes
+            vty = ir.VectorType(fty, lanes)
+            suffix = "f32" if aty.dtype.bitwidth == 32 else "f64"
+            fma = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(vty, [vty, vty, vty]),
+                f"llvm.fmuladd.v{lanes}{suffix}",
+            )
+
+            def data(ty, v):
+                return cgutils.create_struct_proxy(ty)(context, builder, value=v).data
+
+            a0 = builder.gep(data(aty, A_), [a_off_])
+            b0 = builder.gep(data(bty, B_), [b_off_])
+            c0 = builder.gep(data(cty, C_), [c_off_])
+            panel = builder.mul(K_, i64(P))  # values from one panel to the next
+
+            def vptr(p, v):
+                return builder.bitcast(builder.gep(p, [i64(v * lanes)]), vty.as_pointer())
+
+            nacc = npanels * nvec
+            init = [ir.Constant(vty, None)] * nacc
+            pre = builder.block
+            loop = builder.append_basic_block("row_tile_loop")
+            done = builder.append_basic_block("row_tile_done")
+            builder.cbranch(builder.icmp_signed(">", K_, i64(0)), loop, done)
+
+            builder.position_at_end(loop)
+            k = builder.phi(i64)
+            k.add_incoming(i64(0), pre)
+            acc = []
+            for x in init:
+                phi = builder.phi(vty)
+                phi.add_incoming(x, pre)
+                acc.append(phi)
+            undef = ir.Constant(vty, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+            a = builder.load(builder.gep(a0, [k]), align=4)
+            av = builder.shuffle_vector(builder.insert_element(undef, a, i32(0)), undef, splat)
+            kp = builder.mul(k, i64(P))
+            new = []
+            for j in range(npanels):
+                bp = builder.gep(b0, [builder.add(builder.mul(panel, i64(j)), kp)])
+                for v in range(nvec):
+                    bv = builder.load(vptr(bp, v), align=4)
+                    new.append(builder.call(fma, [av, bv, acc[j * nvec + v]]))
+            k1 = builder.add(k, i64(1))
+            end = builder.block
+            k.add_incoming(k1, end)
+            for phi, x in zip(acc, new):
+                phi.add_incoming(x, end)
+            builder.cbranch(builder.icmp_signed("<", k1, K_), loop, done)
+
+            builder.position_at_end(done)
+            outs = []
+            for i, x in enumerate(init):
+                out = builder.phi(vty)
+                out.add_incoming(x, pre)
+                out.add_incoming(new[i], end)
+                outs.append(out)
+            for i, out in enumerate(outs):  # (the phi nodes first)
+                builder.store(out, vptr(c0, i), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return row_tile
+
+
+#: Panels one row is multiplied with at once (``ROW_PANELS * PANEL_VECTORS`` running sums:
+#: enough to cover the latency of a multiply-add on both AVX2 and AVX-512).
+ROW_PANELS = 4
+_ROW4 = _make_row_tile(ROW_PANELS, PANEL_VECTORS)
+
 _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10 = (
     _make_tile(r, PANEL_VECTORS, False) for r in range(1, 11)
 )
@@ -350,6 +485,32 @@ def matmul_panels(A, Bp, C):
     ldc = C.shape[1]
     ntiles = (M + TILE_ROWS - 1) // TILE_ROWS
     for p in range(npan):
+        for i in range(ntiles):
+            lo = i * M // ntiles
+            hi = (i + 1) * M // ntiles
+            _tile(hi - lo, A, lo * lda, lda, Bp, p * K * P, K, C, lo * ldc + p * P, ldc)
+
+
+@jit(inline="never")
+def matmul_panels_wide(A, Bp, C):
+    """:func:`matmul_panels`, with a single row multiplied by several panels at once.
+
+    The same sums in the same order, so the same bits; one row's tile keeps only
+    ``PANEL_VECTORS`` running sums, each waiting for the previous multiply-add, and
+    ``ROW_PANELS`` panels at once keep more of them in flight.  For the decoding
+    kernels, whose steps are one row for one question.
+    """
+    M, K = A.shape
+    npan, _, P = Bp.shape
+    lda = A.shape[1]
+    ldc = C.shape[1]
+    ntiles = (M + TILE_ROWS - 1) // TILE_ROWS
+    p0 = 0
+    if M == 1:
+        p0 = npan - npan % ROW_PANELS
+        for p in range(0, p0, ROW_PANELS):
+            _ROW4(A, 0, Bp, p * K * P, K, C, p * P)
+    for p in range(p0, npan):
         for i in range(ntiles):
             lo = i * M // ntiles
             hi = (i + 1) * M // ntiles

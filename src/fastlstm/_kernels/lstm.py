@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastlstm._kernels.blas import check_panel_width, matmul_packed, matmul_panels
+from fastlstm._kernels.blas import (
+    check_panel_width,
+    matmul_packed,
+    matmul_panels,
+    matmul_panels_wide,
+)
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
 from fastlstm._numba import dual, jit, prange
@@ -242,6 +247,7 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     hs : (N, T, H) output hidden states, batch-major.
     tmp : (C, N, 4hc) work array.
     """
+
     C, T, N, hc4 = A.shape
     hc = hc4 // 4
     H = hs_tm.shape[2]
@@ -261,6 +267,48 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
             lo = c * hc
             hi = min(H, lo + hc)
             matmul_panels(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
+            for n in range(N):
+                _gates_forward_row(
+                    A[c, t, n],
+                    tmp[c, n],
+                    cs_tm[t, n, lo:hi],
+                    cs_tm[t + 1, n, lo:hi],
+                    hs_tm[t + 1, n, lo:hi],
+                    hi - lo,
+                    hc,
+                )
+                for k in range(lo, hi):
+                    hs[n, t, k] = hs_tm[t + 1, n, k]
+
+
+@jit
+def lstm_forward_steps(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
+    """:func:`lstm_forward` (arguments as there) for kernels that run it inside.
+
+    The same code, compiled into its caller: the decoding kernels run the encoder and every
+    decoder step through it, so they compute what the layer computes, bit for bit
+    (``tests/test_decode.py`` compares them).  A copy rather than a call from
+    ``lstm_forward``, whose compile time the first training iteration waits for.
+    """
+    C, T, N, hc4 = A.shape
+    hc = hc4 // 4
+    H = hs_tm.shape[2]
+    check_panel_width(Whp.shape[3], hs_tm.itemsize)
+    # input projections (with the bias) of all steps at once, one product per block
+    for c in prange(C):
+        np.dot(X2, Wxc[c], A[c].reshape((T * N, hc4)))
+        if P.shape[1] > 0:
+            for t in range(T):
+                for n in range(N):
+                    a = A[c, t, n]
+                    p = P[c, n]
+                    for k in range(hc4):
+                        a[k] += p[k]
+    for t in range(T):
+        for c in prange(C):
+            lo = c * hc
+            hi = min(H, lo + hc)
+            matmul_panels_wide(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
                     A[c, t, n],

@@ -137,7 +137,7 @@ class _LSTMKernels(_Recurrent):
         hs_tm[0] = h0
         cs_tm[0] = c0
         hs = np.empty((N, T, H), dtype=dt)
-        X2 = np.empty((T * N, D + 1), dtype=dt)  # (T*N, D+1) inputs and a column of ones
+        X2 = self._work("X2", (T * N, D + 1))  # (T*N, D+1) inputs and a column of ones
         X2[:, :D] = xs_tm.reshape(T * N, D)
         X2[:, D] = 1
         tmp = self._work("tmp", (C, N, 4 * hc))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeAttention, TimeBiLSTM, TimeEmbedding, TimeLSTM
+from fastlstm.models import greedy as _greedy
 from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, as_rng
 from fastlstm.models.seq2seq import (
     Encoder,
@@ -42,6 +43,8 @@ class AttentionEncoder(Encoder):
     dtype : float32 or float64
         Parameter dtype (keyword only).
     """
+
+    _greedy_encoder = "all"  # greedy decoding runs this encoder inside its kernel
 
     def forward(self, xs):
         """Encode a batch of questions, keeping every hidden state.
@@ -100,6 +103,8 @@ class AttentionDecoder:
     ``lstm_b (4H,)``, ``affine_W (2H, V)``, ``affine_b (V,)``; the Affine sees
     ``concat(context, dec_hs)``.
     """
+
+    _greedy_kind = _greedy.ATTENTION  # how the decoding kernel runs a step (subclasses: the loop)
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
@@ -217,6 +222,12 @@ class AttentionDecoder:
         V = self.embed.params[0].shape[0]
         start_id, sample_size = _check_generate_args(start_id, sample_size, V)
         enc_hs = np.asarray(enc_hs)
+        if type(self).__dict__.get("_greedy_kind") is not None and enc_hs.ndim == 3:
+            return _greedy.decode_states(self, enc_hs, start_id, sample_size)
+        return self._generate_steps(enc_hs, start_id, sample_size)
+
+    def _generate_steps(self, enc_hs, start_id, sample_size):
+        """:meth:`generate_batch` one layer call per step (the oracle of the decoding kernel)."""
         N, Te, _ = enc_hs.shape
         sampled = np.empty((N, sample_size), dtype=np.int64)
         weights = np.empty((N, sample_size, Te), dtype=self.lstm.dtype)

@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
+from fastlstm.models import greedy as _greedy
 from fastlstm.models.base import (
     BaseModel,
     _check_dtype,
@@ -98,6 +99,8 @@ class Encoder:
     ``params``: ``embed_W (V, D)``, ``lstm_Wx (D, 4H)``, ``lstm_Wh (H, 4H)``, ``lstm_b (4H,)``.
     """
 
+    _greedy_encoder = "last"  # greedy decoding runs this encoder inside its kernel
+
     def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
         dtype = _check_dtype(dtype)
@@ -158,8 +161,10 @@ class Encoder:
         """
         if self.hs is None:
             raise RuntimeError(f"{type(self).__name__}.backward: call forward first")
-        dhs = np.zeros_like(self.hs)  # (N, T, H)
-        dhs[:, -1, :] = dh
+        dhs = self.__dict__.get("_dhs")  # (N, T, H), kept between iterations
+        if dhs is None or dhs.shape != self.hs.shape or dhs.dtype != self.hs.dtype:
+            dhs = self._dhs = np.zeros_like(self.hs)
+        dhs[:, -1, :] = dh  # only the last step: the others stay zero
         dout = self.lstm.backward(dhs)
         return self.embed.backward(dout)
 
@@ -182,6 +187,8 @@ class Decoder:
     ``params``: ``embed_W (V, D)``, ``lstm_Wx (D, 4H)``, ``lstm_Wh (H, 4H)``,
     ``lstm_b (4H,)``, ``affine_W (H, V)``, ``affine_b (V,)``.
     """
+
+    _greedy_kind = _greedy.PLAIN  # how the decoding kernel runs a step (subclasses: the loop)
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)
@@ -293,6 +300,12 @@ class Decoder:
         V = self.embed.params[0].shape[0]
         start_id, sample_size = _check_generate_args(start_id, sample_size, V)
         h = np.asarray(h)
+        if type(self).__dict__.get("_greedy_kind") is not None and h.ndim == 2:
+            return _greedy.decode_states(self, h[:, None, :], start_id, sample_size)
+        return self._generate_steps(h, start_id, sample_size)
+
+    def _generate_steps(self, h, start_id, sample_size):
+        """:meth:`generate_batch` one layer call per step (for subclasses that change ``_step``)."""
         N = h.shape[0]
         sampled = np.empty((N, sample_size), dtype=np.int64)
         ids = np.full((N, 1), start_id, dtype=np.int64)
@@ -456,6 +469,10 @@ class Seq2seq(BaseModel):
         xs = _check_ids(xs, "xs", self.vocab_size)
         if xs.shape[0] == 0 or xs.shape[1] == 0:
             raise ValueError(f"xs must hold at least one question of length >= 1, got {xs.shape}")
+        if _greedy.fused_encoder(self):
+            V = self.decoder.embed.params[0].shape[0]
+            start_id, sample_size = _check_generate_args(start_id, sample_size, V)
+            return _greedy.decode_model(self, xs, start_id, sample_size)
         check_finite_params(self.params, type(self).__name__)
         h = self.encoder.forward(xs)
         return self.decoder.generate_batch(h, start_id, sample_size)
@@ -479,6 +496,8 @@ class PeekyDecoder(Decoder):
     ``params``: ``embed_W (V, D)``, ``lstm_Wx (H + D, 4H)``, ``lstm_Wh (H, 4H)``,
     ``lstm_b (4H,)``, ``affine_W (2H, V)``, ``affine_b (V,)``.
     """
+
+    _greedy_kind = _greedy.PEEKY
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32):
         _check_sizes(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size)

@@ -1,0 +1,237 @@
+"""Greedy decoding of the seq2seq models (ch07, ch08) in one kernel.
+
+:func:`encode_and_decode` runs what ``Seq2seq.generate_batch`` (and its peeky and
+attention variants) did one Python call per layer and step: the encoder's LSTM
+over the questions, then every decoder step (embedding rows, the LSTM step,
+the attention, the output affine map and the argmax); :func:`greedy_decode`
+runs the decoder steps alone (large batches, whose encoder runs as its layer,
+and the decoders' own ``generate_batch``).  It runs the very bodies
+of the layers' kernels (:func:`~fastlstm._kernels.lstm.lstm_forward_steps`,
+:func:`~fastlstm._kernels.attention.attention_forward_rows`,
+:func:`~fastlstm._kernels.blas.matmul_bias_rows`) on arrays of the shapes the
+layers use, so the scores have the layers' bits and the ids are those of the
+step-by-step loop (``np.argmax``: the first of equal maxima).
+
+Parallel work is split into the layers' blocks, which depend on the sizes and
+on ``nch`` only, never on the thread count: the serial and the parallel build
+of :func:`greedy_decode` give the same ids.  :func:`encode_and_decode` is serial
+only (one or a few questions per call): its parallel build would cost minutes of
+compiling for calls that threads do not speed up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastlstm._kernels.attention import attention_forward_rows
+from fastlstm._kernels.blas import matmul_bias_rows, matmul_rows
+from fastlstm._kernels.lstm import _block_row, lstm_forward_steps
+from fastlstm._numba import BlasScoped, dual, jit
+
+# decoder kinds
+PLAIN = 0  # Decoder: the affine map reads h
+PEEKY = 1  # PeekyDecoder: the encoder's state joins the LSTM's input and the affine's
+ATTENTION = 2  # AttentionDecoder: the affine map reads concat(context, h)
+
+# status codes
+DONE = 0
+BAD_SCORES = 1
+
+
+@jit
+def _embed_rows(emb, ids, X2, r0):
+    """``X2[r0 + n] = [emb[ids[n]], 1]`` for every ``n``: one time step's inputs (N, D+1)."""
+    D = emb.shape[1]
+    for n in range(ids.shape[0]):
+        row = X2[r0 + n]
+        src = emb[ids[n]]
+        for d in range(D):
+            row[d] = src[d]
+        row[D] = 1
+
+
+@jit
+def _argmax_rows(score, ids):
+    """``ids[n] = argmax(score[n])`` (first of equal maxima); False if a score is not finite."""
+    N, V = score.shape
+    for n in range(N):
+        row = score[n]
+        finite = True
+        best = row[0]
+        arg = 0
+        for v in range(V):
+            x = row[v]
+            finite &= np.isfinite(x)
+            if x > best:
+                best = x
+                arg = v
+        if not finite:
+            return False
+        ids[n] = arg
+    return True
+
+
+@jit
+def encode(xs, emb, Wxc, Whp, hs):
+    """The encoder's embedding and LSTM over the questions ``xs (N, T)``: ``hs (N, T, H)``.
+
+    ``Wxc (C, D+1, 4hc)`` and ``Whp`` are the LSTM's weights laid out as for
+    :func:`~fastlstm._kernels.lstm.lstm_forward`; the initial state is zero.
+    """
+    N, T = xs.shape
+    D = emb.shape[1]
+    C, _, hc4 = Wxc.shape
+    H = hs.shape[2]
+    dt = hs.dtype
+    X2 = np.empty((T * N, D + 1), dtype=dt)  # (T*N, D+1) time-major inputs and ones
+    for t in range(T):
+        _embed_rows(emb, xs[:, t], X2, t * N)
+    A = np.empty((C, T, N, hc4), dtype=dt)
+    hs_tm = np.empty((T + 1, N, H), dtype=dt)
+    cs_tm = np.empty((T + 1, N, H), dtype=dt)
+    hs_tm[0] = 0
+    cs_tm[0] = 0
+    tmp = np.empty((C, N, hc4), dtype=dt)
+    none = np.empty((C, 0, hc4), dtype=dt)
+    lstm_forward_steps(X2, Wxc, Whp, none, A, hs_tm, cs_tm, hs, tmp)
+
+
+@jit
+def _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch):
+    """The decoder's steps from the encoder's states (arguments as :func:`greedy_decode`)."""
+    N, S = out.shape
+    H = enc_hs.shape[2]
+    V = W.shape[1]
+    D = emb.shape[1]
+    C, _, hc4 = Wxc.shape
+    hc = hc4 // 4
+    dt = enc_hs.dtype
+    Te = enc_hs.shape[1]
+
+    hs2 = np.empty((2, N, H), dtype=dt)  # this step's h, then the next one's
+    cs2 = np.empty((2, N, H), dtype=dt)
+    h0 = np.empty((N, H), dtype=dt)  # the encoder's last state
+    for n in range(N):
+        for k in range(H):
+            h0[n, k] = enc_hs[n, Te - 1, k]
+    hs2[0] = h0
+    cs2[0] = 0
+
+    P = np.empty((C, N if kind == PEEKY else 0, hc4), dtype=dt)  # (C, N, 4hc): h0 @ Ws
+    K = W.shape[0]
+    Z = np.empty((N, K), dtype=dt)  # the affine map's input
+    if kind == PEEKY:
+        proj = np.empty((N, 4 * H), dtype=dt)
+        matmul_rows(h0, Ws, proj, nch)
+        for n in range(N):
+            _block_row(proj[n], C, hc, P[:, n])
+        for n in range(N):
+            for k in range(H):
+                Z[n, k] = h0[n, k]
+
+    X2 = np.empty((N, D + 1), dtype=dt)
+    A = np.empty((C, 1, N, hc4), dtype=dt)
+    tmp = np.empty((C, N, hc4), dtype=dt)
+    hs1 = np.empty((N, 1, H), dtype=dt)
+    ctx = np.empty((N, 1, H), dtype=dt)
+    a1 = np.empty((N, 1, Te), dtype=dt)
+    score = np.empty((N, V), dtype=dt)
+    ids = np.full(N, start_id, dtype=np.int64)
+    off = 0 if kind == PLAIN else H  # columns of Z before h
+    for t in range(S):
+        _embed_rows(emb, ids, X2, 0)
+        lstm_forward_steps(X2, Wxc, Whp, P, A, hs2, cs2, hs1, tmp)
+        hs2[0] = hs2[1]
+        cs2[0] = cs2[1]
+        if kind == ATTENTION:
+            attention_forward_rows(enc_hs, hs1, a1, ctx)
+            for n in range(N):
+                for e in range(Te):
+                    a[n, t, e] = a1[n, 0, e]
+                for k in range(H):
+                    Z[n, k] = ctx[n, 0, k]
+        for n in range(N):
+            for k in range(H):
+                Z[n, off + k] = hs1[n, 0, k]
+        matmul_bias_rows(Z, W, b, score, nch)
+        if not _argmax_rows(score, ids):
+            return BAD_SCORES
+        for n in range(N):
+            out[n, t] = ids[n]
+    state[0] = hs2[0]
+    state[1] = cs2[0]
+    return DONE
+
+
+@dual(blas=True)
+def greedy_decode(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch):
+    """Greedy answers of a seq2seq decoder from the encoder's states.
+
+    Parameters
+    ----------
+    enc_hs : (N, T_enc, H) array
+        The encoder's hidden states (``PLAIN`` and ``PEEKY`` read only
+        ``enc_hs[:, -1]``, the decoder's initial state).
+    emb : (V, D) array
+        The decoder's embedding.
+    Wxc, Whp : arrays
+        The decoder LSTM's weights laid out as for
+        :func:`~fastlstm._kernels.lstm.lstm_forward`; for ``PEEKY`` ``Wxc``
+        holds the rows of the embedded input only.
+    Ws : (H, 4H) or (0, 4H) array
+        ``PEEKY``: the rows of the LSTM's ``Wx`` that read the encoder's state.
+    W, b : (K, V), (V,) arrays
+        The output affine map; ``K`` is ``H`` (``PLAIN``) or ``2H``.
+    kind : int
+        ``PLAIN``, ``PEEKY`` or ``ATTENTION``.
+    start_id : int
+        Id read at the first decoder step.
+    out : (N, S) int64 array
+        The decoded ids.
+    a : (N, S, T_enc) or (N, 0, 0) array
+        ``ATTENTION``: the attention weights of every step.
+    state : (2, N, H) array
+        The decoder LSTM's last ``h`` and ``c``.
+    nch : int
+        Blocks of rows of the products outside the LSTM (``fastlstm._numba.CHUNKS``).
+
+    Returns
+    -------
+    int
+        ``DONE``, or ``BAD_SCORES`` when a step's scores hold NaN or inf
+        (``out`` is then incomplete).
+    """
+    return _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch)
+
+
+@BlasScoped
+@jit
+def encode_and_decode(
+    xs,
+    enc_emb,
+    enc_Wxc,
+    enc_Whp,
+    enc_hs,
+    emb,
+    Wxc,
+    Whp,
+    Ws,
+    W,
+    b,
+    kind,
+    start_id,
+    out,
+    a,
+    state,
+    nch,
+):
+    """:func:`encode` the questions ``xs (N, T)`` into ``enc_hs (N, T, H)``, then :func:`greedy_decode`.
+
+    Serial only: one or a few questions per call (the book's ``eval_seq2seq``
+    loop, ``translate``), where one call in all is what counts.  ``enc_emb``,
+    ``enc_Wxc`` and ``enc_Whp`` are the encoder's embedding and laid-out LSTM
+    weights; the other arguments and the result are those of
+    :func:`greedy_decode`.
+    """
+    encode(xs, enc_emb, enc_Wxc, enc_Whp, enc_hs)
+    return _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch)

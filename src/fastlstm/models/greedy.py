@@ -1,0 +1,259 @@
+"""Greedy decoding of the seq2seq models in one compiled call.
+
+``generate`` and ``generate_batch`` of :class:`~fastlstm.models.Seq2seq`,
+:class:`~fastlstm.models.PeekySeq2seq`, :class:`~fastlstm.models.AttentionSeq2seq`
+(and of their decoders alone) run :mod:`fastlstm._kernels.decode`: the
+encoder and every decoder step in compiled code, with the layers' own
+kernels, so the ids are those of the step-by-step loop (``_generate_steps``,
+kept for subclasses that change a decoder step).
+
+The weights are laid out for the kernel once and kept with a copy of the
+parameters they came from; a later call compares the parameters with that copy
+(in compiled code, bit for bit) and lays them out again only if they changed,
+so the book's ``eval_seq2seq`` loop, one question per call, does not lay out
+the weights for every question.  The check for NaN or inf in the parameters
+runs when they are laid out: unchanged parameters were finite before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastlstm._kernels import blas as _kblas
+from fastlstm._kernels import decode as _kdec
+from fastlstm._kernels import lstm as _klstm
+from fastlstm._numba import CHUNKS, PARALLEL_MIN_WORK, jit
+from fastlstm.models.base import check_finite_params
+
+PLAIN, PEEKY, ATTENTION = _kdec.PLAIN, _kdec.PEEKY, _kdec.ATTENTION
+
+
+@jit
+def _same_bits(a, c):
+    """Whether ``a`` equals its copy ``c``: 2-D integer views of a parameter's bits.
+
+    The bits are compared (NaN, -0.0 included), without an early exit so that the
+    loop runs in vector registers.
+    """
+    if a.shape != c.shape:
+        return False
+    diff = 0
+    for r in range(a.shape[0]):
+        ar = a[r]
+        cr = c[r]
+        for k in range(ar.shape[0]):
+            diff |= ar[k] ^ cr[k]
+    return diff == 0
+
+
+def _unchanged(views, copies):
+    """Whether every parameter (``views``) still has the bits of its copy."""
+    for v, c in zip(views, copies):
+        if not _same_bits(v, c):
+            return False
+    return True
+
+
+_BITS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _rows(p):
+    """The bits of ``p`` as a C-contiguous 2-D integer view (1-D: one row), or None."""
+    bits = _BITS.get(p.dtype)
+    if bits is None or not p.flags.c_contiguous or p.ndim not in (1, 2):
+        return None
+    return (p.reshape(1, -1) if p.ndim == 1 else p).view(bits)
+
+
+class _Laid:
+    """Weights laid out for the kernel, the parameters they came from and a copy of their bits."""
+
+    __slots__ = ("arrays", "views", "copies", "weights")
+
+    def __init__(self, arrays, views, copies, weights):
+        self.arrays = arrays
+        self.views = views
+        self.copies = copies
+        self.weights = weights
+
+    # A copied or pickled model lays its weights out again: a deep copy of the views
+    # would no longer look at the copied parameters.
+    def __deepcopy__(self, memo):
+        return None
+
+    def __reduce__(self):
+        return type(None), ()
+
+
+def _laid_out(owner, arrays, build, check_name=None):
+    """``build()``'s result for the parameters ``arrays``, reused while they are unchanged.
+
+    Kept on ``owner``; ``check_name`` names the owner in the error raised when a
+    parameter holds NaN or inf (checked when the weights are laid out).
+    """
+    cache = owner.__dict__.get("_greedy_laid")
+    if (
+        cache is not None
+        and len(cache.arrays) == len(arrays)
+        and all(x is y for x, y in zip(cache.arrays, arrays))
+        and _unchanged(cache.views, cache.copies)
+    ):
+        return cache.weights
+    owner.__dict__.pop("_greedy_laid", None)
+    if check_name is not None:
+        check_finite_params(arrays, check_name)
+    weights = build()
+    views = tuple(_rows(p) for p in arrays)
+    if all(v is not None for v in views) and len({v.dtype for v in views}) == 1:
+        owner._greedy_laid = _Laid(tuple(arrays), views, tuple(v.copy() for v in views), weights)
+    return weights
+
+
+def _lstm_weights(lstm, S=0):
+    """``(Wxc, Whp)`` of a :class:`~fastlstm.layers.TimeLSTM` laid out as its forward does.
+
+    ``S`` leading rows of ``Wx`` (the peeky decoder's encoder state) are left out.
+    """
+    Wx, Wh, b = lstm.params
+    H, dt = lstm.H, lstm.dtype
+    pw = _kblas.panel_width(dt)
+    C, hc = _klstm.split_units(H, CHUNKS, pw // 4)
+    D = Wx.shape[0] - S
+    work = (Wx.shape[0] + 2 * H) * 4 * H
+    Wxc = np.empty((C, D + 1, 4 * hc), dtype=dt)  # (C, D+1, 4hc): Wx with b as last row
+    _klstm.pack_input.pick(work)(np.ascontiguousarray(Wx), S, np.ascontiguousarray(b), C, hc, Wxc)
+    Whp = np.empty((C, 4 * hc // pw, H, pw), dtype=dt)  # (C, 4hc/P, H, P)
+    none = np.empty((C, 0, 4 * hc, pw), dtype=dt)  # the transposed panels are not needed
+    _klstm.pack_recurrent.pick(work)(
+        np.ascontiguousarray(Wh), _klstm.gate_columns(H, C, hc), Whp, none
+    )
+    return Wxc, Whp
+
+
+def _decoder_weights(decoder, kind):
+    """Everything of the decoder the kernel reads: ``(emb, Wxc, Whp, Ws, W, b)``."""
+    lstm = decoder.lstm
+    H = lstm.H
+    S = H if kind == PEEKY else 0
+    Wxc, Whp = _lstm_weights(lstm, S)
+    Ws = np.ascontiguousarray(lstm.params[0][:S])  # (S, 4H)
+    W, b = decoder.affine.params
+    return (np.ascontiguousarray(decoder.embed.params[0]), Wxc, Whp, Ws, W, b)
+
+
+# A decoder step runs four parallel regions (LSTM input product, LSTM step, attention,
+# output product) for a few rows each: the parallel build pays off only from this many
+# operations per step (about 4 rows at H = 256, 14 at H = 128); one question at a time
+# runs serially.  Both builds give the same ids.
+_PARALLEL_MIN_STEP = 4 * PARALLEL_MIN_WORK
+
+
+# Up to this many question characters (N * T), the serial build runs without setting SciPy's
+# BLAS to one thread and back around the call (tens of microseconds, a quarter of the time
+# of one short question): its products are then far below the size at which OpenBLAS uses
+# a second thread, and OpenBLAS splits a product between threads by rows and columns, never
+# along a sum, so the bits are the same either way.
+_UNSCOPED_MAX_ROWS = 64
+
+
+def _step_flops(H, D, affine_size):
+    """Operations of one decoder step for one row: the LSTM's products and the output's."""
+    return 2 * (4 * H * (D + H) + affine_size)
+
+
+def _kernel(N, step_flops, rows=0):
+    """The kernel for ``N`` questions of ``rows = N * T`` characters (0: already encoded).
+
+    With ``rows``, :func:`~fastlstm._kernels.decode.encode_and_decode` (serial);
+    else the serial build of ``greedy_decode`` for small batches, the parallel
+    one from ``_PARALLEL_MIN_STEP``.
+    """
+    if rows:
+        kernel = _kdec.encode_and_decode
+    elif N * step_flops >= _PARALLEL_MIN_STEP:
+        return _kdec.greedy_decode
+    else:
+        kernel = _kdec.greedy_decode.serial
+    if rows <= _UNSCOPED_MAX_ROWS:
+        return getattr(kernel, "dispatcher", kernel)
+    return kernel
+
+
+def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size):
+    """Call the kernel; leave the decoder's state (and attention weights) as the step loop did.
+
+    ``xs`` (N, T) are the questions to encode (``enc`` the encoder's weights),
+    or None when ``enc_hs`` holds the encoder's states already.
+    """
+    N, Te, H = enc_hs.shape
+    dt = enc_hs.dtype
+    emb, Wxc, Whp, Ws, W, b = dec
+    out = np.empty((N, sample_size), dtype=np.int64)  # (N, S)
+    a = np.empty((N, sample_size, Te) if kind == ATTENTION else (N, 0, 0), dtype=dt)
+    state = np.empty((2, N, H), dtype=dt)
+    step_flops = _step_flops(H, emb.shape[1], W.size)
+    rest = (emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, CHUNKS)
+    if xs is None:
+        status = _kernel(N, step_flops)(enc_hs, *rest)
+    else:
+        status = _kernel(N, step_flops, xs.size)(xs, *enc, enc_hs, *rest)
+    if status != _kdec.DONE:
+        raise ValueError(
+            "the model's scores contain NaN or inf during decoding (diverged parameters?)"
+        )
+    decoder.lstm.h, decoder.lstm.c = state[0], state[1]
+    if kind == ATTENTION:
+        decoder.attention.weights = a
+        decoder.attention.attention_weights = [a[:, t] for t in range(sample_size)]
+    return out
+
+
+def fused_encoder(model):
+    """Whether ``model``'s encoder runs inside the kernel (the package's own encoders)."""
+    states = type(model.encoder).__dict__.get("_greedy_encoder")  # "last" or "all"
+    kind = type(model.decoder).__dict__.get("_greedy_kind")
+    if states is None or kind is None:
+        return False
+    return states == ("all" if kind == ATTENTION else "last")
+
+
+def decode_model(model, xs, start_id, sample_size):
+    """Greedy answers ``(N, sample_size)`` int64 of a model whose encoder :func:`fused_encoder`.
+
+    ``xs`` (N, T) ids are already checked; raises ``ValueError`` if a parameter
+    or a step's scores hold NaN or inf.
+    """
+    decoder = model.decoder
+    kind = type(decoder).__dict__["_greedy_kind"]
+    encoder = model.encoder
+    arrays = encoder.params + decoder.params
+
+    def build():
+        emb = np.ascontiguousarray(encoder.embed.params[0])
+        return (emb, *_lstm_weights(encoder.lstm)), _decoder_weights(decoder, kind)
+
+    enc, dec = _laid_out(model, arrays, build, type(model).__name__)
+    N, T = xs.shape
+    H = encoder.lstm.H
+    if N * _step_flops(H, dec[0].shape[1], dec[4].size) >= _PARALLEL_MIN_STEP:
+        # a large batch: the encoder layer's own parallel kernel (the same bits; inside the
+        # decoding kernel its steps are not spread over the threads), then the decoder
+        enc_hs = encoder.lstm.forward(encoder.embed.forward(xs))  # (N, T, H)
+        encoder.hs = enc_hs
+        return _run(decoder, kind, None, enc, dec, enc_hs, start_id, sample_size)
+    enc_hs = np.empty((N, T, H), dtype=decoder.lstm.dtype)  # (N, T, H)
+    xs = np.ascontiguousarray(xs, dtype=np.int64)
+    out = _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size)
+    encoder.hs = enc_hs
+    return out
+
+
+def decode_states(decoder, enc_hs, start_id, sample_size):
+    """Greedy decoding of a decoder alone from the encoder's states ``enc_hs (N, T_enc, H)``.
+
+    ``PLAIN`` and ``PEEKY`` decoders read the last state only (pass ``h[:, None]``).
+    """
+    kind = type(decoder).__dict__["_greedy_kind"]
+    enc_hs = np.ascontiguousarray(enc_hs, dtype=decoder.lstm.dtype)
+    dec = _laid_out(decoder, decoder.params, lambda: _decoder_weights(decoder, kind))
+    return _run(decoder, kind, None, None, dec, enc_hs, start_id, sample_size)

@@ -1,0 +1,49 @@
+"""The benchmark records the CPU model and its vector width, and the report prints them."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from fastlstm._kernels import blas
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_machine_info_names_the_cpu_and_its_vector_width():
+    info = _load("conftest").machine()
+    assert info["cpu_model"] and isinstance(info["cpu_model"], str)
+    assert info["vector_isa"] in ("AVX-512", "AVX2", "AVX", "SSE", "other")
+    assert info["vector_bytes"] == blas.VECTOR_BYTES
+    assert info["panel_width_float32"] == blas.panel_width(np.float32)
+    assert info["tile_rows"] == blas.TILE_ROWS
+
+
+def test_report_header_shows_the_cpu_model_and_vector_width():
+    report = _load("report")
+    mine = {
+        "cpu_count": 2,
+        "cpu_model": "AMD EPYC 7B13",
+        "vector_isa": "AVX2",
+        "fma": True,
+        "llvm_cpu": "znver3",
+        "vector_bytes": 32,
+        "panel_width_float32": 16,
+        "tile_rows": 6,
+    }
+    data = {"machine_info": {"fastlstm_bench": mine}, "benchmarks": []}
+    text = "\n".join(report._header(data, "min"))
+    assert "AMD EPYC 7B13" in text
+    assert "Vector width: AVX2 with FMA (LLVM CPU znver3)" in text
+    assert "256-bit vectors: panels of 16 float32, tiles of up to 6 rows" in text
+    old = {"machine_info": {"fastlstm_bench": {"cpu_count": 2}}, "benchmarks": []}
+    assert "Vector width: not recorded" in "\n".join(report._header(old, "min"))

@@ -1,0 +1,211 @@
+"""Greedy decoding of the seq2seq models in one kernel (``fastlstm.models.greedy``).
+
+The kernel must give what the step-by-step loop of layer calls gives (the same
+ids and attention weights, bit for bit), and the book's answers of the
+reference models; laid-out weights are reused only while the parameters are
+unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastlstm.models as F
+import reference.models as R
+from fastlstm._kernels import blas as kblas
+from fastlstm._kernels import decode as kdec
+from fastlstm.models import greedy
+
+V, D = 19, 8
+# name -> hidden size (the bidirectional encoder needs an even one)
+SEQ2SEQ = {"Seq2seq": 12, "PeekySeq2seq": 12, "AttentionSeq2seq": 12, "AttentionBiSeq2seq": 14}
+
+
+def _steps(model, xs, start_id, sample_size):
+    """The answers of the layer-by-layer loop (the code the kernel replaces)."""
+    h = model.encoder.forward(xs)
+    out = model.decoder._generate_steps(h, start_id, sample_size)
+    weights = getattr(getattr(model.decoder, "attention", None), "weights", None)
+    return out, None if weights is None else weights.copy()
+
+
+def _questions(N, T, seed=0):
+    return np.random.default_rng(seed).integers(0, V, size=(N, T)).astype(np.int32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(SEQ2SEQ))
+@pytest.mark.parametrize(("N", "T", "S"), [(1, 1, 1), (1, 6, 5), (5, 3, 9), (37, 7, 4), (3, 4, 0)])
+def test_kernel_gives_the_step_loops_ids_and_weights(name, dtype, N, T, S):
+    model = getattr(F, name)(V, D, SEQ2SEQ[name], seed=4, dtype=dtype)
+    xs = _questions(N, T)
+    got = model.generate_batch(xs, 3, S)
+    assert got.shape == (N, S) and got.dtype == np.int64
+    attention = getattr(model.decoder, "attention", None)
+    got_w = None if attention is None else attention.weights.copy()
+    got_state = (model.decoder.lstm.h.copy(), model.decoder.lstm.c.copy()) if S else None
+    want, want_w = _steps(model, xs, 3, S)
+    np.testing.assert_array_equal(got, want)
+    if attention is not None:
+        assert got_w.shape == (N, S, T)
+        assert got_w.tobytes() == want_w.tobytes()
+        assert len(attention.attention_weights) == S
+    if S:
+        assert got_state[0].tobytes() == model.decoder.lstm.h.tobytes()
+        assert got_state[1].tobytes() == model.decoder.lstm.c.tobytes()
+    for n in range(N):  # one question at a time, as the book's eval_seq2seq
+        assert model.generate(xs[n : n + 1], 3, S) == list(got[n])
+
+
+@pytest.mark.parametrize("name", list(SEQ2SEQ))
+def test_one_question_at_a_time_gives_the_reference_answers(name):
+    H = SEQ2SEQ[name]
+    fast = getattr(F, name)(V, D, H, seed=9, dtype=np.float64)
+    ref = getattr(R, name)(V, D, H, seed=9, dtype=np.float64)
+    for p, q in zip(fast.params, ref.params):
+        q *= 8  # larger weights: answers that vary from step to step
+        p[...] = q
+    xs = _questions(40, 6, seed=1)
+    answers = [fast.generate(xs[n : n + 1], 2, 7) for n in range(len(xs))]
+    assert answers == [list(ref.generate(xs[n : n + 1], 2, 7)) for n in range(len(xs))]
+    assert len({tuple(a) for a in answers}) > 10  # not one answer for all
+    np.testing.assert_array_equal(fast.generate_batch(xs, 2, 7), np.array(answers))
+
+
+@pytest.mark.parametrize("name", list(SEQ2SEQ))
+def test_ties_take_the_lowest_id(name):
+    """Equal scores: the first of them, as ``np.argmax`` (and the book)."""
+    model = getattr(F, name)(V, D, SEQ2SEQ[name], seed=1)
+    W, b = model.decoder.affine.params
+    W[...] = 0
+    b[...] = 0
+    b[[4, 9, 17]] = 2.5  # three equal maxima
+    xs = _questions(6, 5)
+    np.testing.assert_array_equal(model.generate_batch(xs, 0, 3), np.full((6, 3), 4))
+    b[[4, 9, 17]] = 0  # all equal: id 0
+    np.testing.assert_array_equal(model.generate_batch(xs, 0, 3), np.zeros((6, 3)))
+    np.testing.assert_array_equal(model.generate_batch(xs, 0, 3), _steps(model, xs, 0, 3)[0])
+
+
+@pytest.mark.parametrize("name", list(SEQ2SEQ))
+def test_changed_parameters_are_laid_out_again(name):
+    model = getattr(F, name)(V, D, SEQ2SEQ[name], seed=2)
+    xs = _questions(4, 5)
+    first = model.generate_batch(xs, 1, 3)
+    for p in model.params:  # every parameter, changed in place
+        saved = p.copy()
+        p *= 3
+        p += 0.5
+        np.testing.assert_array_equal(model.generate_batch(xs, 1, 3), _steps(model, xs, 1, 3)[0])
+        p[...] = saved
+    model.decoder.affine.params[1][11] = 1e3  # the bias: id 11 everywhere
+    np.testing.assert_array_equal(model.generate_batch(xs, 1, 3), np.full((4, 3), 11))
+    model.decoder.affine.params[1][11] = 0
+    np.testing.assert_array_equal(model.generate_batch(xs, 1, 3), first)
+
+
+def test_the_sign_of_a_zero_counts_as_a_change():
+    model = F.Seq2seq(V, D, 12, seed=2)
+    b = model.decoder.lstm.params[2]
+    model.generate_batch(_questions(2, 3), 1, 2)
+    laid = model._greedy_laid
+    b[0] = -0.0  # equal to 0.0, other bits
+    model.generate_batch(_questions(2, 3), 1, 2)
+    assert model._greedy_laid is not laid
+    laid = model._greedy_laid
+    model.generate_batch(_questions(2, 3), 1, 2)
+    assert model._greedy_laid is laid  # unchanged: kept
+
+
+def test_unchanged_parameters_are_not_laid_out_again(monkeypatch):
+    model = F.AttentionSeq2seq(V, D, 12, seed=2)
+    xs = _questions(3, 4)
+    model.generate_batch(xs, 1, 3)
+    calls = []
+    monkeypatch.setattr(greedy, "_lstm_weights", lambda *a: calls.append(a))
+    for n in range(3):
+        model.generate(xs[n : n + 1], 1, 3)
+    assert calls == []
+
+
+@pytest.mark.parametrize("kind", ["Decoder", "PeekyDecoder", "AttentionDecoder"])
+def test_decoders_alone_give_the_step_loops_ids(kind):
+    rng = np.random.default_rng(3)
+    decoder = getattr(F, kind)(V, D, 10, seed=5)
+    for N in (1, 6):
+        shape = (N, 4, 10) if kind == "AttentionDecoder" else (N, 10)
+        state = rng.standard_normal(shape).astype(np.float32)
+        got = decoder.generate_batch(state, 2, 6)
+        np.testing.assert_array_equal(got, decoder._generate_steps(state, 2, 6))
+        assert decoder.generate(state[:1], 2, 6) == list(got[0])
+
+
+def test_a_subclass_with_its_own_step_keeps_the_step_loop():
+    class Louder(F.Decoder):
+        def _step(self, ids, h):
+            score = super()._step(ids, h)
+            score[:, 5] += 1e3
+            return score
+
+    decoder = Louder(V, D, 10, seed=5)
+    state = np.random.default_rng(0).standard_normal((3, 10)).astype(np.float32)
+    np.testing.assert_array_equal(decoder.generate_batch(state, 2, 4), np.full((3, 4), 5))
+
+
+@pytest.mark.parametrize("name", ["PeekySeq2seq", "AttentionSeq2seq"])
+def test_serial_and_parallel_builds_give_the_same_ids(name, monkeypatch):
+    model = getattr(F, name)(V, D, 16, seed=6)
+    xs = _questions(50, 6)
+    hs = model.encoder.forward(xs)
+    want = model.generate_batch(xs, 1, 5)
+    for build in (kdec.greedy_decode.serial, kdec.greedy_decode.parallel):
+        monkeypatch.setattr(greedy, "_kernel", lambda *a, build=build: build)
+        np.testing.assert_array_equal(model.decoder.generate_batch(hs, 1, 5), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_row_product_has_the_bits_of_the_row_in_a_tile(dtype):
+    """A single row runs several panels at once; every sum keeps its order."""
+    rng = np.random.default_rng(0)
+    P = kblas.panel_width(dtype)
+    K, M = 37, 7 * P  # 7 panels: groups of ROW_PANELS and a rest
+    A = rng.standard_normal((3, K)).astype(dtype)
+    B = rng.standard_normal((K, M)).astype(dtype)
+    Bp = np.empty((7, K, P), dtype=dtype)
+    kblas.pack_panels(B, Bp)
+    one = np.empty((1, M), dtype=dtype)
+    three = np.empty((3, M), dtype=dtype)
+    kblas.matmul_panels_wide(A[:1], Bp, one)
+    kblas.matmul_panels(A, Bp, three)
+    assert one.tobytes() == three[:1].tobytes()
+    np.testing.assert_allclose(one, A[:1] @ B, rtol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("name", ["Seq2seq", "AttentionSeq2seq"])
+def test_a_large_batch_gives_the_step_loops_ids(name):
+    """From ``_PARALLEL_MIN_STEP`` on, the encoder runs as a layer before the decoding kernel."""
+    model = getattr(F, name)(V, D, 12, seed=8)
+    step = greedy._step_flops(12, D, model.decoder.affine.params[0].size)
+    N = -(-greedy._PARALLEL_MIN_STEP // step) + 3
+    xs = _questions(N, 5)
+    got = model.generate_batch(xs, 1, 4)
+    np.testing.assert_array_equal(got, _steps(model, xs, 1, 4)[0])
+    np.testing.assert_array_equal(got[:7], model.generate_batch(xs[:7], 1, 4))
+
+
+def test_a_copied_model_lays_its_own_weights_out():
+    import copy
+    import pickle
+
+    model = F.AttentionSeq2seq(V, D, 12, seed=2)
+    xs = _questions(3, 4)
+    before = model.generate_batch(xs, 1, 3)
+    for other in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        for lstm in (other.encoder.lstm, other.decoder.lstm):  # the copy's, laid-out weights
+            lstm.params[1] *= -4
+            lstm.params[0] *= -4
+        got = other.generate_batch(xs, 1, 3)
+        assert not np.array_equal(got, before)
+        np.testing.assert_array_equal(got, _steps(other, xs, 1, 3)[0])
+    np.testing.assert_array_equal(model.generate_batch(xs, 1, 3), before)
