@@ -165,38 +165,48 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class StopFlag:
-    """Turns the first Ctrl-C into a request to stop at the next iteration.
+    """Turns the first Ctrl-C or SIGTERM into a request to stop at the next iteration.
 
-    A second Ctrl-C raises :class:`KeyboardInterrupt` at once.  Only the main
-    thread receives signals; elsewhere nothing is installed.
+    SIGTERM (sent by job schedulers, ``docker stop``, ``timeout`` and notebook
+    shutdowns) takes the same path as Ctrl-C: the run saves a resumable
+    checkpoint, releases its lock and says how to continue.  A second signal
+    raises :class:`KeyboardInterrupt` at once.  The previous handlers are
+    restored on exit.  Only the main thread receives signals; elsewhere nothing
+    is installed.
     """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
 
     def __init__(self, printer=None):
         self.requested = False
         self.printer = printer
-        self._old = None
+        self._old = {}
 
     def _handler(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
         if self.printer is not None and self.printer.verbose:
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
             print(
-                "\nstopping after the current iteration (or evaluation) to save a checkpoint "
-                "(Ctrl-C again to quit without saving)",
+                f"\n{name}: stopping after the current iteration (or evaluation) to save a "
+                "checkpoint (Ctrl-C again to quit without saving)",
                 file=sys.stderr,
                 flush=True,
             )
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
+            for name in self.SIGNALS:
+                signum = getattr(signal, name, None)
+                if signum is not None:
+                    self._old[signum] = signal.signal(signum, self._handler)
         return self
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
+        old, self._old = self._old, {}
+        for signum, handler in old.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 # --------------------------------------------------------------------------- #
@@ -215,15 +225,31 @@ def _load_resume(path, model_name: str):
     return ckpt
 
 
-def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
+def resolve_settings(name: str, given: dict, saved: dict | None, source=None) -> dict:
     """Settings of a run: book defaults, then the resumed run's, then those ``given``.
+
+    Every value, given or read from a checkpoint, goes through the same check
+    (:func:`fastlstm.api.specs.check_setting`): a saved ``time_size`` of -1 or
+    ``batch_size`` of 0 is refused as a given one would be.
+
+    Parameters
+    ----------
+    name : str
+        The model.
+    given : dict
+        Settings given by the user (None: not given).
+    saved : dict or None
+        Settings saved in the checkpoint resumed (None: not resuming).
+    source : str or os.PathLike, optional
+        The checkpoint, named in errors about its settings.
 
     Raises
     ------
     ValueError
-        If a setting does not apply to model ``name`` or is out of range.
+        If a given setting does not apply to model ``name`` or is out of range.
     RunError
-        If a resumed run would change a setting that cannot change.
+        If a resumed run would change a setting that cannot change, or the
+        checkpoint's saved settings are not valid.
     """
     cfg = settings(name)
     unknown = sorted(set(given) - set(cfg))
@@ -232,11 +258,21 @@ def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
             f"{', '.join(unknown)}: not a setting of {name} (its settings: {', '.join(cfg)})"
         )
     if saved is not None:
-        cfg.update({k: saved[k] for k in cfg if k in saved})
+        where = source if source is not None else "the checkpoint"
+        if not isinstance(saved, dict):
+            raise RunError(f"{where}: its saved settings are not a mapping (corrupt?)")
+        for key in cfg:
+            if key in saved:
+                try:
+                    cfg[key] = _checked_setting(name, key, saved[key], cfg[key])
+                except ValueError as exc:
+                    raise RunError(
+                        f"{where}: its saved settings are not valid (corrupt or edited?): {exc}"
+                    ) from None
     for key, value in given.items():
         if value is None:
             continue
-        value = check_setting(name, key, value)
+        value = _checked_setting(name, key, value, None)
         if key == "data":
             from fastlstm.api.data import BOOK_DATA, data_file
 
@@ -251,6 +287,13 @@ def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
     if cfg["seed"] is None:
         cfg["seed"] = int(np.random.SeedSequence().generate_state(1)[0])
     return cfg
+
+
+def _checked_setting(name, key, value, default):
+    """``value`` through :func:`check_setting`; None only where the default is None."""
+    if value is None and default is None:
+        return None
+    return check_setting(name, key, value)
 
 
 def _out_folder(name, out, resume) -> tuple[Path, bool]:
@@ -360,7 +403,7 @@ def train(
     Raises
     ------
     TrainingInterrupted
-        On Ctrl-C, a :class:`KeyboardInterrupt` raised after saving a resumable
+        On Ctrl-C or SIGTERM, a :class:`KeyboardInterrupt` raised after saving a resumable
         checkpoint at the last completed iteration and the curves so far.
     RunError
         For a folder in use or holding another run, or data that do not fit.
@@ -378,7 +421,7 @@ def train(
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(ALL_MODELS)}")
     with u.data_dir(data_dir), u.numba_threads(threads):
         ckpt = _load_resume(resume, model) if resume is not None else None
-        cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None)
+        cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None, resume)
         folder = RunFolder(*_out_folder(model, out, resume), overwrite=overwrite)
         with folder, _resumed_data_dir(data_dir, ckpt):
             from fastlstm.api.session import LMSession, SeqSession
