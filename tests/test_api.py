@@ -568,3 +568,31 @@ def test_resume_refuses_saved_settings_out_of_range(tmp_path, date_file, key, va
 def _tiny_lm_kw(tmp_path):
     write_tiny_ptb(tmp_path / "ptb")
     return {"data_dir": tmp_path / "ptb", "seed": 5, **TINY_LM, **QUIET}
+
+
+# --------------------------------------------------------------------------- #
+# data refused before training; a failed run leaves no folder behind
+# --------------------------------------------------------------------------- #
+def test_data_without_test_questions_is_refused_before_training(tmp_path, monkeypatch):
+    """Nine lines leave no test question: refused at once, not after an epoch."""
+    path = tmp_path / "nine.txt"
+    path.write_text("\n".join(make_date(9, seed=1)) + "\n")
+    calls = interrupt_at(monkeypatch, 10**9)  # counts training steps
+    out = tmp_path / "new" / "run"
+    with pytest.raises(RunError, match=rf"{path}: 9 line\(s\) leave no test questions"):
+        fastlstm.train("peeky", data=path, epochs=1, out=out, batch_size=2, **QUIET)
+    assert calls[0] == 0
+    assert not (tmp_path / "new").exists()  # the folders it created are gone
+
+
+def test_failed_train_command_leaves_no_empty_output_folder(tmp_path, capsys):
+    path = tmp_path / "nine.txt"
+    path.write_text("\n".join(make_date(9, seed=1)) + "\n")
+    out = tmp_path / "runs" / "x"
+    code = cli.main(["train", "peeky", "--data", str(path), "--out", str(out), "--no-progress"])
+    assert code == 1 and "error" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    kept = tmp_path / "kept"  # a folder that existed before is left as it was
+    kept.mkdir()
+    assert cli.main(["train", "peeky", "--data", str(path), "--out", str(kept), "--no-progress"])
+    assert kept.is_dir() and not any(kept.iterdir())
