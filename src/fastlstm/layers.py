@@ -71,6 +71,77 @@ def _param(p, name, ndim):
     return p
 
 
+def _record_params(layer, names):
+    """Remember the shapes and dtypes ``layer`` was built with (see :func:`_check_params`)."""
+    layer._spec = tuple((p.shape, p.dtype) for p in layer.params)
+    layer._spec_names = tuple(names)
+
+
+def _check_params(layer):
+    """Refuse parameters (or gradients) rebound to another shape or dtype than built with.
+
+    One check per ``forward``/``backward`` call, a few attribute reads per
+    parameter: ``layer.params[0] = np.load(...)`` of the wrong shape would
+    otherwise make the kernels read and write outside the arrays.
+
+    Raises
+    ------
+    TypeError
+        If an entry is not a numpy array, has another dtype, or a gradient is read-only.
+    ValueError
+        If an entry has another shape, or the lists another length.
+    """
+    spec = layer.__dict__.get("_spec")
+    if spec is None:
+        return
+    params, grads = layer.params, layer.grads
+    if len(params) == len(spec) == len(grads):
+        for (shape, dtype), p, g in zip(spec, params, grads, strict=True):
+            if not (
+                isinstance(p, np.ndarray)
+                and isinstance(g, np.ndarray)
+                and p.shape == shape
+                and g.shape == shape
+                and p.dtype == dtype
+                and g.dtype == dtype
+                and g.flags.writeable
+            ):
+                break
+        else:
+            return
+    _param_error(layer, spec)
+
+
+def _param_error(layer, spec):
+    cls = type(layer).__name__
+    names = layer.__dict__.get("_spec_names", ())
+    fix = (
+        "assign values in place (layer.params[i][...] = array) or build a new layer "
+        "with the new arrays"
+    )
+    for which, arrays in (("params", layer.params), ("grads", layer.grads)):
+        if len(arrays) != len(spec):
+            raise ValueError(
+                f"{cls}.{which} has {len(arrays)} arrays, the layer was built with {len(spec)}"
+            )
+        for i, ((shape, dtype), a) in enumerate(zip(spec, arrays, strict=True)):
+            name = f" ({names[i]})" if i < len(names) else ""
+            where = f"{cls}.{which}[{i}]{name}"
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"{where} must be a numpy array, got {type(a).__name__}")
+            if a.shape != shape:
+                raise ValueError(
+                    f"{where} has shape {a.shape}, the layer was built with {shape}; {fix}"
+                )
+            if a.dtype != dtype:
+                raise TypeError(
+                    f"{where} has dtype {a.dtype}, the layer was built with {dtype}; {fix}"
+                )
+            if which == "grads" and not a.flags.writeable:
+                raise TypeError(f"{where} is read-only; gradients are written into it")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _same_dtype(*arrays):
     dtypes = {a.dtype for a in arrays}
     if len(dtypes) != 1:
@@ -259,9 +330,11 @@ class MatMul:
     def __init__(self, W):
         self.params = [_param(W, "W", 2)]
         self.grads = [np.zeros_like(W)]
+        _record_params(self, ["W"])
         self.x = None
 
     def forward(self, x):
+        _check_params(self)
         (W,) = self.params
         x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
@@ -269,6 +342,7 @@ class MatMul:
 
     def backward(self, dout):
         _forward_first(self, self.x)
+        _check_params(self)
         (W,) = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
@@ -296,9 +370,11 @@ class Affine:
 
     def __init__(self, W, b):
         self.params, self.grads = _affine_params(W, b)
+        _record_params(self, ["W", "b"])
         self.x = None
 
     def forward(self, x):
+        _check_params(self)
         W, b = self.params
         x = _floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
@@ -306,6 +382,7 @@ class Affine:
 
     def backward(self, dout):
         _forward_first(self, self.x)
+        _check_params(self)
         W, b = self.params
         dout = _floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
@@ -538,12 +615,14 @@ class Embedding:
     def __init__(self, W):
         self.params = [_param(W, "W", 2)]
         self.grads = [np.zeros_like(W)]
+        _record_params(self, ["W"])
         self.idx = None
         self._out_shape = None
 
     _ids_name = "idx"
 
     def forward(self, idx):
+        _check_params(self)
         (W,) = self.params
         idx = np.asarray(idx)
         shape = idx.shape
@@ -556,6 +635,7 @@ class Embedding:
 
     def backward(self, dout):
         _forward_first(self, self.idx)
+        _check_params(self)
         (W,) = self.params
         M, D = self.idx.shape[0], W.shape[1]
         shape = self._out_shape
@@ -614,6 +694,7 @@ class _Recurrent:
             raise ValueError(f"b has shape {b.shape}, expected ({G},) to match Wh {Wh.shape}")
         self.params = arrays
         self.grads = [np.zeros_like(a) for a in arrays]
+        _record_params(self, names)
         self.dtype = Wx.dtype
         self._one = Wx.dtype.type(1)
         self.D, self.H = Wx.shape[0], H
@@ -673,6 +754,7 @@ class _LSTMKernels(_Recurrent):
         return buf
 
     def _sequence_forward(self, xs_tm, h0, c0, static=None):
+        _check_params(self)
         """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs.
 
         With ``static`` (N, S), the input at every step is ``concat(static, x_t)``
@@ -743,6 +825,7 @@ class _LSTMKernels(_Recurrent):
         return cols
 
     def _sequence_backward(self, dhs, dh, dc):
+        _check_params(self)
         """dhs (N, T, H) -> dxs (N, T, D); fills grads; ``dh``/``dc`` in/out as in the kernel.
 
         After a forward with ``static``, its gradient is left in ``self.dstatic``.
@@ -963,6 +1046,7 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
         self._cache = None
 
     def _run(self, xs_tm, h0):
+        _check_params(self)
         T, N, _ = xs_tm.shape
         H = self.H
         A = self._projection(xs_tm, H)  # (T, N, H)
@@ -976,6 +1060,7 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
         return hs
 
     def _back(self, dhs, dh):
+        _check_params(self)
         xs_tm, hs_tm = self._cache
         T = xs_tm.shape[0]
         dA = np.empty((T,) + dh.shape, dtype=self.dtype)
@@ -1018,6 +1103,7 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         self._cache = None
 
     def _run(self, xs_tm, h0):
+        _check_params(self)
         T, N, _ = xs_tm.shape
         H = self.H
         Wh = self.params[1]
@@ -1045,6 +1131,7 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         return hs
 
     def _back(self, dhs, dh):
+        _check_params(self)
         xs_tm, hs_tm, G, RH = self._cache
         T, N, D = xs_tm.shape
         H = self.H
@@ -1081,6 +1168,19 @@ class GRU(_HiddenStateStep, TimeGRU):
         super().__init__(Wx, Wh)
 
 
+def _check_bi_params(layer):
+    """The lists of a :class:`TimeBiLSTM` must still hold its two LSTMs' arrays."""
+    inner = (layer.forward_lstm, layer.backward_lstm)
+    for which in ("params", "grads"):
+        mine = getattr(layer, which)
+        theirs = getattr(inner[0], which) + getattr(inner[1], which)
+        if len(mine) != len(theirs) or any(a is not b for a, b in zip(mine, theirs, strict=False)):
+            raise ValueError(
+                f"TimeBiLSTM.{which} was rebound: it must hold the arrays of forward_lstm and "
+                "backward_lstm; assign values in place (layer.params[i][...] = array)"
+            )
+
+
 class TimeBiLSTM:
     """Bidirectional LSTM: a forward and a time-reversed :class:`TimeLSTM`, outputs concatenated.
 
@@ -1100,6 +1200,7 @@ class TimeBiLSTM:
 
     def forward(self, xs):
         """xs (N, T, D) -> (N, T, 2H)."""
+        _check_bi_params(self)
         o1 = self.forward_lstm.forward(xs)
         o2 = self.backward_lstm.forward(np.asarray(xs)[:, ::-1])
         self._out_shape = o1.shape[:2] + (2 * self.forward_lstm.H,)
@@ -1108,6 +1209,7 @@ class TimeBiLSTM:
     def backward(self, dhs):
         """dhs (N, T, 2H) -> dxs (N, T, D)."""
         _forward_first(self, self._out_shape)
+        _check_bi_params(self)
         H = self.forward_lstm.H
         dhs = _floats(dhs, self.forward_lstm.dtype, "dhs", ndim=3, shape=self._out_shape)
         dxs1 = self.forward_lstm.backward(dhs[:, :, :H])
@@ -1131,9 +1233,11 @@ class TimeAffine:
 
     def __init__(self, W, b):
         self.params, self.grads = _affine_params(W, b)
+        _record_params(self, ["W", "b"])
         self.x = None
 
     def forward(self, x):
+        _check_params(self)
         W, b = self.params
         x = _floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
         N, T, D = x.shape
@@ -1143,6 +1247,7 @@ class TimeAffine:
 
     def backward(self, dout):
         _forward_first(self, self.x)
+        _check_params(self)
         W, b = self.params
         N, T, D = self.x.shape
         dout = _floats(dout, W.dtype, "dout", ndim=3, shape=(N, T, W.shape[1]))
