@@ -30,6 +30,7 @@ import traceback
 import warnings
 
 import fastlstm
+from fastlstm._validate import is_nonneg_int, is_positive_int
 from fastlstm.api.specs import ALL_MODELS, LAST_FILE, LM_MODELS, SEQ_MODELS, RunError
 
 __all__ = ["main", "build_parser"]
@@ -61,21 +62,23 @@ class _Formatter(argparse.HelpFormatter):
 
 
 def _positive_int(text: str) -> int:
+    """``text`` as an integer >= 1 (an argparse ``type``)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
+    if not is_positive_int(value):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 
 def _nonneg_int(text: str) -> int:
+    """``text`` as an integer >= 0 (an argparse ``type``)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
+    if not is_nonneg_int(value):
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
