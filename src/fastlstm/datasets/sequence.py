@@ -39,12 +39,11 @@ import functools
 import hashlib
 import logging
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from fastlstm import config
+from fastlstm import _notebook, config
 from fastlstm.datasets import _fetch
 from fastlstm.datasets.synthetic import make_addition, make_date
 from fastlstm.datasets.vocab import Vocab
@@ -261,13 +260,12 @@ def _locate(file_name: str | os.PathLike) -> Path | None:
                     "FASTLSTM_DATA says the data are"
                 ) from None
             maker = "make_addition" if name == "addition.txt" else "make_date"
-            warnings.warn(
+            _notebook.warn(
                 f"{name} not found (looked in: {looked}) and not "
                 f"downloaded ({exc}); using {maker}(n={_BOOK_SIZE}, seed={GENERATED_SEED}) "
                 "instead: same format, different data than the book's. To use the book's "
                 f"file, put it in {cache}, or in DIR/sequence/ and export FASTLSTM_DATA=DIR",
                 UserWarning,
-                stacklevel=4,
             )
             return None
         return path
