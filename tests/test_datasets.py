@@ -655,3 +655,13 @@ def test_sequence_file_with_a_huge_line_is_refused_for_its_width(tmp_path):
     path.write_text("1" * 200_000 + "_2\n")
     with pytest.raises(ValueError, match=rf"{path}, line 1: 200002 characters.*at most 1000"):
         sequence.load_data(path)
+
+
+def test_ptb_file_that_is_not_utf8_names_file_and_line(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    d = _write_ptb(data, " a b \n c \n", " a \n", " b \n")
+    (d / "ptb.valid.txt").write_bytes(b" a \n b \xff \n")
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=rf"{d / 'ptb.valid.txt'}, line 2: not UTF-8"):
+        ptb.load_data("train")
