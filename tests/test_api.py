@@ -52,8 +52,8 @@ def date_file(tmp_path):
     return path
 
 
-def interrupt_at(monkeypatch, k):
-    """Send SIGINT to this process right after training step ``k`` (1-based)."""
+def interrupt_at(monkeypatch, k, signum=signal.SIGINT):
+    """Send SIGINT (or ``signum``) to this process right after training step ``k`` (1-based)."""
     real = engine_step.train_step
     calls = [0]
 
@@ -61,7 +61,7 @@ def interrupt_at(monkeypatch, k):
         loss = real(*args)
         calls[0] += 1
         if calls[0] == k:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signum)
         return loss
 
     monkeypatch.setattr(engine_step, "train_step", step)
@@ -290,6 +290,31 @@ def test_ctrl_c_in_the_first_epoch_saves_and_resumes_exactly(
     assert_same_params(straight.best_path, resumed.best_path)
 
 
+def test_sigterm_saves_releases_the_lock_and_resumes_exactly(tmp_path, date_file, monkeypatch):
+    """SIGTERM (schedulers, ``docker stop``, ``timeout``) takes Ctrl-C's path."""
+    kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}
+    straight = fastlstm.train("peeky", epochs=2, out=tmp_path / "a", **kw)
+    seen = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        calls = interrupt_at(monkeypatch, 3, signal.SIGTERM)
+        with pytest.raises(TrainingInterrupted) as info:
+            fastlstm.train("peeky", epochs=2, out=tmp_path / "b", **kw)
+        assert calls[0] == 3 and not seen  # stopped at once, by fastlstm's handler
+        exc = info.value
+        assert exc.saved and "in epoch 1 after iteration 3" in exc.message
+        assert f"--resume {tmp_path / 'b' / 'last.ckpt.npz'}" in exc.message
+        assert not (tmp_path / "b" / LOCK_FILE).exists()
+        signal.raise_signal(signal.SIGTERM)  # the previous handler is back
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    monkeypatch.undo()
+    resumed = exc.run.resume(**QUIET)
+    assert resumed.history == straight.history
+    assert_same_params(straight.last_path, resumed.last_path)
+
+
 def test_ctrl_c_language_model_mid_epoch_resumes_exactly(tmp_path, tiny_ptb, monkeypatch):
     kw = {"data_dir": tiny_ptb, "seed": 5, "lr": 5.0, **TINY_LM, **QUIET}
     straight = fastlstm.train("better-rnnlm", epochs=2, out=tmp_path / "a", **kw)
@@ -512,3 +537,73 @@ def test_progress_bars_in_a_terminal_and_in_a_notebook(monkeypatch, where, progr
         assert disable is False  # a notebook's output is no terminal: shown anyway
     else:
         assert disable is None  # shown in a terminal, hidden when piped
+
+
+# --------------------------------------------------------------------------- #
+# saved settings are checked as given ones
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("time_size", -1, r"time_size must be a positive integer, got -1"),
+        ("batch_size", 0, r"batch_size must be a positive integer, got 0"),
+        ("lr", "fast", r"lr must be a positive number, got 'fast'"),
+        ("epochs", None, r"epochs must be a positive integer, got None"),
+    ],
+)
+def test_resume_refuses_saved_settings_out_of_range(tmp_path, date_file, key, value, match):
+    """A checkpoint whose saved settings say ``time_size: -1`` (or ``batch_size: 0``) is
+    refused, naming the file, before anything is trained or written."""
+    kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}
+    if key == "time_size":
+        run = fastlstm.train("rnnlm", epochs=1, out=tmp_path / "a", **_tiny_lm_kw(tmp_path))
+    else:
+        run = fastlstm.train("peeky", epochs=1, out=tmp_path / "a", **kw)
+    ckpt = fio.load_checkpoint(run.last_path)
+    extra = dict(ckpt.extra)
+    extra["config"] = {**extra["config"], key: value}
+    edited = tmp_path / "edited" / "last.ckpt.npz"
+    edited.parent.mkdir()
+    fio.save_checkpoint(
+        edited, params=ckpt.params, optimizer_state=ckpt.optimizer_state, epoch=ckpt.epoch,
+        rng_state=ckpt.rng_state, extra=extra, model_class=ckpt.model_class,
+        model_kwargs=ckpt.model_kwargs,
+    )  # fmt: skip
+    before = sorted(p.name for p in edited.parent.iterdir())
+    extra_kw = {"data_dir": tmp_path / "ptb"} if key == "time_size" else {}
+    with pytest.raises(RunError, match=re.escape(str(edited)) + r".*not valid.*" + match):
+        fastlstm.train(run.name, resume=edited, epochs=3, **QUIET, **extra_kw)
+    assert sorted(p.name for p in edited.parent.iterdir()) == before
+
+
+def _tiny_lm_kw(tmp_path):
+    write_tiny_ptb(tmp_path / "ptb")
+    return {"data_dir": tmp_path / "ptb", "seed": 5, **TINY_LM, **QUIET}
+
+
+# --------------------------------------------------------------------------- #
+# data refused before training; a failed run leaves no folder behind
+# --------------------------------------------------------------------------- #
+def test_data_without_test_questions_is_refused_before_training(tmp_path, monkeypatch):
+    """Nine lines leave no test question: refused at once, not after an epoch."""
+    path = tmp_path / "nine.txt"
+    path.write_text("\n".join(make_date(9, seed=1)) + "\n")
+    calls = interrupt_at(monkeypatch, 10**9)  # counts training steps
+    out = tmp_path / "new" / "run"
+    with pytest.raises(RunError, match=rf"{path}: 9 line\(s\) leave no test questions"):
+        fastlstm.train("peeky", data=path, epochs=1, out=out, batch_size=2, **QUIET)
+    assert calls[0] == 0
+    assert not (tmp_path / "new").exists()  # the folders it created are gone
+
+
+def test_failed_train_command_leaves_no_empty_output_folder(tmp_path, capsys):
+    path = tmp_path / "nine.txt"
+    path.write_text("\n".join(make_date(9, seed=1)) + "\n")
+    out = tmp_path / "runs" / "x"
+    code = cli.main(["train", "peeky", "--data", str(path), "--out", str(out), "--no-progress"])
+    assert code == 1 and "error" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    kept = tmp_path / "kept"  # a folder that existed before is left as it was
+    kept.mkdir()
+    assert cli.main(["train", "peeky", "--data", str(path), "--out", str(kept), "--no-progress"])
+    assert kept.is_dir() and not any(kept.iterdir())

@@ -817,3 +817,120 @@ def test_valid_call_after_a_rejected_one():
     hs = layer.forward(r(N, T, D))
     assert hs.shape == (N, T, H)
     assert layer.backward(r(N, T, H)).shape == (N, T, D)
+
+
+# --------------------------------------------------------------------------- #
+# parameters rebound by the user (layer.params[i] = other array)
+# --------------------------------------------------------------------------- #
+def _rebound(layer, i, value, which="params"):
+    getattr(layer, which)[i] = value
+    return layer
+
+
+def _layers_with_params():
+    """``name -> (build, forward inputs, dout for backward)`` of every layer with parameters."""
+    return {
+        "MatMul": (lambda: FL.MatMul(r(D, H)), lambda: (r(N, D),), r(N, H)),
+        "Affine": (lambda: FL.Affine(r(D, H), r(H)), lambda: (r(N, D),), r(N, H)),
+        "Embedding": (lambda: FL.Embedding(r(V, D)), lambda: (ids(N),), r(N, D)),
+        "TimeEmbedding": (lambda: FL.TimeEmbedding(r(V, D)), lambda: (ids(N, T),), r(N, T, D)),
+        "TimeAffine": (lambda: FL.TimeAffine(r(D, H), r(H)), lambda: (r(N, T, D),), r(N, T, H)),
+        "TimeLSTM": (lambda: FL.TimeLSTM(*lstm_params()), lambda: (r(N, T, D),), r(N, T, H)),
+        "TimeRNN": (
+            lambda: FL.TimeRNN(r(D, H), r(H, H), r(H)),
+            lambda: (r(N, T, D),),
+            r(N, T, H),
+        ),
+        "TimeGRU": (
+            lambda: FL.TimeGRU(r(D, 3 * H), r(H, 3 * H)),
+            lambda: (r(N, T, D),),
+            r(N, T, H),
+        ),
+        "LSTM": (
+            lambda: FL.LSTM(*lstm_params()),
+            lambda: (r(N, D), r(N, H), r(N, H)),
+            (r(N, H), r(N, H)),
+        ),
+        "RNN": (lambda: FL.RNN(r(D, H), r(H, H), r(H)), lambda: (r(N, D), r(N, H)), r(N, H)),
+        "GRU": (lambda: FL.GRU(r(D, 3 * H), r(H, 3 * H)), lambda: (r(N, D), r(N, H)), r(N, H)),
+    }
+
+
+REBIND = {
+    "fewer-rows": (
+        lambda p: np.zeros((max(p.shape[0] - 1, 1),) + p.shape[1:], p.dtype),
+        ValueError,
+    ),
+    "more-rows": (lambda p: np.zeros((p.shape[0] + 1000,) + p.shape[1:], p.dtype), ValueError),
+    "float32": (lambda p: p.astype(np.float32), TypeError),
+    "list": (lambda p: p.tolist(), TypeError),
+}
+
+
+@pytest.mark.parametrize("how", list(REBIND))
+@pytest.mark.parametrize("which", ["params", "grads"])
+@pytest.mark.parametrize("name", list(_layers_with_params()))
+def test_rebound_parameters_are_refused_by_forward_and_backward(name, which, how):
+    """The README promises that parameter shapes that disagree raise: a rebound
+    ``params[i]`` or ``grads[i]`` of another shape or dtype is refused before any kernel
+    reads or writes outside the arrays."""
+    build, inputs, dout = _layers_with_params()[name]
+    make, exc = REBIND[how]
+    for i in range(len(build().params)):
+        layer = build()
+        _rebound(layer, i, make(getattr(layer, which)[i]), which)
+        match = rf"{name}\.{which}\[{i}\]"
+        with pytest.raises(exc, match=match):
+            layer.forward(*inputs())
+        layer = build()
+        layer.forward(*inputs())
+        _rebound(layer, i, make(getattr(layer, which)[i]), which)
+        with pytest.raises(exc, match=match):
+            layer.backward(*(dout if isinstance(dout, tuple) else (dout,)))
+
+
+def test_rebound_embedding_never_scatters_outside_its_gradient():
+    """The probe's cases: a (10**6, 8) matrix used to end the process with SIGSEGV on
+    ids near 10**6; a (5000, 3) one returned zeros and wrote past the gradient's end."""
+    E = FL.TimeEmbedding(np.zeros((10, 8), np.float32))
+    E.params[0] = np.zeros((10**6, 8), np.float32)
+    with pytest.raises(ValueError, match=r"params\[0\] \(W\) has shape \(1000000, 8\).*\(10, 8\)"):
+        E.forward(np.full((2, 3), 10**6 - 1))
+    E = FL.TimeEmbedding(np.zeros((10, 3), np.float32))
+    E.forward(np.zeros((2, 3), dtype=int))
+    E.params[0] = np.zeros((5000, 3), np.float32)
+    with pytest.raises(ValueError, match=r"in place"):
+        E.backward(np.ones((2, 3, 3), np.float32))
+
+
+def test_rebound_lstm_weights_never_give_numbers():
+    lstm_ = FL.TimeLSTM(*lstm_params(np.float32))
+    lstm_.params[0] = r(D - 1, 4 * H, dtype=np.float32)  # fewer rows: finite wrong numbers
+    with pytest.raises(ValueError, match=r"TimeLSTM\.params\[0\] \(Wx\) has shape"):
+        lstm_.forward(r(N, T, D, dtype=np.float32))
+    lstm_ = FL.TimeLSTM(*lstm_params(np.float32))
+    lstm_.params[1] = r(H + 1, 4 * (H + 1), dtype=np.float32)  # another H: non-finite
+    with pytest.raises(ValueError, match=r"params\[1\] \(Wh\)"):
+        lstm_.forward(r(N, T, D, dtype=np.float32))
+    lstm_ = FL.TimeLSTM(*lstm_params(np.float32))
+    lstm_.params[0] = lstm_.params[0].astype(np.float64)  # numba's TypingError before
+    with pytest.raises(TypeError, match=r"params\[0\] \(Wx\) has dtype float64.*float32"):
+        lstm_.forward(r(N, T, D, dtype=np.float32))
+
+
+def test_values_assigned_in_place_are_used():
+    layer = FL.Affine(r(D, H), r(H))
+    new = r(D, H)
+    layer.params[0][...] = new
+    x = r(N, D)
+    np.testing.assert_allclose(layer.forward(x), x @ new + layer.params[1])
+    layer.params[0] = new.copy()  # rebinding to the same shape and dtype is fine too
+    np.testing.assert_allclose(layer.forward(x), x @ new + layer.params[1])
+
+
+def test_bilstm_refuses_rebound_lists():
+    p = lstm_params()
+    bi = FL.TimeBiLSTM(*p, *lstm_params())
+    bi.params[0] = p[0].copy()  # the inner LSTM would never see it
+    with pytest.raises(ValueError, match=r"TimeBiLSTM\.params was rebound"):
+        bi.forward(r(N, T, D))

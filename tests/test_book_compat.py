@@ -20,6 +20,7 @@ from fastlstm import models as fm
 from fastlstm import trainer as ftrainer
 from fastlstm.datasets import sequence
 from fastlstm.io import load_params as read_npz
+from fastlstm.io import read_book_pkl
 from fastlstm.layers import Dropout, TimeDropout
 from fastlstm.optim import SGD, Adam
 from fastlstm.trainer import RnnlmTrainer, Trainer
@@ -137,19 +138,60 @@ def test_save_and_load_params_use_the_books_file_name(tmp_path, monkeypatch):
     model = fm.Rnnlm(V, D, H, seed=1)
     written = model.save_params()
     assert written.name == "Rnnlm.pkl" and (tmp_path / "Rnnlm.pkl").is_file()
-    assert (tmp_path / "Rnnlm.pkl").read_bytes()[:2] == b"PK"  # fastlstm's npz, no pickle
-    assert len(read_npz(tmp_path / "Rnnlm.pkl")) == len(model.params)
+    # the book's format under the book's name: a pickled list of float16 arrays
+    stored = read_book_pkl(tmp_path / "Rnnlm.pkl")
+    assert [a.dtype for a in stored] == [np.float16] * len(model.params)
+    half = [p.astype(np.float16).astype(np.float32) for p in model.params]
 
     other = fm.Rnnlm(V, D, H, seed=2)
     other.load_params()  # the book's default: Rnnlm.pkl in the current folder
-    for a, b in zip(model.params, other.params, strict=True):
+    for a, b in zip(half, other.params, strict=True):
         np.testing.assert_array_equal(a, b)
 
     gen = fm.RnnlmGen(V, D, H, seed=3)  # ch07/generate_text.py reads ../ch06/Rnnlm.pkl
     gen.load_params("Rnnlm.pkl")
-    np.testing.assert_array_equal(gen.params[1], model.params[1])
+    np.testing.assert_array_equal(gen.params[1], half[1])
     with pytest.raises(FileNotFoundError, match="RnnlmGen.pkl"):
         gen.load_params()
+    # fastlstm's own format, full precision, under any other name
+    model.save_params("Rnnlm.npz")
+    assert len(read_npz(tmp_path / "Rnnlm.npz")) == len(model.params)
+    other.load_params("Rnnlm.npz")
+    for a, b in zip(model.params, other.params, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cls", ["BetterRnnlm", "AttentionSeq2seq"])
+def test_a_pkl_written_by_fastlstm_loads_in_the_books_own_code(tmp_path, book_dir, cls):
+    """ch08/train.py run with fastlstm writes AttentionSeq2seq.pkl; the book's own
+    ``visualize_attention.py`` loads it with the book's ``BaseModel.load_params``."""
+    import pickle
+    import subprocess
+    import sys
+
+    kw = {"dropout_ratio": 0.5} if cls == "BetterRnnlm" else {}
+    model = getattr(fm, cls)(V, H, H, seed=4, **kw)  # (tied weights: D = H)
+    path = model.save_params(tmp_path / f"{cls}.pkl")
+    with open(path, "rb") as f:
+        plain = pickle.load(f)  # what the book's load_params does
+    assert isinstance(plain, list) and len(plain) == len(model.params)
+    for a, p in zip(plain, model.params, strict=True):
+        assert a.dtype == np.float16 and a.shape == p.shape
+        np.testing.assert_array_equal(a, p.astype(np.float16))
+    code = (
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); "
+        "from common.base_model import BaseModel\n"
+        "m = BaseModel(); m.params = [np.zeros(s, 'f') for s in eval(sys.argv[3])]\n"
+        "m.load_params(sys.argv[2]); print(sum(float(np.abs(p).sum()) for p in m.params))"
+    )
+    shapes = repr([p.shape for p in model.params])
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(book_dir), str(path), shapes],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    expected = sum(float(np.abs(p.astype(np.float16).astype("f")).sum()) for p in model.params)
+    assert float(out.stdout) == pytest.approx(expected, rel=1e-6)
 
 
 def test_book_default_sizes():

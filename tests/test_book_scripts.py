@@ -375,8 +375,10 @@ def test_ch06_train_rnnlm_then_eval(book_run):
     assert (book_run.root / "ch06" / "Rnnlm.pkl").is_file()
 
     ev = book_run.run("ch06/eval.py")
-    # eval.py reads Rnnlm.pkl (full precision) and evaluates the same words: same result
-    assert _last(ev) == _last(train)
+    # eval.py reads Rnnlm.pkl (the book's float16 pickle, as the book writes it) and
+    # evaluates the same words: the same result but for float16 rounding of the weights
+    assert _last(ev).startswith("test perplexity:  ")
+    assert _float_after("test perplexity:  ", _last(ev)) == pytest.approx(ppl, rel=1e-2)
 
 
 def test_ch06_train_better_rnnlm(book_run):

@@ -282,3 +282,49 @@ def test_float64_models_bits_equal_cold_and_warm(tmp_path):
     # every prange loop compiled really runs in parallel (a raise inlined into a loop
     # body, for one, makes numba run it serially with only a performance warning)
     assert "will not be executed in parallel" not in runs[0].stderr, runs[0].stderr
+
+
+# --------------------------------------------------------------------------- #
+# cache files are read with a bound
+# --------------------------------------------------------------------------- #
+def _dev_zero(path):
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+def _sparse_3gb(path):
+    with open(path, "r+b") as f:
+        f.truncate(3 << 30)  # sparse: no disk space used
+
+
+@pytest.mark.parametrize(
+    "damage, pattern", [(_dev_zero, "*.nbi"), (_sparse_3gb, "*.nbc")], ids=["dev-zero", "sparse"]
+)
+def test_oversized_or_special_cache_file_is_not_read(tmp_path, damage, pattern):
+    """An index replaced by a symlink to /dev/zero, or a 3 GB sparse data file, used to
+    be read whole before being discarded."""
+    _corrupt_runs(tmp_path, damage, pattern)
+
+
+def test_read_bounded_refuses_without_reading(tmp_path):
+    import time
+
+    from fastlstm._kernel_cache import MAX_CACHE_FILE_BYTES, _CorruptEntry, _read_bounded
+
+    good = tmp_path / "good.nbi"
+    good.write_bytes(b"x" * 1000)
+    assert _read_bounded(good) == b"x" * 1000
+    zero = tmp_path / "zero.nbi"
+    zero.symlink_to("/dev/zero")
+    sparse = tmp_path / "sparse.nbc"
+    with open(sparse, "wb") as f:
+        f.truncate(MAX_CACHE_FILE_BYTES + 1)
+    fifo = tmp_path / "fifo.nbi"
+    os.mkfifo(fifo)  # no writer: a blocking open would hang
+    t0 = time.perf_counter()
+    for path, why in ((zero, "not a regular file"), (sparse, "larger"), (fifo, "not a regular")):
+        with pytest.raises(_CorruptEntry, match=why):
+            _read_bounded(path)
+    assert time.perf_counter() - t0 < 1.0
+    with pytest.raises(FileNotFoundError):
+        _read_bounded(tmp_path / "missing.nbi")

@@ -459,8 +459,10 @@ def test_top_level_help_lists_every_model(capsys):
 
 
 @pytest.mark.slow
-def test_ctrl_c_in_a_real_process(tmp_path, date_file):
-    """SIGINT to a running ``fastlstm train``: exit 130, a checkpoint, the resume command."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_in_a_real_process(tmp_path, date_file, signame):
+    """SIGINT or SIGTERM to a running ``fastlstm train``: exit 130, a checkpoint, the resume
+    command, the lock released."""
     import signal
     import time
 
@@ -477,7 +479,7 @@ def test_ctrl_c_in_a_real_process(tmp_path, date_file):
     line = proc.stdout.readline()  # printed once Ctrl-C is handled
     assert "output in" in line, line + proc.stderr.read()
     time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr
     assert "saved a resumable checkpoint" in stderr

@@ -496,7 +496,7 @@ def test_ptb_offline_setting_skips_the_download(hanging_network, monkeypatch, tm
 
 def test_ptb_message_names_the_data_folder_it_looked_in(hanging_network, monkeypatch, tmp_path):
     data = tmp_path / "data"
-    data.mkdir()
+    (data / "sequence").mkdir(parents=True)  # a data folder without ptb/
     monkeypatch.setenv("FASTLSTM_DATA", str(data))
     monkeypatch.setenv("FASTLSTM_OFFLINE", "yes")
     with pytest.raises(FileNotFoundError, match="not found") as info:
@@ -506,3 +506,162 @@ def test_ptb_message_names_the_data_folder_it_looked_in(hanging_network, monkeyp
     with pytest.raises(FileNotFoundError) as info:
         ptb.load_data("train")
     assert f"FASTLSTM_DATA={tmp_path / 'nowhere'} (not a directory)" in str(info.value)
+
+
+# --------------------------------------------------------------------------- #
+# data never substituted: the book's dataset/ folder, FASTLSTM_DATA honoured
+# --------------------------------------------------------------------------- #
+def _book_tree(root: Path) -> Path:
+    """The book's layout: ``ch07/`` scripts beside ``dataset/addition.txt`` (not the real one)."""
+    (root / "ch07").mkdir(parents=True)
+    (root / "ch07" / "train_seq2seq.py").write_text("# the book's script\n")
+    (root / "dataset").mkdir()
+    lines = [f"{a:<3d}+{a:<3d}_{2 * a:<4d}" for a in range(100, 140)]  # (7 + 5) wide
+    (root / "dataset" / "addition.txt").write_text("\n".join(lines) + "\n")
+    return root / "dataset" / "addition.txt"
+
+
+@pytest.mark.parametrize("how", ["cwd", "script", "sys.path"])
+def test_sequence_reads_the_books_dataset_folder_before_generating(
+    no_data, tmp_path, monkeypatch, how
+):
+    """A book script with only its imports switched reads ``../dataset/addition.txt`` as the
+    book's loader does: from its working folder ``chNN/``, beside the script's parent, or
+    through ``sys.path.append('..')``."""
+    import sys
+    import warnings
+
+    book_file = _book_tree(tmp_path / "book")
+    elsewhere = tmp_path / "elsewhere" / "sub"
+    elsewhere.mkdir(parents=True)
+    if how == "cwd":
+        monkeypatch.chdir(tmp_path / "book" / "ch07")
+    elif how == "script":
+        monkeypatch.chdir(elsewhere)
+        monkeypatch.setattr(sys, "argv", [str(tmp_path / "book" / "ch07" / "train_seq2seq.py")])
+    else:
+        monkeypatch.chdir(elsewhere)
+        monkeypatch.syspath_prepend(str(tmp_path / "book"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "using generated data" warning
+        (x, t), (xt, tt), vocab = sequence.load_data("addition.txt", return_vocab=True)
+    assert Path(vocab.source) == book_file.resolve()
+    assert len(x) + len(xt) == 40 and x.shape[1] == 7
+
+
+def test_ptb_reads_the_books_dataset_folder(no_data, tmp_path, monkeypatch):
+    """The book's ``ptb.py`` keeps (downloads) the PTB files in its ``dataset/`` folder."""
+    book = tmp_path / "book"
+    (book / "ch06").mkdir(parents=True)
+    for split, text in (("train", " a b \n"), ("valid", " a \n"), ("test", " b \n")):
+        (book / "dataset").mkdir(exist_ok=True)
+        (book / "dataset" / f"ptb.{split}.txt").write_text(text)
+    monkeypatch.chdir(book / "ch06")
+    corpus, w2i, _ = ptb.load_data("train")
+    assert list(w2i) == ["a", "b", "<eos>"] and corpus.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "empty"])
+@pytest.mark.parametrize("loader", ["sequence", "ptb"])
+def test_fastlstm_data_that_cannot_be_honoured_is_an_error(
+    no_data, tmp_path, monkeypatch, kind, loader
+):
+    """A mistyped or empty FASTLSTM_DATA used to warn and train on generated data."""
+    import warnings
+
+    target = tmp_path / "data"
+    if kind == "file":
+        target.write_text("not a folder")
+    elif kind == "empty":
+        target.mkdir()
+    monkeypatch.setenv("FASTLSTM_DATA", str(target))
+    match = "empty folder" if kind == "empty" else r"\(not a directory\)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FileNotFoundError, match=f"FASTLSTM_DATA={target}.*{match}"):
+            if loader == "sequence":
+                sequence.load_data("addition.txt")
+            else:
+                ptb.load_data("train")
+
+
+def test_fastlstm_data_without_the_book_file_is_an_error_not_generated(
+    no_data, tmp_path, monkeypatch
+):
+    import warnings
+
+    data = tmp_path / "data"
+    _write_ptb(data, " a \n", " a \n", " a \n")  # PTB only, no sequence/
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FileNotFoundError, match=r"date.txt not found.*FASTLSTM_DATA") as info:
+            sequence.load_data("date.txt")
+    assert str(data / "sequence") in str(info.value)
+
+
+# --------------------------------------------------------------------------- #
+# caches keyed by content
+# --------------------------------------------------------------------------- #
+def _same_stat(src: Path, dst: Path) -> None:
+    """Give ``dst`` the modification time of ``src`` (as cp -p, rsync -a, touch -r do)."""
+    import os
+
+    st = src.stat()
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_ptb_cache_tells_copies_with_the_same_size_and_mtime_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(ptb, "_download", _offline)
+    one = _write_ptb(tmp_path / "one", " a b \n", " a \n", " b \n")
+    two = _write_ptb(tmp_path / "two", " c d \n", " c \n", " d \n")  # same sizes
+    for name in ("train", "valid", "test"):
+        _same_stat(one / f"ptb.{name}.txt", two / f"ptb.{name}.txt")
+        st1, st2 = (one / f"ptb.{name}.txt").stat(), (two / f"ptb.{name}.txt").stat()
+        assert (st1.st_size, st1.st_mtime_ns) == (st2.st_size, st2.st_mtime_ns)
+    monkeypatch.setenv("FASTLSTM_DATA", str(tmp_path / "one"))
+    assert list(ptb.load_data("train")[1]) == ["a", "b", "<eos>"]
+    monkeypatch.setenv("FASTLSTM_DATA", str(tmp_path / "two"))
+    assert list(ptb.load_data("train")[1]) == ["c", "d", "<eos>"]
+
+
+def test_sequence_cache_sees_a_file_rewritten_with_the_same_size_and_mtime(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text("1+1_2\n" * 20)
+    before = path.stat()
+    x, _ = sequence.load_data(path)[0]
+    path.write_text("3+4_7\n" * 20)  # same size
+    import os
+
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    (x2, t2), _, vocab = sequence.load_data(path, return_vocab=True)
+    assert vocab.decode(x2[0]) == "3+4" and vocab.decode(t2[0]) == "_7"
+
+
+# --------------------------------------------------------------------------- #
+# data files: messages that name the file
+# --------------------------------------------------------------------------- #
+def test_sequence_file_that_is_not_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"1+1_2\n2+2_4\n\xe9+1_2\n")
+    with pytest.raises(ValueError, match=rf"{path}, line 3: not UTF-8"):
+        sequence.load_data(path)
+
+
+def test_sequence_file_with_a_huge_line_is_refused_for_its_width(tmp_path):
+    path = tmp_path / "one_line.txt"
+    path.write_text("1" * 200_000 + "_2\n")
+    with pytest.raises(ValueError, match=rf"{path}, line 1: 200002 characters.*at most 1000"):
+        sequence.load_data(path)
+
+
+def test_ptb_file_that_is_not_utf8_names_file_and_line(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    d = _write_ptb(data, " a b \n c \n", " a \n", " b \n")
+    (d / "ptb.valid.txt").write_bytes(b" a \n b \xff \n")
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=rf"{d / 'ptb.valid.txt'}, line 2: not UTF-8"):
+        ptb.load_data("train")

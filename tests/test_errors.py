@@ -499,3 +499,38 @@ def test_trainers_refuse_too_little_data_before_training():
             corpus, corpus, max_epoch=2, batch_size=2, time_size=30
         )
     assert not calls, "training started before the data size was checked"
+
+
+# --------------------------------------------------------------------------- #
+# environment variables
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("value", ["abc", "-1", "2.5"])
+@pytest.mark.parametrize("name", ["FASTLSTM_CHUNKS", "FASTLSTM_PARALLEL_MIN_WORK"])
+def test_bad_integer_environment_variables_are_named(name, value):
+    """``FASTLSTM_CHUNKS=abc`` used to fail with "invalid literal for int()" and ``-1``
+    was silently 1: both are errors naming the variable and its value."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, name: value}
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "src"), str(root)])
+    proc = subprocess.run(
+        [sys.executable, "-c", "import fastlstm._numba"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ValueError: environment variable " + name), proc.stderr
+    assert repr(value) in last, proc.stderr
+
+
+def test_chunks_zero_or_unset_is_one_block_per_cpu():
+    import os
+
+    from fastlstm import _numba
+
+    if os.environ.get("FASTLSTM_CHUNKS", "0").strip() in ("", "0"):
+        assert _numba.CHUNKS == (os.cpu_count() or 1)

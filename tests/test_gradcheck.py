@@ -397,3 +397,59 @@ def test_the_tolerance_separates_round_off_from_errors():
     assert correct < 1e-3 * TOL
     assert errs[1e-2] == pytest.approx(1e-2, rel=0.05)
     assert errs[1e-3] == pytest.approx(1e-3, rel=0.05)
+
+
+# --------------------------------------------------------------------------- #
+# mistakes a norm-wise check misses
+# --------------------------------------------------------------------------- #
+class _AffineAddsIntoGrads(FL.Affine):
+    """Wrong on purpose: ``grads[k] += ...`` in place of ``grads[k][...] = ...``.
+
+    Right on the first call (the grads start at zero), twice as large on the second:
+    in training it accumulates gradients across iterations.
+    """
+
+    def backward(self, dout):
+        before = [g.copy() for g in self.grads]
+        dx = super().backward(dout)
+        for g, b in zip(self.grads, before):
+            g += b
+        return dx
+
+
+class _AffineOneElementOff(FL.Affine):
+    """Wrong on purpose: one element of ``dW`` is 1% too large."""
+
+    k = 0
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.grads[0].flat[self.k] *= 1.01
+        return dx
+
+
+def test_backward_that_adds_into_grads_fails():
+    rng = np.random.default_rng(4)
+    layer = _AffineAddsIntoGrads(_rand(rng, D, H), _rand(rng, H))
+    result = gradcheck(layer, _rand(rng, N, D))
+    assert result.errors[f"params[0] {(D, H)}"] >= 0.5, str(result)
+    assert result.errors[f"params[1] {(H,)}"] >= 0.5, str(result)
+    assert not result.errors[f"inputs[0] {(N, D)}"] > TOL, str(result)  # dx is right
+    with pytest.raises(AssertionError, match=r"add into grads \(\+=\)"):
+        result.assert_ok()
+
+
+@pytest.mark.parametrize("max_elements", [None, 512], ids=["element-wise", "grouped"])
+@pytest.mark.parametrize("k", [0, 777, 1999])
+def test_one_element_wrong_by_one_percent_in_2000_fails(k, max_elements):
+    """Norm-wise that error is about 2e-4: only an element-wise comparison sees it."""
+    rng = np.random.default_rng(5)
+    Din, Hout = 40, 50  # dW has 2,000 elements
+    W, b, x = _rand(rng, Din, Hout), _rand(rng, Hout), _rand(rng, 8, Din)
+    assert gradcheck(FL.Affine(W, b), x, max_elements=max_elements).ok()
+    layer = _AffineOneElementOff(W, b)
+    layer.k = k
+    result = gradcheck(layer, x, max_elements=max_elements)
+    key = f"params[0] {(Din, Hout)}"
+    assert result.errors[key] > 2 * TOL, str(result)
+    assert {e for e, v in result.errors.items() if v > TOL} == {key}, str(result)

@@ -279,10 +279,10 @@ def test_tied_weights_stay_tied_after_loading(tmp_path):
 def test_default_file_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model = F.Rnnlm(V, D, H, seed=1)
-    assert model.save_params().name == "Rnnlm.pkl"  # the book's name, fastlstm's format
+    assert model.save_params().name == "Rnnlm.pkl"  # the book's name and format (float16)
     other = F.Rnnlm(V, D, H, seed=2)
     other.load_params()
-    np.testing.assert_array_equal(other.params[0], model.params[0])
+    np.testing.assert_array_equal(other.params[0], model.params[0].astype(np.float16))
     with pytest.raises(FileNotFoundError):
         F.Seq2seq(V, D, H, seed=0).load_params()
     # a file of an earlier version, Rnnlm.npz, is still found when there is no Rnnlm.pkl

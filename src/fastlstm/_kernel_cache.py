@@ -29,6 +29,7 @@ import logging
 import os
 import pickle
 import re
+import stat
 import sys
 import threading
 import warnings
@@ -144,6 +145,47 @@ class _CorruptEntry(Exception):
     """A cache file failed its checksum or could not be read back."""
 
 
+#: Largest kernel-cache file read (bytes).  Compiled kernels take up to about
+#: 1 MB, an index a few kB; anything larger is not a cache file of this package.
+MAX_CACHE_FILE_BYTES = 64 << 20
+
+
+def _read_bounded(path, limit: int = MAX_CACHE_FILE_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    A symlink to ``/dev/zero``, a FIFO or a 3 GB sparse file put in place of a
+    cache file is refused without reading it (opened non-blocking, so a FIFO
+    without a writer does not hang).
+
+    Raises
+    ------
+    OSError
+        If the file cannot be opened (e.g. it does not exist).
+    _CorruptEntry
+        If it is not a regular file or is larger than ``limit``.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _CorruptEntry(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise _CorruptEntry(f"{path}: {st.st_size} bytes, larger than any cache file")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:  # grew while being read
+                raise _CorruptEntry(f"{path}: larger than any cache file")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 class _Locator(_caching._CacheLocator):
     """Locate a fastlstm kernel's cache files in :func:`kernel_cache_dir`."""
 
@@ -193,8 +235,7 @@ class _IndexDataFile(_caching.IndexDataCacheFile):
     """numba's index + data files, each written with a checksum and verified on load."""
 
     def _read_checked(self, path):
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = _read_bounded(path)
         head = len(_MAGIC)
         if raw[:head] != _MAGIC or len(raw) < head + 32:
             raise _CorruptEntry(f"{path}: not a fastlstm cache file or truncated")
@@ -255,8 +296,7 @@ class _IndexDataFile(_caching.IndexDataCacheFile):
         """Remove the index and the data file of ``key`` (best effort)."""
         paths = [self._index_path]
         try:
-            with open(self._index_path, "rb") as f:
-                raw = f.read()
+            raw = _read_bounded(self._index_path)
             overloads = pickle.loads(raw[len(_MAGIC) + 32 :])[2]
             if key in overloads:
                 paths.append(self._data_path(overloads[key]))

@@ -33,7 +33,8 @@ Environment variables
 FASTLSTM_NUMBA_PARALLEL : "0" disables ``parallel=True`` kernels (they then
     run serially).
 FASTLSTM_CHUNKS : number of blocks parallel kernels split work into
-    (default: the number of CPUs).  Results depend on the blocks, never on how
+    (default, or 0: the number of CPUs; anything but an integer >= 0 is an
+    error naming the variable).  Results depend on the blocks, never on how
     many threads run them, so they are the same with one numba thread or many.
 FASTLSTM_NUMBA_CACHE : folder for compiled kernels (see
     :mod:`fastlstm.config`).
@@ -65,12 +66,33 @@ PARALLEL = os.environ.get("FASTLSTM_NUMBA_PARALLEL", "1") != "0"
 _COMMON = dict(fastmath=False, nogil=True, error_model="numpy")
 
 
+def _env_int(name: str, default: int, what: str) -> int:
+    """The integer >= 0 in environment variable ``name`` (``default`` if unset or blank).
+
+    Raises
+    ------
+    ValueError
+        Naming the variable, if its value is not an integer >= 0.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"environment variable {name} must be {what}, got {raw!r}")
+    return value
+
+
 #: Below this much work (roughly, floating-point operations) a kernel runs its
 #: serial build: forking threads would cost more than it saves.
-PARALLEL_MIN_WORK = int(os.environ.get("FASTLSTM_PARALLEL_MIN_WORK", "500000"))
+PARALLEL_MIN_WORK = _env_int("FASTLSTM_PARALLEL_MIN_WORK", 500000, "an integer >= 0")
 
-
-CHUNKS = max(1, int(os.environ.get("FASTLSTM_CHUNKS", "0")) or (os.cpu_count() or 1))
+CHUNKS = _env_int("FASTLSTM_CHUNKS", 0, "an integer >= 1 (or 0 for one block per CPU)") or (
+    os.cpu_count() or 1
+)
 
 
 prange = numba.prange

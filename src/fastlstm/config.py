@@ -5,7 +5,9 @@ One setting each:
 ``FASTLSTM_DATA``
     A directory laid out as ``ptb/ptb.{train,valid,test}.txt``,
     ``sequence/{addition,date}.txt`` and ``book-weights/*.pkl``.  Every loader,
-    test and example reads the book's files through this setting.
+    test and example reads the book's files through this setting.  Set to a
+    path that is not a folder, or to an empty folder, it is an error
+    (``FileNotFoundError``), never a reason to use other data.
 ``FASTLSTM_CACHE``
     Where downloads and preprocessed corpora are cached (default
     ``~/.cache/fastlstm``; see :func:`user_cache_dir`).
@@ -47,18 +49,35 @@ class KernelCacheWarning(UserWarning):
 
 
 def data_dir() -> Path | None:
-    """Return the data directory named by ``FASTLSTM_DATA``.
+    """Return the data directory named by ``FASTLSTM_DATA``, or None if it is not set.
 
     Returns
     -------
     pathlib.Path or None
-        The directory, or None if the variable is unset or names no directory.
+        The folder; None if ``FASTLSTM_DATA`` is unset or empty.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``FASTLSTM_DATA`` names something that is not a folder (a mistyped
+        path) or an empty folder: a setting the user gave that cannot be
+        honoured is an error, never a reason to use other data.
     """
     value = os.environ.get("FASTLSTM_DATA")
     if not value:
         return None
     path = Path(value).expanduser()
-    return path if path.is_dir() else None
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"FASTLSTM_DATA={value} (not a directory): set it to the folder holding "
+            "ptb/, sequence/ and book-weights/, or unset it"
+        )
+    if next(path.iterdir(), None) is None:
+        raise FileNotFoundError(
+            f"FASTLSTM_DATA={value} is an empty folder: put ptb/, sequence/ or "
+            "book-weights/ in it, or unset it"
+        )
+    return path
 
 
 def data_file(*parts: str) -> Path | None:

@@ -62,6 +62,11 @@ def sequence(spec: str, reverse: bool, limit: int | None):
     """``(train, test, vocab, n_lines)`` of a sequence data set (``'date'`` or a path)."""
     (x_train, t_train), (x_test, t_test), vocab = _seq.load_data(data_file(spec), return_vocab=True)
     n_lines = len(x_train) + len(x_test)
+    if len(x_test) == 0:  # refused before training, not after an epoch
+        raise RunError(
+            f"{vocab.source}: {n_lines} line(s) leave no test questions (the last 10% of the "
+            "shuffled lines are the test set): give a file of at least 10 lines"
+        )
     train, test = _cut(x_train, t_train, x_test, t_test, reverse, limit)
     return train, test, vocab, n_lines
 

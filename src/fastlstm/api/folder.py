@@ -53,7 +53,8 @@ class RunFolder:
     Parameters
     ----------
     path : str or os.PathLike
-        The folder; created if missing.
+        The folder; created if missing, and removed again (with the parents
+        created for it) if the run fails and leaves it empty.
     resume : bool, default False
         The run continues the one saved in this folder: files are expected.
     overwrite : bool, default False
@@ -66,13 +67,25 @@ class RunFolder:
         self.overwrite = bool(overwrite)
         self.lock = self.path / LOCK_FILE
         self._held = False
+        self._created: list[Path] = []  # folders this run created, deepest first
 
     def __enter__(self):
         self.acquire()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         self.release()
+        if exc_type is not None:
+            self.remove_if_empty()
+
+    def remove_if_empty(self) -> None:
+        """Remove the folders this run created if they hold nothing (a run that failed)."""
+        for folder in self._created:
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                break
+        self._created = []
 
     def acquire(self) -> None:
         """Create the folder, take its lock, refuse it if an earlier run's files are there.
@@ -83,19 +96,25 @@ class RunFolder:
             If the folder cannot be created or written, another live run holds
             it, or it holds files and neither ``resume`` nor ``overwrite`` was given.
         """
+        missing, folder = [], self.path.absolute()
+        while not folder.exists() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
         try:
             self.path.mkdir(parents=True, exist_ok=True)
+            self._created = missing
         except OSError as exc:
             raise RunError(
                 f"cannot create the output folder {self.path}: {exc.strerror or exc}"
             ) from None
         if not self.path.is_dir():
             raise RunError(f"the output folder {self.path} is not a folder")
-        self._take_lock()
         try:
+            self._take_lock()
             self._check_empty()
         except BaseException:
             self.release()
+            self.remove_if_empty()
             raise
 
     def _take_lock(self) -> None:

@@ -256,15 +256,31 @@ def _load_resume(path, model_name: str):
     return ckpt
 
 
-def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
+def resolve_settings(name: str, given: dict, saved: dict | None, source=None) -> dict:
     """Settings of a run: book defaults, then the resumed run's, then those ``given``.
+
+    Every value, given or read from a checkpoint, goes through the same check
+    (:func:`fastlstm.api.specs.check_setting`): a saved ``time_size`` of -1 or
+    ``batch_size`` of 0 is refused as a given one would be.
+
+    Parameters
+    ----------
+    name : str
+        The model.
+    given : dict
+        Settings given by the user (None: not given).
+    saved : dict or None
+        Settings saved in the checkpoint resumed (None: not resuming).
+    source : str or os.PathLike, optional
+        The checkpoint, named in errors about its settings.
 
     Raises
     ------
     ValueError
-        If a setting does not apply to model ``name`` or is out of range.
+        If a given setting does not apply to model ``name`` or is out of range.
     RunError
-        If a resumed run would change a setting that cannot change.
+        If a resumed run would change a setting that cannot change, or the
+        checkpoint's saved settings are not valid.
     """
     cfg = settings(name)
     unknown = sorted(set(given) - set(cfg))
@@ -273,11 +289,21 @@ def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
             f"{', '.join(unknown)}: not a setting of {name} (its settings: {', '.join(cfg)})"
         )
     if saved is not None:
-        cfg.update({k: saved[k] for k in cfg if k in saved})
+        where = source if source is not None else "the checkpoint"
+        if not isinstance(saved, dict):
+            raise RunError(f"{where}: its saved settings are not a mapping (corrupt?)")
+        for key in cfg:
+            if key in saved:
+                try:
+                    cfg[key] = _checked_setting(name, key, saved[key], cfg[key])
+                except ValueError as exc:
+                    raise RunError(
+                        f"{where}: its saved settings are not valid (corrupt or edited?): {exc}"
+                    ) from None
     for key, value in given.items():
         if value is None:
             continue
-        value = check_setting(name, key, value)
+        value = _checked_setting(name, key, value, None)
         if key == "data":
             value = value if value in BOOK_DATA else data_file(value)  # absolute: resumable
         if saved is not None and key not in RESUME_MAY_CHANGE and value != saved.get(key):
@@ -290,6 +316,13 @@ def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
     if cfg["seed"] is None:
         cfg["seed"] = int(np.random.SeedSequence().generate_state(1)[0])
     return cfg
+
+
+def _checked_setting(name, key, value, default):
+    """``value`` through :func:`check_setting`; None only where the default is None."""
+    if value is None and default is None:
+        return None
+    return check_setting(name, key, value)
 
 
 def _out_folder(name, out, resume) -> tuple[Path, bool]:
@@ -396,8 +429,8 @@ def train(
     Raises
     ------
     TrainingInterrupted
-        On Ctrl-C or "interrupt kernel", a :class:`KeyboardInterrupt` raised after
-        saving a resumable checkpoint and the curves (run so far: :func:`last_run`).
+        On Ctrl-C, "interrupt kernel" or SIGTERM, a :class:`KeyboardInterrupt` raised
+        after saving a resumable checkpoint and the curves (run so far: :func:`last_run`).
     RunError
         For a folder in use or holding another run, or data that do not fit.
     ValueError, TypeError
@@ -414,7 +447,7 @@ def train(
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(ALL_MODELS)}")
     with u.data_dir(data_dir), u.numba_threads(threads):
         ckpt = _load_resume(resume, model) if resume is not None else None
-        cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None)
+        cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None, resume)
         folder = RunFolder(*_out_folder(model, out, resume), overwrite=overwrite)
         with folder, _resumed_data_dir(data_dir, ckpt):
             # the engine and the models (numba) load when training starts, so that

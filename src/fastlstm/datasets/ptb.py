@@ -9,23 +9,26 @@ the splits are loaded.
 
 Files are looked up in this order:
 
-1. ``$FASTLSTM_DATA/ptb/ptb.{train,valid,test}.txt``;
-2. the cache, ``fastlstm.config.cache_dir() / "ptb"``;
-3. a download from the book's source into the cache.  Without network this
+1. ``$FASTLSTM_DATA/ptb/ptb.{train,valid,test}.txt`` (a ``FASTLSTM_DATA`` that
+   is no folder, or an empty one, is an error);
+2. the book's ``dataset/`` folder, where the book's own ``ptb.py`` keeps and
+   downloads them (see :func:`fastlstm.datasets.sequence.book_dataset_folders`);
+3. the cache, ``fastlstm.config.cache_dir() / "ptb"``;
+4. a download from the book's source into the cache.  Without network this
    fails within a few seconds (``FASTLSTM_OFFLINE=1``: at once, see
    :mod:`fastlstm.datasets._fetch`) with a message that names the folders
    looked in.
 
-The vocabulary and the three corpora are cached as an ``.npz`` keyed by the
-size and modification time of the three text files, so loading after the first
-time only reads that file.
+The vocabulary and the three corpora are cached as an ``.npz`` keyed by a hash
+of the content of the three text files (never by their size and modification
+time, which copies can share), so loading after the first time reads the text
+files once to hash them and then only that file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -58,14 +61,12 @@ def _cache_root() -> Path:
 
 def _searched(cache: Path) -> list[str]:
     """The folders :func:`_find_source` looks in, as text, in order."""
-    root = config.data_dir()
-    if root is not None:
-        first = f"{root / 'ptb'} (from FASTLSTM_DATA)"
-    elif os.environ.get("FASTLSTM_DATA"):
-        first = f"FASTLSTM_DATA={os.environ['FASTLSTM_DATA']} (not a directory)"
-    else:
-        first = "FASTLSTM_DATA (not set)"
-    return [first, f"{cache} (the cache; FASTLSTM_CACHE moves it)"]
+    from fastlstm.datasets.sequence import book_dataset_folders
+
+    root = config.data_dir()  # raises for a FASTLSTM_DATA that is no folder or empty
+    first = "FASTLSTM_DATA (not set)" if root is None else f"{root / 'ptb'} (from FASTLSTM_DATA)"
+    book = [f"{f} (the book's dataset folder)" for f in book_dataset_folders()]
+    return [first, *book, f"{cache} (the cache; FASTLSTM_CACHE moves it)"]
 
 
 def _missing_message(name: str, cache: Path, err: BaseException | None) -> str:
@@ -83,6 +84,11 @@ def _find_source(name: str) -> Path:
     path = config.data_file("ptb", name)
     if path is not None:
         return path
+    from fastlstm.datasets.sequence import book_dataset_folders
+
+    for folder in book_dataset_folders():  # where the book's ptb.py keeps (downloads) them
+        if (folder / name).is_file():
+            return folder / name
     cache = _cache_root()
     path = cache / name
     if path.is_file():
@@ -100,18 +106,34 @@ def _find_source(name: str) -> Path:
 
 def _tokens(path: Path) -> list[str]:
     """Words of a PTB file, each line followed by ``<eos>`` (the book's tokenisation)."""
-    with open(path, encoding="utf-8-sig") as f:  # a leading BOM is not data
-        text = f.read()
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")  # a leading BOM is not data
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValueError(
+            f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}); PTB files must be UTF-8"
+        ) from None
     return text.replace("\n", " <eos> ").split()
 
 
 def _cache_key(paths: dict[str, Path]) -> str:
-    h = hashlib.sha1(usedforsecurity=False)
+    """Key of the cached corpora: a hash of the content of the three text files.
+
+    Size and modification time are not enough: copies made with ``cp -p``,
+    ``rsync -a`` or ``touch -r`` can differ in words but not in either.
+    Hashing the 5 MB of the PTB takes about 10 ms, once per load.
+    """
+    h = hashlib.blake2b(digest_size=16)
     h.update(f"v{_CACHE_VERSION}".encode())
     for split in _SPLITS:
-        st = paths[split].stat()
-        h.update(f"|{split}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+        h.update(f"|{split}:".encode())
+        with open(paths[split], "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def _build(paths: dict[str, Path]) -> dict[str, np.ndarray]:

@@ -16,11 +16,16 @@ that follow are the book's.  The vocabulary of a file is returned by
 the data set loaded last.
 
 The book's files ``addition.txt`` and ``date.txt`` are looked up in
-``$FASTLSTM_DATA/sequence/``, then in the cache, then downloaded from the book's
-repository (without network this fails within a few seconds, at once with
-``FASTLSTM_OFFLINE=1``); if that fails too, the same amount of data is
-generated offline by :func:`make_addition` / :func:`make_date` (same format,
-widths and characters) and a warning names the folders looked in.  The
+``$FASTLSTM_DATA/sequence/``, then where the book's own loader finds them (its
+``dataset/`` folder, :func:`book_dataset_folders`: a book script run from
+``chNN/`` with only its imports switched reads the book's files), then in the
+cache, then downloaded from the book's repository (without network this fails
+within a few seconds, at once with ``FASTLSTM_OFFLINE=1``).  If that fails
+too, a ``FASTLSTM_DATA`` that is set makes it an error (the setting cannot be
+honoured; a ``FASTLSTM_DATA`` that is no folder or an empty one is an error at
+once); without it the same amount of data is generated offline by
+:func:`make_addition` / :func:`make_date` (same format, widths and characters)
+and a warning names the folders looked in.  The
 vocabulary's ``source`` attribute tells which file or generator was used.
 
 The vocabulary class lives in :mod:`fastlstm.datasets.vocab`, the generators
@@ -29,7 +34,9 @@ in :mod:`fastlstm.datasets.synthetic`; both are reachable here as before.
 
 from __future__ import annotations
 
+import collections
 import functools
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -50,6 +57,7 @@ __all__ = [
     "make_date",
     "BOOK_FILES",
     "URL_BASE",
+    "book_dataset_folders",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,11 @@ URL_BASE = (
 )
 
 BOOK_FILES = ("addition.txt", "date.txt")
+
+#: Longest line (question and answer, in characters) a data file may have: the
+#: book's are 12 and 40 wide; a wider line is no sequence data (a 10 MB line
+#: would only end in a ``MemoryError`` deep in training).
+MAX_LINE_WIDTH = 1000
 
 #: seed of the data generated when a book file is unavailable
 GENERATED_SEED = 0
@@ -78,6 +91,11 @@ def _parse_text(text: str, source: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
         raise ValueError(f"{source}: the file holds no data lines")
     sep = lines[0].find("_")
     width = len(lines[0])
+    if width > MAX_LINE_WIDTH:
+        raise ValueError(
+            f"{source}, line 1: {width} characters; a line (question and answer) may have at "
+            f"most {MAX_LINE_WIDTH} (is this a sequence data file?)"
+        )
     for lineno, line in enumerate(lines, start=1):
         idx = line.find("_")
         if idx < 0:
@@ -111,12 +129,37 @@ def _parse_text(text: str, source: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
     return x, t, vocab
 
 
-@functools.lru_cache(maxsize=8)
-def _parse_file(path: str, size: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray, Vocab]:
-    # size and mtime are part of the cache key only
-    with open(path, encoding="utf-8-sig") as f:  # a leading BOM is not data
-        text = f.read()
-    return _parse_text(text, path)
+#: Parsed files by (path, hash of the content): a file rewritten in place with
+#: the same size and modification time is parsed again.
+_PARSED: collections.OrderedDict = collections.OrderedDict()
+_PARSED_MAX = 8
+
+
+def _decode(raw: bytes, path: str) -> str:
+    """UTF-8 text of a data file (a leading BOM is not data); errors name file and line."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValueError(
+            f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}); sequence data files must be UTF-8"
+        ) from None
+
+
+def _parse_file(path: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
+    """Parse a data file, once per content (keyed by a hash of its bytes)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    key = (path, hashlib.blake2b(raw, digest_size=16).digest())
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        return _PARSED[key]
+    result = _parse_text(_decode(raw, path), path)
+    _PARSED[key] = result
+    while len(_PARSED) > _PARSED_MAX:
+        _PARSED.popitem(last=False)
+    return result
 
 
 @functools.lru_cache(maxsize=4)
@@ -133,22 +176,73 @@ def _download(url: str, dest: Path) -> Path:
 
 
 def _data_folder_text() -> str:
-    """The ``FASTLSTM_DATA`` folder looked in, as text (or why there is none)."""
+    """The ``FASTLSTM_DATA`` folder looked in, as text (raises if it is no folder)."""
     root = config.data_dir()
     if root is not None:
         return f"{root / 'sequence'} (from FASTLSTM_DATA)"
-    if os.environ.get("FASTLSTM_DATA"):
-        return f"FASTLSTM_DATA={os.environ['FASTLSTM_DATA']} (not a directory)"
     return "FASTLSTM_DATA (not set)"
 
 
+def book_dataset_folders() -> list[Path]:
+    """The folders where the book's own ``load_data`` would find its files, in order.
+
+    The book's scripts run from ``chNN/`` with ``sys.path.append('..')`` and
+    read ``dataset/<file>`` beside their module, i.e. the ``dataset/`` folder
+    of the book's repository.  With only the imports switched to fastlstm the
+    same folder is found here: ``dataset/`` next to the running script's
+    parent folder, ``../dataset`` from the working directory, and
+    ``dataset/`` in every folder on ``sys.path`` (the book's module path).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Existing folders, without duplicates.
+    """
+    import sys
+
+    candidates = []
+    script = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
+    if script and os.path.isfile(script):
+        candidates.append(Path(script).resolve().parent.parent / "dataset")
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the working directory was removed
+        cwd = None
+    if cwd is not None:
+        candidates.append(cwd.parent / "dataset")
+    for entry in sys.path:
+        if isinstance(entry, str) and entry and not entry.endswith((".zip", ".egg")):
+            base = Path(entry) if os.path.isabs(entry) or cwd is None else cwd / entry
+            candidates.append(base / "dataset")
+    folders, seen = [], set()
+    for folder in candidates:
+        try:
+            key = folder.resolve()
+        except OSError:
+            continue
+        if key not in seen and key.is_dir():
+            seen.add(key)
+            folders.append(key)
+    return folders
+
+
 def _locate(file_name: str | os.PathLike) -> Path | None:
-    """Path of the data file, or None when a book file must be generated."""
+    """Path of the data file, or None when a book file must be generated.
+
+    A book file is looked up in ``$FASTLSTM_DATA/sequence/``, then in the
+    book's ``dataset/`` folder (:func:`book_dataset_folders`), then in the
+    cache, then downloaded; only without ``FASTLSTM_DATA`` is it generated
+    when all of these fail.
+    """
     name = os.fspath(file_name)
     if name in BOOK_FILES:
-        path = config.data_file("sequence", name)
+        path = config.data_file("sequence", name)  # raises for a FASTLSTM_DATA that is no folder
         if path is not None:
             return path
+        book = book_dataset_folders()
+        for folder in book:
+            if (folder / name).is_file():
+                return folder / name
         cache = config.cache_dir() / "sequence"
         path = cache / name
         if path.is_file():
@@ -158,9 +252,16 @@ def _locate(file_name: str | os.PathLike) -> Path | None:
             log.info("downloading %s%s to %s", URL_BASE, name, path)
             _download(URL_BASE + name, path)
         except (OSError, ValueError) as exc:
+            looked = "; ".join([_data_folder_text(), *(str(f) for f in book), str(cache)])
+            if config.data_dir() is not None:
+                raise FileNotFoundError(
+                    f"{name} not found (looked in: {looked}) and not downloaded ({exc}). "
+                    f"Put the book's {name} in {config.data_dir() / 'sequence'}, where "
+                    "FASTLSTM_DATA says the data are"
+                ) from None
             maker = "make_addition" if name == "addition.txt" else "make_date"
             _notebook.warn(
-                f"{name} not found (looked in: {_data_folder_text()}; {cache}) and not "
+                f"{name} not found (looked in: {looked}) and not "
                 f"downloaded ({exc}); using {maker}(n={_BOOK_SIZE}, seed={GENERATED_SEED}) "
                 "instead: same format, different data than the book's. To use the book's "
                 f"file, put it in {cache}, or in DIR/sequence/ and export FASTLSTM_DATA=DIR",
@@ -185,8 +286,7 @@ def _load(file_name: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Vocab]:
     if path is None:
         result = _parse_generated(os.fspath(file_name))
     else:
-        st = path.stat()
-        result = _parse_file(str(path.resolve()), st.st_size, st.st_mtime_ns)
+        result = _parse_file(str(path.resolve()))
     log.info("sequence data %s loaded from %s", os.fspath(file_name), result[2].source)
     return result
 

@@ -215,22 +215,28 @@ class IntervalMean(Callback):
 
 
 class StopFlag:
-    """Turns the first Ctrl-C into a request to stop at the next iteration.
+    """Turns the first Ctrl-C or SIGTERM into a request to stop at the next iteration.
 
-    A second Ctrl-C raises :class:`KeyboardInterrupt` at once.  Only the main
-    thread receives signals; elsewhere nothing is installed.
+    SIGTERM (sent by job schedulers, ``docker stop``, ``timeout`` and notebook
+    shutdowns) takes the same path as Ctrl-C: a run saves a resumable
+    checkpoint, releases its lock and says how to continue.  A second signal
+    raises :class:`KeyboardInterrupt` at once.  The previous handlers are
+    restored on exit.  Only the main thread receives signals; elsewhere nothing
+    is installed.
 
     Parameters
     ----------
     printer : object, optional
-        With a ``verbose`` attribute: when true, the first Ctrl-C prints what
+        With a ``verbose`` attribute: when true, the first signal prints what
         happens next on stderr.
     """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
 
     def __init__(self, printer=None):
         self.requested = False
         self.printer = printer
-        self._old = None
+        self._old = {}
 
     def _handler(self, signum, frame):
         if self.requested:
@@ -238,19 +244,23 @@ class StopFlag:
         self.requested = True
         if self.printer is not None and self.printer.verbose:
             again = "interrupt the kernel again" if _notebook.in_kernel() else "Ctrl-C again"
+            name = "" if signum == signal.SIGINT else f"{signal.Signals(signum).name}: "
             print(
-                "\nstopping after the current iteration (or evaluation) to save a checkpoint "
-                f"({again} to quit without saving)",
+                f"\n{name}stopping after the current iteration (or evaluation) to save a "
+                f"checkpoint ({again} to quit without saving)",
                 file=sys.stderr,
                 flush=True,
             )
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
+            for name in self.SIGNALS:
+                signum = getattr(signal, name, None)
+                if signum is not None:
+                    self._old[signum] = signal.signal(signum, self._handler)
         return self
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
+        old, self._old = self._old, {}
+        for signum, handler in old.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

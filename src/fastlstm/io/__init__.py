@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastlstm.io.book_pickle import read_book_pkl
+from fastlstm.io.book_pickle import read_book_pkl, write_book_pkl
 from fastlstm.io.files import (
     STALE_TEMP_AGE as STALE_TEMP_AGE,
 )
@@ -75,6 +75,7 @@ __all__ = [
     "save_params",
     "load_params",
     "read_book_pkl",
+    "write_book_pkl",
     "load_into",
     "save_checkpoint",
     "load_checkpoint",

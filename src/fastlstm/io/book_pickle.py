@@ -1,20 +1,21 @@
 """The book's ``save_params`` files (a pickled list of float16 arrays), read with a
 restricted unpickler that can build NumPy arrays and nothing else, so a hostile
-file cannot run code.
+file cannot run code, and written as the book writes them (:func:`write_book_pkl`).
 """
 
 from __future__ import annotations
 
 import io as _stdio
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from fastlstm.io.files import CheckpointError, PathLike, _require_file
+from fastlstm.io.files import CheckpointError, PathLike, _require_file, atomic_write
 
-__all__ = ["read_book_pkl"]
+__all__ = ["read_book_pkl", "write_book_pkl"]
 
 
 def _latin1_encode(text: Any, encoding: str = "latin1") -> bytes:
@@ -64,6 +65,39 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise CheckpointError(
             f"{self._source}: persistent ids are not allowed in a parameter pickle"
         )
+
+
+def write_book_pkl(params: Sequence[np.ndarray], path: PathLike) -> Path:
+    """Write parameters as the book's ``save_params`` does: a pickled list of float16 arrays.
+
+    The book's own ``load_params`` (and :func:`read_book_pkl`) read it back.
+    float16 keeps about three significant digits; use
+    :func:`fastlstm.io.save_params` (``.npz``) for full precision.
+
+    Parameters
+    ----------
+    params : list of numpy.ndarray
+        The model's ``params`` in order (tied entries are written once each, as
+        the book does).
+    path : str or os.PathLike
+        Destination, written atomically.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    TypeError
+        If ``params`` is not a list of numeric arrays.
+    """
+    if isinstance(params, np.ndarray) or not all(isinstance(p, np.ndarray) for p in params):
+        raise TypeError("params must be a list of numpy arrays")
+    if any(p.dtype.kind not in "fiu" for p in params):
+        raise TypeError("params must be numeric arrays")
+    arrays = [np.ascontiguousarray(p, dtype=np.float16) for p in params]
+    return atomic_write(path, lambda f: pickle.dump(arrays, f))
 
 
 def read_book_pkl(path: PathLike) -> list[np.ndarray]:

@@ -158,6 +158,11 @@ def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
     -------
     pathlib.Path
         The destination path.
+
+    Raises
+    ------
+    OSError
+        If writing fails (e.g. a full disk); the message names ``path``.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -178,6 +183,17 @@ def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if exc.errno is None or exc.filename is not None:
+            raise
+        # e.g. a full disk: "[Errno 28] No space left on device" would not say where
+        raise OSError(
+            exc.errno,
+            f"{exc.strerror} (writing {path}; the previous file, if any, is kept)",
+            str(path),
+        ) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fastlstm.io._magic import _check_magic
-from fastlstm.io.files import CheckpointError, PathLike, _require_file, atomic_write
+from fastlstm.io.files import CheckpointError, PathLike, atomic_write
 
 __all__ = [
     "PARAMS_FORMAT",
@@ -90,103 +90,175 @@ _NPZ_ERRORS = (
 )
 
 
-def _check_member_sizes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Refuse members whose ``.npy`` header promises more data than the member holds.
+#: Largest metadata entry read (bytes).  Metadata is JSON: shapes, settings, the
+#: history of a run and the generator state, a few kB to a few MB.
+MAX_META_BYTES = 64 << 20
+#: The most a deflated member can expand (zlib's limit is about 1032:1).
+_MAX_INFLATE_RATIO = 1100
 
-    NumPy allocates the array its header describes before reading the data,
-    so a crafted header could ask for any amount of memory.  Returns the
-    declared shape of every member (name without ``.npy``).
+
+class _Archive:
+    """An ``.npz`` file whose members are read one at a time, only when named.
+
+    Nothing is read for a member no one asks for; a member asked for is read
+    only up to the size its ``.npy`` header declares, once that size has been
+    checked against the caller's bound and against what the zip entry can hold,
+    so neither a huge appended member nor a crafted header or zip directory
+    can make the reader decompress or allocate more than the metadata declares.
+    Duplicate member names are refused.
     """
-    fmt = np.lib.format
-    shapes = {}
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with zf.open(info) as f:
-                version = fmt.read_magic(f)
-                if version == (1, 0):
-                    shape, _, dtype = fmt.read_array_header_1_0(f)
-                else:
-                    shape, _, dtype = fmt.read_array_header_2_0(f)
-                header = f.tell()
-            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            if need > info.file_size - header:
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.zf = zipfile.ZipFile(path)
+            infos = self.zf.infolist()
+        except _NPZ_ERRORS as exc:
+            raise self._unreadable(exc) from None
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            if info.filename in self.members:
+                self.zf.close()
                 raise CheckpointError(
-                    f"{path}: entry {info.filename!r} declares shape {tuple(shape)} "
-                    f"({need} bytes) but holds {info.file_size - header} bytes "
-                    "(truncated or crafted file)"
+                    f"{path}: the member {info.filename!r} appears more than once "
+                    "(crafted or damaged file)"
                 )
-            shapes[info.filename[: -len(".npy")]] = tuple(int(d) for d in shape)
-    return shapes
+            self.members[info.filename] = info
+        self.size = path.stat().st_size
 
+    def __enter__(self):
+        return self
 
-def _open_checked(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Members and metadata of a fastlstm file, shapes checked before the arrays are read.
+    def __exit__(self, *exc):
+        self.zf.close()
 
-    The metadata is read first; the shapes the members' headers declare must
-    equal the shapes it records, so no array is allocated for a file whose
-    parts disagree.
-    """
-    _check_magic(path, want="npz")
-    meta = _read_meta(_open_npz(path, only=_META_KEY), path)
-    try:
-        declared = _check_member_sizes(path)
-    except CheckpointError:
-        raise
-    except _NPZ_ERRORS as exc:
-        raise CheckpointError(
-            f"{path} is not a readable fastlstm .npz file: {type(exc).__name__}: {exc}"
-        ) from None
-    try:
-        shapes = [tuple(int(d) for d in s) for s in meta["params"]["shapes"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: malformed parameter metadata ({exc!r})") from None
-    for i, shape in enumerate(shapes):
-        got = declared.get(f"param_{i:03d}")
-        if got is not None and got != shape:
-            raise CheckpointError(
-                f"{path}: parameter {i} is stored with shape {got}, metadata says {shape}"
-            )
-    return _open_npz(path), meta
-
-
-def _open_npz(path: Path, only: str | None = None) -> dict[str, np.ndarray]:
-    """Read every member (or only the one named ``only``) of an npz file (no pickle).
-
-    Errors of any kind are raised as :class:`CheckpointError`.
-    """
-    _require_file(path)
-    try:
-        _check_member_sizes(path)
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            raise CheckpointError(f"{path} is a single .npy array, not a fastlstm .npz file")
-        with loaded as npz:
-            names = [n for n in npz.files if only is None or n == only]
-            return {name: npz[name] for name in names}
-    except CheckpointError:
-        raise
-    except _NPZ_ERRORS as exc:
-        raise CheckpointError(
-            f"{path} is not a readable fastlstm .npz file (corrupt or truncated?): "
+    def _unreadable(self, exc: BaseException) -> CheckpointError:
+        return CheckpointError(
+            f"{self.path} is not a readable fastlstm .npz file (corrupt or truncated?): "
             f"{type(exc).__name__}: {exc}"
-        ) from None
+        )
+
+    def __contains__(self, name: str) -> bool:
+        return name + ".npy" in self.members
+
+    def read(
+        self,
+        name: str,
+        what: str,
+        shape: tuple[int, ...] | None = None,
+        max_bytes: int | None = None,
+    ) -> np.ndarray:
+        """The array of member ``name`` (without ``.npy``), read within its bounds.
+
+        ``shape``: the shape the metadata declares (the header must agree);
+        ``max_bytes``: a bound on the data when the metadata declares no shape.
+        """
+        info = self.members.get(name + ".npy")
+        if info is None:
+            raise CheckpointError(f"{self.path}: {what} ('{name}') is missing (truncated file?)")
+        try:
+            return self._read(info, what, shape, max_bytes)
+        except CheckpointError:
+            raise
+        except _NPZ_ERRORS as exc:
+            raise self._unreadable(exc) from None
+
+    def _read(self, info, what, shape, max_bytes):
+        fmt = np.lib.format
+        if info.header_offset + info.compress_size > self.size:
+            raise CheckpointError(f"{self.path}: {what} runs past the end of the file (truncated?)")
+        with self.zf.open(info) as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                stored, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                stored, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise CheckpointError(f"{self.path}: {what} has .npy format {version}")
+            header = f.tell()
+            stored = tuple(int(d) for d in stored)
+            if dtype.hasobject or dtype.kind not in "biuf":
+                raise CheckpointError(f"{self.path}: {what} has non-numeric dtype {dtype}")
+            if shape is not None and stored != tuple(shape):
+                raise CheckpointError(
+                    f"{self.path}: {what} is stored with shape {stored}, metadata says "
+                    f"{tuple(shape)}"
+                )
+            need = int(np.prod(stored, dtype=object)) * dtype.itemsize
+            if max_bytes is not None and need > max_bytes:
+                raise CheckpointError(
+                    f"{self.path}: {what} declares shape {stored} ({need} bytes), more than "
+                    f"the {max_bytes} bytes the metadata allows"
+                )
+            room = info.file_size - header
+            if info.compress_type != zipfile.ZIP_STORED:
+                room = min(room, info.compress_size * _MAX_INFLATE_RATIO)
+            else:
+                room = min(room, info.compress_size - header)
+            if need > room:
+                raise CheckpointError(
+                    f"{self.path}: entry {info.filename!r} declares shape {stored} "
+                    f"({need} bytes) but holds {max(room, 0)} bytes (truncated or crafted file)"
+                )
+            out = np.empty(need // max(dtype.itemsize, 1), dtype=dtype)
+            view = memoryview(out.view(np.uint8))
+            got = 0
+            while got < need:
+                n = f.readinto(view[got:])
+                if not n:
+                    raise CheckpointError(f"{self.path}: {what} is truncated")
+                got += n
+            if f.read(1):  # reaching the end also checks the CRC
+                raise CheckpointError(
+                    f"{self.path}: {what} holds more bytes than its header declares "
+                    "(crafted or damaged file)"
+                )
+        if fortran:
+            return out.reshape(stored[::-1]).T
+        return out.reshape(stored)
+
+    def meta(self) -> dict:
+        """The metadata entry, parsed (see :func:`_parse_meta`)."""
+        if _META_KEY not in self:
+            raise CheckpointError(f"{self.path} has no '{_META_KEY}' entry: not a fastlstm file")
+        info = self.members[_META_KEY + ".npy"]
+        try:
+            with self.zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                reader = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                _, _, dtype = reader(f)
+        except _NPZ_ERRORS as exc:
+            raise self._unreadable(exc) from None
+        if dtype != np.uint8:
+            raise CheckpointError(
+                f"{self.path}: metadata entry has dtype {dtype}, expected uint8 bytes"
+            )
+        raw = self.read(_META_KEY, "the metadata", max_bytes=MAX_META_BYTES)
+        if raw.ndim != 1:
+            raise CheckpointError(
+                f"{self.path}: metadata entry has shape {raw.shape}, expected bytes"
+            )
+        return _parse_meta(raw, self.path)
 
 
-def _read_meta(members: Mapping[str, np.ndarray], path: Path) -> dict:
-    raw = members.get(_META_KEY)
-    if raw is None:
-        raise CheckpointError(f"{path} has no '{_META_KEY}' entry: not a fastlstm file")
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise CheckpointError(f"{path}: metadata entry has dtype {raw.dtype}, expected uint8 bytes")
+def _parse_meta(raw: np.ndarray, path: Path) -> dict:
+    """The metadata's JSON object, checked to be a fastlstm format this code reads."""
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"), object_hook=_json_hook)
     except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: metadata is not valid JSON: {exc}") from None
     except RecursionError:
         raise CheckpointError(f"{path}: metadata is nested too deeply") from None
-    if not isinstance(meta, dict) or meta.get("format") not in (PARAMS_FORMAT, CHECKPOINT_FORMAT):
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{path}: metadata is a JSON {type(meta).__name__}, expected an object "
+            "(not a fastlstm file)"
+        )
+    if meta.get("format") not in (PARAMS_FORMAT, CHECKPOINT_FORMAT):
         raise CheckpointError(f"{path}: unknown format {meta.get('format')!r}")
     version = meta.get("version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -195,6 +267,61 @@ def _read_meta(members: Mapping[str, np.ndarray], path: Path) -> dict:
             f"{FORMAT_VERSION}); upgrade fastlstm"
         )
     return meta
+
+
+def _declared_params(meta: dict, path: Path) -> tuple[int, dict[int, int], list[tuple[int, ...]]]:
+    """``(count, tied, shapes)`` of the parameters the metadata declares, checked."""
+    info = meta.get("params")
+    try:
+        count = info["count"]
+        tied = {int(i): int(j) for i, j in info.get("tied", [])}
+        shapes = [tuple(int(d) for d in s) for s in info["shapes"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: malformed parameter metadata ({exc!r})") from None
+    if not isinstance(count, int) or isinstance(count, bool) or count != len(shapes):
+        raise CheckpointError(
+            f"{path}: malformed parameter metadata (count {count!r} for {len(shapes)} shapes)"
+        )
+    if any(d < 0 for s in shapes for d in s):
+        raise CheckpointError(f"{path}: malformed parameter metadata (a negative dimension)")
+    return count, tied, shapes
+
+
+def _open_checked(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """The members the metadata names, and the metadata.
+
+    The metadata is read first; then only the members it names are read:
+    ``param_NNN`` with the shapes it declares, and a checkpoint's optimizer
+    arrays, each at most as large as the largest parameter (Adam's ``m`` and
+    ``v`` have the parameters' shapes) in float64.  Nothing else in the
+    archive is decompressed; duplicate member names are refused.
+    """
+    _check_magic(path, want="npz")
+    with _Archive(path) as archive:
+        meta = archive.meta()
+        count, tied, shapes = _declared_params(meta, path)
+        members: dict[str, np.ndarray] = {}
+        for i in range(count):
+            key = f"param_{i:03d}"
+            if i not in tied and key in archive:
+                members[key] = archive.read(key, f"parameter {i}", shape=shapes[i])
+        largest = 8 * max((int(np.prod(s, dtype=object)) for s in shapes), default=1)
+        optimizer = meta.get("optimizer") or {}
+        if not isinstance(optimizer, dict):
+            raise CheckpointError(f"{path}: malformed optimizer state (not a mapping)")
+        for name, desc in optimizer.items():
+            kind = desc.get("kind") if isinstance(desc, dict) else None
+            keys = []
+            if kind == "list" and isinstance(desc.get("items"), list):
+                keys = [f"opt/{name}/{k:03d}" for k, v in enumerate(desc["items"]) if v is not None]
+            elif kind == "array":
+                keys = [f"opt/{name}"]
+            for key in keys:
+                if key in archive:
+                    members[key] = archive.read(
+                        key, f"optimizer state {key[4:]!r}", max_bytes=max(largest, 8)
+                    )
+    return members, meta
 
 
 def _param_entries(params: Sequence[Any]) -> tuple[dict[str, np.ndarray], dict]:
@@ -308,7 +435,8 @@ def read_params_meta(path: PathLike) -> dict:
     """
     path = Path(path)
     _check_magic(path, want="npz")
-    return _read_meta(_open_npz(path, only=_META_KEY), path)
+    with _Archive(path) as archive:
+        return archive.meta()
 
 
 def load_params(path: PathLike) -> list[np.ndarray]:

@@ -21,6 +21,90 @@ def _param(p, name, ndim):
     return p
 
 
+def _record_params(layer, names):
+    """Remember the shapes and dtypes ``layer`` was built with (see :func:`_check_params`)."""
+    layer._spec = tuple((p.shape, p.dtype) for p in layer.params)
+    layer._spec_names = tuple(names)
+
+
+def _check_params(layer):
+    """Refuse parameters (or gradients) rebound to another shape or dtype than built with.
+
+    One check per ``forward``/``backward`` call, a few attribute reads per
+    parameter: ``layer.params[0] = np.load(...)`` of the wrong shape would
+    otherwise make the kernels read and write outside the arrays.
+
+    Raises
+    ------
+    TypeError
+        If an entry is not a numpy array, has another dtype, or a gradient is read-only.
+    ValueError
+        If an entry has another shape, or the lists another length.
+    """
+    spec = layer.__dict__.get("_spec")
+    if spec is None:
+        return
+    params, grads = layer.params, layer.grads
+    if len(params) == len(spec) == len(grads):
+        for (shape, dtype), p, g in zip(spec, params, grads, strict=True):
+            if not (
+                isinstance(p, np.ndarray)
+                and isinstance(g, np.ndarray)
+                and p.shape == shape
+                and g.shape == shape
+                and p.dtype == dtype
+                and g.dtype == dtype
+                and g.flags.writeable
+            ):
+                break
+        else:
+            return
+    _param_error(layer, spec)
+
+
+def _param_error(layer, spec):
+    cls = type(layer).__name__
+    names = layer.__dict__.get("_spec_names", ())
+    fix = (
+        "assign values in place (layer.params[i][...] = array) or build a new layer "
+        "with the new arrays"
+    )
+    for which, arrays in (("params", layer.params), ("grads", layer.grads)):
+        if len(arrays) != len(spec):
+            raise ValueError(
+                f"{cls}.{which} has {len(arrays)} arrays, the layer was built with {len(spec)}"
+            )
+        for i, ((shape, dtype), a) in enumerate(zip(spec, arrays, strict=True)):
+            name = f" ({names[i]})" if i < len(names) else ""
+            where = f"{cls}.{which}[{i}]{name}"
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"{where} must be a numpy array, got {type(a).__name__}")
+            if a.shape != shape:
+                raise ValueError(
+                    f"{where} has shape {a.shape}, the layer was built with {shape}; {fix}"
+                )
+            if a.dtype != dtype:
+                raise TypeError(
+                    f"{where} has dtype {a.dtype}, the layer was built with {dtype}; {fix}"
+                )
+            if which == "grads" and not a.flags.writeable:
+                raise TypeError(f"{where} is read-only; gradients are written into it")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_bi_params(layer):
+    """The lists of a :class:`TimeBiLSTM` must still hold its two LSTMs' arrays."""
+    inner = (layer.forward_lstm, layer.backward_lstm)
+    for which in ("params", "grads"):
+        mine = getattr(layer, which)
+        theirs = getattr(inner[0], which) + getattr(inner[1], which)
+        if len(mine) != len(theirs) or any(a is not b for a, b in zip(mine, theirs, strict=False)):
+            raise ValueError(
+                f"TimeBiLSTM.{which} was rebound: it must hold the arrays of forward_lstm and "
+                "backward_lstm; assign values in place (layer.params[i][...] = array)"
+            )
+
+
 def _same_dtype(*arrays):
     dtypes = {a.dtype for a in arrays}
     if len(dtypes) != 1:

@@ -11,9 +11,11 @@ from fastlstm._kernels import embedding as _kemb
 from fastlstm._kernels import softmax as _ksm
 from fastlstm._validate import as_floats, as_ids, check_ratio
 from fastlstm.layers._checks import (
+    _check_params,
     _forward_first,
     _like,
     _param,
+    _record_params,
     _same_dtype,
     _scalar,
     _work_dtype,
@@ -34,6 +36,7 @@ class MatMul:
     def __init__(self, W):
         self.params = [_param(W, "W", 2)]
         self.grads = [np.zeros_like(W)]
+        _record_params(self, ["W"])
         self.x = None
 
     def forward(self, x):
@@ -54,6 +57,7 @@ class MatMul:
         ValueError
             If ``x`` is not 2-D with ``D`` columns, or contains NaN or inf.
         """
+        _check_params(self)
         (W,) = self.params
         x = as_floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
@@ -80,6 +84,7 @@ class MatMul:
             If ``dout`` does not have the shape of the forward output.
         """
         _forward_first(self, self.x)
+        _check_params(self)
         (W,) = self.params
         dout = as_floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
@@ -107,6 +112,7 @@ class Affine:
 
     def __init__(self, W, b):
         self.params, self.grads = _affine_params(W, b)
+        _record_params(self, ["W", "b"])
         self.x = None
 
     def forward(self, x):
@@ -127,6 +133,7 @@ class Affine:
         ValueError
             If ``x`` is not 2-D with ``D`` columns, or contains NaN or inf.
         """
+        _check_params(self)
         W, b = self.params
         x = as_floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
@@ -153,6 +160,7 @@ class Affine:
             If ``dout`` does not have the shape of the forward output.
         """
         _forward_first(self, self.x)
+        _check_params(self)
         W, b = self.params
         dout = as_floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
         _matmul_into(self.grads[0], self.x.T, dout)
@@ -487,6 +495,7 @@ class Embedding:
     def __init__(self, W):
         self.params = [_param(W, "W", 2)]
         self.grads = [np.zeros_like(W)]
+        _record_params(self, ["W"])
         self.idx = None
         self._out_shape = None
 
@@ -512,6 +521,7 @@ class Embedding:
         TypeError
             If ``idx`` is not an integer array.
         """
+        _check_params(self)
         (W,) = self.params
         idx = np.asarray(idx)
         shape = idx.shape
@@ -545,6 +555,7 @@ class Embedding:
             If ``dout`` does not have the shape of the forward output.
         """
         _forward_first(self, self.idx)
+        _check_params(self)
         (W,) = self.params
         M, D = self.idx.shape[0], W.shape[1]
         shape = self._out_shape

@@ -15,7 +15,15 @@ from fastlstm._kernels import blas as _kblas
 from fastlstm._kernels import lstm as _klstm
 from fastlstm._numba import CHUNKS
 from fastlstm._validate import as_floats
-from fastlstm.layers._checks import _forward_first, _param, _same_dtype, _state
+from fastlstm.layers._checks import (
+    _check_bi_params,
+    _check_params,
+    _forward_first,
+    _param,
+    _record_params,
+    _same_dtype,
+    _state,
+)
 from fastlstm.layers._products import _matmul_into, _mm, _panels
 
 __all__ = ["TimeLSTM", "LSTM", "TimeRNN", "RNN", "TimeGRU", "GRU", "TimeBiLSTM"]
@@ -41,6 +49,7 @@ class _Recurrent:
             raise ValueError(f"b has shape {b.shape}, expected ({G},) to match Wh {Wh.shape}")
         self.params = arrays
         self.grads = [np.zeros_like(a) for a in arrays]
+        _record_params(self, names)
         self.dtype = Wx.dtype
         self._one = Wx.dtype.type(1)
         self.D, self.H = Wx.shape[0], H
@@ -105,6 +114,7 @@ class _LSTMKernels(_Recurrent):
         With ``static`` (N, S), the input at every step is ``concat(static, x_t)``
         and ``xs_tm`` is (T, N, D - S): ``static @ Wx[:S]`` is computed once.
         """
+        _check_params(self)
         T, N, D = xs_tm.shape
         H, dt = self.H, self.dtype
         Wx, Wh, b = self.params
@@ -179,6 +189,7 @@ class _LSTMKernels(_Recurrent):
 
         After a forward with ``static``, its gradient is left in ``self.dstatic``.
         """
+        _check_params(self)
         X2, Wxc, WhTp, G, hs_tm, cs_tm, static = self._cache
         C, T, N, hc4 = G.shape
         H, D, dt = self.H, X2.shape[1] - 1, self.dtype
@@ -578,6 +589,7 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
         self._cache = None
 
     def _run(self, xs_tm, h0):
+        _check_params(self)
         T, N, _ = xs_tm.shape
         H = self.H
         A = self._projection(xs_tm, H)  # (T, N, H)
@@ -591,6 +603,7 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
         return hs
 
     def _back(self, dhs, dh):
+        _check_params(self)
         xs_tm, hs_tm = self._cache
         T = xs_tm.shape[0]
         dA = np.empty((T,) + dh.shape, dtype=self.dtype)
@@ -643,6 +656,7 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         self._cache = None
 
     def _run(self, xs_tm, h0):
+        _check_params(self)
         T, N, _ = xs_tm.shape
         H = self.H
         Wh = self.params[1]
@@ -670,6 +684,7 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         return hs
 
     def _back(self, dhs, dh):
+        _check_params(self)
         xs_tm, hs_tm, G, RH = self._cache
         T, N, D = xs_tm.shape
         H = self.H
@@ -753,6 +768,7 @@ class TimeBiLSTM:
         ValueError
             If ``xs`` is not 3-D with ``D`` features or contains NaN or inf.
         """
+        _check_bi_params(self)
         o1 = self.forward_lstm.forward(xs)
         o2 = self.backward_lstm.forward(np.asarray(xs)[:, ::-1])
         self._out_shape = o1.shape[:2] + (2 * self.forward_lstm.H,)
@@ -779,6 +795,7 @@ class TimeBiLSTM:
             If ``dhs`` does not have the shape of the forward output.
         """
         _forward_first(self, self._out_shape)
+        _check_bi_params(self)
         H = self.forward_lstm.H
         dhs = as_floats(dhs, self.forward_lstm.dtype, "dhs", ndim=3, shape=self._out_shape)
         dxs1 = self.forward_lstm.backward(dhs[:, :, :H])

@@ -8,9 +8,11 @@ import numpy as np
 
 from fastlstm._validate import as_floats, check_ratio
 from fastlstm.layers._checks import (
+    _check_params,
     _forward_first,
     _like,
     _nonempty,
+    _record_params,
     _scalar,
     _work_dtype,
 )
@@ -150,6 +152,7 @@ class TimeAffine:
 
     def __init__(self, W, b):
         self.params, self.grads = _affine_params(W, b)
+        _record_params(self, ["W", "b"])
         self.x = None
 
     def forward(self, x):
@@ -170,6 +173,7 @@ class TimeAffine:
         ValueError
             If ``x`` is not 3-D with ``D`` features, is empty, or contains NaN or inf.
         """
+        _check_params(self)
         W, b = self.params
         x = as_floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
         N, T, D = x.shape
@@ -198,6 +202,7 @@ class TimeAffine:
             If ``dout`` does not have the shape of the forward output.
         """
         _forward_first(self, self.x)
+        _check_params(self)
         W, b = self.params
         N, T, D = self.x.shape
         dout = as_floats(dout, W.dtype, "dout", ndim=3, shape=(N, T, W.shape[1]))

@@ -1,8 +1,10 @@
 """``BaseModel``: parameter lists, saving and loading (the book's ``common/base_model.py``).
 
 Models keep the book's ``params`` / ``grads`` lists.  :meth:`BaseModel.save_params`
-writes fastlstm's own ``.npz`` format (full precision, no pickle, written
-atomically) with the model's class name and constructor arguments, so
+writes the book's format under a ``.pkl`` name (a pickled list of float16
+arrays, which the book's own code loads) and fastlstm's own ``.npz`` format
+under any other (full precision, no pickle, written atomically) with the
+model's class name and constructor arguments, so
 :meth:`BaseModel.from_checkpoint` can rebuild the model from the file alone.
 :meth:`BaseModel.load_params` reads that format or the book's ``.pkl`` files
 (through a reader that builds NumPy arrays and never runs code from the file).
@@ -287,11 +289,15 @@ class BaseModel:
 
     # ------------------------------------------------------------------ #
     def save_params(self, path=None):
-        """Save the parameters in fastlstm's format (atomic, full precision, no pickle).
+        """Save the parameters: the book's format under a ``.pkl`` name, else fastlstm's.
 
-        The file is an ``.npz`` archive whatever its name; the default name is
-        the book's, so the book's scripts find what they wrote
-        (:meth:`load_params` tells the formats apart by their content).
+        A name ending in ``.pkl`` (the default, the book's name) gets what the
+        book's ``save_params`` writes, a pickled list of float16 arrays, so the
+        book's own code (``visualize_attention.py``, ``generate_text.py`` ...)
+        can load it.  Any other name gets fastlstm's ``.npz`` format (full
+        precision, no pickle, with the model's class and constructor arguments
+        for :meth:`from_checkpoint`).  Both are written atomically, and
+        :meth:`load_params` reads both (it tells them apart by their content).
 
         Parameters
         ----------
@@ -305,6 +311,8 @@ class BaseModel:
             The written file.
         """
         path = Path(type(self).__name__ + ".pkl") if path is None else Path(path)
+        if path.suffix.lower() == ".pkl":
+            return io.write_book_pkl(self.params, path)
         return io.save_params(
             self.params, path, model_class=type(self).__name__, model_kwargs=self.config
         )
