@@ -1,0 +1,168 @@
+"""Text files and pair files of one's own: tokenising, vocabulary, bad input."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pytest
+
+from fastlstm.datasets import pairs as P
+from fastlstm.datasets import text as T
+
+
+def _write(tmp_path, name, content, encoding="utf-8"):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding=encoding)
+    return path
+
+
+# --------------------------------------------------------------------------- #
+# text files
+# --------------------------------------------------------------------------- #
+def test_word_level_eos_vocab_size_and_ties(tmp_path):
+    text = "b a c\nc a b\n" * 100 + "d e\n"
+    path = _write(tmp_path, "t.txt", text)
+    data = T.load_text(path, level="word", vocab_size=4, fractions=(0.0, 0.0))
+    # <eos>: 201, a, b, c: 200 each (ties by code point), d, e: 1 -> <unk>
+    assert data.vocab.tokens == ("<unk>", "<eos>", "a", "b")
+    ids = data.train
+    assert ids[:4].tolist() == [3, 2, 0, 1]  # b a c(<unk>) <eos>
+    assert ids.dtype == np.int32 and len(ids) == 100 * 8 + 3
+    assert data.vocab.decode(ids[:8]) == "b a <unk>\n<unk> a b\n"
+
+
+def test_char_level_nfc_korean_and_line_ends(tmp_path):
+    decomposed = unicodedata.normalize("NFD", "한국어 문장\n")
+    assert len(decomposed) > len("한국어 문장\n")
+    path = _write(tmp_path, "ko.txt", decomposed * 50)
+    data = T.load_text(path, level="char", fractions=(0.0, 0.0))
+    assert len(data.train) == 50 * len("한국어 문장\n")  # syllables are units after NFC
+    assert "\n" in data.vocab.tokens and "한" in data.vocab.tokens
+    assert data.vocab.decode(data.train[:7]) == "한국어 문장\n"
+
+
+def test_contiguous_split_and_unknown_in_validation(tmp_path):
+    path = _write(tmp_path, "t.txt", "a b\n" * 90 + "z z\n" * 10)
+    data = T.load_text(path, level="word")
+    n = 300
+    assert (len(data.train), len(data.valid), len(data.test)) == (n - 30, 15, 15)
+    assert "z" not in data.vocab.tokens  # vocabulary of the training part only
+    assert data.test.tolist().count(data.vocab.unk_id) == 10
+
+
+def test_separate_validation_and_test_files(tmp_path):
+    tr = _write(tmp_path, "tr.txt", "a b\n" * 20)
+    va = _write(tmp_path, "va.txt", "a q\n")
+    te = _write(tmp_path, "te.txt", "b\n")
+    data = T.load_text(tr, level="word", valid=va, test=te)
+    assert len(data.train) == 60 and data.valid.tolist()[1] == 0
+    assert data.source["valid"].endswith("va.txt")
+    with pytest.raises(ValueError, match="both"):
+        T.load_text(tr, valid=va)
+
+
+def test_not_utf8_names_file_and_line(tmp_path):
+    path = _write(tmp_path, "bad.txt", b"fine\nalso fine\nbro\xffken\n")
+    with pytest.raises(ValueError, match=r"bad\.txt, line 3: .*not utf-8"):
+        T.load_text(path)
+    latin = _write(tmp_path, "latin.txt", "café au lait\n" * 10, encoding="latin-1")
+    with pytest.raises(ValueError, match="line 1"):
+        T.load_text(latin)
+    data = T.load_text(latin, level="char", encoding="latin-1", fractions=(0, 0))
+    assert "é" in data.vocab.tokens
+    with pytest.raises(ValueError, match="unknown text encoding"):
+        T.load_text(latin, encoding="no-such-codec")
+
+
+def test_error_line_counts_across_blocks(tmp_path):
+    path = _write(tmp_path, "big.txt", b"x\n" * 5000 + b"\xc3(\n")
+    blocks = T.read_blocks(path, block=1000)
+    with pytest.raises(ValueError, match="line 5001"):
+        list(blocks)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n", "\ufeff"])
+def test_empty_file(tmp_path, content):
+    path = _write(tmp_path, "empty.txt", content)
+    with pytest.raises(ValueError, match=r"empty\.txt: the file is empty"):
+        T.load_text(path, level="word")
+
+
+def test_too_small_for_one_batch(tmp_path):
+    path = _write(tmp_path, "small.txt", "a b c\n" * 100)
+    data = T.load_text(path, level="word")
+    with pytest.raises(ValueError, match=r"small\.txt: the training text has 360 words"):
+        T.check_lm_sizes(data, 20, 35, 351)
+    with pytest.raises(
+        ValueError,
+        match="validation text .its last 5%. has 20 words.*at least 351; the file needs at least 7020",
+    ):
+        T.check_lm_sizes(data, 2, 5, 351)
+    T.check_lm_sizes(data, 2, 5, 10)
+
+
+def test_vocab_meta_round_trip_and_unknown():
+    v = T.TokenVocab(["<unk>", "<eos>", "the", "cat"], "word")
+    w = T.TokenVocab.from_meta(v.to_meta())
+    assert w == v and w.encode("the dog\n").tolist() == [2, 0, 1]
+    assert w.unknown("the dog dog bird") == ["dog", "bird"]
+
+
+# --------------------------------------------------------------------------- #
+# pair files
+# --------------------------------------------------------------------------- #
+def test_pairs_padding_start_end(tmp_path):
+    path = _write(tmp_path, "p.tsv", "ab\tba\nabc\tcba\n" * 10)
+    data = P.load_pairs(path, test_fraction=0.1, seed=0)
+    assert data.vocab.tokens[:4] == ("<pad>", "<s>", "</s>", "<unk>")
+    x = np.concatenate([data.x_train, data.x_test])
+    t = np.concatenate([data.t_train, data.t_test])
+    assert x.shape[1] == 3 and t.shape[1] == 5
+    short = x[:, 2] == P.PAD_ID
+    assert short.sum() == 10
+    assert (t[:, 0] == P.BOS_ID).all()
+    assert (t[short, 3] == P.EOS_ID).all() and (t[short, 4] == P.PAD_ID).all()
+    assert P.decode_answers(data.vocab, t[:, 1:]) == [
+        data.vocab.decode(row[1 : list(row).index(P.EOS_ID)]) for row in t
+    ]
+    rev = P.load_pairs(path, reverse=True)
+    r = np.concatenate([rev.x_train, rev.x_test])
+    assert set(P.decode_answers(rev.vocab, r)) == {"ba", "cba"}  # reversed, then padded
+
+
+@pytest.mark.parametrize(
+    ("line", "found"), [("no tab here", 0), ("a\tb\tc", 2)], ids=["no tab", "two tabs"]
+)
+def test_pairs_line_without_exactly_one_tab(tmp_path, line, found):
+    path = _write(tmp_path, "p.tsv", "x\ty\n\n" + line + "\n")
+    with pytest.raises(ValueError, match=rf"p\.tsv, line 3: expected one tab .* found {found}"):
+        P.load_pairs(path)
+
+
+def test_pairs_empty_side_and_empty_file(tmp_path):
+    with pytest.raises(ValueError, match=r"line 2: the target is empty"):
+        P.load_pairs(_write(tmp_path, "a.tsv", "x\ty\nx\t\n"))
+    with pytest.raises(ValueError, match="the file is empty"):
+        P.load_pairs(_write(tmp_path, "b.tsv", "\n"))
+    with pytest.raises(ValueError, match=r"c\.tsv, line 2: .*not utf-8"):
+        P.load_pairs(_write(tmp_path, "c.tsv", b"x\ty\n\xff\tz\n"))
+
+
+def test_pairs_longer_than_the_limit_are_skipped_and_counted(tmp_path):
+    path = _write(tmp_path, "p.tsv", "ab\tba\n" * 5 + "abcdef\tx\n" + "ab\tbbbbbbb\n")
+    with pytest.warns(UserWarning, match=r"skipped 2 of 7 pairs longer than max_length=5 .*line 6"):
+        data = P.load_pairs(path, max_length=5)
+    assert data.skipped == 2 and len(data.x_train) + len(data.x_test) == 5
+    with pytest.raises(ValueError, match="all 7 pairs are longer"):
+        P.load_pairs(path, max_length=1)
+
+
+def test_pairs_word_level(tmp_path):
+    path = _write(tmp_path, "w.tsv", "the cat\tle chat\n" * 4)
+    data = P.load_pairs(path, level="word")
+    assert {"the", "cat", "le", "chat"} <= set(data.vocab.tokens)
+    assert P.decode_answers(data.vocab, data.t_train[:, 1:])[0] == "le chat"
