@@ -166,3 +166,88 @@ def test_pairs_word_level(tmp_path):
     data = P.load_pairs(path, level="word")
     assert {"the", "cat", "le", "chat"} <= set(data.vocab.tokens)
     assert P.decode_answers(data.vocab, data.t_train[:, 1:])[0] == "le chat"
+
+
+# --------------------------------------------------------------------------- #
+# padding never changes an answer
+# --------------------------------------------------------------------------- #
+PADDED_MODELS = ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq"]
+
+
+def _padded_model(name, seed=3):
+    from fastlstm import models
+
+    model = getattr(models, name)(13, 5, 6, seed=seed, dtype=np.float64, pad_id=0)
+    rng = np.random.default_rng(seed)
+    for p in model.params:  # O(1) weights: answers depend on every input
+        p[...] = rng.standard_normal(p.shape) * 0.7
+    return model
+
+
+def _questions(rng, lengths, T):
+    xs = np.zeros((len(lengths), T), dtype=np.int32)
+    for n, L in enumerate(lengths):
+        xs[n, :L] = rng.integers(1, 13, L)
+    return xs
+
+
+@pytest.mark.parametrize("name", PADDED_MODELS)
+def test_a_question_alone_gets_the_answer_it_gets_in_a_batch(name):
+    model = _padded_model(name)
+    rng = np.random.default_rng(0)
+    lengths = [2, 7, 4, 1, 7]
+    xs = _questions(rng, lengths, 7)  # (N, T): padded on the right with 0
+    batch = model.generate_batch(xs, 1, 6)
+    for n, L in enumerate(lengths):
+        alone = model.generate_batch(xs[n : n + 1, :L], 1, 6)
+        np.testing.assert_array_equal(alone[0], batch[n])
+        wider = np.zeros((1, 12), dtype=np.int32)
+        wider[0, :L] = xs[n, :L]
+        np.testing.assert_array_equal(model.generate_batch(wider, 1, 6)[0], batch[n])
+    # scores with teacher forcing, row by row
+    dec = rng.integers(1, 13, (len(lengths), 4))
+    scores = model.scores(xs, dec)
+    for n, L in enumerate(lengths):
+        np.testing.assert_allclose(
+            model.scores(xs[n : n + 1, :L], dec[n : n + 1])[0], scores[n], rtol=1e-12, atol=1e-13
+        )
+
+
+@pytest.mark.parametrize("name", PADDED_MODELS)
+def test_padding_is_out_of_loss_and_gradients(name):
+    from fastlstm.gradcheck import gradcheck
+
+    model = _padded_model(name)
+    rng = np.random.default_rng(1)
+    xs = _questions(rng, [3, 5, 1], 5)
+    ts = np.array([[1, 4, 5, 2, 0, 0], [1, 6, 2, 0, 0, 0], [1, 7, 8, 9, 10, 2]])
+    loss = model.forward(xs, ts)
+    # the same loss as the three pairs alone, weighted by their real targets
+    alone = [
+        model.forward(xs[n : n + 1, :L], ts[n : n + 1, : k + 1])
+        for n, (L, k) in enumerate([(3, 3), (5, 2), (1, 5)])
+    ]
+    assert loss == pytest.approx((3 * alone[0] + 2 * alone[1] + 5 * alone[2]) / 10, rel=1e-12)
+    model.forward(xs, ts)
+    model.backward()
+    d_embed = model.grads[0]
+    assert not d_embed[0].any()  # the padding's embedding gets no gradient
+    gradcheck(model, xs, ts, eps=1e-5).assert_ok(1e-5)
+
+
+def test_generation_stops_at_the_end_symbol():
+    model = _padded_model("AttentionSeq2seq")
+    xs = _questions(np.random.default_rng(2), [3, 2], 3)
+    free = model.generate_batch(xs, 1, 8)
+    end_id = int(free[0, 1])
+    out = model.generate_batch(xs, 1, 8, end_id=end_id)
+    np.testing.assert_array_equal(out[0, :2], free[0, :2])
+    assert (out[0, 1:] == end_id).all()
+
+
+def test_bidirectional_model_refuses_padded_questions():
+    from fastlstm.models import AttentionBiSeq2seq
+
+    model = AttentionBiSeq2seq(13, 5, 6, seed=0, pad_id=0)
+    with pytest.raises(ValueError, match="cannot read questions of different lengths"):
+        model.generate_batch(np.array([[3, 4, 0]]), 1, 3)

@@ -16,9 +16,11 @@ from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, a
 from fastlstm.models.seq2seq import (
     Encoder,
     Seq2seq,
+    _all_ended,
     _check_generate_args,
     _greedy_ids,
     _one_answer,
+    question_lengths,
 )
 
 __all__ = [
@@ -33,8 +35,8 @@ __all__ = [
 class AttentionEncoder(Encoder):
     """:class:`~fastlstm.models.Encoder` that returns all hidden states ``hs (N, T, H)``."""
 
-    def forward(self, xs):
-        """Ids ``xs (N, T)`` -> ``hs (N, T, H)``."""
+    def forward(self, xs, lengths=None):
+        """Ids ``xs (N, T)`` -> ``hs (N, T, H)`` (``lengths`` is for the decoder to use)."""
         xs = self.embed.forward(xs)  # (N, T, D)
         return self.lstm.forward(xs)  # (N, T, H)
 
@@ -42,6 +44,19 @@ class AttentionEncoder(Encoder):
         """``dhs (N, T, H)`` -> fills ``grads``; returns None."""
         dout = self.lstm.backward(dhs)
         return self.embed.backward(dout)
+
+
+def _last_states(enc_hs, lengths):
+    """``enc_hs (N, T, H)`` at the last real step of each question: ``(N, H)``."""
+    if lengths is None:
+        return enc_hs[:, -1]
+    return enc_hs[np.arange(enc_hs.shape[0]), lengths - 1]
+
+
+def _attend(attention, enc_hs, dec_hs, lengths):
+    if lengths is None:  # the book's call
+        return attention.forward(enc_hs, dec_hs)
+    return attention.forward(enc_hs, dec_hs, lengths=lengths)
 
 
 class AttentionDecoder:
@@ -83,13 +98,18 @@ class AttentionDecoder:
         self.affine = TimeAffine(affine_W, affine_b)
         self.params, self.grads = _collect((self.embed, self.lstm, self.attention, self.affine))
 
-    def forward(self, xs, enc_hs):
-        """Ids ``xs (N, T_dec)`` and encoder states ``enc_hs (N, T_enc, H)`` -> ``(N, T_dec, V)``."""
-        h = enc_hs[:, -1]  # (N, H)
+    def forward(self, xs, enc_hs, lengths=None):
+        """Ids ``xs (N, T_dec)`` and encoder states ``enc_hs (N, T_enc, H)`` -> ``(N, T_dec, V)``.
+
+        ``lengths (N,)``, optional: real steps of padded questions; the decoder
+        starts from ``enc_hs[n, lengths[n] - 1]`` and attends to those steps only.
+        """
+        self.lengths = lengths
+        h = _last_states(enc_hs, lengths)  # (N, H)
         self.lstm.set_state(h)
         out = self.embed.forward(xs)  # (N, T_dec, D)
         dec_hs = self.lstm.forward(out)  # (N, T_dec, H)
-        c = self.attention.forward(enc_hs, dec_hs)  # (N, T_dec, H)
+        c = _attend(self.attention, enc_hs, dec_hs, lengths)  # (N, T_dec, H)
         out = np.concatenate((c, dec_hs), axis=2)  # (N, T_dec, 2H)
         return self.affine.forward(out)
 
@@ -101,7 +121,11 @@ class AttentionDecoder:
         denc_hs, ddec_hs1 = self.attention.backward(dc)
         ddec_hs = ddec_hs0 + ddec_hs1  # (N, T_dec, H)
         dout = self.lstm.backward(ddec_hs)
-        denc_hs[:, -1] += self.lstm.dh
+        lengths = getattr(self, "lengths", None)
+        if lengths is None:
+            denc_hs[:, -1] += self.lstm.dh
+        else:
+            denc_hs[np.arange(denc_hs.shape[0]), lengths - 1] += self.lstm.dh
         self.embed.backward(dout)
         return denc_hs
 
@@ -109,7 +133,7 @@ class AttentionDecoder:
         """Greedy decoding of one question's ``enc_hs (1, T_enc, H)``, as the book: a list."""
         return _one_answer(self.generate_batch, enc_hs, start_id, sample_size, "enc_hs")
 
-    def generate_batch(self, enc_hs, start_id, sample_size):
+    def generate_batch(self, enc_hs, start_id, sample_size, *, lengths=None, end_id=None):
         """Greedy decoding of a batch.
 
         Parameters
@@ -120,6 +144,11 @@ class AttentionDecoder:
             Id fed at the first step.
         sample_size : int
             Number of ids to decode.
+        lengths : ndarray (N,) int, optional
+            Real steps of padded questions (see :meth:`forward`).
+        end_id : int, optional
+            End symbol: decoding stops once every answer has produced it (the
+            rest holds ``end_id``, with zero attention weights).
 
         Returns
         -------
@@ -135,17 +164,22 @@ class AttentionDecoder:
         sampled = np.empty((N, sample_size), dtype=np.int64)
         weights = np.empty((N, sample_size, Te), dtype=self.lstm.dtype)
         ids = np.full((N, 1), start_id, dtype=np.int64)
-        self.lstm.set_state(enc_hs[:, -1])
+        done = np.zeros(N, dtype=bool)
+        self.lstm.set_state(_last_states(enc_hs, lengths))
         with self.lstm.fixed_weights():  # laid out once, not at every step
             for t in range(sample_size):
                 out = self.embed.forward(ids)  # (N, 1, D)
                 dec_hs = self.lstm.forward(out)  # (N, 1, H)
-                c = self.attention.forward(enc_hs, dec_hs)  # (N, 1, H)
+                c = _attend(self.attention, enc_hs, dec_hs, lengths)  # (N, 1, H)
                 weights[:, t] = self.attention.weights[:, 0]
                 out = np.concatenate((c, dec_hs), axis=2)  # (N, 1, 2H)
                 score = self.affine.forward(out)[:, 0]  # (N, V)
                 ids[:, 0] = _greedy_ids(score)
                 sampled[:, t] = ids[:, 0]
+                if _all_ended(done, ids[:, 0], end_id):
+                    sampled[:, t + 1 :] = end_id
+                    weights[:, t + 1 :] = 0
+                    break
         self.attention.weights = weights
         self.attention.attention_weights = [weights[:, t] for t in range(sample_size)]
         return sampled
@@ -160,6 +194,14 @@ class AttentionSeq2seq(Seq2seq):
 
     _encoder_class = AttentionEncoder
     _decoder_class = AttentionDecoder
+
+    def _decode_padded(self, decoder_xs, xs, lengths):
+        enc_hs = self.encoder.forward(xs)  # (N, T_enc, H)
+        return self.decoder.forward(decoder_xs, enc_hs, lengths)
+
+    def _generate_padded(self, xs, lengths, start_id, sample_size, end):
+        enc_hs = self.encoder.forward(xs)
+        return self.decoder.generate_batch(enc_hs, start_id, sample_size, lengths=lengths, **end)
 
 
 def _bi_units(hidden_size):
@@ -227,3 +269,13 @@ class AttentionBiSeq2seq(AttentionSeq2seq):
     """
 
     _encoder_class = AttentionBiEncoder
+
+    def _lengths(self, xs):
+        lengths = question_lengths(xs, self.pad_id)
+        if lengths is not None:
+            raise ValueError(
+                "AttentionBiSeq2seq cannot read questions of different lengths padded with "
+                "pad_id (its right-to-left LSTM would read the padding first); use "
+                "AttentionSeq2seq for padded data"
+            )
+        return None
