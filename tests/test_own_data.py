@@ -251,3 +251,16 @@ def test_bidirectional_model_refuses_padded_questions():
     model = AttentionBiSeq2seq(13, 5, 6, seed=0, pad_id=0)
     with pytest.raises(ValueError, match="cannot read questions of different lengths"):
         model.generate_batch(np.array([[3, 4, 0]]), 1, 3)
+
+
+def test_encoding_with_a_given_vocabulary(tmp_path):
+    path = _write(tmp_path, "t.txt", "b a c\nc a b\n" * 100)
+    data = T.load_text(path, level="word", vocab_size=3)
+    again = T.load_text(path, level="word", vocab=data.vocab)
+    np.testing.assert_array_equal(again.train, data.train)
+    np.testing.assert_array_equal(again.test, data.test)
+    chars = T.load_text(path, level="char")
+    other = _write(tmp_path, "o.txt", "a b x\n" * 200)
+    enc = T.load_text(other, level="char", vocab=chars.vocab)
+    assert enc.train[:6].tolist() == chars.vocab.encode("a b x\n").tolist()
+    assert chars.vocab.encode("x").tolist() == [0]

@@ -237,6 +237,28 @@ def _add_lm_options(p, name, spec) -> None:
         help="use only the first N words of each PTB split, for quick runs; 0 = all "
         f"({spec['max_words'] or 'all'})",
     )
+    t = p.add_argument_group("your own text (instead of PTB)")
+    t.add_argument(
+        "--text",
+        metavar="PATH",
+        help="train on this text file (UTF-8 unless --encoding); validation and test are "
+        "its last 5%% and 5%% unless --valid and --test are given",
+    )
+    t.add_argument(
+        "--level",
+        choices=("word", "char"),
+        help="word: whitespace-separated words, a line end is <eos> (default); char: every "
+        "Unicode character after NFC normalisation, the line end is one",
+    )
+    t.add_argument(
+        "--vocab-size",
+        type=_positive_int,
+        metavar="N",
+        help="keep the N most frequent tokens, <unk> included (default: all)",
+    )
+    t.add_argument("--valid", metavar="PATH", help="validation text file")
+    t.add_argument("--test", metavar="PATH", help="test text file")
+    t.add_argument("--encoding", metavar="ENC", help="encoding of the files (utf-8)")
 
 
 def _add_seq_options(p, name, spec) -> None:
@@ -244,7 +266,20 @@ def _add_seq_options(p, name, spec) -> None:
     g.add_argument(
         "--data",
         metavar="NAME|PATH",
-        help=f"'addition', 'date' or the path of a file in their format ({spec['data']})",
+        help=f"'addition', 'date', the path of a file in their format, or of a "
+        f"tab-separated file of 'source<TAB>target' pairs of any lengths ({spec['data']})",
+    )
+    g.add_argument(
+        "--level",
+        choices=("char", "word"),
+        help="tokens of a file of pairs: characters (default) or words",
+    )
+    g.add_argument("--encoding", metavar="ENC", help="encoding of a file of pairs (utf-8)")
+    g.add_argument(
+        "--max-length",
+        type=_positive_int,
+        metavar="N",
+        help="skip (and count) the pairs with a side longer than N tokens (200)",
     )
     g.add_argument(
         "--reverse",
@@ -329,8 +364,9 @@ def _add_generate(sub, common) -> None:
         help="divide the scores by T before sampling; < 1 is more conservative (default: 1)")  # fmt: skip
     add("--top-k", type=_positive_int, metavar="K", help="sample among the K likeliest words only")
     add("--greedy", action="store_true", help="always take the likeliest word")
-    add("--skip", default="N <unk> $", metavar="WORDS",
-        help="words never generated, separated by spaces (default: %(default)r, as the book)")  # fmt: skip
+    add("--skip", default=None, metavar="WORDS",
+        help="words never generated, separated by spaces (default: 'N <unk> $' for PTB "
+        "models, as the book; '<unk>' for models of a text file)")  # fmt: skip
     add("--seed", type=_nonneg_int, metavar="N", help="seed of the sampling")
     p.set_defaults(func=_cmd_generate)
 
@@ -373,9 +409,11 @@ def _add_translate(sub, common) -> None:
             "Decode questions with a seq2seq model trained by 'fastlstm train' (vocabulary, "
             "widths and reversal are read from the checkpoint), or with the book's "
             "AttentionSeq2seq.pkl (--model attention). Each answer is followed by the "
-            "model's confidence (mean probability of the decoded characters); a warning "
+            "model's confidence (the probability of its least sure character); a warning "
             "says when a question is unlike the training questions or the confidence is "
-            "low. Python: fastlstm.translate(...)."
+            "below 50%. A question that cannot be answered (unknown characters) is reported "
+            "on stderr, with an empty line on stdout, and the others are answered; the exit "
+            "status is then 1. Python: fastlstm.translate(...)."
         ),
         epilog="example:\n  fastlstm translate --checkpoint runs/attention/best.npz 'Mar 25, 2003'",
         formatter_class=_Formatter,
@@ -452,6 +490,7 @@ def _env(args) -> dict:
 _TRAIN_KEYS = (
     "epochs", "batch_size", "wordvec", "hidden", "lr", "max_grad", "seed", "time_size",
     "dropout", "lr_decay", "max_words", "data", "reverse", "target_accuracy", "limit", "show",
+    "text", "level", "vocab_size", "valid", "test", "encoding", "max_length",
 )  # fmt: skip
 
 
@@ -509,6 +548,10 @@ def _cmd_eval(args) -> int:
         _say(f"{args.split} perplexity: {result.value:.2f}")
     else:
         _say(f"test accuracy: {result.value * 100:.3f}% ({result.size} questions)")
+        if result.char_error_rate is not None:
+            _say(f"character error rate: {result.char_error_rate:.4f}")
+        if result.confidence_auc is not None and not math.isnan(result.confidence_auc):
+            _say(f"confidence AUC (right answers above wrong ones): {result.confidence_auc:.3f}")
     return 0
 
 
@@ -519,12 +562,18 @@ def _cmd_translate(args) -> int:
         args.checkpoint, args.text, model=args.model, data=args.data, reverse=args.reverse,
         **_env(args),
     )  # fmt: skip
+    failed = 0
     for a in answers:
+        if a.error is not None:  # the others are still answered
+            failed += 1
+            print(f"{PROG}: error: {a.question!r}: {a.error}", file=sys.stderr, flush=True)
+            _say("")  # one line per question on stdout, in order
+            continue
         sure = "" if math.isnan(a.confidence) else f"  (confidence {a.confidence:.1%})"
         _say(f"{a.answer}{sure}")
         for note in a.warnings:
             _warn(note)
-    return 0
+    return 1 if failed else 0
 
 
 # --------------------------------------------------------------------------- #

@@ -250,6 +250,17 @@ class LMSession(_Session):
         from fastlstm.api import data
 
         cfg = self.cfg
+        self.text_meta = None
+        if cfg.get("text"):  # a text file of one's own
+            from fastlstm.api import owndata
+
+            need = EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1
+            text, source = owndata.lm_text_data(cfg, need)
+            self.corpus_val, self.corpus_test = text.valid, text.test
+            self.xs, self.ts = text.train[:-1], text.train[1:]  # inputs, targets
+            self.vocab = list(text.vocab.tokens)
+            self.text_meta = {"vocab": text.vocab.to_meta(), "data_source": source}
+            return
         corpus, word_to_id, id_to_word = data.ptb("train", cfg["max_words"])
         self.corpus_val = data.ptb("val", cfg["max_words"])[0]
         self.corpus_test = data.ptb("test", cfg["max_words"])[0]
@@ -286,7 +297,8 @@ class LMSession(_Session):
 
     def restore(self, ckpt, source):
         if ckpt.extra.get("vocab") != self.vocab:
-            raise RunError("the PTB vocabulary differs from that of the resumed training")
+            what = "the text's" if self.text_meta else "the PTB"
+            raise RunError(f"{what} vocabulary differs from that of the resumed training")
         self.restore_common(ckpt, source)
         u.restore_generators(self.model, ckpt.extra.get("model_rng_states"), source)
         if self.decay is not None and ckpt.extra.get("decay"):
@@ -296,8 +308,9 @@ class LMSession(_Session):
 
     def describe(self) -> str:
         kw = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        unit = f"{self.text_meta['vocab']['level']}s" if self.text_meta else "words"
         return (
-            f"{self.spec['class']}({kw}), {len(self.xs) + 1} training words, "
+            f"{self.spec['class']}({kw}), {len(self.xs) + 1} training {unit}, "
             f"seed {self.cfg['seed']}, output in {self.out}"
         )
 
@@ -306,6 +319,7 @@ class LMSession(_Session):
             "decay": self.decay.state_dict() if self.decay is not None else None,
             "model_rng_states": [g.bit_generator.state for g in u.model_generators(self.model)],
             "vocab": self.vocab,
+            **({"text": self.text_meta} if self.text_meta else {}),
         }
 
     def train_epoch(self, position, stop):
@@ -414,6 +428,29 @@ class SeqSession(_Session):
         from fastlstm.api import data
 
         cfg = self.cfg
+        self.pad_id = None
+        from fastlstm.api import owndata
+
+        if owndata.is_pairs_file(cfg["data"]):  # source<TAB>target lines of any lengths
+            pairs, source = owndata.pairs_data(cfg)
+            self.x_train, self.t_train = pairs.x_train, pairs.t_train
+            self.x_test, self.t_test = pairs.x_test, pairs.t_test
+            self.vocab, self.n_lines = pairs.vocab, source["pairs"]
+            from fastlstm.datasets.pairs import PAD_ID
+
+            self.pad_id = PAD_ID
+            if self.name == "attention-bi":
+                raise RunError(
+                    "attention-bi cannot train on pairs of different lengths (its "
+                    "right-to-left LSTM would read the padding first); use attention"
+                )
+            self.info = owndata.pairs_info(pairs, source, cfg["reverse"])
+            if len(self.x_train) < cfg["batch_size"]:
+                raise RunError(
+                    f"{source['path']}: batch_size={cfg['batch_size']} is larger than the "
+                    f"data ({len(self.x_train)} training pairs); lower --batch-size"
+                )
+            return
         (x, t), (xt, tt), vocab, self.n_lines = data.sequence(
             cfg["data"], cfg["reverse"], cfg["limit"]
         )
@@ -443,6 +480,8 @@ class SeqSession(_Session):
 
         cfg = self.cfg
         kwargs = self.size_kwargs()
+        if self.pad_id is not None:
+            kwargs["pad_id"] = self.pad_id
         if cfg["seed"] == "book":
             # the book's scripts draw the weights, then every epoch's shuffle, from the
             # global state load_data seeded: one RandomState replays that stream
@@ -460,8 +499,14 @@ class SeqSession(_Session):
         self.history = {"loss": [], "accuracy": []}
         self.best = -1.0
 
+    def vocab_record(self):
+        """The vocabulary as checkpoints record it."""
+        if self.pad_id is not None:
+            return list(self.vocab.tokens)
+        return "".join(self.vocab.chars)
+
     def restore(self, ckpt, source):
-        if ckpt.extra.get("vocab") != "".join(self.vocab.chars):
+        if ckpt.extra.get("vocab") != self.vocab_record():
             raise RunError(
                 f"the data {self.cfg['data']} ({self.vocab.source}) differ from those of "
                 "the resumed training"
@@ -479,7 +524,7 @@ class SeqSession(_Session):
         )
 
     def task_meta(self) -> dict:
-        return {"vocab": "".join(self.vocab.chars), "seq2seq": self.info}
+        return {"vocab": self.vocab_record(), "seq2seq": self.info}
 
     def rng_state(self):
         return u.rng_state(self.rng)
@@ -510,7 +555,12 @@ class SeqSession(_Session):
                 if stop.requested:
                     return {"iteration": iters, "total": total, "count": count}
                 idx = order[iters * N : (iters + 1) * N]
-                total += train_step(self.model, self.optimizer, x[idx], t[idx], cfg["max_grad"])
+                xb, tb = x[idx], t[idx]
+                if self.pad_id is not None:  # columns of padding only: the same loss, faster
+                    from fastlstm.api.owndata import trim_padding
+
+                    xb, tb = trim_padding(xb, tb, self.pad_id)
+                total += train_step(self.model, self.optimizer, xb, tb, cfg["max_grad"])
                 count += 1
                 if iters % EVAL_INTERVAL == 0:
                     loss_list.append(total / count)
@@ -525,6 +575,17 @@ class SeqSession(_Session):
 
     def evaluate_epoch(self) -> float:
         from fastlstm import evaluation  # looked up at call time (tests replace it)
+
+        if self.pad_id is not None:
+            from fastlstm.api.owndata import pairs_accuracy
+
+            score = pairs_accuracy(
+                self.model, self.x_test, self.t_test, self.vocab, reverse=self.cfg["reverse"],
+                show=self.cfg["show"] if self.say.verbose else 0,
+                **({"file": self.say.stream} if self.say.verbose else {}),
+            )  # fmt: skip
+            self.last_cer = score.char_error_rate
+            return score.accuracy
 
         return evaluation.seq2seq_accuracy(
             self.model,
@@ -564,6 +625,18 @@ class SeqSession(_Session):
             "best_accuracy": self.best,
             "accuracy": self.history["accuracy"],
         }
+        if self.pad_id is not None:
+            from fastlstm.api.owndata import pairs_accuracy
+
+            score = pairs_accuracy(self.model, self.x_test, self.t_test, self.vocab,
+                                   reverse=self.cfg["reverse"], confidence=True)  # fmt: skip
+            run.summary.update(
+                char_error_rate=score.char_error_rate, confidence_auc=score.confidence_auc
+            )
+            self.say(
+                f"best model: character error rate {score.char_error_rate:.4f}, confidence "
+                f"AUC {score.confidence_auc:.3f} (right answers ranked above wrong ones)"
+            )
         write_plots(run, self.out)
         u.write_json(self.out / "summary.json", run.summary)
         return run

@@ -241,6 +241,8 @@ def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
             from fastlstm.api.data import BOOK_DATA, data_file
 
             value = value if value in BOOK_DATA else data_file(value)  # absolute: resumable
+        elif key in ("text", "valid", "test"):
+            value = str(u.existing_file(value, f"{key} file").resolve())
         if saved is not None and key not in RESUME_MAY_CHANGE and value != saved.get(key):
             flag = "--" + key.replace("_", "-")
             raise RunError(
@@ -284,6 +286,7 @@ def _resumed_data_dir(data_dir, ckpt):
 _SETTINGS = (
     "epochs", "batch_size", "wordvec", "hidden", "lr", "max_grad", "seed", "time_size",
     "dropout", "lr_decay", "max_words", "data", "reverse", "target_accuracy", "limit", "show",
+    "text", "level", "vocab_size", "valid", "test", "encoding", "max_length",
 )  # fmt: skip
 
 
@@ -309,6 +312,13 @@ def train(
     target_accuracy: float | None = None,
     limit: int | None = None,
     show: int | None = None,
+    text=None,
+    level: str | None = None,
+    vocab_size: int | None = None,
+    valid=None,
+    test=None,
+    encoding: str | None = None,
+    max_length: int | None = None,
     data_dir=None,
     threads: int | None = None,
     progress: bool = True,
@@ -342,9 +352,21 @@ def train(
         Language models: BPTT length, dropout ratio, learning-rate divisor on a
         worse validation perplexity (0: none), PTB words per split (0: all).
     data, reverse, target_accuracy, limit, show : optional
-        Seq2seq models: ``'addition'``, ``'date'`` or a file path; reversed
+        Seq2seq models: ``'addition'``, ``'date'`` or a file path (the book's
+        fixed-width format, or a tab-separated file of ``source<TAB>target``
+        pairs of any lengths, see :mod:`fastlstm.datasets.pairs`); reversed
         questions; accuracy at which to stop; first ``limit`` training and test
         questions only; test questions printed after each epoch.
+    text, level, vocab_size, valid, test : optional
+        Language models on a text file of one's own instead of PTB (see
+        :mod:`fastlstm.datasets.text`): its path, ``'word'`` (default) or
+        ``'char'``, the vocabulary size (``<unk>`` included; default all
+        tokens), and separate validation and test files (default: the last
+        5% and 5% of ``text``).  ``level`` also applies to a file of pairs
+        (``'char'`` by default there).
+    encoding, max_length : optional
+        Encoding of ``text`` or of a file of pairs (default UTF-8); pairs with
+        a side longer than ``max_length`` tokens (200) are skipped and counted.
     data_dir, threads : optional
         Data directory (instead of ``FASTLSTM_DATA``); numba kernel threads.
     progress : bool, default True

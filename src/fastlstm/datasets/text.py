@@ -365,11 +365,27 @@ def _build_vocab(reader, train_codes, level, vocab_size):
 _MAP_BLOCK = 1 << 22
 
 
-def _map_in_place(codes: np.ndarray, kept: np.ndarray) -> np.ndarray:
+def _vocab_codes(reader, vocab: TokenVocab):
+    """Provisional codes and ids of a given vocabulary's tokens found by ``reader``."""
+    codes, ids = [], []
+    for i, tok in enumerate(vocab.tokens):
+        if i == vocab.unk_id:
+            continue
+        if reader.level == "char":
+            code = ord(tok) if len(tok) == 1 else -1
+        else:
+            code = reader.index.get(tok, -1)
+        if code >= 0:
+            codes.append(code)
+            ids.append(i)
+    return np.array(codes, dtype=np.int64), np.array(ids, dtype=np.int32)
+
+
+def _map_in_place(codes: np.ndarray, kept: np.ndarray, ids=None) -> np.ndarray:
     """Replace provisional ``codes`` (int32) by vocabulary ids in place, block by block."""
     top = max(int(codes.max(initial=0)), int(kept.max(initial=0))) + 1
     table = np.zeros(top, dtype=np.int32)  # code -> id, 0 = <unk>
-    table[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    table[kept] = np.arange(1, len(kept) + 1, dtype=np.int32) if ids is None else ids
     for i in range(0, len(codes), _MAP_BLOCK):
         part = codes[i : i + _MAP_BLOCK]
         np.take(table, part, out=part)
@@ -385,6 +401,7 @@ def load_text(
     test=None,
     encoding: str = "utf-8",
     fractions: tuple[float, float] = (0.05, 0.05),
+    vocab: TokenVocab | None = None,
 ) -> TextData:
     """Read, tokenise and encode a text file for a language model.
 
@@ -403,6 +420,8 @@ def load_text(
     fractions : (float, float), default (0.05, 0.05)
         Validation and test parts of ``path`` when no separate files are given:
         the last tokens of the file, test last.
+    vocab : TokenVocab, optional
+        Encode with this vocabulary (a trained model's) instead of building one.
 
     Returns
     -------
@@ -436,8 +455,14 @@ def load_text(
         parts = [codes[:n_train], codes[n_train : n_train + n_valid], codes[n_train + n_valid :]]
     else:
         parts = [codes, reader.read(valid, encoding), reader.read(test, encoding)]
-    vocab, kept = _build_vocab(reader, parts[0], level, vocab_size)
-    train, val, tst = (_map_in_place(p, kept) for p in parts)  # views of ``codes``: no copy
+    if vocab is None:
+        vocab, kept = _build_vocab(reader, parts[0], level, vocab_size)
+        ids = None
+    else:
+        if vocab.level != level:
+            raise ValueError(f"the vocabulary is of {vocab.level}s, not {level}s")
+        kept, ids = _vocab_codes(reader, vocab)
+    train, val, tst = (_map_in_place(p, kept, ids) for p in parts)  # views: no copy
     source = {
         "kind": "text",
         "path": str(Path(path).resolve()),
