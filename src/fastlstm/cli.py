@@ -30,6 +30,7 @@ import traceback
 import warnings
 
 import fastlstm
+from fastlstm.api import specs
 from fastlstm.api.specs import ALL_MODELS, LAST_FILE, LM_MODELS, SEQ_MODELS, RunError
 
 __all__ = ["main", "build_parser"]
@@ -238,27 +239,8 @@ def _add_lm_options(p, name, spec) -> None:
         f"({spec['max_words'] or 'all'})",
     )
     t = p.add_argument_group("your own text (instead of PTB)")
-    t.add_argument(
-        "--text",
-        metavar="PATH",
-        help="train on this text file (UTF-8 unless --encoding); validation and test are "
-        "its last 5%% and 5%% unless --valid and --test are given",
-    )
-    t.add_argument(
-        "--level",
-        choices=("word", "char"),
-        help="word: whitespace-separated words, a line end is <eos> (default); char: every "
-        "Unicode character after NFC normalisation, the line end is one",
-    )
-    t.add_argument(
-        "--vocab-size",
-        type=_positive_int,
-        metavar="N",
-        help="keep the N most frequent tokens, <unk> included (default: all)",
-    )
-    t.add_argument("--valid", metavar="PATH", help="validation text file")
-    t.add_argument("--test", metavar="PATH", help="test text file")
-    t.add_argument("--encoding", metavar="ENC", help="encoding of the files (utf-8)")
+    for flag, options in specs.OWN_DATA_FLAGS["text"]:
+        t.add_argument(flag, **options)
 
 
 def _add_seq_options(p, name, spec) -> None:
@@ -269,18 +251,8 @@ def _add_seq_options(p, name, spec) -> None:
         help=f"'addition', 'date', the path of a file in their format, or of a "
         f"tab-separated file of 'source<TAB>target' pairs of any lengths ({spec['data']})",
     )
-    g.add_argument(
-        "--level",
-        choices=("char", "word"),
-        help="tokens of a file of pairs: characters (default) or words",
-    )
-    g.add_argument("--encoding", metavar="ENC", help="encoding of a file of pairs (utf-8)")
-    g.add_argument(
-        "--max-length",
-        type=_positive_int,
-        metavar="N",
-        help="skip (and count) the pairs with a side longer than N tokens (200)",
-    )
+    for flag, options in specs.OWN_DATA_FLAGS["pairs"]:
+        g.add_argument(flag, **options)
     g.add_argument(
         "--reverse",
         action=argparse.BooleanOptionalAction,
@@ -562,18 +534,14 @@ def _cmd_translate(args) -> int:
         args.checkpoint, args.text, model=args.model, data=args.data, reverse=args.reverse,
         **_env(args),
     )  # fmt: skip
-    failed = 0
-    for a in answers:
-        if a.error is not None:  # the others are still answered
-            failed += 1
-            print(f"{PROG}: error: {a.question!r}: {a.error}", file=sys.stderr, flush=True)
-            _say("")  # one line per question on stdout, in order
-            continue
+    for a in answers:  # one line per question on stdout, errors on stderr
         sure = "" if math.isnan(a.confidence) else f"  (confidence {a.confidence:.1%})"
         _say(f"{a.answer}{sure}")
+        if not a.ok:
+            print(f"{PROG}: error: {a.question!r}: {a.error}", file=sys.stderr, flush=True)
         for note in a.warnings:
             _warn(note)
-    return 1 if failed else 0
+    return 0 if all(a.ok for a in answers) else 1
 
 
 # --------------------------------------------------------------------------- #

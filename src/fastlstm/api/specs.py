@@ -159,6 +159,31 @@ OWN_LM_SETTINGS = {
 }
 #: seq2seq models on a tab-separated file of pairs (used when ``data`` is one)
 OWN_SEQ_SETTINGS = {"level": "char", "encoding": "utf-8", "max_length": 200}
+# fmt: off
+#: command-line flags of the settings above (checked by :func:`check_setting`)
+OWN_DATA_FLAGS = {
+    "text": (
+        ("--text", {"metavar": "PATH", "help": "train on this text file (UTF-8 unless "
+         "--encoding); validation and test are its last 5%% and 5%% unless --valid and "
+         "--test are given"}),
+        ("--level", {"choices": ("word", "char"), "help": "word: whitespace-separated words, "
+         "a line end is <eos> (default); char: Unicode characters after NFC normalisation, "
+         "the line end is one"}),
+        ("--vocab-size", {"type": int, "metavar": "N",
+                          "help": "keep the N most frequent tokens, <unk> included (all)"}),
+        ("--valid", {"metavar": "PATH", "help": "validation text file"}),
+        ("--test", {"metavar": "PATH", "help": "test text file"}),
+        ("--encoding", {"metavar": "ENC", "help": "encoding of the files (utf-8)"}),
+    ),
+    "pairs": (
+        ("--level", {"choices": ("char", "word"),
+                     "help": "tokens of a file of pairs: characters (default) or words"}),
+        ("--encoding", {"metavar": "ENC", "help": "encoding of a file of pairs (utf-8)"}),
+        ("--max-length", {"type": int, "metavar": "N", "help": "skip (and count) the pairs "
+                          "with a side longer than N tokens (200)"}),
+    ),
+}
+# fmt: on
 #: settings naming files: made absolute, so that a run can be resumed from elsewhere
 PATH_SETTINGS = ("data", "text", "valid", "test")
 

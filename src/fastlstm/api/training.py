@@ -290,40 +290,28 @@ _SETTINGS = (
 )  # fmt: skip
 
 
+# fmt: off
 def train(
     model: str,
     *,
     out=None,
     resume=None,
     overwrite: bool = False,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    wordvec: int | None = None,
-    hidden: int | None = None,
-    lr: float | None = None,
-    max_grad: float | None = None,
+    epochs: int | None = None, batch_size: int | None = None, wordvec: int | None = None,
+    hidden: int | None = None, lr: float | None = None, max_grad: float | None = None,
     seed: int | str | None = None,
-    time_size: int | None = None,
-    dropout: float | None = None,
-    lr_decay: float | None = None,
+    time_size: int | None = None, dropout: float | None = None, lr_decay: float | None = None,
     max_words: int | None = None,
-    data=None,
-    reverse: bool | None = None,
-    target_accuracy: float | None = None,
-    limit: int | None = None,
-    show: int | None = None,
-    text=None,
-    level: str | None = None,
-    vocab_size: int | None = None,
-    valid=None,
-    test=None,
-    encoding: str | None = None,
-    max_length: int | None = None,
+    data=None, reverse: bool | None = None, target_accuracy: float | None = None,
+    limit: int | None = None, show: int | None = None,
+    text=None, level: str | None = None, vocab_size: int | None = None, valid=None, test=None,
+    encoding: str | None = None, max_length: int | None = None,
     data_dir=None,
     threads: int | None = None,
     progress: bool = True,
     verbose: bool = True,
 ) -> Run:
+    # fmt: on
     """Train one of the book's models, as ``fastlstm train MODEL`` does.
 
     Settings left as None take the value of the book's script for the model
@@ -353,20 +341,13 @@ def train(
         worse validation perplexity (0: none), PTB words per split (0: all).
     data, reverse, target_accuracy, limit, show : optional
         Seq2seq models: ``'addition'``, ``'date'`` or a file path (the book's
-        fixed-width format, or a tab-separated file of ``source<TAB>target``
-        pairs of any lengths, see :mod:`fastlstm.datasets.pairs`); reversed
-        questions; accuracy at which to stop; first ``limit`` training and test
-        questions only; test questions printed after each epoch.
-    text, level, vocab_size, valid, test : optional
-        Language models on a text file of one's own instead of PTB (see
-        :mod:`fastlstm.datasets.text`): its path, ``'word'`` (default) or
-        ``'char'``, the vocabulary size (``<unk>`` included; default all
-        tokens), and separate validation and test files (default: the last
-        5% and 5% of ``text``).  ``level`` also applies to a file of pairs
-        (``'char'`` by default there).
-    encoding, max_length : optional
-        Encoding of ``text`` or of a file of pairs (default UTF-8); pairs with
-        a side longer than ``max_length`` tokens (200) are skipped and counted.
+        format, or ``source<TAB>target`` lines: :mod:`fastlstm.datasets.pairs`);
+        reversed questions; accuracy at which to stop; first ``limit`` training
+        and test questions only; test questions printed after each epoch.
+    text, level, vocab_size, valid, test, encoding, max_length : optional
+        A text file instead of PTB, ``'word'`` or ``'char'``, vocabulary size,
+        validation and test files (:mod:`fastlstm.datasets.text`); level (char
+        default), encoding and longest pair of a file of pairs.
     data_dir, threads : optional
         Data directory (instead of ``FASTLSTM_DATA``); numba kernel threads.
     progress : bool, default True
