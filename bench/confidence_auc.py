@@ -1,0 +1,61 @@
+"""How well three confidence measures rank right answers above wrong ones, on held-out pairs.
+
+Usage::
+
+    python bench/confidence_auc.py runs/NAME/best.npz
+
+For a model trained on a file of pairs, every held-out question is decoded
+greedily and each answer scored by the least sure token's probability (what
+:func:`fastlstm.translate` reports), the sequence probability, and the mean
+token probability (the measure of earlier versions).  Prints the exact-match
+accuracy and the area under the ROC curve of each measure (1: every right
+answer more confident than every wrong one; 0.5: chance).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from fastlstm.api import owndata
+from fastlstm.api.loading import load_model
+from fastlstm.datasets.pairs import EOS_ID
+from fastlstm.datasets.text import TokenVocab
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    loaded = load_model(argv[0])
+    info = loaded.extra["seq2seq"]
+    source = info["data_source"]
+    vocab = TokenVocab.from_meta(info["vocab"])
+    cfg = {"data": source["path"], "level": source["level"], "encoding": source["encoding"],
+           "max_length": source["max_length"], "reverse": info["reverse"], "limit": None}  # fmt: skip
+    data, _ = owndata.pairs_data(cfg, vocab=vocab)
+    x, t = data.x_test, data.t_test
+    out = owndata.decode_pairs(loaded.model, x, t.shape[1] - 1)
+    rows = out.tolist()
+    got = [owndata._answer_tokens(r, EOS_ID) for r in rows]
+    want = [owndata._answer_tokens(r[1:], EOS_ID) for r in t.tolist()]
+    right = np.array([g == w for g, w in zip(got, want, strict=True)])
+    probs = owndata.answer_probs(loaded.model, x, got, [EOS_ID in r for r in rows])
+    measures = {
+        "least sure token": [p.min() if len(p) else 0.0 for p in probs],
+        "sequence probability": [np.prod(p) for p in probs],
+        "mean token probability": [p.mean() if len(p) else 0.0 for p in probs],
+    }
+    print(f"{len(x)} held-out questions, {right.mean():.1%} answered right")
+    for name, conf in measures.items():
+        conf = np.array(conf)
+        auc = owndata.confidence_auc(conf, right)
+        low = (conf < owndata.LOW_CONFIDENCE).mean()
+        print(f"  {name:<24} AUC {auc:.3f}   flagged below 50%: {low:.1%} of the answers, "
+              f"{(conf[~right] < owndata.LOW_CONFIDENCE).mean() if (~right).any() else 0:.1%} "
+              f"of the wrong ones, {(conf[right] < owndata.LOW_CONFIDENCE).mean():.1%} of the "
+              "right ones")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
