@@ -165,3 +165,11 @@ def test_cli_pairs_bad_lines(tmp_path, capsys):
     code, _, err = _cli(capsys, "train", "attention", "--data", long, "--max-length", "4",
                         "--out", tmp_path / "o2", *args)  # fmt: skip
     assert code == 0 and "skipped 1 of 41 pairs longer than max_length=4" in err
+
+
+def test_text_run_resumes(tmp_path):
+    text = _text(tmp_path / "t.txt")
+    first = fastlstm.train("rnnlm", text=text, level="char", out=tmp_path / "r", **TINY_LM, **QUIET)
+    again = first.resume(epochs=2, progress=False, verbose=False)
+    assert len(again.history["val_ppl"]) == 2
+    assert again.history["val_ppl"][0] == first.history["val_ppl"][0]
