@@ -173,3 +173,11 @@ def test_text_run_resumes(tmp_path):
     again = first.resume(epochs=2, progress=False, verbose=False)
     assert len(again.history["val_ppl"]) == 2
     assert again.history["val_ppl"][0] == first.history["val_ppl"][0]
+
+
+def test_ptb_model_evaluates_with_the_data_it_was_trained_on(tmp_path, data_dir, monkeypatch):
+    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
+    monkeypatch.setenv("FASTLSTM_OFFLINE", "1")  # no download in place of the recorded files
+    run = fastlstm.train("simple-rnnlm", data_dir=data_dir, epochs=1, out=tmp_path / "s", **QUIET)
+    ev = fastlstm.evaluate(run.best_path, max_words=1000, verbose=False)  # no data_dir
+    assert ev.metric == "perplexity" and ev.value == pytest.approx(run.summary["test_perplexity"])
