@@ -146,7 +146,7 @@ def main(argv=None) -> int:
         elif what == "word":
             r = _lm("word", prose, "word", out, args.epochs or 8, vocab_size=10000)
         elif what == "korean":
-            r = _lm("korean", _korean(out), "char", out, args.epochs or 15, hidden=256,
+            r = _lm("korean", _korean(out), "char", out, args.epochs or 5, hidden=256,
                     wordvec=64, batch_size=10)  # fmt: skip
         else:
             r = _pairs(out, args.epochs or 10)
