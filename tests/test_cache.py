@@ -164,7 +164,7 @@ def test_well_formed_but_wrong_entry_is_recompiled(tmp_path):
     import hashlib
     import pickle
 
-    from fastlstm._numba import _MAGIC
+    from fastlstm._kernel_cache import _MAGIC
 
     def rewrite(path):
         payload = pickle.dumps(("not", "a", "compiled", "kernel"))

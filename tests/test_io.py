@@ -15,6 +15,7 @@ import pytest
 
 from fastlstm import io as fio
 from fastlstm.io import CheckpointError
+from fastlstm.io.files import _writer_tag
 
 RNNLM_SHAPES = [(10000, 100), (100, 400), (100, 400), (400,), (100, 10000), (10000,)]
 
@@ -79,7 +80,7 @@ def test_save_params_crash_keeps_previous_checkpoint(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(fio.np, "savez", broken_savez)
+    monkeypatch.setattr(np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
         fio.save_params(_params(1), path)
     monkeypatch.undo()
@@ -608,7 +609,7 @@ def test_temporary_file_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
 
 
 def test_temporary_files_of_running_saves_are_kept(tmp_path):
-    mine = tmp_path / f".a.npz.{fio._writer_tag()}.abcd1234{fio.TEMP_SUFFIX}"
+    mine = tmp_path / f".a.npz.{_writer_tag()}.abcd1234{fio.TEMP_SUFFIX}"
     mine.write_bytes(b"in progress")
     # a save of a process on another host sharing the folder: its pid means nothing here
     elsewhere = tmp_path / f".a.npz.other-host-1.abcd1234{fio.TEMP_SUFFIX}"
@@ -650,3 +651,29 @@ def test_load_params_compares_shapes_before_reading_arrays(tmp_path, monkeypatch
     monkeypatch.setattr(fio, "load_any", no_arrays)
     with pytest.raises(CheckpointError, match=r"parameter 0 has shape \(60, 4\).*\(6, 4\)"):
         Rnnlm(6, 4, 4).load_params(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="processes are probed on POSIX only")
+@pytest.mark.parametrize(
+    ("error", "alive"),
+    [
+        (ProcessLookupError(3, "No such process"), False),
+        (PermissionError(1, "Operation not permitted"), True),  # EPERM: another user's
+        (OSError(22, "Invalid argument"), True),  # any other error: it may exist
+        (None, True),
+    ],
+)
+def test_pid_alive_only_no_such_process_means_gone(monkeypatch, error, alive):
+    """One answer for the temporary files' clean-up and the run folders' lock: only
+    "no such process" means the process is gone."""
+    from fastlstm.api import folder
+    from fastlstm.io import files
+
+    def kill(pid, sig):
+        assert sig == 0
+        if error is not None:
+            raise error
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert files.pid_alive(os.getpid() + 1) is alive
+    assert folder.pid_alive is files.pid_alive

@@ -21,6 +21,7 @@ import pytest
 
 import fastlstm.layers as FL
 import reference.layers as RL
+from fastlstm._kernels import lstm as _klstm
 from tests._compare import (
     assert_arrays_kept,
     assert_close,
@@ -742,7 +743,7 @@ def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype, monkeypatch):
     xs = [draw(rng, dtype, (N, 1, D)) for _ in range(4)]
     tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 0}
     calls = []
-    pack = FL._klstm.pack_recurrent
+    pack = _klstm.pack_recurrent
 
     class Counting:  # the kernel, counting the calls of its builds
         def pick(self, work):
@@ -754,7 +755,7 @@ def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype, monkeypatch):
 
             return run
 
-    monkeypatch.setattr(FL._klstm, "pack_recurrent", Counting())
+    monkeypatch.setattr(_klstm, "pack_recurrent", Counting())
     with fast.fixed_weights():
         with fast.fixed_weights():  # nested blocks are fine
             outs = [fast.forward(x) for x in xs[:2]]

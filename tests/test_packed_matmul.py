@@ -80,7 +80,7 @@ def test_pack_recurrent_layout(H):
 def test_matmul_tn_rows(dtype, nch):
     """``x.T @ y`` split over the summed rows: the blocks' parts added in order, the same
     bits from the serial and the parallel build, and through the layers' product helper."""
-    from fastlstm.layers import _matmul_into
+    from fastlstm.layers._products import _matmul_into
 
     rng = np.random.default_rng(nch)
     x = rng.standard_normal((203, 9)).astype(dtype)

@@ -12,24 +12,6 @@ parallel build, compiled in this process or loaded from the cache) gives the
 same bits.  Sums that should vectorise are written with eight explicit
 partial sums (``fastlstm._kernels.softmax.sum8``).
 
-The compiled-kernel cache
--------------------------
-Compiled kernels are kept in a per-user folder, never inside the installed
-package (:func:`fastlstm.config.numba_cache_dir`, ``FASTLSTM_NUMBA_CACHE``),
-in a sub-folder per fastlstm, numba and Python version and per installed copy
-of the package.  The cache is attached to fastlstm's own kernels only:
-numba's ``NUMBA_CACHE_DIR`` and the user's own ``cache=True`` functions are
-not affected.
-
-* A kernel's entry is fresh while the source of its module, of the kernel
-  modules it imports and of this module are unchanged (content hashes).
-* Every cache file carries a checksum; a truncated or corrupted entry is
-  discarded with a :class:`KernelCacheWarning` and the kernel recompiled.
-* When the folder cannot be written, kernels are compiled in memory for this
-  process only, with one :class:`KernelCacheWarning`.
-* The first compilation in a process says so, once: a warning of the
-  ``fastlstm`` logger, one line on stderr unless logging is configured.
-
 Serial helpers called from other kernels are inlined at numba's IR level
 (``inline="always"``, the default of :func:`jit`), so every compiled kernel
 is self-contained machine code.  Without this, a call to a helper resolved
@@ -56,50 +38,43 @@ FASTLSTM_CHUNKS : number of blocks parallel kernels split work into
 FASTLSTM_NUMBA_CACHE : folder for compiled kernels (see
     :mod:`fastlstm.config`).
 
-Threads
--------
-Parallel work belongs to numba's thread pool.  Kernels that call BLAS (SciPy's
-OpenBLAS, through ``np.dot`` in compiled code) call it from inside ``prange``
-on disjoint blocks, with BLAS set to one thread for the duration of the kernel
-call and set back afterwards (:class:`BlasScoped`): two thread pools spinning
-against each other on a small machine cost far more than they gain.  numba's
-own OpenMP pool is started at import with idle threads sleeping
-(:func:`_start_threads_passive`).  Importing fastlstm changes neither the
-environment nor SciPy's BLAS thread count.
+The compile machinery lives apart: the on-disk kernel cache in
+:mod:`fastlstm._kernel_cache`, BLAS thread scoping and the start of numba's
+thread pool in :mod:`fastlstm._blas_threads`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import logging
 import os
-import pickle
-import re
-import sys
-import threading
 import types
-import warnings
-from pathlib import Path
 
 import numba
-from numba.core import caching as _caching
 from numba.core.cpu import ParallelOptions as _ParallelOptions
 
-from fastlstm import config
-from fastlstm.config import KernelCacheWarning
+from fastlstm._blas_threads import BlasScoped, _start_threads_passive
+from fastlstm._kernel_cache import _KernelCache, _options_key
+
+# re-exported: the warm-up reads the cache through this module
+from fastlstm._kernel_cache import _State as _State
+from fastlstm._kernel_cache import cache_index_has as cache_index_has
+from fastlstm._kernel_cache import kernel_cache_dir as kernel_cache_dir
 
 PARALLEL = os.environ.get("FASTLSTM_NUMBA_PARALLEL", "1") != "0"
 
+
 _COMMON = dict(fastmath=False, nogil=True, error_model="numpy")
+
 
 #: Below this much work (roughly, floating-point operations) a kernel runs its
 #: serial build: forking threads would cost more than it saves.
 PARALLEL_MIN_WORK = int(os.environ.get("FASTLSTM_PARALLEL_MIN_WORK", "500000"))
 
+
 CHUNKS = max(1, int(os.environ.get("FASTLSTM_CHUNKS", "0")) or (os.cpu_count() or 1))
 
+
 prange = numba.prange
+
 
 # Only explicit ``prange`` loops become parallel regions: numba's automatic
 # parallelisation of array expressions is off, which saves compile time.  (An
@@ -118,311 +93,8 @@ _PARALLEL_OPTS = _ParallelOptions(
 )
 
 
-_log = logging.getLogger("fastlstm")
-
-
-# ----------------------------------------------------------------------------
-# the compiled-kernel cache
-# ----------------------------------------------------------------------------
-_KERNELS_DIR = Path(__file__).resolve().parent / "_kernels"
-_IMPORT_RE = re.compile(r"fastlstm\._kernels\.(\w+)")
-_MAGIC = b"fastlstm-kernel-cache-1\n"
-
-
-def _version_tag() -> str:
-    from fastlstm import __version__
-
-    py = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
-    return f"fastlstm{__version__}-numba{numba.__version__}-{py}"
-
-
-def kernel_cache_dir() -> Path | None:
-    """The folder this copy of fastlstm keeps its compiled kernels in, or None.
-
-    ``numba_cache_dir() / <fastlstm, numba and Python versions> / <copy>``,
-    where ``<copy>`` names the installed package's folder by a hash, so that
-    two installations (or checkouts) never overwrite each other's kernels.
-    None when no user folder can be determined.
-    """
-    root = config.numba_cache_dir()
-    if root is None:
-        return None
-    pkg = str(_KERNELS_DIR.parent)
-    copy = hashlib.sha1(pkg.encode()).hexdigest()[:16]
-    return root / _version_tag() / copy
-
-
-class _State:
-    """Process-wide cache state (one message, one warning)."""
-
-    lock = threading.Lock()
-    announced = False
-    checked = False  # the folder was checked for writing
-    unwritable = False  # saving failed once: compile in memory from then on
-    stamps: dict[str, bytes] = {}
-
-
-def _module_stamp(py_file: str) -> bytes:
-    """Content hash of a kernel module, the kernel modules it imports (transitively)
-    and this module: a cache entry is fresh only while all of them are unchanged."""
-    stamp = _State.stamps.get(py_file)
-    if stamp is not None:
-        return stamp
-    h = hashlib.sha256()
-    seen: set[Path] = set()
-    todo = [Path(py_file).resolve(), Path(__file__).resolve()]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            data = b""
-        h.update(str(path.name).encode() + b"\0" + hashlib.sha256(data).digest())
-        for name in _IMPORT_RE.findall(data.decode("utf-8", "replace")):
-            todo.append(_KERNELS_DIR / f"{name}.py")
-    _State.stamps[py_file] = stamp = h.digest()
-    return stamp
-
-
-def _announce(cache_path: Path | None) -> None:
-    """Say once per process that kernels are being compiled."""
-    with _State.lock:
-        if _State.announced:
-            return
-        _State.announced = True
-    if cache_path is not None and not _State.unwritable:
-        where = f"once per machine; cached in {cache_path}"
-    else:
-        where = "in memory, for this process only"
-    # a logging message: one line on stderr when logging is not configured (Python's
-    # last-resort handler), and under the user's control when it is
-    _log.warning("fastlstm: compiling numba kernels (%s)...", where)
-
-
-def _warn_unwritable(path, exc) -> None:
-    with _State.lock:
-        if _State.unwritable:
-            return
-        _State.unwritable = True
-    warnings.warn(
-        f"fastlstm cannot write compiled kernels to {path} ({exc}); kernels are compiled "
-        "in memory and will be compiled again in every process. Set FASTLSTM_NUMBA_CACHE "
-        "to a writable folder to keep them.",
-        KernelCacheWarning,
-        stacklevel=2,
-    )
-
-
-class _CorruptEntry(Exception):
-    """A cache file failed its checksum or could not be read back."""
-
-
-class _Locator(_caching._CacheLocator):
-    """Locate a fastlstm kernel's cache files in :func:`kernel_cache_dir`."""
-
-    def __init__(self, py_func, py_file, options_key):
-        self._py_file = py_file
-        self._lineno = py_func.__code__.co_firstlineno
-        self._options_key = options_key
-        path = kernel_cache_dir()
-        self._cache_path = str(path) if path is not None else None
-
-    def ensure_cache_path(self):
-        if self._cache_path is None:
-            raise OSError("no user cache folder (set FASTLSTM_NUMBA_CACHE)")
-        super().ensure_cache_path()
-
-    def get_cache_path(self):
-        return self._cache_path if self._cache_path is not None else os.devnull
-
-    def get_source_stamp(self):
-        return _module_stamp(self._py_file)
-
-    def get_disambiguator(self):
-        return f"{self._lineno}-{self._options_key}"
-
-    @classmethod
-    def from_function(cls, py_func, py_file):  # pragma: no cover - not used by numba here
-        raise NotImplementedError
-
-
-@contextlib.contextmanager
-def _index_lock(index_path):
-    """An exclusive lock on ``<index>.lock`` (POSIX), for a read-modify-write of an index."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: entries may be lost, never mixed up
-        yield
-        return
-    with open(index_path + ".lock", "ab") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-class _IndexDataFile(_caching.IndexDataCacheFile):
-    """numba's index + data files, each written with a checksum and verified on load."""
-
-    def _read_checked(self, path):
-        with open(path, "rb") as f:
-            raw = f.read()
-        head = len(_MAGIC)
-        if raw[:head] != _MAGIC or len(raw) < head + 32:
-            raise _CorruptEntry(f"{path}: not a fastlstm cache file or truncated")
-        digest, payload = raw[head : head + 32], raw[head + 32 :]
-        if hashlib.sha256(payload).digest() != digest:
-            raise _CorruptEntry(f"{path}: checksum mismatch (truncated or corrupted)")
-        return payload
-
-    def _write_checked(self, path, payload):
-        with self._open_for_write(path) as f:
-            f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
-
-    def save(self, key, data):
-        """Save an entry: its data file first, then the index under a lock.
-
-        The data file is named by a hash of ``key`` and of the source stamp,
-        so processes compiling different entries of one kernel at the same
-        time never write the same file, nor does a changed source overwrite
-        the data an older index names; re-reading the index under the lock
-        keeps every entry.
-        """
-        digest = hashlib.sha1(repr(key).encode() + self._source_stamp).hexdigest()[:16]
-        name = f"{self._index_name[: -len('.nbi')]}.{digest}.nbc"
-        self._save_data(name, data)
-        with _index_lock(self._index_path):
-            overloads = self._load_index()
-            overloads[key] = name
-            self._save_index(overloads)
-
-    def _load_index(self):
-        try:
-            payload = self._read_checked(self._index_path)
-        except OSError:  # no index yet, or the folder cannot be read
-            return {}
-        try:
-            version, stamp, overloads = pickle.loads(payload)
-        except Exception as exc:
-            raise _CorruptEntry(f"{self._index_path}: {exc!r}") from exc
-        if version != self._version or stamp != self._source_stamp:
-            return {}  # another numba, or the source changed: entries are stale
-        return overloads
-
-    def _save_index(self, overloads):
-        payload = self._dump((self._version, self._source_stamp, overloads))
-        self._write_checked(self._index_path, payload)
-
-    def _load_data(self, name):
-        payload = self._read_checked(self._data_path(name))
-        try:
-            return pickle.loads(payload)
-        except Exception as exc:
-            raise _CorruptEntry(f"{self._data_path(name)}: {exc!r}") from exc
-
-    def _save_data(self, name, data):
-        self._write_checked(self._data_path(name), self._dump(data))
-
-    def discard(self, key=None):
-        """Remove the index and the data file of ``key`` (best effort)."""
-        paths = [self._index_path]
-        try:
-            with open(self._index_path, "rb") as f:
-                raw = f.read()
-            overloads = pickle.loads(raw[len(_MAGIC) + 32 :])[2]
-            if key in overloads:
-                paths.append(self._data_path(overloads[key]))
-        except Exception:
-            pass
-        for path in paths:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-
-
-class _KernelCache(_caching.FunctionCache):
-    """numba's per-function cache, made robust for fastlstm's kernels."""
-
-    def __init__(self, py_func, options_key):
-        self._name = repr(py_func)
-        self._py_func = py_func
-        self._impl = _caching.CompileResultCacheImpl.__new__(_caching.CompileResultCacheImpl)
-        self._init_impl(py_func, options_key)
-        self._cache_path = self._impl.locator.get_cache_path()
-        self._cache_file = _IndexDataFile(
-            cache_path=self._cache_path,
-            filename_base=self._impl.filename_base,
-            source_stamp=self._impl.locator.get_source_stamp(),
-        )
-        self.enable()
-
-    def _init_impl(self, py_func, options_key):
-        impl = self._impl
-        impl._lineno = py_func.__code__.co_firstlineno
-        py_file = py_func.__code__.co_filename
-        impl._locator = _Locator(py_func, py_file, options_key)
-        modname = os.path.splitext(os.path.basename(py_file))[0]
-        fullname = f"{modname}.{py_func.__qualname__}"
-        impl._filename_base = impl.get_filename_base(fullname, getattr(sys, "abiflags", ""))
-
-    def load_overload(self, sig, target_context):
-        try:
-            data = super().load_overload(sig, target_context)
-        except Exception as exc:  # a corrupt entry must never be a permanent failure
-            key = None
-            with contextlib.suppress(Exception):
-                key = self._index_key(sig, target_context.codegen())
-            self._cache_file.discard(key)
-            warnings.warn(
-                f"fastlstm discarded a corrupted compiled-kernel cache entry of "
-                f"{self._py_func.__qualname__} ({type(exc).__name__}: {exc}); recompiling.",
-                KernelCacheWarning,
-                stacklevel=2,
-            )
-            data = None
-        if data is None:  # numba compiles it next
-            self._check_writable()
-            _announce(None if self._impl.locator._cache_path is None else self._cache_path)
-        return data
-
-    def _check_writable(self):
-        """Before the first compilation: can compiled kernels be saved? (once per process)"""
-        with _State.lock:
-            if _State.checked:
-                return
-            _State.checked = True
-        try:
-            self._impl.locator.ensure_cache_path()
-        except OSError as exc:
-            _warn_unwritable(self._impl.locator._cache_path, exc)
-
-    def save_overload(self, sig, data):
-        if _State.unwritable:
-            return
-        try:
-            super().save_overload(sig, data)
-        except OSError as exc:
-            _warn_unwritable(self._impl.locator._cache_path, exc)
-        except _CorruptEntry:  # the index went bad since it was read: start it afresh
-            self._cache_file.discard()
-            with contextlib.suppress(OSError, _CorruptEntry):
-                super().save_overload(sig, data)
-
-
-def _option_text(value):
-    if isinstance(value, set):
-        return sorted(value)
-    if isinstance(value, _ParallelOptions):
-        return value.encode()
-    return value
-
-
-def _options_key(options) -> str:
-    text = repr(sorted((k, _option_text(v)) for k, v in options.items()))
-    return hashlib.sha1(text.encode()).hexdigest()[:8]
+# numba's OpenMP pool starts now, with idle threads sleeping
+_start_threads_passive(PARALLEL)
 
 
 #: Every kernel's dispatcher by ``"module:qualname"`` (a :class:`Dual`'s serial
@@ -436,18 +108,6 @@ def _compile(fn, options):
     dispatcher._cache = _KernelCache(dispatcher.py_func, _options_key(options))
     KERNELS[f"{fn.__module__}:{fn.__qualname__}"] = dispatcher
     return dispatcher
-
-
-def cache_index_has(dispatcher, argtypes) -> bool:
-    """Whether the kernel cache holds a fresh entry of ``dispatcher`` for ``argtypes``."""
-    cache = dispatcher._cache
-    if not isinstance(cache, _KernelCache):
-        return False
-    try:
-        key = cache._index_key(tuple(argtypes), dispatcher.targetctx.codegen())
-        return key in cache._cache_file._load_index()
-    except Exception:  # unreadable or corrupt: not there (loading will say why)
-        return False
 
 
 def jit(fn=None, **options):
@@ -471,141 +131,6 @@ def pjit(fn=None, **options):
     if fn is None:
         return lambda f: _compile(f, opts)
     return _compile(fn, opts)
-
-
-# ----------------------------------------------------------------------------
-# BLAS threads, scoped to kernel calls
-# ----------------------------------------------------------------------------
-def _scipy_openblas():
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS behind SciPy's
-    ``cython_blas`` (the BLAS numba calls), or None if not found."""
-    import ctypes
-    import glob
-
-    import scipy
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
-
-    root = os.path.dirname(scipy.__file__)
-    candidates = glob.glob(os.path.join(root + ".libs", "*openblas*")) + glob.glob(
-        os.path.join(root, ".dylibs", "*openblas*")
-    )
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (
-            ("scipy_openblas_", ""),
-            ("scipy_openblas_", "64_"),
-            ("openblas_", ""),
-        ):
-            get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-            put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-            if get is not None and put is not None:
-                get.restype = ctypes.c_int
-                get.argtypes = []
-                put.restype = None
-                put.argtypes = [ctypes.c_int]
-                return get, put
-    return None
-
-
-_blas = None  # (get, set) once looked up; False if there is none
-
-
-def _blas_funcs():
-    global _blas
-    if _blas is None:
-        try:
-            _blas = _scipy_openblas() or False
-        except Exception:  # pragma: no cover - SciPy without OpenBLAS
-            _blas = False
-    return _blas
-
-
-class _BlasScope:
-    """How many kernel calls are running, and the thread count to restore."""
-
-    lock = threading.Lock()
-    depth = 0
-    saved = 1
-
-
-def _blas_enter():
-    get, put = _blas
-    with _BlasScope.lock:
-        if _BlasScope.depth == 0:
-            _BlasScope.saved = get()
-            if _BlasScope.saved != 1:
-                put(1)
-        _BlasScope.depth += 1
-
-
-def _blas_exit():
-    get, put = _blas
-    with _BlasScope.lock:
-        _BlasScope.depth -= 1
-        if _BlasScope.depth == 0 and _BlasScope.saved != 1:
-            put(_BlasScope.saved)
-
-
-class BlasScoped:
-    """A kernel whose calls run with SciPy's BLAS set to one thread.
-
-    The BLAS thread count is read before the call, set to 1 and restored
-    afterwards, so the user's own SciPy code keeps its setting.  Attribute
-    access is forwarded to the numba dispatcher (``.py_func``, ``.signatures``).
-    """
-
-    def __init__(self, dispatcher):
-        self.dispatcher = dispatcher
-        self.__doc__ = dispatcher.__doc__
-        self.__name__ = dispatcher.__name__
-
-    def __call__(self, *args):
-        if not _blas_funcs():
-            return self.dispatcher(*args)
-        _blas_enter()
-        try:
-            return self.dispatcher(*args)
-        finally:
-            _blas_exit()
-
-    def __getattr__(self, name):
-        return getattr(self.dispatcher, name)
-
-
-# ----------------------------------------------------------------------------
-# numba's OpenMP thread pool: idle threads sleep
-# ----------------------------------------------------------------------------
-def _start_threads_passive() -> None:
-    """Start numba's thread pool with ``OMP_WAIT_POLICY=PASSIVE`` for OpenMP
-    read at that moment only, then restore the environment.
-
-    Idle OpenMP threads then sleep instead of spinning: the per-time-step
-    parallel regions are long enough that the wake-up cost is small, and
-    spinning threads starve other work (BLAS, other processes) on a machine
-    with few cores (3-4x slower LSTM steps on a busy 2-core machine).  Nothing
-    is done when ``OMP_WAIT_POLICY`` is set (yours wins) or the pool is
-    already running.
-    """
-    if not PARALLEL or "OMP_WAIT_POLICY" in os.environ:
-        return
-    try:
-        from numba.np.ufunc import parallel as _parallel
-
-        if _parallel._is_initialized:
-            return
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        try:
-            _parallel._launch_threads()
-        finally:
-            os.environ.pop("OMP_WAIT_POLICY", None)
-    except Exception:  # pragma: no cover - numba internals changed: keep the default
-        os.environ.pop("OMP_WAIT_POLICY", None)
-
-
-_start_threads_passive()
 
 
 #: The serial build of every :class:`Dual` kernel by the name of its parallel

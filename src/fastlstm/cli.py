@@ -30,7 +30,7 @@ import traceback
 import warnings
 
 import fastlstm
-from fastlstm.api import specs
+from fastlstm._validate import is_nonneg_int, is_positive_int
 from fastlstm.api.specs import ALL_MODELS, LAST_FILE, LM_MODELS, SEQ_MODELS, RunError
 
 __all__ = ["main", "build_parser"]
@@ -62,21 +62,23 @@ class _Formatter(argparse.HelpFormatter):
 
 
 def _positive_int(text: str) -> int:
+    """``text`` as an integer >= 1 (an argparse ``type``)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
+    if not is_positive_int(value):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 
 def _nonneg_int(text: str) -> int:
+    """``text`` as an integer >= 0 (an argparse ``type``)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
+    if not is_nonneg_int(value):
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
@@ -239,19 +241,15 @@ def _add_lm_options(p, name, spec) -> None:
         f"({spec['max_words'] or 'all'})",
     )
     t = p.add_argument_group("your own text (instead of PTB)")
-    for flag, options in specs.OWN_DATA_FLAGS["text"]:
+    for flag, options in fastlstm.api.specs.OWN_DATA_FLAGS["text"]:
         t.add_argument(flag, **options)
 
 
 def _add_seq_options(p, name, spec) -> None:
     g = p.add_argument_group(f"{name} options")
-    g.add_argument(
-        "--data",
-        metavar="NAME|PATH",
-        help=f"'addition', 'date', the path of a file in their format, or of a "
-        f"tab-separated file of 'source<TAB>target' pairs of any lengths ({spec['data']})",
-    )
-    for flag, options in specs.OWN_DATA_FLAGS["pairs"]:
+    g.add_argument("--data", metavar="NAME|PATH", help=f"'addition', 'date', a file in their "
+                   f"format or of 'source<TAB>target' lines of any lengths ({spec['data']})")  # fmt: skip
+    for flag, options in fastlstm.api.specs.OWN_DATA_FLAGS["pairs"]:
         g.add_argument(flag, **options)
     g.add_argument(
         "--reverse",

@@ -20,6 +20,8 @@ from typing import TextIO
 
 import numpy as np
 
+from fastlstm._validate import ids_2d
+
 __all__ = ["eval_seq2seq", "seq2seq_accuracy", "decode_one", "attention_weights"]
 
 _COLORS = {"ok": "\033[92m", "fail": "\033[91m", "close": "\033[0m"}
@@ -41,15 +43,6 @@ def _to_text(ids, id_to_char) -> str:
         return "".join(id_to_char[int(i)] for i in ids)
     except (KeyError, IndexError) as exc:
         raise ValueError(f"id {exc.args[0]} is not in the vocabulary") from None
-
-
-def _ids_2d(a, name):
-    a = np.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, T) of ids, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer ids, got dtype {a.dtype}")
-    return a
 
 
 def _as_answers(out, n, sample_size):
@@ -131,7 +124,7 @@ def eval_seq2seq(model, question, correct, id_to_char, verbose=False, is_reverse
     int
         1 if the greedy answer equals the correct one exactly, else 0.
     """
-    question = _ids_2d(np.asarray(question).reshape(1, -1), "question")
+    question = ids_2d(np.asarray(question).reshape(1, -1), "question")
     correct = np.asarray(correct).flatten()
     if correct.size < 2:
         raise ValueError(
@@ -205,8 +198,8 @@ def seq2seq_accuracy(
         If the arrays are empty, not 2-D, of different lengths, or ``t`` has no
         answer column.
     """
-    x = _ids_2d(x, "x")
-    t = _ids_2d(t, "t")
+    x = ids_2d(x, "x")
+    t = ids_2d(t, "t")
     if len(x) != len(t):
         raise ValueError(f"x and t must have the same number of rows, got {len(x)} and {len(t)}")
     if len(x) == 0:
@@ -342,8 +335,8 @@ def attention_weights(model, x, t) -> np.ndarray:
     TypeError
         If the model has no attention layer.
     """
-    x = _ids_2d(np.asarray(x).reshape(1, -1), "x")
-    t = _ids_2d(np.asarray(t).reshape(1, -1), "t")
+    x = ids_2d(np.asarray(x).reshape(1, -1), "x")
+    t = ids_2d(np.asarray(t).reshape(1, -1), "t")
     attention = getattr(getattr(model, "decoder", None), "attention", None)
     if attention is None or not hasattr(attention, "attention_weights"):
         raise TypeError(

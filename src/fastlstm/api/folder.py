@@ -21,6 +21,7 @@ import socket
 from pathlib import Path
 
 from fastlstm.api.specs import BEST_FILE, LAST_FILE, LOCK_FILE, RunError
+from fastlstm.io.files import pid_alive
 
 __all__ = ["RunFolder", "RUN_FILES"]
 
@@ -35,18 +36,6 @@ RUN_FILES = (
     "perplexity.png",
     "val_perplexity.png",
 )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _read_lock(path: Path) -> tuple[int | None, str]:
@@ -130,7 +119,7 @@ class RunFolder:
     def _clear_stale_lock(self) -> None:
         pid, host = _read_lock(self.lock)
         here = socket.gethostname()
-        if pid is not None and (host not in ("", here) or _pid_alive(pid)):
+        if pid is not None and (host not in ("", here) or pid_alive(pid)):
             where = "" if host in ("", here) else f" on {host}"
             raise RunError(
                 f"another run (process {pid}{where}) is writing into {self.path}; wait for it, "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
+
+from fastlstm._validate import is_nonneg_int, is_positive_int, is_positive_number
 
 __all__ = [
     "LM_MODELS",
@@ -188,40 +189,28 @@ OWN_DATA_FLAGS = {
 PATH_SETTINGS = ("data", "text", "valid", "test")
 
 
-def _positive_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-
-
-def _nonneg_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
-
-
-def _positive(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < math.inf
-
-
 def _off_or_positive(v):
     return (
         v is None
         or (isinstance(v, numbers.Real) and not isinstance(v, bool) and v == 0)
-        or (_positive(v))
+        or (is_positive_number(v))
     )
 
 
 _CHECKS = {
-    "epochs": (_positive_int, "a positive integer"),
-    "batch_size": (_positive_int, "a positive integer"),
-    "wordvec": (_positive_int, "a positive integer"),
-    "hidden": (_positive_int, "a positive integer"),
-    "time_size": (_positive_int, "a positive integer"),
-    "limit": (_positive_int, "a positive integer"),
-    "max_words": (_nonneg_int, "an integer >= 0"),
-    "show": (_nonneg_int, "an integer >= 0"),
-    "lr": (_positive, "a positive number"),
+    "epochs": (is_positive_int, "a positive integer"),
+    "batch_size": (is_positive_int, "a positive integer"),
+    "wordvec": (is_positive_int, "a positive integer"),
+    "hidden": (is_positive_int, "a positive integer"),
+    "time_size": (is_positive_int, "a positive integer"),
+    "limit": (is_positive_int, "a positive integer"),
+    "max_words": (is_nonneg_int, "an integer >= 0"),
+    "show": (is_nonneg_int, "an integer >= 0"),
+    "lr": (is_positive_number, "a positive number"),
     "max_grad": (_off_or_positive, "a positive number, or 0/None for no clipping"),
     "lr_decay": (_off_or_positive, "a positive number, or 0/None for no decay"),
-    "dropout": (lambda v: _positive(v + 1) and 0 <= v < 1, "a number in [0, 1)"),
-    "target_accuracy": (lambda v: _positive(v) and v <= 1, "a number in (0, 1]"),
+    "dropout": (lambda v: is_positive_number(v + 1) and 0 <= v < 1, "a number in [0, 1)"),
+    "target_accuracy": (lambda v: is_positive_number(v) and v <= 1, "a number in (0, 1]"),
     "reverse": (lambda v: isinstance(v, bool), "True or False"),
     "data": (lambda v: isinstance(v, str) and v != "", "'addition', 'date' or a file path"),
     "text": (lambda v: isinstance(v, str) and v != "", "the path of a text file"),
@@ -229,8 +218,8 @@ _CHECKS = {
     "test": (lambda v: isinstance(v, str) and v != "", "the path of a text file"),
     "level": (lambda v: v in ("word", "char"), "'word' or 'char'"),
     "encoding": (lambda v: isinstance(v, str) and _known_encoding(v), "a known text encoding"),
-    "vocab_size": (lambda v: _positive_int(v) and v >= 2, "an integer >= 2"),
-    "max_length": (_positive_int, "a positive integer"),
+    "vocab_size": (lambda v: is_positive_int(v) and v >= 2, "an integer >= 2"),
+    "max_length": (is_positive_int, "a positive integer"),
 }
 
 
@@ -255,7 +244,7 @@ def check_setting(name: str, key: str, value):
     if key == "seed":
         if value == "book" and ALL_MODELS[name].get("seed") == "book":
             return value
-        if _nonneg_int(value):
+        if is_nonneg_int(value):
             return int(value)
         book = " or 'book'" if ALL_MODELS[name].get("seed") == "book" else ""
         raise ValueError(f"seed must be an integer >= 0{book}, got {value!r}")

@@ -12,11 +12,13 @@ import os
 import socket
 import threading
 import urllib.parse
+import urllib.request
 from pathlib import Path
+from typing import IO
 
-from fastlstm import io as fio
+from fastlstm.io.files import PathLike, atomic_write
 
-__all__ = ["fetch", "offline_reason", "PROBE_TIMEOUT", "READ_TIMEOUT"]
+__all__ = ["fetch", "download", "offline_reason", "PROBE_TIMEOUT", "READ_TIMEOUT"]
 
 #: seconds allowed to resolve the server's name and connect to it
 PROBE_TIMEOUT = 3.0
@@ -84,4 +86,50 @@ def fetch(url: str, dest: Path) -> Path:
     reason = offline_reason(url)
     if reason is not None:
         raise OSError(reason)
-    return fio.download(url, dest, timeout=READ_TIMEOUT)
+    return download(url, dest, timeout=READ_TIMEOUT)
+
+
+def download(url: str, path: PathLike, *, desc: str | None = None, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``path`` atomically, with a progress bar.
+
+    Parameters
+    ----------
+    url : str
+        Address to fetch.
+    path : str or os.PathLike
+        Destination file; its directory is created if needed.
+    desc : str, optional
+        Label of the progress bar (default: the file name).
+    timeout : float, default 30
+        Socket timeout in seconds.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+
+    Raises
+    ------
+    OSError
+        If the download fails (``urllib.error.URLError`` is an ``OSError``).
+    """
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(f: IO[bytes]) -> None:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            total = response.headers.get("Content-Length")
+            with tqdm(
+                total=int(total) if total else None,
+                unit="B",
+                unit_scale=True,
+                desc=desc or path.name,
+                leave=False,
+            ) as bar:
+                while chunk := response.read(1 << 16):
+                    f.write(chunk)
+                    bar.update(len(chunk))
+
+    return atomic_write(path, write)

@@ -22,23 +22,25 @@ repository (without network this fails within a few seconds, at once with
 generated offline by :func:`make_addition` / :func:`make_date` (same format,
 widths and characters) and a warning names the folders looked in.  The
 vocabulary's ``source`` attribute tells which file or generator was used.
+
+The vocabulary class lives in :mod:`fastlstm.datasets.vocab`, the generators
+in :mod:`fastlstm.datasets.synthetic`; both are reachable here as before.
 """
 
 from __future__ import annotations
 
-import datetime
 import functools
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 
 from fastlstm import config
 from fastlstm.datasets import _fetch
+from fastlstm.datasets.synthetic import make_addition, make_date
+from fastlstm.datasets.vocab import Vocab
 
 __all__ = [
     "Vocab",
@@ -56,141 +58,18 @@ log = logging.getLogger(__name__)
 URL_BASE = (
     "https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch-2/master/dataset/"
 )
+
 BOOK_FILES = ("addition.txt", "date.txt")
+
 #: seed of the data generated when a book file is unavailable
 GENERATED_SEED = 0
+
 _BOOK_SIZE = 50000
+
 #: the vocabulary of the data set loaded last (the book's module-level vocabulary)
 _last_vocab: Vocab | None = None
 
 
-# --------------------------------------------------------------------------- #
-# vocabulary
-# --------------------------------------------------------------------------- #
-class Vocab:
-    """Character vocabulary of a sequence data set.
-
-    Parameters
-    ----------
-    chars : iterable of str
-        The characters, in id order (``chars[i]`` has id ``i``).
-    source : str, optional
-        Where the data came from (a file path or a generator call).
-
-    Attributes
-    ----------
-    char_to_id : Mapping[str, int]
-        Read-only map from character to id (the book's ``char_to_id``).
-    id_to_char : Mapping[int, str]
-        Read-only map from id to character (the book's ``id_to_char``).
-    source : str
-        Where the data came from.
-
-    Examples
-    --------
-    >>> v = Vocab("16+75 _")
-    >>> v.encode("57+")
-    array([4, 3, 2], dtype=int32)
-    >>> v.decode([0, 1])
-    '16'
-    """
-
-    def __init__(self, chars: Iterable[str], source: str = "<chars>"):
-        chars = tuple(chars)
-        for c in chars:
-            if not isinstance(c, str) or len(c) != 1:
-                raise ValueError(f"chars must be single characters, got {c!r}")
-        if len(set(chars)) != len(chars):
-            raise ValueError("chars must not contain duplicates")
-        self._chars = chars
-        self.char_to_id: Mapping[str, int] = MappingProxyType({c: i for i, c in enumerate(chars)})
-        self.id_to_char: Mapping[int, str] = MappingProxyType(dict(enumerate(chars)))
-        self.source = source
-
-    @property
-    def chars(self) -> tuple[str, ...]:
-        """The characters in id order."""
-        return self._chars
-
-    def __len__(self) -> int:
-        return len(self._chars)
-
-    def __contains__(self, char: object) -> bool:
-        return char in self.char_to_id
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Vocab):
-            return NotImplemented
-        return self._chars == other._chars
-
-    def __hash__(self) -> int:
-        return hash(self._chars)
-
-    def __repr__(self) -> str:
-        return f"Vocab({''.join(self._chars)!r}, source={self.source!r})"
-
-    def encode(self, text: str | Sequence[str]) -> np.ndarray:
-        """Map text to ids.
-
-        Parameters
-        ----------
-        text : str or sequence of str
-            One string, or several strings of equal length.
-
-        Returns
-        -------
-        numpy.ndarray of int32
-            Shape ``(len(text),)`` for a string, ``(N, T)`` for N strings of length T.
-        """
-        if isinstance(text, str):
-            try:
-                return np.array([self.char_to_id[c] for c in text], dtype=np.int32)
-            except KeyError as exc:
-                raise ValueError(f"character {exc.args[0]!r} is not in the vocabulary") from None
-        texts = list(text)
-        lengths = {len(s) for s in texts}
-        if len(lengths) > 1:
-            raise ValueError(
-                f"strings to encode must have equal lengths, got lengths {sorted(lengths)}"
-            )
-        width = lengths.pop() if lengths else 0
-        out = np.empty((len(texts), width), dtype=np.int32)  # (N, T)
-        for i, s in enumerate(texts):
-            if not isinstance(s, str):
-                raise TypeError(f"text[{i}] must be a str, got {type(s).__name__}")
-            out[i] = self.encode(s)
-        return out
-
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str | list[str]:
-        """Map ids back to text.
-
-        Parameters
-        ----------
-        ids : array_like of int
-            Shape ``(T,)`` or ``(N, T)``.
-
-        Returns
-        -------
-        str or list of str
-            One string for 1-D input, a list of N strings for 2-D input.
-        """
-        arr = np.asarray(ids)
-        if arr.dtype.kind not in "iu" and arr.size:
-            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
-        if arr.ndim == 2:
-            return [self.decode(row) for row in arr]
-        if arr.ndim != 1:
-            raise ValueError(f"ids must be 1-D or 2-D, got shape {arr.shape}")
-        n = len(self._chars)
-        bad = arr[(arr < 0) | (arr >= n)]
-        if bad.size:
-            raise ValueError(f"id {int(bad[0])} is out of range for a vocabulary of {n} characters")
-        return "".join(self._chars[i] for i in arr.tolist())
-
-
-# --------------------------------------------------------------------------- #
-# parsing
-# --------------------------------------------------------------------------- #
 def _parse_text(text: str, source: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
     """Split lines into question/answer id arrays (book's vocabulary order)."""
     lines = text.split("\n")
@@ -449,123 +328,3 @@ def get_vocab(file_name: str | os.PathLike | None = None):
             )
         return _last_vocab.char_to_id, _last_vocab.id_to_char
     return _load(file_name)[2]
-
-
-# --------------------------------------------------------------------------- #
-# generators
-# --------------------------------------------------------------------------- #
-def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    return int(n)
-
-
-def make_addition(n: int = 50000, seed: int | None = 0, *, digits: int = 3) -> list[str]:
-    """Generate addition problems in the format of the book's ``addition.txt``.
-
-    Each operand has 1 to ``digits`` digits (the number of digits is drawn
-    uniformly, then the digits), unordered pairs are unique, the question
-    ``a+b`` is left-justified to ``2 * digits + 1`` characters and the answer
-    ``_`` + sum to ``digits + 2``.
-
-    Parameters
-    ----------
-    n : int, default 50000
-        Number of lines; at most half the number of distinct unordered pairs.
-    seed : int or None, default 0
-        Seed of ``numpy.random.default_rng``.
-    digits : int, default 3
-        Maximum number of digits of an operand.
-
-    Returns
-    -------
-    list of str
-        Lines without newline, e.g. ``'16+75  _91  '``.
-    """
-    n = _check_n(n)
-    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 9:
-        raise ValueError(f"digits must be an int in 1..9, got {digits!r}")
-    values = 10**digits
-    limit = values * (values + 1) // 4
-    if n > limit:
-        raise ValueError(f"n={n} is too large for {digits}-digit operands (at most {limit})")
-    rng = np.random.default_rng(seed)
-    seen: set[tuple[int, int]] = set()
-    lines: list[str] = []
-    q_width, a_width = 2 * digits + 1, digits + 2
-    while len(lines) < n:
-        m = 2 * (n - len(lines)) + 16
-        nd = rng.integers(1, digits + 1, size=(m, 2))
-        ab = rng.integers(0, 10**nd)  # uniform random digits, leading zeros dropped
-        for a, b in ab.tolist():
-            key = (a, b) if a <= b else (b, a)
-            if key in seen:
-                continue
-            seen.add(key)
-            lines.append(f"{a}+{b}".ljust(q_width) + f"_{a + b}".ljust(a_width))
-            if len(lines) == n:
-                break
-    return lines
-
-
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
-_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-_DATE_FIRST = datetime.date(1970, 1, 1)
-_DATE_LAST = datetime.date(2017, 7, 24)
-#: width of the question of ``date.txt`` (``'Wednesday, September 27, 1994'``)
-DATE_QUESTION_WIDTH = 29
-
-
-def _format_date(d: datetime.date, fmt: int) -> str:
-    month = _MONTHS[d.month - 1]
-    if fmt == 0:  # short: 9/27/94
-        return f"{d.month}/{d.day}/{d.year % 100:02d}"
-    if fmt == 1:  # medium: Sep 27, 1994
-        return f"{month[:3]} {d.day}, {d.year}"
-    if fmt == 2:  # long: September 27, 1994
-        return f"{month} {d.day}, {d.year}"
-    return f"{_DAYS[d.weekday()]}, {month} {d.day}, {d.year}"  # full
-
-
-def make_date(n: int = 50000, seed: int | None = 0) -> list[str]:
-    """Generate date-normalisation problems in the format of the book's ``date.txt``.
-
-    Dates are uniform between 1970-01-01 and 2017-07-24 (the range of the book's
-    file).  The question is one of four formats with equal probability,
-    ``9/27/94``, ``Sep 27, 1994``, ``September 27, 1994`` and
-    ``Tuesday, September 27, 1994``; the three written formats are in title
-    case (1/2), lower case (1/4) or upper case (1/4), as in the book's file.
-    Questions are left-justified to 29 characters; the answer is
-    ``_YYYY-MM-DD``.  The characters are a subset of the book's 59, so models
-    sized for ``date.txt`` fit.
-
-    Parameters
-    ----------
-    n : int, default 50000
-        Number of lines.
-    seed : int or None, default 0
-        Seed of ``numpy.random.default_rng``.
-
-    Returns
-    -------
-    list of str
-        Lines without newline, e.g. ``'september 27, 1994           _1994-09-27'``.
-    """
-    n = _check_n(n)
-    rng = np.random.default_rng(seed)
-    first = _DATE_FIRST.toordinal()
-    days = rng.integers(first, _DATE_LAST.toordinal() + 1, size=n).tolist()
-    fmts = rng.integers(0, 4, size=n).tolist()
-    cases = rng.integers(0, 4, size=n).tolist()  # 0, 1: as is; 2: lower; 3: upper
-    lines = []
-    for day, fmt, case in zip(days, fmts, cases, strict=True):
-        d = datetime.date.fromordinal(day)
-        q = _format_date(d, fmt)
-        if case == 2:
-            q = q.lower()
-        elif case == 3:
-            q = q.upper()
-        lines.append(f"{q.ljust(DATE_QUESTION_WIDTH)}_{d.isoformat()}")
-    return lines

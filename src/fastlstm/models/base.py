@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlstm import io
+from fastlstm.io.files import _require_file
 
 __all__ = ["BaseModel", "ModelTooLargeError", "model_class"]
 
@@ -288,7 +289,7 @@ class BaseModel:
             (nothing is copied then).
         """
         path = self._default_path((".pkl", ".npz")) if path is None else Path(path)
-        io._require_file(path)
+        _require_file(path)
         saved = self._saved_class(path)
         if saved is not None and saved in _REGISTRY:
             other = _REGISTRY[saved]
@@ -362,7 +363,7 @@ class BaseModel:
             A ``MemoryError`` (and ``ValueError``): the model cannot fit in memory.
         """
         path = Path(path)
-        io._require_file(path)
+        _require_file(path)
         try:
             meta = io.read_params_meta(path)
         except io.CheckpointError as exc:

@@ -25,18 +25,9 @@ import numpy as np
 
 from fastlstm._kernels import generate as _kgen
 from fastlstm._numba import CHUNKS
+from fastlstm._validate import check_int
 from fastlstm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM
-from fastlstm.models.base import check_finite_params
-
-
-def _as_rng(rng):
-    """None: NumPy's global random state (the book's draws); else as ``default_rng``."""
-    if rng is None:
-        return np.random.mtrand._rand
-    if isinstance(rng, np.random.RandomState):
-        return rng
-    return np.random.default_rng(rng)
-
+from fastlstm.models.base import as_rng, check_finite_params
 
 __all__ = [
     "MAX_SKIPPED_DRAWS",
@@ -97,15 +88,6 @@ class _ModeChooser:
 # --------------------------------------------------------------------------- #
 # argument checks
 # --------------------------------------------------------------------------- #
-def _check_int(value, name, lo=None, hi=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if lo is not None and value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value}")
-    if hi is not None and value >= hi:
-        raise ValueError(f"{name} must be < {hi}, got {value}")
-    return value
 
 
 #: Below this temperature ``1 / temperature`` overflows float64.
@@ -130,7 +112,7 @@ def _check_top_k(top_k, V):
     """``top_k`` as an int in [1, V], or 0 for "no restriction"."""
     if top_k is None:
         return 0
-    top_k = _check_int(top_k, "top_k", lo=1)
+    top_k = check_int(top_k, "top_k", lo=1)
     return 0 if top_k >= V else top_k
 
 
@@ -220,7 +202,7 @@ def sample_from_scores(scores, rng=None, *, temperature=1.0, top_k=None, greedy=
     e = np.exp(s - s.max())
     cdf = np.cumsum(e)
     cdf /= cdf[-1]
-    u = _as_rng(rng).random()
+    u = as_rng(rng).random()
     return int(min(np.searchsorted(cdf, u, side="right"), V - 1))
 
 
@@ -364,14 +346,14 @@ class LanguageModelSampler:
         check_finite_params(self.params, type(self).__name__)
         emb = embed.params[0]
         V = emb.shape[0]
-        start_id = _check_int(start_id, "start_id", lo=0, hi=V)
-        sample_size = _check_int(sample_size, "sample_size", lo=1)
+        start_id = check_int(start_id, "start_id", lo=0, hi=V)
+        sample_size = check_int(sample_size, "sample_size", lo=1)
         temperature = _check_temperature(temperature)
         top_k = _check_top_k(top_k, V)
         greedy = bool(greedy)
         skip = _skip_mask(skip_ids, V)
         if not greedy:
-            rng = _as_rng(rng)
+            rng = as_rng(rng)
 
         out, status, n_out = self._sample_fused(
             embed, lstms, affine, start_id, sample_size, (temperature, top_k, greedy), skip, rng
@@ -546,7 +528,7 @@ def generate_words(
     start_ids = [int(i) for i in np.asarray(start_ids).reshape(-1)]
     if not start_ids:
         raise ValueError("start_ids must hold at least one word id")
-    length = _check_int(length, "length", lo=0)
+    length = check_int(length, "length", lo=0)
     options = {"temperature": temperature, "top_k": top_k, "greedy": greedy}
     if not greedy:
         rng = np.random.default_rng(rng)

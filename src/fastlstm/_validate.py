@@ -1,0 +1,181 @@
+"""Checks of the arguments the package is given: the one home of its generic validators.
+
+Each check either returns a predicate's answer (``is_*``) or returns the
+value normalised and raises a ``TypeError`` (wrong kind) or ``ValueError``
+(wrong value or shape) whose message names the argument and what was expected,
+before any kernel sees the data.  Checks specific to one idea (a layer's
+parameters, a run's settings) stay beside it and build on these.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "is_positive_int",
+    "is_nonneg_int",
+    "is_positive_number",
+    "check_int",
+    "check_ratio",
+    "as_floats",
+    "as_ids",
+    "ids_2d",
+]
+
+
+def is_positive_int(v) -> bool:
+    """Whether ``v`` is an integer >= 1 (``bool`` is not an integer here)."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+
+
+def is_nonneg_int(v) -> bool:
+    """Whether ``v`` is an integer >= 0 (``bool`` is not an integer here)."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
+
+
+def is_positive_number(v) -> bool:
+    """Whether ``v`` is a finite real number > 0 (``bool`` is not a number here)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < math.inf
+
+
+def check_int(value, name, lo=None, hi=None):
+    """Return ``value`` as an ``int`` in ``[lo, hi)`` (either bound may be None).
+
+    Parameters
+    ----------
+    value : int
+        The argument.
+    name : str
+        Its name, for the messages.
+    lo, hi : int, optional
+        Smallest allowed value and the first value past the allowed ones.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (a ``bool`` is not).
+    ValueError
+        If it is out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value}")
+    if hi is not None and value >= hi:
+        raise ValueError(f"{name} must be < {hi}, got {value}")
+    return value
+
+
+def check_ratio(dropout_ratio):
+    """Raise ``ValueError`` unless ``0 <= dropout_ratio < 1``."""
+    if not 0.0 <= dropout_ratio < 1.0:
+        raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio}")
+
+
+def as_floats(x, dtype, name, ndim=None, shape=None):
+    """Return ``x`` as a C-contiguous array of ``dtype``, checking ndim and shape.
+
+    Parameters
+    ----------
+    x : array_like
+        Real numbers (floats or integers).
+    dtype : numpy.dtype
+        The dtype of the result.
+    name : str
+        The argument's name, for the messages.
+    ndim : int, optional
+        Required number of dimensions.
+    shape : tuple of int or None, optional
+        Required shape; None entries match any length.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    TypeError
+        If ``x`` does not hold real numbers.
+    ValueError
+        If its number of dimensions or its shape differ.
+    """
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
+    if shape is not None:
+        for axis, (got, want) in enumerate(zip(x.shape, shape)):
+            if want is not None and got != want:
+                raise ValueError(
+                    f"{name} has shape {x.shape}, expected "
+                    f"{tuple('*' if s is None else s for s in shape)} (axis {axis} differs)"
+                )
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def as_ids(idx, vocab_size, name, allow=None):
+    """Return ``idx`` as contiguous intp ids in ``[0, vocab_size)`` (or equal to ``allow``).
+
+    Parameters
+    ----------
+    idx : array_like of int
+        Word ids, any shape.
+    vocab_size : int
+        The number of words V.
+    name : str
+        The argument's name, for the messages.
+    allow : int, optional
+        One more value allowed anywhere (an id to ignore, e.g. ``-1``).
+
+    Returns
+    -------
+    numpy.ndarray of intp
+
+    Raises
+    ------
+    TypeError
+        If ``idx`` is not an integer array.
+    ValueError
+        If an id is outside ``[0, vocab_size)`` (and not ``allow``).
+    """
+    idx = np.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array of ids, got dtype {idx.dtype}")
+    if idx.size:
+        if allow is None:
+            lo, hi = idx.min(), idx.max()
+        else:
+            valid = idx[idx != allow]
+            lo, hi = (valid.min(), valid.max()) if valid.size else (0, 0)
+        if lo < 0 or hi >= vocab_size:
+            bad = lo if lo < 0 else hi
+            extra = "" if allow is None else f" (or {allow} to ignore)"
+            raise ValueError(f"{name} contains id {bad}; ids must be in [0, {vocab_size}){extra}")
+    return np.ascontiguousarray(idx, dtype=np.intp)
+
+
+def ids_2d(a, name):
+    """Return ``a`` as an array after checking it is a 2-D ``(N, T)`` array of integer ids.
+
+    Raises
+    ------
+    ValueError
+        If ``a`` is not 2-D.
+    TypeError
+        If it does not hold integers.
+    """
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N, T) of ids, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer ids, got dtype {a.dtype}")
+    return a

@@ -1,0 +1,62 @@
+"""Book-compatible layers backed by numba kernels.
+
+The classes here have the names, constructor signatures, attributes and
+parameter layouts of the book's ``common/layers.py`` and
+``common/time_layers.py``: each holds ``params`` and ``grads`` lists, exposes
+``forward`` and ``backward``, and writes gradients in place into arrays that
+are allocated once and never rebound.  Code written for the book runs on them
+by changing its imports.
+
+What differs is how the work is done: recurrent layers run the whole sequence
+in one compiled kernel, input projections and weight gradients are
+whole-sequence matrix products, and embedding, softmax-loss and attention use
+fused kernels.  Every layer is tested against the plain NumPy
+:mod:`reference` for outputs and every gradient.
+
+The dtype of a layer is the dtype of its parameters (float32, as in the book,
+or float64).  Float inputs are cast to it; ids must be integer arrays.
+
+The package holds one idea per module: :mod:`~fastlstm.layers.basic` (the
+plain layers), :mod:`~fastlstm.layers.recurrent` (RNN, LSTM, GRU and their
+sequence versions), :mod:`~fastlstm.layers.time` (the time-distributed
+layers), :mod:`~fastlstm.layers.attention`; the checks of inputs and the
+matrix products they share sit in ``_checks`` and ``_products``.
+"""
+
+from fastlstm.layers.attention import Attention, AttentionWeight, TimeAttention, WeightSum
+from fastlstm.layers.basic import (
+    Affine,
+    Dropout,
+    Embedding,
+    MatMul,
+    Sigmoid,
+    Softmax,
+    SoftmaxWithLoss,
+)
+from fastlstm.layers.recurrent import GRU, LSTM, RNN, TimeBiLSTM, TimeGRU, TimeLSTM, TimeRNN
+from fastlstm.layers.time import TimeAffine, TimeDropout, TimeEmbedding, TimeSoftmaxWithLoss
+
+__all__ = [
+    "MatMul",
+    "Affine",
+    "Softmax",
+    "SoftmaxWithLoss",
+    "Sigmoid",
+    "Dropout",
+    "Embedding",
+    "RNN",
+    "TimeRNN",
+    "LSTM",
+    "TimeLSTM",
+    "GRU",
+    "TimeGRU",
+    "TimeBiLSTM",
+    "TimeEmbedding",
+    "TimeAffine",
+    "TimeSoftmaxWithLoss",
+    "TimeDropout",
+    "WeightSum",
+    "AttentionWeight",
+    "Attention",
+    "TimeAttention",
+]

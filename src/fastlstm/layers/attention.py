@@ -1,0 +1,196 @@
+"""The book's attention layers (ch. 8): WeightSum, AttentionWeight, Attention and
+TimeAttention, on fused kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastlstm._kernels import attention as _katt
+from fastlstm._kernels import softmax as _ksm
+from fastlstm._validate import as_floats
+from fastlstm.layers._checks import _forward_first, _like, _work_dtype
+
+__all__ = ["WeightSum", "AttentionWeight", "Attention", "TimeAttention"]
+
+
+class WeightSum:
+    """Context vector ``c = sum_t a[:, t] * hs[:, t]``: ``forward(hs (N,T,H), a (N,T)) -> (N,H)``."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.cache = None
+
+    def forward(self, hs, a):
+        dtype = _work_dtype(hs, "hs")
+        hs = as_floats(hs, dtype, "hs")
+        a = as_floats(a, dtype, "a")
+        if hs.ndim != 3 or a.shape != hs.shape[:2]:
+            raise ValueError(f"expected hs (N, T, H) and a (N, T), got {hs.shape} and {a.shape}")
+        self.cache = (hs, a)
+        return (a[:, :, None] * hs).sum(axis=1)  # (N, H)
+
+    def backward(self, dc):
+        _forward_first(self, self.cache)
+        hs, a = self.cache
+        dc = as_floats(dc, hs.dtype, "dc", ndim=2, shape=(hs.shape[0], hs.shape[2]))
+        dhs = a[:, :, None] * np.asarray(dc)[:, None, :]  # (N, T, H)
+        da = (hs * np.asarray(dc)[:, None, :]).sum(axis=2)  # (N, T)
+        return dhs, da
+
+
+class AttentionWeight:
+    """Attention weights ``a = softmax(hs @ h)``: ``forward(hs (N,T,H), h (N,H)) -> (N,T)``."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.cache = None
+
+    def forward(self, hs, h):
+        dtype = _work_dtype(hs, "hs")
+        hs = as_floats(hs, dtype, "hs")
+        h = as_floats(h, dtype, "h")
+        if hs.ndim != 3 or h.shape != (hs.shape[0], hs.shape[2]):
+            raise ValueError(f"expected hs (N, T, H) and h (N, H), got {hs.shape} and {h.shape}")
+        s = (hs * h[:, None, :]).sum(axis=2)  # (N, T)
+        a = np.empty_like(s)
+        _ksm.softmax_rows.pick(8 * s.size)(np.ascontiguousarray(s), a)
+        self.cache = (hs, h, a)
+        return a
+
+    def backward(self, da):
+        _forward_first(self, self.cache)
+        hs, h, a = self.cache
+        da = _like(da, a, "da")
+        ds = a * da
+        ds -= a * ds.sum(axis=1, keepdims=True)  # (N, T)
+        dhs = ds[:, :, None] * h[:, None, :]
+        dh = (ds[:, :, None] * hs).sum(axis=1)
+        return dhs, dh
+
+
+def _check_lengths(lengths, N, Te):
+    """Attention ``lengths`` as int64 ``(N,)`` in ``[1, Te]``."""
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.shape != (N,):
+        raise ValueError(f"lengths must have shape ({N},), got {arr.shape}")
+    if N and (arr.min() < 1 or arr.max() > Te):
+        raise ValueError(f"lengths must be in [1, {Te}] (T_enc), got [{arr.min()}, {arr.max()}]")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+class _AttentionCore:
+    """Batched attention for several decoder steps, via the fused kernel."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self._cache = None
+
+    def _forward3d(self, hs_enc, hs_dec, lengths=None):
+        hs_enc = np.asarray(hs_enc)
+        if hs_enc.ndim != 3:
+            raise ValueError(f"hs_enc must be 3-D (N, T_enc, H), got shape {hs_enc.shape}")
+        dtype = _work_dtype(hs_enc, "hs_enc")
+        N, Te, H = hs_enc.shape
+        hs_enc = as_floats(hs_enc, dtype, "hs_enc")
+        hs_dec = as_floats(hs_dec, dtype, "hs_dec", ndim=3, shape=(N, None, H))
+        if Te == 0:
+            raise ValueError("hs_enc has no time steps to attend to")
+        Td = hs_dec.shape[1]
+        a = np.empty((N, Td, Te), dtype=dtype)
+        out = np.empty((N, Td, H), dtype=dtype)
+        work = 4 * hs_enc.size * Td
+        if lengths is None:
+            _katt.attention_forward.pick(work)(hs_enc, hs_dec, a, out)
+        else:
+            lengths = _check_lengths(lengths, N, Te)
+            _katt.attention_forward_len.pick(work)(hs_enc, hs_dec, lengths, a, out)
+        self._cache = (hs_enc, hs_dec, a, lengths)
+        return out, a
+
+    def _backward3d(self, dout):
+        _forward_first(self, self._cache)
+        hs_enc, hs_dec, a, lengths = self._cache
+        dout = as_floats(dout, hs_enc.dtype, "dout", ndim=3, shape=hs_dec.shape)
+        dhs_enc = np.empty_like(hs_enc)
+        dhs_dec = np.empty_like(hs_dec)
+        da = np.empty((hs_enc.shape[0], hs_enc.shape[1]), dtype=hs_enc.dtype)
+        work = 8 * hs_enc.size * hs_dec.shape[1]
+        if lengths is None:
+            _katt.attention_backward.pick(work)(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da)
+        else:
+            _katt.attention_backward_len.pick(work)(
+                hs_enc, hs_dec, lengths, a, dout, dhs_enc, dhs_dec, da
+            )
+        return dhs_enc, dhs_dec
+
+
+class Attention(_AttentionCore):
+    """One decoder step: ``forward(hs (N,T,H), h (N,H)) -> c (N,H)``; ``backward(dc) -> (dhs, dh)``.
+
+    Attributes
+    ----------
+    attention_weight : ndarray (N, T)
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.attention_weight = None
+
+    def forward(self, hs, h):
+        h = np.asarray(h)
+        if h.ndim != 2:
+            raise ValueError(f"h must be 2-D (N, H), got shape {h.shape}")
+        hs_shape = np.shape(hs)
+        if len(hs_shape) == 3 and h.shape != (hs_shape[0], hs_shape[2]):
+            raise ValueError(
+                f"h has shape {h.shape}, expected {(hs_shape[0], hs_shape[2])} for hs {hs_shape}"
+            )
+        out, a = self._forward3d(hs, h[:, None, :])
+        self.attention_weight = a[:, 0]
+        return out[:, 0]
+
+    def backward(self, dout):
+        _forward_first(self, self._cache)
+        hs_dec = self._cache[1]  # (N, 1, H)
+        dout = as_floats(
+            dout, hs_dec.dtype, "dout", ndim=2, shape=(hs_dec.shape[0], hs_dec.shape[2])
+        )
+        dhs, dh = self._backward3d(dout[:, None, :])
+        return dhs, dh[:, 0]
+
+
+class TimeAttention(_AttentionCore):
+    """Attention of every decoder step over the encoder states, all steps at once.
+
+    ``forward(hs_enc (N, T_enc, H), hs_dec (N, T_dec, H)) -> (N, T_dec, H)``;
+    ``backward(dout) -> (dhs_enc, dhs_dec)``.
+
+    ``forward(..., lengths=lengths)`` with ``lengths (N,)`` (ints in
+    ``[1, T_enc]``) attends to the first ``lengths[n]`` encoder steps of sample
+    ``n`` only: the others (padding) get weight 0 and gradient 0, and the
+    result is that of the unpadded ``hs_enc[n, :lengths[n]]``.
+
+    Attributes
+    ----------
+    attention_weights : list of ndarray (N, T_enc)
+        One entry per decoder step, as in the book.
+    weights : ndarray (N, T_dec, T_enc)
+        The same weights as one array.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.attention_weights = None
+        self.weights = None
+
+    def forward(self, hs_enc, hs_dec, lengths=None):
+        out, a = self._forward3d(hs_enc, hs_dec, lengths)
+        self.weights = a
+        self.attention_weights = [a[:, t] for t in range(a.shape[1])]
+        return out
+
+    def backward(self, dout):
+        return self._backward3d(dout)

@@ -1,0 +1,303 @@
+"""The book's plain layers (``common/layers.py``): MatMul, Affine, Softmax, Sigmoid,
+SoftmaxWithLoss, Dropout and Embedding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastlstm._kernels import dropout as _kdrop
+from fastlstm._kernels import embedding as _kemb
+from fastlstm._kernels import softmax as _ksm
+from fastlstm._validate import as_floats, as_ids, check_ratio
+from fastlstm.layers._checks import (
+    _forward_first,
+    _like,
+    _param,
+    _same_dtype,
+    _scalar,
+    _work_dtype,
+)
+from fastlstm.layers._products import _column_sums, _matmul_into, _mm, _scatter_blocks
+
+__all__ = ["MatMul", "Affine", "Softmax", "Sigmoid", "SoftmaxWithLoss", "Dropout", "Embedding"]
+
+
+class MatMul:
+    """``out = x @ W``.
+
+    Parameters
+    ----------
+    W : ndarray, (D, H)
+    """
+
+    def __init__(self, W):
+        self.params = [_param(W, "W", 2)]
+        self.grads = [np.zeros_like(W)]
+        self.x = None
+
+    def forward(self, x):
+        (W,) = self.params
+        x = as_floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
+        self.x = x
+        return _mm(x, W)
+
+    def backward(self, dout):
+        _forward_first(self, self.x)
+        (W,) = self.params
+        dout = as_floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
+        _matmul_into(self.grads[0], self.x.T, dout)
+        return _mm(dout, W.T)
+
+
+def _affine_params(W, b):
+    """Checked ``params`` ``[W, b]`` and zero ``grads`` of an affine layer."""
+    _param(W, "W", 2)
+    _param(b, "b", 1)
+    _same_dtype(W, b)
+    if b.shape[0] != W.shape[1]:
+        raise ValueError(f"b has shape {b.shape}, expected ({W.shape[1]},) to match W {W.shape}")
+    return [W, b], [np.zeros_like(W), np.zeros_like(b)]
+
+
+class Affine:
+    """``out = x @ W + b``.
+
+    Parameters
+    ----------
+    W : ndarray, (D, H)
+    b : ndarray, (H,)
+    """
+
+    def __init__(self, W, b):
+        self.params, self.grads = _affine_params(W, b)
+        self.x = None
+
+    def forward(self, x):
+        W, b = self.params
+        x = as_floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
+        self.x = x
+        return _mm(x, W, b)
+
+    def backward(self, dout):
+        _forward_first(self, self.x)
+        W, b = self.params
+        dout = as_floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
+        _matmul_into(self.grads[0], self.x.T, dout)
+        _column_sums(dout, self.grads[1])
+        return _mm(dout, W.T)
+
+
+class Softmax:
+    """Softmax over the last axis of a 2-D input (stable)."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.out = None
+
+    def forward(self, x):
+        x = as_floats(x, _work_dtype(x, "x"), "x", ndim=2)
+        self.out = np.empty_like(x)
+        _ksm.softmax_rows.pick(8 * x.size)(x, self.out)
+        return self.out
+
+    def backward(self, dout):
+        _forward_first(self, self.out)
+        dx = self.out * _like(dout, self.out)
+        dx -= self.out * dx.sum(axis=1, keepdims=True)
+        return dx
+
+
+class Sigmoid:
+    """Logistic sigmoid."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.out = None
+
+    def forward(self, x):
+        from fastlstm.functions import sigmoid
+
+        self.out = sigmoid(as_floats(x, _work_dtype(x, "x"), "x"))
+        return self.out
+
+    def backward(self, dout):
+        _forward_first(self, self.out)
+        return _like(dout, self.out) * (1.0 - self.out) * self.out
+
+
+class _SoftmaxCE:
+    """Shared fused softmax + cross-entropy over rows ``(M, V)``."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.ignore_label = -1
+        self._cache = None
+
+    def _forward2d(self, x, t, name_x, name_t):
+        x = np.asarray(x)
+        dtype = _work_dtype(x, name_x, np.float64)
+        M, V = x.shape
+        if V == 0:
+            raise ValueError(f"{name_x} has no classes (last axis of size 0)")
+        x2 = np.ascontiguousarray(x, dtype=dtype)
+        t = as_ids(t, V, name_t, allow=self.ignore_label)
+        ignore = -1 if self.ignore_label is None else self.ignore_label
+        e = self._buffer(x2.shape, dtype)  # (M, V) softmax numerators
+        sums = np.empty(M, dtype=np.float64)
+        losses = np.empty(M, dtype=np.float64)
+        _ksm.softmax_ce_forward.pick(4 * x2.size)(x2, t, ignore, e, sums, losses)
+        self._losses = losses
+        if M and not np.isfinite(losses).all():
+            raise ValueError(f"{name_x} contains NaN or inf")
+        count = int(np.count_nonzero(t != ignore))
+        self._cache = (e, t, sums, count, ignore)
+        return float(losses.sum() / max(count, 1))
+
+    def _buffer(self, shape, dtype):
+        """Work array for the numerators, reused while shape and dtype stay the same."""
+        buf = getattr(self, "_e", None)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._e = np.empty(shape, dtype=dtype)
+        return buf
+
+    def _backward2d(self, dout):
+        _forward_first(self, self._cache)
+        e, t, sums, count, ignore = self._cache
+        dx = np.empty_like(e)
+        scale = e.dtype.type(float(dout) / max(count, 1))
+        _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
+        return dx
+
+
+class SoftmaxWithLoss(_SoftmaxCE):
+    """Softmax + cross-entropy for a batch of rows (the book's ``SoftmaxWithLoss``).
+
+    ``forward(x (N, V), t)`` with ``t`` ids ``(N,)`` or one-hot ``(N, V)``
+    returns the book's mean loss ``-log(y[t] + 1e-7)``; ``backward(dout=1)``
+    returns ``dx = (y - onehot(t)) / N``.  Every id must be in ``[0, V)``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.ignore_label = None
+
+    def forward(self, x, t):
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"x must be 2-D (N, V), got shape {x.shape}")
+        t = np.asarray(t)
+        if t.shape == x.shape:
+            t = t.argmax(axis=1)
+        if t.shape != x.shape[:1]:
+            raise ValueError(f"t has shape {t.shape}, expected ({x.shape[0]},) or {x.shape}")
+        self._forward2d(x, t, "x", "t")
+        # the book's cross_entropy_error adds 1e-7 inside the log
+        y_t = np.exp(-self._losses)
+        return float(-np.log(y_t + 1e-7).sum() / max(len(y_t), 1))
+
+    def backward(self, dout=1):
+        return self._backward2d(_scalar(dout))
+
+
+class Dropout:
+    """Dropout of the book's ``common/layers.py`` (no rescaling in training).
+
+    In training ``out = x * mask`` with ``mask = rng.random(x.shape) > dropout_ratio``;
+    at test time ``out = x * (1 - dropout_ratio)``.
+
+    Parameters
+    ----------
+    dropout_ratio : float
+        Probability of dropping a unit.
+    rng : numpy.random.Generator or numpy.random.RandomState, optional
+        Source of the masks; the same generator state gives the same mask here
+        and in :mod:`reference`.  Default: NumPy's global random state, whose
+        ``rng.random(shape)`` is the book's ``np.random.rand(*shape)``.
+    """
+
+    def __init__(self, dropout_ratio=0.5, rng=None):
+        check_ratio(dropout_ratio)
+        self.params, self.grads = [], []
+        self.dropout_ratio = dropout_ratio
+        self.rng = np.random.mtrand._rand if rng is None else rng  # None: the global state
+        self.mask = None
+        self.train_flg = True
+
+    def forward(self, x, train_flg=True):
+        self.train_flg = train_flg
+        x = as_floats(x, _work_dtype(x, "x"), "x")
+        if not train_flg:
+            return x * x.dtype.type(1.0 - self.dropout_ratio)
+        out, self.mask = _dropout(x, self.rng, self.dropout_ratio, 1.0)
+        return out
+
+    def backward(self, dout):
+        if self.train_flg:
+            _forward_first(self, self.mask)
+        if not self.train_flg:
+            return np.asarray(dout) * (1.0 - self.dropout_ratio)
+        return _like(dout, self.mask) * self.mask
+
+
+def _dropout(xs, rng, ratio, scale):
+    """Draw ``rng.random(xs.shape) > ratio`` and apply it with ``scale``: return (out, mask)."""
+    u = rng.random(xs.shape)
+    out = np.empty(xs.shape, dtype=xs.dtype)
+    mask = np.empty(xs.shape, dtype=xs.dtype)
+    _kdrop.dropout_apply.pick(4 * xs.size)(
+        np.ascontiguousarray(xs).reshape(-1),
+        u.reshape(-1),
+        ratio,
+        scale,
+        out.reshape(-1),
+        mask.reshape(-1),
+    )
+    return out, mask
+
+
+class Embedding:
+    """Row lookup ``out = W[idx]`` for a batch of ids ``(N,)``.
+
+    Parameters
+    ----------
+    W : ndarray, (V, D)
+    """
+
+    def __init__(self, W):
+        self.params = [_param(W, "W", 2)]
+        self.grads = [np.zeros_like(W)]
+        self.idx = None
+        self._out_shape = None
+
+    _ids_name = "idx"
+
+    def forward(self, idx):
+        (W,) = self.params
+        idx = np.asarray(idx)
+        shape = idx.shape
+        flat = as_ids(idx, W.shape[0], self._ids_name).reshape(-1)
+        out = np.empty((flat.shape[0], W.shape[1]), dtype=W.dtype)
+        _kemb.embedding_gather.pick(out.size)(W, flat, out)
+        self.idx = flat
+        self._out_shape = shape + (W.shape[1],)
+        return out.reshape(self._out_shape)
+
+    def backward(self, dout):
+        _forward_first(self, self.idx)
+        (W,) = self.params
+        M, D = self.idx.shape[0], W.shape[1]
+        shape = self._out_shape
+        dout = as_floats(dout, W.dtype, "dout", ndim=len(shape), shape=shape).reshape(M, D)
+        dW = self.grads[0]
+        if dW.flags.c_contiguous:
+            _kemb.embedding_scatter_add.pick(dout.size + dW.size)(
+                dW, self.idx, dout, _scatter_blocks(D)
+            )
+        else:
+            tmp = np.empty(dW.shape, dtype=dW.dtype)
+            _kemb.embedding_scatter_add.pick(dout.size + dW.size)(
+                tmp, self.idx, dout, _scatter_blocks(D)
+            )
+            dW[...] = tmp
+        return None
