@@ -6,9 +6,9 @@ Usage::
 
 For a seq2seq model trained by ``fastlstm train`` (on a file of pairs, or on
 the book's data: its first LIMIT test questions, 5000), every held-out question is decoded
-greedily and each answer scored by the least sure token's probability (what
-:func:`fastlstm.translate` reports), the sequence probability, and the mean
-token probability (the measure of earlier versions).  Prints the exact-match
+greedily and each answer scored by its sequence probability (what
+:func:`fastlstm.translate` reports), the least sure token's probability, and
+the mean token probability (the measure of earlier versions).  Prints the exact-match
 accuracy and the area under the ROC curve of each measure (1: every right
 answer more confident than every wrong one; 0.5: chance).
 """
@@ -75,10 +75,10 @@ def _report(right, probs) -> int:
         conf = np.array(conf)
         auc = owndata.confidence_auc(conf, right)
         low = (conf < owndata.LOW_CONFIDENCE).mean()
-        print(f"  {name:<24} AUC {auc:.3f}   flagged below 50%: {low:.1%} of the answers, "
+        print(f"  {name:<24} AUC {auc:.4f}   flagged below 50%: {low:.1%} of the answers, "
               f"{(conf[~right] < owndata.LOW_CONFIDENCE).mean() if (~right).any() else 0:.1%} "
               f"of the wrong ones, {(conf[right] < owndata.LOW_CONFIDENCE).mean():.1%} of the "
-              "right ones")  # fmt: skip
+              "right ones", flush=True)  # fmt: skip
     return 0
 
 

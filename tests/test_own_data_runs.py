@@ -101,7 +101,7 @@ def test_pairs_round_trip_without_the_file(tmp_path, capsys):
     assert [r.ok for r in results] == [True, False, False, True]
     assert "'x', 'y', 'z'" in results[1].error and "empty" in results[2].error
     for r in (results[0], results[3]):
-        assert 0 < r.confidence <= 1 and r.confidence == pytest.approx(float(r.char_probs.min()))
+        assert 0 < r.confidence <= 1 and r.confidence == pytest.approx(float(r.char_probs.prod()))
     code, out, err = _cli(capsys, "translate", "--checkpoint", run.best_path, "abc", "xyz", "ab")
     assert code == 1
     lines = out.split("\n")

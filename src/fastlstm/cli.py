@@ -379,7 +379,7 @@ def _add_translate(sub, common) -> None:
             "Decode questions with a seq2seq model trained by 'fastlstm train' (vocabulary, "
             "widths and reversal are read from the checkpoint), or with the book's "
             "AttentionSeq2seq.pkl (--model attention). Each answer is followed by the "
-            "model's confidence (the probability of its least sure character); a warning "
+            "model's confidence (the probability it gives the whole answer); a warning "
             "says when a question is unlike the training questions or the confidence is "
             "below 50%. A question that cannot be answered (unknown characters) is reported "
             "on stderr, with an empty line on stdout, and the others are answered; the exit "

@@ -21,7 +21,7 @@ from fastlstm.api.specs import (
 
 __all__ = ["evaluate", "translate", "generate_text", "Evaluation", "Translation"]
 
-#: below this probability of its least sure character an answer is flagged as unsure
+#: below this probability (of the whole answer) an answer is flagged as unsure
 LOW_CONFIDENCE = 0.5
 
 
@@ -63,9 +63,10 @@ class Translation:
     question, answer : str
         The answer is ``''`` when the question could not be answered (see ``error``).
     confidence : float
-        The probability the model gave the least sure character it decoded
-        (0-1; the end symbol counts for models trained on pairs).  One unsure
-        character is enough to make it low; NaN if there is no answer.
+        The probability the model gives the whole answer it decoded: the
+        product of its characters' probabilities (0-1; the end symbol counts
+        for models trained on pairs).  One unsure character is enough to make
+        it low; NaN if there is no answer.
     char_probs : ndarray
         The probability of each decoded character (book data: the answer
         width, padding included; pairs: the answer and its end symbol).
@@ -375,11 +376,11 @@ def _translate_one(loaded, vocab, info, text) -> Translation:
     if info["reverse"]:
         xs = np.ascontiguousarray(xs[:, ::-1])
     probs = _char_probs(loaded.model, xs, vocab.char_to_id[info["start_char"]], ids)
-    conf = float(np.min(probs)) if probs is not None else float("nan")
+    conf = float(np.prod(probs)) if probs is not None else float("nan")
     notes = _input_warnings(text, info)
     if conf < LOW_CONFIDENCE:
         notes.append(
-            f"low confidence for {text!r}: its least sure character has probability "
+            f"low confidence for {text!r}: the model gives this answer a probability of "
             f"{conf:.1%} (below {LOW_CONFIDENCE:.0%})"
         )
     return Translation(text, answer.rstrip(), conf, probs, notes)
@@ -405,9 +406,9 @@ def translate(
 ) -> list[Translation]:
     """Answer questions (``'Mar 25, 2003'``, ``'16+75'``) with a trained seq2seq model.
 
-    Each answer comes with the model's confidence (the probability of the
-    least sure character it decoded: one doubtful character is enough to
-    doubt the answer) and warnings when the question is unlike the training
+    Each answer comes with the model's confidence (the probability it gives
+    the whole answer, the product of its characters': one doubtful character
+    is enough to doubt the answer) and warnings when the question is unlike the training
     data (another format than every training question, empty) or the
     confidence is below 50%.  A question that cannot be answered (characters
     the model does not know, too long) gets a result with its ``error`` and
