@@ -250,6 +250,23 @@ def trim_padding(x, t, pad_id):
     return x[:, :keep_x], t[:, :keep_t]
 
 
+class TrimmedBatches:
+    """A batch source whose batches lose their columns of padding only (:func:`trim_padding`)."""
+
+    def __init__(self, inner, pad_id):
+        self.inner, self.pad_id = inner, pad_id
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def start_epoch(self, iteration=0) -> None:
+        self.inner.start_epoch(iteration)
+
+    def batch(self, iteration):
+        x, t = self.inner.batch(iteration)
+        return trim_padding(x, t, self.pad_id)
+
+
 def _lengths(x, pad_id):
     real = x != pad_id
     return x.shape[1] - np.argmax(real[:, ::-1], axis=1)
