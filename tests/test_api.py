@@ -480,24 +480,34 @@ def test_one_sampler_for_every_language_model():
 # --------------------------------------------------------------------------- #
 # progress bars
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("where", ["tqdm.std", "tqdm.notebook"])
+@pytest.mark.parametrize("where", ["terminal", "kernel", "kernel without ipywidgets"])
 @pytest.mark.parametrize("progress", [True, False])
 def test_progress_bars_in_a_terminal_and_in_a_notebook(monkeypatch, where, progress):
-    from tqdm import auto
+    import tqdm
+    import tqdm.notebook
+
+    from fastlstm import _notebook
 
     made = []
 
-    class Bar:
-        def __init__(self, **kwargs):
-            made.append(kwargs)
+    def bar(kind):
+        class Bar:
+            def __init__(self, iterable=None, **kwargs):
+                made.append((kind, kwargs))
 
-    Bar.__module__ = where  # what tqdm.auto picks in a terminal / in Jupyter
-    monkeypatch.setattr(auto, "tqdm", Bar)
+        return Bar
+
+    monkeypatch.setattr(tqdm, "tqdm", bar("text"))
+    monkeypatch.setattr(tqdm.notebook, "tqdm", bar("widget"))
+    monkeypatch.setattr(_notebook, "in_kernel", lambda: where != "terminal")
+    monkeypatch.setattr(_notebook, "widgets_available", lambda: where == "kernel")
     session._bar(10, 0, progress)
-    disable = made[0]["disable"]
+    kind, kwargs = made[0]
+    disable = kwargs["disable"]
+    assert kind == ("widget" if where == "kernel" else "text")  # no "IProgress not found"
     if not progress:
         assert disable is True
-    elif where == "tqdm.notebook":
+    elif where.startswith("kernel"):
         assert disable is False  # a notebook's output is no terminal: shown anyway
     else:
         assert disable is None  # shown in a terminal, hidden when piped

@@ -16,6 +16,7 @@ _API = (
     "train",
     "Run",
     "TrainingInterrupted",
+    "last_run",
     "evaluate",
     "translate",
     "generate_text",

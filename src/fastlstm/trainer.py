@@ -13,7 +13,9 @@ and, when the output is a terminal, keep a tqdm progress bar below them
 (``progress=False`` prints nothing).  :class:`Trainer` shuffles with
 ``np.random.permutation`` of NumPy's global random state, as the book, unless
 given its own ``rng``; ``plot()`` shows the figure (``plt.show()``) as the
-book's, ``plot(path=...)`` saves it instead.
+book's, ``plot(path=...)`` saves it instead.  In a Jupyter notebook the
+progress bar is a widget (text without ``ipywidgets``) and ``plot()`` shows the
+figure inline.
 
 Differences from the book, none of which changes the arithmetic:
 
@@ -34,8 +36,8 @@ import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
 
+from fastlstm._notebook import progress_bar
 from fastlstm.models.base import as_rng
 from fastlstm.optim import PlateauDecay, clip_grads, unique_params
 
@@ -117,16 +119,35 @@ def _plot_curve(values, path, ylabel, eval_interval, ylim):
             f"plot(ylim=None, path=None): ylim is {ylim!r}; to save the figure, "
             f"call plot(path={os.fspath(ylim)!r})"
         )
+    from fastlstm import _notebook
+
     if path is not None:
         from fastlstm.plot import plot_curve
 
-        return plot_curve(
+        written = plot_curve(
             {"train": values},
             path,
             f"iterations (x{eval_interval})",
             ylabel,
             ylim=ylim,
         )
+        _notebook.show_png([written])  # in a notebook, shown as well
+        return written
+    if _notebook.in_kernel():  # inline, whatever matplotlib's backend
+        from fastlstm.plot import _curve_figure
+
+        fig = _curve_figure(
+            {None: np.asarray(values, dtype=np.float64)},  # no legend, as the book
+            None,
+            f"iterations (x{eval_interval})",
+            ylabel,
+            None,
+            ylim,
+            None,
+            False,
+        )
+        _notebook.show_figure(fig)
+        return None
     import matplotlib.pyplot as plt
 
     x = np.arange(len(values))
@@ -167,13 +188,8 @@ class _BaseTrainer:
         return float(loss)
 
     def _bar(self, total, desc):
-        return tqdm(
-            total=total,
-            desc=desc,
-            unit="it",
-            disable=None if self.progress else True,  # None: hidden when not a tty
-            dynamic_ncols=True,
-        )
+        # a widget in a notebook with ipywidgets, text in a terminal (hidden when not a tty)
+        return progress_bar(total=total, desc=desc, progress=self.progress)
 
     def _report(self, bar, iters, max_iters, start_time, what, value):
         """Print the book's line ``| epoch E |  iter I / M | time S[s] | <what> V``."""
@@ -318,13 +334,15 @@ class Trainer(_BaseTrainer):
         ylim : (float, float), optional
             Limits of the y axis.
         path : str or path-like, optional
-            Save the figure to this PNG file instead of showing it.
+            Save the figure to this PNG file instead of showing it (in a
+            notebook, the file written is shown as well).
 
         Returns
         -------
         pathlib.Path or None
-            The file written, or None when the figure was shown (``plt.show()``
-            on matplotlib's current backend).
+            The file written, or None when the figure was shown: inline in a
+            Jupyter kernel (a notebook), elsewhere with ``plt.show()`` on
+            matplotlib's current backend.
         """
         return _plot_curve(self.loss_list, path, "loss", self.eval_interval, ylim)
 
@@ -463,12 +481,15 @@ class RnnlmTrainer(_BaseTrainer):
         ylim : (float, float), optional
             Limits of the y axis.
         path : str or path-like, optional
-            Save the figure to this PNG file instead of showing it.
+            Save the figure to this PNG file instead of showing it (in a
+            notebook, the file written is shown as well).
 
         Returns
         -------
         pathlib.Path or None
-            The file written, or None when the figure was shown.
+            The file written, or None when the figure was shown: inline in a
+            Jupyter kernel (a notebook), elsewhere with ``plt.show()`` on
+            matplotlib's current backend.
         """
         return _plot_curve(self.ppl_list, path, "perplexity", self.eval_interval, ylim)
 
@@ -524,13 +545,7 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35, *, progress=Fals
 
     kwargs = {"train_flg": False} if _accepts_train_flg(model.forward) else {}
     total_loss = 0.0
-    bar = tqdm(
-        range(max_iters),
-        desc="perplexity",
-        unit="it",
-        disable=None if progress else True,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(range(max_iters), desc="perplexity", progress=progress)
     with bar:
         for k in bar:
             total_loss += float(model.forward(xs_all[k], ts_all[k], **kwargs))

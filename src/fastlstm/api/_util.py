@@ -6,11 +6,11 @@ import contextlib
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
+from fastlstm import _notebook
 from fastlstm.api.specs import RunError
 
 
@@ -164,7 +164,7 @@ def try_plot(fn, path, *args, **kwargs) -> Path | None:
     try:
         return fn(*args, path=path, **kwargs)
     except Exception as exc:  # noqa: BLE001
-        warnings.warn(f"could not save the plot {path}: {exc}", RuntimeWarning, stacklevel=2)
+        _notebook.warn(f"could not save the plot {path}: {exc}", RuntimeWarning)
         return None
 
 

@@ -51,22 +51,10 @@ class _Stopped(Exception):
 
 
 def _bar(total, initial, progress, desc="train"):
-    """A tqdm.auto bar: text in a terminal, a widget in a notebook, none when not wanted.
+    """A progress bar: a widget in a notebook with ipywidgets, text otherwise, none if not wanted."""
+    from fastlstm._notebook import progress_bar
 
-    tqdm hides a bar (``disable=None``) when its output is not a terminal; a
-    notebook's output never is, so there the bar is shown whenever ``progress``.
-    """
-    from tqdm import auto
-
-    notebook = any(c.__module__.startswith("tqdm.notebook") for c in auto.tqdm.__mro__)
-    return auto.tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        unit="it",
-        disable=(not progress) if notebook else (None if progress else True),
-        dynamic_ncols=True,
-    )
+    return progress_bar(total=total, initial=initial, desc=desc, progress=progress)
 
 
 class _Session:
@@ -142,7 +130,7 @@ class _Session:
             message = (
                 f"interrupted {s.saved}: saved a resumable checkpoint in "
                 f"{self.out / LAST_FILE} and the curves so far in {self.out}\n"
-                f"continue with: {run.resume_command}"
+                f"continue with: {run._continue_with()}"
             )
         else:
             last = self.out / LAST_FILE
@@ -156,7 +144,7 @@ class _Session:
                 f"{self.spec['class']} from the middle of an epoch would not be exact){before}"
             )
             if last.is_file():
-                message += f"\ncontinue with: {run.resume_command}"
+                message += f"\ncontinue with: {run._continue_with()}"
         return TrainingInterrupted(run, bool(s.saved), message)
 
     # -- checkpoints ----------------------------------------------------------

@@ -39,7 +39,37 @@ from fastlstm.api.specs import (
     settings,
 )
 
-__all__ = ["train", "Run", "TrainingInterrupted"]
+__all__ = ["train", "Run", "TrainingInterrupted", "last_run"]
+
+_last_run: Run | None = None  # what last_run() returns
+
+
+def last_run() -> Run | None:
+    """The run that :func:`train` (or :meth:`Run.resume`) made last in this process.
+
+    Also a run stopped by Ctrl-C or "interrupt kernel": its cell raised
+    :class:`TrainingInterrupted` and never assigned ``run = fastlstm.train(...)``,
+    so ``run = fastlstm.last_run()`` gets it (``run.interrupted`` is True,
+    ``run.resume()`` continues it).
+
+    Returns
+    -------
+    Run or None
+        The latest run, finished or interrupted; None before the first.
+
+    Examples
+    --------
+    >>> run = fastlstm.train("attention", epochs=10)  # doctest: +SKIP
+    KeyboardInterrupt ... (interrupt kernel)
+    >>> run = fastlstm.last_run()                     # doctest: +SKIP
+    >>> run = run.resume()                            # doctest: +SKIP
+    """
+    return _last_run
+
+
+def _remember(run: Run) -> None:
+    global _last_run
+    _last_run = run
 
 
 # --------------------------------------------------------------------------- #
@@ -106,22 +136,42 @@ class Run:
         """The shell command that continues this run."""
         return f"fastlstm train {self.name} --resume {_quote(self.out / LAST_FILE)}"
 
-    def plot(self, out=None) -> dict[str, Path]:
-        """Write the curves (and the attention map) as PNG files.
+    @property
+    def resume_call(self) -> str:
+        """The Python call that continues this run (what a notebook cell would run)."""
+        return f"run = fastlstm.train({self.name!r}, resume={str(self.out / LAST_FILE)!r})"
+
+    def _continue_with(self) -> str:
+        """How to continue: the Python call in a notebook, the shell command elsewhere."""
+        from fastlstm import _notebook
+
+        if _notebook.in_kernel():
+            return f"{self.resume_call}  (the run so far: fastlstm.last_run())"
+        return self.resume_command
+
+    def plot(self, out=None, *, show: bool = True) -> dict[str, Path]:
+        """Write the curves (and the attention map) as PNG files; show them in a notebook.
 
         Parameters
         ----------
         out : str or os.PathLike, optional
             Folder of the files (default: the run's folder).
+        show : bool, default True
+            Display the figures inline when running in a Jupyter kernel (a
+            notebook); elsewhere nothing is displayed.
 
         Returns
         -------
         dict of str to pathlib.Path
             The files written, by name (``'loss'``, ``'accuracy'`` ...).
         """
+        from fastlstm import _notebook
         from fastlstm.api.session import write_plots
 
-        return write_plots(self, Path(out) if out is not None else self.out)
+        written = write_plots(self, Path(out) if out is not None else self.out)
+        if show:
+            _notebook.show_png(written.values())
+        return written
 
     def resume(self, epochs: int | None = None, **settings) -> Run:
         """Continue the run from its last checkpoint (see :func:`train`).
@@ -145,7 +195,12 @@ def _quote(path) -> str:
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a training run; what could be saved was saved.
+    """Ctrl-C (or "interrupt kernel" in a notebook) stopped a run; what could be saved was saved.
+
+    The message says how to continue: the ``fastlstm train ... --resume``
+    command, or in a notebook the ``fastlstm.train(..., resume=...)`` call.
+    The interrupted run is ``exc.run``, and :func:`last_run` returns it too
+    (a notebook cell that was interrupted never assigned its ``run``).
 
     Attributes
     ----------
@@ -162,6 +217,10 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.run = run
         self.saved = saved
         self.message = message
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows: the message, not a traceback of the training loop."""
+        return [f"{type(self).__name__}: {self.message}"]
 
 
 class StopFlag:
@@ -181,9 +240,12 @@ class StopFlag:
             raise KeyboardInterrupt
         self.requested = True
         if self.printer is not None and self.printer.verbose:
+            from fastlstm._notebook import in_kernel
+
+            again = "interrupt the kernel again" if in_kernel() else "Ctrl-C again"
             print(
                 "\nstopping after the current iteration (or evaluation) to save a checkpoint "
-                "(Ctrl-C again to quit without saving)",
+                f"({again} to quit without saving)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -351,7 +413,7 @@ def train(
     data_dir, threads : optional
         Data directory (instead of ``FASTLSTM_DATA``); numba kernel threads.
     progress : bool, default True
-        Progress bars (tqdm.auto: widgets in a notebook).
+        Progress bars (widgets in a notebook with ipywidgets, else text).
     verbose : bool, default True
         Print a line per epoch and the results; False prints nothing.
 
@@ -363,8 +425,8 @@ def train(
     Raises
     ------
     TrainingInterrupted
-        On Ctrl-C, a :class:`KeyboardInterrupt` raised after saving a resumable
-        checkpoint at the last completed iteration and the curves so far.
+        On Ctrl-C or "interrupt kernel", a :class:`KeyboardInterrupt` raised after
+        saving a resumable checkpoint and the curves (run so far: :func:`last_run`).
     RunError
         For a folder in use or holding another run, or data that do not fit.
     ValueError, TypeError
@@ -388,4 +450,15 @@ def train(
 
             cls = LMSession if model in LM_MODELS else SeqSession
             session = cls(model, cfg, folder.path, u.Printer(verbose), progress)
-            return session.run(ckpt, resume)
+            return _run_remembered(session, ckpt, resume)
+
+
+def _run_remembered(session, ckpt, resume) -> Run:
+    """``session.run``, keeping the run (also an interrupted one) for :func:`last_run`."""
+    try:
+        run = session.run(ckpt, resume)
+    except TrainingInterrupted as exc:
+        _remember(exc.run)  # reachable although the caller's assignment never ran
+        raise
+    _remember(run)
+    return run

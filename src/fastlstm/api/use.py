@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastlstm import _notebook
 from fastlstm.api import _util as u
 from fastlstm.api import data as d
 from fastlstm.api.loading import load_model
@@ -149,7 +149,7 @@ def _seq_data(loaded, data, reverse, limit, say):
         _, test, vocab, _ = d.sequence(data or spec["data"], rev, limit)
         return test, vocab, rev, vocab
     if reverse is not None and bool(reverse) != info["reverse"]:
-        warnings.warn(f"reverse ignored: {loaded.path} records its own", stacklevel=3)
+        _notebook.warn(f"reverse ignored: {loaded.path} records its own")
     rev = info["reverse"]
     model_vocab = Vocab(loaded.extra["vocab"], source=info.get("source", "checkpoint"))
     source = info.get("data_source")
@@ -311,7 +311,7 @@ def _translate_settings(loaded, data, reverse):
     info = loaded.extra.get("seq2seq")
     if info and loaded.extra.get("vocab"):
         if data is not None or reverse is not None:
-            warnings.warn(f"data/reverse ignored: {loaded.path} records its own", stacklevel=3)
+            _notebook.warn(f"data/reverse ignored: {loaded.path} records its own")
         return Vocab(loaded.extra["vocab"], source=info.get("source", "checkpoint")), info
     spec = SEQ_MODELS[loaded.name]
     spec_data = data or spec["data"]

@@ -1,5 +1,6 @@
 """Data sets of the book: the Penn Treebank (:mod:`~fastlstm.datasets.ptb`) and the
-character-level sequence problems (:mod:`~fastlstm.datasets.sequence`).
+character-level sequence problems (:mod:`~fastlstm.datasets.sequence`), and a small
+generated stand-in for PTB that needs no files (:mod:`~fastlstm.datasets.toy_ptb`).
 
 The book's files are read from the directory named by ``FASTLSTM_DATA``
 (``ptb/``, ``sequence/``), then from the cache (``FASTLSTM_CACHE``), then
@@ -12,6 +13,6 @@ Examples
 >>> (x_train, t_train), (x_test, t_test) = sequence.load_data("date.txt")  # doctest: +SKIP
 """
 
-from fastlstm.datasets import ptb, sequence
+from fastlstm.datasets import ptb, sequence, toy_ptb
 
-__all__ = ["ptb", "sequence"]
+__all__ = ["ptb", "sequence", "toy_ptb"]

@@ -113,8 +113,9 @@ def download(url: str, path: PathLike, *, desc: str | None = None, timeout: floa
     OSError
         If the download fails (``urllib.error.URLError`` is an ``OSError``).
     """
-    from tqdm.auto import tqdm
+    from fastlstm._notebook import tqdm_class
 
+    tqdm = tqdm_class()  # widgets in a notebook that has ipywidgets, text otherwise
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
 

@@ -32,12 +32,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from fastlstm import config
+from fastlstm import _notebook, config
 from fastlstm.datasets import _fetch
 from fastlstm.datasets.synthetic import make_addition, make_date
 from fastlstm.datasets.vocab import Vocab
@@ -160,13 +159,12 @@ def _locate(file_name: str | os.PathLike) -> Path | None:
             _download(URL_BASE + name, path)
         except (OSError, ValueError) as exc:
             maker = "make_addition" if name == "addition.txt" else "make_date"
-            warnings.warn(
+            _notebook.warn(
                 f"{name} not found (looked in: {_data_folder_text()}; {cache}) and not "
                 f"downloaded ({exc}); using {maker}(n={_BOOK_SIZE}, seed={GENERATED_SEED}) "
                 "instead: same format, different data than the book's. To use the book's "
                 f"file, put it in {cache}, or in DIR/sequence/ and export FASTLSTM_DATA=DIR",
                 UserWarning,
-                stacklevel=4,
             )
             return None
         return path
