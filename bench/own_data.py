@@ -11,7 +11,7 @@ Usage::
 * ``korean``: Rnnlm at character level on Korean text gathered from the
   machine (Vim's Korean tutor, systemd's and Sphinx's Korean messages).
 * ``pairs``: AttentionSeq2seq on a generated TSV of numbers spelled out in
-  English words -> digits (1 to 6 digits: questions of 3 to 60 characters),
+  English words -> digits (1 to 6 digits: questions of 3 to 64 characters),
   the book's ch08 settings (H = 256, batch 128), held-out exact-match accuracy, character error rate, and the AUC of the
   confidence (least sure character) separating right from wrong answers.
 

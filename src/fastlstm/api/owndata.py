@@ -237,7 +237,7 @@ def pairs_info(data, source, reverse) -> dict:
         "pad_id": _pairs.PAD_ID,
         "start_id": _pairs.BOS_ID,
         "end_id": _pairs.EOS_ID,
-        # answer tokens + the end symbol of the longest training answer, with room to spare
+        # tokens of the longest training answer + its end symbol (translate allows more)
         "answer_steps": int(data.t_train.shape[1] - 1),
         "question_tokens": int(data.x_train.shape[1]),
     }
