@@ -181,3 +181,15 @@ def test_ptb_model_evaluates_with_the_data_it_was_trained_on(tmp_path, data_dir,
     run = fastlstm.train("simple-rnnlm", data_dir=data_dir, epochs=1, out=tmp_path / "s", **QUIET)
     ev = fastlstm.evaluate(run.best_path, max_words=1000, verbose=False)  # no data_dir
     assert ev.metric == "perplexity" and ev.value == pytest.approx(run.summary["test_perplexity"])
+
+
+def test_own_data_settings_without_own_data_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match="--vocab-size: only for training on your own data"):
+        fastlstm.train("rnnlm", vocab_size=100, out=tmp_path / "a", **QUIET)
+    with pytest.raises(ValueError, match="--level, --max-length: only for .*pairs"):
+        fastlstm.train("attention", level="word", max_length=9, out=tmp_path / "b", **QUIET)
+    text = _text(tmp_path / "t.txt")
+    with pytest.raises(ValueError, match="--valid and --test go together"):
+        fastlstm.train("rnnlm", text=text, valid=text, out=tmp_path / "c", **QUIET)
+    code, _, err = _cli(capsys, "train", "rnnlm", "--level", "char", "--out", tmp_path / "d")
+    assert code == 1 and "--level: only for training on your own data; give text=" in err

@@ -312,9 +312,28 @@ def resolve_settings(name: str, given: dict, saved: dict | None) -> dict:
                 "it cannot change when resuming"
             )
         cfg[key] = value
+    _check_own_data(name, given, cfg)
     if cfg["seed"] is None:
         cfg["seed"] = int(np.random.SeedSequence().generate_state(1)[0])
     return cfg
+
+
+def _check_own_data(name: str, given: dict, cfg: dict) -> None:
+    """Refuse settings of one's own data given without such data (they would be ignored)."""
+    from fastlstm.api.owndata import is_pairs_file
+
+    if name in LM_MODELS:
+        needs, data = ("level", "vocab_size", "valid", "test", "encoding"), cfg.get("text")
+        what = "text= (--text PATH)"
+    else:
+        needs, data = ("level", "encoding", "max_length"), is_pairs_file(cfg["data"])
+        what = "data= (--data) a tab-separated file of pairs"
+    unused = [k for k in needs if given.get(k) is not None]
+    if unused and not data:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise ValueError(f"{flags}: only for training on your own data; give {what}")
+    if name in LM_MODELS and data and (cfg.get("valid") is None) != (cfg.get("test") is None):
+        raise ValueError("--valid and --test go together: give both files, or neither")
 
 
 def _out_folder(name, out, resume) -> tuple[Path, bool]:
