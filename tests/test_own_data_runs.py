@@ -96,7 +96,11 @@ def test_pairs_round_trip_without_the_file(tmp_path, capsys):
     ev = fastlstm.evaluate(run.best_path, verbose=False)
     assert ev.metric == "accuracy" and 0 <= ev.char_error_rate
     assert ev.size == 30
+    code, out, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--show", "0")
+    assert code == 0 and "test accuracy" in out and "character error rate" in out, err
     data.rename(tmp_path / "gone.tsv")
+    code, _, err = _cli(capsys, "eval", "--checkpoint", run.best_path)
+    assert code == 1 and "rev.tsv, which is not found" in err
     results = fastlstm.translate(run.best_path, ["abc", "xyz", "", "dcba"])
     assert [r.ok for r in results] == [True, False, False, True]
     assert "'x', 'y', 'z'" in results[1].error and "empty" in results[2].error
