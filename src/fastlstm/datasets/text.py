@@ -314,12 +314,21 @@ class _Reader:
         self.index = index  # word -> provisional id (shared by the files of a data set)
 
     def read(self, path, encoding) -> np.ndarray:
-        parts, has_text = [], False
+        # characters: filled into one buffer of the file's size in bytes (at least one byte
+        # per character), so the peak is about the ids themselves; words: one part a block
+        out = (
+            np.empty(max(Path(path).stat().st_size, 1), np.int32) if self.level == "char" else None
+        )
+        parts, n, has_text = [], 0, False
         for block in read_blocks(path, encoding):
             block = normalize(block)
             has_text = has_text or not block.isspace()
             if self.level == "char":
-                parts.append(np.frombuffer(block.encode("utf-32-le"), dtype="<i4"))
+                codes = np.frombuffer(block.encode("utf-32-le"), dtype="<i4")
+                if n + len(codes) > len(out):  # NFC made more characters than bytes (rare)
+                    out = np.resize(out, max(2 * len(out), n + len(codes)))
+                out[n : n + len(codes)] = codes
+                n += len(codes)
             else:
                 words = block.replace("\n", f" {EOS} ").split()
                 get = self.index.setdefault
@@ -332,8 +341,10 @@ class _Reader:
                 f"{os.fspath(path)}: the file is empty (no {self.level}s to learn, "
                 "only white space)"
             )
-        out = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
-        return out  # (n,) int32, writable
+        if self.level == "char":
+            out.resize((n,), refcheck=False)  # gives back the unused bytes, without a copy
+            return out  # (n,) int32
+        return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()  # (n,) int32
 
     def names(self, codes: np.ndarray) -> list[str]:
         """Token text of provisional ids ``codes``."""
@@ -345,7 +356,10 @@ class _Reader:
 
 def _build_vocab(reader, train_codes, level, vocab_size):
     """Vocabulary of the training codes and the table ``code -> id`` (0: ``<unk>``)."""
-    counts = np.bincount(train_codes)  # (max code + 1,)
+    top = int(train_codes.max(initial=0)) + 1
+    counts = np.zeros(top, dtype=np.int64)  # (max code + 1,)
+    for i in range(0, len(train_codes), _MAP_BLOCK):  # bincount copies to int64: by blocks
+        counts += np.bincount(train_codes[i : i + _MAP_BLOCK], minlength=top)
     codes = np.flatnonzero(counts)
     counts = counts[codes]
     names = reader.names(codes)
@@ -476,7 +490,11 @@ def load_text(
         source["test"] = str(Path(test).resolve())
     else:
         source["fractions"] = [float(f) for f in fractions]
-    unk_rate = float(np.count_nonzero(train == vocab.unk_id)) / max(len(train), 1)
+    n_unk = sum(
+        int(np.count_nonzero(train[i : i + _MAP_BLOCK] == vocab.unk_id))
+        for i in range(0, len(train), _MAP_BLOCK)
+    )
+    unk_rate = n_unk / max(len(train), 1)
     return TextData(vocab, train, val, tst, source, unk_rate)
 
 
