@@ -1,8 +1,8 @@
-"""Reproduce the figures of README's Quick start and Results sections.
+"""Reproduce the book's results quoted in the documentation (Quick start, docs/performance.md).
 
 Every experiment runs through the Python API (:func:`fastlstm.train`,
-:func:`fastlstm.evaluate`), exactly as the command named beside it in the
-README, and its numbers and wall time are written to ``bench/REPRODUCE.md``
+:func:`fastlstm.evaluate`), exactly as the command named beside it in
+docs/performance.md, and its numbers and wall time are written to ``bench/REPRODUCE.md``
 (one section per experiment, newest run kept) and printed.
 
 Usage::
@@ -64,7 +64,7 @@ def _train(name, out, **kwargs):
 
 
 def quickstart(tmp):
-    """README Quick start 1: `fastlstm train attention --epochs 3` without the book's data."""
+    """Quick start 1: `fastlstm train attention --epochs 3` without the book's data."""
     with _env(FASTLSTM_DATA=None, FASTLSTM_OFFLINE="1"):
         run, seconds = _train("attention", tmp / "qs", epochs=3)
     acc = run.history["accuracy"]
@@ -201,7 +201,8 @@ def _write(results):
     head = (
         "# Reproduced results\n\n"
         "Written by `python bench/reproduce.py NAME...` (see its docstring); each section is "
-        "the latest run of one experiment. README's Quick start and Results quote these.\n\n"
+        "the latest run of one experiment. The documentation's Quick start and performance page "
+        "quote these.\n\n"
     )
     body = "\n\n".join(f"## {k}\n{v}" for k, v in sections.items() if k in EXPERIMENTS)
     REPORT.write_text(head + body + "\n")

@@ -1,7 +1,7 @@
 """The book's results, reproduced where that is cheap.
 
 The longer reproductions (Rnnlm trained 4 epochs, seq2seq on addition for 25 epochs) are in
-the README with the commands that produced them.  The attention run of ch08 (3 epochs, about
+docs/performance.md and bench/REPRODUCE.md with the commands that produced them.  The attention run of ch08 (3 epochs, about
 90 s on 2 cores) is a test here.
 """
 

@@ -4,7 +4,7 @@ The eleven scripts are copied from the book's folder (``FASTLSTM_BOOK``, else
 ``../shared/book``, see ``conftest.book_dir``) into a temporary tree at test
 time, without the book's ``common/``, ``dataset/`` or model modules, so nothing
 of the book's code can be imported.  Their import lines are rewritten with the
-README's "Switching from the book" table, parsed from README.md (the one source
+"Switching from the book" table of the documentation, parsed from docs/from-the-book.md (the one source
 of the mapping); every import of a book module must have a row.  Epochs and
 corpora are then shortened by substitutions that must each match exactly once,
 and every script runs as ``python script.py`` from its chapter folder.  Scripts
@@ -98,7 +98,7 @@ TRAINER_LINE = re.compile(
 
 
 # --------------------------------------------------------------------------- #
-# the README table
+# the import table (docs/from-the-book.md)
 # --------------------------------------------------------------------------- #
 _ROW = re.compile(r"^\| `([^`]+)` \| `([^`]+)` \|$")
 _FROM = re.compile(r"^from (\S+) import (.+)$")
@@ -108,14 +108,17 @@ def _names(text):
     return tuple(n.strip() for n in text.split(","))
 
 
-def import_table(readme: Path | None = None) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Parse README's "Switching from the book" table: book module -> (fastlstm line, names).
+IMPORT_TABLE_PAGE = REPO_ROOT / "docs" / "from-the-book.md"
+
+
+def import_table(page: Path | None = None) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Parse the docs' "Switching from the book" table: book module -> (fastlstm line, names).
 
     For a row ``from A import x, y`` -> ``from B import x, y`` the value is
     ``("from B import {names}", ("x", "y"))``; the special row
     ``from common.np import *`` -> ``import numpy as np`` maps to that line as is.
     """
-    text = (readme or REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    text = (page or IMPORT_TABLE_PAGE).read_text(encoding="utf-8")
     section = text.split("## Switching from the book", 1)[1].split("\n## ", 1)[0]
     table = {}
     for line in section.splitlines():
@@ -124,17 +127,17 @@ def import_table(readme: Path | None = None) -> dict[str, tuple[str, tuple[str, 
             continue
         book, ours = m.groups()
         mb = _FROM.match(book)
-        assert mb, f"README row {line!r}: the book's side is not 'from X import ...'"
+        assert mb, f"import table row {line!r}: the book's side is not 'from X import ...'"
         module, names = mb.group(1), _names(mb.group(2))
-        assert module not in table, f"README table maps {module} twice"
+        assert module not in table, f"the import table maps {module} twice"
         if names == ("*",):
             table[module] = (ours, names)
             continue
         mo = _FROM.match(ours)
-        assert mo, f"README row {line!r}: fastlstm's side is not 'from X import ...'"
-        assert _names(mo.group(2)) == names, f"README row {line!r}: the names differ"
+        assert mo, f"import table row {line!r}: fastlstm's side is not 'from X import ...'"
+        assert _names(mo.group(2)) == names, f"import table row {line!r}: the names differ"
         table[module] = (f"from {mo.group(1)} import {{names}}", names)
-    assert table, "README.md has no 'Switching from the book' table"
+    assert table, "docs/from-the-book.md has no 'Switching from the book' table"
     return table
 
 
@@ -161,7 +164,7 @@ def rewrite_imports(source: str, book_modules: set[str], table) -> str:
             out.append(line)
             continue
         if module not in table:
-            raise AssertionError(f"README table has no row for {stripped!r}")
+            raise AssertionError(f"the import table has no row for {stripped!r}")
         template, names = table[module]
         used = _names(m.group(2).split("#")[0])
         if names == ("*",):
@@ -170,7 +173,9 @@ def rewrite_imports(source: str, book_modules: set[str], table) -> str:
             continue
         missing = [n for n in used if n not in names]
         if missing:
-            raise AssertionError(f"README row for {module} lacks {missing} (script: {stripped!r})")
+            raise AssertionError(
+                f"import table row for {module} lacks {missing} (script: {stripped!r})"
+            )
         out.append(indent + template.format(names=", ".join(used)))
     return "\n".join(out) + "\n"
 
@@ -194,7 +199,7 @@ def test_readme_table_rows_exist_in_fastlstm():
         target = re.match(r"from (\S+) import", template).group(1)
         mod = importlib.import_module(target)
         for name in names:
-            assert hasattr(mod, name), f"{target} has no {name} (README row for {module})"
+            assert hasattr(mod, name), f"{target} has no {name} (import table row for {module})"
 
 
 def test_readme_table_rows_exist_in_the_book(book_dir):
@@ -207,7 +212,7 @@ def test_readme_table_rows_exist_in_the_book(book_dir):
         else:  # a chapter's own module, imported from its folder
             candidates = list(book_dir.glob(f"ch0*/{module}.py"))
         path = next((p for p in candidates if p.exists()), None)
-        assert path is not None, f"README row {module}: no such module in the book"
+        assert path is not None, f"import table row {module}: no such module in the book"
         if path.is_dir():  # a package: its names are its modules
             defined = {p.stem for p in path.glob("*.py")}
         else:

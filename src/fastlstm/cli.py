@@ -400,7 +400,15 @@ def _add_translate(sub, common) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the ``fastlstm`` argument parser (subcommands train, generate, eval, translate)."""
+    """Build the ``fastlstm`` argument parser (subcommands train, generate, eval, translate).
+
+    The documentation's command-line reference is generated from it.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; ``parser.parse_args(argv)`` gives the namespace :func:`main` runs.
+    """
     common = _common_parent()
     parser = _Parser(
         prog=PROG,

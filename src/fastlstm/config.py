@@ -25,6 +25,16 @@ import os
 import sys
 from pathlib import Path
 
+__all__ = [
+    "GPU",
+    "KernelCacheWarning",
+    "data_dir",
+    "data_file",
+    "user_cache_dir",
+    "cache_dir",
+    "numba_cache_dir",
+]
+
 #: The book's ``common/config.py`` switch: fastlstm computes on the CPU only, so
 #: this is always False (``from common import config`` becomes
 #: ``from fastlstm import config``; the book's ``if config.GPU:`` branches are skipped).
@@ -37,7 +47,13 @@ class KernelCacheWarning(UserWarning):
 
 
 def data_dir() -> Path | None:
-    """Return the data directory named by ``FASTLSTM_DATA``, or None if unset or missing."""
+    """Return the data directory named by ``FASTLSTM_DATA``.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The directory, or None if the variable is unset or names no directory.
+    """
     value = os.environ.get("FASTLSTM_DATA")
     if not value:
         return None
@@ -46,7 +62,18 @@ def data_dir() -> Path | None:
 
 
 def data_file(*parts: str) -> Path | None:
-    """Return ``data_dir()/parts...`` if that file exists, else None."""
+    """Return a file of the data directory if it exists.
+
+    Parameters
+    ----------
+    *parts : str
+        Path components below the data directory, e.g. ``"ptb", "ptb.train.txt"``.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``data_dir()/parts...`` if that file exists, else None.
+    """
     root = data_dir()
     if root is None:
         return None
@@ -60,6 +87,11 @@ def user_cache_dir() -> Path | None:
     ``$XDG_CACHE_HOME/fastlstm`` or ``~/.cache/fastlstm`` on Linux and other
     Unix systems, ``~/Library/Caches/fastlstm`` on macOS and
     ``%LOCALAPPDATA%\\fastlstm\\Cache`` on Windows.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder (not created here).
     """
     try:
         home = Path.home()
@@ -79,7 +111,20 @@ def user_cache_dir() -> Path | None:
 
 
 def cache_dir() -> Path:
-    """Return (and create) the cache directory (``FASTLSTM_CACHE``)."""
+    """Return (and create) the cache directory.
+
+    ``FASTLSTM_CACHE`` if set, else :func:`user_cache_dir`.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory (created if missing).
+
+    Raises
+    ------
+    OSError
+        If ``FASTLSTM_CACHE`` is unset and there is no home folder.
+    """
     value = os.environ.get("FASTLSTM_CACHE")
     if value:
         path = Path(value).expanduser()
@@ -94,8 +139,11 @@ def cache_dir() -> Path:
 def numba_cache_dir() -> Path | None:
     """The folder for compiled numba kernels (``FASTLSTM_NUMBA_CACHE``), not created here.
 
-    None when it is not set and there is no user cache folder (kernels are then
-    compiled in memory).
+    Returns
+    -------
+    pathlib.Path or None
+        ``FASTLSTM_NUMBA_CACHE`` if set, else ``numba/`` in :func:`user_cache_dir`; None
+        when neither exists (kernels are then compiled in memory).
     """
     value = os.environ.get("FASTLSTM_NUMBA_CACHE")
     if value:

@@ -6,7 +6,18 @@ import numpy as np
 
 
 def sigmoid(x):
-    """Logistic sigmoid, stable for large ``|x|``."""
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, stable for large ``|x|``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of any shape.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``x``, float32 or wider.
+    """
     x = np.asarray(x)
     out = np.empty_like(x, dtype=np.result_type(x.dtype, np.float32))
     pos = x >= 0
@@ -33,7 +44,20 @@ def softmax(x):
 
 
 def cross_entropy_error(y, t):
-    """Mean cross-entropy of probabilities ``y`` (N, V) against ids or one-hot ``t``."""
+    """Mean cross-entropy of probabilities against labels (the book's, with ``1e-7``).
+
+    Parameters
+    ----------
+    y : ndarray, (N, V) or (V,)
+        Probabilities.
+    t : ndarray of int, (N,), or one-hot ndarray, (N, V)
+        Correct classes.
+
+    Returns
+    -------
+    float
+        ``-sum(log(y[n, t[n]] + 1e-7)) / N``.
+    """
     y = np.asarray(y)
     t = np.asarray(t)
     if y.ndim == 1:

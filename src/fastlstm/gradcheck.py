@@ -61,11 +61,33 @@ class GradcheckResult:
         return max(self.errors.values(), default=0.0)
 
     def ok(self, tol: float = DEFAULT_TOL) -> bool:
-        """True if every checked gradient is within ``tol`` (default :data:`DEFAULT_TOL`)."""
+        """Whether every checked gradient is within the tolerance.
+
+        Parameters
+        ----------
+        tol : float, default DEFAULT_TOL
+            Largest relative error accepted.
+
+        Returns
+        -------
+        bool
+            True if the worst error is at most ``tol``.
+        """
         return self.worst <= tol
 
     def assert_ok(self, tol: float = DEFAULT_TOL) -> None:
-        """Raise ``AssertionError`` listing the gradients whose error exceeds ``tol``."""
+        """Raise if a gradient's relative error exceeds the tolerance.
+
+        Parameters
+        ----------
+        tol : float, default DEFAULT_TOL
+            Largest relative error accepted.
+
+        Raises
+        ------
+        AssertionError
+            Listing every gradient whose error exceeds ``tol``.
+        """
         bad = {k: v for k, v in self.errors.items() if not v <= tol}
         if bad:
             lines = "\n".join(f"  {k}: {v:.3e}" for k, v in bad.items())

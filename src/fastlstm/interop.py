@@ -58,6 +58,11 @@ _INSTALL_HINT = (
 def require_torch():
     """Import and return :mod:`torch`.
 
+    Returns
+    -------
+    module
+        The :mod:`torch` module.
+
     Raises
     ------
     ImportError

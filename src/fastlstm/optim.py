@@ -656,11 +656,23 @@ class PlateauDecay:
         return False
 
     def state_dict(self):
-        """Return ``{"best", "factor", "mode"}``."""
+        """The schedule's state, for exact resumption.
+
+        Returns
+        -------
+        dict
+            ``{"best", "factor", "mode"}``.
+        """
         return {"best": self.best, "factor": self.factor, "mode": self.mode}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            ``{"best", "factor", "mode"}``.
+        """
         self.best = float(state["best"])
         self.factor = float(state["factor"])
         self.mode = str(state["mode"])

@@ -387,6 +387,20 @@ class RnnlmTrainer(_BaseTrainer):
 
         ``batch_x[i, s] = x[(i * jump + time_idx + s) % len(x)]`` with
         ``jump = len(x) // batch_size``; the same for ``t``.
+
+        Parameters
+        ----------
+        x, t : ndarray of int, (corpus length,)
+            Input and target word ids (``t`` is ``x`` shifted by one).
+        batch_size : int
+            ``N``, the number of parallel streams.
+        time_size : int
+            ``T``, the number of steps per batch.
+
+        Returns
+        -------
+        batch_x, batch_t : ndarray of int, (N, T)
+            The next batch of every stream.
         """
         data_size = len(x)
         jump = data_size // batch_size

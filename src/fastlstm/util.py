@@ -78,5 +78,15 @@ def to_gpu(x):
 
     The book's ``to_gpu`` moves an array to CuPy; its scripts call it only
     when ``config.GPU`` is True, which it never is here.
+
+    Parameters
+    ----------
+    x : array_like
+        An array.
+
+    Returns
+    -------
+    ndarray
+        ``x`` as a NumPy array.
     """
     return to_cpu(x)

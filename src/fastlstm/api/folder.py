@@ -1,6 +1,6 @@
 """A run's output folder: never mixed with an earlier run, locked while in use, writable.
 
-Rules (also in the README):
+Rules (also in docs/cli.md):
 
 * a new run refuses a folder that already holds files, unless it resumes the
   run saved there (``resume=``) or is told to replace it (``overwrite=True``);

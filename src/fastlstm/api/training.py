@@ -99,6 +99,9 @@ class Run:
         The numbers written to ``summary.json``.
     interrupted : bool
         The run was stopped by Ctrl-C (see :class:`TrainingInterrupted`).
+    sample : tuple or None
+        For seq2seq runs, a test question ``(x, t, chars, reverse)`` whose attention map
+        :meth:`plot` draws.
     """
 
     name: str
@@ -182,6 +185,16 @@ class Run:
             Total number of epochs (default: the run's).
         **settings
             Other keyword arguments of :func:`train` (``progress``, ``verbose`` ...).
+
+        Returns
+        -------
+        Run
+            The continued run.
+
+        Raises
+        ------
+        RunError
+            If the run's folder holds no ``last.ckpt.npz``.
         """
         if self.last_path is None:
             raise RunError(f"{self.out} holds no {LAST_FILE} to resume from")
@@ -201,6 +214,22 @@ class TrainingInterrupted(KeyboardInterrupt):
     command, or in a notebook the ``fastlstm.train(..., resume=...)`` call.
     The interrupted run is ``exc.run``, and :func:`last_run` returns it too
     (a notebook cell that was interrupted never assigned its ``run``).
+
+    In a notebook, "interrupt kernel" raises it too; catch it to keep the run::
+
+        try:
+            run = fastlstm.train("attention")
+        except fastlstm.TrainingInterrupted as stop:
+            run = stop.run  # run.resume() continues it
+
+    Parameters
+    ----------
+    run : Run
+        The run so far.
+    saved : bool
+        Whether a resumable checkpoint was written.
+    message : str
+        What was saved and how to continue.
 
     Attributes
     ----------

@@ -103,6 +103,11 @@ def remove_stale_temp_files(directory: PathLike) -> list[Path]:
     :data:`STALE_TEMP_AGE`.  Temporary files of running saves, and recent ones
     written from other hosts (a shared file system), are left alone.
 
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The folder to clean.
+
     Returns
     -------
     list of pathlib.Path

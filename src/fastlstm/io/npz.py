@@ -289,7 +289,23 @@ def save_params(
 
 
 def read_params_meta(path: PathLike) -> dict:
-    """Return the JSON metadata of a fastlstm ``.npz`` file (format, shapes, model class ...)."""
+    """Return the JSON metadata of a fastlstm ``.npz`` file, without loading its arrays.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save_params` or :func:`save_checkpoint`.
+
+    Returns
+    -------
+    dict
+        Format version, parameter shapes and dtypes, model class and constructor arguments...
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not a fastlstm ``.npz`` or its metadata cannot be read.
+    """
     path = Path(path)
     _check_magic(path, want="npz")
     return _read_meta(_open_npz(path, only=_META_KEY), path)

@@ -22,6 +22,25 @@ class WeightSum:
         self.cache = None
 
     def forward(self, hs, a):
+        """Weighted sum of the encoder states.
+
+        Parameters
+        ----------
+        hs : ndarray, (N, T, H)
+            Encoder hidden states.
+        a : ndarray, (N, T)
+            Attention weights.
+
+        Returns
+        -------
+        c : ndarray, (N, H)
+            Context vector ``sum_t a[:, t] * hs[:, t]``.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or an input contains NaN or inf.
+        """
         dtype = _work_dtype(hs, "hs")
         hs = as_floats(hs, dtype, "hs")
         a = as_floats(a, dtype, "a")
@@ -31,6 +50,27 @@ class WeightSum:
         return (a[:, :, None] * hs).sum(axis=1)  # (N, H)
 
     def backward(self, dc):
+        """Gradients of the weighted sum.
+
+        Parameters
+        ----------
+        dc : ndarray, (N, H)
+            Gradient of the loss with respect to the context vector.
+
+        Returns
+        -------
+        dhs : ndarray, (N, T, H)
+            Gradient with respect to ``hs``.
+        da : ndarray, (N, T)
+            Gradient with respect to ``a``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dc`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.cache)
         hs, a = self.cache
         dc = as_floats(dc, hs.dtype, "dc", ndim=2, shape=(hs.shape[0], hs.shape[2]))
@@ -47,6 +87,25 @@ class AttentionWeight:
         self.cache = None
 
     def forward(self, hs, h):
+        """Attention weights of one decoder state over the encoder states.
+
+        Parameters
+        ----------
+        hs : ndarray, (N, T, H)
+            Encoder hidden states.
+        h : ndarray, (N, H)
+            Decoder hidden state.
+
+        Returns
+        -------
+        a : ndarray, (N, T)
+            ``softmax(hs @ h)`` over ``T``.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or an input contains NaN or inf.
+        """
         dtype = _work_dtype(hs, "hs")
         hs = as_floats(hs, dtype, "hs")
         h = as_floats(h, dtype, "h")
@@ -59,6 +118,27 @@ class AttentionWeight:
         return a
 
     def backward(self, da):
+        """Gradients of the attention weights.
+
+        Parameters
+        ----------
+        da : ndarray, (N, T)
+            Gradient of the loss with respect to ``a``.
+
+        Returns
+        -------
+        dhs : ndarray, (N, T, H)
+            Gradient with respect to ``hs``.
+        dh : ndarray, (N, H)
+            Gradient with respect to ``h``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``da`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.cache)
         hs, h, a = self.cache
         da = _like(da, a, "da")
@@ -140,6 +220,25 @@ class Attention(_AttentionCore):
         self.attention_weight = None
 
     def forward(self, hs, h):
+        """Context vector of one decoder step (weights, then weighted sum, fused).
+
+        Parameters
+        ----------
+        hs : ndarray, (N, T, H)
+            Encoder hidden states.
+        h : ndarray, (N, H)
+            Decoder hidden state.
+
+        Returns
+        -------
+        c : ndarray, (N, H)
+            Context vector; the weights ``(N, T)`` are kept in ``attention_weight``.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, ``hs`` has no time steps, or an input contains NaN or inf.
+        """
         h = np.asarray(h)
         if h.ndim != 2:
             raise ValueError(f"h must be 2-D (N, H), got shape {h.shape}")
@@ -153,6 +252,27 @@ class Attention(_AttentionCore):
         return out[:, 0]
 
     def backward(self, dout):
+        """Gradients of the context vector.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, H)
+            Gradient of the loss with respect to the context vector.
+
+        Returns
+        -------
+        dhs : ndarray, (N, T, H)
+            Gradient with respect to the encoder states.
+        dh : ndarray, (N, H)
+            Gradient with respect to the decoder state.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self._cache)
         hs_dec = self._cache[1]  # (N, 1, H)
         dout = as_floats(
@@ -187,10 +307,55 @@ class TimeAttention(_AttentionCore):
         self.weights = None
 
     def forward(self, hs_enc, hs_dec, lengths=None):
+        """Context vectors of every decoder step at once.
+
+        Parameters
+        ----------
+        hs_enc : ndarray, (N, Te, H)
+            Encoder hidden states.
+        hs_dec : ndarray, (N, Td, H)
+            Decoder hidden states.
+        lengths : ndarray of int, (N,), optional
+            Steps of ``hs_enc[n]`` to attend to (``1..Te``): the padding after
+            them gets weight 0 and gradient 0.
+
+        Returns
+        -------
+        ndarray, (N, Td, H)
+            One context vector per decoder step; the weights are kept in ``weights``
+            ``(N, Td, Te)`` and ``attention_weights`` (the book's list of ``Td`` arrays ``(N, Te)``).
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, ``hs_enc`` has no time steps, an input contains NaN or
+            inf, or ``lengths`` is out of range.
+        """
         out, a = self._forward3d(hs_enc, hs_dec, lengths)
         self.weights = a
         self.attention_weights = [a[:, t] for t in range(a.shape[1])]
         return out
 
     def backward(self, dout):
+        """Gradients of the context vectors.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, Td, H)
+            Gradient of the loss with respect to the context vectors.
+
+        Returns
+        -------
+        dhs_enc : ndarray, (N, Te, H)
+            Gradient with respect to the encoder states.
+        dhs_dec : ndarray, (N, Td, H)
+            Gradient with respect to the decoder states.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         return self._backward3d(dout)

@@ -37,12 +37,48 @@ class MatMul:
         self.x = None
 
     def forward(self, x):
+        """Multiply by the weight: ``out = x @ W``.
+
+        Parameters
+        ----------
+        x : ndarray, (N, D)
+            Input rows; cast to the dtype of ``W``.
+
+        Returns
+        -------
+        ndarray, (N, H)
+            ``x @ W``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 2-D with ``D`` columns, or contains NaN or inf.
+        """
         (W,) = self.params
         x = as_floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
         return _mm(x, W)
 
     def backward(self, dout):
+        """Gradients of ``x @ W``: writes ``dW = x.T @ dout`` into ``grads[0]``.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, H)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray, (N, D)
+            Gradient with respect to ``x``: ``dout @ W.T``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.x)
         (W,) = self.params
         dout = as_floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
@@ -74,12 +110,48 @@ class Affine:
         self.x = None
 
     def forward(self, x):
+        """Affine map: ``out = x @ W + b``.
+
+        Parameters
+        ----------
+        x : ndarray, (N, D)
+            Input rows; cast to the dtype of ``W``.
+
+        Returns
+        -------
+        ndarray, (N, H)
+            ``x @ W + b``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 2-D with ``D`` columns, or contains NaN or inf.
+        """
         W, b = self.params
         x = as_floats(x, W.dtype, "x", ndim=2, shape=(None, W.shape[0]))
         self.x = x
         return _mm(x, W, b)
 
     def backward(self, dout):
+        """Gradients of ``x @ W + b``: writes ``dW`` and ``db`` into ``grads``.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, H)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray, (N, D)
+            Gradient with respect to ``x``: ``dout @ W.T``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.x)
         W, b = self.params
         dout = as_floats(dout, W.dtype, "dout", ndim=2, shape=(self.x.shape[0], W.shape[1]))
@@ -96,12 +168,48 @@ class Softmax:
         self.out = None
 
     def forward(self, x):
+        """Softmax of every row, computed stably (the row maximum subtracted first).
+
+        Parameters
+        ----------
+        x : ndarray, (N, V)
+            Scores.
+
+        Returns
+        -------
+        ndarray, (N, V)
+            Probabilities; every row sums to 1.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 2-D or contains NaN or inf.
+        """
         x = as_floats(x, _work_dtype(x, "x"), "x", ndim=2)
         self.out = np.empty_like(x)
         _ksm.softmax_rows.pick(8 * x.size)(x, self.out)
         return self.out
 
     def backward(self, dout):
+        """Gradient through the softmax: ``y * (dout - sum(y * dout))`` per row.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, V)
+            Gradient of the loss with respect to the probabilities.
+
+        Returns
+        -------
+        ndarray, (N, V)
+            Gradient with respect to the scores ``x``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.out)
         dx = self.out * _like(dout, self.out)
         dx -= self.out * dx.sum(axis=1, keepdims=True)
@@ -116,12 +224,48 @@ class Sigmoid:
         self.out = None
 
     def forward(self, x):
+        """Logistic sigmoid ``1 / (1 + exp(-x))``, elementwise.
+
+        Parameters
+        ----------
+        x : ndarray
+            Input of any shape.
+
+        Returns
+        -------
+        ndarray
+            The sigmoid of ``x``, same shape.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` contains NaN or inf.
+        """
         from fastlstm.functions import sigmoid
 
         self.out = sigmoid(as_floats(x, _work_dtype(x, "x"), "x"))
         return self.out
 
     def backward(self, dout):
+        """Gradient through the sigmoid: ``dout * (1 - y) * y``.
+
+        Parameters
+        ----------
+        dout : ndarray
+            Gradient of the loss with respect to the output, same shape as ``x``.
+
+        Returns
+        -------
+        ndarray
+            Gradient with respect to ``x``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.out)
         return _like(dout, self.out) * (1.0 - self.out) * self.out
 
@@ -183,6 +327,28 @@ class SoftmaxWithLoss(_SoftmaxCE):
         self.ignore_label = None
 
     def forward(self, x, t):
+        """Mean cross-entropy of the softmax of ``x`` against the labels ``t``.
+
+        Parameters
+        ----------
+        x : ndarray, (N, V)
+            Scores.
+        t : ndarray of int, (N,), or one-hot ndarray, (N, V)
+            Correct class of every row, in ``[0, V)``.
+
+        Returns
+        -------
+        float
+            The book's mean loss ``-log(y[t] + 1e-7)`` over the ``N`` rows.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, an id is out of range (``-1`` included), or ``x`` contains NaN
+            or inf.
+        TypeError
+            If ``t`` is not an integer (or one-hot) array.
+        """
         x = np.asarray(x)
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D (N, V), got shape {x.shape}")
@@ -197,6 +363,23 @@ class SoftmaxWithLoss(_SoftmaxCE):
         return float(-np.log(y_t + 1e-7).sum() / max(len(y_t), 1))
 
     def backward(self, dout=1):
+        """Gradient of the mean loss: ``dx = (y - onehot(t)) * dout / N``.
+
+        Parameters
+        ----------
+        dout : float, default 1
+            Gradient of the final loss with respect to this loss.
+
+        Returns
+        -------
+        ndarray, (N, V)
+            Gradient with respect to the scores ``x``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        """
         return self._backward2d(_scalar(dout))
 
 
@@ -225,6 +408,26 @@ class Dropout:
         self.train_flg = True
 
     def forward(self, x, train_flg=True):
+        """Apply the book's dropout.
+
+        Parameters
+        ----------
+        x : ndarray
+            Input of any shape.
+        train_flg : bool, default True
+            In training, multiply by a fresh mask ``rng.random(x.shape) > dropout_ratio``;
+            otherwise scale by ``1 - dropout_ratio``.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` contains NaN or inf.
+        """
         self.train_flg = train_flg
         x = as_floats(x, _work_dtype(x, "x"), "x")
         if not train_flg:
@@ -233,6 +436,23 @@ class Dropout:
         return out
 
     def backward(self, dout):
+        """Gradient through the dropout of the last ``forward``.
+
+        Parameters
+        ----------
+        dout : ndarray
+            Gradient of the loss with respect to the output, shape of ``x``.
+
+        Returns
+        -------
+        ndarray
+            ``dout * mask`` in training, ``dout * (1 - dropout_ratio)`` otherwise.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called in training mode.
+        """
         if self.train_flg:
             _forward_first(self, self.mask)
         if not self.train_flg:
@@ -273,6 +493,25 @@ class Embedding:
     _ids_name = "idx"
 
     def forward(self, idx):
+        """Look up the rows of ``W`` for a batch of ids.
+
+        Parameters
+        ----------
+        idx : ndarray of int, (N,)
+            Word ids in ``[0, V)`` (any shape is accepted; the output adds an axis ``D``).
+
+        Returns
+        -------
+        ndarray, (N, D)
+            ``W[idx]``.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range.
+        TypeError
+            If ``idx`` is not an integer array.
+        """
         (W,) = self.params
         idx = np.asarray(idx)
         shape = idx.shape
@@ -284,6 +523,27 @@ class Embedding:
         return out.reshape(self._out_shape)
 
     def backward(self, dout):
+        """Scatter-add ``dout`` into the rows of ``dW`` (``grads[0]``) that were looked up.
+
+        Repeated ids accumulate in a fixed order, whatever the number of threads.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, D)
+            Gradient of the loss with respect to the output (shape of the forward output).
+
+        Returns
+        -------
+        None
+            As the book's: ids have no gradient.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.idx)
         (W,) = self.params
         M, D = self.idx.shape[0], W.shape[1]

@@ -153,6 +153,11 @@ class _LSTMKernels(_Recurrent):
         weights: every ``forward`` would otherwise lay out all of ``Wx`` and
         ``Wh`` again for a single step.  The parameters must not change inside
         the block.  Blocks may nest.
+
+        Yields
+        ------
+        LSTM or TimeLSTM
+            The layer itself.
         """
         self._fixed = self.__dict__.get("_fixed", 0) + 1
         try:
@@ -242,7 +247,27 @@ class TimeLSTM(_LSTMKernels):
         self._cache = None
 
     def forward(self, xs):
-        """xs (N, T, D) -> hs (N, T, H)."""
+        """Run the LSTM over a whole sequence.
+
+        The initial state is ``h``/``c`` left by the previous call when ``stateful`` (or set
+        by :meth:`set_state`), zeros otherwise.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, D)
+            Input sequence; cast to the layer's dtype.
+
+        Returns
+        -------
+        hs : ndarray, (N, T, H)
+            Hidden state of every step; the last ``h`` and ``c`` are kept in ``.h`` and ``.c``.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` is not 3-D with ``D`` features, contains NaN or inf, or the kept state has
+            another batch size.
+        """
         N, T, xs_tm = self._inputs(xs)
         return self._forward(N, T, xs_tm, None)
 
@@ -277,7 +302,26 @@ class TimeLSTM(_LSTMKernels):
         return hs
 
     def backward(self, dhs):
-        """dhs (N, T, H) -> dxs (N, T, D); fills ``grads`` and ``dh``."""
+        """Backpropagate through the whole sequence: fills ``grads`` and ``dh``.
+
+        Parameters
+        ----------
+        dhs : ndarray, (N, T, H)
+            Gradient of the loss with respect to every hidden state.
+
+        Returns
+        -------
+        dxs : ndarray, (N, T, D)
+            Gradient with respect to the input; the gradient with respect to the initial
+            hidden state is left in ``.dh`` ``(N, H)``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dhs`` does not have the shape of the forward output.
+        """
         _forward_first(self, self._cache)
         T1, N, H = self._cache[4].shape
         dhs = self._dhs(dhs, N, T1 - 1)
@@ -288,16 +332,33 @@ class TimeLSTM(_LSTMKernels):
         return dxs
 
     def set_state(self, h, c=None):
+        """Set the state the next ``forward`` starts from (kept only if ``stateful``).
+
+        Parameters
+        ----------
+        h : ndarray, (N, H)
+            Hidden state.
+        c : ndarray, (N, H), optional
+            Cell state; zeros if None.
+        """
         self.h, self.c = h, c
 
     def reset_state(self):
+        """Forget the kept state: the next ``forward`` starts from zeros."""
         self.h, self.c = None, None
 
 
 class LSTM(_LSTMKernels):
     """One LSTM step: ``forward(x, h_prev, c_prev) -> (h_next, c_next)``.
 
-    Parameters are as for :class:`TimeLSTM`.
+    Parameters
+    ----------
+    Wx : ndarray, (D, 4H)
+        Input weights, gate blocks in the order f, g, i, o.
+    Wh : ndarray, (H, 4H)
+        Recurrent weights.
+    b : ndarray, (4H,)
+        Bias.
     """
 
     def __init__(self, Wx, Wh, b):
@@ -305,6 +366,25 @@ class LSTM(_LSTMKernels):
         self._cache = None
 
     def forward(self, x, h_prev, c_prev):
+        """One LSTM step.
+
+        Parameters
+        ----------
+        x : ndarray, (N, D)
+            Input of this step.
+        h_prev, c_prev : ndarray, (N, H)
+            Previous hidden and cell state.
+
+        Returns
+        -------
+        h_next, c_next : ndarray, (N, H)
+            Next hidden and cell state.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or an input contains NaN or inf.
+        """
         x = as_floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N, H = x.shape[0], self.H
         h0 = _state(h_prev, (N, H), self.dtype, "h_prev")
@@ -314,6 +394,27 @@ class LSTM(_LSTMKernels):
         return hs_tm[1].copy(), cs_tm[1].copy()
 
     def backward(self, dh_next, dc_next):
+        """Backpropagate through the step: fills ``grads``.
+
+        Parameters
+        ----------
+        dh_next, dc_next : ndarray, (N, H)
+            Gradients with respect to the next hidden and cell state.
+
+        Returns
+        -------
+        dx : ndarray, (N, D)
+            Gradient with respect to ``x``.
+        dh_prev, dc_prev : ndarray, (N, H)
+            Gradients with respect to ``h_prev`` and ``c_prev``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        ValueError
+            If a gradient does not have the shape ``(N, H)``.
+        """
         _forward_first(self, self._cache)
         N, H = self._cache[4].shape[1], self.H
         dhs = as_floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, H)).reshape(N, 1, H)
@@ -330,7 +431,27 @@ class _HiddenStateSequence:
     """
 
     def forward(self, xs):
-        """xs (N, T, D) -> hs (N, T, H)."""
+        """Run the layer over a whole sequence.
+
+        The initial state is ``h`` left by the previous call when ``stateful`` (or set by
+        ``set_state``), zeros otherwise.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, D)
+            Input sequence; cast to the layer's dtype.
+
+        Returns
+        -------
+        hs : ndarray, (N, T, H)
+            Hidden state of every step; the last is kept in ``.h``.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` is not 3-D with ``D`` features, contains NaN or inf, or the kept state has
+            another batch size.
+        """
         N, T, xs_tm = self._inputs(xs)
         if not self.stateful:
             self.h = None
@@ -339,7 +460,26 @@ class _HiddenStateSequence:
         return hs
 
     def backward(self, dhs):
-        """dhs (N, T, H) -> dxs (N, T, D)."""
+        """Backpropagate through the whole sequence: fills ``grads`` and ``dh``.
+
+        Parameters
+        ----------
+        dhs : ndarray, (N, T, H)
+            Gradient of the loss with respect to every hidden state.
+
+        Returns
+        -------
+        dxs : ndarray, (N, T, D)
+            Gradient with respect to the input; that with respect to the initial hidden state
+            is left in ``.dh`` ``(N, H)``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dhs`` does not have the shape of the forward output.
+        """
         _forward_first(self, self._cache)
         T, N, _ = self._cache[0].shape
         dh = np.zeros((N, self.H), dtype=self.dtype)
@@ -348,9 +488,17 @@ class _HiddenStateSequence:
         return dxs
 
     def set_state(self, h):
+        """Set the hidden state the next ``forward`` starts from (kept only if ``stateful``).
+
+        Parameters
+        ----------
+        h : ndarray, (N, H)
+            Hidden state.
+        """
         self.h = h
 
     def reset_state(self):
+        """Forget the kept state: the next ``forward`` starts from zeros."""
         self.h = None
 
 
@@ -358,12 +506,52 @@ class _HiddenStateStep:
     """One step ``forward(x, h_prev) -> h_next``, ``backward(dh_next) -> (dx, dh_prev)``."""
 
     def forward(self, x, h_prev):
+        """One step.
+
+        Parameters
+        ----------
+        x : ndarray, (N, D)
+            Input of this step.
+        h_prev : ndarray, (N, H)
+            Previous hidden state.
+
+        Returns
+        -------
+        h_next : ndarray, (N, H)
+            Next hidden state.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or an input contains NaN or inf.
+        """
         x = as_floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N = x.shape[0]
         hs = self._run(x.reshape(1, N, self.D), _state(h_prev, (N, self.H), self.dtype, "h_prev"))
         return hs[:, 0]
 
     def backward(self, dh_next):
+        """Backpropagate through the step: fills ``grads``.
+
+        Parameters
+        ----------
+        dh_next : ndarray, (N, H)
+            Gradient with respect to the next hidden state.
+
+        Returns
+        -------
+        dx : ndarray, (N, D)
+            Gradient with respect to ``x``.
+        dh_prev : ndarray, (N, H)
+            Gradient with respect to ``h_prev``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        ValueError
+            If ``dh_next`` does not have the shape ``(N, H)``.
+        """
         _forward_first(self, self._cache)
         N = self._cache[0].shape[1]
         dhs = as_floats(dh_next, self.dtype, "dh_next", ndim=2, shape=(N, self.H))
@@ -413,7 +601,17 @@ class TimeRNN(_HiddenStateSequence, _Recurrent):
 
 
 class RNN(_HiddenStateStep, TimeRNN):
-    """One RNN step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``."""
+    """One RNN step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``.
+
+    Parameters
+    ----------
+    Wx : ndarray, (D, H)
+        Input weights.
+    Wh : ndarray, (H, H)
+        Recurrent weights.
+    b : ndarray, (H,)
+        Bias.
+    """
 
     def __init__(self, Wx, Wh, b):
         super().__init__(Wx, Wh, b)
@@ -502,7 +700,15 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
 
 
 class GRU(_HiddenStateStep, TimeGRU):
-    """One GRU step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``."""
+    """One GRU step: ``forward(x, h_prev) -> h_next``; ``backward(dh_next) -> (dx, dh_prev)``.
+
+    Parameters
+    ----------
+    Wx : ndarray, (D, 3H)
+        Input weights, blocks z, r, h~ (the book's form, no bias).
+    Wh : ndarray, (H, 3H)
+        Recurrent weights.
+    """
 
     def __init__(self, Wx, Wh):
         super().__init__(Wx, Wh)
@@ -513,9 +719,12 @@ class TimeBiLSTM:
 
     Parameters
     ----------
-    Wx1, Wh1, b1 : forward-direction LSTM parameters.
-    Wx2, Wh2, b2 : backward-direction LSTM parameters.
+    Wx1, Wh1, b1 : ndarray, (D, 4H), (H, 4H), (4H,)
+        Parameters of the forward-direction LSTM.
+    Wx2, Wh2, b2 : ndarray, (D, 4H), (H, 4H), (4H,)
+        Parameters of the backward-direction LSTM.
     stateful : bool
+        Keep each direction's last state for the next ``forward``.
     """
 
     def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
@@ -526,14 +735,49 @@ class TimeBiLSTM:
         self._out_shape = None
 
     def forward(self, xs):
-        """xs (N, T, D) -> (N, T, 2H)."""
+        """Run both directions over the sequence and concatenate their hidden states.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, D)
+            Input sequence.
+
+        Returns
+        -------
+        ndarray, (N, T, 2H)
+            Forward direction's states in ``[..., :H]``, backward direction's in ``[..., H:]``
+            (aligned with the input's time steps).
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` is not 3-D with ``D`` features or contains NaN or inf.
+        """
         o1 = self.forward_lstm.forward(xs)
         o2 = self.backward_lstm.forward(np.asarray(xs)[:, ::-1])
         self._out_shape = o1.shape[:2] + (2 * self.forward_lstm.H,)
         return np.concatenate((o1, o2[:, ::-1]), axis=2)
 
     def backward(self, dhs):
-        """dhs (N, T, 2H) -> dxs (N, T, D)."""
+        """Backpropagate through both directions: fills ``grads``.
+
+        Parameters
+        ----------
+        dhs : ndarray, (N, T, 2H)
+            Gradient of the loss with respect to the concatenated states.
+
+        Returns
+        -------
+        dxs : ndarray, (N, T, D)
+            Gradient with respect to the input (the sum of both directions').
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dhs`` does not have the shape of the forward output.
+        """
         _forward_first(self, self._out_shape)
         H = self.forward_lstm.H
         dhs = as_floats(dhs, self.forward_lstm.dtype, "dhs", ndim=3, shape=self._out_shape)

@@ -45,6 +45,23 @@ class TimeDropout:
         self.mask = None
 
     def forward(self, xs):
+        """Apply inverted dropout to a whole sequence while ``train_flg`` is True.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, D)
+            Input sequence (any shape works).
+
+        Returns
+        -------
+        ndarray
+            ``xs * mask / (1 - dropout_ratio)`` in training, ``xs`` otherwise.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` contains NaN or inf.
+        """
         xs = as_floats(xs, _work_dtype(xs, "xs"), "xs")
         if not self.train_flg:
             return xs
@@ -54,6 +71,24 @@ class TimeDropout:
         return out
 
     def backward(self, dout):
+        """Gradient through the dropout of the last ``forward``.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, T, D)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray, (N, T, D)
+            ``dout * mask`` (the mask holds the ``1 / (1 - dropout_ratio)`` scale) in training,
+            ``dout`` otherwise.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called in training mode.
+        """
         if self.train_flg:
             _forward_first(self, self.mask)
         if not self.train_flg:
@@ -66,11 +101,35 @@ class TimeEmbedding(Embedding):
 
     Backward accumulates repeated ids deterministically in one scatter-add
     over all time steps.
+
+    Parameters
+    ----------
+    W : ndarray, (V, D)
+        The word vectors.
     """
 
     _ids_name = "xs"
 
     def forward(self, xs):
+        """Look up the word vectors of a batch of id sequences.
+
+        Parameters
+        ----------
+        xs : ndarray of int, (N, T)
+            Word ids in ``[0, V)``.
+
+        Returns
+        -------
+        ndarray, (N, T, D)
+            ``W[xs]``.
+
+        Raises
+        ------
+        ValueError
+            If ``xs`` is not 2-D, is empty, or holds an id out of range.
+        TypeError
+            If ``xs`` is not an integer array.
+        """
         xs = np.asarray(xs)
         if xs.ndim != 2:
             raise ValueError(f"xs must be 2-D (N, T) ids, got shape {xs.shape}")
@@ -94,6 +153,23 @@ class TimeAffine:
         self.x = None
 
     def forward(self, x):
+        """Affine map at every time step.
+
+        Parameters
+        ----------
+        x : ndarray, (N, T, D)
+            Input sequence.
+
+        Returns
+        -------
+        ndarray, (N, T, V)
+            ``x @ W + b``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 3-D with ``D`` features, is empty, or contains NaN or inf.
+        """
         W, b = self.params
         x = as_floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
         N, T, D = x.shape
@@ -102,6 +178,25 @@ class TimeAffine:
         return _mm(x.reshape(N * T, D), W, b).reshape(N, T, -1)
 
     def backward(self, dout):
+        """Gradients of the affine map: writes ``dW`` and ``db`` into ``grads``.
+
+        Parameters
+        ----------
+        dout : ndarray, (N, T, V)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray, (N, T, D)
+            Gradient with respect to ``x``.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called (``"call forward first"``).
+        ValueError
+            If ``dout`` does not have the shape of the forward output.
+        """
         _forward_first(self, self.x)
         W, b = self.params
         N, T, D = self.x.shape
@@ -122,6 +217,27 @@ class TimeSoftmaxWithLoss(_SoftmaxCE):
     """
 
     def forward(self, xs, ts):
+        """Mean cross-entropy over every time step whose label is not ``ignore_label``.
+
+        Parameters
+        ----------
+        xs : ndarray, (N, T, V)
+            Scores.
+        ts : ndarray of int, (N, T), or one-hot ndarray, (N, T, V)
+            Correct ids, in ``[0, V)`` or ``ignore_label`` (-1).
+
+        Returns
+        -------
+        float
+            The mean loss over the positions not ignored; 0.0 if every label is ignored.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, an id is out of range, or ``xs`` contains NaN or inf.
+        TypeError
+            If ``ts`` is not an integer (or one-hot) array.
+        """
         xs = np.asarray(xs)
         if xs.ndim != 3:
             raise ValueError(f"xs must be 3-D (N, T, V), got shape {xs.shape}")
@@ -137,4 +253,21 @@ class TimeSoftmaxWithLoss(_SoftmaxCE):
         return self._forward2d(xs.reshape(N * T, V), ts.reshape(N * T), "xs", "ts")
 
     def backward(self, dout=1):
+        """Gradient of the mean loss with respect to the scores.
+
+        Parameters
+        ----------
+        dout : float, default 1
+            Gradient of the final loss with respect to this loss.
+
+        Returns
+        -------
+        ndarray, (N, T, V)
+            ``(y - onehot(ts)) * dout / count`` at positions not ignored, zero elsewhere.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        """
         return self._backward2d(_scalar(dout)).reshape(self._shape)

@@ -33,15 +33,54 @@ __all__ = [
 
 
 class AttentionEncoder(Encoder):
-    """:class:`~fastlstm.models.Encoder` that returns all hidden states ``hs (N, T, H)``."""
+    """:class:`~fastlstm.models.Encoder` that returns all hidden states ``hs (N, T, H)``.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+        Initialisation seed (keyword only); None draws from NumPy's global random state.
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+    """
 
     def forward(self, xs, lengths=None):
-        """Ids ``xs (N, T)`` -> ``hs (N, T, H)`` (``lengths`` is for the decoder to use)."""
+        """Encode a batch of questions, keeping every hidden state.
+
+        Parameters
+        ----------
+        xs : ndarray of int, (N, Te)
+            Question ids.
+        lengths : ndarray of int, (N,), optional
+            Real lengths of padded questions: not used here (the decoder uses them).
+
+        Returns
+        -------
+        hs : ndarray, (N, Te, H)
+            Hidden state of every position.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range.
+        """
         xs = self.embed.forward(xs)  # (N, T, D)
         return self.lstm.forward(xs)  # (N, T, H)
 
     def backward(self, dhs):
-        """``dhs (N, T, H)`` -> fills ``grads``; returns None."""
+        """Backpropagate from all hidden states: fills ``grads``.
+
+        Parameters
+        ----------
+        dhs : ndarray, (N, Te, H)
+            Gradient with respect to the returned ``hs``.
+
+        Returns
+        -------
+        None
+            Ids have no gradient.
+        """
         dout = self.lstm.backward(dhs)
         return self.embed.backward(dout)
 
@@ -99,10 +138,28 @@ class AttentionDecoder:
         self.params, self.grads = _collect((self.embed, self.lstm, self.attention, self.affine))
 
     def forward(self, xs, enc_hs, lengths=None):
-        """Ids ``xs (N, T_dec)`` and encoder states ``enc_hs (N, T_enc, H)`` -> ``(N, T_dec, V)``.
+        """Scores of every answer position, attending over the encoder's states.
 
-        ``lengths (N,)``, optional: real steps of padded questions; the decoder
-        starts from ``enc_hs[n, lengths[n] - 1]`` and attends to those steps only.
+        Parameters
+        ----------
+        xs : ndarray of int, (N, Td)
+            Decoder input ids.
+        enc_hs : ndarray, (N, Te, H)
+            Encoder states; the last one (the last real one, with ``lengths``)
+            starts the decoder's LSTM.
+        lengths : ndarray of int, (N,), optional
+            Real steps of questions padded on the right: the decoder starts from
+            ``enc_hs[n, lengths[n] - 1]`` and attends to those steps only.
+
+        Returns
+        -------
+        ndarray, (N, Td, V)
+            Scores.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range or the shapes disagree.
         """
         self.lengths = lengths
         h = _last_states(enc_hs, lengths)  # (N, H)
@@ -114,7 +171,18 @@ class AttentionDecoder:
         return self.affine.forward(out)
 
     def backward(self, dscore):
-        """``dscore (N, T_dec, V)`` -> ``denc_hs (N, T_enc, H)``; fills ``grads``."""
+        """Backpropagate: fills ``grads``.
+
+        Parameters
+        ----------
+        dscore : ndarray, (N, Td, V)
+            Gradient with respect to the scores.
+
+        Returns
+        -------
+        denc_hs : ndarray, (N, Te, H)
+            Gradient with respect to the encoder states.
+        """
         dout = self.affine.backward(dscore)  # (N, T_dec, 2H)
         H = dout.shape[2] // 2
         dc, ddec_hs0 = dout[:, :, :H], dout[:, :, H:]
@@ -130,7 +198,27 @@ class AttentionDecoder:
         return denc_hs
 
     def generate(self, enc_hs, start_id, sample_size):
-        """Greedy decoding of one question's ``enc_hs (1, T_enc, H)``, as the book: a list."""
+        """Greedy decoding of one question, as the book.
+
+        Parameters
+        ----------
+        enc_hs : ndarray, (1, Te, H)
+            Encoder states of one question.
+        start_id : int
+            Id fed at the first step.
+        sample_size : int
+            Number of ids to decode.
+
+        Returns
+        -------
+        list of int
+            The decoded ids; ``attention.attention_weights`` holds the weights of each step.
+
+        Raises
+        ------
+        ValueError
+            If ``enc_hs`` holds more than one question or an argument is out of range.
+        """
         return _one_answer(self.generate_batch, enc_hs, start_id, sample_size, "enc_hs")
 
     def generate_batch(self, enc_hs, start_id, sample_size, *, lengths=None, end_id=None):
@@ -190,6 +278,18 @@ class AttentionSeq2seq(Seq2seq):
 
     After :meth:`generate_batch`, ``decoder.attention.weights`` holds the attention
     weights ``(N, sample_size, T_enc)`` of the decoded answers.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+        Initialisation seed (keyword only; encoder drawn first, then decoder); None draws
+        from NumPy's global random state, as the book's ``np.random.randn``.
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+    pad_id : int, optional
+        If given, target positions holding this id are left out of the loss.
     """
 
     _encoder_class = AttentionEncoder
@@ -266,6 +366,18 @@ class AttentionBiSeq2seq(AttentionSeq2seq):
     :class:`AttentionSeq2seq`: the left-to-right half has read the whole
     question, the right-to-left half only its last symbol.  ``hidden_size``
     must be even.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H`` (``H`` even).
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+        Initialisation seed (keyword only; encoder drawn first, then decoder); None draws
+        from NumPy's global random state, as the book's ``np.random.randn``.
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+    pad_id : int, optional
+        If given, target positions holding this id are left out of the loss.
     """
 
     _encoder_class = AttentionBiEncoder

@@ -142,7 +142,17 @@ def _collect(layers):
 
 
 def model_class(name):
-    """Return the model class registered under ``name`` (e.g. ``"Rnnlm"``).
+    """Return the model class registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A class name, e.g. ``"Rnnlm"`` or ``"AttentionSeq2seq"``.
+
+    Returns
+    -------
+    type
+        The model class (a subclass of :class:`BaseModel`).
 
     Raises
     ------
@@ -211,9 +221,43 @@ class BaseModel:
 
     # ------------------------------------------------------------------ #
     def forward(self, *args):
+        """Loss of a batch; defined by each model.
+
+        Parameters
+        ----------
+        *args
+            The model's inputs, e.g. ``xs (N, T)`` and ``ts (N, T)`` ids.
+
+        Returns
+        -------
+        float
+            The mean loss.
+
+        Raises
+        ------
+        NotImplementedError
+            On :class:`BaseModel` itself.
+        """
         raise NotImplementedError
 
     def backward(self, *args):
+        """Fill ``grads`` for the last ``forward``; defined by each model.
+
+        Parameters
+        ----------
+        *args
+            Usually ``dout=1``, the gradient of the final loss with respect to the model's.
+
+        Returns
+        -------
+        None
+            The gradients are written into ``grads`` in place.
+
+        Raises
+        ------
+        NotImplementedError
+            On :class:`BaseModel` itself.
+        """
         raise NotImplementedError
 
     @property

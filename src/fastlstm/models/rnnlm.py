@@ -53,12 +53,46 @@ class _LanguageModel(BaseModel):
         return xs
 
     def forward(self, xs, ts):
-        """Mean cross-entropy loss of predicting ``ts (N, T)`` from ``xs (N, T)``."""
+        """Mean cross-entropy loss of predicting the next words.
+
+        Parameters
+        ----------
+        xs : ndarray of int, (N, T)
+            Input word ids.
+        ts : ndarray of int, (N, T)
+            Target word ids (the next word of every position).
+
+        Returns
+        -------
+        float
+            The mean loss over the ``N * T`` positions.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range or the shapes disagree.
+        """
         score = self.predict(xs)  # (N, T, V)
         return self.loss_layer.forward(score, ts)
 
     def backward(self, dout=1):
-        """Fill ``grads`` (in place); returns None (ids have no gradient)."""
+        """Fill ``grads`` (in place) for the last ``forward``.
+
+        Parameters
+        ----------
+        dout : float, default 1
+            Gradient of the final loss with respect to the model's loss.
+
+        Returns
+        -------
+        None
+            Ids have no gradient.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        """
         dout = self.loss_layer.backward(dout)
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
@@ -235,7 +269,25 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         )
 
     def predict(self, xs, train_flg=False):
-        """Scores ``(N, T, V)`` of the next word for ids ``xs (N, T)``; dropout only if ``train_flg``."""
+        """Scores of the next word; dropout only if ``train_flg``.
+
+        Parameters
+        ----------
+        xs : ndarray of int, (N, T)
+            Word ids.
+        train_flg : bool, default False
+            Apply the dropout layers (training) or not (evaluation).
+
+        Returns
+        -------
+        ndarray, (N, T, V)
+            Scores (before the softmax).
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range.
+        """
         for layer in self.drop_layers:
             layer.train_flg = train_flg
         for layer in self.layers:
@@ -243,7 +295,27 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         return xs
 
     def forward(self, xs, ts, train_flg=True):
-        """Mean loss for ids ``xs``, targets ``ts (N, T)`` (dropout on by default, as the book)."""
+        """Mean loss of predicting ``ts`` from ``xs`` (dropout on by default, as the book).
+
+        Parameters
+        ----------
+        xs : ndarray of int, (N, T)
+            Input word ids.
+        ts : ndarray of int, (N, T)
+            Target word ids.
+        train_flg : bool, default True
+            Apply the dropout layers.
+
+        Returns
+        -------
+        float
+            The mean loss over the ``N * T`` positions.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range or the shapes disagree.
+        """
         score = self.predict(xs, train_flg)
         return self.loss_layer.forward(score, ts)
 
@@ -257,14 +329,35 @@ class RnnlmGen(Rnnlm):
     """:class:`Rnnlm` that generates text (the book's ch07 ``rnnlm_gen.py``).
 
     :meth:`generate` and :meth:`prime` come from :class:`Rnnlm`.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int, default 10000, 100, 100
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+        Initialisation seed (keyword only); None draws from NumPy's global random state.
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
     """
 
     def get_state(self):
-        """``(h, c)`` of the LSTM."""
+        """The LSTM's state, to continue generating later from here.
+
+        Returns
+        -------
+        h, c : ndarray, (N, H) or None
+            Hidden and cell state.
+        """
         return self.lstm_layer.h, self.lstm_layer.c
 
     def set_state(self, state):
-        """Restore ``(h, c)`` from :meth:`get_state`."""
+        """Restore a state returned by :meth:`get_state`.
+
+        Parameters
+        ----------
+        state : tuple of ndarray
+            ``(h, c)``, each ``(N, H)``.
+        """
         self.lstm_layer.set_state(*state)
 
 
@@ -272,13 +365,37 @@ class BetterRnnlmGen(BetterRnnlm):
     """:class:`BetterRnnlm` that generates text (the book's ch07 ``rnnlm_gen.py``).
 
     :meth:`generate` and :meth:`prime` come from :class:`BetterRnnlm`.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int, default 10000, 650, 650
+        ``V``, ``D``, ``H``; weight tying needs ``wordvec_size == hidden_size``.
+    dropout_ratio : float, default 0.5
+        Ratio of the three dropout layers.
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+        Seed of the initialisation and the dropout masks (keyword only); None uses NumPy's
+        global random state.
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
     """
 
     def get_state(self):
-        """List of ``(h, c)`` of both LSTMs."""
+        """Both LSTMs' states, to continue generating later from here.
+
+        Returns
+        -------
+        list of tuple
+            ``[(h1, c1), (h2, c2)]``, each ``(N, H)`` or None.
+        """
         return [(layer.h, layer.c) for layer in self.lstm_layers]
 
     def set_state(self, states):
-        """Restore the states from :meth:`get_state`."""
+        """Restore the states returned by :meth:`get_state`.
+
+        Parameters
+        ----------
+        states : list of tuple
+            ``[(h1, c1), (h2, c2)]``, each ``(N, H)``.
+        """
         for layer, state in zip(self.lstm_layers, states, strict=True):
             layer.set_state(*state)

@@ -152,11 +152,26 @@ class Encoder:
         self.hs = None
 
     def forward(self, xs, lengths=None):
-        """Ids ``xs (N, T)`` -> last hidden state ``h (N, H)``.
+        """Encode a batch of questions.
 
-        ``lengths (N,)``, optional: the questions are padded on the right and
-        ``h[n]`` is the state after the last real token, ``hs[n, lengths[n] - 1]``
-        (the padding after it changes nothing: the LSTM reads left to right).
+        Parameters
+        ----------
+        xs : ndarray of int, (N, T)
+            Question ids.
+        lengths : ndarray of int, (N,), optional
+            Real lengths of questions padded on the right: ``h[n]`` is then the
+            state after the last real token, ``hs[n, lengths[n] - 1]`` (the
+            padding after it changes nothing: the LSTM reads left to right).
+
+        Returns
+        -------
+        h : ndarray, (N, H)
+            The last hidden state.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range.
         """
         xs = self.embed.forward(xs)  # (N, T, D)
         hs = self.lstm.forward(xs)  # (N, T, H)
@@ -167,7 +182,23 @@ class Encoder:
         return hs[np.arange(hs.shape[0]), lengths - 1]  # (N, H)
 
     def backward(self, dh):
-        """``dh (N, H)`` -> fills ``grads``; returns None."""
+        """Backpropagate from the last hidden state: fills ``grads``.
+
+        Parameters
+        ----------
+        dh : ndarray, (N, H)
+            Gradient with respect to the returned ``h``.
+
+        Returns
+        -------
+        None
+            Ids have no gradient.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        """
         if self.hs is None:
             raise RuntimeError(f"{type(self).__name__}.backward: call forward first")
         dhs = np.zeros_like(self.hs)  # (N, T, H)
@@ -218,14 +249,43 @@ class Decoder:
         self.params, self.grads = _collect((self.embed, self.lstm, self.affine))
 
     def forward(self, xs, h):
-        """Ids ``xs (N, T)`` and encoder state ``h (N, H)`` -> scores ``(N, T, V)``."""
+        """Scores of every answer position, started from the encoder's state.
+
+        Parameters
+        ----------
+        xs : ndarray of int, (N, T)
+            Decoder input ids (the answer shifted right, starting with the start id).
+        h : ndarray, (N, H)
+            Encoder state.
+
+        Returns
+        -------
+        ndarray, (N, T, V)
+            Scores.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range or the shapes disagree.
+        """
         self.lstm.set_state(h)
         out = self.embed.forward(xs)  # (N, T, D)
         out = self.lstm.forward(out)  # (N, T, H)
         return self.affine.forward(out)  # (N, T, V)
 
     def backward(self, dscore):
-        """``dscore (N, T, V)`` -> ``dh (N, H)``; fills ``grads``."""
+        """Backpropagate: fills ``grads``.
+
+        Parameters
+        ----------
+        dscore : ndarray, (N, T, V)
+            Gradient with respect to the scores.
+
+        Returns
+        -------
+        dh : ndarray, (N, H)
+            Gradient with respect to the encoder state.
+        """
         dout = self.affine.backward(dscore)
         dout = self.lstm.backward(dout)
         self.embed.backward(dout)
@@ -238,7 +298,27 @@ class Decoder:
         return self.affine.forward(out)[:, 0]  # (N, V)
 
     def generate(self, h, start_id, sample_size):
-        """Greedy decoding of one encoder state ``h (1, H)``, as the book: a list of ids."""
+        """Greedy decoding of one question, as the book.
+
+        Parameters
+        ----------
+        h : ndarray, (1, H)
+            Encoder state of one question.
+        start_id : int
+            Id fed at the first step (the book's ``'_'``).
+        sample_size : int
+            Number of ids to decode.
+
+        Returns
+        -------
+        list of int
+            The decoded ids.
+
+        Raises
+        ------
+        ValueError
+            If ``h`` holds more than one question or an argument is out of range.
+        """
         return _one_answer(self.generate_batch, h, start_id, sample_size, "h")
 
     def generate_batch(self, h, start_id, sample_size, *, end_id=None):
@@ -393,7 +473,23 @@ class Seq2seq(BaseModel):
         return self.decoder.forward(decoder_xs, h)
 
     def backward(self, dout=1):
-        """Fill ``grads`` (in place); returns None."""
+        """Fill ``grads`` (in place) for the last ``forward``.
+
+        Parameters
+        ----------
+        dout : float, default 1
+            Gradient of the final loss with respect to the model's loss.
+
+        Returns
+        -------
+        None
+            Ids have no gradient.
+
+        Raises
+        ------
+        RuntimeError
+            If ``forward`` has not been called.
+        """
         dout = self.softmax.backward(dout)
         dh = self.decoder.backward(dout)
         return self.encoder.backward(dh)
@@ -498,7 +594,26 @@ class PeekyDecoder(Decoder):
         self.cache = None
 
     def forward(self, xs, h):
-        """Ids ``xs (N, T)`` and encoder state ``h (N, H)`` -> scores ``(N, T, V)``."""
+        """Scores of every answer position; the encoder's state is fed at every step.
+
+        Parameters
+        ----------
+        xs : ndarray of int, (N, T)
+            Decoder input ids.
+        h : ndarray, (N, H)
+            Encoder state, concatenated to the LSTM's input and to the Affine's input at
+            every step.
+
+        Returns
+        -------
+        ndarray, (N, T, V)
+            Scores.
+
+        Raises
+        ------
+        ValueError
+            If an id is out of range or the shapes disagree.
+        """
         xs = np.asarray(xs)
         N, T = xs.shape
         h = np.asarray(h, dtype=self.lstm.dtype)
@@ -515,7 +630,18 @@ class PeekyDecoder(Decoder):
         return score
 
     def backward(self, dscore):
-        """``dscore (N, T, V)`` -> ``dh (N, H)``; fills ``grads``."""
+        """Backpropagate: fills ``grads``.
+
+        Parameters
+        ----------
+        dscore : ndarray, (N, T, V)
+            Gradient with respect to the scores.
+
+        Returns
+        -------
+        dh : ndarray, (N, H)
+            Gradient with respect to the encoder state (summed over the steps that read it).
+        """
         H = self.cache
         dout = self.affine.backward(dscore)  # (N, T, 2H)
         dout, dhs0 = dout[:, :, H:], dout[:, :, :H]
@@ -532,6 +658,19 @@ class PeekyDecoder(Decoder):
 
 
 class PeekySeq2seq(Seq2seq):
-    """:class:`Seq2seq` with a :class:`PeekyDecoder` (ch07); same parameters."""
+    """:class:`Seq2seq` with a :class:`PeekyDecoder` (ch07); same parameters.
+
+    Parameters
+    ----------
+    vocab_size, wordvec_size, hidden_size : int
+        ``V``, ``D``, ``H``.
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
+        Initialisation seed (keyword only; encoder drawn first, then decoder); None draws
+        from NumPy's global random state, as the book's ``np.random.randn``.
+    dtype : float32 or float64
+        Parameter dtype (keyword only).
+    pad_id : int, optional
+        If given, target positions holding this id are left out of the loss.
+    """
 
     _decoder_class = PeekyDecoder
