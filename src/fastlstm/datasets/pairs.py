@@ -86,7 +86,18 @@ def _split(text: str, level: str) -> list[str]:
 
 
 def pair_vocab(tokens: list[str], level: str) -> TokenVocab:
-    """A pair vocabulary: the four specials, then ``tokens``."""
+    """A pair vocabulary: the four specials, then ``tokens``.
+
+    Parameters
+    ----------
+    tokens : list of str
+        Tokens of the data, in id order.
+    level : {'char', 'word'}
+
+    Returns
+    -------
+    TokenVocab
+    """
     return TokenVocab([*SPECIALS, *tokens], level, unk=UNK)
 
 
@@ -98,9 +109,18 @@ def _pad(seqs: list[np.ndarray], width: int) -> np.ndarray:
 
 
 def encode_questions(vocab: TokenVocab, texts, reverse: bool = False) -> np.ndarray:
-    """Questions as the model reads them: ids ``(N, T)``, reversed if asked, padded right.
+    """Questions as the model reads them: reversed if asked, padded on the right.
 
-    Unknown tokens become ``<unk>``; ``T`` is the longest question's length.
+    Parameters
+    ----------
+    vocab : TokenVocab
+    texts : sequence of str
+    reverse : bool, default False
+
+    Returns
+    -------
+    numpy.ndarray of int32, (N, T)
+        ``T`` is the longest question's length; unknown tokens are ``<unk>``.
     """
     seqs = [vocab.encode(_split(normalize(t), vocab.level)) for t in texts]
     if reverse:
@@ -109,7 +129,18 @@ def encode_questions(vocab: TokenVocab, texts, reverse: bool = False) -> np.ndar
 
 
 def decode_answers(vocab: TokenVocab, ids: np.ndarray) -> list[str]:
-    """Decoded ids ``(N, T)`` to text: up to the first ``</s>``, specials dropped."""
+    """Decoded ids to text: up to the first ``</s>``, specials dropped.
+
+    Parameters
+    ----------
+    vocab : TokenVocab
+    ids : array_like of int, (N, T)
+
+    Returns
+    -------
+    list of str
+        Characters joined as they are, words by spaces; ``<unk>`` as U+FFFD.
+    """
     out = []
     sep = "" if vocab.level == "char" else " "
     for row in np.asarray(ids).tolist():

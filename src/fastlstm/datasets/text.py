@@ -134,7 +134,13 @@ class TokenVocab:
         return f"TokenVocab({len(self)} {self.level}s)"
 
     def to_meta(self) -> dict:
-        """The vocabulary as JSON-able metadata (stored in checkpoints)."""
+        """The vocabulary as JSON-able metadata (stored in checkpoints).
+
+        Returns
+        -------
+        dict
+            ``tokens``, ``level``, ``normalization`` and ``unk``.
+        """
         return {
             "tokens": list(self.tokens),
             "level": self.level,
@@ -145,6 +151,15 @@ class TokenVocab:
     @classmethod
     def from_meta(cls, meta: dict) -> TokenVocab:
         """Rebuild a vocabulary from :meth:`to_meta`.
+
+        Parameters
+        ----------
+        meta : dict
+            What :meth:`to_meta` returned.
+
+        Returns
+        -------
+        TokenVocab
 
         Raises
         ------
@@ -158,18 +173,47 @@ class TokenVocab:
             raise ValueError(f"not the metadata of a text vocabulary: {exc}") from None
 
     def split(self, text: str) -> list[str]:
-        """Cut ``text`` (normalised first) into tokens as the training text was cut."""
+        """Cut ``text`` (normalised first) into tokens as the training text was cut.
+
+        Parameters
+        ----------
+        text : str
+
+        Returns
+        -------
+        list of str
+            Characters, or words with ``<eos>`` for every line end.
+        """
         text = normalize(text, self.normalization)
         return list(text) if self.level == "char" else text.replace("\n", f" {EOS} ").split()
 
     def encode(self, text: str | Sequence[str]) -> np.ndarray:
-        """Ids ``(T,)`` int32 of a text (or of a list of tokens); unknown tokens are ``unk_id``."""
+        """Ids of a text, or of a list of tokens; unknown tokens are ``unk_id``.
+
+        Parameters
+        ----------
+        text : str or sequence of str
+            A text (cut by :meth:`split`) or its tokens.
+
+        Returns
+        -------
+        numpy.ndarray of int32, (T,)
+        """
         tokens = self.split(text) if isinstance(text, str) else list(text)
         get, unk = self.token_to_id.get, self.unk_id
         return np.fromiter((get(t, unk) for t in tokens), dtype=np.int32, count=len(tokens))
 
     def unknown(self, text: str) -> list[str]:
-        """The tokens of ``text`` that are not in the vocabulary, in order, once each."""
+        """The tokens of ``text`` that are not in the vocabulary, in order, once each.
+
+        Parameters
+        ----------
+        text : str
+
+        Returns
+        -------
+        list of str
+        """
         out = []
         for t in self.split(text):
             if t not in self.token_to_id and t not in out:
@@ -179,8 +223,15 @@ class TokenVocab:
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``: characters joined as they are, words by spaces.
 
-        At word level ``<eos>`` ends a line; at character level ``<unk>`` is
-        shown as U+FFFD.
+        Parameters
+        ----------
+        ids : iterable of int
+
+        Returns
+        -------
+        str
+            At word level ``<eos>`` ends a line; at character level ``<unk>``
+            is shown as U+FFFD.
         """
         toks = [self.tokens[int(i)] for i in ids]
         if self.level == "char":
@@ -274,7 +325,17 @@ def read_blocks(path, encoding: str = "utf-8", block: int = _BLOCK) -> Iterator[
 
 
 def tokenize(text: str, level: str) -> list[str]:
-    """Tokens of a (normalised) text: words with ``<eos>`` at line ends, or characters."""
+    """Tokens of a (normalised) text: words with ``<eos>`` at line ends, or characters.
+
+    Parameters
+    ----------
+    text : str
+    level : {'word', 'char'}
+
+    Returns
+    -------
+    list of str
+    """
     if level == "char":
         return list(text)
     return text.replace("\n", f" {EOS} ").split()
