@@ -334,9 +334,8 @@ def _add_generate(sub, common) -> None:
         help="divide the scores by T before sampling; < 1 is more conservative (default: 1)")  # fmt: skip
     add("--top-k", type=_positive_int, metavar="K", help="sample among the K likeliest words only")
     add("--greedy", action="store_true", help="always take the likeliest word")
-    add("--skip", default=None, metavar="WORDS",
-        help="words never generated, separated by spaces (default: 'N <unk> $' for PTB "
-        "models, as the book; '<unk>' for models of a text file)")  # fmt: skip
+    add("--skip", default=None, metavar="WORDS", help="words never generated, separated by "
+        "spaces (default: 'N <unk> $' as the book; '<unk>' for models of a text file)")  # fmt: skip
     add("--seed", type=_nonneg_int, metavar="N", help="seed of the sampling")
     p.set_defaults(func=_cmd_generate)
 
@@ -379,11 +378,10 @@ def _add_translate(sub, common) -> None:
             "Decode questions with a seq2seq model trained by 'fastlstm train' (vocabulary, "
             "widths and reversal are read from the checkpoint), or with the book's "
             "AttentionSeq2seq.pkl (--model attention). Each answer is followed by the "
-            "model's confidence (the probability it gives the whole answer); a warning "
-            "says when a question is unlike the training questions or the confidence is "
-            "below 50%. A question that cannot be answered (unknown characters) is reported "
-            "on stderr, with an empty line on stdout, and the others are answered; the exit "
-            "status is then 1. Python: fastlstm.translate(...)."
+            "model's confidence (the probability of the whole answer); a warning says when a "
+            "question is unlike the training questions or the confidence is below 50%. A "
+            "question not answered (unknown characters) gets an empty line and its error on "
+            "stderr (exit status 1). Python: fastlstm.translate(...)."
         ),
         epilog="example:\n  fastlstm translate --checkpoint runs/attention/best.npz 'Mar 25, 2003'",
         formatter_class=_Formatter,
@@ -468,8 +466,7 @@ def _env(args) -> dict:
 _TRAIN_KEYS = (
     "epochs", "batch_size", "wordvec", "hidden", "lr", "max_grad", "seed", "time_size",
     "dropout", "lr_decay", "max_words", "data", "reverse", "target_accuracy", "limit", "show",
-    "text", "level", "vocab_size", "valid", "test", "encoding", "max_length",
-)  # fmt: skip
+    *fastlstm.api.specs.OWN_DATA_KEYS)  # fmt: skip
 
 
 def _cmd_train(args) -> int:
@@ -526,10 +523,8 @@ def _cmd_eval(args) -> int:
         _say(f"{args.split} perplexity: {result.value:.2f}")
     else:
         _say(f"test accuracy: {result.value * 100:.3f}% ({result.size} questions)")
-        if result.char_error_rate is not None:
-            _say(f"character error rate: {result.char_error_rate:.4f}")
-        if result.confidence_auc is not None and not math.isnan(result.confidence_auc):
-            _say(f"confidence AUC (right answers above wrong ones): {result.confidence_auc:.3f}")
+        for line in result.more_lines():  # models of pairs: error rate, confidence AUC
+            _say(line)
     return 0
 
 

@@ -160,6 +160,8 @@ OWN_LM_SETTINGS = {
 }
 #: seq2seq models on a tab-separated file of pairs (used when ``data`` is one)
 OWN_SEQ_SETTINGS = {"level": "char", "encoding": "utf-8", "max_length": 200}
+#: every setting of one's own data (keyword arguments of :func:`fastlstm.train`)
+OWN_DATA_KEYS = (*OWN_LM_SETTINGS, "max_length")
 # fmt: off
 #: command-line flags of the settings above (checked by :func:`check_setting`)
 OWN_DATA_FLAGS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +53,23 @@ class Evaluation:
     data: str
     char_error_rate: float | None = None
     confidence_auc: float | None = None
+
+    def more_lines(self) -> list[str]:
+        """Lines for the measures beyond ``metric`` (those of models trained on pairs).
+
+        Returns
+        -------
+        list of str
+            The character error rate and the confidence AUC, when measured.
+        """
+        out = []
+        if self.char_error_rate is not None:
+            out.append(f"character error rate: {self.char_error_rate:.4f}")
+        if self.confidence_auc is not None and not math.isnan(self.confidence_auc):
+            out.append(
+                f"confidence AUC (right answers above wrong ones): {self.confidence_auc:.3f}"
+            )
+        return out
 
 
 @dataclass
