@@ -31,7 +31,7 @@ import warnings
 
 import fastlstm
 from fastlstm._validate import is_nonneg_int, is_positive_int
-from fastlstm.api.specs import ALL_MODELS, LAST_FILE, LM_MODELS, SEQ_MODELS, RunError
+from fastlstm.api.specs import ALL_MODELS, LAST_FILE, LM_MODELS, OWN_DATA, SEQ_MODELS, RunError
 
 __all__ = ["main", "build_parser"]
 
@@ -241,7 +241,7 @@ def _add_lm_options(p, name, spec) -> None:
         f"({spec['max_words'] or 'all'})",
     )
     t = p.add_argument_group("your own text (instead of PTB)")
-    for flag, options in fastlstm.api.specs.OWN_DATA_FLAGS["text"]:
+    for flag, options in OWN_DATA["text"]:
         t.add_argument(flag, **options)
 
 
@@ -249,7 +249,7 @@ def _add_seq_options(p, name, spec) -> None:
     g = p.add_argument_group(f"{name} options")
     g.add_argument("--data", metavar="NAME|PATH", help=f"'addition', 'date', a file in their "
                    f"format or of 'source<TAB>target' lines of any lengths ({spec['data']})")  # fmt: skip
-    for flag, options in fastlstm.api.specs.OWN_DATA_FLAGS["pairs"]:
+    for flag, options in OWN_DATA["pairs"]:
         g.add_argument(flag, **options)
     g.add_argument(
         "--reverse",
@@ -466,7 +466,7 @@ def _env(args) -> dict:
 _TRAIN_KEYS = (
     "epochs", "batch_size", "wordvec", "hidden", "lr", "max_grad", "seed", "time_size",
     "dropout", "lr_decay", "max_words", "data", "reverse", "target_accuracy", "limit", "show",
-    *fastlstm.api.specs.OWN_DATA_KEYS)  # fmt: skip
+    *OWN_DATA["keys"])  # fmt: skip
 
 
 def _cmd_train(args) -> int:

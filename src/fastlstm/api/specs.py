@@ -187,6 +187,8 @@ OWN_DATA_FLAGS = {
     ),
 }
 # fmt: on
+#: the command line's view of the above: flags of text and pairs runs, and every key
+OWN_DATA = {**OWN_DATA_FLAGS, "keys": OWN_DATA_KEYS}
 #: settings naming files: made absolute, so that a run can be resumed from elsewhere
 PATH_SETTINGS = ("data", "text", "valid", "test")
 
