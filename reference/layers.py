@@ -962,11 +962,18 @@ class AttentionWeight:
         self.softmax = Softmax()
         self.cache = None
 
-    def forward(self, hs, h):
-        """``hs (N, T, H)``, ``h (N, H) -> a (N, T)``."""
+    def forward(self, hs, h, lengths=None):
+        """``hs (N, T, H)``, ``h (N, H) -> a (N, T)``.
+
+        ``lengths (N,)``: only the first ``lengths[n]`` steps of ``hs[n]`` are
+        attended to; the scores of the others are ``-inf``, so their weights
+        are 0 (and so are their gradients).
+        """
         N, T, H = hs.shape
         hr = h.reshape(N, 1, H)
         s = np.sum(hs * hr, axis=2)  # (N, T)
+        if lengths is not None:
+            s = np.where(np.arange(T)[None, :] < np.asarray(lengths)[:, None], s, -np.inf)
         a = self.softmax.forward(s)
         self.cache = (hs, hr)
         return a
@@ -991,9 +998,9 @@ class Attention:
         self.weight_sum_layer = WeightSum()
         self.attention_weight = None
 
-    def forward(self, hs, h):
-        """``hs (N, T, H)``, ``h (N, H) -> c (N, H)``."""
-        a = self.attention_weight_layer.forward(hs, h)
+    def forward(self, hs, h, lengths=None):
+        """``hs (N, T, H)``, ``h (N, H) -> c (N, H)``; ``lengths`` as :class:`AttentionWeight`."""
+        a = self.attention_weight_layer.forward(hs, h, lengths)
         out = self.weight_sum_layer.forward(hs, a)
         self.attention_weight = a
         return out
@@ -1019,8 +1026,12 @@ class TimeAttention:
         self.layers = None
         self.attention_weights = None
 
-    def forward(self, hs_enc, hs_dec):
-        """``hs_enc (N, Te, H)``, ``hs_dec (N, Td, H) -> (N, Td, H)``."""
+    def forward(self, hs_enc, hs_dec, lengths=None):
+        """``hs_enc (N, Te, H)``, ``hs_dec (N, Td, H) -> (N, Td, H)``.
+
+        ``lengths (N,)``, optional: real (unpadded) steps of each ``hs_enc`` row;
+        the steps past them get zero attention weight.
+        """
         dtype = _float_dtype(hs_dec)
         hs_enc = _as_float(hs_enc, dtype, "hs_enc", ndim=3)
         hs_dec = _as_float(hs_dec, dtype, "hs_dec", ndim=3)
@@ -1034,7 +1045,7 @@ class TimeAttention:
         self.attention_weights = []
         for t in range(T):
             layer = Attention()
-            out[:, t, :] = layer.forward(hs_enc, hs_dec[:, t, :])
+            out[:, t, :] = layer.forward(hs_enc, hs_dec[:, t, :], lengths)
             self.layers.append(layer)
             self.attention_weights.append(layer.attention_weight)
         return out

@@ -420,7 +420,7 @@ def test_translate_reports_confidence_and_warns_on_unusual_questions(tmp_path, d
     )
     for t in (good, hello, empty, answer_like):
         assert 0.0 < t.confidence <= 1.0
-        assert t.confidence == pytest.approx(float(np.mean(t.char_probs)))
+        assert t.confidence == pytest.approx(float(np.prod(t.char_probs)))  # the answer's
     assert not [w for w in good.warnings if "unlike" in w]
     assert any("unlike the training questions" in w for w in hello.warnings)
     assert any("empty" in w for w in empty.warnings)

@@ -59,6 +59,30 @@ def test_kernel_gives_the_step_loops_ids_and_weights(name, dtype, N, T, S):
 
 
 @pytest.mark.parametrize("name", list(SEQ2SEQ))
+def test_an_end_symbol_gives_what_the_step_loop_gives(name):
+    """With ``end_id`` the step loop stops once every answer has produced it and fills the
+    rest with it (attention weights zero); the kernel decodes to the end and must agree."""
+    xs = _questions(2, 5, seed=2)  # few answers: an id all of them produce stops early
+    stopped = 0
+    for seed in range(4):
+        model = getattr(F, name)(V, D, SEQ2SEQ[name], seed=seed, dtype=np.float64)
+        for p in model.params:
+            p *= 8  # answers that vary from step to step
+        full = model.generate_batch(xs, 3, 12)
+        for end_id in range(V):
+            got = model.generate_batch(xs, 3, 12, end_id=end_id)
+            attention = getattr(model.decoder, "attention", None)
+            got_w = None if attention is None else attention.weights.copy()
+            h = model.encoder.forward(xs)
+            want = model.decoder._generate_steps(h, 3, 12, end_id=end_id)
+            np.testing.assert_array_equal(got, want)
+            if attention is not None:
+                assert got_w.tobytes() == attention.weights.tobytes()
+            stopped += not np.array_equal(full, got)
+    assert stopped, "no end symbol stopped the decoding early: the test shows nothing"
+
+
+@pytest.mark.parametrize("name", list(SEQ2SEQ))
 def test_one_question_at_a_time_gives_the_reference_answers(name):
     H = SEQ2SEQ[name]
     fast = getattr(F, name)(V, D, H, seed=9, dtype=np.float64)

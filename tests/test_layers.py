@@ -687,6 +687,46 @@ def test_time_attention(shape, seed, dtype):
     assert len(fast.attention_weights) == T
 
 
+@dtypes
+@cases
+def test_time_attention_with_lengths(shape, seed, dtype):
+    """Padded encoder steps (past ``lengths[n]``) get zero weight and zero gradient,
+    against the reference's -inf scores; each sample equals its unpadded run."""
+    rng = np.random.default_rng(seed)
+    hs_enc, _ = _attention_inputs(rng, dtype, shape)
+    N, T, Te, H = shape["N"], shape["T"], shape["Te"], shape["H"]
+    hs_dec = draw(rng, dtype, (N, T, H), H**-0.25)
+    lengths = rng.integers(1, Te + 1, N)
+    lengths[0] = 1
+    lengths[-1] = Te
+    fast, ref = FL.TimeAttention(), RL.TimeAttention()
+    compare(
+        "TimeAttention(lengths)",
+        fast,
+        ref,
+        [hs_enc, hs_dec, lengths],
+        dtype,
+        rng,
+        forward_attrs=("attention_weights",),
+    )
+    w = fast.weights
+    for n in range(N):
+        assert not w[n, :, lengths[n] :].any()
+    dout = draw(rng, dtype, (N, T, H))
+    out = fast.forward(hs_enc, hs_dec, lengths)
+    dhs_enc, _ = fast.backward(dout)
+    for n in range(N):
+        assert not dhs_enc[n, lengths[n] :].any()
+        alone = FL.TimeAttention()
+        L = lengths[n]
+        np.testing.assert_array_equal(
+            alone.forward(hs_enc[n : n + 1, :L], hs_dec[n : n + 1]), out[n : n + 1]
+        )
+        np.testing.assert_array_equal(alone.backward(dout[n : n + 1])[0], dhs_enc[n : n + 1, :L])
+    with pytest.raises(ValueError, match="lengths must be in"):
+        fast.forward(hs_enc, hs_dec, np.zeros(N, dtype=np.int64))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype, monkeypatch):
     """Inside ``fixed_weights()`` steps reuse the laid-out weights (the same outputs as

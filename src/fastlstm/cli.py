@@ -31,7 +31,7 @@ import warnings
 
 from fastlstm._validate import is_nonneg_int, is_positive_int
 from fastlstm._version import __version__
-from fastlstm.api.specs import ALL_MODELS, LAST_FILE, LM_MODELS, SEQ_MODELS, RunError
+from fastlstm.api.specs import ALL_MODELS, LAST_FILE, LM_MODELS, OWN_DATA, SEQ_MODELS, RunError
 
 __all__ = ["main", "build_parser"]
 
@@ -240,15 +240,17 @@ def _add_lm_options(p, name, spec) -> None:
         help="use only the first N words of each PTB split, for quick runs; 0 = all "
         f"({spec['max_words'] or 'all'})",
     )
+    t = p.add_argument_group("your own text (instead of PTB)")
+    for flag, options in OWN_DATA["text"]:
+        t.add_argument(flag, **options)
 
 
 def _add_seq_options(p, name, spec) -> None:
     g = p.add_argument_group(f"{name} options")
-    g.add_argument(
-        "--data",
-        metavar="NAME|PATH",
-        help=f"'addition', 'date' or the path of a file in their format ({spec['data']})",
-    )
+    g.add_argument("--data", metavar="NAME|PATH", help=f"'addition', 'date', a file in their "
+                   f"format or of 'source<TAB>target' lines of any lengths ({spec['data']})")  # fmt: skip
+    for flag, options in OWN_DATA["pairs"]:
+        g.add_argument(flag, **options)
     g.add_argument(
         "--reverse",
         action=argparse.BooleanOptionalAction,
@@ -332,8 +334,8 @@ def _add_generate(sub, common) -> None:
         help="divide the scores by T before sampling; < 1 is more conservative (default: 1)")  # fmt: skip
     add("--top-k", type=_positive_int, metavar="K", help="sample among the K likeliest words only")
     add("--greedy", action="store_true", help="always take the likeliest word")
-    add("--skip", default="N <unk> $", metavar="WORDS",
-        help="words never generated, separated by spaces (default: %(default)r, as the book)")  # fmt: skip
+    add("--skip", default=None, metavar="WORDS", help="words never generated, separated by "
+        "spaces (default: 'N <unk> $' as the book; '<unk>' for models of a text file)")  # fmt: skip
     add("--seed", type=_nonneg_int, metavar="N", help="seed of the sampling")
     p.set_defaults(func=_cmd_generate)
 
@@ -376,9 +378,10 @@ def _add_translate(sub, common) -> None:
             "Decode questions with a seq2seq model trained by 'fastlstm train' (vocabulary, "
             "widths and reversal are read from the checkpoint), or with the book's "
             "AttentionSeq2seq.pkl (--model attention). Each answer is followed by the "
-            "model's confidence (mean probability of the decoded characters); a warning "
-            "says when a question is unlike the training questions or the confidence is "
-            "low. Python: fastlstm.translate(...)."
+            "model's confidence (the probability of the whole answer); a warning says when a "
+            "question is unlike the training questions or the confidence is below 50%. A "
+            "question not answered (unknown characters) gets an empty line and its error on "
+            "stderr (exit status 1). Python: fastlstm.translate(...)."
         ),
         epilog="example:\n  fastlstm translate --checkpoint runs/attention/best.npz 'Mar 25, 2003'",
         formatter_class=_Formatter,
@@ -463,7 +466,7 @@ def _env(args) -> dict:
 _TRAIN_KEYS = (
     "epochs", "batch_size", "wordvec", "hidden", "lr", "max_grad", "seed", "time_size",
     "dropout", "lr_decay", "max_words", "data", "reverse", "target_accuracy", "limit", "show",
-)  # fmt: skip
+    *OWN_DATA["keys"])  # fmt: skip
 
 
 def _cmd_train(args) -> int:
@@ -520,6 +523,8 @@ def _cmd_eval(args) -> int:
         _say(f"{args.split} perplexity: {result.value:.2f}")
     else:
         _say(f"test accuracy: {result.value * 100:.3f}% ({result.size} questions)")
+        for line in result.more_lines():  # models of pairs: error rate, confidence AUC
+            _say(line)
     return 0
 
 
@@ -530,12 +535,14 @@ def _cmd_translate(args) -> int:
         args.checkpoint, args.text, model=args.model, data=args.data, reverse=args.reverse,
         **_env(args),
     )  # fmt: skip
-    for a in answers:
+    for a in answers:  # one line per question on stdout, errors on stderr
         sure = "" if math.isnan(a.confidence) else f"  (confidence {a.confidence:.1%})"
         _say(f"{a.answer}{sure}")
+        if not a.ok:
+            print(f"{PROG}: error: {a.question!r}: {a.error}", file=sys.stderr, flush=True)
         for note in a.warnings:
             _warn(note)
-    return 0
+    return 0 if all(a.ok for a in answers) else 1
 
 
 # --------------------------------------------------------------------------- #

@@ -87,3 +87,56 @@ def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
                 for k in range(H):
                     dhs_enc[n, e, k] += ds * hs_dec[n, t, k]
                     dhs_dec[n, t, k] += ds * hs_enc[n, e, k]
+
+
+@dual
+def attention_forward_len(hs_enc, hs_dec, lengths, a, out):
+    """:func:`attention_forward` over the first ``lengths[n]`` encoder steps of sample ``n``.
+
+    hs_enc (N, Te, H), hs_dec (N, Td, H), lengths (N,) int64 in [1, Te] -> a (N, Td, Te)
+    (zero past ``lengths[n]``), out (N, Td, H).  The steps attended to are computed
+    exactly as :func:`attention_forward` on ``hs_enc[n, :lengths[n]]``.
+    """
+    N, Te, H = hs_enc.shape
+    Td = hs_dec.shape[1]
+    for n in prange(N):
+        L = lengths[n]
+        for t in range(Td):
+            for e in range(L):
+                a[n, t, e] = dot8(hs_enc[n, e], hs_dec[n, t])
+            softmax_row(a[n, t, :L], a[n, t, :L])
+            for e in range(L, Te):
+                a[n, t, e] = 0
+            for k in range(H):
+                out[n, t, k] = 0
+            for e in range(L):
+                w = a[n, t, e]
+                for k in range(H):
+                    out[n, t, k] += w * hs_enc[n, e, k]
+
+
+@dual
+def attention_backward_len(hs_enc, hs_dec, lengths, a, dout, dhs_enc, dhs_dec, da):
+    """Gradients of :func:`attention_forward_len`; ``dhs_enc`` is zero past ``lengths[n]``."""
+    N, Te, H = hs_enc.shape
+    Td = hs_dec.shape[1]
+    for n in prange(N):
+        L = lengths[n]
+        for e in range(Te):
+            for k in range(H):
+                dhs_enc[n, e, k] = 0
+        for t in range(Td):
+            dot = cast_like(da, 0.0)
+            for e in range(L):
+                w = a[n, t, e]
+                da[n, e] = dot8(dout[n, t], hs_enc[n, e])
+                for k in range(H):
+                    dhs_enc[n, e, k] += w * dout[n, t, k]
+                dot += da[n, e] * w
+            for k in range(H):
+                dhs_dec[n, t, k] = 0
+            for e in range(L):
+                ds = a[n, t, e] * (da[n, e] - dot)
+                for k in range(H):
+                    dhs_enc[n, e, k] += ds * hs_dec[n, t, k]
+                    dhs_dec[n, t, k] += ds * hs_enc[n, e, k]

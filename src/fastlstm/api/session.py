@@ -20,7 +20,7 @@ import numpy as np
 from fastlstm import _notebook, _warmup, engine, evaluation
 from fastlstm import io as fio
 from fastlstm.api import _util as u
-from fastlstm.api import data
+from fastlstm.api import data, owndata
 from fastlstm.api.loading import model_class
 from fastlstm.api.plots import write_plots
 from fastlstm.api.specs import (
@@ -34,6 +34,7 @@ from fastlstm.api.specs import (
     RunError,
 )
 from fastlstm.datasets import sequence
+from fastlstm.datasets.pairs import PAD_ID
 from fastlstm.optim import SGD, Adam, PlateauDecay
 
 
@@ -258,6 +259,15 @@ class LMSession(_Session):
 
     def load_data(self):
         cfg = self.cfg
+        self.text_meta = None
+        if cfg.get("text"):  # a text file of one's own
+            need = EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1
+            text, source = owndata.lm_text_data(cfg, need)
+            self.corpus_val, self.corpus_test = text.valid, text.test
+            self.xs, self.ts = text.train[:-1], text.train[1:]  # inputs, targets
+            self.vocab = list(text.vocab.tokens)
+            self.text_meta = {"vocab": text.vocab.to_meta(), "data_source": source}
+            return
         corpus, word_to_id, id_to_word = data.ptb("train", cfg["max_words"])
         self.corpus_val = data.ptb("val", cfg["max_words"])[0]
         self.corpus_test = data.ptb("test", cfg["max_words"])[0]
@@ -291,7 +301,8 @@ class LMSession(_Session):
 
     def restore(self, ckpt, source):
         if ckpt.extra.get("vocab") != self.vocab:
-            raise RunError("the PTB vocabulary differs from that of the resumed training")
+            what = "the text's" if self.text_meta else "the PTB"
+            raise RunError(f"{what} vocabulary differs from that of the resumed training")
         self.restore_common(ckpt, source)
         u.restore_generators(self.model, ckpt.extra.get("model_rng_states"), source)
         if self.decay is not None and ckpt.extra.get("decay"):
@@ -301,8 +312,9 @@ class LMSession(_Session):
 
     def describe(self) -> str:
         kw = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        unit = f"{self.text_meta['vocab']['level']}s" if self.text_meta else "words"
         return (
-            f"{self.spec['class']}({kw}), {len(self.xs) + 1} training words, "
+            f"{self.spec['class']}({kw}), {len(self.xs) + 1} training {unit}, "
             f"seed {self.cfg['seed']}, output in {self.out}"
         )
 
@@ -311,6 +323,7 @@ class LMSession(_Session):
             "decay": self.decay.state_dict() if self.decay is not None else None,
             "model_rng_states": [g.bit_generator.state for g in u.model_generators(self.model)],
             "vocab": self.vocab,
+            **({"text": self.text_meta} if self.text_meta else {}),
         }
 
     curve, transform, postfix, postfix_format = "train_ppl", math.exp, "ppl", "%.2f"
@@ -401,6 +414,25 @@ class SeqSession(_Session):
 
     def load_data(self):
         cfg = self.cfg
+        self.pad_id = None
+        if owndata.is_pairs_file(cfg["data"]):  # source<TAB>target lines of any lengths
+            pairs, source = owndata.pairs_data(cfg)
+            self.x_train, self.t_train = pairs.x_train, pairs.t_train
+            self.x_test, self.t_test = pairs.x_test, pairs.t_test
+            self.vocab, self.n_lines = pairs.vocab, source["pairs"]
+            self.pad_id = PAD_ID
+            if self.name == "attention-bi":
+                raise RunError(
+                    "attention-bi cannot train on pairs of different lengths (its "
+                    "right-to-left LSTM would read the padding first); use attention"
+                )
+            self.info = owndata.pairs_info(pairs, source, cfg["reverse"])
+            if len(self.x_train) < cfg["batch_size"]:
+                raise RunError(
+                    f"{source['path']}: batch_size={cfg['batch_size']} is larger than the "
+                    f"data ({len(self.x_train)} training pairs); lower --batch-size"
+                )
+            return
         (x, t), (xt, tt), vocab, self.n_lines = data.sequence(
             cfg["data"], cfg["reverse"], cfg["limit"]
         )
@@ -426,6 +458,8 @@ class SeqSession(_Session):
     def build(self):
         cfg = self.cfg
         kwargs = self.size_kwargs()
+        if self.pad_id is not None:
+            kwargs["pad_id"] = self.pad_id
         if cfg["seed"] == "book":
             # the book's scripts draw the weights, then every epoch's shuffle, from the
             # global state load_data seeded: one RandomState replays that stream
@@ -443,8 +477,14 @@ class SeqSession(_Session):
         self.history = {"loss": [], "accuracy": []}
         self.best = -1.0
 
+    def vocab_record(self):
+        """The vocabulary as checkpoints record it."""
+        if self.pad_id is not None:
+            return list(self.vocab.tokens)
+        return "".join(self.vocab.chars)
+
     def restore(self, ckpt, source):
-        if ckpt.extra.get("vocab") != "".join(self.vocab.chars):
+        if ckpt.extra.get("vocab") != self.vocab_record():
             raise RunError(
                 f"the data {self.cfg['data']} ({self.vocab.source}) differ from those of "
                 "the resumed training"
@@ -462,7 +502,7 @@ class SeqSession(_Session):
         )
 
     def task_meta(self) -> dict:
-        return {"vocab": "".join(self.vocab.chars), "seq2seq": self.info}
+        return {"vocab": self.vocab_record(), "seq2seq": self.info}
 
     def rng_state(self):
         return u.rng_state(self.rng)
@@ -483,7 +523,12 @@ class SeqSession(_Session):
         return len(self.x_train) // self.cfg["batch_size"]
 
     def batches(self):
-        return engine.ShuffledBatches(self.x_train, self.t_train, self.cfg["batch_size"], self.rng)
+        batches = engine.ShuffledBatches(
+            self.x_train, self.t_train, self.cfg["batch_size"], self.rng
+        )
+        if self.pad_id is not None:  # columns of padding only: the same loss, faster
+            return owndata.TrimmedBatches(batches, self.pad_id)
+        return batches
 
     def begin_epoch(self, resumed):
         self.epoch_rng = u.rng_state(self.rng)  # a stopped epoch resumes from here
@@ -497,6 +542,13 @@ class SeqSession(_Session):
         return f"in epoch {epoch + 1} after iteration {partial['iteration']}"
 
     def evaluate_epoch(self) -> float:
+        if self.pad_id is not None:
+            score = owndata.pairs_accuracy(
+                self.model, self.x_test, self.t_test, self.vocab, reverse=self.cfg["reverse"],
+                show=self.cfg["show"] if self.say.verbose else 0,
+                **({"file": self.say.stream} if self.say.verbose else {}),
+            )  # fmt: skip
+            return score.accuracy
         return evaluation.seq2seq_accuracy(
             self.model,
             self.x_test,
@@ -526,13 +578,22 @@ class SeqSession(_Session):
     def finish(self) -> dict:
         self.say(f"best accuracy: {self.best * 100:.3f}%")
         self.load_best()
-        return self.summarize(
-            {
-                "model": self.name,
-                "config": self.cfg,
-                "data_source": self.vocab.source,
-                "epochs": len(self.history["accuracy"]),
-                "best_accuracy": self.best,
-                "accuracy": self.history["accuracy"],
-            }
-        )
+        summary = {
+            "model": self.name,
+            "config": self.cfg,
+            "data_source": self.vocab.source,
+            "epochs": len(self.history["accuracy"]),
+            "best_accuracy": self.best,
+            "accuracy": self.history["accuracy"],
+        }
+        if self.pad_id is not None:
+            score = owndata.pairs_accuracy(self.model, self.x_test, self.t_test, self.vocab,
+                                           reverse=self.cfg["reverse"], confidence=True)  # fmt: skip
+            summary.update(
+                char_error_rate=score.char_error_rate, confidence_auc=score.confidence_auc
+            )
+            self.say(
+                f"best model: character error rate {score.char_error_rate:.4f}, confidence "
+                f"AUC {score.confidence_auc:.3f} (right answers ranked above wrong ones)"
+            )
+        return self.summarize(summary)

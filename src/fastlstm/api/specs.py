@@ -143,7 +143,54 @@ def settings(name: str) -> dict[str, Any]:
     cfg.setdefault("seed", None)
     if name in SEQ_MODELS:
         cfg.update(target_accuracy=None, limit=None, show=3)
+        cfg.update(OWN_SEQ_SETTINGS)
+    else:
+        cfg.update(OWN_LM_SETTINGS)
     return cfg
+
+
+#: language models on a text file of one's own (``text=None``: PTB)
+OWN_LM_SETTINGS = {
+    "text": None,
+    "level": "word",
+    "vocab_size": None,
+    "valid": None,
+    "test": None,
+    "encoding": "utf-8",
+}
+#: seq2seq models on a tab-separated file of pairs (used when ``data`` is one)
+OWN_SEQ_SETTINGS = {"level": "char", "encoding": "utf-8", "max_length": 200}
+#: every setting of one's own data (keyword arguments of :func:`fastlstm.train`)
+OWN_DATA_KEYS = (*OWN_LM_SETTINGS, "max_length")
+# fmt: off
+#: command-line flags of the settings above (checked by :func:`check_setting`)
+OWN_DATA_FLAGS = {
+    "text": (
+        ("--text", {"metavar": "PATH", "help": "train on this text file (UTF-8 unless "
+         "--encoding); validation and test are its last 5%% and 5%% unless --valid and "
+         "--test are given"}),
+        ("--level", {"choices": ("word", "char"), "help": "word: whitespace-separated words, "
+         "a line end is <eos> (default); char: Unicode characters after NFC normalisation, "
+         "the line end is one"}),
+        ("--vocab-size", {"type": int, "metavar": "N",
+                          "help": "keep the N most frequent tokens, <unk> included (all)"}),
+        ("--valid", {"metavar": "PATH", "help": "validation text file"}),
+        ("--test", {"metavar": "PATH", "help": "test text file"}),
+        ("--encoding", {"metavar": "ENC", "help": "encoding of the files (utf-8)"}),
+    ),
+    "pairs": (
+        ("--level", {"choices": ("char", "word"),
+                     "help": "tokens of a file of pairs: characters (default) or words"}),
+        ("--encoding", {"metavar": "ENC", "help": "encoding of a file of pairs (utf-8)"}),
+        ("--max-length", {"type": int, "metavar": "N", "help": "skip (and count) the pairs "
+                          "with a side longer than N tokens (200)"}),
+    ),
+}
+# fmt: on
+#: the command line's view of the above: flags of text and pairs runs, and every key
+OWN_DATA = {**OWN_DATA_FLAGS, "keys": OWN_DATA_KEYS}
+#: settings naming files: made absolute, so that a run can be resumed from elsewhere
+PATH_SETTINGS = ("data", "text", "valid", "test")
 
 
 def _off_or_positive(v):
@@ -170,7 +217,24 @@ _CHECKS = {
     "target_accuracy": (lambda v: is_positive_number(v) and v <= 1, "a number in (0, 1]"),
     "reverse": (lambda v: isinstance(v, bool), "True or False"),
     "data": (lambda v: isinstance(v, str) and v != "", "'addition', 'date' or a file path"),
+    "text": (lambda v: isinstance(v, str) and v != "", "the path of a text file"),
+    "valid": (lambda v: isinstance(v, str) and v != "", "the path of a text file"),
+    "test": (lambda v: isinstance(v, str) and v != "", "the path of a text file"),
+    "level": (lambda v: v in ("word", "char"), "'word' or 'char'"),
+    "encoding": (lambda v: isinstance(v, str) and _known_encoding(v), "a known text encoding"),
+    "vocab_size": (lambda v: is_positive_int(v) and v >= 2, "an integer >= 2"),
+    "max_length": (is_positive_int, "a positive integer"),
 }
+
+
+def _known_encoding(name: str) -> bool:
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 def check_setting(name: str, key: str, value):
@@ -189,7 +253,7 @@ def check_setting(name: str, key: str, value):
         book = " or 'book'" if ALL_MODELS[name].get("seed") == "book" else ""
         raise ValueError(f"seed must be an integer >= 0{book}, got {value!r}")
     test, expected = _CHECKS[key]
-    if hasattr(value, "__fspath__") and key == "data":
+    if hasattr(value, "__fspath__") and key in PATH_SETTINGS:
         value = str(value)
     try:
         ok = bool(test(value))
@@ -201,6 +265,6 @@ def check_setting(name: str, key: str, value):
         return float(value or 0.0)
     if key in ("lr", "dropout", "target_accuracy"):
         return float(value)
-    if key in ("data", "reverse"):
+    if key in ("data", "reverse", "text", "valid", "test", "level", "encoding"):
         return value
     return int(value)

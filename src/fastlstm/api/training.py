@@ -306,6 +306,8 @@ def resolve_settings(name: str, given: dict, saved: dict | None, source=None) ->
         value = _checked_setting(name, key, value, None)
         if key == "data":
             value = value if value in BOOK_DATA else data_file(value)  # absolute: resumable
+        elif key in ("text", "valid", "test"):
+            value = str(u.existing_file(value, f"{key} file").resolve())
         if saved is not None and key not in RESUME_MAY_CHANGE and value != saved.get(key):
             flag = "--" + key.replace("_", "-")
             raise RunError(
@@ -313,6 +315,7 @@ def resolve_settings(name: str, given: dict, saved: dict | None, source=None) ->
                 "it cannot change when resuming"
             )
         cfg[key] = value
+    _check_own_data(name, given, cfg)
     if cfg["seed"] is None:
         cfg["seed"] = int(np.random.SeedSequence().generate_state(1)[0])
     return cfg
@@ -323,6 +326,24 @@ def _checked_setting(name, key, value, default):
     if value is None and default is None:
         return None
     return check_setting(name, key, value)
+
+
+def _check_own_data(name: str, given: dict, cfg: dict) -> None:
+    """Refuse settings of one's own data given without such data (they would be ignored)."""
+    from fastlstm.api.owndata import is_pairs_file
+
+    if name in LM_MODELS:
+        needs, data = ("level", "vocab_size", "valid", "test", "encoding"), cfg.get("text")
+        what = "text= (--text PATH)"
+    else:
+        needs, data = ("level", "encoding", "max_length"), is_pairs_file(cfg["data"])
+        what = "data= (--data) a tab-separated file of pairs"
+    unused = [k for k in needs if given.get(k) is not None]
+    if unused and not data:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise ValueError(f"{flags}: only for training on your own data; give {what}")
+    if name in LM_MODELS and data and (cfg.get("valid") is None) != (cfg.get("test") is None):
+        raise ValueError("--valid and --test go together: give both files, or neither")
 
 
 def _out_folder(name, out, resume) -> tuple[Path, bool]:
@@ -353,36 +374,32 @@ def _resumed_data_dir(data_dir, ckpt):
 _SETTINGS = (
     "epochs", "batch_size", "wordvec", "hidden", "lr", "max_grad", "seed", "time_size",
     "dropout", "lr_decay", "max_words", "data", "reverse", "target_accuracy", "limit", "show",
+    "text", "level", "vocab_size", "valid", "test", "encoding", "max_length",
 )  # fmt: skip
 
 
+# fmt: off
 def train(
     model: str,
     *,
     out=None,
     resume=None,
     overwrite: bool = False,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    wordvec: int | None = None,
-    hidden: int | None = None,
-    lr: float | None = None,
-    max_grad: float | None = None,
+    epochs: int | None = None, batch_size: int | None = None, wordvec: int | None = None,
+    hidden: int | None = None, lr: float | None = None, max_grad: float | None = None,
     seed: int | str | None = None,
-    time_size: int | None = None,
-    dropout: float | None = None,
-    lr_decay: float | None = None,
+    time_size: int | None = None, dropout: float | None = None, lr_decay: float | None = None,
     max_words: int | None = None,
-    data=None,
-    reverse: bool | None = None,
-    target_accuracy: float | None = None,
-    limit: int | None = None,
-    show: int | None = None,
+    data=None, reverse: bool | None = None, target_accuracy: float | None = None,
+    limit: int | None = None, show: int | None = None,
+    text=None, level: str | None = None, vocab_size: int | None = None, valid=None, test=None,
+    encoding: str | None = None, max_length: int | None = None,
     data_dir=None,
     threads: int | None = None,
     progress: bool = True,
     verbose: bool = True,
 ) -> Run:
+    # fmt: on
     """Train one of the book's models, as ``fastlstm train MODEL`` does.
 
     Settings left as None take the value of the book's script for the model
@@ -411,9 +428,14 @@ def train(
         Language models: BPTT length, dropout ratio, learning-rate divisor on a
         worse validation perplexity (0: none), PTB words per split (0: all).
     data, reverse, target_accuracy, limit, show : optional
-        Seq2seq models: ``'addition'``, ``'date'`` or a file path; reversed
-        questions; accuracy at which to stop; first ``limit`` training and test
-        questions only; test questions printed after each epoch.
+        Seq2seq models: ``'addition'``, ``'date'`` or a file path (the book's
+        format, or ``source<TAB>target`` lines: :mod:`fastlstm.datasets.pairs`);
+        reversed questions; accuracy at which to stop; first ``limit`` training
+        and test questions only; test questions printed after each epoch.
+    text, level, vocab_size, valid, test, encoding, max_length : optional
+        A text file instead of PTB, ``'word'`` or ``'char'``, vocabulary size,
+        validation and test files (:mod:`fastlstm.datasets.text`); level (char
+        default), encoding and longest pair of a file of pairs.
     data_dir, threads : optional
         Data directory (instead of ``FASTLSTM_DATA``); numba kernel threads.
     progress : bool, default True

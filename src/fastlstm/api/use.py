@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,8 +24,8 @@ from fastlstm.evaluation import decode_one
 
 __all__ = ["evaluate", "translate", "generate_text", "Evaluation", "Translation"]
 
-#: below this mean probability of its characters an answer is flagged as unsure
-LOW_CONFIDENCE = 0.9
+#: below this probability (of the whole answer) an answer is flagged as unsure
+LOW_CONFIDENCE = 0.5
 
 
 @dataclass
@@ -40,12 +41,37 @@ class Evaluation:
         Words or questions evaluated.
     data : str
         What was evaluated (PTB split, or the file / generator of the questions).
+    char_error_rate : float or None
+        Models trained on a file of pairs: edits per target character (or word).
+    confidence_auc : float or None
+        Models trained on a file of pairs: how well the confidence of
+        :func:`translate` ranks right answers above wrong ones (area under the
+        ROC curve; 0.5 is chance, 1 perfect).
     """
 
     metric: str
     value: float
     size: int
     data: str
+    char_error_rate: float | None = None
+    confidence_auc: float | None = None
+
+    def more_lines(self) -> list[str]:
+        """Lines for the measures beyond ``metric`` (those of models trained on pairs).
+
+        Returns
+        -------
+        list of str
+            The character error rate and the confidence AUC, when measured.
+        """
+        out = []
+        if self.char_error_rate is not None:
+            out.append(f"character error rate: {self.char_error_rate:.4f}")
+        if self.confidence_auc is not None and not math.isnan(self.confidence_auc):
+            out.append(
+                f"confidence AUC (right answers above wrong ones): {self.confidence_auc:.3f}"
+            )
+        return out
 
 
 @dataclass
@@ -55,12 +81,20 @@ class Translation:
     Attributes
     ----------
     question, answer : str
+        The answer is ``''`` when the question could not be answered (see ``error``).
     confidence : float
-        Mean probability the model gave the characters it decoded (0-1).
+        The probability the model gives the whole answer it decoded: the
+        product of its characters' probabilities (0-1; the end symbol counts
+        for models trained on pairs).  One unsure character is enough to make
+        it low; NaN if there is no answer.
     char_probs : ndarray
-        The probability of each decoded character (answer width, padding included).
+        The probability of each decoded character (book data: the answer
+        width, padding included; pairs: the answer and its end symbol).
     warnings : list of str
         Why the answer may not be trusted (input unlike the training data, low confidence).
+    error : str or None
+        Why there is no answer (characters the model does not know, a
+        question too long ...), or None.
     """
 
     question: str
@@ -68,6 +102,12 @@ class Translation:
     confidence: float
     char_probs: np.ndarray = field(repr=False)
     warnings: list = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the question was answered."""
+        return self.error is None
 
 
 # --------------------------------------------------------------------------- #
@@ -205,7 +245,16 @@ def evaluate(
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, ALL_MODELS)
         if loaded.name in LM_MODELS:
-            return _evaluate_lm(loaded, split, max_words, say)
+            if loaded.extra.get("text"):
+                from fastlstm.api import owndata
+
+                ppl, size, what = owndata.evaluate_text_lm(loaded, split, say)
+                return Evaluation("perplexity", ppl, size, what)
+            with _recorded_data_dir(loaded, data_dir):
+                return _evaluate_lm(loaded, split, max_words, say)
+        info = loaded.extra.get("seq2seq") or {}
+        if info.get("format") == "pairs":
+            return _evaluate_pairs(loaded, data, limit, show, say)
         (x_test, t_test), vocab, rev, _ = _seq_data(loaded, data, reverse, limit, say)
         acc = evaluation.seq2seq_accuracy(
             loaded.model,
@@ -217,6 +266,50 @@ def evaluate(
             **({"file": say.stream} if verbose else {}),
         )
     return Evaluation("accuracy", acc, len(x_test), str(vocab.source))
+
+
+def _recorded_data_dir(loaded, data_dir):
+    """The data directory a PTB model was trained with, when none is given now."""
+    import contextlib
+    import os
+    from pathlib import Path
+
+    saved = loaded.extra.get("data_dir")
+    if data_dir is not None or os.environ.get("FASTLSTM_DATA") or not saved:
+        return contextlib.nullcontext()
+    if not Path(saved).is_dir():
+        return contextlib.nullcontext()
+    return u.data_dir(saved)
+
+
+def _evaluate_pairs(loaded, data, limit, show, say) -> Evaluation:
+    from fastlstm.api import owndata
+    from fastlstm.datasets.text import TokenVocab
+
+    info = loaded.extra["seq2seq"]
+    source = info["data_source"]
+    vocab = TokenVocab.from_meta(info["vocab"])
+    cfg = {
+        "data": data if data is not None else source["path"],
+        "level": source["level"],
+        "encoding": source.get("encoding", "utf-8"),
+        "max_length": source.get("max_length", 200),
+        "reverse": info["reverse"],
+        "limit": limit,
+    }
+    if data is None:
+        owndata._check_recorded(source["path"], source.get("sha256"), "pairs")
+        say(f"data: {source['path']}, as in training (give --data / data= to choose)")
+    pairs, _ = owndata.pairs_data(cfg, vocab=vocab)
+    score = owndata.pairs_accuracy(
+        loaded.model, pairs.x_test, pairs.t_test, vocab, reverse=info["reverse"],
+        show=show if say.verbose else 0, confidence=True,
+        **({"file": say.stream} if say.verbose else {}),
+    )  # fmt: skip
+    return Evaluation(
+        "accuracy", score.accuracy, score.size, cfg["data"],
+        char_error_rate=score.char_error_rate, confidence_auc=score.confidence_auc,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- #
@@ -290,14 +383,22 @@ def _translate_one(loaded, vocab, info, text) -> Translation:
     if info["reverse"]:
         xs = np.ascontiguousarray(xs[:, ::-1])
     probs = _char_probs(loaded.model, xs, vocab.char_to_id[info["start_char"]], ids)
-    conf = float(np.mean(probs)) if probs is not None else float("nan")
+    conf = float(np.prod(probs)) if probs is not None else float("nan")
     notes = _input_warnings(text, info)
     if conf < LOW_CONFIDENCE:
         notes.append(
-            f"low confidence for {text!r}: the decoded characters have a mean probability "
-            f"of {conf:.1%} (below {LOW_CONFIDENCE:.0%})"
+            f"low confidence for {text!r}: the model gives this answer a probability of "
+            f"{conf:.1%} (below {LOW_CONFIDENCE:.0%})"
         )
     return Translation(text, answer.rstrip(), conf, probs, notes)
+
+
+def _translate_or_error(loaded, vocab, info, text) -> Translation:
+    """One answer, or a :class:`Translation` holding why there is none."""
+    try:
+        return _translate_one(loaded, vocab, info, text)
+    except ValueError as exc:
+        return Translation(text, "", float("nan"), np.ones(0), [], error=str(exc))
 
 
 def translate(
@@ -312,10 +413,16 @@ def translate(
 ) -> list[Translation]:
     """Answer questions (``'Mar 25, 2003'``, ``'16+75'``) with a trained seq2seq model.
 
-    Each answer comes with the model's confidence (the mean probability of the
-    characters it decoded) and warnings when the question is unlike the
-    training data (another format than every training question, empty) or the
-    confidence is below 90%.
+    Each answer comes with the model's confidence (the probability it gives
+    the whole answer, the product of its characters': one doubtful character
+    is enough to doubt the answer) and warnings when the question is unlike the training
+    data (another format than every training question, empty) or the
+    confidence is below 50%.  A question that cannot be answered (characters
+    the model does not know, too long) gets a result with its ``error`` and
+    no answer; the other questions are answered.
+
+    Models trained on a tab-separated file of pairs decode until their end
+    symbol; they read unknown characters as nothing they know and refuse them.
 
     Parameters
     ----------
@@ -336,24 +443,29 @@ def translate(
     Returns
     -------
     list of Translation
+        One per question, in order; ``error`` is set for those not answered.
 
     Raises
     ------
-    ValueError
-        If a question has characters outside the model's vocabulary or is
-        longer than its training questions.
+    RunError
+        If the checkpoint cannot be used (missing, another model ...).
     """
     if isinstance(texts, str):
         texts = [texts]
+    texts = [str(t) for t in texts]
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, SEQ_MODELS)
+        if (loaded.extra.get("seq2seq") or {}).get("format") == "pairs":
+            from fastlstm.api import owndata
+
+            return owndata.translate_pairs(loaded, texts, Translation)
         vocab, info = _translate_settings(loaded, data, reverse)
         V = loaded.model.params[0].shape[0]
         if len(vocab) != V:
             raise RunError(
                 f"{loaded.path}: the model has {V} characters, the vocabulary {len(vocab)}"
             )
-        return [_translate_one(loaded, vocab, info, str(text)) for text in texts]
+        return [_translate_or_error(loaded, vocab, info, text) for text in texts]
 
 
 # --------------------------------------------------------------------------- #
@@ -381,7 +493,7 @@ def generate_text(
     temperature: float = 1.0,
     top_k: int | None = None,
     greedy: bool = False,
-    skip: str = "N <unk> $",
+    skip: str | None = None,
     seed: int | None = None,
     model: str | None = None,
     data_dir=None,
@@ -395,17 +507,21 @@ def generate_text(
         ``best.npz`` of a language-model run, or the book's ``Rnnlm.pkl`` /
         ``BetterRnnlm.pkl`` (give ``model``; the vocabulary is the PTB's).
     start : str, default 'the meaning of life is'
-        Words to start with (all in the vocabulary).
+        Words to start with (PTB models: all in the vocabulary).  A model of a
+        text file cuts it as its training text (characters at character
+        level); tokens it does not know are read as ``<unk>`` with a warning.
     length : int, default 100
-        Words generated after ``start``.
+        Words (characters, at character level) generated after ``start``.
     temperature : float, default 1.0
         Scores are divided by it before sampling; below 1 is more conservative.
     top_k : int, optional
         Draw among the ``top_k`` likeliest words only.
     greedy : bool, default False
         Always take the likeliest word.
-    skip : str, default 'N <unk> $'
-        Words never generated (the book's ``skip_ids``), separated by spaces.
+    skip : str, optional
+        Words never generated (the book's ``skip_ids``), separated by spaces;
+        default ``'N <unk> $'`` for PTB models (the book's), ``'<unk>'`` for
+        models of a text file.
     seed : int, optional
         Seed of the draws.
     model : str, optional
@@ -416,12 +532,19 @@ def generate_text(
     Returns
     -------
     str
-        ``start`` and the generated words; ``<eos>`` ends a line with ``'.'``.
+        ``start`` and the generated words; ``<eos>`` ends a line with ``'.'``
+        (PTB) or is a line break (text files); characters are joined as they are.
     """
     from fastlstm.models.sampling import generate_words  # numba: loaded on first use
 
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, LM_MODELS)
+        if loaded.extra.get("text"):
+            from fastlstm.api import owndata
+
+            rng = np.random.default_rng(seed)
+            return owndata.generate(loaded, start, length, skip, temperature, top_k, greedy, rng)
+        skip = "N <unk> $" if skip is None else skip
         vocab = _lm_vocab(loaded)
         word_to_id = {w: i for i, w in enumerate(vocab)}
         words = start.split()

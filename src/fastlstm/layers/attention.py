@@ -149,6 +149,18 @@ class AttentionWeight:
         return dhs, dh
 
 
+def _check_lengths(lengths, N, Te):
+    """Attention ``lengths`` as int64 ``(N,)`` in ``[1, Te]``."""
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.shape != (N,):
+        raise ValueError(f"lengths must have shape ({N},), got {arr.shape}")
+    if N and (arr.min() < 1 or arr.max() > Te):
+        raise ValueError(f"lengths must be in [1, {Te}] (T_enc), got [{arr.min()}, {arr.max()}]")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
 class _AttentionCore:
     """Batched attention for several decoder steps, via the fused kernel."""
 
@@ -156,7 +168,7 @@ class _AttentionCore:
         self.params, self.grads = [], []
         self._cache = None
 
-    def _forward3d(self, hs_enc, hs_dec):
+    def _forward3d(self, hs_enc, hs_dec, lengths=None):
         hs_enc = np.asarray(hs_enc)
         if hs_enc.ndim != 3:
             raise ValueError(f"hs_enc must be 3-D (N, T_enc, H), got shape {hs_enc.shape}")
@@ -169,20 +181,29 @@ class _AttentionCore:
         Td = hs_dec.shape[1]
         a = np.empty((N, Td, Te), dtype=dtype)
         out = np.empty((N, Td, H), dtype=dtype)
-        _katt.attention_forward.pick(4 * hs_enc.size * Td)(hs_enc, hs_dec, a, out)
-        self._cache = (hs_enc, hs_dec, a)
+        work = 4 * hs_enc.size * Td
+        if lengths is None:
+            _katt.attention_forward.pick(work)(hs_enc, hs_dec, a, out)
+        else:
+            lengths = _check_lengths(lengths, N, Te)
+            _katt.attention_forward_len.pick(work)(hs_enc, hs_dec, lengths, a, out)
+        self._cache = (hs_enc, hs_dec, a, lengths)
         return out, a
 
     def _backward3d(self, dout):
         _forward_first(self, self._cache)
-        hs_enc, hs_dec, a = self._cache
+        hs_enc, hs_dec, a, lengths = self._cache
         dout = as_floats(dout, hs_enc.dtype, "dout", ndim=3, shape=hs_dec.shape)
         dhs_enc = np.empty_like(hs_enc)
         dhs_dec = np.empty_like(hs_dec)
         da = np.empty((hs_enc.shape[0], hs_enc.shape[1]), dtype=hs_enc.dtype)
-        _katt.attention_backward.pick(8 * hs_enc.size * hs_dec.shape[1])(
-            hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da
-        )
+        work = 8 * hs_enc.size * hs_dec.shape[1]
+        if lengths is None:
+            _katt.attention_backward.pick(work)(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da)
+        else:
+            _katt.attention_backward_len.pick(work)(
+                hs_enc, hs_dec, lengths, a, dout, dhs_enc, dhs_dec, da
+            )
         return dhs_enc, dhs_dec
 
 
@@ -267,6 +288,11 @@ class TimeAttention(_AttentionCore):
     ``forward(hs_enc (N, T_enc, H), hs_dec (N, T_dec, H)) -> (N, T_dec, H)``;
     ``backward(dout) -> (dhs_enc, dhs_dec)``.
 
+    ``forward(..., lengths=lengths)`` with ``lengths (N,)`` (ints in
+    ``[1, T_enc]``) attends to the first ``lengths[n]`` encoder steps of sample
+    ``n`` only: the others (padding) get weight 0 and gradient 0, and the
+    result is that of the unpadded ``hs_enc[n, :lengths[n]]``.
+
     Attributes
     ----------
     attention_weights : list of ndarray (N, T_enc)
@@ -280,7 +306,7 @@ class TimeAttention(_AttentionCore):
         self.attention_weights = None
         self.weights = None
 
-    def forward(self, hs_enc, hs_dec):
+    def forward(self, hs_enc, hs_dec, lengths=None):
         """Context vectors of every decoder step at once.
 
         Parameters
@@ -289,6 +315,9 @@ class TimeAttention(_AttentionCore):
             Encoder hidden states.
         hs_dec : ndarray, (N, Td, H)
             Decoder hidden states.
+        lengths : ndarray of int, (N,), optional
+            Steps of ``hs_enc[n]`` to attend to (``1..Te``): the padding after
+            them gets weight 0 and gradient 0.
 
         Returns
         -------
@@ -299,9 +328,10 @@ class TimeAttention(_AttentionCore):
         Raises
         ------
         ValueError
-            If the shapes disagree, ``hs_enc`` has no time steps, or an input contains NaN or inf.
+            If the shapes disagree, ``hs_enc`` has no time steps, an input contains NaN or
+            inf, or ``lengths`` is out of range.
         """
-        out, a = self._forward3d(hs_enc, hs_dec)
+        out, a = self._forward3d(hs_enc, hs_dec, lengths)
         self.weights = a
         self.attention_weights = [a[:, t] for t in range(a.shape[1])]
         return out

@@ -17,9 +17,12 @@ from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, a
 from fastlstm.models.seq2seq import (
     Encoder,
     Seq2seq,
+    _all_ended,
     _check_generate_args,
+    _fill_after_end,
     _greedy_ids,
     _one_answer,
+    question_lengths,
 )
 
 __all__ = [
@@ -46,13 +49,15 @@ class AttentionEncoder(Encoder):
 
     _greedy_encoder = "all"  # greedy decoding runs this encoder inside its kernel
 
-    def forward(self, xs):
+    def forward(self, xs, lengths=None):
         """Encode a batch of questions, keeping every hidden state.
 
         Parameters
         ----------
         xs : ndarray of int, (N, Te)
             Question ids.
+        lengths : ndarray of int, (N,), optional
+            Real lengths of padded questions: not used here (the decoder uses them).
 
         Returns
         -------
@@ -82,6 +87,19 @@ class AttentionEncoder(Encoder):
         """
         dout = self.lstm.backward(dhs)
         return self.embed.backward(dout)
+
+
+def _last_states(enc_hs, lengths):
+    """``enc_hs (N, T, H)`` at the last real step of each question: ``(N, H)``."""
+    if lengths is None:
+        return enc_hs[:, -1]
+    return enc_hs[np.arange(enc_hs.shape[0]), lengths - 1]
+
+
+def _attend(attention, enc_hs, dec_hs, lengths):
+    if lengths is None:  # the book's call
+        return attention.forward(enc_hs, dec_hs)
+    return attention.forward(enc_hs, dec_hs, lengths=lengths)
 
 
 class AttentionDecoder:
@@ -125,7 +143,7 @@ class AttentionDecoder:
         self.affine = TimeAffine(affine_W, affine_b)
         self.params, self.grads = _collect((self.embed, self.lstm, self.attention, self.affine))
 
-    def forward(self, xs, enc_hs):
+    def forward(self, xs, enc_hs, lengths=None):
         """Scores of every answer position, attending over the encoder's states.
 
         Parameters
@@ -133,7 +151,11 @@ class AttentionDecoder:
         xs : ndarray of int, (N, Td)
             Decoder input ids.
         enc_hs : ndarray, (N, Te, H)
-            Encoder states; the last one starts the decoder's LSTM.
+            Encoder states; the last one (the last real one, with ``lengths``)
+            starts the decoder's LSTM.
+        lengths : ndarray of int, (N,), optional
+            Real steps of questions padded on the right: the decoder starts from
+            ``enc_hs[n, lengths[n] - 1]`` and attends to those steps only.
 
         Returns
         -------
@@ -145,11 +167,12 @@ class AttentionDecoder:
         ValueError
             If an id is out of range or the shapes disagree.
         """
-        h = enc_hs[:, -1]  # (N, H)
+        self.lengths = lengths
+        h = _last_states(enc_hs, lengths)  # (N, H)
         self.lstm.set_state(h)
         out = self.embed.forward(xs)  # (N, T_dec, D)
         dec_hs = self.lstm.forward(out)  # (N, T_dec, H)
-        c = self.attention.forward(enc_hs, dec_hs)  # (N, T_dec, H)
+        c = _attend(self.attention, enc_hs, dec_hs, lengths)  # (N, T_dec, H)
         out = np.concatenate((c, dec_hs), axis=2)  # (N, T_dec, 2H)
         return self.affine.forward(out)
 
@@ -172,7 +195,11 @@ class AttentionDecoder:
         denc_hs, ddec_hs1 = self.attention.backward(dc)
         ddec_hs = ddec_hs0 + ddec_hs1  # (N, T_dec, H)
         dout = self.lstm.backward(ddec_hs)
-        denc_hs[:, -1] += self.lstm.dh
+        lengths = getattr(self, "lengths", None)
+        if lengths is None:
+            denc_hs[:, -1] += self.lstm.dh
+        else:
+            denc_hs[np.arange(denc_hs.shape[0]), lengths - 1] += self.lstm.dh
         self.embed.backward(dout)
         return denc_hs
 
@@ -200,7 +227,7 @@ class AttentionDecoder:
         """
         return _one_answer(self.generate_batch, enc_hs, start_id, sample_size, "enc_hs")
 
-    def generate_batch(self, enc_hs, start_id, sample_size):
+    def generate_batch(self, enc_hs, start_id, sample_size, *, lengths=None, end_id=None):
         """Greedy decoding of a batch.
 
         Parameters
@@ -211,6 +238,11 @@ class AttentionDecoder:
             Id fed at the first step.
         sample_size : int
             Number of ids to decode.
+        lengths : ndarray (N,) int, optional
+            Real steps of padded questions (see :meth:`forward`).
+        end_id : int, optional
+            End symbol: decoding stops once every answer has produced it (the
+            rest holds ``end_id``, with zero attention weights).
 
         Returns
         -------
@@ -222,27 +254,42 @@ class AttentionDecoder:
         V = self.embed.params[0].shape[0]
         start_id, sample_size = _check_generate_args(start_id, sample_size, V)
         enc_hs = np.asarray(enc_hs)
-        if type(self).__dict__.get("_greedy_kind") is not None and enc_hs.ndim == 3:
-            return _greedy.decode_states(self, enc_hs, start_id, sample_size)
-        return self._generate_steps(enc_hs, start_id, sample_size)
+        fused = type(self).__dict__.get("_greedy_kind") is not None and enc_hs.ndim == 3
+        if fused and lengths is None:
+            sampled = _greedy.decode_states(self, enc_hs, start_id, sample_size)
+            self._fill_after_end(sampled, end_id)
+            return sampled
+        return self._generate_steps(enc_hs, start_id, sample_size, lengths, end_id)
 
-    def _generate_steps(self, enc_hs, start_id, sample_size):
+    def _fill_after_end(self, sampled, end_id):
+        """After the step at which every answer has produced ``end_id``, ``sampled`` holds
+        ``end_id`` and the attention weights are zero (as :meth:`generate_batch` stops)."""
+        t = _fill_after_end(sampled, end_id)
+        if t is not None:
+            self.attention.weights[:, t + 1 :] = 0
+
+    def _generate_steps(self, enc_hs, start_id, sample_size, lengths=None, end_id=None):
         """:meth:`generate_batch` one layer call per step (the oracle of the decoding kernel)."""
         N, Te, _ = enc_hs.shape
         sampled = np.empty((N, sample_size), dtype=np.int64)
         weights = np.empty((N, sample_size, Te), dtype=self.lstm.dtype)
         ids = np.full((N, 1), start_id, dtype=np.int64)
-        self.lstm.set_state(enc_hs[:, -1])
+        done = np.zeros(N, dtype=bool)
+        self.lstm.set_state(_last_states(enc_hs, lengths))
         with self.lstm.fixed_weights():  # laid out once, not at every step
             for t in range(sample_size):
                 out = self.embed.forward(ids)  # (N, 1, D)
                 dec_hs = self.lstm.forward(out)  # (N, 1, H)
-                c = self.attention.forward(enc_hs, dec_hs)  # (N, 1, H)
+                c = _attend(self.attention, enc_hs, dec_hs, lengths)  # (N, 1, H)
                 weights[:, t] = self.attention.weights[:, 0]
                 out = np.concatenate((c, dec_hs), axis=2)  # (N, 1, 2H)
                 score = self.affine.forward(out)[:, 0]  # (N, V)
                 ids[:, 0] = _greedy_ids(score)
                 sampled[:, t] = ids[:, 0]
+                if _all_ended(done, ids[:, 0], end_id):
+                    sampled[:, t + 1 :] = end_id
+                    weights[:, t + 1 :] = 0
+                    break
         self.attention.weights = weights
         self.attention.attention_weights = [weights[:, t] for t in range(sample_size)]
         return sampled
@@ -269,6 +316,14 @@ class AttentionSeq2seq(Seq2seq):
 
     _encoder_class = AttentionEncoder
     _decoder_class = AttentionDecoder
+
+    def _decode_padded(self, decoder_xs, xs, lengths):
+        enc_hs = self.encoder.forward(xs)  # (N, T_enc, H)
+        return self.decoder.forward(decoder_xs, enc_hs, lengths)
+
+    def _generate_padded(self, xs, lengths, start_id, sample_size, end):
+        enc_hs = self.encoder.forward(xs)
+        return self.decoder.generate_batch(enc_hs, start_id, sample_size, lengths=lengths, **end)
 
 
 def _bi_units(hidden_size):
@@ -348,3 +403,13 @@ class AttentionBiSeq2seq(AttentionSeq2seq):
     """
 
     _encoder_class = AttentionBiEncoder
+
+    def _lengths(self, xs):
+        lengths = question_lengths(xs, self.pad_id)
+        if lengths is not None:
+            raise ValueError(
+                "AttentionBiSeq2seq cannot read questions of different lengths padded with "
+                "pad_id (its right-to-left LSTM would read the padding first); use "
+                "AttentionSeq2seq for padded data"
+            )
+        return None

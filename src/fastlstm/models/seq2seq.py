@@ -32,7 +32,7 @@ from fastlstm.models.base import (
     check_finite_params,
 )
 
-__all__ = ["Encoder", "Decoder", "Seq2seq", "PeekyDecoder", "PeekySeq2seq"]
+__all__ = ["Encoder", "Decoder", "Seq2seq", "PeekyDecoder", "PeekySeq2seq", "question_lengths"]
 
 
 def _one_answer(generate_batch, xs, start_id, sample_size, name):
@@ -81,6 +81,55 @@ def _greedy_ids(score):
     return np.argmax(score, axis=1)
 
 
+def _fill_after_end(sampled, end_id):
+    """As the step loop stops: after the first step at which every row of ``sampled (N, S)``
+    has produced ``end_id``, the rest holds ``end_id``.  That step, or None."""
+    if end_id is None or sampled.shape[1] == 0:
+        return None
+    every = np.logical_or.accumulate(sampled == end_id, axis=1).all(axis=0)  # (S,)
+    if not every.any():
+        return None
+    t = int(np.argmax(every))
+    sampled[:, t + 1 :] = end_id
+    return t
+
+
+def _all_ended(done, ids, end_id) -> bool:
+    """Mark the rows whose id ``ids (N,)`` is ``end_id`` in ``done (N,)``; True if all are."""
+    if end_id is None:
+        return False
+    done |= ids == end_id
+    return bool(done.all())
+
+
+def question_lengths(xs, pad_id):
+    """Real lengths ``(N,)`` int64 of questions ``xs (N, T)`` padded on the right with ``pad_id``.
+
+    Returns None when ``pad_id`` is None or no question ends with padding.
+
+    Raises
+    ------
+    ValueError
+        If a question holds only padding.
+    """
+    if pad_id is None:
+        return None
+    real = np.asarray(xs) != pad_id  # (N, T)
+    N, T = real.shape
+    if T == 0:
+        return None
+    lengths = T - np.argmax(real[:, ::-1], axis=1)
+    empty = ~real.any(axis=1)
+    if empty.any():
+        raise ValueError(
+            f"xs row {int(np.flatnonzero(empty)[0])} holds only padding (pad_id={pad_id}): "
+            "a question needs at least one token"
+        )
+    if (lengths == T).all():
+        return None
+    return lengths.astype(np.int64)
+
+
 class Encoder:
     """Embedding - LSTM encoder; ``forward`` returns the last hidden state.
 
@@ -118,13 +167,17 @@ class Encoder:
         self.grads = self.embed.grads + self.lstm.grads
         self.hs = None
 
-    def forward(self, xs):
+    def forward(self, xs, lengths=None):
         """Encode a batch of questions.
 
         Parameters
         ----------
         xs : ndarray of int, (N, T)
             Question ids.
+        lengths : ndarray of int, (N,), optional
+            Real lengths of questions padded on the right: ``h[n]`` is then the
+            state after the last real token, ``hs[n, lengths[n] - 1]`` (the
+            padding after it changes nothing: the LSTM reads left to right).
 
         Returns
         -------
@@ -139,7 +192,10 @@ class Encoder:
         xs = self.embed.forward(xs)  # (N, T, D)
         hs = self.lstm.forward(xs)  # (N, T, H)
         self.hs = hs
-        return hs[:, -1, :]
+        self.lengths = lengths
+        if lengths is None:
+            return hs[:, -1, :]
+        return hs[np.arange(hs.shape[0]), lengths - 1]  # (N, H)
 
     def backward(self, dh):
         """Backpropagate from the last hidden state: fills ``grads``.
@@ -161,10 +217,15 @@ class Encoder:
         """
         if self.hs is None:
             raise RuntimeError(f"{type(self).__name__}.backward: call forward first")
-        dhs = self.__dict__.get("_dhs")  # (N, T, H), kept between iterations
-        if dhs is None or dhs.shape != self.hs.shape or dhs.dtype != self.hs.dtype:
-            dhs = self._dhs = np.zeros_like(self.hs)
-        dhs[:, -1, :] = dh  # only the last step: the others stay zero
+        lengths = getattr(self, "lengths", None)
+        if lengths is None:
+            dhs = self.__dict__.get("_dhs")  # (N, T, H), kept between iterations
+            if dhs is None or dhs.shape != self.hs.shape or dhs.dtype != self.hs.dtype:
+                dhs = self._dhs = np.zeros_like(self.hs)
+            dhs[:, -1, :] = dh  # only the last step: the others stay zero
+        else:
+            dhs = np.zeros_like(self.hs)  # (N, T, H)
+            dhs[np.arange(dhs.shape[0]), lengths - 1] = dh  # the last real step
         dout = self.lstm.backward(dhs)
         return self.embed.backward(dout)
 
@@ -281,7 +342,7 @@ class Decoder:
         """
         return _one_answer(self.generate_batch, h, start_id, sample_size, "h")
 
-    def generate_batch(self, h, start_id, sample_size):
+    def generate_batch(self, h, start_id, sample_size, *, end_id=None):
         """Greedy decoding of a batch.
 
         Parameters
@@ -292,6 +353,9 @@ class Decoder:
             Id fed at the first step (the book's ``'_'``).
         sample_size : int
             Number of ids to decode.
+        end_id : int, optional
+            End symbol: decoding stops once every answer has produced it, and
+            the rest of the array holds ``end_id``.
 
         Returns
         -------
@@ -301,20 +365,31 @@ class Decoder:
         start_id, sample_size = _check_generate_args(start_id, sample_size, V)
         h = np.asarray(h)
         if type(self).__dict__.get("_greedy_kind") is not None and h.ndim == 2:
-            return _greedy.decode_states(self, h[:, None, :], start_id, sample_size)
-        return self._generate_steps(h, start_id, sample_size)
+            sampled = _greedy.decode_states(self, h[:, None, :], start_id, sample_size)
+            self._fill_after_end(sampled, end_id)
+            return sampled
+        return self._generate_steps(h, start_id, sample_size, end_id)
 
-    def _generate_steps(self, h, start_id, sample_size):
+    def _fill_after_end(self, sampled, end_id):
+        """After the step at which every answer has produced ``end_id``, ``sampled`` holds
+        ``end_id`` (as the step loop stops)."""
+        _fill_after_end(sampled, end_id)
+
+    def _generate_steps(self, h, start_id, sample_size, end_id=None):
         """:meth:`generate_batch` one layer call per step (for subclasses that change ``_step``)."""
         N = h.shape[0]
         sampled = np.empty((N, sample_size), dtype=np.int64)
         ids = np.full((N, 1), start_id, dtype=np.int64)
+        done = np.zeros(N, dtype=bool)
         self.lstm.set_state(h)
         with self.lstm.fixed_weights():  # laid out once, not at every step
             for t in range(sample_size):
                 score = self._step(ids, h)  # (N, V)
                 ids[:, 0] = _greedy_ids(score)
                 sampled[:, t] = ids[:, 0]
+                if _all_ended(done, ids[:, 0], end_id):
+                    sampled[:, t + 1 :] = end_id
+                    break
         return sampled
 
 
@@ -331,9 +406,13 @@ class Seq2seq(BaseModel):
     dtype : float32 or float64
         Parameter dtype (keyword only).
     pad_id : int, optional
-        If given, target positions holding this id are left out of the loss
-        (they become the loss layer's ``ignore_label``).  Default: every
-        position counts, as in the book.
+        The padding id of questions and answers of different lengths: target
+        positions holding it are left out of the loss (it becomes the loss
+        layer's ``ignore_label``), and questions are read up to their last
+        non-padding id (padding goes on the right): the encoder's final state
+        is that of the last real token and attention gives the padding zero
+        weight, so padding never changes an answer.  Default: every position
+        counts, as in the book.
 
     Notes
     -----
@@ -398,9 +477,34 @@ class Seq2seq(BaseModel):
         if ts.shape[1] < 2:
             raise ValueError(f"ts must be (N, T) with T >= 2, got shape {ts.shape}")
         decoder_xs, decoder_ts = ts[:, :-1], ts[:, 1:]
-        h = self.encoder.forward(xs)
-        score = self.decoder.forward(decoder_xs, h)
+        score = self.scores(xs, decoder_xs)
         return self.softmax.forward(score, decoder_ts)
+
+    def scores(self, xs, decoder_xs):
+        """Decoder scores with teacher forcing (padding handled as ``pad_id`` says).
+
+        Parameters
+        ----------
+        xs : ndarray (N, T_enc) int
+            Questions.
+        decoder_xs : ndarray (N, T_dec) int
+            Decoder inputs (start id, then the answer but its last id).
+
+        Returns
+        -------
+        ndarray (N, T_dec, V)
+        """
+        lengths = self._lengths(xs)
+        if lengths is None:  # the book's path
+            return self.decoder.forward(decoder_xs, self.encoder.forward(xs))
+        return self._decode_padded(decoder_xs, xs, lengths)
+
+    def _lengths(self, xs):
+        return question_lengths(xs, self._pad_id)
+
+    def _decode_padded(self, decoder_xs, xs, lengths):
+        h = self.encoder.forward(xs, lengths)  # (N, H): state after the last real token
+        return self.decoder.forward(decoder_xs, h)
 
     def backward(self, dout=1):
         """Fill ``grads`` (in place) for the last ``forward``.
@@ -448,34 +552,48 @@ class Seq2seq(BaseModel):
         """
         return _one_answer(self.generate_batch, xs, start_id, sample_size, "xs")
 
-    def generate_batch(self, xs, start_id, sample_size):
+    def generate_batch(self, xs, start_id, sample_size, *, end_id=None):
         """Greedy answers to a batch of questions.
 
         Parameters
         ----------
         xs : ndarray (N, T_enc) int
-            Questions.
+            Questions (padded on the right with ``pad_id`` if lengths differ).
         start_id : int
             Id fed to the decoder first.
         sample_size : int
             Length of the answers.
+        end_id : int, optional
+            End symbol: decoding stops once every answer has produced it.
 
         Returns
         -------
         ndarray (N, sample_size) int64
             Always 2-D, also for one question.  Row ``n`` equals
-            ``generate(xs[n:n+1], ...)``.
+            ``generate(xs[n:n+1], ...)`` (padding removed, with ``pad_id``).
         """
         xs = _check_ids(xs, "xs", self.vocab_size)
         if xs.shape[0] == 0 or xs.shape[1] == 0:
             raise ValueError(f"xs must hold at least one question of length >= 1, got {xs.shape}")
-        if _greedy.fused_encoder(self):
+        lengths = self._lengths(xs)
+        if lengths is None and _greedy.fused_encoder(self):
+            # questions of one length: encoder and decoder in one kernel
             V = self.decoder.embed.params[0].shape[0]
             start_id, sample_size = _check_generate_args(start_id, sample_size, V)
-            return _greedy.decode_model(self, xs, start_id, sample_size)
+            sampled = _greedy.decode_model(self, xs, start_id, sample_size)
+            self.decoder._fill_after_end(sampled, end_id)
+            return sampled
         check_finite_params(self.params, type(self).__name__)
-        h = self.encoder.forward(xs)
-        return self.decoder.generate_batch(h, start_id, sample_size)
+        end = {} if end_id is None else {"end_id": int(end_id)}
+        if lengths is None:
+            return self.decoder.generate_batch(
+                self.encoder.forward(xs), start_id, sample_size, **end
+            )
+        return self._generate_padded(xs, lengths, start_id, sample_size, end)
+
+    def _generate_padded(self, xs, lengths, start_id, sample_size, end):
+        h = self.encoder.forward(xs, lengths)
+        return self.decoder.generate_batch(h, start_id, sample_size, **end)
 
 
 class PeekyDecoder(Decoder):

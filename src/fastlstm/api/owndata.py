@@ -1,0 +1,465 @@
+"""Runs on one's own data: language models on a text file, seq2seq on a file of pairs.
+
+The training sessions, :func:`fastlstm.evaluate`, :func:`fastlstm.translate`
+and :func:`fastlstm.generate_text` call the functions here when a run's data is
+a text file (``text=``) or a tab-separated file of pairs (``data=`` a ``.tsv``);
+the book's paths (PTB, ``addition``/``date``) do not come here.
+
+Checkpoints of such runs hold (in their metadata)::
+
+    "text":     {"vocab": TokenVocab.to_meta(), "data_source": {...}}     (language models)
+    "seq2seq":  {"format": "pairs", "vocab": TokenVocab.to_meta(), "data_source": {...},
+                 "reverse": bool, "answer_steps": int, ...}                (pairs)
+
+so a model is used from its checkpoint alone, and evaluated on the very data
+it was trained on (the files are checked by their sha256).
+
+Confidence of an answer: its *sequence probability*, the product of the
+probabilities the decoder gives its tokens (the end symbol included).  A
+single unsure character pulls it down, unlike the mean character probability
+of earlier versions.  Measured with ``bench/confidence_auc.py`` it ranks right
+answers above wrong ones at least as well as the least sure token's
+probability (the other candidate), and flags more of the wrong answers at
+:data:`LOW_CONFIDENCE`; it falls with the answer's length (a long answer of
+sure characters scores lower), which suits the short answers of seq2seq data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fastlstm.api.specs import RunError
+
+__all__ = [
+    "is_pairs_file",
+    "lm_text_data",
+    "pairs_data",
+    "decode_pairs",
+    "answer_probs",
+    "pairs_accuracy",
+    "confidence_auc",
+    "char_error_rate",
+    "LOW_CONFIDENCE",
+]
+
+#: below this probability (of the whole answer) an answer is flagged as unsure
+LOW_CONFIDENCE = 0.5
+
+
+def sha256(path) -> str:
+    """Hex sha256 of a file's content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_recorded(path: str, digest: str | None, what: str) -> None:
+    p = Path(path)
+    if not p.is_file():
+        raise RunError(f"the model was trained on {path}, which is not found ({what})")
+    if digest is not None and sha256(p) != digest:
+        raise RunError(
+            f"the model was trained on {path}, whose content has changed since (its sha256 "
+            f"differs); the {what} would not be the model's"
+        )
+
+
+# --------------------------------------------------------------------------- #
+# language models
+# --------------------------------------------------------------------------- #
+def lm_text_data(cfg: dict, eval_tokens: int, vocab=None):
+    """The corpora of a text run: ``(TextData, data_source)``.
+
+    Raises
+    ------
+    RunError
+        For bad or too small files (the message names the file and the line).
+    """
+    from fastlstm.datasets import text as _text
+
+    try:
+        data = _text.load_text(
+            cfg["text"],
+            level=cfg["level"],
+            vocab_size=cfg["vocab_size"],
+            valid=cfg["valid"],
+            test=cfg["test"],
+            encoding=cfg["encoding"],
+            vocab=vocab,
+        )
+        if vocab is None:
+            _text.check_lm_sizes(data, cfg["batch_size"], cfg["time_size"], eval_tokens)
+    except (ValueError, FileNotFoundError) as exc:
+        raise RunError(str(exc)) from None
+    source = dict(data.source)
+    source["sha256"] = sha256(cfg["text"])
+    for key in ("valid", "test"):
+        if cfg.get(key):
+            source[f"{key}_sha256"] = sha256(cfg[key])
+    return data, source
+
+
+def text_settings(source: dict) -> dict:
+    """Settings of :func:`lm_text_data` that re-read recorded data."""
+    return {
+        "text": source["path"],
+        "level": source["level"],
+        "vocab_size": source.get("vocab_size"),
+        "valid": source.get("valid"),
+        "test": source.get("test"),
+        "encoding": source.get("encoding", "utf-8"),
+    }
+
+
+def evaluate_text_lm(loaded, split: str, say):
+    """Perplexity of a text-file language model on a split of its recorded data."""
+    from fastlstm.api.specs import EVAL_BATCH_SIZE, EVAL_TIME_SIZE
+    from fastlstm.datasets.text import TokenVocab
+    from fastlstm.trainer import eval_perplexity
+
+    meta = loaded.extra["text"]
+    source = meta["data_source"]
+    _check_recorded(source["path"], source.get("sha256"), "text")
+    for key in ("valid", "test"):
+        if source.get(key):
+            _check_recorded(source[key], source.get(f"{key}_sha256"), f"{key} text")
+    vocab = TokenVocab.from_meta(meta["vocab"])
+    data, _ = lm_text_data(text_settings(source), EVAL_BATCH_SIZE * EVAL_TIME_SIZE, vocab)
+    corpus = {"test": data.test, "val": data.valid, "train": data.train}[split]
+    say(f"data: {source['path']} ({source['level']} level), as in training")
+    model = loaded.model
+    model.reset_state()
+    try:
+        ppl = eval_perplexity(model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE)
+    finally:
+        model.reset_state()
+    return ppl, len(corpus), f"{source['path']} {split}"
+
+
+def generate(loaded, start, length, skip, temperature, top_k, greedy, rng) -> str:
+    """Text from a text-file language model, from its checkpoint alone."""
+    from fastlstm.datasets.text import UNK, TokenVocab
+    from fastlstm.models.sampling import generate_words
+
+    vocab = TokenVocab.from_meta(loaded.extra["text"]["vocab"])
+    V = loaded.model.params[0].shape[0]
+    if len(vocab) != V:
+        raise RunError(f"{loaded.path}: the model has {V} tokens, the vocabulary {len(vocab)}")
+    tokens = vocab.split(start)
+    if not tokens:
+        raise ValueError(f"start needs at least one {vocab.level}")
+    unknown = vocab.unknown(start)
+    if unknown:
+        warnings.warn(
+            f"start: {len(unknown)} {vocab.level}(s) not in the model's vocabulary, read as "
+            f"{UNK}: {' '.join(repr(t) for t in unknown[:10])}",
+            UserWarning,
+            stacklevel=3,
+        )
+    start_ids = vocab.encode(tokens).tolist()
+    skip_words = [UNK] if skip is None else skip.split()
+    ids = generate_words(
+        loaded.model,
+        start_ids,
+        length,
+        skip_ids=[vocab.token_to_id[w] for w in skip_words if w in vocab.token_to_id],
+        temperature=temperature,
+        top_k=top_k,
+        greedy=greedy,
+        rng=rng,
+    )
+    return vocab.decode(start_ids + list(ids))
+
+
+# --------------------------------------------------------------------------- #
+# pairs
+# --------------------------------------------------------------------------- #
+def is_pairs_file(spec) -> bool:
+    """True if ``spec`` is a file whose first non-blank line holds a tab."""
+    p = Path(str(spec)).expanduser()
+    if not p.is_file():
+        return False
+    with open(p, "rb") as f:
+        for raw in f:
+            if raw.strip():
+                return b"\t" in raw
+            if f.tell() > 1 << 20:
+                break
+    return False
+
+
+def pairs_data(cfg: dict, vocab=None):
+    """``(PairData, data_source)`` of a run on a file of pairs."""
+    from fastlstm.datasets import pairs as _pairs
+
+    try:
+        data = _pairs.load_pairs(
+            cfg["data"],
+            level=cfg["level"],
+            encoding=cfg["encoding"],
+            max_length=cfg["max_length"],
+            reverse=bool(cfg["reverse"]),
+            vocab=vocab,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        raise RunError(str(exc)) from None
+    source = dict(data.source)
+    source["sha256"] = sha256(cfg["data"])
+    data.vocab.source = source["path"]
+    if cfg.get("limit"):
+        n = cfg["limit"]
+        data.x_train, data.t_train = data.x_train[:n], data.t_train[:n]
+        data.x_test, data.t_test = data.x_test[:n], data.t_test[:n]
+    return data, source
+
+
+def pairs_info(data, source, reverse) -> dict:
+    """What a checkpoint records of a run on pairs."""
+    from fastlstm.datasets import pairs as _pairs
+
+    return {
+        "format": "pairs",
+        "data": source["path"],
+        "source": source["path"],
+        "data_source": source,
+        "vocab": data.vocab.to_meta(),
+        "level": data.vocab.level,
+        "reverse": bool(reverse),
+        "pad_id": _pairs.PAD_ID,
+        "start_id": _pairs.BOS_ID,
+        "end_id": _pairs.EOS_ID,
+        # tokens of the longest training answer + its end symbol (translate allows more)
+        "answer_steps": int(data.t_train.shape[1] - 1),
+        "question_tokens": int(data.x_train.shape[1]),
+    }
+
+
+def trim_padding(x, t, pad_id):
+    """Drop the columns of a batch that hold only padding (the answers do not change)."""
+    keep_x = int(np.flatnonzero((x != pad_id).any(axis=0)).max(initial=0)) + 1
+    keep_t = int(np.flatnonzero((t != pad_id).any(axis=0)).max(initial=1)) + 1
+    return x[:, :keep_x], t[:, :keep_t]
+
+
+class TrimmedBatches:
+    """A batch source whose batches lose their columns of padding only (:func:`trim_padding`)."""
+
+    def __init__(self, inner, pad_id):
+        self.inner, self.pad_id = inner, pad_id
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def start_epoch(self, iteration=0) -> None:
+        self.inner.start_epoch(iteration)
+
+    def batch(self, iteration):
+        x, t = self.inner.batch(iteration)
+        return trim_padding(x, t, self.pad_id)
+
+
+def _lengths(x, pad_id):
+    real = x != pad_id
+    return x.shape[1] - np.argmax(real[:, ::-1], axis=1)
+
+
+def decode_pairs(model, x, steps: int, batch: int = 256) -> np.ndarray:
+    """Greedy answers ``(N, steps)`` to padded questions ``x (N, T)``, in batches of similar lengths."""
+    from fastlstm.datasets.pairs import BOS_ID, EOS_ID, PAD_ID
+
+    lengths = _lengths(x, PAD_ID)
+    order = np.argsort(lengths, kind="stable")
+    out = np.full((len(x), steps), EOS_ID, dtype=np.int64)
+    for i in range(0, len(x), batch):
+        idx = order[i : i + batch]
+        w = int(lengths[idx].max())
+        out[idx] = model.generate_batch(x[idx, :w], BOS_ID, steps, end_id=EOS_ID)
+    return out
+
+
+def _answer_tokens(ids_row, end_id):
+    row = list(ids_row)
+    return row[: row.index(end_id)] if end_id in row else row
+
+
+def answer_probs(model, x, answers: list[list[int]], ended: list[bool]) -> list[np.ndarray]:
+    """Probability the model gives each token of each answer (and its end symbol).
+
+    Teacher forcing on ``[<s>, answer]``: the same scores as greedy decoding saw.
+    """
+    from fastlstm.datasets.pairs import BOS_ID, EOS_ID, PAD_ID
+    from fastlstm.models.sampling import softmax64
+
+    out = []
+    for n, (ans, end) in enumerate(zip(answers, ended, strict=True)):
+        target = [*ans, EOS_ID] if end else list(ans)
+        if not target:
+            out.append(np.ones(0))
+            continue
+        dec = np.array([[BOS_ID, *target[:-1]]], dtype=np.int32)
+        xs = x[n : n + 1]
+        xs = xs[:, : int(_lengths(xs, PAD_ID)[0])]
+        p = softmax64(np.asarray(model.scores(xs, dec))[0])  # (T_dec, V)
+        out.append(p[np.arange(len(target)), target])
+    return out
+
+
+def edit_distance(a, b) -> int:
+    """Levenshtein distance between two sequences."""
+    if a == b:
+        return 0
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def char_error_rate(answers, targets) -> float:
+    """Edits (insertions, deletions, substitutions) per target token, over all pairs."""
+    edits = sum(edit_distance(a, t) for a, t in zip(answers, targets, strict=True))
+    return edits / max(sum(len(t) for t in targets), 1)
+
+
+def confidence_auc(confidence, correct) -> float:
+    """Area under the ROC curve of ``confidence`` ranking right answers above wrong ones.
+
+    The probability that a right answer has a higher confidence than a wrong
+    one (ties count half); NaN if all answers are right or all wrong.
+    """
+    c = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    n1, n0 = int(ok.sum()), int((~ok).sum())
+    if not n1 or not n0:
+        return math.nan
+    from scipy.stats import rankdata
+
+    r = rankdata(c)
+    return float((r[ok].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+@dataclass
+class PairsScore:
+    """Exact-match accuracy, error rate and confidence ranking of a model on pairs."""
+
+    accuracy: float
+    char_error_rate: float
+    confidence_auc: float
+    size: int
+    answers: list = field(default_factory=list, repr=False)
+
+
+def pairs_accuracy(
+    model, x, t, vocab, *, reverse=False, show=0, file=None, confidence=False
+) -> PairsScore:
+    """Decode the questions ``x`` and compare with the answers ``t`` (``<s> ... </s>``).
+
+    Returns
+    -------
+    PairsScore
+        ``accuracy`` (exact match), ``char_error_rate`` (edits per target token)
+        and, if ``confidence``, the AUC of the confidence (sequence probability).
+    """
+    from fastlstm.datasets.pairs import EOS_ID, decode_answers
+
+    steps = int(t.shape[1] - 1)
+    out = decode_pairs(model, x, steps)
+    got = [_answer_tokens(row, EOS_ID) for row in out.tolist()]
+    want = [_answer_tokens(row[1:], EOS_ID) for row in t.tolist()]
+    correct = [g == w for g, w in zip(got, want, strict=True)]
+    acc = float(np.mean(correct)) if correct else 0.0
+    cer = char_error_rate(got, want)
+    auc = math.nan
+    if confidence:
+        ended = [EOS_ID in row for row in out.tolist()]
+        probs = answer_probs(model, x, got, ended)
+        conf = [float(np.prod(p)) for p in probs]
+        auc = confidence_auc(conf, correct)
+    if show:
+        texts_q = decode_answers(vocab, _unreverse(x[:show], reverse))
+        texts_a = decode_answers(vocab, out[:show])
+        texts_t = decode_answers(vocab, t[:show, 1:])
+        f = file or sys.stdout
+        for q, a, w in zip(texts_q, texts_a, texts_t, strict=True):
+            mark = "O" if a == w else "X"
+            print(f"Q {q}\nT {w}\n{mark} {a}\n---", file=f)
+    return PairsScore(acc, cer, auc, len(x), got)
+
+
+def _unreverse(x, reverse):
+    from fastlstm.datasets.pairs import PAD_ID
+
+    if not reverse:
+        return x
+    out = np.full_like(x, PAD_ID)
+    for n, L in enumerate(_lengths(x, PAD_ID)):
+        out[n, :L] = x[n, :L][::-1]
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# translate
+# --------------------------------------------------------------------------- #
+def translate_pairs(loaded, texts, translation_cls):
+    """Answers of a pairs model to ``texts``, one :class:`Translation` each (errors kept)."""
+    from fastlstm.datasets.pairs import EOS_ID, PAD_ID, decode_answers, encode_questions
+    from fastlstm.datasets.text import TokenVocab
+
+    info = loaded.extra["seq2seq"]
+    vocab = TokenVocab.from_meta(info["vocab"])
+    V = loaded.model.params[0].shape[0]
+    if len(vocab) != V:
+        raise RunError(f"{loaded.path}: the model has {V} tokens, the vocabulary {len(vocab)}")
+    if loaded.model.pad_id != PAD_ID:
+        loaded.model.pad_id = PAD_ID
+    results: list = [None] * len(texts)
+    ok = []
+    for i, text in enumerate(texts):
+        unknown = vocab.unknown(text)
+        if not vocab.split(text):
+            results[i] = translation_cls(text, "", math.nan, np.ones(0), [],
+                                         error="the question is empty")  # fmt: skip
+        elif unknown:
+            what = "characters" if vocab.level == "char" else "words"
+            results[i] = translation_cls(
+                text, "", math.nan, np.ones(0), [],
+                error=f"{text!r} has {what} the model does not know: "
+                + ", ".join(repr(c) for c in unknown[:10]),
+            )  # fmt: skip
+        else:
+            ok.append(i)
+    if ok:
+        x = encode_questions(vocab, [texts[i] for i in ok], reverse=bool(info["reverse"]))
+        steps = max(int(info["answer_steps"]), 2 * x.shape[1] + 2)
+        out = decode_pairs(loaded.model, x, steps)
+        rows = out.tolist()
+        ended = [EOS_ID in r for r in rows]
+        answers = [_answer_tokens(r, EOS_ID) for r in rows]
+        probs = answer_probs(loaded.model, x, answers, ended)
+        texts_out = decode_answers(vocab, out)
+        for k, i in enumerate(ok):
+            p = probs[k]
+            conf = float(np.prod(p)) if len(p) else 0.0
+            notes = []
+            if not ended[k]:
+                notes.append(
+                    f"no end symbol within {steps} tokens for {texts[i]!r}: the answer is cut"
+                )
+            if conf < LOW_CONFIDENCE:
+                notes.append(
+                    f"low confidence for {texts[i]!r}: the model gives this answer a "
+                    f"probability of {conf:.1%} (below {LOW_CONFIDENCE:.0%})"
+                )
+            results[i] = translation_cls(texts[i], texts_out[k], conf, p, notes)
+    return results

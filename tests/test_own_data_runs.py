@@ -1,0 +1,199 @@
+"""Runs on one's own data through fastlstm.train and the command line: round trips and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import fastlstm
+from fastlstm import cli
+from fastlstm import io as fio
+from fastlstm.api.specs import RunError
+
+QUIET = {"progress": False, "verbose": False}
+TINY_LM = {"epochs": 1, "hidden": 8, "wordvec": 8, "batch_size": 4, "time_size": 5, "seed": 0}
+TINY_SEQ = {"epochs": 1, "hidden": 8, "wordvec": 8, "batch_size": 16, "seed": 0}
+
+
+def _text(path, lines=800):
+    rng = np.random.default_rng(0)
+    words = "the cat sat on a mat and dog ran far away".split()
+    body = "\n".join(" ".join(rng.choice(words, 6)) for _ in range(lines)) + "\n"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _pairs(path, n=300):
+    rng = np.random.default_rng(1)
+    lines = []
+    for _ in range(n):
+        s = "".join(rng.choice(list("abcde"), rng.integers(1, 9)))
+        lines.append(f"{s}\t{s[::-1]}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _cli(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("model", ["rnnlm", "simple-rnnlm", "better-rnnlm"])
+def test_char_model_round_trip_without_the_text(tmp_path, model):
+    text = _text(tmp_path / "novel.txt")
+    run = fastlstm.train(model, text=text, level="char", out=tmp_path / "r", **TINY_LM, **QUIET)
+    meta = fio.load_checkpoint(run.best_path).extra
+    assert meta["text"]["vocab"]["level"] == "char"
+    assert meta["text"]["vocab"]["normalization"] == "NFC"
+    assert meta["text"]["data_source"]["path"] == str(text.resolve())
+    ev = fastlstm.evaluate(run.best_path, verbose=False)  # no flags: the recorded text
+    assert ev.metric == "perplexity" and math.isfinite(ev.value)
+    assert ev.value == pytest.approx(run.summary["test_perplexity"], rel=1e-6)
+    text.rename(tmp_path / "moved.txt")
+    out = fastlstm.generate_text(run.best_path, "the cat", length=30, seed=1)
+    assert out.startswith("the cat") and len(out) == len("the cat") + 30  # chars, no spaces added
+    with pytest.raises(RunError, match="not found"):
+        fastlstm.evaluate(run.best_path, verbose=False)
+
+
+def test_word_model_unknown_prompt_words_and_cli(tmp_path, capsys):
+    text = _text(tmp_path / "t.txt", lines=1200)
+    out_dir = tmp_path / "w"
+    code, _, err = _cli(
+        capsys, "train", "rnnlm", "--text", text, "--level", "word", "--vocab-size", "6",
+        "--epochs", "1", "--hidden", "8", "--wordvec", "8", "--batch-size", "4",
+        "--time-size", "5", "--out", out_dir, "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    vocab = fio.load_checkpoint(out_dir / "best.npz").extra["vocab"]
+    assert len(vocab) == 6 and vocab[0] == "<unk>"
+    with pytest.warns(UserWarning, match="not in the model's vocabulary, read as <unk>: 'zebra'"):
+        words = fastlstm.generate_text(out_dir / "best.npz", "the zebra", length=10, seed=0)
+    assert words.split()[:2] == ["the", "<unk>"]
+    code, out, err = _cli(capsys, "generate", "--checkpoint", out_dir / "best.npz",
+                          "--start", "the zebra", "--length", "5")  # fmt: skip
+    assert code == 0 and "warning" in err and out.startswith("the <unk>")
+    code, out, err = _cli(capsys, "eval", "--checkpoint", out_dir / "best.npz")
+    assert code == 0 and "test perplexity" in out, err
+
+
+def test_korean_char_level(tmp_path):
+    path = tmp_path / "ko.txt"
+    path.write_text("나는 학교에 갑니다. 오늘은 날씨가 좋습니다.\n" * 300, encoding="utf-8")
+    run = fastlstm.train("rnnlm", text=path, level="char", out=tmp_path / "k", **TINY_LM, **QUIET)
+    out = fastlstm.generate_text(run.best_path, "나는", length=5, seed=0)
+    assert out.startswith("나는") and len(out) == 7
+
+
+def test_pairs_round_trip_without_the_file(tmp_path, capsys):
+    data = _pairs(tmp_path / "rev.tsv")
+    run = fastlstm.train("attention", data=data, out=tmp_path / "a", **TINY_SEQ, **QUIET)
+    info = fio.load_checkpoint(run.best_path).extra["seq2seq"]
+    assert info["format"] == "pairs" and info["level"] == "char"
+    ev = fastlstm.evaluate(run.best_path, verbose=False)
+    assert ev.metric == "accuracy" and 0 <= ev.char_error_rate
+    assert ev.size == 30
+    code, out, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--show", "0")
+    assert code == 0 and "test accuracy" in out and "character error rate" in out, err
+    data.rename(tmp_path / "gone.tsv")
+    code, _, err = _cli(capsys, "eval", "--checkpoint", run.best_path)
+    assert code == 1 and "rev.tsv, which is not found" in err
+    results = fastlstm.translate(run.best_path, ["abc", "xyz", "", "dcba"])
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert "'x', 'y', 'z'" in results[1].error and "empty" in results[2].error
+    for r in (results[0], results[3]):
+        assert 0 < r.confidence <= 1 and r.confidence == pytest.approx(float(r.char_probs.prod()))
+    code, out, err = _cli(capsys, "translate", "--checkpoint", run.best_path, "abc", "xyz", "ab")
+    assert code == 1
+    lines = out.split("\n")
+    assert lines[1] == "" and "(confidence" in lines[0] and "(confidence" in lines[2]
+    assert "'xyz'" in err and "does not know" in err
+
+
+def test_pairs_with_word_level_and_peeky(tmp_path):
+    path = tmp_path / "w.tsv"
+    path.write_text("".join(f"a b {'c ' * k}\t{'c ' * k}b a\n" for k in range(1, 6)) * 20)
+    run = fastlstm.train("peeky", data=path, level="word", out=tmp_path / "p", **TINY_SEQ, **QUIET)
+    (res,) = fastlstm.translate(run.best_path, "a b c c")
+    assert res.ok and all(w in ("a", "b", "c") for w in res.answer.split())
+
+
+def test_attention_bi_refuses_pairs(tmp_path):
+    with pytest.raises(RunError, match="attention-bi cannot train on pairs"):
+        fastlstm.train("attention-bi", data=_pairs(tmp_path / "p.tsv"), out=tmp_path / "b",
+                       **TINY_SEQ, **QUIET)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- #
+# bad input through the command line: one line naming the file and the line
+# --------------------------------------------------------------------------- #
+LM_ARGS = ("--epochs", "1", "--hidden", "8", "--wordvec", "8", "--no-progress")
+
+
+def test_cli_text_not_utf8(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"good line\n" * 3 + b"caf\xe9\n" + b"more\n" * 5000)
+    code, _, err = _cli(capsys, "train", "rnnlm", "--text", bad, "--out", tmp_path / "o", *LM_ARGS)
+    assert code == 1 and f"{bad}, line 4" in err and "not utf-8" in err
+    code, _, err = _cli(capsys, "train", "rnnlm", "--text", bad, "--encoding", "latin-1",
+                        "--out", tmp_path / "o2", *LM_ARGS)  # fmt: skip
+    assert code == 0, err
+    assert not (tmp_path / "o" / "best.npz").exists()
+
+
+def test_cli_text_empty_and_too_small(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    code, _, err = _cli(
+        capsys, "train", "rnnlm", "--text", empty, "--out", tmp_path / "o", *LM_ARGS
+    )
+    assert code == 1 and "empty.txt: the file is empty" in err
+    small = tmp_path / "small.txt"
+    small.write_text("a few words\n" * 20)
+    code, _, err = _cli(capsys, "train", "rnnlm", "--text", small, "--out", tmp_path / "o",
+                        *LM_ARGS)  # fmt: skip
+    assert code == 1 and "small.txt: the training text has" in err and "too few" in err
+
+
+def test_cli_pairs_bad_lines(tmp_path, capsys):
+    bad = tmp_path / "p.tsv"
+    bad.write_text("ab\tba\n" * 5 + "abc cba\n")
+    args = ("--epochs", "1", "--hidden", "8", "--no-progress", "--batch-size", "2")
+    code, _, err = _cli(capsys, "train", "attention", "--data", bad, "--out", tmp_path / "o", *args)
+    assert code == 1 and f"{bad}, line 6: expected one tab" in err
+    long = tmp_path / "long.tsv"
+    long.write_text("ab\tba\n" * 40 + "abcdefgh\thgfedcba\n")
+    code, _, err = _cli(capsys, "train", "attention", "--data", long, "--max-length", "4",
+                        "--out", tmp_path / "o2", *args)  # fmt: skip
+    assert code == 0 and "skipped 1 of 41 pairs longer than max_length=4" in err
+
+
+def test_text_run_resumes(tmp_path):
+    text = _text(tmp_path / "t.txt")
+    first = fastlstm.train("rnnlm", text=text, level="char", out=tmp_path / "r", **TINY_LM, **QUIET)
+    again = first.resume(epochs=2, progress=False, verbose=False)
+    assert len(again.history["val_ppl"]) == 2
+    assert again.history["val_ppl"][0] == first.history["val_ppl"][0]
+
+
+def test_ptb_model_evaluates_with_the_data_it_was_trained_on(tmp_path, data_dir, monkeypatch):
+    monkeypatch.delenv("FASTLSTM_DATA", raising=False)
+    monkeypatch.setenv("FASTLSTM_OFFLINE", "1")  # no download in place of the recorded files
+    run = fastlstm.train("simple-rnnlm", data_dir=data_dir, epochs=1, out=tmp_path / "s", **QUIET)
+    ev = fastlstm.evaluate(run.best_path, max_words=1000, verbose=False)  # no data_dir
+    assert ev.metric == "perplexity" and ev.value == pytest.approx(run.summary["test_perplexity"])
+
+
+def test_own_data_settings_without_own_data_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match="--vocab-size: only for training on your own data"):
+        fastlstm.train("rnnlm", vocab_size=100, out=tmp_path / "a", **QUIET)
+    with pytest.raises(ValueError, match="--level, --max-length: only for .*pairs"):
+        fastlstm.train("attention", level="word", max_length=9, out=tmp_path / "b", **QUIET)
+    text = _text(tmp_path / "t.txt")
+    with pytest.raises(ValueError, match="--valid and --test go together"):
+        fastlstm.train("rnnlm", text=text, valid=text, out=tmp_path / "c", **QUIET)
+    code, _, err = _cli(capsys, "train", "rnnlm", "--level", "char", "--out", tmp_path / "d")
+    assert code == 1 and "--level: only for training on your own data; give text=" in err
