@@ -13,6 +13,8 @@ import pytest
 
 grimp = pytest.importorskip("grimp")
 
+from tools import architecture_stats  # noqa: E402
+
 #: Top to bottom; a tuple is one layer of siblings (``independent``: they may not import
 #: each other).  Every module directly under ``fastlstm`` must be in one of them.
 LAYERS = [
@@ -35,41 +37,9 @@ def graph():
 
 def import_cycles(graph) -> list[list[str]]:
     """Groups of modules that import each other, directly or not (strongly connected
-    components of more than one module; Tarjan's algorithm, iterative)."""
-    index, low, on_stack, stack, found = {}, {}, set(), [], []
-    for root in sorted(graph.modules):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            v, children = work[-1]
-            for w in children:
-                if w not in index:
-                    index[w] = low[w] = len(index)
-                    stack.append(w)
-                    on_stack.add(w)
-                    work.append((w, iter(sorted(graph.find_modules_directly_imported_by(w)))))
-                    break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
-                if low[v] == index[v]:
-                    group = []
-                    while True:
-                        w = stack.pop()
-                        on_stack.discard(w)
-                        group.append(w)
-                        if w == v:
-                            break
-                    if len(group) > 1:
-                        found.append(sorted(group))
-    return found
+    components of more than one module), as ``tools/architecture_stats.py`` finds them."""
+    edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+    return architecture_stats.cycles(edges)
 
 
 def _describe(graph, group) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shlex
@@ -190,3 +191,12 @@ def existing_file(path, what: str) -> Path:
     if not p.is_file():
         raise RunError(f"{what} is not a file: {path}")
     return p
+
+
+def sha256(path) -> str:
+    """Hex sha256 of a file's content (read in 1 MB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -12,13 +12,13 @@ so that :func:`fastlstm.evaluate` finds the very data a model was trained on
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from fastlstm.api import _util as u
 from fastlstm.api.specs import BOOK_DATA, RunError
 from fastlstm.datasets import ptb as _ptb
 from fastlstm.datasets import sequence as _seq
@@ -71,14 +71,6 @@ def sequence(spec: str, reverse: bool, limit: int | None):
     return train, test, vocab, n_lines
 
 
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def record_source(spec: str, vocab) -> dict:
     """What a run trained on: the file (path and content hash) or the generator call."""
     m = _GENERATED.fullmatch(str(vocab.source))
@@ -91,7 +83,7 @@ def record_source(spec: str, vocab) -> dict:
             "seed": int(m.group(3)),
         }
     path = Path(vocab.source)
-    return {"kind": "file", "data": spec, "path": str(path.resolve()), "sha256": _sha256(path)}
+    return {"kind": "file", "data": spec, "path": str(path.resolve()), "sha256": u.sha256(path)}
 
 
 def describe_source(source: dict) -> str:
@@ -132,7 +124,7 @@ def recorded_sequence(source: dict, reverse: bool, limit: int | None):
                 f"the model was trained on {describe_source(source)}, which is not found; "
                 "give --data NAME|PATH (data=) to evaluate on other data with its characters"
             )
-        if _sha256(path) != source.get("sha256"):
+        if u.sha256(path) != source.get("sha256"):
             raise RunError(
                 f"the model was trained on {path}, whose content has changed since "
                 "(its sha256 differs); give --data NAME|PATH (data=) to evaluate on it anyway"

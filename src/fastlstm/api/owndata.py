@@ -26,7 +26,6 @@ sure characters scores lower), which suits the short answers of seq2seq data.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import warnings
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastlstm.api import _util as u
 from fastlstm.api.specs import RunError
 
 __all__ = [
@@ -53,20 +53,11 @@ __all__ = [
 LOW_CONFIDENCE = 0.5
 
 
-def sha256(path) -> str:
-    """Hex sha256 of a file's content."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_recorded(path: str, digest: str | None, what: str) -> None:
     p = Path(path)
     if not p.is_file():
         raise RunError(f"the model was trained on {path}, which is not found ({what})")
-    if digest is not None and sha256(p) != digest:
+    if digest is not None and u.sha256(p) != digest:
         raise RunError(
             f"the model was trained on {path}, whose content has changed since (its sha256 "
             f"differs); the {what} would not be the model's"
@@ -101,10 +92,10 @@ def lm_text_data(cfg: dict, eval_tokens: int, vocab=None):
     except (ValueError, FileNotFoundError) as exc:
         raise RunError(str(exc)) from None
     source = dict(data.source)
-    source["sha256"] = sha256(cfg["text"])
+    source["sha256"] = u.sha256(cfg["text"])
     for key in ("valid", "test"):
         if cfg.get(key):
-            source[f"{key}_sha256"] = sha256(cfg[key])
+            source[f"{key}_sha256"] = u.sha256(cfg[key])
     return data, source
 
 
@@ -213,7 +204,7 @@ def pairs_data(cfg: dict, vocab=None):
     except (ValueError, FileNotFoundError) as exc:
         raise RunError(str(exc)) from None
     source = dict(data.source)
-    source["sha256"] = sha256(cfg["data"])
+    source["sha256"] = u.sha256(cfg["data"])
     data.vocab.source = source["path"]
     if cfg.get("limit"):
         n = cfg["limit"]

@@ -108,14 +108,7 @@ def _tokens(path: Path) -> list[str]:
     """Words of a PTB file, each line followed by ``<eos>`` (the book's tokenisation)."""
     with open(path, "rb") as f:
         raw = f.read()
-    try:
-        text = raw.decode("utf-8-sig")  # a leading BOM is not data
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ValueError(
-            f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
-            f"{exc.start}); PTB files must be UTF-8"
-        ) from None
+    text = fio.files.decode_utf8(raw, path, "PTB files")
     return text.replace("\n", " <eos> ").split()
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlstm import _notebook, config
+from fastlstm import io as fio
 from fastlstm.datasets import _fetch
 from fastlstm.datasets.synthetic import make_addition, make_date
 from fastlstm.datasets.vocab import Vocab
@@ -135,18 +136,6 @@ _PARSED: collections.OrderedDict = collections.OrderedDict()
 _PARSED_MAX = 8
 
 
-def _decode(raw: bytes, path: str) -> str:
-    """UTF-8 text of a data file (a leading BOM is not data); errors name file and line."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ValueError(
-            f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
-            f"{exc.start}); sequence data files must be UTF-8"
-        ) from None
-
-
 def _parse_file(path: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
     """Parse a data file, once per content (keyed by a hash of its bytes)."""
     with open(path, "rb") as f:
@@ -155,7 +144,7 @@ def _parse_file(path: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
     if key in _PARSED:
         _PARSED.move_to_end(key)
         return _PARSED[key]
-    result = _parse_text(_decode(raw, path), path)
+    result = _parse_text(fio.files.decode_utf8(raw, path, "sequence data files"), path)
     _PARSED[key] = result
     while len(_PARSED) > _PARSED_MAX:
         _PARSED.popitem(last=False)

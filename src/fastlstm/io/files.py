@@ -53,6 +53,19 @@ STALE_TEMP_AGE = 24 * 3600.0
 _TEMP_RE = re.compile(r"^\..+\.([A-Za-z0-9-]*)-(\d+)\.[^.]+" + re.escape(TEMP_SUFFIX) + "$")
 
 
+def decode_utf8(raw: bytes, path, what: str) -> str:
+    """UTF-8 text of a file's bytes (a leading BOM is not data); a ValueError names the file,
+    the line and the byte, and says that ``what`` (e.g. "PTB files") must be UTF-8."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValueError(
+            f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}); {what} must be UTF-8"
+        ) from None
+
+
 def _writer_tag() -> str:
     """``<host>-<pid>`` of this process, for the names of temporary files."""
     import socket
