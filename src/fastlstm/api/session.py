@@ -494,7 +494,7 @@ class SeqSession(_Session):
             u.set_rng_state(self.rng, ckpt.rng_state)
 
     def describe(self) -> str:
-        kw = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        kw = ", ".join(f"{k}={v}" for k, v in self.kwargs.items() if v is not None)
         rev = ", reversed" if self.cfg["reverse"] else ""
         return (
             f"{self.spec['class']}({kw}), {len(self.x_train)} training / {len(self.x_test)} "
