@@ -17,10 +17,12 @@ The dtype of a layer is the dtype of its parameters (float32, as in the book,
 or float64).  Float inputs are cast to it; ids must be integer arrays.
 
 The package holds one idea per module: :mod:`~fastlstm.layers.basic` (the
-plain layers), :mod:`~fastlstm.layers.recurrent` (RNN, LSTM, GRU and their
-sequence versions), :mod:`~fastlstm.layers.time` (the time-distributed
-layers), :mod:`~fastlstm.layers.attention`; the checks of inputs and the
-matrix products they share sit in ``_checks`` and ``_products``.
+plain layers), :mod:`~fastlstm.layers.lstm` (LSTM, TimeLSTM, TimeBiLSTM),
+:mod:`~fastlstm.layers.rnn` (RNN, GRU and their sequence versions),
+:mod:`~fastlstm.layers.time` (the time-distributed layers),
+:mod:`~fastlstm.layers.attention`; the checks of inputs, the matrix products
+and the recurrent layers' common base sit in ``_checks``, ``_products`` and
+``_recurrent``.
 """
 
 from fastlstm.layers.attention import Attention, AttentionWeight, TimeAttention, WeightSum
@@ -33,7 +35,8 @@ from fastlstm.layers.basic import (
     Softmax,
     SoftmaxWithLoss,
 )
-from fastlstm.layers.recurrent import GRU, LSTM, RNN, TimeBiLSTM, TimeGRU, TimeLSTM, TimeRNN
+from fastlstm.layers.lstm import LSTM, TimeBiLSTM, TimeLSTM
+from fastlstm.layers.rnn import GRU, RNN, TimeGRU, TimeRNN
 from fastlstm.layers.time import TimeAffine, TimeDropout, TimeEmbedding, TimeSoftmaxWithLoss
 
 __all__ = [
