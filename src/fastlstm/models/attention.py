@@ -13,10 +13,7 @@ import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeAttention, TimeBiLSTM, TimeEmbedding, TimeLSTM
 from fastlstm.models import greedy as _greedy
-from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, as_rng
-from fastlstm.models.seq2seq import (
-    Encoder,
-    Seq2seq,
+from fastlstm.models._decoding import (
     _all_ended,
     _check_generate_args,
     _fill_after_end,
@@ -24,6 +21,8 @@ from fastlstm.models.seq2seq import (
     _one_answer,
     question_lengths,
 )
+from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, as_rng
+from fastlstm.models.seq2seq import Encoder, Seq2seq
 
 __all__ = [
     "AttentionEncoder",

@@ -1,0 +1,104 @@
+"""Checks and helpers of greedy decoding shared by the seq2seq models: the book's
+one-question ``generate``, the checks of ids and arguments, the greedy choice, the end
+symbol and the real lengths of padded questions."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _one_answer(generate_batch, xs, start_id, sample_size, name):
+    """The book's one-question ``generate``: ``generate_batch`` on ``(1, ...)`` as a list."""
+    n = np.shape(xs)[0] if np.ndim(xs) else 0
+    if n != 1:
+        raise ValueError(
+            f"generate decodes one question, {name} has {n} rows "
+            f"(shape {np.shape(xs)}); use generate_batch for a batch"
+        )
+    return [int(i) for i in generate_batch(xs, start_id, sample_size)[0]]
+
+
+def _check_ids(xs, name, vocab_size=None):
+    xs = np.asarray(xs)
+    if xs.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array of ids, got dtype {xs.dtype}")
+    if xs.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N, T), got shape {xs.shape}")
+    if vocab_size is not None and xs.size and (xs.min() < 0 or xs.max() >= vocab_size):
+        raise ValueError(f"{name} must hold ids in [0, {vocab_size}), got [{xs.min()}, {xs.max()}]")
+    return xs
+
+
+def _check_generate_args(start_id, sample_size, vocab_size):
+    for name, value in (("start_id", start_id), ("sample_size", sample_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= start_id < vocab_size:
+        raise ValueError(f"start_id must be in [0, {vocab_size}), got {start_id}")
+    if sample_size < 0:
+        raise ValueError(f"sample_size must be >= 0, got {sample_size}")
+    return int(start_id), int(sample_size)
+
+
+def _greedy_ids(score):
+    """Argmax ids ``(N,)`` of one decoding step's scores ``(N, V)``; NaN or inf is an error.
+
+    ``np.argmax`` skips nothing: a NaN row gives id 0, so diverged parameters
+    would decode to all-zero answers without this check.
+    """
+    if not np.isfinite(score).all():
+        raise ValueError(
+            "the model's scores contain NaN or inf during decoding (diverged parameters?)"
+        )
+    return np.argmax(score, axis=1)
+
+
+def _fill_after_end(sampled, end_id):
+    """As the step loop stops: after the first step at which every row of ``sampled (N, S)``
+    has produced ``end_id``, the rest holds ``end_id``.  That step, or None."""
+    if end_id is None or sampled.shape[1] == 0:
+        return None
+    every = np.logical_or.accumulate(sampled == end_id, axis=1).all(axis=0)  # (S,)
+    if not every.any():
+        return None
+    t = int(np.argmax(every))
+    sampled[:, t + 1 :] = end_id
+    return t
+
+
+def _all_ended(done, ids, end_id) -> bool:
+    """Mark the rows whose id ``ids (N,)`` is ``end_id`` in ``done (N,)``; True if all are."""
+    if end_id is None:
+        return False
+    done |= ids == end_id
+    return bool(done.all())
+
+
+def question_lengths(xs, pad_id):
+    """Real lengths ``(N,)`` int64 of questions ``xs (N, T)`` padded on the right with ``pad_id``.
+
+    Returns None when ``pad_id`` is None or no question ends with padding.
+
+    Raises
+    ------
+    ValueError
+        If a question holds only padding.
+    """
+    if pad_id is None:
+        return None
+    real = np.asarray(xs) != pad_id  # (N, T)
+    N, T = real.shape
+    if T == 0:
+        return None
+    lengths = T - np.argmax(real[:, ::-1], axis=1)
+    empty = ~real.any(axis=1)
+    if empty.any():
+        raise ValueError(
+            f"xs row {int(np.flatnonzero(empty)[0])} holds only padding (pad_id={pad_id}): "
+            "a question needs at least one token"
+        )
+    if (lengths == T).all():
+        return None
+    return lengths.astype(np.int64)
