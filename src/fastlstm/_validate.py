@@ -23,6 +23,10 @@ __all__ = [
     "as_floats",
     "as_ids",
     "ids_2d",
+    "ids_1d",
+    "positive_int",
+    "optional_positive_int",
+    "max_grad",
 ]
 
 
@@ -179,3 +183,59 @@ def ids_2d(a, name):
     if not np.issubdtype(a.dtype, np.integer):
         raise TypeError(f"{name} must hold integer ids, got dtype {a.dtype}")
     return a
+
+
+def ids_1d(a, name):
+    """Return ``a`` as an array after checking it is a 1-D ``(T,)`` array of integer word ids.
+
+    Raises
+    ------
+    ValueError
+        If ``a`` is not 1-D.
+    TypeError
+        If it does not hold integers.
+    """
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of word ids, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer word ids, got dtype {a.dtype}")
+    return a
+
+
+def positive_int(value, name):
+    """Return ``value`` as an ``int`` after checking it is an integer >= 1.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (a ``bool`` is not).
+    ValueError
+        If it is not positive.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return int(value)
+
+
+def optional_positive_int(value, name):
+    """None, or ``value`` through :func:`positive_int`."""
+    return None if value is None else positive_int(value, name)
+
+
+def max_grad(value):
+    """None (no clipping), or the clipping norm ``value`` as a positive ``float``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not positive (NaN is not).
+    """
+    if value is None:
+        return None
+    value = float(value)
+    if not value > 0:
+        raise ValueError(f"max_grad must be positive or None, got {value}")
+    return value

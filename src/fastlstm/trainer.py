@@ -40,6 +40,7 @@ import time
 import numpy as np
 
 from fastlstm import _notebook, engine
+from fastlstm import _validate as _v
 from fastlstm._notebook import progress_bar
 from fastlstm.evaluation import eval_seq2seq, seq2seq_accuracy  # noqa: F401  (re-export)
 from fastlstm.models.base import as_rng
@@ -52,38 +53,6 @@ __all__ = ["Trainer", "RnnlmTrainer", "eval_perplexity", "PlateauDecay"]
 # ----------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
-
-
-def _check_eval_interval(eval_interval):
-    if eval_interval is None:
-        return None
-    return _positive_int(eval_interval, "eval_interval")
-
-
-def _check_max_grad(max_grad):
-    if max_grad is None:
-        return None
-    max_grad = float(max_grad)
-    if not max_grad > 0:
-        raise ValueError(f"max_grad must be positive or None, got {max_grad}")
-    return max_grad
-
-
-def _id_sequence(a, name):
-    a = np.asarray(a)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of word ids, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer word ids, got dtype {a.dtype}")
-    return a
-
-
 def _callbacks(on_epoch_end):
     """Normalise ``on_epoch_end`` to a list of callables ``f(trainer, epoch)``."""
     if on_epoch_end is None:
@@ -314,10 +283,10 @@ class Trainer(_BaseTrainer):
         t = np.asarray(t)
         if len(x) != len(t):
             raise ValueError(f"x and t must have the same length, got {len(x)} and {len(t)}")
-        max_epoch = _positive_int(max_epoch, "max_epoch")
-        batch_size = _positive_int(batch_size, "batch_size")
-        max_grad = _check_max_grad(max_grad)
-        eval_interval = _check_eval_interval(eval_interval)
+        max_epoch = _v.positive_int(max_epoch, "max_epoch")
+        batch_size = _v.positive_int(batch_size, "batch_size")
+        max_grad = _v.max_grad(max_grad)
+        eval_interval = _v.optional_positive_int(eval_interval, "eval_interval")
         callbacks = _callbacks(on_epoch_end)
         if len(x) // batch_size == 0:
             raise ValueError(f"batch_size={batch_size} is larger than the data ({len(x)})")
@@ -435,15 +404,15 @@ class RnnlmTrainer(_BaseTrainer):
             Called as ``f(trainer, epoch)`` after each epoch (see
             :meth:`Trainer.fit`); returning True stops training.
         """
-        xs = _id_sequence(xs, "xs")
-        ts = _id_sequence(ts, "ts")
+        xs = _v.ids_1d(xs, "xs")
+        ts = _v.ids_1d(ts, "ts")
         if len(xs) != len(ts):
             raise ValueError(f"xs and ts must have the same length, got {len(xs)} and {len(ts)}")
-        max_epoch = _positive_int(max_epoch, "max_epoch")
-        batch_size = _positive_int(batch_size, "batch_size")
-        time_size = _positive_int(time_size, "time_size")
-        max_grad = _check_max_grad(max_grad)
-        eval_interval = _check_eval_interval(eval_interval)
+        max_epoch = _v.positive_int(max_epoch, "max_epoch")
+        batch_size = _v.positive_int(batch_size, "batch_size")
+        time_size = _v.positive_int(time_size, "time_size")
+        max_grad = _v.max_grad(max_grad)
+        eval_interval = _v.optional_positive_int(eval_interval, "eval_interval")
         callbacks = _callbacks(on_epoch_end)
         data_size = len(xs)
         if data_size // (batch_size * time_size) == 0:
@@ -505,9 +474,9 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35, *, progress=Fals
     float
         ``exp(mean loss)`` over ``(L - 1) // (batch_size * time_size)`` iterations.
     """
-    corpus = _id_sequence(corpus, "corpus")
-    batch_size = _positive_int(batch_size, "batch_size")
-    time_size = _positive_int(time_size, "time_size")
+    corpus = _v.ids_1d(corpus, "corpus")
+    batch_size = _v.positive_int(batch_size, "batch_size")
+    time_size = _v.positive_int(time_size, "time_size")
     corpus_size = len(corpus)
     max_iters = (corpus_size - 1) // (batch_size * time_size)
     if max_iters == 0:
