@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -111,6 +112,23 @@ def test_pairs_round_trip_without_the_file(tmp_path, capsys):
     lines = out.split("\n")
     assert lines[1] == "" and "(confidence" in lines[0] and "(confidence" in lines[2]
     assert "'xyz'" in err and "does not know" in err
+
+
+def test_confidence_auc_without_right_answers_is_none_in_strict_json(tmp_path, capsys):
+    """Held-out answers all wrong (one epoch of a tiny model): the AUC is not defined, so
+    summary.json holds null (not NaN, which is no JSON) and the run says why."""
+    data = _pairs(tmp_path / "rev.tsv")
+    settings = dict(TINY_SEQ, verbose=True, progress=False, show=0)
+    run = fastlstm.train("attention", data=data, out=tmp_path / "a", **settings)
+    assert run.best == 0.0
+    text = (tmp_path / "a" / "summary.json").read_text()
+
+    def refuse(name):
+        raise AssertionError(f"summary.json holds {name}")
+
+    summary = json.loads(text, parse_constant=refuse)
+    assert summary["confidence_auc"] is None and summary["char_error_rate"] > 0
+    assert "confidence AUC not defined (no right or no wrong answers" in capsys.readouterr().out
 
 
 def test_pairs_with_word_level_and_peeky(tmp_path):

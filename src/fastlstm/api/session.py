@@ -589,11 +589,14 @@ class SeqSession(_Session):
         if self.pad_id is not None:
             score = owndata.pairs_accuracy(self.model, self.x_test, self.t_test, self.vocab,
                                            reverse=self.cfg["reverse"], confidence=True)  # fmt: skip
-            summary.update(
-                char_error_rate=score.char_error_rate, confidence_auc=score.confidence_auc
-            )
+            auc = score.confidence_auc
+            if math.isnan(auc):  # every held-out answer right, or every one wrong
+                auc, auc_text = None, "not defined (no right or no wrong answers to rank)"
+            else:
+                auc_text = f"{auc:.3f} (right answers ranked above wrong ones)"
+            summary.update(char_error_rate=score.char_error_rate, confidence_auc=auc)
             self.say(
-                f"best model: character error rate {score.char_error_rate:.4f}, confidence "
-                f"AUC {score.confidence_auc:.3f} (right answers ranked above wrong ones)"
+                f"best model: character error rate {score.char_error_rate:.4f}, "
+                f"confidence AUC {auc_text}"
             )
         return self.summarize(summary)
