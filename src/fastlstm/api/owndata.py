@@ -35,7 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from fastlstm.api import _util as u
-from fastlstm.api.specs import RunError
+from fastlstm.api.specs import EVAL_BATCH_SIZE, EVAL_TIME_SIZE, RunError
+from fastlstm.datasets import pairs as _pairs
+from fastlstm.datasets import text as _text
+from fastlstm.datasets.pairs import BOS_ID, EOS_ID, PAD_ID, decode_answers, encode_questions
+from fastlstm.datasets.text import UNK, TokenVocab
 
 __all__ = [
     "is_pairs_file",
@@ -75,8 +79,6 @@ def lm_text_data(cfg: dict, eval_tokens: int, vocab=None):
     RunError
         For bad or too small files (the message names the file and the line).
     """
-    from fastlstm.datasets import text as _text
-
     try:
         data = _text.load_text(
             cfg["text"],
@@ -113,9 +115,7 @@ def text_settings(source: dict) -> dict:
 
 def evaluate_text_lm(loaded, split: str, say):
     """Perplexity of a text-file language model on a split of its recorded data."""
-    from fastlstm.api.specs import EVAL_BATCH_SIZE, EVAL_TIME_SIZE
-    from fastlstm.datasets.text import TokenVocab
-    from fastlstm.trainer import eval_perplexity
+    from fastlstm.trainer import eval_perplexity  # the models and kernels: at use
 
     meta = loaded.extra["text"]
     source = meta["data_source"]
@@ -138,8 +138,7 @@ def evaluate_text_lm(loaded, split: str, say):
 
 def generate(loaded, start, length, skip, temperature, top_k, greedy, rng) -> str:
     """Text from a text-file language model, from its checkpoint alone."""
-    from fastlstm.datasets.text import UNK, TokenVocab
-    from fastlstm.models.sampling import generate_words
+    from fastlstm.models.sampling import generate_words  # the kernels: at use
 
     vocab = TokenVocab.from_meta(loaded.extra["text"]["vocab"])
     V = loaded.model.params[0].shape[0]
@@ -190,8 +189,6 @@ def is_pairs_file(spec) -> bool:
 
 def pairs_data(cfg: dict, vocab=None):
     """``(PairData, data_source)`` of a run on a file of pairs."""
-    from fastlstm.datasets import pairs as _pairs
-
     try:
         data = _pairs.load_pairs(
             cfg["data"],
@@ -215,8 +212,6 @@ def pairs_data(cfg: dict, vocab=None):
 
 def pairs_info(data, source, reverse) -> dict:
     """What a checkpoint records of a run on pairs."""
-    from fastlstm.datasets import pairs as _pairs
-
     return {
         "format": "pairs",
         "data": source["path"],
@@ -265,8 +260,6 @@ def _lengths(x, pad_id):
 
 def decode_pairs(model, x, steps: int, batch: int = 256) -> np.ndarray:
     """Greedy answers ``(N, steps)`` to padded questions ``x (N, T)``, in batches of similar lengths."""
-    from fastlstm.datasets.pairs import BOS_ID, EOS_ID, PAD_ID
-
     lengths = _lengths(x, PAD_ID)
     order = np.argsort(lengths, kind="stable")
     out = np.full((len(x), steps), EOS_ID, dtype=np.int64)
@@ -287,8 +280,7 @@ def answer_probs(model, x, answers: list[list[int]], ended: list[bool]) -> list[
 
     Teacher forcing on ``[<s>, answer]``: the same scores as greedy decoding saw.
     """
-    from fastlstm.datasets.pairs import BOS_ID, EOS_ID, PAD_ID
-    from fastlstm.models.sampling import softmax64
+    from fastlstm.models.sampling import softmax64  # the kernels: at use
 
     out = []
     for n, (ans, end) in enumerate(zip(answers, ended, strict=True)):
@@ -362,8 +354,6 @@ def pairs_accuracy(
         ``accuracy`` (exact match), ``char_error_rate`` (edits per target token)
         and, if ``confidence``, the AUC of the confidence (sequence probability).
     """
-    from fastlstm.datasets.pairs import EOS_ID, decode_answers
-
     steps = int(t.shape[1] - 1)
     out = decode_pairs(model, x, steps)
     got = [_answer_tokens(row, EOS_ID) for row in out.tolist()]
@@ -389,8 +379,6 @@ def pairs_accuracy(
 
 
 def _unreverse(x, reverse):
-    from fastlstm.datasets.pairs import PAD_ID
-
     if not reverse:
         return x
     out = np.full_like(x, PAD_ID)
@@ -404,9 +392,6 @@ def _unreverse(x, reverse):
 # --------------------------------------------------------------------------- #
 def translate_pairs(loaded, texts, translation_cls):
     """Answers of a pairs model to ``texts``, one :class:`Translation` each (errors kept)."""
-    from fastlstm.datasets.pairs import EOS_ID, PAD_ID, decode_answers, encode_questions
-    from fastlstm.datasets.text import TokenVocab
-
     info = loaded.extra["seq2seq"]
     vocab = TokenVocab.from_meta(info["vocab"])
     V = loaded.model.params[0].shape[0]

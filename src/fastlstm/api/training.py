@@ -28,6 +28,7 @@ import numpy as np
 from fastlstm import _notebook
 from fastlstm import io as fio
 from fastlstm.api import _util as u
+from fastlstm.api import owndata
 from fastlstm.api.data import BOOK_DATA, data_file
 from fastlstm.api.folder import RunFolder
 from fastlstm.api.plots import write_plots
@@ -330,13 +331,11 @@ def _checked_setting(name, key, value, default):
 
 def _check_own_data(name: str, given: dict, cfg: dict) -> None:
     """Refuse settings of one's own data given without such data (they would be ignored)."""
-    from fastlstm.api.owndata import is_pairs_file
-
     if name in LM_MODELS:
         needs, data = ("level", "vocab_size", "valid", "test", "encoding"), cfg.get("text")
         what = "text= (--text PATH)"
     else:
-        needs, data = ("level", "encoding", "max_length"), is_pairs_file(cfg["data"])
+        needs, data = ("level", "encoding", "max_length"), owndata.is_pairs_file(cfg["data"])
         what = "data= (--data) a tab-separated file of pairs"
     unused = [k for k in needs if given.get(k) is not None]
     if unused and not data:

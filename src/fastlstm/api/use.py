@@ -10,6 +10,7 @@ import numpy as np
 from fastlstm import _notebook, evaluation
 from fastlstm.api import _util as u
 from fastlstm.api import data as d
+from fastlstm.api import owndata
 from fastlstm.api.loading import load_model
 from fastlstm.api.specs import (
     ALL_MODELS,
@@ -246,8 +247,6 @@ def evaluate(
         loaded = load_model(checkpoint, model, ALL_MODELS)
         if loaded.name in LM_MODELS:
             if loaded.extra.get("text"):
-                from fastlstm.api import owndata
-
                 ppl, size, what = owndata.evaluate_text_lm(loaded, split, say)
                 return Evaluation("perplexity", ppl, size, what)
             with _recorded_data_dir(loaded, data_dir):
@@ -283,7 +282,6 @@ def _recorded_data_dir(loaded, data_dir):
 
 
 def _evaluate_pairs(loaded, data, limit, show, say) -> Evaluation:
-    from fastlstm.api import owndata
     from fastlstm.datasets.text import TokenVocab
 
     info = loaded.extra["seq2seq"]
@@ -456,8 +454,6 @@ def translate(
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, SEQ_MODELS)
         if (loaded.extra.get("seq2seq") or {}).get("format") == "pairs":
-            from fastlstm.api import owndata
-
             return owndata.translate_pairs(loaded, texts, Translation)
         vocab, info = _translate_settings(loaded, data, reverse)
         V = loaded.model.params[0].shape[0]
@@ -540,8 +536,6 @@ def generate_text(
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, LM_MODELS)
         if loaded.extra.get("text"):
-            from fastlstm.api import owndata
-
             rng = np.random.default_rng(seed)
             return owndata.generate(loaded, start, length, skip, temperature, top_k, greedy, rng)
         skip = "N <unk> $" if skip is None else skip
