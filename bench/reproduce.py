@@ -219,6 +219,8 @@ def main(argv=None):
     if unknown:
         parser.error("unknown experiment(s): " + ", ".join(unknown))
 
+    from conftest import cpu_model, vector_isa  # bench/conftest.py: what the benchmarks record
+
     import fastlstm
 
     results = {}
@@ -229,7 +231,8 @@ def main(argv=None):
             r["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             r["version"] = fastlstm.__version__
             r["machine"] = (
-                f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
+                f"{cpu_model()} ({vector_isa()['vector_isa']}), {os.cpu_count()} CPUs, "
+                f"{platform.machine()}, Python {platform.python_version()}"
             )
             print(f"   {r['result']}  ({r['seconds']:.1f} s)", flush=True)
             results[name] = r
