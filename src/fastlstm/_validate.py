@@ -167,6 +167,15 @@ def as_ids(idx, vocab_size, name, allow=None):
     return np.ascontiguousarray(idx, dtype=np.intp)
 
 
+def _id_array(a, name, ndim, shape_text, ids_text):
+    a = np.asarray(a)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be a {shape_text} of {ids_text}, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer {ids_text}, got dtype {a.dtype}")
+    return a
+
+
 def ids_2d(a, name):
     """Return ``a`` as an array after checking it is a 2-D ``(N, T)`` array of integer ids.
 
@@ -177,12 +186,7 @@ def ids_2d(a, name):
     TypeError
         If it does not hold integers.
     """
-    a = np.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, T) of ids, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer ids, got dtype {a.dtype}")
-    return a
+    return _id_array(a, name, 2, "2-D array (N, T)", "ids")
 
 
 def ids_1d(a, name):
@@ -195,12 +199,7 @@ def ids_1d(a, name):
     TypeError
         If it does not hold integers.
     """
-    a = np.asarray(a)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of word ids, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer word ids, got dtype {a.dtype}")
-    return a
+    return _id_array(a, name, 1, "1-D array", "word ids")
 
 
 def positive_int(value, name):
