@@ -99,6 +99,7 @@ html_sidebars = {
         "index",
         "getting-started",
         "from-the-book",
+        "own_data",
         "cli",
         "performance",
         "compile-cache",
