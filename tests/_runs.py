@@ -60,3 +60,24 @@ def isolated_run(tmp_path, monkeypatch):
 def tiny_ptb(tmp_path):
     """A data directory with small synthetic PTB files."""
     return write_tiny_ptb(tmp_path / "data")
+
+
+@pytest.fixture
+def offline_run(isolated_run, monkeypatch):
+    """:func:`isolated_run`, and downloads of the sequence data sets fail as without a network."""
+    from fastlstm.datasets import sequence
+
+    def offline(url, dest):
+        raise OSError("no network in the tests")
+
+    monkeypatch.setattr(sequence, "_download", offline)
+
+
+@pytest.fixture
+def date_file(tmp_path):
+    """A small file of generated dates (400 lines) in the book's format."""
+    from fastlstm.datasets.sequence import make_date
+
+    path = tmp_path / "date_small.txt"
+    path.write_text("\n".join(make_date(400, seed=1)) + "\n")
+    return path

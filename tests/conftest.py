@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fastlstm import config
-from tests._runs import isolated_run, tiny_ptb  # noqa: F401  (fixtures of the run tests)
+from tests._runs import date_file, isolated_run, offline_run, tiny_ptb  # noqa: F401  (fixtures of the run tests)
 
 _NO_DATA = (
     "data directory not set: export FASTLSTM_DATA=/path/to/data "

@@ -21,7 +21,7 @@ import pytest
 
 from fastlstm import cli
 from fastlstm import io as fio
-from fastlstm.datasets.sequence import make_addition, make_date
+from fastlstm.datasets.sequence import make_addition
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_LM = ["--hidden", "8", "--wordvec", "8", "--batch-size", "4", "--time-size", "10"]
@@ -31,13 +31,6 @@ TINY_SEQ = ["--hidden", "16", "--wordvec", "8", "--batch-size", "32", "--limit",
 @pytest.fixture(autouse=True)
 def _isolated(isolated_run):
     """Own cache, no data directory, one kernel thread, a temporary cwd."""
-
-
-@pytest.fixture
-def date_file(tmp_path):
-    path = tmp_path / "date_small.txt"
-    path.write_text("\n".join(make_date(400, seed=1)) + "\n")
-    return path
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 import fastlstm
 from fastlstm import _notebook
 from fastlstm.api import TrainingInterrupted
-from fastlstm.datasets.sequence import make_date
 from fastlstm.engine import step as engine_step
 
 TINY_SEQ = {"hidden": 16, "wordvec": 8, "batch_size": 32, "limit": 160}
@@ -24,21 +23,8 @@ QUIET = {"progress": False, "verbose": False}
 
 
 @pytest.fixture(autouse=True)
-def _isolated(isolated_run, monkeypatch):
+def _isolated(offline_run):
     """Own cache, no data directory, no network, one kernel thread, a temporary cwd."""
-    from fastlstm.datasets import sequence
-
-    def offline(url, dest):
-        raise OSError("no network in the tests")
-
-    monkeypatch.setattr(sequence, "_download", offline)
-
-
-@pytest.fixture
-def date_file(tmp_path):
-    path = tmp_path / "date_small.txt"
-    path.write_text("\n".join(make_date(400, seed=1)) + "\n")
-    return path
 
 
 @pytest.fixture
