@@ -148,10 +148,6 @@ class Run:
         """The Python call that continues this run (what a notebook cell would run)."""
         return u.resume_call(self.name, self.out)
 
-    def _continue_with(self) -> str:
-        """How to continue: the Python call in a notebook, the shell command elsewhere."""
-        return u.continue_with(self.name, self.out)
-
     def plot(self, out=None, *, show: bool = True) -> dict[str, Path]:
         """Write the curves (and the attention map) as PNG files; show them in a notebook.
 
