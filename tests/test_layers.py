@@ -631,6 +631,116 @@ def test_time_softmax_with_loss(shape, seed, dtype, labels):
         assert loss == 0.0 and not np.any(dxs), "all labels ignored: loss and gradient must be 0"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("build", ["parallel", "serial"])
+def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build):
+    """The softmax-loss kernel that adds the bias in place, and the backward kernel that sums
+    the bias gradient, give the bits of the bias pass + forward kernel and of the backward
+    kernel + column sums: ignored rows (the first one too), a label in every column block,
+    widths inside and across blocks, one and several blocks."""
+    from fastlstm._kernels import softmax as S
+    from fastlstm._kernels.blas import column_sums
+
+    fwd, fwd_bias = getattr(S.softmax_ce_forward, build), getattr(S.softmax_ce_forward_bias, build)
+    bwd, bwd_sums = (
+        getattr(S.softmax_ce_backward, build),
+        getattr(S.softmax_ce_backward_sums, build),
+    )
+    rng = np.random.default_rng(5)
+    for M, V in ((1, 1), (3, 17), (9, 256), (40, 257), (70, 1000)):
+        x = (rng.standard_normal((M, V)) * 4).astype(dtype)
+        b = rng.standard_normal(V).astype(dtype)
+        t = rng.integers(0, V, M)
+        t[0] = -1
+        t[M // 2] = V - 1
+        scale = dtype(0.37)
+        e, sums, losses = np.empty_like(x), np.empty(M), np.empty(M)
+        fwd(x + b, t, -1, e, sums, losses)
+        x2, sums2, losses2 = x.copy(), np.empty(M), np.empty(M)
+        fwd_bias(x2, b, t, -1, sums2, losses2)
+        for got, want in ((x2, e), (sums2, sums), (losses2, losses)):
+            np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+        dx, db = np.empty_like(e), np.empty(V, dtype=dtype)
+        bwd(e, t, -1, sums, scale, dx)
+        column_sums(dx, db)
+        for nch in (1, 2, 3, 64):
+            dx2, db2 = np.full_like(e, np.nan), np.full(V, np.nan, dtype=dtype)
+            bwd_sums(e, t, -1, sums, scale, dx2, db2, nch)
+            np.testing.assert_array_equal(dx2.view(np.uint8), dx.view(np.uint8), str((M, V, nch)))
+            np.testing.assert_array_equal(db2.view(np.uint8), db.view(np.uint8), str((M, V, nch)))
+    nan_row = np.ones((2, 5), dtype=dtype)  # a bias that makes a score NaN: the loss says so
+    losses = np.empty(2)
+    S.softmax_ce_forward_bias.serial(
+        nan_row,
+        np.array([np.nan, 0, 0, 0, 0], dtype=dtype),
+        np.array([1, -1]),
+        -1,
+        np.empty(2),
+        losses,
+    )
+    assert np.isnan(losses).all()
+
+
+@pytest.mark.parametrize(
+    "model, dtype",
+    [
+        ("SimpleRnnlm", np.float32),  # the book's float32 parameters only
+        ("Rnnlm", np.float32),
+        ("Rnnlm", np.float64),
+        ("BetterRnnlm", np.float32),
+        ("BetterRnnlm", np.float64),
+    ],
+)
+def test_language_models_fused_output_has_the_bits_of_the_layer_loop(model, dtype):
+    """``forward``/``backward`` of the language models (output layer and loss in fewer
+    passes) give the loss and every gradient of running the layers one by one, bit for bit,
+    with ignored labels; the layers keep what their own ``backward`` needs."""
+    import fastlstm.models as FM
+
+    rng = np.random.default_rng(2)
+    V, N, T = 300, 4, 6
+    xs, ts = rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T))
+    ts[0, :2] = -1
+    kw = {} if model == "SimpleRnnlm" else {"dtype": dtype}
+    if model == "BetterRnnlm":
+        kw["dropout_ratio"] = 0.0
+    m = getattr(FM, model)(V, 12, 12, seed=3, **kw)
+    loss = m.forward(xs, ts)
+    m.backward()
+    fused = [g.copy() for g in m.grads]
+    m.reset_state()
+    # the layers one by one, as the book's models run them
+    scores = m.predict(xs, True) if model == "BetterRnnlm" else m.predict(xs)
+    assert m.loss_layer.forward(scores, ts) == loss
+    dout = m.loss_layer.backward()
+    for layer in reversed(m.layers):
+        dout = layer.backward(dout)
+    for name, a, b in zip(range(99), fused, m.grads):
+        _assert_same_bits(a, b, name)
+    # after the fused forward, the layers' own backward calls still work
+    m.reset_state()
+    m.forward(xs, ts)
+    d = m.layers[-1].backward(m.loss_layer.backward())
+    assert d.shape == (N, T, m.layers[-1].params[0].shape[0])
+    for name, a, b in zip(range(99), fused, m.grads):
+        _assert_same_bits(a, b, name)
+
+
+def _assert_same_bits(a, b, name):
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8), err_msg=str(name))
+
+
+def test_language_model_fused_output_refuses_nan_scores():
+    """A NaN reaching the scores is refused by the fused output as by the loss layer."""
+    import fastlstm.models as FM
+
+    m = FM.Rnnlm(50, 4, 6, seed=0)
+    m.layers[-1].params[1][3] = np.inf
+    with pytest.raises(ValueError, match="xs contains NaN or inf"):
+        m.forward(np.zeros((2, 3), dtype=int), np.zeros((2, 3), dtype=int))
+
+
 # --------------------------------------------------------------------------- #
 # attention (ch. 8)
 # --------------------------------------------------------------------------- #

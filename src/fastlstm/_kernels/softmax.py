@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from fastlstm._kernels.blas import _add_row
 from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.fastmath import exp as _exp
 from fastlstm._kernels.lanes import dot8_head, gt, max8_head, sum8_head
@@ -155,6 +156,82 @@ def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
             for v in range(V):
                 dr[v] = er[v] * k
             dr[t[r]] -= scale
+
+
+@dual
+def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses):
+    """:func:`softmax_ce_forward` of the scores ``x + b``, in place: ``x`` becomes ``e``.
+
+    For an output layer whose product ``x`` (M, V) has no bias yet: each row
+    gets ``b`` (V,) added, then its maximum, exponentials and sum while it is
+    in cache, where a separate bias pass would read and write every score once
+    more.  The same operations as ``softmax_ce_forward(x + b, ...)``, so the
+    same bits; ``x[r]`` ends holding ``exp(x[r] + b - max)``.  ``sums`` and
+    ``losses`` as there.
+    """
+    M, V = x.shape
+    for r in prange(M):
+        row = x[r]
+        for v in range(V):
+            row[v] += b[v]
+        label = t[r]
+        target = row[label] if label != ignore_label else row[0]
+        m, s = shifted_exp(row, row)
+        sums[r] = s
+        if not softmax_defined(s):
+            losses[r] = math.nan
+        elif label == ignore_label:
+            losses[r] = 0.0
+        else:
+            losses[r] = m + math.log(s) - target
+
+
+@dual
+def softmax_ce_backward_sums(e, t, ignore_label, sums, scale, dx, db, nch):
+    """:func:`softmax_ce_backward`, and ``db[:] = dx.sum(axis=0)`` in the same pass.
+
+    The bias gradient of the output layer summed while the gradient is
+    written, where a separate :func:`~fastlstm._kernels.blas.column_sums`
+    would read all of ``dx`` again.  The columns go in ``nch`` blocks, in
+    parallel; each block runs down the rows in order, so ``dx`` is what
+    :func:`softmax_ce_backward` writes and ``db`` what ``column_sums`` gives
+    (NumPy's bits), with any number of threads.
+    """
+    M, V = e.shape
+    W = ((V + nch - 1) // nch + 15) // 16 * 16
+    nb = (V + W - 1) // W
+    for blk in prange(nb):
+        lo = blk * W
+        hi = min(V, lo + W)
+        w = hi - lo
+        acc = db[lo:hi]
+        zero = cast_like(acc, 0.0)
+        for j in range(w):
+            acc[j] = zero
+        for r in range(M):
+            dr = dx[r, lo:hi]
+            label = t[r]
+            if label == ignore_label:
+                for j in range(w):
+                    dr[j] = zero
+            else:
+                er = e[r, lo:hi]
+                k = cast_like(dr, scale / sums[r])
+                at = label - lo  # the label's column in this block (or outside it)
+                if r == 0:
+                    for j in range(w):
+                        d = er[j] * k - (scale if j == at else zero)
+                        dr[j] = d
+                        acc[j] = d
+                    continue
+                for j in range(w):
+                    d = er[j] * k - (scale if j == at else zero)
+                    dr[j] = d
+                    acc[j] += d
+                continue
+            if r == 0:
+                continue  # acc is zero already
+            _add_row(acc, dr)
 
 
 @dual

@@ -9,6 +9,7 @@ import numpy as np
 from fastlstm._kernels import dropout as _kdrop
 from fastlstm._kernels import embedding as _kemb
 from fastlstm._kernels import softmax as _ksm
+from fastlstm._numba import CHUNKS
 from fastlstm._validate import as_floats, as_ids, check_ratio
 from fastlstm.layers._checks import (
     _check_params,
@@ -286,19 +287,29 @@ class _SoftmaxCE:
         self.ignore_label = -1
         self._cache = None
 
-    def _forward2d(self, x, t, name_x, name_t):
+    def _forward2d(self, x, t, name_x, name_t, bias=None):
+        """Mean loss of the rows of ``x`` (M, V) against ids ``t`` (M,).
+
+        With ``bias`` (V,), ``x`` is this layer's own :meth:`_buffer` holding the
+        scores without their bias: the kernel adds it and turns ``x`` into the
+        numerators in place (the same bits as adding it first).
+        """
         x = np.asarray(x)
         dtype = _work_dtype(x, name_x, np.float64)
         M, V = x.shape
         if V == 0:
             raise ValueError(f"{name_x} has no classes (last axis of size 0)")
-        x2 = np.ascontiguousarray(x, dtype=dtype)
         t = as_ids(t, V, name_t, allow=self.ignore_label)
         ignore = -1 if self.ignore_label is None else self.ignore_label
-        e = self._buffer(x2.shape, dtype)  # (M, V) softmax numerators
         sums = np.empty(M, dtype=np.float64)
         losses = np.empty(M, dtype=np.float64)
-        _ksm.softmax_ce_forward.pick(4 * x2.size)(x2, t, ignore, e, sums, losses)
+        if bias is None:
+            x2 = np.ascontiguousarray(x, dtype=dtype)
+            e = self._buffer(x2.shape, dtype)  # (M, V) softmax numerators
+            _ksm.softmax_ce_forward.pick(4 * x2.size)(x2, t, ignore, e, sums, losses)
+        else:
+            e = x  # (M, V) scores, then numerators
+            _ksm.softmax_ce_forward_bias.pick(5 * x.size)(x, bias, t, ignore, sums, losses)
         self._losses = losses
         if M and not np.isfinite(losses).all():
             raise ValueError(f"{name_x} contains NaN or inf")
@@ -313,12 +324,24 @@ class _SoftmaxCE:
             buf = self._e = np.empty(shape, dtype=dtype)
         return buf
 
-    def _backward2d(self, dout):
+    def _backward2d(self, dout, db=None):
+        """Gradient of the scores (M, V); with ``db`` (V,), also its column sums into ``db``.
+
+        With ``db`` the gradient is a work array of this layer, overwritten by the next call.
+        """
         _forward_first(self, self._cache)
         e, t, sums, count, ignore = self._cache
-        dx = np.empty_like(e)
         scale = e.dtype.type(float(dout) / max(count, 1))
-        _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
+        if db is None:
+            dx = np.empty_like(e)
+            _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
+        else:
+            dx = self.__dict__.get("_dx")
+            if dx is None or dx.shape != e.shape or dx.dtype != e.dtype:
+                dx = self._dx = np.empty_like(e)
+            _ksm.softmax_ce_backward_sums.pick(3 * e.size)(
+                e, t, ignore, sums, scale, dx, db, CHUNKS
+            )
         return dx
 
 

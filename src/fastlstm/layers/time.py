@@ -173,13 +173,19 @@ class TimeAffine:
         ValueError
             If ``x`` is not 3-D with ``D`` features, is empty, or contains NaN or inf.
         """
-        _check_params(self)
-        W, b = self.params
-        x = as_floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
+        x = self._input(x)
         N, T, D = x.shape
+        W, b = self.params
+        return _mm(x.reshape(N * T, D), W, b).reshape(N, T, -1)
+
+    def _input(self, x):
+        """Check the parameters and ``x`` (N, T, D); keep ``x`` for backward and return it."""
+        _check_params(self)
+        W = self.params[0]
+        x = as_floats(x, W.dtype, "x", ndim=3, shape=(None, None, W.shape[0]))
         _nonempty(x, "x")
         self.x = x
-        return _mm(x.reshape(N * T, D), W, b).reshape(N, T, -1)
+        return x
 
     def backward(self, dout):
         """Gradients of the affine map: writes ``dW`` and ``db`` into ``grads``.
@@ -203,13 +209,18 @@ class TimeAffine:
         """
         _forward_first(self, self.x)
         _check_params(self)
-        W, b = self.params
+        W = self.params[0]
         N, T, D = self.x.shape
         dout = as_floats(dout, W.dtype, "dout", ndim=3, shape=(N, T, W.shape[1]))
         dout2 = dout.reshape(N * T, -1)  # (N*T, V)
-        _matmul_into(self.grads[0], self.x.reshape(N * T, D).T, dout2)
         _column_sums(dout2, self.grads[1])
-        return _mm(dout2, W.T).reshape(N, T, D)
+        return self._backward_products(dout2)
+
+    def _backward_products(self, dout2):
+        """``dW`` into ``grads`` and the returned ``dx`` (N, T, D) from ``dout2`` (N*T, V)."""
+        N, T, D = self.x.shape
+        _matmul_into(self.grads[0], self.x.reshape(N * T, D).T, dout2)
+        return _mm(dout2, self.params[0].T).reshape(N, T, D)
 
 
 class TimeSoftmaxWithLoss(_SoftmaxCE):
@@ -247,15 +258,21 @@ class TimeSoftmaxWithLoss(_SoftmaxCE):
         if xs.ndim != 3:
             raise ValueError(f"xs must be 3-D (N, T, V), got shape {xs.shape}")
         N, T, V = xs.shape
-        ts = np.asarray(ts)
-        if ts.ndim == 3:
-            if ts.shape != xs.shape:
-                raise ValueError(f"one-hot ts has shape {ts.shape}, expected {xs.shape}")
-            ts = ts.argmax(axis=2)
-        if ts.shape != (N, T):
-            raise ValueError(f"ts has shape {ts.shape}, expected {(N, T)} to match xs {xs.shape}")
+        ts = self._targets(ts, xs.shape)
         self._shape = xs.shape
         return self._forward2d(xs.reshape(N * T, V), ts.reshape(N * T), "xs", "ts")
+
+    @staticmethod
+    def _targets(ts, shape):
+        """``ts`` as ids (N, T) for scores of ``shape`` (N, T, V): one-hot rows become ids."""
+        ts = np.asarray(ts)
+        if ts.ndim == 3:
+            if ts.shape != shape:
+                raise ValueError(f"one-hot ts has shape {ts.shape}, expected {shape}")
+            ts = ts.argmax(axis=2)
+        if ts.shape != shape[:2]:
+            raise ValueError(f"ts has shape {ts.shape}, expected {shape[:2]} to match xs {shape}")
+        return ts
 
     def backward(self, dout=1):
         """Gradient of the mean loss with respect to the scores.
@@ -276,3 +293,49 @@ class TimeSoftmaxWithLoss(_SoftmaxCE):
             If ``forward`` has not been called.
         """
         return self._backward2d(_scalar(dout)).reshape(self._shape)
+
+
+# --------------------------------------------------------------------------- #
+# the output layer and its loss in fewer passes
+# --------------------------------------------------------------------------- #
+def _fusable(affine, loss):
+    return type(affine) is TimeAffine and type(loss) is TimeSoftmaxWithLoss
+
+
+def _affine_loss_forward(affine, loss, x, ts):
+    """``loss.forward(affine.forward(x), ts)`` with the bias added inside the softmax pass.
+
+    The scores of a language model's output layer, ``(N, T, V)`` with
+    ``V = 10000``, are the largest array of an iteration; written without the
+    bias into the loss layer's own buffer and given the bias by the softmax
+    kernel, they are read and written once less.  Both layers keep what their
+    ``backward`` needs, and the loss and both layers' gradients have the same
+    bits as the two calls (``tests/test_layers.py`` compares them).  Other layer
+    types take the two calls.
+    """
+    if not _fusable(affine, loss):
+        return loss.forward(affine.forward(x), ts)
+    x = affine._input(x)
+    N, T, D = x.shape
+    W, b = affine.params
+    V = W.shape[1]
+    ts = loss._targets(ts, (N, T, V))
+    scores = loss._buffer((N * T, V), W.dtype)  # (N*T, V), the bias added by the loss kernel
+    _matmul_into(scores, x.reshape(N * T, D), W)
+    loss._shape = (N, T, V)
+    return loss._forward2d(scores, ts.reshape(N * T), "xs", "ts", bias=b)
+
+
+def _affine_loss_backward(affine, loss, dout=1):
+    """``affine.backward(loss.backward(dout))`` with the bias gradient summed in the softmax pass.
+
+    The bias gradient, the column sums of the score gradient, is added up while
+    that gradient is written (where ``TimeAffine.backward`` would read it all
+    again); the gradient itself is a work array of ``loss``.  Returns ``dx``
+    (N, T, D) with the bits of the two calls.
+    """
+    if not _fusable(affine, loss) or loss._cache is None or affine.x is None:
+        return affine.backward(loss.backward(dout))
+    _check_params(affine)
+    dscores = loss._backward2d(_scalar(dout), db=affine.grads[1])  # (N*T, V)
+    return affine._backward_products(dscores)

@@ -27,6 +27,7 @@ from fastlstm.layers import (
     TimeRNN,
     TimeSoftmaxWithLoss,
 )
+from fastlstm.layers.time import _affine_loss_backward, _affine_loss_forward
 from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn, as_rng
 from fastlstm.models.sampling import LanguageModelSampler
 
@@ -72,8 +73,13 @@ class _LanguageModel(BaseModel):
         ValueError
             If an id is out of range or the shapes disagree.
         """
-        score = self.predict(xs)  # (N, T, V)
-        return self.loss_layer.forward(score, ts)
+        return self._loss(xs, ts)
+
+    def _loss(self, xs, ts):
+        """The layers, then the output layer and the loss in one pass over the scores."""
+        for layer in self.layers[:-1]:
+            xs = layer.forward(xs)
+        return _affine_loss_forward(self.layers[-1], self.loss_layer, xs, ts)
 
     def backward(self, dout=1):
         """Fill ``grads`` (in place) for the last ``forward``.
@@ -93,8 +99,8 @@ class _LanguageModel(BaseModel):
         RuntimeError
             If ``forward`` has not been called.
         """
-        dout = self.loss_layer.backward(dout)
-        for layer in reversed(self.layers):
+        dout = _affine_loss_backward(self.layers[-1], self.loss_layer, dout)
+        for layer in reversed(self.layers[:-1]):
             dout = layer.backward(dout)
         return dout
 
@@ -316,8 +322,9 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         ValueError
             If an id is out of range or the shapes disagree.
         """
-        score = self.predict(xs, train_flg)
-        return self.loss_layer.forward(score, ts)
+        for layer in self.drop_layers:
+            layer.train_flg = train_flg
+        return self._loss(xs, ts)
 
     def reset_state(self):
         """Forget both LSTMs' states."""
