@@ -731,6 +731,18 @@ def _assert_same_bits(a, b, name):
     np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8), err_msg=str(name))
 
 
+def test_language_model_backward_after_another_predict_names_the_shape():
+    """A ``predict`` on other shapes between ``forward`` and ``backward`` leaves the output layer
+    and the loss out of step: a ValueError naming the shape, as the layers' own calls give."""
+    import fastlstm.models as FM
+
+    m = FM.Rnnlm(50, 4, 6, seed=0)
+    m.forward(np.zeros((2, 3), dtype=int), np.zeros((2, 3), dtype=int))
+    m.predict(np.zeros((2, 5), dtype=int))
+    with pytest.raises(ValueError, match="dout"):
+        m.backward()
+
+
 def test_language_model_fused_output_refuses_nan_scores():
     """A NaN reaching the scores is refused by the fused output as by the loss layer."""
     import fastlstm.models as FM

@@ -147,6 +147,22 @@ def _run_layers(dtype):
         out[f"{name} dx"] = affine.backward(_draw(rng, dtype, N, T, V))
         for k, g in enumerate(affine.grads):
             out[f"{name} grads[{k}]"] = g.copy()
+
+    # the language models' output layer and loss in one pass (bias inside the softmax kernels)
+    from fastlstm.layers.time import _affine_loss_backward, _affine_loss_forward
+
+    affine, loss = (
+        FL.TimeAffine(_draw(rng, dtype, D, V), _draw(rng, dtype, V)),
+        FL.TimeSoftmaxWithLoss(),
+    )
+    ts = rng.integers(0, V, size=(N, T))
+    ts[0, :2] = -1
+    out["fused output loss"] = np.array(
+        _affine_loss_forward(affine, loss, _draw(rng, dtype, N, T, D), ts)
+    )
+    out["fused output dx"] = _affine_loss_backward(affine, loss)
+    for k, g in enumerate(affine.grads):
+        out[f"fused output grads[{k}]"] = g.copy()
     return out
 
 

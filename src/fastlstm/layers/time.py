@@ -334,7 +334,13 @@ def _affine_loss_backward(affine, loss, dout=1):
     again); the gradient itself is a work array of ``loss``.  Returns ``dx``
     (N, T, D) with the bits of the two calls.
     """
-    if not _fusable(affine, loss) or loss._cache is None or affine.x is None:
+    if (
+        not _fusable(affine, loss)
+        or loss._cache is None
+        or affine.x is None
+        or loss._shape != (*affine.x.shape[:2], affine.params[0].shape[1])
+        or loss._cache[0].dtype != affine.params[0].dtype
+    ):  # not the pair of one forward: the two calls, whose checks name the problem
         return affine.backward(loss.backward(dout))
     _check_params(affine)
     dscores = loss._backward2d(_scalar(dout), db=affine.grads[1])  # (N*T, V)
