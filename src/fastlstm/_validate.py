@@ -22,8 +22,7 @@ __all__ = [
     "check_ratio",
     "as_floats",
     "as_ids",
-    "ids_2d",
-    "ids_1d",
+    "id_array",
     "positive_int",
     "optional_positive_int",
     "max_grad",
@@ -167,39 +166,41 @@ def as_ids(idx, vocab_size, name, allow=None):
     return np.ascontiguousarray(idx, dtype=np.intp)
 
 
-def _id_array(a, name, ndim, shape_text, ids_text):
+#: What :func:`id_array` calls an array of each number of dimensions, for its messages.
+_ID_SHAPES = {1: ("1-D array", "word ids"), 2: ("2-D array (N, T)", "ids")}
+
+
+def id_array(a, name, ndim):
+    """Return ``a`` as an array after checking it is a 1-D ``(T,)`` or 2-D ``(N, T)`` array
+    of integer ids.
+
+    Parameters
+    ----------
+    a : array_like
+        The argument.
+    name : str
+        Its name, for the messages.
+    ndim : {1, 2}
+        The number of dimensions it must have.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        If ``a`` does not have ``ndim`` dimensions.
+    TypeError
+        If it does not hold integers.
+    """
+    shape_text, ids_text = _ID_SHAPES[ndim]
     a = np.asarray(a)
     if a.ndim != ndim:
         raise ValueError(f"{name} must be a {shape_text} of {ids_text}, got shape {a.shape}")
     if not np.issubdtype(a.dtype, np.integer):
         raise TypeError(f"{name} must hold integer {ids_text}, got dtype {a.dtype}")
     return a
-
-
-def ids_2d(a, name):
-    """Return ``a`` as an array after checking it is a 2-D ``(N, T)`` array of integer ids.
-
-    Raises
-    ------
-    ValueError
-        If ``a`` is not 2-D.
-    TypeError
-        If it does not hold integers.
-    """
-    return _id_array(a, name, 2, "2-D array (N, T)", "ids")
-
-
-def ids_1d(a, name):
-    """Return ``a`` as an array after checking it is a 1-D ``(T,)`` array of integer word ids.
-
-    Raises
-    ------
-    ValueError
-        If ``a`` is not 1-D.
-    TypeError
-        If it does not hold integers.
-    """
-    return _id_array(a, name, 1, "1-D array", "word ids")
 
 
 def positive_int(value, name):
@@ -212,11 +213,10 @@ def positive_int(value, name):
     ValueError
         If it is not positive.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = check_int(value, name)
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
+    return value
 
 
 def optional_positive_int(value, name):

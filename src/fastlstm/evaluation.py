@@ -20,7 +20,7 @@ from typing import TextIO
 
 import numpy as np
 
-from fastlstm._validate import ids_2d
+from fastlstm._validate import id_array, positive_int
 
 __all__ = ["eval_seq2seq", "seq2seq_accuracy", "decode_one", "attention_weights"]
 
@@ -124,7 +124,7 @@ def eval_seq2seq(model, question, correct, id_to_char, verbose=False, is_reverse
     int
         1 if the greedy answer equals the correct one exactly, else 0.
     """
-    question = ids_2d(np.asarray(question).reshape(1, -1), "question")
+    question = id_array(np.asarray(question).reshape(1, -1), "question", 2)
     correct = np.asarray(correct).flatten()
     if correct.size < 2:
         raise ValueError(
@@ -198,18 +198,15 @@ def seq2seq_accuracy(
         If the arrays are empty, not 2-D, of different lengths, or ``t`` has no
         answer column.
     """
-    x = ids_2d(x, "x")
-    t = ids_2d(t, "t")
+    x = id_array(x, "x", 2)
+    t = id_array(t, "t", 2)
     if len(x) != len(t):
         raise ValueError(f"x and t must have the same number of rows, got {len(x)} and {len(t)}")
     if len(x) == 0:
         raise ValueError("x is empty: no question to evaluate")
     if t.shape[1] < 2:
         raise ValueError(f"t must hold a start id and at least one answer id, got shape {t.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    batch_size = positive_int(batch_size, "batch_size")
     if isinstance(show, bool) or not isinstance(show, int | np.integer) or show < 0:
         raise ValueError(f"show must be a non-negative int, got {show!r}")
     id_to_char = _vocab_chars(vocab)
@@ -298,10 +295,7 @@ def decode_one(
     ValueError
         If ``text`` is longer than ``width`` or holds characters outside ``vocab``.
     """
-    if isinstance(sample_size, bool) or not isinstance(sample_size, int | np.integer):
-        raise TypeError(f"sample_size must be an int, got {type(sample_size).__name__}")
-    if sample_size < 1:
-        raise ValueError(f"sample_size must be positive, got {sample_size}")
+    sample_size = positive_int(sample_size, "sample_size")
     if start_char not in vocab.char_to_id:
         raise ValueError(f"start_char {start_char!r} is not in the vocabulary")
     xs = _encode_question(text, vocab, width, reverse)
@@ -335,8 +329,8 @@ def attention_weights(model, x, t) -> np.ndarray:
     TypeError
         If the model has no attention layer.
     """
-    x = ids_2d(np.asarray(x).reshape(1, -1), "x")
-    t = ids_2d(np.asarray(t).reshape(1, -1), "t")
+    x = id_array(np.asarray(x).reshape(1, -1), "x", 2)
+    t = id_array(np.asarray(t).reshape(1, -1), "t", 2)
     attention = getattr(getattr(model, "decoder", None), "attention", None)
     if attention is None or not hasattr(attention, "attention_weights"):
         raise TypeError(

@@ -404,8 +404,8 @@ class RnnlmTrainer(_BaseTrainer):
             Called as ``f(trainer, epoch)`` after each epoch (see
             :meth:`Trainer.fit`); returning True stops training.
         """
-        xs = _v.ids_1d(xs, "xs")
-        ts = _v.ids_1d(ts, "ts")
+        xs = _v.id_array(xs, "xs", 1)
+        ts = _v.id_array(ts, "ts", 1)
         if len(xs) != len(ts):
             raise ValueError(f"xs and ts must have the same length, got {len(xs)} and {len(ts)}")
         max_epoch = _v.positive_int(max_epoch, "max_epoch")
@@ -474,7 +474,7 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35, *, progress=Fals
     float
         ``exp(mean loss)`` over ``(L - 1) // (batch_size * time_size)`` iterations.
     """
-    corpus = _v.ids_1d(corpus, "corpus")
+    corpus = _v.id_array(corpus, "corpus", 1)
     batch_size = _v.positive_int(batch_size, "batch_size")
     time_size = _v.positive_int(time_size, "time_size")
     corpus_size = len(corpus)

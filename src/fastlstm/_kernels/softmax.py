@@ -113,6 +113,20 @@ def softmax_defined(s):
     return s == s
 
 
+@jit
+def row_loss(m, s, target, ignored):
+    """Cross-entropy of one row from :func:`shifted_exp`'s ``(m, s)`` and the label's score.
+
+    NaN where the softmax is not defined (:func:`softmax_defined`), 0.0 for an
+    ignored row, else ``m + log(s) - target``.
+    """
+    if not softmax_defined(s):
+        return math.nan
+    if ignored:
+        return 0.0
+    return m + math.log(s) - target
+
+
 @dual
 def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
     """Per-row stable softmax numerators and cross-entropy.
@@ -131,14 +145,11 @@ def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
     M = x.shape[0]
     for r in prange(M):
         row = x[r]
+        label = t[r]
+        target = row[label] if label != ignore_label else row[0]
         m, s = shifted_exp(row, e[r])
         sums[r] = s
-        if not softmax_defined(s):
-            losses[r] = math.nan
-        elif t[r] == ignore_label:
-            losses[r] = 0.0
-        else:
-            losses[r] = m + math.log(s) - row[t[r]]
+        losses[r] = row_loss(m, s, target, label == ignore_label)
 
 
 @dual
@@ -175,15 +186,10 @@ def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses):
         for v in range(V):
             row[v] += b[v]
         label = t[r]
-        target = row[label] if label != ignore_label else row[0]
+        target = row[label] if label != ignore_label else row[0]  # read before the row becomes e
         m, s = shifted_exp(row, row)
         sums[r] = s
-        if not softmax_defined(s):
-            losses[r] = math.nan
-        elif label == ignore_label:
-            losses[r] = 0.0
-        else:
-            losses[r] = m + math.log(s) - target
+        losses[r] = row_loss(m, s, target, label == ignore_label)
 
 
 @dual

@@ -45,6 +45,7 @@ import numpy as np
 
 from fastlstm import _notebook, config
 from fastlstm import io as fio
+from fastlstm._validate import positive_int
 from fastlstm.datasets import _fetch
 from fastlstm.datasets.synthetic import make_addition, make_date
 from fastlstm.datasets.vocab import Vocab
@@ -375,10 +376,7 @@ def book_random_state(n_questions: int, seed: int = 1984) -> np.random.RandomSta
     >>> from fastlstm.models import AttentionSeq2seq
     >>> model = AttentionSeq2seq(59, 16, 256, seed=rs)  # the book's initial weights
     """
-    if isinstance(n_questions, bool) or not isinstance(n_questions, int | np.integer):
-        raise TypeError(f"n_questions must be an int, got {type(n_questions).__name__}")
-    if n_questions < 1:
-        raise ValueError(f"n_questions must be positive, got {n_questions}")
+    n_questions = positive_int(n_questions, "n_questions")
     rs = np.random.RandomState(seed)  # noqa: NPY002  (the book's legacy global stream)
     rs.permutation(int(n_questions))  # load_data's np.random.shuffle
     return rs

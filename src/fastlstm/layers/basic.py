@@ -317,11 +317,12 @@ class _SoftmaxCE:
         self._cache = (e, t, sums, count, ignore)
         return float(losses.sum() / max(count, 1))
 
-    def _buffer(self, shape, dtype):
-        """Work array for the numerators, reused while shape and dtype stay the same."""
-        buf = getattr(self, "_e", None)
+    def _buffer(self, shape, dtype, name="_e"):
+        """Work array ``name`` (the numerators by default), reused while shape and dtype stay."""
+        buf = self.__dict__.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._e = np.empty(shape, dtype=dtype)
+            buf = np.empty(shape, dtype=dtype)
+            setattr(self, name, buf)
         return buf
 
     def _backward2d(self, dout, db=None):
@@ -336,9 +337,7 @@ class _SoftmaxCE:
             dx = np.empty_like(e)
             _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
         else:
-            dx = self.__dict__.get("_dx")
-            if dx is None or dx.shape != e.shape or dx.dtype != e.dtype:
-                dx = self._dx = np.empty_like(e)
+            dx = self._buffer(e.shape, e.dtype, "_dx")
             _ksm.softmax_ce_backward_sums.pick(3 * e.size)(
                 e, t, ignore, sums, scale, dx, db, CHUNKS
             )

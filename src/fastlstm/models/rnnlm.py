@@ -294,8 +294,7 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         ValueError
             If an id is out of range.
         """
-        for layer in self.drop_layers:
-            layer.train_flg = train_flg
+        self._dropout(train_flg)
         for layer in self.layers:
             xs = layer.forward(xs)
         return xs
@@ -322,9 +321,13 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         ValueError
             If an id is out of range or the shapes disagree.
         """
+        self._dropout(train_flg)
+        return self._loss(xs, ts)
+
+    def _dropout(self, train_flg):
+        """Switch the dropout layers on (training) or off."""
         for layer in self.drop_layers:
             layer.train_flg = train_flg
-        return self._loss(xs, ts)
 
     def reset_state(self):
         """Forget both LSTMs' states."""
