@@ -8,6 +8,9 @@ blocked gate layout of :mod:`fastlstm._kernels.lstm` says.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -98,3 +101,18 @@ def test_matmul_tn_rows(dtype, nch):
     out = np.empty((9, 31), dtype=dtype)
     _matmul_into(out, x.T, y)
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("shape", [(7, 3, 5, 20), (13, 2, 4, 32)])
+def test_fused_tile_study_compares_the_same_sums(shape):
+    """``bench/fused_tile.py`` times a gate-interleaved tile against today's; its
+    products must be today's, bit for bit, for every tile height (units padded to
+    whole vectors at H=20, none at H=32)."""
+    path = Path(__file__).resolve().parent.parent / "bench" / "fused_tile.py"
+    spec = importlib.util.spec_from_file_location("_bench_fused_tile", path)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    rows, _, _ = study.measure(*shape, repeat=1)
+    gate_rows = [r for r in rows if r[3] is not None]
+    assert len(gate_rows) == study.MAX_ROWS + 1
+    assert all(same for _, _, _, same in gate_rows)

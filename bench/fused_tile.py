@@ -1,0 +1,195 @@
+"""Would a register tile holding all four gates of the same units pay on this CPU?
+
+The LSTM step multiplies ``h @ Wh`` with the register-blocked kernel of
+:mod:`fastlstm._kernels.blas` (tiles of up to ``TILE_ROWS`` rows times one panel
+of ``2 * lanes`` gate columns), then applies the gate nonlinearities and the cell
+update in a pass of its own.  Fusing that pass into the tile needs the four
+gates of the same units in registers at once: ``R`` rows times four vectors (f,
+g, i, o of ``lanes`` units) on a gate-interleaved panel layout.  That tile keeps
+``4R`` running sums plus four panel vectors and a broadcast in registers, so it
+holds fewer rows than today's tile: at most 2 rows with AVX2's 16 registers, 6
+with AVX-512's 32.
+
+This script times the per-step products alone, both ways, on the states of a
+real forward pass, and checks that both give the same bits (the same sums in the
+same order).  The fused step can only pay where the gate-interleaved products
+cost less than today's products plus the part of the gate pass that fusing
+removes (the layer's whole forward is printed beside them for scale)::
+
+    python bench/fused_tile.py                      # the encoder of AttentionSeq2seq
+    python bench/fused_tile.py --shape 20 35 650 650  # BetterRnnlm's layers
+
+It prints the CPU and the vector width with the figures (ms per forward pass of
+``T`` steps, minimum and median of ``--repeat`` runs after a warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import fastlstm._kernels.blas as kblas
+from fastlstm._numba import jit, pjit, prange
+from fastlstm.layers import TimeLSTM
+
+LANES = kblas.VECTOR_BYTES // 4  # float32 lanes per vector
+#: Rows of the gate-interleaved tile that fit the vector registers (4R sums + 4 + 1).
+MAX_ROWS = (32 if kblas.VECTOR_BYTES >= 64 else 16) - 5
+MAX_ROWS //= 4
+_G1, _G2, _G3, _G4, _G5, _G6, _G7 = (kblas._make_tile(r, 4, False) for r in range(1, 8))
+
+
+@jit
+def _gate_tile(rows, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
+    """The gate-interleaved tile of ``rows`` rows (1 to 7)."""
+    if rows == 1:
+        _G1(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 2:
+        _G2(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 3:
+        _G3(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 4:
+        _G4(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 5:
+        _G5(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    elif rows == 6:
+        _G6(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+    else:
+        _G7(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+
+
+@pjit
+def products_now(Whp, hs_tm, out, T):
+    """Today's per-step products: every block's panels times all rows, ``T`` steps."""
+    C = Whp.shape[0]
+    for t in range(T):
+        for c in prange(C):
+            kblas.matmul_panels(hs_tm[t], Whp[c], out[c])
+
+
+@pjit
+def products_gates(Wg, hs_tm, out, T, rows):
+    """Gate-interleaved products: tiles of ``rows`` rows x (f, g, i, o) of ``lanes`` units.
+
+    ``Wg`` (C, G, H, 4L) holds group ``g``'s four gate vectors side by side at every
+    ``k``; ``out`` (C, N, G*4L) receives the products in that layout.
+    """
+    C, G, K, P = Wg.shape
+    N = hs_tm.shape[1]
+    ldc = out.shape[2]
+    ntiles = (N + rows - 1) // rows
+    for t in range(T):
+        for c in prange(C):
+            for g in range(G):
+                for i in range(ntiles):
+                    lo = i * N // ntiles
+                    hi = (i + 1) * N // ntiles
+                    _gate_tile(
+                        hi - lo,
+                        hs_tm[t],
+                        lo * K,
+                        K,
+                        Wg[c],
+                        g * K * P,
+                        K,
+                        out[c],
+                        lo * ldc + g * P,
+                        ldc,
+                    )
+
+
+def gate_interleaved(Whp, hc):
+    """Today's panels (C, npan, H, P) -> (C, G, H, 4L): per group of L units, f|g|i|o."""
+    C, npan, H, P = Whp.shape
+    full = Whp.transpose(0, 2, 1, 3).reshape(C, H, npan * P)  # (C, H, 4hc) block layout
+    G = -(-hc // LANES)
+    out = np.zeros((C, G, H, 4 * LANES), dtype=Whp.dtype)
+    for g in range(G):
+        lo, hi = g * LANES, min(hc, (g + 1) * LANES)
+        for q in range(4):
+            out[:, g, :, q * LANES : q * LANES + hi - lo] = full[:, :, q * hc + lo : q * hc + hi]
+    return out
+
+
+def _timed(f, repeat):
+    for _ in range(3):
+        f()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return min(times), statistics.median(times)
+
+
+def measure(N, T, D, H, repeat):
+    """Time the per-step products of one forward pass of a ``TimeLSTM`` both ways.
+
+    Returns ``[(label, min_ms, median_ms, same_bits), ...]``: the layer's whole
+    forward, today's products, and the gate-interleaved products with tiles of
+    1 to ``MAX_ROWS + 1`` rows (``same_bits``: equal to today's products, bit for
+    bit; ``None`` where there is nothing to compare).
+    """
+    rng = np.random.default_rng(0)
+    Wx, Wh = (rng.standard_normal(s).astype(np.float32) * 0.1 for s in ((D, 4 * H), (H, 4 * H)))
+    layer = TimeLSTM(Wx, Wh, np.zeros(4 * H, np.float32))
+    xs = rng.standard_normal((N, T, D)).astype(np.float32)
+    layer.forward(xs)
+    _, _, _, A, hs_tm, _, _ = layer._cache  # (C, T, N, 4hc) gates, (T+1, N, H) states
+    Whp = layer._workspace["Whp"]
+    C, _, _, hc4 = A.shape
+    hc = hc4 // 4
+    now = np.zeros((C, N, Whp.shape[1] * Whp.shape[3]), np.float32)  # (C, N, 4hc padded)
+    Wg = gate_interleaved(Whp, hc)
+    G = Wg.shape[1]
+    fused = np.zeros((C, N, G * 4 * LANES), np.float32)
+    rows_out = [
+        (
+            "layer forward (products, projection, gate pass)",
+            *_timed(lambda: layer.forward(xs), repeat),
+            None,
+        )
+    ]
+    t = _timed(lambda: products_now(Whp, hs_tm, now, T), repeat)
+    rows_out.append(
+        (f"today's products, tiles of {kblas.TILE_ROWS} rows x {2 * LANES} columns", *t, None)
+    )
+    ref = now[:, :, : 4 * hc].reshape(C, N, 4, hc)
+    for rows in range(1, MAX_ROWS + 2):
+        t = _timed(lambda r=rows: products_gates(Wg, hs_tm, fused, T, r), repeat)
+        got = fused.reshape(C, N, G, 4, LANES).transpose(0, 1, 3, 2, 4).reshape(C, N, 4, G * LANES)
+        label = f"gate-interleaved, tiles of {rows} rows x 4 x {LANES} columns"
+        if rows > MAX_ROWS:
+            label += " (more sums than registers)"
+        rows_out.append((label, *t, bool(np.array_equal(got[..., :hc], ref))))
+    return rows_out, C, hc
+
+
+def main(argv=None):
+    """Print the CPU and the measurements of :func:`measure`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--shape", nargs=4, type=int, default=(128, 29, 16, 256), metavar=("N", "T", "D", "H")
+    )
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args(argv)
+    N, T, D, H = args.shape
+    rows, C, hc = measure(N, T, D, H, args.repeat)
+
+    from conftest import cpu_model, vector_isa  # bench/conftest.py: what the benchmarks record
+
+    print(
+        f"CPU: {cpu_model()} ({vector_isa()['vector_isa']}); kernels built for vectors of "
+        f"{kblas.VECTOR_BYTES} bytes ({LANES} float32)"
+    )
+    print(f"LSTM N={N} T={T} D={D} H={H}: {C} blocks of {hc} units; ms per {T} steps, min / median")
+    for label, lo, med, same in rows:
+        bits = "" if same is None else f"  same bits: {same}"
+        print(f"  {label:76s} {lo:8.2f} / {med:8.2f}{bits}")
+
+
+if __name__ == "__main__":
+    main()
