@@ -20,7 +20,8 @@ removes (the layer's whole forward is printed beside them for scale)::
     python bench/fused_tile.py --shape 20 35 650 650  # BetterRnnlm's layers
 
 It prints the CPU and the vector width with the figures (ms per forward pass of
-``T`` steps, minimum and median of ``--repeat`` runs after a warm-up).
+``T`` steps, minimum and median of ``--repeat`` runs after five warm-up runs, beside the sgemm rate
+measured before and after).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def gate_interleaved(Whp, hc):
 
 
 def _timed(f, repeat):
-    for _ in range(3):
+    for _ in range(5):  # first calls pay first-use costs
         f()
     times = []
     for _ in range(repeat):
@@ -168,27 +169,45 @@ def measure(N, T, D, H, repeat):
     return rows_out, C, hc
 
 
+def _sgemm_gflops(conftest):
+    """GFLOPS of NumPy's 2048^3 float32 product, the benchmarks' yardstick (median of 5)."""
+    a, b = conftest.sgemm_operands()
+    out = np.empty_like(a)
+    _, median = _timed(lambda: np.matmul(a, b, out=out), 5)
+    return conftest.sgemm_flops() / median / 1e6
+
+
 def main(argv=None):
-    """Print the CPU and the measurements of :func:`measure`."""
+    """Print the CPU, the sgemm rate and the measurements of :func:`measure`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--shape", nargs=4, type=int, default=(128, 29, 16, 256), metavar=("N", "T", "D", "H")
     )
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args(argv)
     N, T, D, H = args.shape
+
+    import conftest  # bench/conftest.py: what the benchmarks record, and their yardstick
+
+    before = _sgemm_gflops(conftest)
     rows, C, hc = measure(N, T, D, H, args.repeat)
-
-    from conftest import cpu_model, vector_isa  # bench/conftest.py: what the benchmarks record
-
+    after = _sgemm_gflops(conftest)
     print(
-        f"CPU: {cpu_model()} ({vector_isa()['vector_isa']}); kernels built for vectors of "
-        f"{kblas.VECTOR_BYTES} bytes ({LANES} float32)"
+        f"CPU: {conftest.cpu_model()} ({conftest.vector_isa()['vector_isa']}); kernels built "
+        f"for vectors of {kblas.VECTOR_BYTES} bytes ({LANES} float32)"
     )
+    print(f"sgemm 2048^3: {before:.0f} GFLOPS before, {after:.0f} after")
     print(f"LSTM N={N} T={T} D={D} H={H}: {C} blocks of {hc} units; ms per {T} steps, min / median")
+    flops = 2.0 * T * N * H * 4 * H  # the per-step products h @ Wh
+    rate = (before + after) / 2
     for label, lo, med, same in rows:
-        bits = "" if same is None else f"  same bits: {same}"
-        print(f"  {label:76s} {lo:8.2f} / {med:8.2f}{bits}")
+        if same is None and not label.startswith("today"):
+            extra = ""
+        else:
+            extra = f"  {flops / lo / 1e6 / rate:4.0%} of sgemm"
+            if same is not None:
+                extra += f", same bits: {same}"
+        print(f"  {label:76s} {lo:8.2f} / {med:8.2f}{extra}")
 
 
 if __name__ == "__main__":
