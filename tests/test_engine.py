@@ -43,6 +43,8 @@ class Log(engine.Callback):
 
     def on_epoch_begin(self, epoch, iteration):
         self.events.append(("begin", epoch, iteration))
+        if (epoch, -1) == self.stop_at:  # a stop before the epoch's first iteration
+            self.flag.requested = True
 
     def on_batch_end(self, epoch, iteration, loss):
         self.events.append(("batch", epoch, iteration))
@@ -95,8 +97,10 @@ def test_on_train_end_runs_when_a_step_fails():
     assert log.events[-1] == ("train_end",)
 
 
-@pytest.mark.parametrize("where", [(0, 1), (1, 0), (1, 2)])
+@pytest.mark.parametrize("where", [(0, 1), (1, -1), (1, 0), (1, 2)])
 def test_stopped_inside_an_epoch_then_resumed_gives_the_same_bits(where):
+    """Stopped after iteration ``where[1]`` of epoch ``where[0]`` (-1: as the epoch begins,
+    which leaves the position at its iteration 0), resumed: the bits of an unbroken run."""
     x, t = data(50)  # 3 batches of 16 an epoch
     rng_seed = 7
 
