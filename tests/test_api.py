@@ -277,6 +277,32 @@ def test_ctrl_c_in_the_first_epoch_saves_and_resumes_exactly(
     assert_same_params(straight.best_path, resumed.best_path)
 
 
+def test_ctrl_c_between_two_epochs_saves_and_resumes_exactly(tmp_path, date_file, monkeypatch):
+    """Ctrl-C after epoch 1 was saved and before epoch 2's first step: a checkpoint at
+    iteration 0 of epoch 2, which resumes to the bits of an unbroken run."""
+    kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}
+    straight = fastlstm.train("peeky", epochs=3, out=tmp_path / "a", **kw)
+    real = session._Session.on_epoch_begin
+
+    def begin(self, epoch, iteration):
+        real(self, epoch, iteration)
+        if epoch == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(session._Session, "on_epoch_begin", begin)
+    with pytest.raises(TrainingInterrupted) as info:
+        fastlstm.train("peeky", epochs=3, out=tmp_path / "b", **kw)
+    exc = info.value
+    assert exc.saved and "in epoch 2 after iteration 0" in exc.message, exc.message
+    ckpt = fio.load_checkpoint(tmp_path / "b" / "last.ckpt.npz")
+    assert ckpt.epoch == 1 and ckpt.extra["position"]["iteration"] == 0
+    monkeypatch.undo()
+    resumed = exc.run.resume(**QUIET)
+    assert resumed.history == straight.history
+    assert_same_params(straight.last_path, resumed.last_path)
+    assert_same_params(straight.best_path, resumed.best_path)
+
+
 def test_sigterm_saves_releases_the_lock_and_resumes_exactly(tmp_path, date_file, monkeypatch):
     """SIGTERM (schedulers, ``docker stop``, ``timeout``) takes Ctrl-C's path."""
     kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}
