@@ -31,6 +31,7 @@ import statistics
 import time
 
 import numpy as np
+from numba.core.caching import NullCache
 
 import fastlstm._kernels.blas as kblas
 from fastlstm._numba import jit, pjit, prange
@@ -100,6 +101,13 @@ def products_gates(Wg, hs_tm, out, T, rows):
                         lo * ldc + g * P,
                         ldc,
                     )
+
+
+# A script's kernels are compiled in every process and never saved: fastlstm's kernel cache
+# is for the package's modules (an entry saved from a module loaded by path, as the tests
+# load this one, cannot be loaded back by another process).
+for _kernel in (products_now, products_gates):
+    _kernel._cache = NullCache()
 
 
 def gate_interleaved(Whp, hc):
