@@ -34,35 +34,27 @@ import numpy as np
 from numba.core.caching import NullCache
 
 import fastlstm._kernels.blas as kblas
-from fastlstm._numba import jit, pjit, prange
+from fastlstm._numba import pjit, prange
 from fastlstm.layers import TimeLSTM
 
 LANES = kblas.VECTOR_BYTES // 4  # float32 lanes per vector
 #: Rows of the gate-interleaved tile that fit the vector registers (4R sums + 4 + 1).
 MAX_ROWS = (32 if kblas.VECTOR_BYTES >= 64 else 16) - 5
 MAX_ROWS //= 4
-_G1, _G2, _G3, _G4, _G5, _G6, _G7 = (kblas._make_tile(r, 4, False) for r in range(1, 8))
 
 
-@jit
-def _gate_tile(rows, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
-    """The gate-interleaved tile of ``rows`` rows (1 to 7)."""
-    if rows == 1:
-        _G1(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-    elif rows == 2:
-        _G2(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-    elif rows == 3:
-        _G3(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-    elif rows == 4:
-        _G4(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-    elif rows == 5:
-        _G5(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-    elif rows == 6:
-        _G6(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
-    else:
-        _G7(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+def _uncached(kernel):
+    """``kernel``, compiled in every process and never saved.
+
+    fastlstm's kernel cache is for the package's modules: an entry saved from a
+    module loaded by path, as the tests load this one, cannot be loaded back by
+    another process.
+    """
+    kernel._cache = NullCache()
+    return kernel
 
 
+@_uncached
 @pjit
 def products_now(Whp, hs_tm, out, T):
     """Today's per-step products: every block's panels times all rows, ``T`` steps."""
@@ -72,42 +64,36 @@ def products_now(Whp, hs_tm, out, T):
             kblas.matmul_panels(hs_tm[t], Whp[c], out[c])
 
 
-@pjit
-def products_gates(Wg, hs_tm, out, T, rows):
-    """Gate-interleaved products: tiles of ``rows`` rows x (f, g, i, o) of ``lanes`` units.
+def _products_gates(rows):
+    """A kernel ``(Wg, hs_tm, out, T)``: the gate-interleaved products, tiles of ``rows`` rows.
 
-    ``Wg`` (C, G, H, 4L) holds group ``g``'s four gate vectors side by side at every
-    ``k``; ``out`` (C, N, G*4L) receives the products in that layout.
+    ``Wg`` (C, G, H, 4L) holds group ``g``'s four gate vectors (f, g, i, o of ``L``
+    units) side by side at every ``k``; ``out`` (C, N, G*4L) receives the products
+    in that layout.  The rows beyond the last whole tile go one by one.
     """
-    C, G, K, P = Wg.shape
-    N = hs_tm.shape[1]
-    ldc = out.shape[2]
-    ntiles = (N + rows - 1) // rows
-    for t in range(T):
-        for c in prange(C):
-            for g in range(G):
-                for i in range(ntiles):
-                    lo = i * N // ntiles
-                    hi = (i + 1) * N // ntiles
-                    _gate_tile(
-                        hi - lo,
-                        hs_tm[t],
-                        lo * K,
-                        K,
-                        Wg[c],
-                        g * K * P,
-                        K,
-                        out[c],
-                        lo * ldc + g * P,
-                        ldc,
-                    )
+    tile = kblas._make_tile(rows, 4, False)
+    one = kblas._make_tile(1, 4, False)
+
+    @pjit
+    def products(Wg, hs_tm, out, T):
+        C, G, K, P = Wg.shape
+        N = hs_tm.shape[1]
+        ldc = out.shape[2]
+        whole = N - N % rows
+        for t in range(T):
+            for c in prange(C):
+                A, B, D = hs_tm[t], Wg[c], out[c]
+                for g in range(G):
+                    for lo in range(0, whole, rows):
+                        tile(A, lo * K, K, B, g * K * P, K, D, lo * ldc + g * P, ldc)
+                    for lo in range(whole, N):
+                        one(A, lo * K, K, B, g * K * P, K, D, lo * ldc + g * P, ldc)
+
+    return _uncached(products)
 
 
-# A script's kernels are compiled in every process and never saved: fastlstm's kernel cache
-# is for the package's modules (an entry saved from a module loaded by path, as the tests
-# load this one, cannot be loaded back by another process).
-for _kernel in (products_now, products_gates):
-    _kernel._cache = NullCache()
+#: The gate-interleaved products by tile height, up to one row more than the registers hold.
+PRODUCTS_GATES = {rows: _products_gates(rows) for rows in range(1, MAX_ROWS + 2)}
 
 
 def gate_interleaved(Whp, hc):
@@ -168,7 +154,7 @@ def measure(N, T, D, H, repeat):
     )
     ref = now[:, :, : 4 * hc].reshape(C, N, 4, hc)
     for rows in range(1, MAX_ROWS + 2):
-        t = _timed(lambda r=rows: products_gates(Wg, hs_tm, fused, T, r), repeat)
+        t = _timed(lambda r=rows: PRODUCTS_GATES[r](Wg, hs_tm, fused, T), repeat)
         got = fused.reshape(C, N, G, 4, LANES).transpose(0, 1, 3, 2, 4).reshape(C, N, 4, G * LANES)
         label = f"gate-interleaved, tiles of {rows} rows x 4 x {LANES} columns"
         if rows > MAX_ROWS:
