@@ -92,3 +92,9 @@ def assert_arrays_kept(layer, snapshot, name):
     assert [id(g) for g in layer.grads] == grad_ids, f"{name}: a grads array was rebound"
     for k, (p, v) in enumerate(zip(layer.params, values)):
         assert np.array_equal(p, v), f"{name}: params[{k}] was modified by forward/backward"
+
+
+def assert_same_bits(a, b, name="array"):
+    """Assert that ``a`` and ``b`` hold the same bytes (the same bits, -0.0 and NaNs included)."""
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8), err_msg=str(name))

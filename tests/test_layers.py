@@ -26,6 +26,7 @@ from tests._compare import (
     assert_arrays_kept,
     assert_close,
     assert_results_close,
+    assert_same_bits,
     snapshot_arrays,
 )
 
@@ -258,9 +259,7 @@ def test_column_sums_have_numpys_bits(dtype, build):
         kernel(a, out)
         expected = a.sum(axis=0)
         assert out.dtype == expected.dtype
-        np.testing.assert_array_equal(
-            out.view(np.uint8), expected.view(np.uint8), err_msg=str((M, V))
-        )
+        assert_same_bits(out, expected, (M, V))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -659,15 +658,15 @@ def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build
         x2, sums2, losses2 = x.copy(), np.empty(M), np.empty(M)
         fwd_bias(x2, b, t, -1, sums2, losses2)
         for got, want in ((x2, e), (sums2, sums), (losses2, losses)):
-            np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+            assert_same_bits(got, want, (M, V))
         dx, db = np.empty_like(e), np.empty(V, dtype=dtype)
         bwd(e, t, -1, sums, scale, dx)
         column_sums(dx, db)
         for nch in (1, 2, 3, 64):
             dx2, db2 = np.full_like(e, np.nan), np.full(V, np.nan, dtype=dtype)
             bwd_sums(e, t, -1, sums, scale, dx2, db2, nch)
-            np.testing.assert_array_equal(dx2.view(np.uint8), dx.view(np.uint8), str((M, V, nch)))
-            np.testing.assert_array_equal(db2.view(np.uint8), db.view(np.uint8), str((M, V, nch)))
+            assert_same_bits(dx2, dx, (M, V, nch))
+            assert_same_bits(db2, db, (M, V, nch))
     nan_row = np.ones((2, 5), dtype=dtype)  # a bias that makes a score NaN: the loss says so
     losses = np.empty(2)
     S.softmax_ce_forward_bias.serial(
@@ -716,19 +715,14 @@ def test_language_models_fused_output_has_the_bits_of_the_layer_loop(model, dtyp
     for layer in reversed(m.layers):
         dout = layer.backward(dout)
     for name, a, b in zip(range(99), fused, m.grads):
-        _assert_same_bits(a, b, name)
+        assert_same_bits(a, b, name)
     # after the fused forward, the layers' own backward calls still work
     m.reset_state()
     m.forward(xs, ts)
     d = m.layers[-1].backward(m.loss_layer.backward())
     assert d.shape == (N, T, m.layers[-1].params[0].shape[0])
     for name, a, b in zip(range(99), fused, m.grads):
-        _assert_same_bits(a, b, name)
-
-
-def _assert_same_bits(a, b, name):
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8), err_msg=str(name))
+        assert_same_bits(a, b, name)
 
 
 def test_language_model_backward_after_another_predict_names_the_shape():
