@@ -197,3 +197,101 @@ def test_errors_name_the_problem():
         interop.from_torch(module, into=_model("Rnnlm", np.float32))
     with pytest.raises(ValueError, match="shape"):
         interop.from_torch(module, into=models.Seq2seq(13, 5, 7, seed=0))
+
+
+def _snapshot(model):
+    return [p.copy() for p in model.params]
+
+
+def _assert_unchanged(model, before):
+    for i, (a, b) in enumerate(zip(model.params, before, strict=True)):
+        np.testing.assert_array_equal(a, b, err_msg=f"params[{i}] was overwritten")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_from_torch_into_leaves_into_unchanged_on_a_shape_error(name):
+    """Parameter 0 (the embedding, V x D) fits, parameter 1 does not: nothing may be copied."""
+    module = interop.to_torch(_model(name, np.float32))
+    if name == "Rnnlm":
+        into = models.Rnnlm(23, 5, 7, seed=0)
+    elif name == "BetterRnnlm":
+        into = models.BetterRnnlm(23, 6, 6, 0.3, seed=0)
+        into.params[1] = np.zeros((6, 28), np.float32)  # only parameter 1 mismatches
+    else:
+        into = getattr(models, name)(13, 5, 7, seed=0)
+    before = _snapshot(into)
+    with pytest.raises(ValueError, match=r"parameter 1 of the \w+ has shape \(\d+, 28\)"):
+        interop.from_torch(module, into=into)
+    _assert_unchanged(into, before)
+
+
+def test_from_torch_into_reported_repro():
+    src = models.Seq2seq(11, 6, 8, seed=1)
+    dst = models.Seq2seq(11, 6, 16, seed=2)
+    before = _snapshot(dst)
+    with pytest.raises(
+        ValueError, match=r"parameter 1 of the Seq2seq has shape \(6, 64\), the module's \(6, 32\)"
+    ):
+        interop.from_torch(interop.to_torch(src), into=dst)
+    _assert_unchanged(dst, before)
+
+
+@pytest.mark.parametrize("extra", [1, -1])
+def test_from_torch_into_with_another_number_of_parameters(extra):
+    module = interop.to_torch(_model("Seq2seq", np.float32))
+    into = _model("Seq2seq", np.float32)
+    if extra > 0:  # the old code zeroed an extra parameter silently
+        into.params.append(np.ones(3, np.float32))
+    else:  # ... and raised a bare IndexError for a missing one
+        into.params.pop()
+    before = _snapshot(into)
+    n = len(into.params)
+    with pytest.raises(ValueError, match=rf"into has {n} parameters, .* Seq2seq, which has 10"):
+        interop.from_torch(module, into=into)
+    _assert_unchanged(into, before)
+
+
+def test_from_torch_into_converts_to_the_dtype_of_into():
+    """A float64 module into a float32 model: cast as ``p[...] = v`` casts (unchanged behaviour)."""
+    model = _model("Rnnlm", np.float64)
+    _perturb(model)
+    into = _model("Rnnlm", np.float32)
+    arrays = list(into.params)
+    interop.from_torch(interop.to_torch(model), into=into)
+    for i, (a, b) in enumerate(zip(into.params, model.params)):
+        assert a is arrays[i] and a.dtype == np.float32
+        np.testing.assert_array_equal(a, b.astype(np.float32), err_msg=f"params[{i}]")
+
+
+def test_grads_from_torch_checks_the_shapes_of_like():
+    module = interop.to_torch(models.Seq2seq(11, 6, 8, seed=1))
+    with pytest.raises(ValueError, match=r"parameter 1 of like \(a Seq2seq\) has shape \(6, 64\)"):
+        interop.grads_from_torch(module, models.Seq2seq(11, 6, 16, seed=0))
+    module = interop.to_torch(models.Rnnlm(11, 6, 8, seed=1))
+    with pytest.raises(ValueError, match=r"parameter 0 of like \(a Rnnlm\) has shape \(12, 6\)"):
+        interop.grads_from_torch(module, models.Rnnlm(12, 6, 8, seed=0))
+
+
+def test_grads_from_torch_checks_the_class_of_like():
+    module = interop.to_torch(models.Seq2seq(11, 6, 8, seed=1))
+    with pytest.raises(TypeError, match="like is a Rnnlm, but the module holds a Seq2seq"):
+        interop.grads_from_torch(module, models.Rnnlm(11, 6, 8, seed=0))
+    with pytest.raises(TypeError, match="like is a PeekySeq2seq, but the module holds a Seq2seq"):
+        interop.grads_from_torch(module, models.PeekySeq2seq(11, 6, 8, seed=0))
+    with pytest.raises(TypeError, match="SimpleRnnlm"):
+        interop.grads_from_torch(module, models.SimpleRnnlm(11, 6, 8, seed=0))
+
+
+def test_grads_from_torch_checks_the_number_of_parameters_of_like():
+    module = interop.to_torch(_model("Rnnlm", np.float32))
+    like = _model("Rnnlm", np.float32)
+    like.params.append(np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="like has 7 parameters, .* Rnnlm, which has 6"):
+        interop.grads_from_torch(module, like)
+
+
+def test_grads_from_torch_checks_the_torch_lstm():
+    """A two-layer LSTM whose layer 0 has the TimeLSTM's shapes is not taken for it."""
+    layer = TimeLSTM(*_lstm_params(np.random.default_rng(0), 4, 4, np.float32))
+    with pytest.raises(ValueError, match="num_layers=2"):
+        interop.grads_from_torch(torch.nn.LSTM(4, 4, num_layers=2, batch_first=True), layer)

@@ -262,6 +262,31 @@ def _param_values(spec, get, nparams, tied=()):
     return out
 
 
+def _nparams(kind):
+    """How many entries ``params`` has in a fastlstm object of kind ``kind``."""
+    spec_idx = [i for entry in _SPECS[kind] for i in entry[2:]]
+    tied_idx = [i for pair in _TIED.get(kind, ()) for i in pair]
+    return max(spec_idx + tied_idx) + 1
+
+
+def _check_count(kind, params, name):
+    """Raise ValueError unless ``params`` (of the argument ``name``) has a ``kind``'s length."""
+    n = _nparams(kind)
+    if len(params) != n:
+        raise ValueError(
+            f"{name} has {len(params)} parameters, but the module holds a {kind}, which has {n}"
+        )
+
+
+def _check_shapes(params, values, what, module_what="the module's"):
+    """Raise ValueError at the first array of ``values`` (None: skipped) not of its parameter's shape."""
+    for i, (p, v) in enumerate(zip(params, values)):
+        if v is not None and v.shape != p.shape:
+            raise ValueError(
+                f"parameter {i} of {what} has shape {p.shape}, {module_what} {v.shape}"
+            )
+
+
 # --------------------------------------------------------------------------- #
 # public functions
 # --------------------------------------------------------------------------- #
@@ -368,34 +393,39 @@ def from_torch(module, into=None):
     ------
     ImportError
         If PyTorch is not installed.
-    TypeError, ValueError
-        If the module is not convertible, or ``into`` does not match it.
+    TypeError
+        If the module is not convertible, or ``into`` is not of the module's class.
+    ValueError
+        If the module is an ``nn.LSTM`` with more than one layer, two
+        directions or a projection, or if ``into`` has another number of
+        parameters or a parameter of another shape than the module gives.
+        Everything is checked (and converted to ``into``'s dtypes) before
+        anything is copied, so ``into`` is unchanged after an error.
     """
-    torch = require_torch()
     kind = _torch_kind(module)
     if kind == "TimeLSTM":
         _check_lstm_module(module)
     target = _new_model(kind, module) if into is None else into
-    if into is not None and _kind(into) != kind:
-        raise TypeError(f"into is a {type(into).__name__}, but the module holds a {kind}")
+    if into is not None:
+        if _kind(into) != kind:
+            raise TypeError(f"into is a {type(into).__name__}, but the module holds a {kind}")
+        _check_count(kind, into.params, "into")
 
     def get(attr, name):
         t = getattr(_sub(module, attr), name, None)
         return None if t is None else t.detach().cpu().numpy()
 
     values = _param_values(_SPECS[kind], get, len(target.params), _TIED.get(kind, ()))
+    _check_shapes(target.params, values, f"the {kind}")
     tied = {i for i, _ in _TIED.get(kind, ())}
-    with torch.no_grad():
-        for i, (p, v) in enumerate(zip(target.params, values)):
-            if v is None:  # e.g. nn.LSTM(bias=False): zero bias
-                p[...] = 0
-                continue
-            if v.shape != p.shape:
-                raise ValueError(
-                    f"parameter {i} of the {kind} has shape {p.shape}, the module's {v.shape}"
-                )
-            if i not in tied:  # a tied entry is a view of another one
-                p[...] = v
+    # convert first, copy after: nothing that can fail happens once copying has begun
+    todo = [
+        (p, None if v is None else np.asarray(v).astype(p.dtype, copy=False))
+        for i, (p, v) in enumerate(zip(target.params, values))
+        if i not in tied  # a tied entry is a view of another one
+    ]
+    for p, v in todo:
+        p[...] = 0 if v is None else v  # None: e.g. nn.LSTM(bias=False), zero bias
     return target
 
 
@@ -417,9 +447,25 @@ def grads_from_torch(module, like):
         (``BetterRnnlm``'s ``embed_W`` and ``embed_W.T``) both hold the sum
         of the two uses, as after :func:`fastlstm.optim.unique_params`.
         A parameter without a gradient gives zeros.
+
+    Raises
+    ------
+    ImportError
+        If PyTorch is not installed.
+    TypeError
+        If the module is not convertible, or ``like`` is not of the module's class.
+    ValueError
+        If the module is an ``nn.LSTM`` with more than one layer, two
+        directions or a projection, or if ``like`` has another number of
+        parameters or a parameter of another shape than the module.
     """
     require_torch()
     kind = _torch_kind(module)
+    if kind == "TimeLSTM":
+        _check_lstm_module(module)
+    if _kind(like) != kind:
+        raise TypeError(f"like is a {type(like).__name__}, but the module holds a {kind}")
+    _check_count(kind, like.params, "like")
 
     def get(attr, name):
         t = getattr(_sub(module, attr), name, None)
@@ -431,6 +477,7 @@ def grads_from_torch(module, like):
         return t.grad.detach().cpu().numpy()
 
     values = _param_values(_SPECS[kind], get, len(like.params), _TIED.get(kind, ()))
+    _check_shapes(like.params, values, f"like (a {kind})", "the module's gradient")
     return [
         np.zeros_like(p) if v is None else np.ascontiguousarray(v)
         for p, v in zip(like.params, values)
