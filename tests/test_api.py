@@ -195,6 +195,85 @@ def test_overwrite_leaves_nothing_of_the_old_run_and_resume_keeps_to_its_folder(
     assert (other.out / "best.npz").read_bytes() == before
 
 
+def test_overwrite_keeps_the_old_run_until_the_new_one_saves(tmp_path, date_file, monkeypatch):
+    """Bad data, or Ctrl-C before the first checkpoint, leave the run to be replaced whole."""
+    kw = {"data": date_file, "epochs": 1, **TINY_SEQ, **QUIET}
+    old = fastlstm.train("peeky", out=tmp_path / "x", **kw)
+    before = {p.name: p.read_bytes() for p in old.out.iterdir()}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a data file\n")
+    with pytest.raises(ValueError, match="bad.txt, line 1"):
+        fastlstm.train("peeky", out=old.out, overwrite=True, **{**kw, "data": bad})
+    assert {p.name: p.read_bytes() for p in old.out.iterdir()} == before
+    from fastlstm import _warmup
+
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_warmup, "warm_up", ctrl_c)  # before the first training step
+    with pytest.raises(KeyboardInterrupt):
+        fastlstm.train("peeky", out=old.out, overwrite=True, seed=5, **kw)
+    assert {p.name: p.read_bytes() for p in old.out.iterdir()} == before
+    monkeypatch.undo()
+    with pytest.raises(TypeError, match="overwrite must be True or False, got 'False'"):
+        fastlstm.train("peeky", out=old.out, overwrite="False", **kw)
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        fastlstm.train("peeky", out=tmp_path / "y", **{**kw, "progress": "no"})
+    assert {p.name: p.read_bytes() for p in old.out.iterdir()} == before
+
+
+def test_resuming_into_another_folder_keeps_the_best_epoch(tmp_path, date_file, monkeypatch):
+    kw = {"data": date_file, **TINY_SEQ, **QUIET}
+    first = fastlstm.train("peeky", out=tmp_path / "a", epochs=1, seed=3, **kw)
+    best = (first.out / "best.npz").read_bytes()
+    from fastlstm.api import session as _session
+
+    monkeypatch.setattr(_session.SeqSession, "evaluate_epoch", lambda self: -0.5)  # never better
+    run = fastlstm.train("peeky", resume=first.last_path, out=tmp_path / "b", epochs=2, **QUIET)
+    assert run.best_path == tmp_path / "b" / "best.npz"
+    assert run.best_path.read_bytes() == best  # epoch 1's, carried over
+    for p, q in zip(run.model.params, fio.load_checkpoint(first.best_path).params):
+        np.testing.assert_array_equal(p, q)  # Run.model holds the best epoch's weights
+    assert (first.out / "best.npz").read_bytes() == best
+
+
+def test_resume_with_no_epochs_left_is_refused(tmp_path, date_file):
+    run = fastlstm.train("peeky", data=date_file, out=tmp_path / "a", epochs=2, **TINY_SEQ, **QUIET)
+    summary = (run.out / "summary.json").read_bytes()
+    for epochs in (1, 2):
+        with pytest.raises(RunError, match="already holds 2 epoch.s. of the %d asked" % epochs):
+            run.resume(epochs=epochs, progress=False, verbose=False)
+    assert (run.out / "summary.json").read_bytes() == summary
+
+
+def test_unusable_files_and_paths_raise_the_documented_errors(tmp_path, date_file):
+    junk = tmp_path / "junk.npz"
+    np.savez(junk, a=np.zeros((3, 3)))
+    for call in (
+        lambda: fastlstm.load_model(junk),
+        lambda: fastlstm.translate(junk, "1+1"),
+        lambda: fastlstm.evaluate(junk, verbose=False),
+        lambda: fastlstm.train("peeky", resume=junk, out=tmp_path / "r", **QUIET),
+    ):
+        with pytest.raises(RunError, match="junk.npz"):
+            call()
+    with pytest.raises(TypeError, match="out must be a path .str or os.PathLike., got int"):
+        fastlstm.train("peeky", data=date_file, out=123, **QUIET)
+    with pytest.raises(TypeError, match="checkpoint must be a path"):
+        fastlstm.load_model(123)
+
+
+def test_a_book_pkl_on_data_of_another_size_is_refused(tmp_path):
+    from fastlstm.models import AttentionSeq2seq
+
+    pkl = fio.write_book_pkl(AttentionSeq2seq(59, 16, 256, seed=0).params, tmp_path / "a.pkl")
+    with (
+        pytest.warns(UserWarning, match="addition.txt not found"),  # generated instead
+        pytest.raises(RunError, match="the model has 59 characters, the data .* 13; they are"),
+    ):
+        fastlstm.evaluate(pkl, model="attention", data="addition", limit=50, verbose=False)
+
+
 def test_a_folder_in_use_is_refused_at_once(tmp_path, date_file, monkeypatch):
     out = tmp_path / "busy"
     out.mkdir()
@@ -350,6 +429,18 @@ def test_ctrl_c_says_when_nothing_could_be_saved(tmp_path, tiny_ptb, monkeypatch
         fastlstm.train("rnnlm", data_dir=tiny_ptb, epochs=1, out=tmp_path / "n", **TINY_LM, **QUIET)
     assert not info.value.saved and "nothing was saved" in info.value.message
     assert not (tmp_path / "n" / "last.ckpt.npz").exists()
+
+
+def test_ctrl_c_with_nothing_saved_leaves_the_run_to_be_replaced(tmp_path, tiny_ptb, monkeypatch):
+    kw = {"data_dir": tiny_ptb, "epochs": 1, **TINY_LM, **QUIET}
+    old = fastlstm.train("rnnlm", out=tmp_path / "n", seed=1, **kw)
+    before = {p.name: p.read_bytes() for p in old.out.iterdir()}
+    monkeypatch.setattr(session, "_state_layers", lambda model: None)  # state unknown
+    interrupt_at(monkeypatch, 5)
+    with pytest.raises(TrainingInterrupted) as info:
+        fastlstm.train("rnnlm", out=old.out, overwrite=True, seed=2, **kw)
+    assert not info.value.saved and "the earlier run in" in info.value.message
+    assert {p.name: p.read_bytes() for p in old.out.iterdir()} == before
 
 
 def test_cli_ctrl_c_prints_the_resume_command_that_works(capsys, tmp_path, date_file, monkeypatch):

@@ -95,8 +95,12 @@ def test_empty_file(tmp_path, content):
 def test_too_small_for_one_batch(tmp_path):
     path = _write(tmp_path, "small.txt", "a b c\n" * 100)
     data = T.load_text(path, level="word")
-    with pytest.raises(ValueError, match=r"small\.txt: the training text has 360 words"):
+    with pytest.raises(ValueError, match=r"small\.txt: the training text has 360 words") as info:
         T.check_lm_sizes(data, 20, 35, 351)
+    # the minimum for the whole file, validation and test parts included (not 779 for training)
+    assert "the file needs at least 7020 words; 351 for each of the validation" in str(info.value)
+    with pytest.raises(ValueError, match="needs at least 779 words; lower --batch-size"):
+        T.check_lm_sizes(data, 20, 35, 10)
     with pytest.raises(
         ValueError,
         match="validation text .its last 5%. has 20 words.*at least 351; the file needs at least 7020",

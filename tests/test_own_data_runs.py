@@ -215,3 +215,112 @@ def test_own_data_settings_without_own_data_are_refused(tmp_path, capsys):
         fastlstm.train("rnnlm", text=text, valid=text, out=tmp_path / "c", **QUIET)
     code, _, err = _cli(capsys, "train", "rnnlm", "--level", "char", "--out", tmp_path / "d")
     assert code == 1 and "--level: only for training on your own data; give text=" in err
+
+
+# --------------------------------------------------------------------------- #
+# data that are not the model's are refused, never scored
+# --------------------------------------------------------------------------- #
+def test_resuming_after_the_data_file_changed_is_refused(tmp_path):
+    text = _text(tmp_path / "t.txt")
+    first = fastlstm.train("rnnlm", text=text, level="char", out=tmp_path / "r", **TINY_LM, **QUIET)
+    with open(text, "a", encoding="utf-8") as f:
+        f.write("the the the\n")  # the same characters: only the content hash tells
+    with pytest.raises(RunError, match=r"t\.txt: changed since .*last\.ckpt\.npz was saved"):
+        first.resume(epochs=2, progress=False, verbose=False)
+    pairs = _pairs(tmp_path / "p.tsv")
+    run = fastlstm.train("attention", data=pairs, out=tmp_path / "a", **TINY_SEQ, **QUIET)
+    pairs.write_text(pairs.read_text(encoding="utf-8") + "abc\tcba\n", encoding="utf-8")
+    with pytest.raises(RunError, match=r"p\.tsv: changed since"):
+        run.resume(epochs=2, progress=False, verbose=False)
+
+
+def test_eval_of_a_text_model_takes_max_words(tmp_path, capsys):
+    text = _text(tmp_path / "t.txt")
+    run = fastlstm.train("rnnlm", text=text, level="char", out=tmp_path / "r", **TINY_LM, **QUIET)
+    whole = fastlstm.evaluate(run.best_path, split="train", verbose=False)
+    part = fastlstm.evaluate(run.best_path, split="train", max_words=400, verbose=False)
+    assert part.size == 400 < whole.size and part.value != whole.value
+    with pytest.raises(RunError, match="max_words=100: too few to evaluate .at least 351"):
+        fastlstm.evaluate(run.best_path, max_words=100, verbose=False)
+    code, out, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--split", "train",
+                          "--max-words", "400")  # fmt: skip
+    assert code == 0 and f"train perplexity: {part.value:.2f}" in out, err
+
+
+def test_eval_settings_for_another_kind_of_model_are_refused(tmp_path, capsys):
+    lm = fastlstm.train("rnnlm", text=_text(tmp_path / "t.txt"), level="char",
+                        out=tmp_path / "r", **TINY_LM, **QUIET)  # fmt: skip
+    pairs = _pairs(tmp_path / "p.tsv")
+    seq = fastlstm.train("attention", data=pairs, out=tmp_path / "a", **TINY_SEQ, **QUIET)
+    for kw in ({"data": pairs}, {"limit": 5}, {"reverse": True}, {"encoding": "latin-1"}):
+        with pytest.raises(ValueError, match=f"{next(iter(kw))}=.*not a setting for a language"):
+            fastlstm.evaluate(lm.best_path, verbose=False, **kw)
+    for kw in ({"split": "val"}, {"max_words": 100}):
+        with pytest.raises(ValueError, match=f"{next(iter(kw))}=.*not a setting for a seq2seq"):
+            fastlstm.evaluate(seq.best_path, verbose=False, **kw)
+    with pytest.raises(ValueError, match="encoding= .--encoding. is for a file given with data="):
+        fastlstm.evaluate(seq.best_path, encoding="latin-1", verbose=False)
+    with pytest.raises(RunError, match="trained on a file of pairs; the book's 'addition'"):
+        fastlstm.evaluate(seq.best_path, data="addition", verbose=False)
+    code, _, err = _cli(capsys, "eval", "--checkpoint", seq.best_path, "--split", "val")
+    assert code == 1 and "split= (--split): not a setting for a seq2seq model" in err
+
+
+def test_eval_on_pairs_with_characters_the_model_does_not_know_is_refused(tmp_path, capsys):
+    run = fastlstm.train("attention", data=_pairs(tmp_path / "p.tsv"), out=tmp_path / "a",
+                         **TINY_SEQ, **QUIET)  # fmt: skip
+    other = tmp_path / "other.tsv"
+    other.write_text("abc\tcba\n" * 20 + "hello\tWORLD\n" + "abc\tcba\n" * 20, encoding="utf-8")
+    code, out, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--data", other)
+    assert code == 1 and "accuracy" not in out
+    assert f"{other}, line 21: characters the model does not know: 'h', 'l', 'o'" in err
+
+
+def test_eval_on_pairs_in_another_encoding(tmp_path, capsys):
+    rows = [f"{s}é\té{s[::-1]}" for s in ("ab", "abc", "ba", "cab", "bca", "acb") * 10]
+    data = tmp_path / "p.tsv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    run = fastlstm.train("attention", data=data, out=tmp_path / "a", **TINY_SEQ, **QUIET)
+    same = fastlstm.evaluate(run.best_path, verbose=False)
+    latin = tmp_path / "latin.tsv"
+    latin.write_bytes(data.read_text(encoding="utf-8").encode("latin-1"))
+    code, _, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--data", latin)
+    assert code == 1 and "latin.tsv, line 1: bytes" in err and "not utf-8" in err
+    ev = fastlstm.evaluate(run.best_path, data=latin, encoding="latin-1", verbose=False)
+    assert (ev.value, ev.size, ev.char_error_rate) == (same.value, same.size, same.char_error_rate)
+    code, out, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--data", latin,
+                          "--encoding", "latin-1", "--show", "0")  # fmt: skip
+    assert code == 0 and f"({same.size} questions)" in out, err
+
+
+def test_a_file_of_one_pair_leaves_no_test_pairs_and_is_refused(tmp_path):
+    one = tmp_path / "one.tsv"
+    one.write_text("one\t1\n", encoding="utf-8")
+    with pytest.raises(RunError, match=r"one\.tsv: 1 pair\(s\) leave none to hold out"):
+        fastlstm.train("attention", data=one, out=tmp_path / "a", **dict(TINY_SEQ, batch_size=1),
+                       **QUIET)  # fmt: skip
+    assert not (tmp_path / "a").exists()
+
+
+def test_max_words_with_a_text_file_is_refused(tmp_path):
+    with pytest.raises(
+        ValueError, match="--max-words .max_words=. takes the first words of the PTB"
+    ):
+        fastlstm.train("rnnlm", text=_text(tmp_path / "t.txt"), max_words=50,
+                       out=tmp_path / "r", **TINY_LM, **QUIET)  # fmt: skip
+
+
+def test_translate_warns_of_a_question_longer_than_every_training_question(tmp_path):
+    run = fastlstm.train("attention", data=_pairs(tmp_path / "p.tsv"), out=tmp_path / "a",
+                         **TINY_SEQ, **QUIET)  # fmt: skip
+    short, long = fastlstm.translate(run.best_path, ["abc", "abcde" * 4])
+    assert not any("longer than every training question" in w for w in short.warnings)
+    assert any(
+        "'abcdeabcdeabcdeabcde' is longer than every training question (20 chars, the "
+        "longest had 8)" in w
+        for w in long.warnings
+    ), long.warnings
+    with pytest.raises(TypeError, match="texts must be a question .str. or a list of them"):
+        fastlstm.translate(run.best_path, None)
+    with pytest.raises(TypeError, match="holding other than str"):
+        fastlstm.translate(run.best_path, ["abc", b"abc"])

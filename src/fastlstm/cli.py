@@ -345,12 +345,10 @@ def _add_eval(sub, common) -> None:
         "eval",
         help="test perplexity of a language model, accuracy of a seq2seq model",
         description=(
-            "Evaluate a model file: the perplexity of a language model on a PTB split "
-            "(eval_perplexity, batch 10, time 35, as the book; refused if the PTB files' "
-            "vocabulary is not the model's), or the exact-match accuracy of a seq2seq model "
-            "on the test split of the data it was trained on (recorded in the checkpoint: "
-            "file and content hash, or generator and seed); --data chooses other data. "
-            "Python: fastlstm.evaluate(...)."
+            "Evaluate a model file: the perplexity of a language model on a split of PTB or "
+            "of its text file (batch 10, time 35, as the book), or the exact-match accuracy "
+            "of a seq2seq model on the test split of the data it was trained on (recorded in "
+            "the checkpoint); --data chooses other data. Python: fastlstm.evaluate(...)."
         ),
         formatter_class=_Formatter,
         parents=[common],
@@ -359,7 +357,7 @@ def _add_eval(sub, common) -> None:
     add("--checkpoint", required=True, metavar="PATH", help="model file (.npz or .pkl)")
     add("--model", choices=list(ALL_MODELS), help="model of a book .pkl file")
     add("--split", choices=("test", "val", "train"), default="test",
-        help="PTB split of a language model (default: %(default)s)")  # fmt: skip
+        help="split of a language model's data (default: %(default)s)")  # fmt: skip
     add("--max-words", type=_nonneg_int, metavar="N", help="evaluate on the first N words only")
     add("--data", metavar="NAME|PATH",
         help="seq2seq data: 'addition', 'date' or a file (default: the training data)")  # fmt: skip
@@ -367,6 +365,7 @@ def _add_eval(sub, common) -> None:
         help="the seq2seq model of a .pkl reads reversed questions")  # fmt: skip
     add("--limit", type=_positive_int, metavar="N", help="evaluate the first N test questions only")
     add("--show", type=_nonneg_int, default=3, metavar="N", help="questions to print (default: 3)")
+    add("--encoding", metavar="ENC", help="encoding of a file of pairs given with --data (utf-8)")
     p.set_defaults(func=_cmd_eval)
 
 
@@ -517,6 +516,7 @@ def _cmd_eval(args) -> int:
         reverse=args.reverse,
         limit=args.limit,
         show=args.show,
+        encoding=args.encoding,
         **_env(args),
     )
     if result.metric == "perplexity":

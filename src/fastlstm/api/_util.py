@@ -46,7 +46,7 @@ def numba_threads(n: int | None):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be a positive integer, got {n!r}")
     if n > available:
-        raise RunError(f"--threads {n}: only {available} threads are available")
+        raise ValueError(f"threads={n} (--threads): only {available} threads are available")
     old = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
@@ -185,12 +185,20 @@ def try_plot(fn, path, *args, **kwargs) -> Path | None:
 
 
 def existing_file(path, what: str) -> Path:
-    p = Path(path).expanduser()
+    """``path`` as a Path; RunError if it is missing or not a file, TypeError if not a path."""
+    p = as_path(path, what)
     if not p.exists():
         raise RunError(f"{what} not found: {path}")
     if not p.is_file():
         raise RunError(f"{what} is not a file: {path}")
     return p
+
+
+def as_path(path, what: str) -> Path:
+    """``path`` (str or os.PathLike) as an expanded Path; TypeError naming ``what`` otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a path (str or os.PathLike), got {type(path).__name__}")
+    return Path(path).expanduser()
 
 
 def sha256(path) -> str:

@@ -8,8 +8,10 @@ Rules (also in docs/cli.md):
   id and host); a second run into the same folder fails at once, naming the
   first; a lock left by a process that no longer exists is taken over;
 * ``overwrite=True`` deletes the files a run writes (checkpoints, curves,
-  summary) before the new run starts, so none of the old run's are left mixed
-  with the new one's; other files are kept;
+  summary) just before the new run writes its first file
+  (:meth:`RunFolder.clear_earlier`), so none of the old run's are left mixed
+  with the new one's, and a new run that fails or is interrupted before it
+  saves anything leaves the old run as it was; other files are kept;
 * creating the lock is the check that the folder is writable, done before any
   data are read or a model is built.
 """
@@ -65,6 +67,8 @@ class RunFolder:
         self.path = Path(path).expanduser()
         self.resume = bool(resume)
         self.overwrite = bool(overwrite)
+        #: the earlier run's files are still to be deleted (see :meth:`clear_earlier`)
+        self.pending_clear = self.overwrite and not self.resume
         self.lock = self.path / LOCK_FILE
         self._held = False
         self._created: list[Path] = []  # folders this run created, deepest first
@@ -149,10 +153,20 @@ class RunFolder:
         except FileNotFoundError:
             pass
 
+    def clear_earlier(self) -> None:
+        """Delete the files of the run being replaced (``overwrite``), once.
+
+        Called just before the new run writes its first file, not when the
+        folder is taken: data that turn out bad, or a Ctrl-C before the first
+        checkpoint, leave the earlier run whole.
+        """
+        if not self.pending_clear:
+            return
+        for name in RUN_FILES:
+            (self.path / name).unlink(missing_ok=True)
+        self.pending_clear = False
+
     def _check_empty(self) -> None:
-        if self.overwrite and not self.resume:
-            for name in RUN_FILES:
-                (self.path / name).unlink(missing_ok=True)
         if self.resume or self.overwrite:
             return
         files = sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)

@@ -95,7 +95,13 @@ def load_model(path, model: str | None = None, allowed=None) -> LoadedModel:
     RunError
         If the file is missing, of another kind, or holds another model.
     """
-    allowed = ALL_MODELS if allowed is None else allowed
+    try:
+        return _load_model(path, model, ALL_MODELS if allowed is None else allowed)
+    except fio.CheckpointError as exc:  # the run API's one error type for unusable files
+        raise RunError(str(exc)) from None
+
+
+def _load_model(path, model, allowed) -> LoadedModel:
     p = existing_file(path, "checkpoint")
     with open(p, "rb") as f:
         head = f.read(4)

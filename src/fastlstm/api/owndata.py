@@ -113,8 +113,11 @@ def text_settings(source: dict) -> dict:
     }
 
 
-def evaluate_text_lm(loaded, split: str, say):
-    """Perplexity of a text-file language model on a split of its recorded data."""
+def evaluate_text_lm(loaded, split: str, say, max_words=None):
+    """Perplexity of a text-file language model on a split of its recorded data.
+
+    ``max_words``: only the first that many tokens of the split (0 or None: all).
+    """
     from fastlstm.trainer import eval_perplexity  # the models and kernels: at use
 
     meta = loaded.extra["text"]
@@ -126,6 +129,14 @@ def evaluate_text_lm(loaded, split: str, say):
     vocab = TokenVocab.from_meta(meta["vocab"])
     data, _ = lm_text_data(text_settings(source), EVAL_BATCH_SIZE * EVAL_TIME_SIZE, vocab)
     corpus = {"test": data.test, "val": data.valid, "train": data.train}[split]
+    if max_words:
+        corpus = corpus[:max_words]
+        need = EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1
+        if len(corpus) < need:
+            raise RunError(
+                f"max_words={max_words}: too few to evaluate (at least {need} "
+                f"{source['level']}s: batch {EVAL_BATCH_SIZE} x time {EVAL_TIME_SIZE} + 1)"
+            )
     say(f"data: {source['path']} ({source['level']} level), as in training")
     model = loaded.model
     model.reset_state()
@@ -188,7 +199,11 @@ def is_pairs_file(spec) -> bool:
 
 
 def pairs_data(cfg: dict, vocab=None):
-    """``(PairData, data_source)`` of a run on a file of pairs."""
+    """``(PairData, data_source)`` of a run on a file of pairs.
+
+    With ``vocab`` (a trained model's), a file with a token outside it is
+    refused (the model could not read it, nor give answers that hold it).
+    """
     try:
         data = _pairs.load_pairs(
             cfg["data"],
@@ -197,9 +212,15 @@ def pairs_data(cfg: dict, vocab=None):
             max_length=cfg["max_length"],
             reverse=bool(cfg["reverse"]),
             vocab=vocab,
+            unknown="unk" if vocab is None else "error",
         )
     except (ValueError, FileNotFoundError) as exc:
         raise RunError(str(exc)) from None
+    if not len(data.x_test):
+        raise RunError(
+            f"{cfg['data']}: {len(data.x_train)} pair(s) leave none to hold out for testing; "
+            "a file of pairs needs at least 2 (10% of them, at least one, are the test pairs)"
+        )
     source = dict(data.source)
     source["sha256"] = u.sha256(cfg["data"])
     data.vocab.source = source["path"]
@@ -428,6 +449,13 @@ def translate_pairs(loaded, texts, translation_cls):
             p = probs[k]
             conf = float(np.prod(p)) if len(p) else 0.0
             notes = []
+            n_tokens, longest = len(vocab.split(texts[i])), info.get("question_tokens")
+            if longest and n_tokens > longest:
+                notes.append(
+                    f"{texts[i]!r} is longer than every training question ({n_tokens} "
+                    f"{vocab.level}s, the longest had {longest}): the answer may be wrong "
+                    "however sure the model is"
+                )
             if not ended[k]:
                 notes.append(
                     f"no end symbol within {steps} tokens for {texts[i]!r}: the answer is cut"

@@ -52,8 +52,11 @@ class _Session(engine.Callback):
 
     task = ""
 
-    def __init__(self, name, cfg, out: Path, printer, progress):
+    def __init__(self, name, cfg, out: Path, printer, progress, folder=None):
         self.name = name
+        self.folder = folder  # the RunFolder held (None: no earlier run to clear)
+        self.resume_path = None
+        self.wrote = False
         self.spec = ALL_MODELS[name]
         self.cfg = cfg
         self.out = Path(out)
@@ -71,6 +74,7 @@ class _Session(engine.Callback):
         self.build()
         if ckpt is not None:
             self.restore(ckpt, resume_path)
+            self.resume_path = Path(resume_path).expanduser()
         _warmup.warm_up(_warmup.run_key(self.name, self.kwargs, self.batch_shape()))
         with engine.StopFlag(self.say) as stop:
             self.say(self.describe())  # Ctrl-C is handled from here on
@@ -146,7 +150,34 @@ class _Session(engine.Callback):
     def reached(self, epoch=None) -> bool:
         return False
 
+    def before_write(self) -> None:
+        """Ready the output folder for this run's first file (called before every write).
+
+        Deletes the files of a run being replaced (``overwrite``) only now, so
+        bad data or a Ctrl-C before anything is saved leave it whole; a run
+        resumed into another folder gets the resumed run's ``best.npz`` there,
+        so that its best epoch so far is not lost.
+        """
+        if self.wrote:
+            return
+        self.wrote = True
+        if self.folder is not None:
+            self.folder.clear_earlier()
+        if self.resume_path is not None:
+            src, dst = self.resume_path.parent / BEST_FILE, self.out / BEST_FILE
+            if src.is_file() and not (dst.exists() and dst.samefile(src)):
+                data = src.read_bytes()
+                fio.atomic_write(dst, lambda f: f.write(data))
+
     def interrupted(self, epoch: int, saved: str | None) -> RunStopped:
+        if self.folder is not None and self.folder.pending_clear:
+            # nothing of this run saved: the run it was to replace stays whole
+            return RunStopped(
+                False,
+                f"interrupted in epoch {epoch + 1}: nothing was saved (resuming "
+                f"{self.spec['class']} from the middle of an epoch would not be exact); "
+                f"the earlier run in {self.out} is left as it was",
+            )
         write_plots(self, self.out)
         resume = u.continue_with(self.name, self.out)
         if saved:
@@ -172,6 +203,7 @@ class _Session(engine.Callback):
 
     def summarize(self, summary: dict) -> dict:
         """Write the plots and ``summary.json``; ``summary``."""
+        self.before_write()
         write_plots(self, self.out)
         u.write_json(self.out / "summary.json", summary)
         return summary
@@ -192,6 +224,7 @@ class _Session(engine.Callback):
 
     def save(self, epoch: int, improved: bool, position=None, rng_state=None) -> None:
         """``last.ckpt.npz`` (resumable) and, if ``improved``, ``best.npz``; atomically."""
+        self.before_write()
         meta = self.meta(position)
         common = {"extra": meta, "model_class": self.spec["class"], "model_kwargs": self.kwargs}
         if improved:
@@ -214,6 +247,20 @@ class _Session(engine.Callback):
             "wordvec_size": self.cfg["wordvec"],
             "hidden_size": self.cfg["hidden"],
         }
+
+    def check_same_files(self, saved: dict | None, now: dict | None, source) -> None:
+        """Refuse to resume when a data file changed since the checkpoint (sha256 recorded)."""
+        saved, now = saved or {}, now or {}
+        changed = [
+            str(saved.get("path" if key == "sha256" else key[: -len("_sha256")]))
+            for key in saved
+            if (key == "sha256" or key.endswith("_sha256")) and saved[key] != now.get(key)
+        ]
+        if changed:
+            raise RunError(
+                f"{', '.join(changed)}: changed since {source} was saved (its sha256 differs); "
+                "resuming would not continue the same training (start a new run instead)"
+            )
 
     def restore_common(self, ckpt, source) -> None:
         fio.load_into(self.model.params, ckpt.params, source)
@@ -300,6 +347,9 @@ class LMSession(_Session):
         self.best = math.inf
 
     def restore(self, ckpt, source):
+        if self.text_meta:
+            saved = (ckpt.extra.get("text") or {}).get("data_source")
+            self.check_same_files(saved, self.text_meta["data_source"], source)
         if ckpt.extra.get("vocab") != self.vocab:
             what = "the text's" if self.text_meta else "the PTB"
             raise RunError(f"{what} vocabulary differs from that of the resumed training")
@@ -386,6 +436,7 @@ class LMSession(_Session):
 
     def finish(self) -> dict:
         """Test perplexity of the best model (the book's final eval), plots, summary."""
+        self.before_write()
         self.load_best()
         test_ppl = self.perplexity(self.corpus_test)
         self.say(f"test perplexity: {test_ppl:.2f}  (best validation perplexity {self.best:.2f})")
@@ -484,6 +535,8 @@ class SeqSession(_Session):
         return "".join(self.vocab.chars)
 
     def restore(self, ckpt, source):
+        saved = (ckpt.extra.get("seq2seq") or {}).get("data_source")
+        self.check_same_files(saved, self.info.get("data_source"), source)
         if ckpt.extra.get("vocab") != self.vocab_record():
             raise RunError(
                 f"the data {self.cfg['data']} ({self.vocab.source}) differ from those of "
@@ -577,6 +630,7 @@ class SeqSession(_Session):
 
     def finish(self) -> dict:
         self.say(f"best accuracy: {self.best * 100:.3f}%")
+        self.before_write()
         self.load_best()
         summary = {
             "model": self.name,

@@ -243,7 +243,10 @@ class TrainingInterrupted(KeyboardInterrupt):
 # settings
 # --------------------------------------------------------------------------- #
 def _load_resume(path, model_name: str):
-    ckpt = fio.load_checkpoint(u.existing_file(path, "checkpoint"))
+    try:
+        ckpt = fio.load_checkpoint(u.existing_file(path, "checkpoint"))
+    except fio.CheckpointError as exc:
+        raise RunError(str(exc)) from None
     extra = ckpt.extra or {}
     if extra.get("model") != model_name or "config" not in extra:
         what = extra.get("model") or ckpt.model_class or "an unknown model"
@@ -337,6 +340,11 @@ def _check_own_data(name: str, given: dict, cfg: dict) -> None:
     if unused and not data:
         flags = ", ".join("--" + k.replace("_", "-") for k in unused)
         raise ValueError(f"{flags}: only for training on your own data; give {what}")
+    if name in LM_MODELS and data and given.get("max_words") is not None:
+        raise ValueError(
+            "--max-words (max_words=) takes the first words of the PTB files; a text file "
+            "given with --text (text=) is used whole (shorten the file instead)"
+        )
     if name in LM_MODELS and data and (cfg.get("valid") is None) != (cfg.get("test") is None):
         raise ValueError("--valid and --test go together: give both files, or neither")
 
@@ -344,7 +352,7 @@ def _check_own_data(name: str, given: dict, cfg: dict) -> None:
 def _out_folder(name, out, resume) -> tuple[Path, bool]:
     """The output folder, and whether it is the folder of the run resumed."""
     if out is not None:
-        path = Path(out).expanduser()
+        path = u.as_path(out, "out")
     elif resume is not None:
         path = Path(resume).expanduser().parent
     else:
@@ -460,19 +468,40 @@ def train(
     >>> run = run.resume(epochs=5)                        # doctest: +SKIP
     """
     given = {k: v for k, v in locals().items() if k in _SETTINGS and v is not None}
-    if model not in ALL_MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(ALL_MODELS)}")
+    _check_call(model, overwrite=overwrite, progress=progress, verbose=verbose)
     with u.data_dir(data_dir), u.numba_threads(threads):
         ckpt = _load_resume(resume, model) if resume is not None else None
         cfg = resolve_settings(model, given, ckpt.extra["config"] if ckpt else None, resume)
+        _check_epochs_left(ckpt, cfg["epochs"], resume)
         folder = RunFolder(*_out_folder(model, out, resume), overwrite=overwrite)
         with folder, _resumed_data_dir(data_dir, ckpt):
-            # the engine and the models (numba) load when training starts, so that
-            # `import fastlstm.api` and `fastlstm --help` stay quick
+            # numba loads only now: `import fastlstm.api` and `fastlstm --help` stay quick
             from fastlstm.api.session import LMSession, SeqSession
 
             cls = LMSession if model in LM_MODELS else SeqSession
-            return _run(cls(model, cfg, folder.path, u.Printer(verbose), progress), ckpt, resume)
+            printer = u.Printer(verbose)
+            return _run(cls(model, cfg, folder.path, printer, progress, folder), ckpt, resume)
+
+
+def _check_call(model: str, **flags) -> None:
+    """ValueError for an unknown model, TypeError for a flag that is not a bool.
+
+    (``overwrite='False'`` would otherwise count as true.)
+    """
+    if model not in ALL_MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(ALL_MODELS)}")
+    for key, flag in flags.items():
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{key} must be True or False, got {flag!r}")
+
+
+def _check_epochs_left(ckpt, epochs: int, resume) -> None:
+    """RunError when a resumed run has no epoch left to train (it would only rewrite its summary)."""
+    if ckpt is not None and epochs <= ckpt.epoch:
+        raise RunError(
+            f"{resume} already holds {ckpt.epoch} epoch(s) of the {epochs} asked for; give "
+            f"epochs= (--epochs) above {ckpt.epoch} to train further"
+        )
 
 
 def _run(session, ckpt, resume) -> Run:

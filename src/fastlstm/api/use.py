@@ -14,6 +14,7 @@ from fastlstm.api import owndata
 from fastlstm.api.loading import load_model
 from fastlstm.api.specs import (
     ALL_MODELS,
+    BOOK_DATA,
     EVAL_BATCH_SIZE,
     EVAL_TIME_SIZE,
     LM_MODELS,
@@ -161,6 +162,13 @@ def _seq_data(loaded, data, reverse, limit, say):
         spec = SEQ_MODELS[loaded.name]
         rev = spec["reverse"] if reverse is None else reverse
         _, test, vocab, _ = d.sequence(data or spec["data"], rev, limit)
+        V = loaded.model.params[0].shape[0]
+        if len(vocab) != V:  # a .pkl records no characters: their number must agree
+            raise RunError(
+                f"{loaded.path}: the model has {V} characters, the data {vocab.source} "
+                f"{len(vocab)}; they are not the data it was trained on (give them with --data, "
+                "data=)"
+            )
         return test, vocab, rev, vocab
     if reverse is not None and bool(reverse) != info["reverse"]:
         _notebook.warn(f"reverse ignored: {loaded.path} records its own")
@@ -198,6 +206,7 @@ def evaluate(
     reverse: bool | None = None,
     limit: int | None = None,
     show: int = 3,
+    encoding: str | None = None,
     data_dir=None,
     threads: int | None = None,
     verbose: bool = True,
@@ -217,17 +226,20 @@ def evaluate(
     model : str, optional
         The model of a ``.pkl`` file (``'rnnlm'``, ``'attention'`` ...).
     split : {'test', 'val', 'train'}, default 'test'
-        PTB split of a language model.
+        Split of a language model's data (PTB, or the text it was trained on).
     max_words : int, optional
-        Evaluate on the first ``max_words`` words only.
+        Language models: evaluate on the first ``max_words`` words (or
+        characters) of the split only.
     data : str or os.PathLike, optional
         Seq2seq data: ``'addition'``, ``'date'`` or a file path.
     reverse : bool, optional
         The ``.pkl`` seq2seq model reads reversed questions.
     limit : int, optional
-        Evaluate the first ``limit`` test questions only.
+        Seq2seq models: evaluate the first ``limit`` test questions only.
     show : int, default 3
         Questions printed with their answers (seq2seq, when ``verbose``).
+    encoding : str, optional
+        Encoding of a file of pairs given as ``data`` (default: UTF-8).
     data_dir : str or os.PathLike, optional
         Data directory (overrides ``FASTLSTM_DATA``).
     threads : int, optional
@@ -239,21 +251,38 @@ def evaluate(
     -------
     Evaluation
         ``metric``, ``value``, ``size`` and ``data``.
+
+    Raises
+    ------
+    ValueError
+        For a setting that does not apply to the checkpoint's kind of model
+        (``data``, ``reverse``, ``limit`` or ``encoding`` for a language
+        model; ``split`` other than ``'test'`` or ``max_words`` for a seq2seq
+        model; ``encoding`` without a file of pairs as ``data``).
+    RunError
+        For data that are not the model's (another vocabulary, characters it
+        does not know) or that changed since training.
     """
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be 'test', 'val' or 'train', got {split!r}")
     say = u.Printer(verbose)
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, ALL_MODELS)
+        _check_eval_settings(loaded, split=split, max_words=max_words, data=data,
+                             reverse=reverse, limit=limit, encoding=encoding)  # fmt: skip
         if loaded.name in LM_MODELS:
             if loaded.extra.get("text"):
-                ppl, size, what = owndata.evaluate_text_lm(loaded, split, say)
+                ppl, size, what = owndata.evaluate_text_lm(loaded, split, say, max_words)
                 return Evaluation("perplexity", ppl, size, what)
             with _recorded_data_dir(loaded, data_dir):
                 return _evaluate_lm(loaded, split, max_words, say)
         info = loaded.extra.get("seq2seq") or {}
         if info.get("format") == "pairs":
-            return _evaluate_pairs(loaded, data, limit, show, say)
+            return _evaluate_pairs(loaded, data, limit, show, say, encoding)
+        if encoding is not None:
+            raise ValueError(
+                "encoding= (--encoding) is for files of pairs; the book's format is ASCII"
+            )
         (x_test, t_test), vocab, rev, _ = _seq_data(loaded, data, reverse, limit, say)
         acc = evaluation.seq2seq_accuracy(
             loaded.model,
@@ -265,6 +294,25 @@ def evaluate(
             **({"file": say.stream} if verbose else {}),
         )
     return Evaluation("accuracy", acc, len(x_test), str(vocab.source))
+
+
+def _check_eval_settings(loaded, **given) -> None:
+    """Refuse settings of :func:`evaluate` that do not apply to ``loaded`` (never ignored)."""
+    lm = loaded.name in LM_MODELS
+    if lm:
+        kind = "a language model"
+        unused = [k for k in ("data", "reverse", "limit", "encoding") if given[k] is not None]
+        hint = "; a language model is evaluated on PTB or on the text it was trained on"
+        if given["limit"] is not None:
+            hint += ", max_words= (--max-words) takes its first words"
+    else:
+        kind = "a seq2seq model"
+        unused = ["split"] if given["split"] != "test" else []
+        unused += ["max_words"] if given["max_words"] is not None else []
+        hint = "; a seq2seq model is scored on test questions, limit= (--limit) takes the first"
+    if unused:
+        names = ", ".join(f"{k}= (--{k.replace('_', '-')})" for k in unused)
+        raise ValueError(f"{names}: not a setting for {kind} ({loaded.path}){hint}")
 
 
 def _recorded_data_dir(loaded, data_dir):
@@ -281,16 +329,26 @@ def _recorded_data_dir(loaded, data_dir):
     return u.data_dir(saved)
 
 
-def _evaluate_pairs(loaded, data, limit, show, say) -> Evaluation:
+def _evaluate_pairs(loaded, data, limit, show, say, encoding=None) -> Evaluation:
     from fastlstm.datasets.text import TokenVocab
 
     info = loaded.extra["seq2seq"]
     source = info["data_source"]
     vocab = TokenVocab.from_meta(info["vocab"])
+    if data is None and encoding is not None:
+        raise ValueError(
+            "encoding= (--encoding) is for a file given with data= (--data); the training "
+            f"data are read with their recorded encoding ({source.get('encoding', 'utf-8')})"
+        )
+    if isinstance(data, str) and data in BOOK_DATA:
+        raise RunError(
+            f"{loaded.path} was trained on a file of pairs; the book's {data!r} data are "
+            "not in its format or vocabulary (give a file of pairs)"
+        )
     cfg = {
         "data": data if data is not None else source["path"],
         "level": source["level"],
-        "encoding": source.get("encoding", "utf-8"),
+        "encoding": encoding or (source.get("encoding", "utf-8") if data is None else "utf-8"),
         "max_length": source.get("max_length", 200),
         "reverse": info["reverse"],
         "limit": limit,
@@ -450,7 +508,11 @@ def translate(
     """
     if isinstance(texts, str):
         texts = [texts]
-    texts = [str(t) for t in texts]
+    if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+        raise TypeError(
+            f"texts must be a question (str) or a list of them, got {type(texts).__name__}"
+            + ("" if not isinstance(texts, (list, tuple)) else " holding other than str")
+        )
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, SEQ_MODELS)
         if (loaded.extra.get("seq2seq") or {}).get("format") == "pairs":

@@ -180,7 +180,7 @@ def _read_pairs(path, level, encoding, max_length):
                 skipped += 1
                 first_skipped = first_skipped or lineno
                 continue
-            pairs.append((a, b))
+            pairs.append((a, b, lineno))
         lineno -= 1  # the block's last piece is the next block's first line
     if not pairs and not skipped:
         raise ValueError(f"{name}: the file is empty (no 'source<TAB>target' lines)")
@@ -199,6 +199,20 @@ def _read_pairs(path, level, encoding, max_length):
     return pairs, skipped
 
 
+def _refuse_unknown(pairs, vocab: TokenVocab, path) -> None:
+    """ValueError at the first pair with a token outside ``vocab`` (file and line named)."""
+    known = vocab.token_to_id
+    for a, b, lineno in pairs:
+        new = [t for t in (*a, *b) if t not in known]
+        if new:
+            what = "characters" if vocab.level == "char" else "words"
+            shown = ", ".join(repr(t) for t in dict.fromkeys(new))
+            raise ValueError(
+                f"{os.fspath(path)}, line {lineno}: {what} the model does not know: {shown} "
+                "(these data are not in the model's vocabulary)"
+            )
+
+
 def load_pairs(
     path,
     *,
@@ -209,6 +223,7 @@ def load_pairs(
     test_fraction: float = 0.1,
     seed: int = 0,
     vocab: TokenVocab | None = None,
+    unknown: str = "unk",
 ) -> PairData:
     """Read a tab-separated file of pairs into padded id arrays and a vocabulary.
 
@@ -229,7 +244,11 @@ def load_pairs(
         Seed of the shuffle that picks the test pairs.
     vocab : TokenVocab, optional
         Use this vocabulary (a trained model's) instead of building one;
-        tokens outside it become ``<unk>``.
+        tokens outside it become ``<unk>``, or are refused (``unknown``).
+    unknown : {'unk', 'error'}, default 'unk'
+        With ``vocab``: ``'error'`` refuses a file with a token outside it
+        (ValueError naming the line), where the model could only read
+        ``<unk>`` and would be scored on answers it cannot give.
 
     Returns
     -------
@@ -239,7 +258,8 @@ def load_pairs(
     ------
     ValueError
         For a line without exactly one tab or with an empty side, bytes not in
-        the encoding (file and line named), an empty file, or pairs all too long.
+        the encoding, tokens outside ``vocab`` with ``unknown='error'`` (file and
+        line named), an empty file, or pairs all too long.
     FileNotFoundError
         If the file does not exist.
     """
@@ -247,7 +267,12 @@ def load_pairs(
         raise ValueError(f"level must be 'char' or 'word', got {level!r}")
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
         raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+    if unknown not in ("unk", "error"):
+        raise ValueError(f"unknown must be 'unk' or 'error', got {unknown!r}")
     pairs, skipped = _read_pairs(path, level, encoding, max_length)
+    if vocab is not None and unknown == "error":
+        _refuse_unknown(pairs, vocab, path)
+    pairs = [(a, b) for a, b, _ in pairs]
     if vocab is None:
         counts: dict[str, int] = {}
         for a, b in pairs:

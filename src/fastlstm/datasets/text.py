@@ -579,12 +579,22 @@ def check_lm_sizes(data: TextData, batch_size: int, time_size: int, eval_tokens:
     need = batch_size * time_size + 1
     level = data.vocab.level
     if len(data.train) < need:
-        frac = 1 - sum(data.source.get("fractions", (0, 0)))
-        total = int(np.ceil(need / frac)) if "fractions" in data.source else need
+        if "fractions" in data.source:  # validation and test are the file's last parts
+            fv, ft = data.source["fractions"]
+            for_train = int(np.ceil(need / (1 - fv - ft)))
+            total = max(for_train, int(np.ceil(eval_tokens / fv)), int(np.ceil(eval_tokens / ft)))
+        else:
+            for_train = total = need
+        advice = (
+            "lower --batch-size / --time-size or give more text"
+            if for_train == total
+            else f"{eval_tokens} for each of the validation and test parts, its last {fv:.0%} "
+            f"and {ft:.0%}, whatever the batch size; or give --valid and --test files"
+        )
         raise ValueError(
             f"{name}: the training text has {len(data.train)} {level}s, too few for one batch "
             f"of batch_size * time_size + 1 = {need} (the file needs at least {total} {level}s; "
-            "lower --batch-size / --time-size or give more text)"
+            f"{advice})"
         )
     for split, corpus in (("validation", data.valid), ("test", data.test)):
         if len(corpus) >= eval_tokens:
