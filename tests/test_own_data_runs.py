@@ -322,5 +322,7 @@ def test_translate_warns_of_a_question_longer_than_every_training_question(tmp_p
     ), long.warnings
     with pytest.raises(TypeError, match="texts must be a question .str. or a list of them"):
         fastlstm.translate(run.best_path, None)
-    with pytest.raises(TypeError, match="holding other than str"):
+    with pytest.raises(TypeError, match="texts must hold questions .str., got a bytes: b'abc'"):
         fastlstm.translate(run.best_path, ["abc", b"abc"])
+    as_array = fastlstm.translate(run.best_path, np.array(["abc", "abcde" * 4]))
+    assert [r.answer for r in as_array] == [short.answer, long.answer]

@@ -457,6 +457,25 @@ def _translate_or_error(loaded, vocab, info, text) -> Translation:
         return Translation(text, "", float("nan"), np.ones(0), [], error=str(exc))
 
 
+def _questions(texts) -> list[str]:
+    """``texts`` (a str, or an iterable of str) as a list; TypeError for anything else."""
+    if isinstance(texts, str):
+        return [texts]
+    try:
+        out = list(texts)
+    except TypeError:
+        out = None
+    if out is None or isinstance(texts, (bytes, bytearray)):
+        raise TypeError(
+            f"texts must be a question (str) or a list of them, got {type(texts).__name__}"
+        )
+    bad = [t for t in out if not isinstance(t, str)]
+    if bad:
+        bad = bad[0]
+        raise TypeError(f"texts must hold questions (str), got a {type(bad).__name__}: {bad!r}")
+    return out
+
+
 def translate(
     checkpoint,
     texts,
@@ -506,13 +525,7 @@ def translate(
     RunError
         If the checkpoint cannot be used (missing, another model ...).
     """
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
-        raise TypeError(
-            f"texts must be a question (str) or a list of them, got {type(texts).__name__}"
-            + ("" if not isinstance(texts, (list, tuple)) else " holding other than str")
-        )
+    texts = _questions(texts)
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, SEQ_MODELS)
         if (loaded.extra.get("seq2seq") or {}).get("format") == "pairs":
