@@ -300,6 +300,8 @@ def test_a_file_of_one_pair_leaves_no_test_pairs_and_is_refused(tmp_path):
         fastlstm.train("attention", data=one, out=tmp_path / "a", **dict(TINY_SEQ, batch_size=1),
                        **QUIET)  # fmt: skip
     assert not (tmp_path / "a").exists()
+    with pytest.raises(RunError, match="is a folder, not a file"):
+        fastlstm.train("attention", data=tmp_path, out=tmp_path / "b", **TINY_SEQ, **QUIET)
 
 
 def test_max_words_with_a_text_file_is_refused(tmp_path):

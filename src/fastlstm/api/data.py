@@ -42,9 +42,8 @@ def data_file(spec: str) -> str:
         return spec
     p = Path(spec).expanduser()
     if not p.is_file():
-        raise RunError(
-            f"--data {spec}: no such file (use 'addition', 'date' or the path of a data file)"
-        )
+        what = "is a folder, not a file" if p.is_dir() else "no such file"
+        raise RunError(f"--data {spec}: {what} (use 'addition', 'date' or the path of a data file)")
     return str(p.resolve())
 
 
