@@ -765,6 +765,56 @@ STATE_CASES = [
 ]
 
 
+CONSTRUCTOR_CASES += [
+    *(
+        case(
+            f"{name}-no-hidden-units",
+            lambda k=k, name=name: FL.__dict__[name](*k()),
+            ValueError,
+            r"Wh has shape \(0, 0\): the hidden size H must be at least 1",
+        )  # fmt: skip
+        for name, k in (
+            ("TimeLSTM", lambda: (r(D, 0), r(0, 0), r(0))),
+            ("LSTM", lambda: (r(D, 0), r(0, 0), r(0))),
+            ("TimeRNN", lambda: (r(D, 0), r(0, 0), r(0))),
+            ("TimeGRU", lambda: (r(D, 0), r(0, 0))),
+        )
+    ),
+    case(
+        "dropout-int-rng",
+        lambda: FL.Dropout(0.5, rng=3),
+        TypeError,
+        "rng must be a numpy.random.Generator or RandomState, got int",
+    ),  # fmt: skip
+    case(
+        "time-dropout-str-rng",
+        lambda: FL.TimeDropout(0.5, rng="x"),
+        TypeError,
+        "rng must be a numpy.random.Generator or RandomState, got str",
+    ),  # fmt: skip
+]
+STATE_CASES += [
+    case(
+        "lstm-set-state-complex",
+        lambda: _with_state(lstm, np.full((N, H), 1 + 5j)).forward(r(N, T, D)),
+        TypeError,
+        "state h must hold real numbers, got dtype complex128",
+    ),
+    case(
+        "lstm-step-object-c",
+        lambda: FL.LSTM(*lstm_params()).forward(r(N, D), r(N, H), np.full((N, H), None)),
+        TypeError,
+        "state c_prev must hold real numbers, got dtype object",
+    ),
+    case(
+        "rnn-step-bool-h",
+        lambda: FL.RNN(r(D, H), r(H, H), r(H)).forward(r(N, D), np.zeros((N, H), bool)),
+        TypeError,
+        "state h_prev must hold real numbers, got dtype bool",
+    ),
+]
+
+
 @pytest.mark.parametrize("call, exc, match", ID_CASES)
 def test_ids_and_labels(call, exc, match):
     with pytest.raises(exc, match=match):
@@ -934,3 +984,35 @@ def test_bilstm_refuses_rebound_lists():
     bi.params[0] = p[0].copy()  # the inner LSTM would never see it
     with pytest.raises(ValueError, match=r"TimeBiLSTM\.params was rebound"):
         bi.forward(r(N, T, D))
+
+
+@pytest.mark.parametrize(
+    "make", [FL.Sigmoid, lambda: FL.Dropout(0.5, rng=np.random.default_rng(0))]
+)
+def test_zero_dimensional_input_keeps_its_shape(make):
+    layer = make()
+    y = layer.forward(np.float32(0.3))
+    assert np.shape(y) == ()
+    assert np.shape(layer.backward(np.float32(1.0))) == ()
+
+
+def test_the_output_layers_nan_names_the_scores_not_the_ids():
+    import fastlstm.models as FM
+
+    m = FM.Rnnlm(7, 4, 6, seed=1)
+    m.params[1][0, 0] = np.nan  # an LSTM weight: the ids are fine
+    with pytest.raises(ValueError, match=r"the scores x @ W \+ b contains NaN or inf"):
+        m.forward(np.zeros((2, 3), dtype=int), np.zeros((2, 3), dtype=int))
+
+
+@pytest.mark.parametrize(
+    "name", ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq", "AttentionBiSeq2seq"]
+)
+def test_seq2seq_questions_and_answers_must_be_as_many(name):
+    import fastlstm.models as FM
+
+    m = getattr(FM, name)(V, 4, 6, seed=0)
+    with pytest.raises(ValueError, match=r"xs holds 2 questions \(shape \(2, 5\)\) but 3 answers"):
+        m.forward(np.zeros((2, 5), dtype=int), np.zeros((3, 4), dtype=int))
+    with pytest.raises(ValueError, match=r"one question given as a row.*got shape \(5,\)"):
+        m.generate(np.arange(5), 0, 3)

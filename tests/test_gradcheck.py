@@ -453,3 +453,32 @@ def test_one_element_wrong_by_one_percent_in_2000_fails(k, max_elements):
     key = f"params[0] {(Din, Hout)}"
     assert result.errors[key] > 2 * TOL, str(result)
     assert {e for e, v in result.errors.items() if v > TOL} == {key}, str(result)
+
+
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        ({"eps": 0}, ValueError, "eps must be positive and finite, got 0"),
+        ({"eps": float("nan")}, ValueError, "eps must be positive and finite"),
+        ({"max_elements": 0}, ValueError, "max_elements must be at least 1, got 0"),
+        ({"directions": -1}, ValueError, "directions must be at least 0, got -1"),
+        ({"floor": -1.0}, ValueError, "floor must be >= 0 and finite"),
+        ({"directions": 2.5}, TypeError, "directions must be an integer, got float"),
+    ],
+)
+def test_settings_that_would_check_nothing_are_refused(kw, exc, match):
+    from fastlstm.layers import Affine
+
+    layer = Affine(np.ones((3, 2)), np.zeros(2))
+    with pytest.raises(exc, match=match):
+        gradcheck(layer, np.ones((2, 3)), **kw)
+
+
+def test_an_empty_batch_is_refused_not_passed():
+    """A wrong backward would pass on a batch without elements: nothing is compared."""
+    from fastlstm.layers import TimeLSTM
+
+    rng = np.random.default_rng(0)
+    layer = TimeLSTM(*(rng.standard_normal(s) for s in [(3, 8), (2, 8), (8,)]))
+    with pytest.raises(ValueError, match="forward returned no values .*nothing to check"):
+        gradcheck(layer, np.zeros((0, 2, 3)))

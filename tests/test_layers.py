@@ -743,7 +743,7 @@ def test_language_model_fused_output_refuses_nan_scores():
 
     m = FM.Rnnlm(50, 4, 6, seed=0)
     m.layers[-1].params[1][3] = np.inf
-    with pytest.raises(ValueError, match="xs contains NaN or inf"):
+    with pytest.raises(ValueError, match=r"the scores x @ W \+ b contains NaN or inf"):
         m.forward(np.zeros((2, 3), dtype=int), np.zeros((2, 3), dtype=int))
 
 

@@ -338,3 +338,43 @@ def test_plateau_decay():
         optim.PlateauDecay(opt, factor=1.0)
     with pytest.raises(TypeError, match="lr"):
         optim.PlateauDecay(object())
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: optim.SGD(lr=None), r"SGD\.lr must be a real number, got NoneType"),
+        (lambda: optim.Momentum(momentum=None), r"Momentum\.momentum must be a real number"),
+        (lambda: optim.SGD(lr=[0.1]), r"SGD\.lr must be a real number, got list"),
+        (lambda: optim.Adam(lr=np.array([1e-3])), r"Adam\.lr must be a real number, got ndarray"),
+        (
+            lambda: optim.RMSprop(decay_rate=True),
+            r"RMSprop\.decay_rate must be a real number, got bool",
+        ),
+    ],
+)
+def test_hyperparameters_that_are_not_numbers_are_refused(make, match):
+    W, g = np.ones(3, np.float32), np.ones(3, np.float32)
+    with pytest.raises(TypeError, match=match):
+        make().update([W], [g])
+    assert (W == 1).all()
+
+
+def test_a_nan_learning_rate_set_between_updates_is_refused():
+    W, g = np.ones(3, np.float32), np.ones(3, np.float32)
+    opt = optim.AdaGrad(lr=0.1)
+    opt.update([W], [g])
+    before = W.copy()
+    opt.lr = float("nan")  # as the book's trainers change lr between updates
+    with pytest.raises(ValueError, match=r"AdaGrad\.lr must be finite, got nan"):
+        opt.update([W], [g])
+    np.testing.assert_array_equal(W, before)
+
+
+def test_parameters_made_read_only_after_an_update_are_refused():
+    W, g = np.ones(3, np.float32), np.ones(3, np.float32)
+    opt = optim.SGD(0.1)
+    opt.update([W], [g])
+    W.setflags(write=False)
+    with pytest.raises(ValueError, match=r"params\[0\] is read-only"):
+        opt.update([W], [g])

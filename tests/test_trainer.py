@@ -329,3 +329,15 @@ def test_plateau_decay_drives_the_book_schedule():
     for ppl in [400.0, 300.0, 310.0, 290.0, 295.0]:
         decay.step(ppl)
     assert opt.lr == pytest.approx(20.0 / 16)
+
+
+def test_perplexity_of_a_diverged_model_is_inf_with_a_warning():
+    """As the book's np.exp: inf and NumPy's overflow warning, not math.exp's OverflowError."""
+    import fastlstm.models as FM
+    from fastlstm.util import eval_perplexity
+
+    m = FM.Rnnlm(7, 4, 6, seed=1)
+    m.params[-2][...] *= 1e6
+    corpus = np.random.default_rng(0).integers(0, 7, 400)
+    with pytest.warns(RuntimeWarning, match="overflow encountered in exp"):
+        assert eval_perplexity(m, corpus, batch_size=2, time_size=5) == np.inf

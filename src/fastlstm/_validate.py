@@ -122,7 +122,8 @@ def as_floats(x, dtype, name, ndim=None, shape=None):
                     f"{name} has shape {x.shape}, expected "
                     f"{tuple('*' if s is None else s for s in shape)} (axis {axis} differs)"
                 )
-    return np.ascontiguousarray(x, dtype=dtype)
+    out = np.ascontiguousarray(x, dtype=dtype)
+    return out.reshape(()) if x.ndim == 0 else out  # ascontiguousarray makes 0-d 1-d
 
 
 def as_ids(idx, vocab_size, name, allow=None):

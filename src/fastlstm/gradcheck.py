@@ -44,6 +44,8 @@ iterations).  :attr:`GradcheckResult.notes` then says so.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -255,6 +257,15 @@ def gradcheck(
         The relative error of each parameter's and each float input's
         gradient (see the module docstring for what it means).
 
+    Raises
+    ------
+    ValueError
+        If ``eps`` is not positive and finite, ``max_elements`` is below 1,
+        ``directions``, ``rel_floor`` or ``floor`` is negative, or ``forward``
+        returns no values (an empty batch: nothing to check).
+    TypeError
+        If a setting has another type, or the parameters are not float64.
+
     Notes
     -----
     Recurrent states (``h``, ``c`` attributes) and ``numpy.random.Generator``
@@ -265,6 +276,7 @@ def gradcheck(
     ``backward`` is called twice at the same point, and must return the same
     gradients both times (see the module docstring).
     """
+    _check_settings(eps, max_elements, directions, rel_floor, floor)
     checker = _Checker(obj, inputs, eps, np.random.default_rng(seed), max_elements, directions)
     measured = [
         (label, checker.differences(array, a), a, again)
@@ -292,6 +304,31 @@ def gradcheck(
                 )
         result.errors[label] = err
     return result
+
+
+def _check_settings(eps, max_elements, directions, rel_floor, floor) -> None:
+    """ValueError (TypeError for a wrong type) for settings that would check nothing or divide by 0."""
+
+    def real(name, v, positive):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+        if not math.isfinite(v) or v < 0 or (positive and v == 0):
+            raise ValueError(
+                f"{name} must be {'positive' if positive else '>= 0'} and finite, got {v}"
+            )
+
+    def count(name, v, lowest):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+        if v < lowest:
+            raise ValueError(f"{name} must be at least {lowest}, got {v}")
+
+    real("eps", eps, True)
+    real("rel_floor", rel_floor, False)
+    real("floor", floor, False)
+    if max_elements is not None:
+        count("max_elements", max_elements, 1)
+    count("directions", directions, 0)
 
 
 def _worst_element(per_element, norm_a, lowest):
@@ -344,6 +381,11 @@ class _Checker:
             back = obj.backward(1)
         else:
             outs = out if isinstance(out, tuple) else (out,)
+            if all(np.size(o) == 0 for o in outs):
+                raise ValueError(
+                    f"forward returned no values (shapes {[np.shape(o) for o in outs]}): "
+                    "nothing to check; give inputs with at least one element per axis"
+                )
             self.proj = tuple(rng.standard_normal(np.shape(o)) for o in outs)
             back = obj.backward(*self.proj)
         self.grads = [np.array(g, dtype=np.float64) for g in obj.grads]

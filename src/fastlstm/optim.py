@@ -29,6 +29,7 @@ saved and restored with ``state_dict()`` / ``load_state_dict()``.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import weakref
 from collections import OrderedDict
@@ -134,8 +135,11 @@ class _Optimizer:
             If the lists differ in length, a shape differs, or the lists do not
             match the state allocated by earlier updates.
         TypeError
-            If an entry is not a float array or dtypes differ.
+            If an entry is not a float array or dtypes differ, or a
+            hyperparameter (``lr`` ...) is not a real number (ValueError if
+            it is NaN or infinite).
         """
+        self._check_hyper()
         calls = self._cached_calls(params, grads)
         if calls is None:
             calls = self._prepare(params, grads)
@@ -148,6 +152,20 @@ class _Optimizer:
                 s = scalars[t] = self._scalars(t)
             (parallel if par else serial)(*arrays, *s)
 
+    def _check_hyper(self):
+        """Refuse a hyperparameter that is not a finite real number.
+
+        Checked at every update: the book's trainers change ``lr`` between them.
+        """
+        for name in self._hyper:
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+                raise TypeError(
+                    f"{type(self).__name__}.{name} must be a real number, got {type(v).__name__}"
+                )
+            if not math.isfinite(v):
+                raise ValueError(f"{type(self).__name__}.{name} must be finite, got {v}")
+
     def _cached_calls(self, params, grads):
         """The prepared calls if the very same arrays are passed again, else None."""
         plan = self._plan
@@ -159,6 +177,7 @@ class _Optimizer:
             and len(grads) == len(g0)
             and all(map(operator.is_, params, p0))
             and all(map(operator.is_, grads, g0))
+            and all(p.flags.writeable for p in params)  # made read-only since: checked again
         ):
             return None
         for name, lst in zip(self._state, s0):

@@ -32,7 +32,6 @@ callbacks.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -157,7 +156,7 @@ class _BaseTrainer:
         interval = engine.IntervalMean(
             eval_interval,
             self.ppl_list if lm else self.loss_list,
-            transform=math.exp if lm else None,
+            transform=engine.perplexity_of if lm else None,
             on_record=hooks.recorded,
         )
         hooks.interval = interval
@@ -205,7 +204,7 @@ class _BookHooks(engine.Callback):
         trainer = self.trainer
         if self.interval.interval is None:
             mean = self.interval.epoch_loss / self.max_iters
-            self._postfix(math.exp(mean) if self.lm else mean)
+            self._postfix(engine.perplexity_of(mean) if self.lm else mean)
         trainer.current_epoch += 1
         stop = False
         for cb in self.callbacks:

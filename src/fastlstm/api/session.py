@@ -376,7 +376,7 @@ class LMSession(_Session):
             **({"text": self.text_meta} if self.text_meta else {}),
         }
 
-    curve, transform, postfix, postfix_format = "train_ppl", math.exp, "ppl", "%.2f"
+    curve, transform, postfix, postfix_format = "train_ppl", engine.perplexity_of, "ppl", "%.2f"
 
     def iterations(self) -> int:
         return len(self.xs) // (self.cfg["batch_size"] * self.cfg["time_size"])

@@ -12,11 +12,12 @@ iterations; the :class:`Stopped` it returns, with ``start_epoch`` /
 
 Clients: :class:`fastlstm.trainer.Trainer` / :class:`~fastlstm.trainer.RnnlmTrainer`
 (the book's printing) and :mod:`fastlstm.api.session` (checkpoints, Ctrl-C).
-:func:`perplexity` is the book's language-model evaluation.
+:func:`perplexity` is the book's language-model evaluation (:func:`perplexity_of`
+the exponential of a mean loss).
 """
 
 from fastlstm.engine.batches import BpttBatches, ShuffledBatches, bptt_batch, bptt_index
-from fastlstm.engine.evaluate import perplexity
+from fastlstm.engine.evaluate import perplexity, perplexity_of
 from fastlstm.engine.loop import Callback, IntervalMean, StopFlag, Stopped, fit
 from fastlstm.engine.step import train_step
 
@@ -32,4 +33,5 @@ __all__ = [
     "bptt_batch",
     "train_step",
     "perplexity",
+    "perplexity_of",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import math
+
+import numpy as np
 
 from fastlstm._notebook import progress_bar
 from fastlstm.engine.batches import bptt_batch
@@ -73,4 +74,20 @@ def perplexity(model, corpus, batch_size, time_size, *, progress=False, reset_st
             x, t = bptt_batch(xs, ts, batch_size, time_size, k * time_size)  # (N, T) each
             total_loss += float(model.forward(x, t, **kwargs))
             bar.update(1)
-    return math.exp(total_loss / max_iters)
+    return perplexity_of(total_loss / max_iters)
+
+
+def perplexity_of(mean_loss: float) -> float:
+    """``exp(mean_loss)``, as the book's ``np.exp``: ``inf`` with NumPy's overflow warning
+    above about 709 (a diverged model), where ``math.exp`` would raise ``OverflowError``.
+
+    Parameters
+    ----------
+    mean_loss : float
+        A mean cross-entropy.
+
+    Returns
+    -------
+    float
+    """
+    return float(np.exp(np.float64(mean_loss)))

@@ -14,7 +14,10 @@ fused kernels.  Every layer is tested against the plain NumPy
 :mod:`reference` for outputs and every gradient.
 
 The dtype of a layer is the dtype of its parameters (float32, as in the book,
-or float64).  Float inputs are cast to it; ids must be integer arrays.
+or float64).  Float inputs are cast to it; ids must be integer arrays.  NaN
+and inf in inputs or weights propagate as in the book's NumPy code (no layer
+pays a pass over its inputs to look for them); the loss layers refuse scores
+that hold them, naming the array.
 
 The package holds one idea per module: :mod:`~fastlstm.layers.basic` (the
 plain layers), :mod:`~fastlstm.layers.lstm` (LSTM, TimeLSTM, TimeBiLSTM),

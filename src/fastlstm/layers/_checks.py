@@ -134,6 +134,8 @@ def _state(value, shape, dtype, name):
     if value is None:
         return np.zeros(shape, dtype=dtype)
     value = np.asarray(value)
+    if value.dtype.kind not in "fiu":
+        raise TypeError(f"state {name} must hold real numbers, got dtype {value.dtype}")
     if value.shape != shape:
         raise ValueError(f"state {name} has shape {value.shape}, but this batch needs {shape}")
     return value.astype(dtype, copy=False)
@@ -167,3 +169,21 @@ def _scalar(dout, name="dout"):
 def _like(dout, ref, name="dout"):
     """``dout`` cast to ``ref``'s dtype after checking it has ``ref``'s shape."""
     return as_floats(dout, ref.dtype, name, ndim=ref.ndim, shape=ref.shape)
+
+
+def _rng(rng):
+    """The mask source of a dropout layer: ``rng`` itself, or NumPy's global state for None.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` has no ``random(shape)`` method (an int seed, say).
+    """
+    if rng is None:
+        return np.random.mtrand._rand  # the global state, as the book's np.random.rand
+    if not callable(getattr(rng, "random", None)):
+        raise TypeError(
+            "rng must be a numpy.random.Generator or RandomState, got "
+            f"{type(rng).__name__} (for a seed: rng=np.random.default_rng(seed))"
+        )
+    return rng

@@ -26,6 +26,8 @@ class _Recurrent:
             _param(a, n, 1 if n == "b" else 2)
         _same_dtype(*arrays)
         H, G = Wh.shape
+        if H == 0:
+            raise ValueError(f"Wh has shape {Wh.shape}: the hidden size H must be at least 1")
         if G != self.gates * H:
             raise ValueError(f"Wh must be (H, {self.gates}H), got {Wh.shape}")
         if Wx.shape[1] != G:

@@ -39,7 +39,7 @@ class WeightSum:
         Raises
         ------
         ValueError
-            If the shapes disagree or an input contains NaN or inf.
+            If the shapes disagree.
         """
         dtype = _work_dtype(hs, "hs")
         hs = as_floats(hs, dtype, "hs")
@@ -104,7 +104,7 @@ class AttentionWeight:
         Raises
         ------
         ValueError
-            If the shapes disagree or an input contains NaN or inf.
+            If the shapes disagree.
         """
         dtype = _work_dtype(hs, "hs")
         hs = as_floats(hs, dtype, "hs")
@@ -237,7 +237,7 @@ class Attention(_AttentionCore):
         Raises
         ------
         ValueError
-            If the shapes disagree, ``hs`` has no time steps, or an input contains NaN or inf.
+            If the shapes disagree or ``hs`` has no time steps.
         """
         h = np.asarray(h)
         if h.ndim != 2:

@@ -17,6 +17,7 @@ from fastlstm.layers._checks import (
     _like,
     _param,
     _record_params,
+    _rng,
     _same_dtype,
     _scalar,
     _work_dtype,
@@ -56,7 +57,7 @@ class MatMul:
         Raises
         ------
         ValueError
-            If ``x`` is not 2-D with ``D`` columns, or contains NaN or inf.
+            If ``x`` is not 2-D with ``D`` columns.
         """
         _check_params(self)
         (W,) = self.params
@@ -132,7 +133,7 @@ class Affine:
         Raises
         ------
         ValueError
-            If ``x`` is not 2-D with ``D`` columns, or contains NaN or inf.
+            If ``x`` is not 2-D with ``D`` columns.
         """
         _check_params(self)
         W, b = self.params
@@ -192,7 +193,7 @@ class Softmax:
         Raises
         ------
         ValueError
-            If ``x`` is not 2-D or contains NaN or inf.
+            If ``x`` is not 2-D.
         """
         x = as_floats(x, _work_dtype(x, "x"), "x", ndim=2)
         self.out = np.empty_like(x)
@@ -247,8 +248,8 @@ class Sigmoid:
 
         Raises
         ------
-        ValueError
-            If ``x`` contains NaN or inf.
+        TypeError
+            If ``x`` is not an array of real numbers.
         """
         from fastlstm.functions import sigmoid
 
@@ -433,7 +434,7 @@ class Dropout:
         check_ratio(dropout_ratio)
         self.params, self.grads = [], []
         self.dropout_ratio = dropout_ratio
-        self.rng = np.random.mtrand._rand if rng is None else rng  # None: the global state
+        self.rng = _rng(rng)  # None: the global state
         self.mask = None
         self.train_flg = True
 
@@ -455,8 +456,8 @@ class Dropout:
 
         Raises
         ------
-        ValueError
-            If ``x`` contains NaN or inf.
+        TypeError
+            If ``x`` is not an array of real numbers.
         """
         self.train_flg = train_flg
         x = as_floats(x, _work_dtype(x, "x"), "x")

@@ -220,7 +220,7 @@ class TimeLSTM(_LSTMKernels):
         Raises
         ------
         ValueError
-            If ``xs`` is not 3-D with ``D`` features, contains NaN or inf, or the kept state has
+            If ``xs`` is not 3-D with ``D`` features, or the kept state has
             another batch size.
         """
         N, T, xs_tm = self._inputs(xs)
@@ -338,7 +338,7 @@ class LSTM(_LSTMKernels):
         Raises
         ------
         ValueError
-            If the shapes disagree or an input contains NaN or inf.
+            If the shapes disagree.
         """
         x = as_floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N, H = x.shape[0], self.H
@@ -416,7 +416,7 @@ class TimeBiLSTM:
         Raises
         ------
         ValueError
-            If ``xs`` is not 3-D with ``D`` features or contains NaN or inf.
+            If ``xs`` is not 3-D with ``D`` features.
         """
         _check_bi_params(self)
         o1 = self.forward_lstm.forward(xs)

@@ -47,7 +47,7 @@ class _HiddenStateSequence:
         Raises
         ------
         ValueError
-            If ``xs`` is not 3-D with ``D`` features, contains NaN or inf, or the kept state has
+            If ``xs`` is not 3-D with ``D`` features, or the kept state has
             another batch size.
         """
         N, T, xs_tm = self._inputs(xs)
@@ -121,7 +121,7 @@ class _HiddenStateStep:
         Raises
         ------
         ValueError
-            If the shapes disagree or an input contains NaN or inf.
+            If the shapes disagree.
         """
         x = as_floats(x, self.dtype, "x", ndim=2, shape=(None, self.D))
         N = x.shape[0]

@@ -13,6 +13,7 @@ from fastlstm.layers._checks import (
     _like,
     _nonempty,
     _record_params,
+    _rng,
     _scalar,
     _work_dtype,
 )
@@ -42,7 +43,7 @@ class TimeDropout:
         check_ratio(dropout_ratio)
         self.params, self.grads = [], []
         self.dropout_ratio = dropout_ratio
-        self.rng = np.random.mtrand._rand if rng is None else rng  # None: the global state
+        self.rng = _rng(rng)  # None: the global state
         self.train_flg = True
         self.mask = None
 
@@ -61,8 +62,8 @@ class TimeDropout:
 
         Raises
         ------
-        ValueError
-            If ``xs`` contains NaN or inf.
+        TypeError
+            If ``xs`` is not an array of real numbers.
         """
         xs = as_floats(xs, _work_dtype(xs, "xs"), "xs")
         if not self.train_flg:
@@ -171,7 +172,7 @@ class TimeAffine:
         Raises
         ------
         ValueError
-            If ``x`` is not 3-D with ``D`` features, is empty, or contains NaN or inf.
+            If ``x`` is not 3-D with ``D`` features, or is empty.
         """
         x = self._input(x)
         N, T, D = x.shape
@@ -323,7 +324,7 @@ def _affine_loss_forward(affine, loss, x, ts):
     scores = loss._buffer((N * T, V), W.dtype)  # (N*T, V), the bias added by the loss kernel
     _matmul_into(scores, x.reshape(N * T, D), W)
     loss._shape = (N, T, V)
-    return loss._forward2d(scores, ts.reshape(N * T), "xs", "ts", bias=b)
+    return loss._forward2d(scores, ts.reshape(N * T), "the scores x @ W + b", "ts", bias=b)
 
 
 def _affine_loss_backward(affine, loss, dout=1):

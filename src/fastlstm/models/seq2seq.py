@@ -408,6 +408,12 @@ class Seq2seq(BaseModel):
         -------
         ndarray (N, T_dec, V)
         """
+        n, m = np.shape(xs)[:1], np.shape(decoder_xs)[:1]
+        if n and m and n != m:
+            raise ValueError(
+                f"xs holds {n[0]} questions (shape {np.shape(xs)}) but {m[0]} answers are "
+                "given; they must be as many"
+            )
         lengths = self._lengths(xs)
         if lengths is None:  # the book's path
             return self.decoder.forward(decoder_xs, self.encoder.forward(xs))
