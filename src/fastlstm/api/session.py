@@ -376,7 +376,8 @@ class LMSession(_Session):
             **({"text": self.text_meta} if self.text_meta else {}),
         }
 
-    curve, transform, postfix, postfix_format = "train_ppl", engine.perplexity_of, "ppl", "%.2f"
+    curve, postfix, postfix_format = "train_ppl", "ppl", "%.2f"
+    transform = staticmethod(engine.perplexity_of)  # a function, not a method
 
     def iterations(self) -> int:
         return len(self.xs) // (self.cfg["batch_size"] * self.cfg["time_size"])
