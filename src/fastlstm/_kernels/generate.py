@@ -193,6 +193,18 @@ def _walk(e, lo, hi, scale, acc, target, sampled):
     return sampled, acc, False
 
 
+@jit
+def _argmax_allowed(s, skip):
+    """The first id of the largest score ``s`` among the ids not in ``skip`` (-1 if none)."""
+    m = -np.inf
+    am = -1
+    for v in range(s.shape[0]):
+        if not skip[v] and (am < 0 or s[v] > m):
+            m = s[v]
+            am = v
+    return am
+
+
 @jit(inline="never")
 def _draw_top_k(s, e, keep, top_k, m, uu):
     """Draw an id among the ``top_k`` largest scores ``s`` (max ``m``) with the uniform ``uu``.
@@ -349,13 +361,14 @@ def lm_sample(
     u : (n,) float64 array
         Uniforms in [0, 1), one consumed per draw (none when ``greedy``).
     skip : (V,) bool array
-        Ids that are never emitted; drawing one feeds the same input again.
+        Ids that are never emitted; drawing one feeds the same input again
+        (as the book's loop); ``greedy`` takes the best id outside them.
     temperature : float
         Scores are divided by it before the softmax.
     top_k : int
         If ``0 < top_k < V``, only the ``top_k`` largest scores can be drawn.
     greedy : bool
-        Take the argmax instead of drawing.
+        Take the argmax of the ids not in ``skip`` instead of drawing.
     max_skips : int
         Give up after this many consecutive skipped draws.
     skipped : int
@@ -422,7 +435,9 @@ def lm_sample(
 
         # ---- choose the next id ------------------------------------------
         if greedy:
-            sampled = am
+            sampled = am if not skip[am] else _argmax_allowed(s, skip)
+            if sampled < 0:
+                return n_out, n_used, steps, x, skipped, TOO_MANY_SKIPS
         else:
             uu = u[n_used]
             n_used += 1

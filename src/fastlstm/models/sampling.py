@@ -13,7 +13,8 @@ The rule, shared by the fused kernel and :func:`sample_from_scores`:
 Step 4 is what ``rng.choice(V, p=p)`` does, so for the same generator state
 the ids are those of the book's ``np.random.choice(len(p), size=1, p=p)``
 (up to float64 rounding at a bucket boundary).  ``greedy=True`` takes the
-argmax and draws nothing.
+argmax of the ids not skipped and draws nothing (a skipped draw, fed again
+as in the book's loop, exists only when drawing).
 """
 
 from __future__ import annotations
@@ -320,7 +321,8 @@ class LanguageModelSampler:
         top_k : int, optional
             Draw only among the ``top_k`` most likely ids (``top_k=1`` is greedy).
         greedy : bool, default False
-            Take the most likely id at every step instead of drawing.
+            Take the most likely id outside ``skip_ids`` at every step instead
+            of drawing.
         rng : numpy.random.Generator, numpy.random.RandomState, int or None
             Source of the draws: one uniform per draw, as ``rng.choice(V, p=p)``,
             so the same generator state gives the ids of the book's generator.
@@ -470,7 +472,13 @@ def _generate_by_predict(model, start_ids, length, skip_ids, options):
     skip = _skip_mask(skip_ids, scores.shape[-1])
     x, out, skipped = start_ids[-1], [], 0
     while len(out) < length:
-        word = sample_from_scores(scores, **options)
+        if options.get("greedy"):  # the best id outside skip_ids: never a skipped draw
+            s = np.asarray(scores, dtype=np.float64).reshape(-1)
+            if not np.isfinite(s).all():
+                raise ValueError("scores contain NaN or inf")
+            word = int(np.argmax(np.where(skip, -np.inf, s)))
+        else:
+            word = sample_from_scores(scores, **options)
         if skip[word]:  # the book: feed the same word again and draw anew
             skipped += 1
             if skipped >= MAX_SKIPPED_DRAWS:
