@@ -711,3 +711,21 @@ def test_failed_train_command_leaves_no_empty_output_folder(tmp_path, capsys):
     kept.mkdir()
     assert cli.main(["train", "peeky", "--data", str(path), "--out", str(kept), "--no-progress"])
     assert kept.is_dir() and not any(kept.iterdir())
+
+
+def test_flags_of_evaluate_and_translate_must_be_bools(tmp_path, date_file):
+    run = fastlstm.train("peeky", data=date_file, out=tmp_path / "a", epochs=1, **TINY_SEQ, **QUIET)
+    with pytest.raises(TypeError, match="reverse must be True or False, got 'False'"):
+        fastlstm.evaluate(run.best_path, reverse="False", verbose=False)
+    with pytest.raises(TypeError, match="verbose must be True or False, got 0"):
+        fastlstm.evaluate(run.best_path, verbose=0)
+    with pytest.raises(TypeError, match="reverse must be True or False, got 'no'"):
+        fastlstm.translate(run.best_path, "Mar 25, 2003", reverse="no")
+
+
+def test_a_ptb_corpus_too_small_to_evaluate_says_so(tmp_path, tiny_ptb, capsys):
+    run = fastlstm.train(
+        "rnnlm", data_dir=tiny_ptb, out=tmp_path / "n", epochs=1, **TINY_LM, **QUIET
+    )
+    with pytest.raises(ValueError, match=r"too few to evaluate \(at least batch_size \* time_size"):
+        fastlstm.evaluate(run.best_path, data_dir=tiny_ptb, max_words=100, verbose=False)

@@ -328,3 +328,20 @@ def test_translate_warns_of_a_question_longer_than_every_training_question(tmp_p
         fastlstm.translate(run.best_path, ["abc", b"abc"])
     as_array = fastlstm.translate(run.best_path, np.array(["abc", "abcde" * 4]))
     assert [r.answer for r in as_array] == [short.answer, long.answer]
+
+
+def test_generate_text_checks_its_arguments(tmp_path):
+    run = fastlstm.train("rnnlm", text=_text(tmp_path / "t.txt"), level="char",
+                         out=tmp_path / "r", **TINY_LM, **QUIET)  # fmt: skip
+    for kw, exc, match in [
+        ({"start": None}, TypeError, "start must be a str of words, got NoneType"),
+        ({"start": b"the"}, TypeError, "start must be a str of words, got bytes"),
+        ({"skip": ["N"]}, TypeError, "skip must be a str of words separated by spaces"),
+        ({"greedy": "False"}, TypeError, "greedy must be True or False, got 'False'"),
+        ({"seed": "x"}, TypeError, "seed must be an int or None, got str"),
+        ({"seed": -1}, ValueError, "seed must be >= 0, got -1"),
+        ({"skip": "<UNK>"}, ValueError, "skip: chars not in the model's vocabulary: '<UNK>'"),
+    ]:
+        with pytest.raises(exc, match=match):
+            fastlstm.generate_text(run.best_path, **{"start": "the", "length": 5, **kw})
+    assert fastlstm.generate_text(run.best_path, start="the", length=5, skip="t", greedy=True)

@@ -587,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {exc.message}", file=sys.stderr, flush=True)
         return 130
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was saved since the last checkpoint", file=sys.stderr)
+        print(f"{PROG}: interrupted; nothing was saved", file=sys.stderr)  # training: above
         return 130
     except Exception as exc:  # noqa: BLE001  (one line, no traceback, unless --debug)
         if debug:

@@ -194,6 +194,13 @@ def existing_file(path, what: str) -> Path:
     return p
 
 
+def check_flag(name: str, value, none_ok: bool = False) -> None:
+    """TypeError unless ``value`` is a bool (or None if ``none_ok``): ``'False'`` is not false."""
+    if (value is None and none_ok) or isinstance(value, (bool, np.bool_)):
+        return
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def as_path(path, what: str) -> Path:
     """``path`` (str or os.PathLike) as an expanded Path; TypeError naming ``what`` otherwise."""
     if not isinstance(path, (str, os.PathLike)):

@@ -168,11 +168,17 @@ def generate(loaded, start, length, skip, temperature, top_k, greedy, rng) -> st
         )
     start_ids = vocab.encode(tokens).tolist()
     skip_words = [UNK] if skip is None else skip.split()
+    not_tokens = [w for w in skip_words if w not in vocab.token_to_id]
+    if not_tokens:
+        raise ValueError(
+            f"skip: {vocab.level}s not in the model's vocabulary: "
+            + " ".join(repr(w) for w in not_tokens[:10])
+        )
     ids = generate_words(
         loaded.model,
         start_ids,
         length,
-        skip_ids=[vocab.token_to_id[w] for w in skip_words if w in vocab.token_to_id],
+        skip_ids=[vocab.token_to_id[w] for w in skip_words],
         temperature=temperature,
         top_k=top_k,
         greedy=greedy,

@@ -328,7 +328,7 @@ class LMSession(_Session):
         if len(self.xs) < cfg["batch_size"] * cfg["time_size"]:
             raise RunError(
                 f"the training corpus has {len(corpus)} words, too few for one batch of "
-                f"batch_size * time_size = {cfg['batch_size'] * cfg['time_size']}"
+                f"batch_size * time_size + 1 = {cfg['batch_size'] * cfg['time_size'] + 1}"
             )
         self.vocab = [id_to_word[i] for i in range(len(id_to_word))]
 

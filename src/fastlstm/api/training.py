@@ -491,8 +491,7 @@ def _check_call(model: str, **flags) -> None:
     if model not in ALL_MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(ALL_MODELS)}")
     for key, flag in flags.items():
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{key} must be True or False, got {flag!r}")
+        u.check_flag(key, flag)
 
 
 def _check_epochs_left(ckpt, epochs: int, resume) -> None:

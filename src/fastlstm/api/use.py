@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -265,6 +266,8 @@ def evaluate(
     """
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be 'test', 'val' or 'train', got {split!r}")
+    u.check_flag("reverse", reverse, none_ok=True)
+    u.check_flag("verbose", verbose)
     say = u.Printer(verbose)
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, ALL_MODELS)
@@ -526,6 +529,7 @@ def translate(
         If the checkpoint cannot be used (missing, another model ...).
     """
     texts = _questions(texts)
+    u.check_flag("reverse", reverse, none_ok=True)
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, SEQ_MODELS)
         if (loaded.extra.get("seq2seq") or {}).get("format") == "pairs":
@@ -554,6 +558,21 @@ def format_words(words: list[str]) -> str:
     if current:
         lines.append(" ".join(current))
     return "\n".join(lines)
+
+
+def _check_generate_args(start, skip, greedy, seed) -> None:
+    """TypeError naming the argument of :func:`generate_text` that has a wrong type."""
+    if not isinstance(start, str):
+        raise TypeError(f"start must be a str of words, got {type(start).__name__}")
+    if skip is not None and not isinstance(skip, str):
+        raise TypeError(
+            f"skip must be a str of words separated by spaces, got {type(skip).__name__}"
+        )
+    u.check_flag("greedy", greedy)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    if seed is not None and seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
 
 
 def generate_text(
@@ -608,6 +627,7 @@ def generate_text(
     """
     from fastlstm.models.sampling import generate_words  # numba: loaded on first use
 
+    _check_generate_args(start, skip, greedy, seed)
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, LM_MODELS)
         if loaded.extra.get("text"):
@@ -623,11 +643,14 @@ def generate_text(
         if unknown:
             raise ValueError(f"start: words not in the vocabulary: {' '.join(unknown)}")
         start_ids = [word_to_id[w] for w in words]
+        not_words = [w for w in skip.split() if w not in word_to_id]
+        if not_words:
+            raise ValueError(f"skip: words not in the vocabulary: {' '.join(not_words)}")
         ids = generate_words(
             loaded.model,
             start_ids,
             length,
-            skip_ids=[word_to_id[w] for w in skip.split() if w in word_to_id],
+            skip_ids=[word_to_id[w] for w in skip.split()],
             temperature=temperature,
             top_k=top_k,
             greedy=greedy,

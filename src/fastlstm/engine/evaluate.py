@@ -67,6 +67,11 @@ def perplexity(model, corpus, batch_size, time_size, *, progress=False, reset_st
             model.reset_state()
     xs, ts = corpus[:-1], corpus[1:]
     max_iters = len(xs) // (batch_size * time_size)
+    if max_iters == 0:
+        raise ValueError(
+            f"the corpus has {len(corpus)} words, too few to evaluate (at least batch_size * "
+            f"time_size + 1 = {batch_size * time_size + 1})"
+        )
     kwargs = {"train_flg": False} if accepts_train_flg(model.forward) else {}
     total_loss = 0.0
     with progress_bar(total=max_iters, desc="perplexity", progress=progress) as bar:
