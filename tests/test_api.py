@@ -729,3 +729,16 @@ def test_a_ptb_corpus_too_small_to_evaluate_says_so(tmp_path, tiny_ptb, capsys):
     )
     with pytest.raises(ValueError, match=r"too few to evaluate \(at least batch_size \* time_size"):
         fastlstm.evaluate(run.best_path, data_dir=tiny_ptb, max_words=100, verbose=False)
+
+
+def test_curves_are_drawn_at_the_iterations_their_points_were_recorded(tmp_path, date_file):
+    from fastlstm.api.plots import record_iterations
+
+    assert record_iterations(4, 5).tolist() == [1, 6, 11, 16]  # one point per short epoch
+    assert record_iterations(5, 45).tolist() == [1, 21, 41, 46, 66]
+    run = fastlstm.train("peeky", data=date_file, out=tmp_path / "a", epochs=2, **TINY_SEQ, **QUIET)
+    n = run.iterations_per_epoch  # known to the Run, for Run.plot()
+    assert isinstance(n, int) and n > 0
+    per_epoch = -(-n // 20)
+    assert len(run.history["loss"]) == 2 * per_epoch
+    assert record_iterations(len(run.history["loss"]), n)[-1] == n + 20 * (per_epoch - 1) + 1

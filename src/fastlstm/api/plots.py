@@ -23,6 +23,19 @@ def _attention_png(model, path, sample):
     return plot_attention(w, rows, cols, path, "".join(cols).rstrip())
 
 
+def record_iterations(count: int, per_epoch: int) -> np.ndarray:
+    """The iteration (from 1, over all epochs) of each of the first ``count`` recorded means.
+
+    A mean is recorded at the iterations ``i % EVAL_INTERVAL == 0`` of every
+    epoch, ``i`` counted from 0 (:class:`fastlstm.engine.IntervalMean`), so an
+    epoch shorter than the interval gives one point, not one per interval.
+    """
+    within = np.arange(0, per_epoch, EVAL_INTERVAL)  # (points per epoch,)
+    epochs = -(-count // len(within))
+    at = (np.arange(epochs)[:, None] * per_epoch + within[None, :] + 1).reshape(-1)
+    return at[:count]
+
+
 def write_plots(run, folder: Path) -> dict[str, Path]:
     """The curves of a run's history (and the attention map) as PNG files in ``folder``.
 
@@ -41,7 +54,8 @@ def write_plots(run, folder: Path) -> dict[str, Path]:
     """
     cls = ALL_MODELS[run.name]["class"]
     h = run.history
-    iters = f"iterations (x{EVAL_INTERVAL})"
+    n = getattr(run, "iterations_per_epoch", None)
+    iters = "iteration" if n else f"iterations (x{EVAL_INTERVAL})"
     curves = {  # name: (values, file, xlabel, ylabel, title, options)
         "perplexity": (h.get("train_ppl"), "perplexity.png", iters, "perplexity",
                        "training perplexity", {}),
@@ -55,7 +69,10 @@ def write_plots(run, folder: Path) -> dict[str, Path]:
     for key, (values, file, xlabel, ylabel, title, opt) in curves.items():
         if not values:
             continue
-        kwargs = {"marker": "o", "x": np.arange(1, len(values) + 1)} if opt.get("epochs") else {}
+        if opt.get("epochs"):
+            kwargs = {"marker": "o", "x": np.arange(1, len(values) + 1)}
+        else:
+            kwargs = {"x": record_iterations(len(values), n)} if n else {}
         if opt.get("percent"):
             kwargs.update(percent=True, ylim=(-0.05, 1.05))
         path = u.try_plot(

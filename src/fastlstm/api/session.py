@@ -150,6 +150,14 @@ class _Session(engine.Callback):
     def reached(self, epoch=None) -> bool:
         return False
 
+    @property
+    def iterations_per_epoch(self) -> int | None:
+        """Training iterations per epoch (None before the data are loaded)."""
+        try:
+            return self.iterations()
+        except AttributeError:
+            return None
+
     def before_write(self) -> None:
         """Ready the output folder for this run's first file (called before every write).
 

@@ -106,6 +106,9 @@ class Run:
     sample : tuple or None
         For seq2seq runs, a test question ``(x, t, chars, reverse)`` whose attention map
         :meth:`plot` draws.
+    iterations_per_epoch : int or None
+        Training iterations per epoch: where the curves' points lie (a mean is
+        recorded every 20 iterations, counted from each epoch's first).
     """
 
     name: str
@@ -117,6 +120,7 @@ class Run:
     summary: dict = field(default_factory=dict)
     interrupted: bool = False
     sample: Any = field(default=None, repr=False)  # (x, t, chars, reverse) for the attention map
+    iterations_per_epoch: int | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         curve = self.history.get("accuracy", self.history.get("val_ppl", []))
@@ -533,4 +537,5 @@ def _run_of(session, interrupted: bool = False) -> Run:
         best=session.best,
         interrupted=interrupted,
         sample=session.sample,
+        iterations_per_epoch=session.iterations_per_epoch,
     )
