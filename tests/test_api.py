@@ -742,3 +742,11 @@ def test_curves_are_drawn_at_the_iterations_their_points_were_recorded(tmp_path,
     per_epoch = -(-n // 20)
     assert len(run.history["loss"]) == 2 * per_epoch
     assert record_iterations(len(run.history["loss"]), n)[-1] == n + 20 * (per_epoch - 1) + 1
+
+
+def test_a_diverging_run_says_so(tmp_path, tiny_ptb):
+    with pytest.raises(
+        RunError, match=r"training diverged in epoch 1 \(the scores .* NaN or inf\)"
+    ):
+        fastlstm.train("rnnlm", data_dir=tiny_ptb, out=tmp_path / "d", epochs=1, lr=1e30,
+                       max_grad=0, **TINY_LM, **QUIET)  # fmt: skip

@@ -35,6 +35,7 @@ from fastlstm.api.specs import (
 )
 from fastlstm.datasets import sequence
 from fastlstm.datasets.pairs import PAD_ID
+from fastlstm.layers import NonFiniteScores
 from fastlstm.optim import SGD, Adam, PlateauDecay
 
 
@@ -92,17 +93,25 @@ class _Session(engine.Callback):
             EVAL_INTERVAL, self.history[self.curve], transform=self.transform,
             per_epoch=True, on_record=self.recorded,
         )  # fmt: skip
-        where = engine.fit(
-            self.model,
-            self.optimizer,
-            self.batches(),
-            epochs=self.cfg["epochs"],
-            start_epoch=self.start_epoch,
-            start_iteration=self.position["iteration"] if self.position else 0,
-            max_grad=self.cfg["max_grad"],
-            callbacks=[self.interval, self],
-            stop=stop,
-        )
+        try:
+            where = engine.fit(
+                self.model,
+                self.optimizer,
+                self.batches(),
+                epochs=self.cfg["epochs"],
+                start_epoch=self.start_epoch,
+                start_iteration=self.position["iteration"] if self.position else 0,
+                max_grad=self.cfg["max_grad"],
+                callbacks=[self.interval, self],
+                stop=stop,
+            )
+        except NonFiniteScores as exc:
+            self.close_bar()
+            raise RunError(
+                f"training diverged in epoch {self.epoch + 1} ({exc}): lower the learning rate "
+                "(--lr, lr=) or clip the gradients (--max-grad, max_grad=); the last "
+                "checkpoint, if any, is from before"
+            ) from None
         if where is None:
             return None
         if where.iteration is None:
@@ -113,6 +122,7 @@ class _Session(engine.Callback):
     # -- the engine's hooks ---------------------------------------------------
     def on_epoch_begin(self, epoch, iteration):
         self.t0 = time.perf_counter()
+        self.epoch = epoch
         resumed = epoch == self.start_epoch and bool(self.position)  # inside the epoch
         if resumed:
             self.interval.total = self.position["total"]

@@ -28,6 +28,7 @@ and the recurrent layers' common base sit in ``_checks``, ``_products`` and
 ``_recurrent``.
 """
 
+from fastlstm.layers._checks import NonFiniteScores  # noqa: F401  (the loss layers' NaN error)
 from fastlstm.layers.attention import Attention, AttentionWeight, TimeAttention, WeightSum
 from fastlstm.layers.basic import (
     Affine,

@@ -27,6 +27,10 @@ def _record_params(layer, names):
     layer._spec_names = tuple(names)
 
 
+class NonFiniteScores(ValueError):
+    """Scores reaching a loss layer hold NaN or inf (diverged parameters, or bad input)."""
+
+
 def _check_params(layer):
     """Refuse parameters (or gradients) rebound to another shape or dtype than built with.
 

@@ -12,6 +12,7 @@ from fastlstm._kernels import softmax as _ksm
 from fastlstm._numba import CHUNKS
 from fastlstm._validate import as_floats, as_ids, check_ratio
 from fastlstm.layers._checks import (
+    NonFiniteScores,
     _check_params,
     _forward_first,
     _like,
@@ -313,7 +314,7 @@ class _SoftmaxCE:
             _ksm.softmax_ce_forward_bias.pick(5 * x.size)(x, bias, t, ignore, sums, losses)
         self._losses = losses
         if M and not np.isfinite(losses).all():
-            raise ValueError(f"{name_x} contains NaN or inf")
+            raise NonFiniteScores(f"{name_x} contains NaN or inf")
         count = int(np.count_nonzero(t != ignore))
         self._cache = (e, t, sums, count, ignore)
         return float(losses.sum() / max(count, 1))
