@@ -341,6 +341,7 @@ def test_generate_text_checks_its_arguments(tmp_path):
         ({"seed": "x"}, TypeError, "seed must be an int or None, got str"),
         ({"seed": -1}, ValueError, "seed must be >= 0, got -1"),
         ({"skip": "<UNK>"}, ValueError, "skip: chars not in the model's vocabulary: '<UNK>'"),
+        ({"length": 10**20}, ValueError, "length must be < 100000001"),
     ]:
         with pytest.raises(exc, match=match):
             fastlstm.generate_text(run.best_path, **{"start": "the", "length": 5, **kw})

@@ -31,12 +31,16 @@ from fastlstm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM
 from fastlstm.models.base import as_rng, check_finite_params
 
 __all__ = [
+    "MAX_LENGTH",
     "MAX_SKIPPED_DRAWS",
     "softmax64",
     "sample_from_scores",
     "LanguageModelSampler",
     "generate_words",
 ]
+
+MAX_LENGTH = 100_000_000
+"""Most ids one :func:`generate_words` call draws (the ids are kept in memory: 800 MB)."""
 
 MAX_SKIPPED_DRAWS = 1000
 """Consecutive draws of skipped ids after which :meth:`~LanguageModelSampler.generate` gives up."""
@@ -536,7 +540,7 @@ def generate_words(
     start_ids = [int(i) for i in np.asarray(start_ids).reshape(-1)]
     if not start_ids:
         raise ValueError("start_ids must hold at least one word id")
-    length = check_int(length, "length", lo=0)
+    length = check_int(length, "length", lo=0, hi=MAX_LENGTH + 1)
     options = {"temperature": temperature, "top_k": top_k, "greedy": greedy}
     if not greedy:
         rng = np.random.default_rng(rng)
