@@ -11,10 +11,10 @@ import numpy as np
 
 def _one_answer(generate_batch, xs, start_id, sample_size, name):
     """The book's one-question ``generate``: ``generate_batch`` on ``(1, ...)`` as a list."""
-    if np.ndim(xs) != 2:
+    if np.ndim(xs) < 2:  # (T,) ids of one question, not a batch of one
         raise ValueError(
-            f"generate decodes one question given as a row, {name} of shape (1, T); got shape "
-            f"{np.shape(xs)} (for one question of ids q: {name}=np.array([q]))"
+            f"generate decodes one question given as a row, {name} of shape (1, ...); got shape "
+            f"{np.shape(xs)} (for one question q: {name}=np.array([q]))"
         )
     n = np.shape(xs)[0]
     if n != 1:
