@@ -346,3 +346,48 @@ def test_generate_text_checks_its_arguments(tmp_path):
         with pytest.raises(exc, match=match):
             fastlstm.generate_text(run.best_path, **{"start": "the", "length": 5, **kw})
     assert fastlstm.generate_text(run.best_path, start="the", length=5, skip="t", greedy=True)
+
+
+def test_reserved_words_in_a_word_level_file_of_pairs_are_refused(tmp_path):
+    from fastlstm.datasets import pairs as P
+
+    path = tmp_path / "w.tsv"
+    path.write_text("a b\tb a\n" * 3 + "a b\tb </s> a\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"w\.tsv, line 4: '</s>' is a reserved word"):
+        P.load_pairs(path, level="word")
+    P.load_pairs(path, level="char")  # characters: '<', '/' ... are ordinary tokens
+
+
+def test_a_file_of_pairs_with_a_bom_and_a_blank_first_line_is_a_file_of_pairs(tmp_path):
+    from fastlstm.api.owndata import is_pairs_file
+
+    path = tmp_path / "b.tsv"
+    path.write_bytes(b"\xef\xbb\xbf\r\n" + _pairs(tmp_path / "p.tsv").read_bytes())
+    assert is_pairs_file(path)
+
+
+def test_an_unended_answer_is_the_same_alone_and_beside_a_longer_question(tmp_path):
+    """The decode budget is each question's own (it was the batch's longest question's)."""
+    from fastlstm.datasets.pairs import EOS_ID
+
+    out = tmp_path / "a"
+    run = fastlstm.train("attention", data=_pairs(tmp_path / "p.tsv"), out=out, **TINY_SEQ, **QUIET)
+    ck = fio.load_checkpoint(run.best_path)
+    ck.params[-1][EOS_ID] = -1e4  # the decoder's output bias: the end symbol never comes
+    fio.save_checkpoint(
+        run.best_path, params=ck.params, epoch=ck.epoch, extra=ck.extra,
+        model_class=ck.model_class, model_kwargs=ck.model_kwargs,
+    )  # fmt: skip
+    (alone,) = fastlstm.translate(run.best_path, ["abc"])
+    together = fastlstm.translate(run.best_path, ["abc", "abcde" * 3])[0]
+    assert any("no end symbol" in w for w in alone.warnings)  # the case of the defect
+    assert (together.answer, together.confidence) == (alone.answer, alone.confidence)
+    with pytest.warns(UserWarning, match="data/reverse ignored"):
+        fastlstm.translate(run.best_path, ["abc"], reverse=True)
+
+
+def test_sampling_at_a_temperature_that_overflows_says_so():
+    from fastlstm.models.sampling import sample_from_scores
+
+    with pytest.raises(ValueError, match="divided by temperature 1e-308 overflow float64"):
+        sample_from_scores(np.array([1.0, 2.0, 3.0]), 0, temperature=1e-308)

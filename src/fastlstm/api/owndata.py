@@ -57,14 +57,14 @@ __all__ = [
 LOW_CONFIDENCE = 0.5
 
 
-def _check_recorded(path: str, digest: str | None, what: str) -> None:
+def _check_recorded(path: str, digest: str | None, what: str, hint: str = "") -> None:
     p = Path(path)
     if not p.is_file():
-        raise RunError(f"the model was trained on {path}, which is not found ({what})")
+        raise RunError(f"the model was trained on {path}, which is not found ({what}){hint}")
     if digest is not None and u.sha256(p) != digest:
         raise RunError(
             f"the model was trained on {path}, whose content has changed since (its sha256 "
-            f"differs); the {what} would not be the model's"
+            f"differs); the {what} would not be the model's{hint}"
         )
 
 
@@ -197,7 +197,7 @@ def is_pairs_file(spec) -> bool:
         return False
     with open(p, "rb") as f:
         for raw in f:
-            if raw.strip():
+            if raw.strip().removeprefix(b"\xef\xbb\xbf").strip():  # a UTF-8 BOM is no content
                 return b"\t" in raw
             if f.tell() > 1 << 20:
                 break
@@ -429,7 +429,7 @@ def translate_pairs(loaded, texts, translation_cls):
     results: list = [None] * len(texts)
     ok = []
     for i, text in enumerate(texts):
-        unknown = vocab.unknown(text)
+        unknown = vocab.unknown(text) or [t for t in vocab.split(text) if t in _pairs.SPECIALS]
         if not vocab.split(text):
             results[i] = translation_cls(text, "", math.nan, np.ones(0), [],
                                          error="the question is empty")  # fmt: skip
@@ -444,9 +444,15 @@ def translate_pairs(loaded, texts, translation_cls):
             ok.append(i)
     if ok:
         x = encode_questions(vocab, [texts[i] for i in ok], reverse=bool(info["reverse"]))
-        steps = max(int(info["answer_steps"]), 2 * x.shape[1] + 2)
-        out = decode_pairs(loaded.model, x, steps)
-        rows = out.tolist()
+        # each question's own budget, so that its answer does not depend on the others
+        budget = np.maximum(int(info["answer_steps"]), 2 * _lengths(x, PAD_ID) + 2)
+        steps = int(budget.max())
+        out = decode_pairs(loaded.model, x, steps)  # greedy: the first k steps are k steps
+        for k, b in enumerate(budget):
+            row = out[k, :b].tolist()
+            if EOS_ID not in row:
+                out[k, b:] = EOS_ID  # cut at the budget the question would get alone
+        rows = [r[:b] for r, b in zip(out.tolist(), budget.tolist(), strict=True)]
         ended = [EOS_ID in r for r in rows]
         answers = [_answer_tokens(r, EOS_ID) for r in rows]
         probs = answer_probs(loaded.model, x, answers, ended)
@@ -464,7 +470,7 @@ def translate_pairs(loaded, texts, translation_cls):
                 )
             if not ended[k]:
                 notes.append(
-                    f"no end symbol within {steps} tokens for {texts[i]!r}: the answer is cut"
+                    f"no end symbol within {budget[k]} tokens for {texts[i]!r}: the answer is cut"
                 )
             if conf < LOW_CONFIDENCE:
                 notes.append(

@@ -281,7 +281,7 @@ def evaluate(
                 return _evaluate_lm(loaded, split, max_words, say)
         info = loaded.extra.get("seq2seq") or {}
         if info.get("format") == "pairs":
-            return _evaluate_pairs(loaded, data, limit, show, say, encoding)
+            return _evaluate_pairs(loaded, data, limit, show, say, encoding, reverse)
         if encoding is not None:
             raise ValueError(
                 "encoding= (--encoding) is for files of pairs; the book's format is ASCII"
@@ -332,10 +332,12 @@ def _recorded_data_dir(loaded, data_dir):
     return u.data_dir(saved)
 
 
-def _evaluate_pairs(loaded, data, limit, show, say, encoding=None) -> Evaluation:
+def _evaluate_pairs(loaded, data, limit, show, say, encoding=None, reverse=None) -> Evaluation:
     from fastlstm.datasets.text import TokenVocab
 
     info = loaded.extra["seq2seq"]
+    if reverse is not None and reverse != info["reverse"]:
+        _notebook.warn(f"reverse ignored: {loaded.path} records its own")
     source = info["data_source"]
     vocab = TokenVocab.from_meta(info["vocab"])
     if data is None and encoding is not None:
@@ -357,7 +359,8 @@ def _evaluate_pairs(loaded, data, limit, show, say, encoding=None) -> Evaluation
         "limit": limit,
     }
     if data is None:
-        owndata._check_recorded(source["path"], source.get("sha256"), "pairs")
+        owndata._check_recorded(source["path"], source.get("sha256"), "pairs",
+                                "; give a file of pairs with --data PATH (data=)")  # fmt: skip
         say(f"data: {source['path']}, as in training (give --data / data= to choose)")
     pairs, _ = owndata.pairs_data(cfg, vocab=vocab)
     score = owndata.pairs_accuracy(
@@ -412,9 +415,6 @@ def _char_probs(model, xs, start_id, ids) -> np.ndarray | None:
 
 def _input_warnings(text, info) -> list[str]:
     out = []
-    if not text.strip():
-        out.append("the question is empty")
-        return out
     shapes = info.get("question_shapes")
     shape = d.question_shape(text)
     if shapes and shape not in shapes:
@@ -427,6 +427,8 @@ def _input_warnings(text, info) -> list[str]:
 
 
 def _translate_one(loaded, vocab, info, text) -> Translation:
+    if not text.strip():
+        raise ValueError("the question is empty")  # as for models of pairs: no answer
     width = int(info["question_width"])
     answer = decode_one(
         loaded.model,
@@ -533,6 +535,8 @@ def translate(
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, SEQ_MODELS)
         if (loaded.extra.get("seq2seq") or {}).get("format") == "pairs":
+            if data is not None or reverse is not None:
+                _notebook.warn(f"data/reverse ignored: {loaded.path} records its own")
             return owndata.translate_pairs(loaded, texts, Translation)
         vocab, info = _translate_settings(loaded, data, reverse)
         V = loaded.model.params[0].shape[0]

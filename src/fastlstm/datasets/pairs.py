@@ -173,6 +173,12 @@ def _read_pairs(path, level, encoding, max_length):
                 )
             src, tgt = line.split("\t")
             a, b = _split(src, level), _split(tgt, level)
+            reserved = [t for t in (*a, *b) if t in SPECIALS]
+            if reserved:  # word level only: a character is never one of them
+                raise ValueError(
+                    f"{name}, line {lineno}: {reserved[0]!r} is a reserved word (the special "
+                    f"tokens {', '.join(SPECIALS)} mark padding, start, end and unknown words)"
+                )
             if not a or not b:
                 side = "source" if not a else "target"
                 raise ValueError(f"{name}, line {lineno}: the {side} is empty")

@@ -198,7 +198,13 @@ def sample_from_scores(scores, rng=None, *, temperature=1.0, top_k=None, greedy=
         raise ValueError("scores contain NaN or inf")
     if greedy:
         return int(np.argmax(s))
-    s = s / temperature
+    with np.errstate(over="ignore"):
+        s = s / temperature
+    if not np.isfinite(s).all():
+        raise ValueError(
+            f"the scores divided by temperature {temperature!r} overflow float64: use a larger "
+            "temperature, or greedy=True"
+        )
     if top_k:
         order = np.argsort(-s, kind="stable")  # ties: lower id first
         masked = np.full(V, -np.inf)
