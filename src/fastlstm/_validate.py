@@ -77,6 +77,28 @@ def check_int(value, name, lo=None, hi=None):
     return value
 
 
+def check_real(value, name, lowest=None):
+    """Return ``value`` as a finite ``float``, above 0 (``lowest='positive'``) or at least 0 (``0``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (a ``bool`` is not).
+    ValueError
+        If it is NaN, infinite, or below the bound.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    bad = not math.isfinite(value) or (
+        (lowest == "positive" and value <= 0) or (lowest == 0 and value < 0)
+    )
+    if bad:
+        need = {"positive": "positive and ", 0: ">= 0 and "}.get(lowest, "")
+        raise ValueError(f"{name} must be {need}finite, got {value:g}")
+    return value
+
+
 def check_ratio(dropout_ratio):
     """Raise ``ValueError`` unless ``0 <= dropout_ratio < 1``."""
     if not 0.0 <= dropout_ratio < 1.0:

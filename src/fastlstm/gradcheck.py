@@ -44,11 +44,12 @@ iterations).  :attr:`GradcheckResult.notes` then says so.
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from fastlstm._validate import check_real
 
 __all__ = ["gradcheck", "GradcheckResult", "DEFAULT_TOL"]
 
@@ -309,23 +310,15 @@ def gradcheck(
 def _check_settings(eps, max_elements, directions, rel_floor, floor) -> None:
     """ValueError (TypeError for a wrong type) for settings that would check nothing or divide by 0."""
 
-    def real(name, v, positive):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-            raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-        if not math.isfinite(v) or v < 0 or (positive and v == 0):
-            raise ValueError(
-                f"{name} must be {'positive' if positive else '>= 0'} and finite, got {v}"
-            )
-
     def count(name, v, lowest):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
         if v < lowest:
             raise ValueError(f"{name} must be at least {lowest}, got {v}")
 
-    real("eps", eps, True)
-    real("rel_floor", rel_floor, False)
-    real("floor", floor, False)
+    check_real(eps, "eps", "positive")
+    check_real(rel_floor, "rel_floor", 0)
+    check_real(floor, "floor", 0)
     if max_elements is not None:
         count("max_elements", max_elements, 1)
     count("directions", directions, 0)

@@ -29,7 +29,6 @@ saved and restored with ``state_dict()`` / ``load_state_dict()``.
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 import weakref
 from collections import OrderedDict
@@ -37,6 +36,7 @@ from collections import OrderedDict
 import numpy as np
 
 from fastlstm._kernels import optim as _k
+from fastlstm._validate import check_real
 
 __all__ = [
     "SGD",
@@ -158,13 +158,7 @@ class _Optimizer:
         Checked at every update: the book's trainers change ``lr`` between them.
         """
         for name in self._hyper:
-            v = getattr(self, name)
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-                raise TypeError(
-                    f"{type(self).__name__}.{name} must be a real number, got {type(v).__name__}"
-                )
-            if not math.isfinite(v):
-                raise ValueError(f"{type(self).__name__}.{name} must be finite, got {v}")
+            check_real(getattr(self, name), f"{type(self).__name__}.{name}")
 
     def _cached_calls(self, params, grads):
         """The prepared calls if the very same arrays are passed again, else None."""

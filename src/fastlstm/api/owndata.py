@@ -448,13 +448,10 @@ def translate_pairs(loaded, texts, translation_cls):
         budget = np.maximum(int(info["answer_steps"]), 2 * _lengths(x, PAD_ID) + 2)
         steps = int(budget.max())
         out = decode_pairs(loaded.model, x, steps)  # greedy: the first k steps are k steps
-        for k, b in enumerate(budget):
-            row = out[k, :b].tolist()
-            if EOS_ID not in row:
-                out[k, b:] = EOS_ID  # cut at the budget the question would get alone
-        rows = [r[:b] for r, b in zip(out.tolist(), budget.tolist(), strict=True)]
-        ended = [EOS_ID in r for r in rows]
-        answers = [_answer_tokens(r, EOS_ID) for r in rows]
+        beyond = np.arange(steps)[None, :] >= budget[:, None]  # (N, steps)
+        ended = ((out == EOS_ID) & ~beyond).any(axis=1).tolist()
+        out[beyond] = EOS_ID  # each answer cut where it would be cut alone
+        answers = [_answer_tokens(r, EOS_ID) for r in out.tolist()]
         probs = answer_probs(loaded.model, x, answers, ended)
         texts_out = decode_answers(vocab, out)
         for k, i in enumerate(ok):

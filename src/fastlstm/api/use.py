@@ -171,8 +171,7 @@ def _seq_data(loaded, data, reverse, limit, say):
                 "data=)"
             )
         return test, vocab, rev, vocab
-    if reverse is not None and bool(reverse) != info["reverse"]:
-        _notebook.warn(f"reverse ignored: {loaded.path} records its own")
+    _warn_ignored(loaded, reverse=reverse is not None and bool(reverse) != info["reverse"])
     rev = info["reverse"]
     model_vocab = Vocab(loaded.extra["vocab"], source=info.get("source", "checkpoint"))
     source = info.get("data_source")
@@ -282,10 +281,6 @@ def evaluate(
         info = loaded.extra.get("seq2seq") or {}
         if info.get("format") == "pairs":
             return _evaluate_pairs(loaded, data, limit, show, say, encoding, reverse)
-        if encoding is not None:
-            raise ValueError(
-                "encoding= (--encoding) is for files of pairs; the book's format is ASCII"
-            )
         (x_test, t_test), vocab, rev, _ = _seq_data(loaded, data, reverse, limit, say)
         acc = evaluation.seq2seq_accuracy(
             loaded.model,
@@ -313,9 +308,28 @@ def _check_eval_settings(loaded, **given) -> None:
         unused = ["split"] if given["split"] != "test" else []
         unused += ["max_words"] if given["max_words"] is not None else []
         hint = "; a seq2seq model is scored on test questions, limit= (--limit) takes the first"
+        if given["encoding"] is not None:
+            info = loaded.extra.get("seq2seq") or {}
+            if info.get("format") != "pairs":
+                raise ValueError(
+                    "encoding= (--encoding) is for files of pairs; the book's format is ASCII"
+                )
+            if given["data"] is None:
+                raise ValueError(
+                    "encoding= (--encoding) is for a file given with data= (--data); the "
+                    "training data are read with their recorded encoding "
+                    f"({info['data_source'].get('encoding', 'utf-8')})"
+                )
     if unused:
         names = ", ".join(f"{k}= (--{k.replace('_', '-')})" for k in unused)
         raise ValueError(f"{names}: not a setting for {kind} ({loaded.path}){hint}")
+
+
+def _warn_ignored(loaded, **ignored) -> None:
+    """Warn that the settings true in ``ignored`` are not used: the checkpoint records its own."""
+    names = [k for k, given in ignored.items() if given]
+    if names:
+        _notebook.warn(f"{'/'.join(names)} ignored: {loaded.path} records its own")
 
 
 def _recorded_data_dir(loaded, data_dir):
@@ -336,15 +350,9 @@ def _evaluate_pairs(loaded, data, limit, show, say, encoding=None, reverse=None)
     from fastlstm.datasets.text import TokenVocab
 
     info = loaded.extra["seq2seq"]
-    if reverse is not None and reverse != info["reverse"]:
-        _notebook.warn(f"reverse ignored: {loaded.path} records its own")
+    _warn_ignored(loaded, reverse=reverse is not None and reverse != info["reverse"])
     source = info["data_source"]
     vocab = TokenVocab.from_meta(info["vocab"])
-    if data is None and encoding is not None:
-        raise ValueError(
-            "encoding= (--encoding) is for a file given with data= (--data); the training "
-            f"data are read with their recorded encoding ({source.get('encoding', 'utf-8')})"
-        )
     if isinstance(data, str) and data in BOOK_DATA:
         raise RunError(
             f"{loaded.path} was trained on a file of pairs; the book's {data!r} data are "
@@ -381,8 +389,7 @@ def _translate_settings(loaded, data, reverse):
     """Vocabulary, data info and training-question formats of a seq2seq model."""
     info = loaded.extra.get("seq2seq")
     if info and loaded.extra.get("vocab"):
-        if data is not None or reverse is not None:
-            _notebook.warn(f"data/reverse ignored: {loaded.path} records its own")
+        _warn_ignored(loaded, **{"data/reverse": data is not None or reverse is not None})
         return Vocab(loaded.extra["vocab"], source=info.get("source", "checkpoint")), info
     spec = SEQ_MODELS[loaded.name]
     spec_data = data or spec["data"]
@@ -474,10 +481,9 @@ def _questions(texts) -> list[str]:
         raise TypeError(
             f"texts must be a question (str) or a list of them, got {type(texts).__name__}"
         )
-    bad = [t for t in out if not isinstance(t, str)]
-    if bad:
-        bad = bad[0]
-        raise TypeError(f"texts must hold questions (str), got a {type(bad).__name__}: {bad!r}")
+    for t in out:
+        if not isinstance(t, str):
+            raise TypeError(f"texts must hold questions (str), got a {type(t).__name__}: {t!r}")
     return out
 
 
@@ -535,8 +541,7 @@ def translate(
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, SEQ_MODELS)
         if (loaded.extra.get("seq2seq") or {}).get("format") == "pairs":
-            if data is not None or reverse is not None:
-                _notebook.warn(f"data/reverse ignored: {loaded.path} records its own")
+            _warn_ignored(loaded, **{"data/reverse": data is not None or reverse is not None})
             return owndata.translate_pairs(loaded, texts, Translation)
         vocab, info = _translate_settings(loaded, data, reverse)
         V = loaded.model.params[0].shape[0]
