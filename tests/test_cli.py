@@ -156,6 +156,29 @@ def test_missing_data_dir_exits_1(capsys, tmp_path):
     assert code == 1
     assert_one_line_error(err)
     assert "nowhere" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "train", "rnnlm", "--data-dir", tmp_path / "empty")
+    assert code == 1 and "--data-dir" in err and "FASTLSTM_DATA" not in err, err
+    assert f"{tmp_path / 'empty'} is an empty folder" in err
+
+
+@pytest.mark.parametrize(
+    "argv, help_of",
+    [
+        (["train", "attention", "--lr-decay", "0.5"], "fastlstm train attention --help"),
+        (["eval", "--checkpoint", "x.npz", "--bogus"], "fastlstm eval --help"),
+        (["translate", "--checkpoint", "x.npz", "1+2", "--temperature", "2"], "fastlstm translate"),
+    ],
+)
+def test_an_unknown_option_points_to_the_help_of_its_command(capsys, argv, help_of):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "unrecognized arguments" in err and f"(see '{help_of}" in err, err
+
+
+@pytest.mark.parametrize("option", ["--lr-decay", "--max-grad"])
+def test_a_setting_that_can_be_off_says_so_when_refused(capsys, option):
+    code, _, err = run(capsys, "train", "rnnlm", option, "-1")
+    assert code == 2 and f"{option}: expected a positive number or 'none', got '-1'" in err, err
 
 
 def test_console_script(tmp_path):

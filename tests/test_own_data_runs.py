@@ -252,9 +252,12 @@ def test_eval_settings_for_another_kind_of_model_are_refused(tmp_path, capsys):
                         out=tmp_path / "r", **TINY_LM, **QUIET)  # fmt: skip
     pairs = _pairs(tmp_path / "p.tsv")
     seq = fastlstm.train("attention", data=pairs, out=tmp_path / "a", **TINY_SEQ, **QUIET)
-    for kw in ({"data": pairs}, {"limit": 5}, {"reverse": True}, {"encoding": "latin-1"}):
+    for kw in ({"data": pairs}, {"limit": 5}, {"reverse": True}, {"encoding": "latin-1"},
+               {"show": 2}):  # fmt: skip
         with pytest.raises(ValueError, match=f"{next(iter(kw))}=.*not a setting for a language"):
             fastlstm.evaluate(lm.best_path, verbose=False, **kw)
+    code, _, err = _cli(capsys, "eval", "--checkpoint", lm.best_path, "--show", "2")
+    assert code == 1 and "show= (--show): not a setting for a language model" in err, err
     for kw in ({"split": "val"}, {"max_words": 100}):
         with pytest.raises(ValueError, match=f"{next(iter(kw))}=.*not a setting for a seq2seq"):
             fastlstm.evaluate(seq.best_path, verbose=False, **kw)
@@ -336,7 +339,7 @@ def test_generate_text_checks_its_arguments(tmp_path):
     for kw, exc, match in [
         ({"start": None}, TypeError, "start must be a str of words, got NoneType"),
         ({"start": b"the"}, TypeError, "start must be a str of words, got bytes"),
-        ({"skip": ["N"]}, TypeError, "skip must be a str of words separated by spaces"),
+        ({"skip": ["t", 3]}, TypeError, "skip must be a str of words separated by spaces or a"),
         ({"greedy": "False"}, TypeError, "greedy must be True or False, got 'False'"),
         ({"seed": "x"}, TypeError, "seed must be an int or None, got str"),
         ({"seed": -1}, ValueError, "seed must be >= 0, got -1"),
@@ -391,3 +394,31 @@ def test_sampling_at_a_temperature_that_overflows_says_so():
 
     with pytest.raises(ValueError, match="divided by temperature 1e-308 overflow float64"):
         sample_from_scores(np.array([1.0, 2.0, 3.0]), 0, temperature=1e-308)
+
+
+def test_character_models_skip_whitespace_named_by_escapes_or_a_list(tmp_path):
+    run = fastlstm.train("rnnlm", text=_text(tmp_path / "t.txt"), level="char",
+                         out=tmp_path / "r", **TINY_LM, **QUIET)  # fmt: skip
+    kw = {"start": "the", "length": 200, "seed": 3}
+    free = fastlstm.generate_text(run.best_path, **kw)[3:]
+    assert " " in free and "\n" in free  # the case of the test: both are drawn
+    kw["greedy"] = True  # sampling redraws as the book does: this model would give up
+    escaped = fastlstm.generate_text(run.best_path, skip=r"\n \x20 <unk>", **kw)
+    listed = fastlstm.generate_text(run.best_path, skip=["\n", " ", "<unk>"], **kw)
+    assert escaped == listed and not set(escaped[3:]) & {" ", "\n"}
+    with pytest.raises(ValueError, match=r"skip: '\\\\q' is not an escape of a character"):
+        fastlstm.generate_text(run.best_path, skip=r"\q", **kw)
+
+
+def test_a_question_with_a_line_break_is_refused_as_such(tmp_path):
+    run = fastlstm.train("attention", data=_pairs(tmp_path / "p.tsv"), out=tmp_path / "a",
+                         **TINY_SEQ, **QUIET)  # fmt: skip
+    broken, whole = fastlstm.translate(run.best_path, ["ab\ncd", "abcd"])
+    assert broken.error == "'ab\\ncd' has a line break: a question is one line"
+    assert whole.error is None
+
+
+def test_an_empty_data_dir_is_named_as_given(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match=r"data_dir \(--data-dir\) .*empty is an empty folder"):
+        fastlstm.evaluate(tmp_path / "x.npz", data_dir=tmp_path / "empty")

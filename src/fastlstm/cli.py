@@ -45,8 +45,15 @@ CLIError = RunError  # the name of earlier versions
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line: ``fastlstm: error: ...`` (exit 2)."""
 
-    def error(self, message):
-        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+    def error(self, message, prog=None):
+        self.exit(2, f"{PROG}: error: {message} (see '{prog or self.prog} --help')\n")
+
+    def parse_args(self, args=None, namespace=None):
+        ns, extra = self.parse_known_args(args, namespace)
+        if extra:  # name the help of the command they were given to
+            cmd = f"{ns.command} {ns.model}" if ns.command == "train" else ns.command
+            self.error(f"unrecognized arguments: {' '.join(extra)}", f"{PROG} {cmd}")
+        return ns
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -61,74 +68,42 @@ class _Formatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
-def _positive_int(text: str) -> int:
-    """``text`` as an integer >= 1 (an argparse ``type``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if not is_positive_int(value):
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _typed(convert, ok, expected):
+    """An argparse ``type``: ``convert(text)`` if ``ok`` of it, else ``expected ..., got ...``."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+            good = ok(value)
+        except (ValueError, TypeError):
+            good = False
+        if not good:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    """``text`` as an integer >= 0 (an argparse ``type``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if not is_nonneg_int(value):
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+def _off(text: str, convert=float):
+    """0 / 'none' / 'off' as 0.0 (disabled, as stored), else ``convert(text)``."""
+    return 0.0 if text.strip().lower() in ("none", "off") else convert(text)
 
 
-def _seed_or_book(text: str) -> int | str:
-    if text.strip().lower() == "book":
-        return "book"
-    try:
-        return _nonneg_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 0 or 'book', got {text!r}"
-        ) from None
+def _finite_positive(v) -> bool:
+    return v > 0 and math.isfinite(v)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _float_or_off(text: str) -> float:
-    """A positive float, or 0 / 'none' / 'off' for disabled (stored as 0.0)."""
-    if text.strip().lower() in ("none", "off", "0", "0.0"):
-        return 0.0
-    return _positive_float(text)
-
-
-def _ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
-    return value
-
-
-def _accuracy(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
-    return value
+_positive_int = _typed(int, is_positive_int, "a positive integer")
+_nonneg_int = _typed(int, is_nonneg_int, "an integer >= 0")
+_positive_float = _typed(float, _finite_positive, "a positive number")
+_float_or_off = _typed(_off, lambda v: v == 0 or _finite_positive(v), "a positive number or 'none'")
+_ratio = _typed(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_accuracy = _typed(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+_seed_or_book = _typed(
+    lambda t: "book" if t.strip().lower() == "book" else int(t),
+    lambda v: v == "book" or is_nonneg_int(v),
+    "an integer >= 0 or 'book'",
+)
 
 
 def _common_parent() -> argparse.ArgumentParser:
@@ -335,7 +310,8 @@ def _add_generate(sub, common) -> None:
     add("--top-k", type=_positive_int, metavar="K", help="sample among the K likeliest words only")
     add("--greedy", action="store_true", help="always take the likeliest word")
     add("--skip", default=None, metavar="WORDS", help="words never generated, separated by "
-        "spaces (default: 'N <unk> $' as the book; '<unk>' for models of a text file)")  # fmt: skip
+        "spaces (default: 'N <unk> $' as the book; '<unk>' for models of a text file); "
+        r"characters may be escapes: \n, \t, \x20 (a space)")  # fmt: skip
     add("--seed", type=_nonneg_int, metavar="N", help="seed of the sampling")
     p.set_defaults(func=_cmd_generate)
 
@@ -364,7 +340,7 @@ def _add_eval(sub, common) -> None:
     add("--reverse", action=argparse.BooleanOptionalAction, default=None,
         help="the seq2seq model of a .pkl reads reversed questions")  # fmt: skip
     add("--limit", type=_positive_int, metavar="N", help="evaluate the first N test questions only")
-    add("--show", type=_nonneg_int, default=3, metavar="N", help="questions to print (default: 3)")
+    add("--show", type=_nonneg_int, metavar="N", help="seq2seq questions to print (default: 3)")
     add("--encoding", metavar="ENC", help="encoding of a file of pairs given with --data (utf-8)")
     p.set_defaults(func=_cmd_eval)
 

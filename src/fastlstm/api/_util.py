@@ -63,7 +63,12 @@ def data_dir(path):
         return
     p = Path(path).expanduser()
     if not p.is_dir():
-        raise RunError(f"--data-dir {path}: no such directory")
+        raise RunError(f"data_dir (--data-dir) {path}: no such directory")
+    if next(p.iterdir(), None) is None:
+        raise RunError(
+            f"data_dir (--data-dir) {path} is an empty folder: put ptb/, sequence/ or "
+            "book-weights/ in it"
+        )
     old = os.environ.get("FASTLSTM_DATA")
     os.environ["FASTLSTM_DATA"] = str(p.resolve())
     try:

@@ -27,6 +27,7 @@ sure characters scores lower), which suits the short answers of seq2seq data.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -147,6 +148,36 @@ def evaluate_text_lm(loaded, split: str, say, max_words=None):
     return ppl, len(corpus), f"{source['path']} {split}"
 
 
+def _skip_tokens(skip, level: str) -> list[str]:
+    """The tokens of ``skip``: a list as given, a str cut at spaces.
+
+    At character level an item of the str that starts with a backslash is an
+    escape (``\\n``, ``\\t``, ``\\r``, ``\\\\``, ``\\xHH``, ``\\uHHHH``; a space is
+    ``\\x20``), so that every character can be named on a command line.
+    """
+    if not isinstance(skip, str):
+        return list(skip)
+    items = skip.split()
+    if level != "char":
+        return items
+    out = []
+    for item in items:
+        if item.startswith("\\"):
+            code = _ESCAPE.fullmatch(item)
+            if code is None:
+                raise ValueError(
+                    f"skip: {item!r} is not an escape of a character: use \\n, \\t, \\r, "
+                    "\\\\, \\xHH or \\uHHHH (\\x20 is a space)"
+                )
+            item = _ESCAPES.get(item) or chr(int(code.group(1) or code.group(2), 16))
+        out.append(item)
+    return out
+
+
+_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\"}
+_ESCAPE = re.compile(r"\\[ntr\\]|\\x([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})")
+
+
 def generate(loaded, start, length, skip, temperature, top_k, greedy, rng) -> str:
     """Text from a text-file language model, from its checkpoint alone."""
     from fastlstm.models.sampling import generate_words  # the kernels: at use
@@ -167,7 +198,7 @@ def generate(loaded, start, length, skip, temperature, top_k, greedy, rng) -> st
             stacklevel=3,
         )
     start_ids = vocab.encode(tokens).tolist()
-    skip_words = [UNK] if skip is None else skip.split()
+    skip_words = [UNK] if skip is None else _skip_tokens(skip, vocab.level)
     not_tokens = [w for w in skip_words if w not in vocab.token_to_id]
     if not_tokens:
         raise ValueError(
@@ -433,6 +464,9 @@ def translate_pairs(loaded, texts, translation_cls):
         if not vocab.split(text):
             results[i] = translation_cls(text, "", math.nan, np.ones(0), [],
                                          error="the question is empty")  # fmt: skip
+        elif "\n" in text or "\r" in text:  # pairs are lines: no model saw a line break
+            results[i] = translation_cls(text, "", math.nan, np.ones(0), [],
+                                         error=f"{text!r} has a line break: a question is one line")  # fmt: skip
         elif unknown:
             what = "characters" if vocab.level == "char" else "words"
             results[i] = translation_cls(

@@ -205,7 +205,7 @@ def evaluate(
     data=None,
     reverse: bool | None = None,
     limit: int | None = None,
-    show: int = 3,
+    show: int | None = None,
     encoding: str | None = None,
     data_dir=None,
     threads: int | None = None,
@@ -236,8 +236,9 @@ def evaluate(
         The ``.pkl`` seq2seq model reads reversed questions.
     limit : int, optional
         Seq2seq models: evaluate the first ``limit`` test questions only.
-    show : int, default 3
-        Questions printed with their answers (seq2seq, when ``verbose``).
+    show : int, optional
+        Seq2seq models: questions printed with their answers when ``verbose``
+        (default 3).
     encoding : str, optional
         Encoding of a file of pairs given as ``data`` (default: UTF-8).
     data_dir : str or os.PathLike, optional
@@ -256,7 +257,7 @@ def evaluate(
     ------
     ValueError
         For a setting that does not apply to the checkpoint's kind of model
-        (``data``, ``reverse``, ``limit`` or ``encoding`` for a language
+        (``data``, ``reverse``, ``limit``, ``show`` or ``encoding`` for a language
         model; ``split`` other than ``'test'`` or ``max_words`` for a seq2seq
         model; ``encoding`` without a file of pairs as ``data``).
     RunError
@@ -271,7 +272,8 @@ def evaluate(
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, ALL_MODELS)
         _check_eval_settings(loaded, split=split, max_words=max_words, data=data,
-                             reverse=reverse, limit=limit, encoding=encoding)  # fmt: skip
+                             reverse=reverse, limit=limit, show=show, encoding=encoding)  # fmt: skip
+        show = 3 if show is None else show
         if loaded.name in LM_MODELS:
             if loaded.extra.get("text"):
                 ppl, size, what = owndata.evaluate_text_lm(loaded, split, say, max_words)
@@ -299,7 +301,9 @@ def _check_eval_settings(loaded, **given) -> None:
     lm = loaded.name in LM_MODELS
     if lm:
         kind = "a language model"
-        unused = [k for k in ("data", "reverse", "limit", "encoding") if given[k] is not None]
+        unused = [
+            k for k in ("data", "reverse", "limit", "show", "encoding") if given[k] is not None
+        ]
         hint = "; a language model is evaluated on PTB or on the text it was trained on"
         if given["limit"] is not None:
             hint += ", max_words= (--max-words) takes its first words"
@@ -573,9 +577,12 @@ def _check_generate_args(start, skip, greedy, seed) -> None:
     """TypeError naming the argument of :func:`generate_text` that has a wrong type."""
     if not isinstance(start, str):
         raise TypeError(f"start must be a str of words, got {type(start).__name__}")
-    if skip is not None and not isinstance(skip, str):
+    if skip is not None and not (
+        isinstance(skip, str)
+        or (isinstance(skip, list | tuple) and all(isinstance(w, str) for w in skip))
+    ):
         raise TypeError(
-            f"skip must be a str of words separated by spaces, got {type(skip).__name__}"
+            f"skip must be a str of words separated by spaces or a list of str, got {skip!r}"
         )
     u.check_flag("greedy", greedy)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
@@ -592,7 +599,7 @@ def generate_text(
     temperature: float = 1.0,
     top_k: int | None = None,
     greedy: bool = False,
-    skip: str | None = None,
+    skip: str | list[str] | None = None,
     seed: int | None = None,
     model: str | None = None,
     data_dir=None,
@@ -617,10 +624,12 @@ def generate_text(
         Draw among the ``top_k`` likeliest words only.
     greedy : bool, default False
         Always take the likeliest word.
-    skip : str, optional
-        Words never generated (the book's ``skip_ids``), separated by spaces;
-        default ``'N <unk> $'`` for PTB models (the book's), ``'<unk>'`` for
-        models of a text file.
+    skip : str or list of str, optional
+        Words never generated (the book's ``skip_ids``), separated by spaces,
+        or a list of them; default ``'N <unk> $'`` for PTB models (the book's),
+        ``'<unk>'`` for models of a text file.  At character level a list can
+        name any character (``[' ', '\\n']``), and in the str an item starting
+        with a backslash is a Python escape (``'\\n \\x20'``).
     seed : int, optional
         Seed of the draws.
     model : str, optional
@@ -643,6 +652,7 @@ def generate_text(
             rng = np.random.default_rng(seed)
             return owndata.generate(loaded, start, length, skip, temperature, top_k, greedy, rng)
         skip = "N <unk> $" if skip is None else skip
+        skip = skip.split() if isinstance(skip, str) else list(skip)
         vocab = _lm_vocab(loaded)
         word_to_id = {w: i for i, w in enumerate(vocab)}
         words = start.split()
@@ -652,14 +662,14 @@ def generate_text(
         if unknown:
             raise ValueError(f"start: words not in the vocabulary: {' '.join(unknown)}")
         start_ids = [word_to_id[w] for w in words]
-        not_words = [w for w in skip.split() if w not in word_to_id]
+        not_words = [w for w in skip if w not in word_to_id]
         if not_words:
             raise ValueError(f"skip: words not in the vocabulary: {' '.join(not_words)}")
         ids = generate_words(
             loaded.model,
             start_ids,
             length,
-            skip_ids=[word_to_id[w] for w in skip.split()],
+            skip_ids=[word_to_id[w] for w in skip],
             temperature=temperature,
             top_k=top_k,
             greedy=greedy,

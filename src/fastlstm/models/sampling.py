@@ -44,6 +44,10 @@ MAX_LENGTH = 100_000_000
 
 MAX_SKIPPED_DRAWS = 1000
 """Consecutive draws of skipped ids after which :meth:`~LanguageModelSampler.generate` gives up."""
+_GREEDY_HINT = (
+    " (with top_k=1 or a small temperature, greedy=True (--greedy) takes the likeliest id"
+    " outside skip_ids)"
+)
 
 # Below this many bytes of weights read per step, the kernel runs its blocks
 # serially: thread synchronisation would cost more than it saves.  The blocks,
@@ -374,7 +378,7 @@ class LanguageModelSampler:
             raise RuntimeError(
                 f"generate gave up after {MAX_SKIPPED_DRAWS} consecutive draws of skipped ids "
                 f"({n_out} of {sample_size} ids generated): the model puts (almost) all "
-                "probability on skip_ids"
+                "probability on skip_ids" + _GREEDY_HINT
             )
         if status == _kgen.BAD_SCORES:
             if temperature < 1.0 and all(np.isfinite(p).all() for p in self.params):
@@ -495,6 +499,7 @@ def _generate_by_predict(model, start_ids, length, skip_ids, options):
                 raise RuntimeError(
                     f"generation gave up after {MAX_SKIPPED_DRAWS} consecutive draws of "
                     "skipped ids: the model puts (almost) all probability on skip_ids"
+                    + _GREEDY_HINT
                 )
         else:
             x, skipped = word, 0
