@@ -136,6 +136,29 @@ def test_model_loss_and_gradients(name, dtype):
         _check(f"grads[{i}]", t_grads[i], g, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq"])
+def test_padded_questions_give_the_same_loss_and_gradients_in_torch(name, dtype):
+    """A model of pairs (pad_id set): padding is masked in torch as in fastlstm."""
+    model = _model(name, dtype)
+    model.pad_id = 0
+    _perturb(model)
+    rng = np.random.default_rng(5)
+    xs = rng.integers(1, 13, size=(5, 7)).astype(np.int64)
+    xs[1, 4:] = 0  # questions of other lengths, padded on the right
+    xs[3, 2:] = 0
+    ts = rng.integers(1, 13, size=(5, 5)).astype(np.int64)
+    ts[2, 3:] = 0
+    loss = model.forward(xs, ts)
+    model.backward()
+    module = interop.to_torch(model)
+    t_loss = module(torch.from_numpy(xs), torch.from_numpy(ts))
+    t_loss.backward()
+    _check("loss", t_loss.item(), loss, dtype)
+    for i, (t, g) in enumerate(zip(interop.grads_from_torch(module, model), model.grads)):
+        _check(f"grads[{i}]", t, g, dtype)
+
+
 def test_better_rnnlm_is_tied_in_torch():
     module = interop.to_torch(_model("BetterRnnlm", np.float32))
     assert module.affine.weight is module.embed.weight

@@ -4,7 +4,9 @@ Each module computes what the fastlstm model of the same name computes, with
 ``torch.nn.Embedding``, ``torch.nn.LSTM`` (one layer, ``batch_first``) and
 ``torch.nn.Linear``: ``forward(xs, ts)`` returns the mean cross-entropy loss
 (the book's ``TimeSoftmaxWithLoss``, labels equal to ``ignore_index`` left
-out) and ``predict``/``scores`` the scores before the softmax.  Dropout is
+out; for seq2seq models it is also their padding: questions padded on the right
+with it are encoded up to their last real token and attention leaves the padding
+out, as in fastlstm) and ``predict``/``scores`` the scores before the softmax.  Dropout is
 ``torch.nn.Dropout`` (inverted dropout, as :class:`fastlstm.layers.TimeDropout`).
 
 This module imports torch at import time; use :mod:`fastlstm.interop`.
@@ -24,6 +26,20 @@ def _lstm(D, H, dtype):
 def _loss(scores, ts, ignore_index):
     V = scores.shape[-1]
     return F.cross_entropy(scores.reshape(-1, V), ts.reshape(-1).long(), ignore_index=ignore_index)
+
+
+def _lengths(xs, pad_id):
+    """Real lengths ``(N,)`` of questions padded on the right with ``pad_id`` (< 0: None)."""
+    if pad_id < 0:
+        return None
+    real = (xs != pad_id).flip(1).to(torch.int32)  # (N, T), reversed
+    return xs.shape[1] - torch.argmax(real, dim=1)  # the first real token from the end
+
+
+def _last_real(enc_hs, lengths):
+    """The encoder state at each question's last real token, ``(1, N, H)``."""
+    rows = torch.arange(enc_hs.shape[0])
+    return enc_hs[rows, lengths - 1].unsqueeze(0).contiguous()
 
 
 def _detach(state):
@@ -125,7 +141,10 @@ class TorchSeq2seq(nn.Module):
 
     def scores(self, xs, dec_xs):
         """Questions ``xs (N, T_enc)`` and decoder inputs ``dec_xs (N, T_dec)`` -> ``(N, T_dec, V)``."""
-        _, (h, _) = self.enc_lstm(self.enc_embed(xs))  # h (1, N, H)
+        enc_hs, (h, _) = self.enc_lstm(self.enc_embed(xs))  # h (1, N, H)
+        lengths = _lengths(xs, self.ignore_index)
+        if lengths is not None:  # padded questions: the state at the last real token
+            h = _last_real(enc_hs, lengths)
         out = self.dec_embed(dec_xs)  # (N, T_dec, D)
         N, T = dec_xs.shape
         if self.peeky:
@@ -159,9 +178,17 @@ class TorchAttentionSeq2seq(nn.Module):
     def scores(self, xs, dec_xs):
         """Questions ``xs (N, T_enc)`` and decoder inputs ``dec_xs (N, T_dec)`` -> ``(N, T_dec, V)``."""
         enc_hs, _ = self.enc_lstm(self.enc_embed(xs))  # (N, T_enc, H)
-        h = enc_hs[:, -1].unsqueeze(0).contiguous()  # (1, N, H)
+        lengths = _lengths(xs, self.ignore_index)
+        if lengths is None:
+            h = enc_hs[:, -1].unsqueeze(0).contiguous()  # (1, N, H)
+        else:  # padded questions: the last real token's state, padding left out of attention
+            h = _last_real(enc_hs, lengths)
         dec_hs, _ = self.dec_lstm(self.dec_embed(dec_xs), (h, torch.zeros_like(h)))
-        weights = torch.softmax(torch.bmm(dec_hs, enc_hs.transpose(1, 2)), dim=2)  # (N, Td, Te)
+        scores = torch.bmm(dec_hs, enc_hs.transpose(1, 2))  # (N, Td, Te)
+        if lengths is not None:
+            pad = torch.arange(xs.shape[1])[None, :] >= lengths[:, None]  # (N, Te)
+            scores = scores.masked_fill(pad[:, None, :], float("-inf"))
+        weights = torch.softmax(scores, dim=2)  # (N, Td, Te)
         context = torch.bmm(weights, enc_hs)  # (N, T_dec, H)
         return self.dec_affine(torch.cat((context, dec_hs), dim=2))
 
