@@ -276,6 +276,17 @@ def test_sequence_path_and_vocab_order(tmp_path):
     assert vocab.source == str(path.resolve())
 
 
+@pytest.mark.parametrize("end", ["\r\n", "\r"])
+def test_sequence_line_ends_are_read_as_the_books_text_mode_reads_them(tmp_path, end):
+    path, crlf = tmp_path / "unix.txt", tmp_path / "other.txt"
+    path.write_bytes(b"1+2  _3  \n3+4  _7  \n")
+    crlf.write_bytes(path.read_bytes().replace(b"\n", end.encode()))
+    a = sequence.load_data(path, seed=7, return_vocab=True)
+    b = sequence.load_data(crlf, seed=7, return_vocab=True)
+    assert "\r" not in b[2].chars and b[2].chars == a[2].chars
+    np.testing.assert_array_equal(a[0][1], b[0][1])  # the answers end as the book's do
+
+
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [

@@ -255,6 +255,9 @@ def test_eval_seq2seq_has_the_books_signature_and_output(model_class, capsys):
     assert lines[4:6] == ["Q 3+4    ", "T 7   "] and lines[6].startswith("☒ ") and len(lines) == 8
     assert eval_seq2seq(model, xr[[0]], t[[0]], id_to_char) == 1  # verbose=False prints nothing
     assert capsys.readouterr().out == ""
+    for q, c in ((xr[:2], t[[0]]), (xr[[0]], t[:2])):  # it flattened them into one question
+        with pytest.raises(ValueError, match=r"eval_seq2seq scores one question: .* shape \(2,"):
+            eval_seq2seq(model, q, c, id_to_char)
 
 
 def test_eval_seq2seq_on_a_fastlstm_model_equals_its_batched_answer():

@@ -380,3 +380,46 @@ def test_book_attention_seq2seq_weights(book_weights_dir, sequence_dir):
     assert accuracy > 0.95
     weights = model.decoder.attention.weights
     assert weights.shape == (200, ts.shape[1] - 1, xs.shape[1])
+
+
+def test_a_model_class_of_ones_own_never_takes_the_name_of_fastlstms(tmp_path):
+    """The book's model files define their own Rnnlm, AttentionSeq2seq ... on BaseModel."""
+    from fastlstm.models.base import BaseModel, model_class
+
+    fast = F.Rnnlm(30, 8, 6, seed=0)
+    fast.save_params(tmp_path / "fl.npz")
+
+    class Rnnlm(BaseModel):  # as the book's ch06/rnnlm.py with its imports switched
+        def __init__(self):
+            super().__init__()
+            assert self.params is None and self.grads is None  # the book's BaseModel
+            self.params = [np.ones((30, 8), np.float32)]
+            self.grads = [np.zeros((30, 8), np.float32)]
+
+    assert model_class("Rnnlm") is F.Rnnlm
+    F.Rnnlm(30, 8, 6, seed=1).load_params(tmp_path / "fl.npz")  # it was refused
+    assert type(BaseModel.from_checkpoint(tmp_path / "fl.npz")) is F.Rnnlm
+    own = Rnnlm()
+    assert own.config == {}
+    own.save_params(tmp_path / "own.npz")  # it raised AttributeError: _config
+    own.params[0][...] = 0
+    own.load_params(tmp_path / "own.npz")
+    assert (own.params[0] == 1).all()
+    with pytest.raises(CheckpointError, match="records no model class"):
+        BaseModel.from_checkpoint(tmp_path / "own.npz")
+
+
+def test_a_seq2seq_built_as_the_books_subclasses_build_it_runs():
+    """The book's PeekySeq2seq and AttentionSeq2seq set their parts without super().__init__."""
+
+    class Mine(F.Seq2seq):
+        def __init__(self):
+            base = F.Seq2seq(13, 8, 6, seed=0)
+            self.encoder, self.decoder = base.encoder, base.decoder
+            self.softmax = base.softmax
+            self.params, self.grads = base.params, base.grads
+
+    model, same = Mine(), F.Seq2seq(13, 8, 6, seed=0)
+    xs, ts = np.zeros((2, 3), int), np.ones((2, 4), int)
+    assert model.forward(xs, ts) == same.forward(xs, ts)
+    model.backward()

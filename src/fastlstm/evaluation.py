@@ -124,6 +124,12 @@ def eval_seq2seq(model, question, correct, id_to_char, verbose=False, is_reverse
     int
         1 if the greedy answer equals the correct one exactly, else 0.
     """
+    for name, a in (("question", question), ("correct", correct)):
+        if np.ndim(a) > 1 and np.shape(a)[0] != 1:  # the book's loop passes x[[i]]
+            raise ValueError(
+                f"eval_seq2seq scores one question: {name} must be (1, T), got shape "
+                f"{np.shape(a)} (seq2seq_accuracy scores many)"
+            )
     question = id_array(np.asarray(question).reshape(1, -1), "question", 2)
     correct = np.asarray(correct).flatten()
     if correct.size < 2:

@@ -86,7 +86,8 @@ _last_vocab: Vocab | None = None
 
 def _parse_text(text: str, source: str) -> tuple[np.ndarray, np.ndarray, Vocab]:
     """Split lines into question/answer id arrays (book's vocabulary order)."""
-    lines = text.split("\n")
+    # line ends as the book's open(path, 'r') reads them (universal newlines)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while lines and lines[-1] == "":
         lines.pop()
     if not lines:

@@ -143,6 +143,11 @@ def _collect(layers):
     return params, grads
 
 
+def _own(cls) -> bool:
+    """Whether ``cls`` is one of fastlstm's classes."""
+    return cls.__module__.split(".")[0] == "fastlstm"
+
+
 def model_class(name):
     """Return the model class registered under ``name``.
 
@@ -176,7 +181,7 @@ def _check_saved_sizes(path, target, kwargs, meta):
     :func:`_min_param_count` elements; a file whose arguments say otherwise is
     refused before the model (possibly huge) is allocated.
     """
-    if not target.__module__.startswith("fastlstm."):
+    if not _own(target):
         return  # a model of the user's own: its layout is unknown
     sizes = [kwargs.get(k) for k in ("vocab_size", "wordvec_size", "hidden_size")]
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in sizes):
@@ -216,9 +221,15 @@ class BaseModel:
     grads: list
     _config: dict
 
+    def __init__(self):
+        self.params, self.grads = None, None  # as the book's BaseModel
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
+        held = _REGISTRY.get(cls.__name__)
+        # a class of the user's never takes the name of one of fastlstm's (the book's
+        # model files define their own Rnnlm, AttentionSeq2seq ...)
+        if not cls.__name__.startswith("_") and (_own(cls) or held is None or not _own(held)):
             _REGISTRY[cls.__name__] = cls
 
     # ------------------------------------------------------------------ #
@@ -269,8 +280,11 @@ class BaseModel:
 
     @property
     def config(self):
-        """Constructor arguments (without the seed) that rebuild this model; JSON-friendly."""
-        return dict(self._config)
+        """Constructor arguments (without the seed) that rebuild this model; JSON-friendly.
+
+        Empty for a model class of one's own that does not record them.
+        """
+        return dict(self.__dict__.get("_config") or {})
 
     def _set_config(self, **kwargs):
         cfg = {}
@@ -313,16 +327,21 @@ class BaseModel:
         path = Path(type(self).__name__ + ".pkl") if path is None else Path(path)
         if path.suffix.lower() == ".pkl":
             return io.write_book_pkl(self.params, path)
+        name = type(self).__name__
+        rebuilds = _REGISTRY.get(name) is type(self) and "_config" in self.__dict__
         return io.save_params(
-            self.params, path, model_class=type(self).__name__, model_kwargs=self.config
+            self.params,
+            path,
+            model_class=name if rebuilds else None,
+            model_kwargs=self.config if rebuilds else None,
         )
 
     def load_params(self, path=None):
         """Load parameters into the model, in place, from either file format.
 
         The format is read from the file's content, not its name: fastlstm's
-        ``.npz`` (also under a ``.pkl`` name, as :meth:`save_params` writes by
-        default) or the book's pickle, read without running anything from it.
+        ``.npz`` (under any name) or the book's pickle (what :meth:`save_params`
+        writes by default), read without running anything from it.
 
         Parameters
         ----------

@@ -335,6 +335,7 @@ class Seq2seq(BaseModel):
 
     _decoder_class = Decoder
     _encoder_class = Encoder
+    _pad_id = None  # for subclasses that build their parts themselves, as the book's do
 
     def __init__(
         self, vocab_size, wordvec_size, hidden_size, *, seed=None, dtype=np.float32, pad_id=None
