@@ -44,6 +44,13 @@ def test_atomic_write_replaces_file(tmp_path):
     assert _no_temp_files(tmp_path)
 
 
+def test_atomic_write_to_a_directory_names_it(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"cannot write .*d: it is a directory"):
+        fio.atomic_write(tmp_path / "d", lambda f: f.write(b"x"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
 def test_atomic_write_crash_keeps_old_file(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"old")

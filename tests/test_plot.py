@@ -130,3 +130,33 @@ def test_accuracy_is_labelled_in_percent():
 
 def test_plot_curve_percent_writes_a_png(tmp_path):
     _image(plot_curve([0.2, 0.8], tmp_path / "acc.png", x=[1, 2], percent=True, ylim=(0, 1)))
+
+
+def test_a_point_with_no_neighbour_is_marked_and_one_epoch_has_integer_ticks():
+    """One evaluation (an epoch of <= 20 iterations), or points between NaNs: no line to draw."""
+    from fastlstm.plot import _curve_figure, _series
+
+    def marker(values, x=None):
+        fig = _curve_figure({None: _series(values)}, x, "epoch", "", None, None, None, False)
+        fig.canvas.draw()
+        return fig.axes[0]
+
+    ax = marker([2.5], _series([1]))
+    assert ax.lines[0].get_marker() == "o"
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert 1 in ticks and all(float(t).is_integer() for t in ticks), ticks
+    assert marker([1.0, np.nan, 2.0]).lines[0].get_marker() == "o"
+    assert marker([1.0, 2.0, 3.0]).lines[0].get_marker() in (None, "None", "")
+    with pytest.warns(UserWarning, match="no finite value to plot"):
+        marker([np.nan, np.inf])
+
+
+def test_plot_paths_must_be_png_and_values_may_be_any_iterable(tmp_path):
+    with pytest.raises(ValueError, match=r"the path must end in \.png, got .*loss\.pdf"):
+        plot_curve([1.0, 2.0], tmp_path / "loss.pdf")
+    assert not (tmp_path / "loss.pdf").exists()
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"d\.png: it is a directory"):
+        plot_curve([1.0, 2.0], tmp_path / "d.png")
+    path = plot_curve((v for v in [1.0, 2.0]), tmp_path / "g.png", ylim=np.array([0.0, 3.0]))
+    assert path.read_bytes()[:8] == PNG_MAGIC

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io as _stdio
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def _new_figure(figsize):
 
 def _save(fig, path) -> Path:
     path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"the plots are PNG files: the path must end in .png, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = _stdio.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
@@ -47,6 +50,8 @@ def _save(fig, path) -> Path:
 
 
 def _series(values, name="values") -> np.ndarray:
+    if not isinstance(values, np.ndarray | Sequence):  # an iterator, a generator, a deque
+        values = list(values)
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of numbers, got shape {arr.shape}")
@@ -103,8 +108,8 @@ def plot_curve(
     Raises
     ------
     ValueError
-        If a curve is empty or not one-dimensional, ``x`` does not match it, or
-        ``ylim`` is not a pair.
+        If a curve is empty or not one-dimensional, ``x`` does not match it,
+        ``ylim`` is not a pair, or ``path`` does not end in ``.png``.
     """
     if isinstance(values, Mapping):
         if not values:
@@ -112,7 +117,7 @@ def plot_curve(
         curves = {str(k): _series(v, f"values[{k!r}]") for k, v in values.items()}
     else:
         curves = {None: _series(values)}
-    if ylim is not None and (not isinstance(ylim, Sequence) or len(ylim) != 2):
+    if ylim is not None and np.shape(ylim) != (2,):
         raise ValueError(f"ylim must be a pair (bottom, top), got {ylim!r}")
     xs = None if x is None else _series(x, "x")
 
@@ -135,9 +140,20 @@ def _curve_figure(curves, xs, xlabel, ylabel, title, ylim, marker, percent):
         else:
             raise ValueError(f"x has {len(xs)} points but the curve has {len(ys)}")
         whole = whole and bool(np.all(np.asarray(xx) == np.round(xx)))
-        ax.plot(xx, ys, marker=marker, label=label)
+        finite = np.isfinite(ys)
+        if not finite.any():
+            warnings.warn(
+                f"curve {label or ''}: no finite value to plot", UserWarning, stacklevel=3
+            )
+        # a point with no finite neighbour draws no line: mark the points then
+        alone = finite & ~np.r_[False, finite[:-1]] & ~np.r_[finite[1:], False]
+        ax.plot(xx, ys, marker=marker or ("o" if alone.any() else None), label=label)
     if whole:  # epochs and evaluation counts: no 1.5 ticks
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        lo, hi = ax.get_xlim()
+        if hi - lo < 2:  # one abscissa: room for integer ticks around it
+            mid = round((lo + hi) / 2)
+            ax.set_xlim(mid - 1, mid + 1)
     if percent:
         ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     if ylim is not None:

@@ -175,12 +175,15 @@ def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
     Raises
     ------
     OSError
-        If writing fails (e.g. a full disk); the message names ``path``.
+        If writing fails (e.g. a full disk); the message names ``path``
+        (``IsADirectoryError`` if ``path`` is a directory).
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a directory, not a file")
     try:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
