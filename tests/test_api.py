@@ -382,6 +382,27 @@ def test_ctrl_c_between_two_epochs_saves_and_resumes_exactly(tmp_path, date_file
     assert_same_params(straight.best_path, resumed.best_path)
 
 
+def test_a_second_interrupt_while_the_curves_are_written_keeps_the_run(
+    tmp_path, date_file, monkeypatch
+):
+    """The checkpoint is saved before the curves: interrupted again there, the run is kept."""
+    kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}
+    earlier = fastlstm.train("peeky", epochs=1, out=tmp_path / "a", **kw)
+    assert fastlstm.last_run() is earlier
+    interrupt_at(monkeypatch, 3)
+
+    def second_interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "write_plots", second_interrupt)
+    with pytest.raises(TrainingInterrupted) as info:
+        fastlstm.train("peeky", epochs=2, out=tmp_path / "b", **kw)
+    exc = info.value
+    assert exc.saved and "the curves were not written: interrupted again" in exc.message
+    assert fastlstm.last_run() is exc.run and exc.run.out == tmp_path / "b"
+    assert (tmp_path / "b" / "last.ckpt.npz").is_file()
+
+
 def test_sigterm_saves_releases_the_lock_and_resumes_exactly(tmp_path, date_file, monkeypatch):
     """SIGTERM (schedulers, ``docker stop``, ``timeout``) takes Ctrl-C's path."""
     kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}
@@ -395,6 +416,7 @@ def test_sigterm_saves_releases_the_lock_and_resumes_exactly(tmp_path, date_file
         assert calls[0] == 3 and not seen  # stopped at once, by fastlstm's handler
         exc = info.value
         assert exc.saved and "in epoch 1 after iteration 3" in exc.message
+        assert exc.run.best is None and repr(exc.run).endswith("best=None, interrupted)")
         assert f"--resume {tmp_path / 'b' / 'last.ckpt.npz'}" in exc.message
         assert not (tmp_path / "b" / LOCK_FILE).exists()
         signal.raise_signal(signal.SIGTERM)  # the previous handler is back
@@ -750,3 +772,29 @@ def test_a_diverging_run_says_so(tmp_path, tiny_ptb):
     ):
         fastlstm.train("rnnlm", data_dir=tiny_ptb, out=tmp_path / "d", epochs=1, lr=1e30,
                        max_grad=0, **TINY_LM, **QUIET)  # fmt: skip
+
+
+def test_a_validation_perplexity_past_float64_stops_the_run_as_diverged(
+    tmp_path, tiny_ptb, monkeypatch
+):
+    """A mean loss above 709 gives perplexity inf: a diverged run, not a finished one."""
+    kw = {"data_dir": tiny_ptb, "seed": 5, **TINY_LM, **QUIET}
+    monkeypatch.setattr(session.LMSession, "evaluate_epoch", lambda self: float("inf"))
+    with pytest.raises(RunError, match=r"diverged in epoch 1 \(the validation perplexity is inf"):
+        fastlstm.train("rnnlm", epochs=2, out=tmp_path / "r", **kw)
+    assert not (tmp_path / "r" / "best.npz").exists()
+
+
+def test_summary_json_is_strict_json(tmp_path, tiny_ptb):
+    import json
+
+    from fastlstm.api._util import write_json
+
+    run = fastlstm.train("rnnlm", epochs=1, out=tmp_path / "r", data_dir=tiny_ptb, **TINY_LM,
+                         **QUIET)  # fmt: skip
+    run.summary["val_perplexity"] = [float("inf"), float("nan"), 2.0]
+    write_json(tmp_path / "s.json", run.summary)
+    text = (tmp_path / "s.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c))["val_perplexity"] == [
+        None, None, 2.0,
+    ]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shlex
 import sys
@@ -165,18 +166,20 @@ def continue_with(name: str, out: Path) -> str:
 
 
 def json_safe(value):
-    """JSON-friendly copy (numpy scalars to Python)."""
+    """JSON-friendly copy: numpy scalars to Python, inf and NaN to None (strict JSON)."""
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
 def write_json(path: Path, data: dict) -> None:
-    text = json.dumps(json_safe(data), indent=2) + "\n"
+    text = json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n"
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 

@@ -106,12 +106,7 @@ class _Session(engine.Callback):
                 stop=stop,
             )
         except NonFiniteScores as exc:
-            self.close_bar()
-            raise RunError(
-                f"training diverged in epoch {self.epoch + 1} ({exc}): lower the learning rate "
-                "(--lr, lr=) or clip the gradients (--max-grad, max_grad=); the last "
-                "checkpoint, if any, is from before"
-            ) from None
+            raise self.diverged(str(exc)) from None
         if where is None:
             return None
         if where.iteration is None:
@@ -139,9 +134,20 @@ class _Session(engine.Callback):
     def on_batch_end(self, epoch, iteration, loss):
         self.bar.update(1)
 
+    def diverged(self, why: str) -> RunError:
+        """The error that ends a diverged run (nothing of the epoch is saved)."""
+        self.close_bar()
+        return RunError(
+            f"training diverged in epoch {self.epoch + 1} ({why}): lower the learning rate "
+            "(--lr, lr=) or clip the gradients (--max-grad, max_grad=); the last "
+            "checkpoint, if any, is from before"
+        )
+
     def on_epoch_end(self, epoch):
         self.close_bar()
         metric = self.evaluate_epoch()
+        if not math.isfinite(metric):  # a perplexity past float64: a mean loss above 709
+            raise self.diverged(f"the validation {self.metric} is {metric}")
         improved = self.record(metric)
         self.say(self.epoch_line(epoch, metric, improved, time.perf_counter() - self.t0))
         self.save(epoch + 1, improved)
@@ -196,12 +202,16 @@ class _Session(engine.Callback):
                 f"{self.spec['class']} from the middle of an epoch would not be exact); "
                 f"the earlier run in {self.out} is left as it was",
             )
-        write_plots(self, self.out)
+        try:
+            write_plots(self, self.out)
+            curves = f" and the curves so far in {self.out}"
+        except KeyboardInterrupt:  # interrupted again: the checkpoint is saved, keep the run
+            curves = " (the curves were not written: interrupted again)"
         resume = u.continue_with(self.name, self.out)
         if saved:
             message = (
                 f"interrupted {saved}: saved a resumable checkpoint in "
-                f"{self.out / LAST_FILE} and the curves so far in {self.out}\n"
+                f"{self.out / LAST_FILE}{curves}\n"
                 f"continue with: {resume}"
             )
         else:
@@ -395,6 +405,7 @@ class LMSession(_Session):
         }
 
     curve, postfix, postfix_format = "train_ppl", "ppl", "%.2f"
+    metric = "perplexity"
     transform = staticmethod(engine.perplexity_of)  # a function, not a method
 
     def iterations(self) -> int:
@@ -590,6 +601,7 @@ class SeqSession(_Session):
         return True
 
     curve, transform, postfix, postfix_format = "loss", None, "loss", "%.3f"
+    metric = "accuracy"
 
     def iterations(self) -> int:
         return len(self.x_train) // self.cfg["batch_size"]

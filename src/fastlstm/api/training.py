@@ -97,8 +97,9 @@ class Run:
         The output folder.
     config : dict
         Every setting of the run (book defaults filled in).
-    best : float
-        Best validation perplexity or test accuracy.
+    best : float or None
+        Best validation perplexity or test accuracy; None before the first
+        epoch was evaluated (a run interrupted in its first epoch).
     summary : dict
         The numbers written to ``summary.json``.
     interrupted : bool
@@ -116,7 +117,7 @@ class Run:
     history: dict
     out: Path
     config: dict
-    best: float
+    best: float | None
     summary: dict = field(default_factory=dict)
     interrupted: bool = False
     sample: Any = field(default=None, repr=False)  # (x, t, chars, reverse) for the attention map
@@ -127,7 +128,7 @@ class Run:
         state = ", interrupted" if self.interrupted else ""
         return (
             f"Run({self.name!r}, out={str(self.out)!r}, epochs={len(curve)}, "
-            f"best={self.best:.6g}{state})"
+            f"best={'None' if self.best is None else format(self.best, '.6g')}{state})"
         )
 
     @property
@@ -526,6 +527,11 @@ def _run(session, ckpt, resume) -> Run:
     return run
 
 
+def _evaluated(history) -> bool:
+    """Whether an epoch was evaluated (before, ``best`` is a placeholder: -1 or inf)."""
+    return bool(history.get("accuracy") or history.get("val_ppl"))
+
+
 def _run_of(session, interrupted: bool = False) -> Run:
     """The :class:`Run` of a session (trained, or stopped by Ctrl-C)."""
     return Run(
@@ -534,7 +540,7 @@ def _run_of(session, interrupted: bool = False) -> Run:
         history=session.history,
         out=session.out,
         config=dict(session.cfg),
-        best=session.best,
+        best=session.best if _evaluated(session.history) else None,
         interrupted=interrupted,
         sample=session.sample,
         iterations_per_epoch=session.iterations_per_epoch,
