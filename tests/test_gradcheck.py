@@ -474,6 +474,17 @@ def test_settings_that_would_check_nothing_are_refused(kw, exc, match):
         gradcheck(layer, np.ones((2, 3)), **kw)
 
 
+def test_an_object_that_is_no_layer_is_refused_by_name():
+    class ForwardOnly:
+        def forward(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="needs a layer or model .*NoneType has no forward"):
+        gradcheck(None, np.ones(3))
+    with pytest.raises(TypeError, match="ForwardOnly has no backward, params, grads"):
+        gradcheck(ForwardOnly(), np.ones(3))
+
+
 def test_an_empty_batch_is_refused_not_passed():
     """A wrong backward would pass on a batch without elements: nothing is compared."""
     from fastlstm.layers import TimeLSTM

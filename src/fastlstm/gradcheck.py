@@ -265,7 +265,9 @@ def gradcheck(
         ``directions``, ``rel_floor`` or ``floor`` is negative, or ``forward``
         returns no values (an empty batch: nothing to check).
     TypeError
-        If a setting has another type, or the parameters are not float64.
+        If ``obj`` is not a layer or model (``forward``, ``backward``,
+        ``params`` and ``grads``), a setting has another type, or the
+        parameters are not float64.
 
     Notes
     -----
@@ -278,6 +280,12 @@ def gradcheck(
     gradients both times (see the module docstring).
     """
     _check_settings(eps, max_elements, directions, rel_floor, floor)
+    missing = [a for a in ("forward", "backward", "params", "grads") if not hasattr(obj, a)]
+    if missing:
+        raise TypeError(
+            f"gradcheck needs a layer or model (forward, backward, params, grads); "
+            f"{type(obj).__name__} has no {', '.join(missing)}"
+        )
     checker = _Checker(obj, inputs, eps, np.random.default_rng(seed), max_elements, directions)
     measured = [
         (label, checker.differences(array, a), a, again)
