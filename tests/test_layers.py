@@ -885,3 +885,15 @@ def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype, monkeypatch):
         p_ref *= 0.5
     np.testing.assert_allclose(fast.forward(xs[0]), ref.forward(xs[0]), **tol)
     assert len(calls) == 2
+
+
+def test_the_functions_match_the_reference_and_a_scalar_stays_a_scalar():
+    """``fastlstm.functions`` as ``reference.functions``; a scalar gives a NumPy scalar, as the book's."""
+    import fastlstm.functions as FF
+    import reference.functions as RF
+
+    x = np.array([[-30.0, -2.0, 0.0], [3.0, 20.0, 40.0]])
+    np.testing.assert_allclose(FF.sigmoid(x), RF.sigmoid(x), rtol=1e-15)
+    np.testing.assert_allclose(FF.softmax(x), RF.softmax(x), rtol=1e-15)
+    scalar = FF.sigmoid(0.5)  # it was a 0-d array
+    assert isinstance(scalar, np.float64) and scalar == 1 / (1 + np.exp(-0.5))

@@ -230,6 +230,8 @@ def test_clip_grads_scales_and_validates():
         optim.clip_grads(g, 0.0)
     with pytest.raises(TypeError, match="grads"):
         optim.clip_grads(np.zeros(3), 1.0)
+    with pytest.raises(TypeError, match="max_norm must be a positive number, got '2'"):
+        optim.clip_grads(g, "2")  # it was read as 2.0
 
 
 # -- unique_params -----------------------------------------------------------

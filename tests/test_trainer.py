@@ -197,6 +197,13 @@ def test_trainer_validates():
         Trainer(object(), optim.SGD())
     with pytest.raises(ValueError, match="nothing to plot"):
         trainer.plot()
+    # each was accepted, or failed on something else
+    with pytest.raises(TypeError, match="max_grad must be a positive number or None, got '5'"):
+        trainer.fit(x, t, max_grad="5")
+    with pytest.raises(TypeError, match="x and t must be arrays of samples, got 3 and 4"):
+        trainer.fit(3, 4)
+    with pytest.raises(TypeError, match="progress must be True or False, got 'no'"):
+        Trainer(SoftmaxRegression(2, 3), optim.SGD(), progress="no")
 
 
 def test_trainer_plot_writes_png(tmp_path):

@@ -77,6 +77,13 @@ def check_int(value, name, lo=None, hi=None):
     return value
 
 
+def check_flag(name: str, value, none_ok: bool = False) -> None:
+    """TypeError unless ``value`` is a bool (or None if ``none_ok``): ``'False'`` is not false."""
+    if (value is None and none_ok) or isinstance(value, (bool, np.bool_)):
+        return
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def check_real(value, name, lowest=None):
     """Return ``value`` as a finite ``float``, above 0 (``lowest='positive'``) or at least 0 (``0``).
 
@@ -252,11 +259,15 @@ def max_grad(value):
 
     Raises
     ------
+    TypeError
+        If ``value`` is not a real number (a ``str`` is not).
     ValueError
         If ``value`` is not positive (NaN is not).
     """
     if value is None:
         return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"max_grad must be a positive number or None, got {value!r}")
     value = float(value)
     if not value > 0:
         raise ValueError(f"max_grad must be positive or None, got {value}")

@@ -15,8 +15,9 @@ def sigmoid(x):
 
     Returns
     -------
-    ndarray
-        Same shape as ``x``, float32 or wider.
+    ndarray or numpy scalar
+        Same shape as ``x``, float32 or wider (a NumPy scalar for a scalar
+        ``x``, as the book's).
     """
     x = np.asarray(x)
     out = np.empty_like(x, dtype=np.result_type(x.dtype, np.float32))
@@ -24,7 +25,7 @@ def sigmoid(x):
     out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
     e = np.exp(x[~pos])
     out[~pos] = e / (1.0 + e)
-    return out
+    return out[()] if out.ndim == 0 else out
 
 
 def softmax(x):

@@ -29,6 +29,7 @@ saved and restored with ``state_dict()`` / ``load_state_dict()``.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import weakref
 from collections import OrderedDict
@@ -483,6 +484,8 @@ def clip_grads(grads, max_norm):
     """
     if not isinstance(grads, (list, tuple)):
         raise TypeError(f"grads must be a list of arrays, got {type(grads).__name__}")
+    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm must be a positive number, got {max_norm!r}")
     max_norm = float(max_norm)
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")

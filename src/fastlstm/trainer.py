@@ -127,6 +127,7 @@ class _BaseTrainer:
             raise TypeError("optimizer has no method 'update(params, grads)'")
         self.model = model
         self.optimizer = optimizer
+        _v.check_flag("progress", progress)
         self.progress = bool(progress)
         self.eval_interval = None
         self.current_epoch = 0
@@ -278,6 +279,8 @@ class Trainer(_BaseTrainer):
             with an ``on_epoch_end(trainer, epoch)`` method work too.  If a
             callback returns True, training stops after that epoch.
         """
+        if np.ndim(x) == 0 or np.ndim(t) == 0:
+            raise TypeError(f"x and t must be arrays of samples, got {x!r} and {t!r}")
         x = np.asarray(x)
         t = np.asarray(t)
         if len(x) != len(t):

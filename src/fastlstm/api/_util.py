@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fastlstm import _notebook, config
+from fastlstm._validate import check_flag  # noqa: F401  (the API's checks use it from here)
 from fastlstm.api.specs import LAST_FILE, RunError
 from fastlstm.io import atomic_write
 
@@ -200,13 +201,6 @@ def existing_file(path, what: str) -> Path:
     if not p.is_file():
         raise RunError(f"{what} is not a file: {path}")
     return p
-
-
-def check_flag(name: str, value, none_ok: bool = False) -> None:
-    """TypeError unless ``value`` is a bool (or None if ``none_ok``): ``'False'`` is not false."""
-    if (value is None and none_ok) or isinstance(value, (bool, np.bool_)):
-        return
-    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def as_path(path, what: str) -> Path:
