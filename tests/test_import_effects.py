@@ -77,3 +77,51 @@ def test_import_and_kernels_leave_environment_and_blas_threads():
         assert out["after_import"] == 3, out
         assert out["after_use"] == 3, out
         assert out["inside"] == 1, out  # kernels run with single-threaded BLAS
+
+
+_FORK_SCRIPT = textwrap.dedent(
+    """
+    import json, os
+    from numba.np.ufunc import parallel
+
+    seen = []
+    real = parallel._launch_threads
+
+    def recording():  # what the OpenMP runtime reads when the pool starts
+        if not parallel._is_initialized:
+            seen.append(os.environ.get("OMP_WAIT_POLICY"))
+        return real()
+
+    parallel._launch_threads = recording
+    import numpy as np
+    import fastlstm.layers as FL
+
+    started_by_import = parallel._is_initialized
+    rng = np.random.default_rng(0)
+    affine = FL.TimeAffine(rng.standard_normal((700, 700)), np.zeros(700))
+    x = rng.standard_normal((4, 100, 700))
+    pid = os.fork()  # multiprocessing's default start on Linux
+    if pid == 0:
+        affine.forward(x)  # the parallel build, in the child
+        os._exit(0 if parallel._is_initialized else 3)
+    _, status = os.waitpid(pid, 0)
+    affine.forward(x)  # and in the parent
+    print(json.dumps(dict(started_by_import=started_by_import, child=os.waitstatus_to_exitcode(status),
+                          seen=seen, after=os.environ.get("OMP_WAIT_POLICY"))))
+    """
+)
+
+
+def test_import_starts_no_threads_so_a_forked_child_runs_the_kernels():
+    """GNU OpenMP kills a child forked after its threads started: importing must not start them."""
+    if not hasattr(os, "fork"):
+        return
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",)}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    proc = subprocess.run(
+        [sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["started_by_import"] is False and out["child"] == 0, (out, proc.stderr)
+    assert out["seen"] == ["PASSIVE"] and out["after"] is None, out  # idle threads sleep

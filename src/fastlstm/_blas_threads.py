@@ -5,8 +5,8 @@ OpenBLAS, through ``np.dot`` in compiled code) call it from inside ``prange``
 on disjoint blocks, with BLAS set to one thread for the duration of the kernel
 call and set back afterwards (:class:`BlasScoped`): two thread pools spinning
 against each other on a small machine cost far more than they gain.  numba's
-own OpenMP pool is started at import with idle threads sleeping
-(:func:`_start_threads_passive`).  Importing fastlstm changes neither the
+own OpenMP pool starts, with idle threads sleeping, when a parallel kernel is
+first compiled, loaded or run (:func:`_start_threads_passive`).  Importing fastlstm changes neither the
 environment nor SciPy's BLAS thread count.
 """
 
@@ -116,27 +116,42 @@ class BlasScoped:
 
 
 def _start_threads_passive(parallel: bool) -> None:
-    """Start numba's thread pool with ``OMP_WAIT_POLICY=PASSIVE`` for OpenMP
-    read at that moment only, then restore the environment.
+    """Have numba's thread pool start with ``OMP_WAIT_POLICY=PASSIVE`` for OpenMP,
+    read at that moment only, the environment restored afterwards.
 
     Idle OpenMP threads then sleep instead of spinning: the per-time-step
     parallel regions are long enough that the wake-up cost is small, and
     spinning threads starve other work (BLAS, other processes) on a machine
-    with few cores (3-4x slower LSTM steps on a busy 2-core machine).  Nothing
-    is done when ``OMP_WAIT_POLICY`` is set (yours wins) or the pool is
-    already running, or when ``parallel`` is False (no parallel kernels).
+    with few cores (3-4x slower LSTM steps on a busy 2-core machine).
+
+    The pool is not started here: numba starts it when a parallel kernel is
+    first compiled, loaded or run (or its thread count set), and this wraps
+    that start.  So importing fastlstm starts no OpenMP threads, and a process
+    forked before any parallel kernel ran (``multiprocessing``'s default on
+    Linux) can use the kernels; GNU OpenMP cannot continue in a child forked
+    after its threads started (use the ``'spawn'`` or ``'forkserver'`` start
+    method then).  Nothing is done when ``OMP_WAIT_POLICY`` is set (yours
+    wins), or when ``parallel`` is False (no parallel kernels).
     """
-    if not parallel or "OMP_WAIT_POLICY" in os.environ:
+    if not parallel:
         return
     try:
         from numba.np.ufunc import parallel as _parallel
 
-        if _parallel._is_initialized:
+        launch = _parallel._launch_threads
+        if getattr(launch, "_fastlstm_passive", False):
             return
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        try:
-            _parallel._launch_threads()
-        finally:
-            os.environ.pop("OMP_WAIT_POLICY", None)
+
+        def launch_passive():
+            if _parallel._is_initialized or "OMP_WAIT_POLICY" in os.environ:
+                return launch()
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            try:
+                return launch()
+            finally:
+                os.environ.pop("OMP_WAIT_POLICY", None)
+
+        launch_passive._fastlstm_passive = True
+        _parallel._launch_threads = launch_passive  # numba looks it up at each start
     except Exception:  # pragma: no cover - numba internals changed: keep the default
-        os.environ.pop("OMP_WAIT_POLICY", None)
+        pass

@@ -115,7 +115,7 @@ _PARALLEL_OPTS = _ParallelOptions(
 )
 
 
-# numba's OpenMP pool starts now, with idle threads sleeping
+# numba's OpenMP pool will start with idle threads sleeping (at its first use, not now)
 _start_threads_passive(PARALLEL)
 
 
