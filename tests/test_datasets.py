@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fastlstm import config
 from fastlstm.datasets import ptb, sequence
 
 
@@ -335,6 +336,38 @@ def test_sequence_offline_falls_back_to_generator(no_data, name, q_width, a_widt
     assert xt.shape == (5000, q_width) and tt.shape == (5000, a_width)
     assert vocab.source.startswith("generated")
     assert not (no_data / "sequence" / name).exists()
+
+
+@pytest.mark.parametrize("cache", ["unusable", "none"])
+def test_data_load_without_a_usable_cache(no_data, monkeypatch, tmp_path, cache):
+    """A read-only home (or none): the data are read or generated, the cache only skipped."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.delenv("FASTLSTM_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    if cache == "none":
+        monkeypatch.setattr(config, "user_cache_dir", lambda: None)
+    else:  # ~/.cache cannot be made (not even as root)
+        monkeypatch.setenv("HOME", str(blocked / "home"))
+    with pytest.warns(UserWarning, match="make_date"):  # it raised a PermissionError
+        (x, _), _ = sequence.load_data("date.txt")
+    assert x.shape == (45000, 29)
+    _write_ptb(tmp_path / "data", "a b c\nb c\n", "a b\n", "c a\n")
+    monkeypatch.setenv("FASTLSTM_DATA", str(tmp_path / "data"))
+    corpus, word_to_id, _ = ptb.load_data("train")  # the parsed copy is not cached: no error
+    assert len(corpus) == 7 and len(word_to_id) == 4
+    with pytest.raises(FileNotFoundError, match="FASTLSTM_CACHE"):
+        monkeypatch.delenv("FASTLSTM_DATA")
+        ptb.load_data("train")
+
+
+def test_a_cache_that_cannot_be_made_names_fastlstm_cache(monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "a-file"))
+    with pytest.raises(
+        OSError, match=r"cannot create the cache folder .*a-file .*set FASTLSTM_CACHE"
+    ):
+        config.cache_dir()
 
 
 # --------------------------------------------------------------------------- #

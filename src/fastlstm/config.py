@@ -129,10 +129,20 @@ def user_cache_dir() -> Path | None:
     return None if home is None else home / ".cache" / "fastlstm"
 
 
-def cache_dir() -> Path:
-    """Return (and create) the cache directory.
+def cache_path() -> Path | None:
+    """The cache directory, not created: ``FASTLSTM_CACHE`` if set, else :func:`user_cache_dir`.
 
-    ``FASTLSTM_CACHE`` if set, else :func:`user_cache_dir`.
+    Returns
+    -------
+    pathlib.Path or None
+        The directory; None if ``FASTLSTM_CACHE`` is unset and there is no home folder.
+    """
+    value = os.environ.get("FASTLSTM_CACHE", "").strip()
+    return Path(value).expanduser() if value else user_cache_dir()
+
+
+def cache_dir() -> Path:
+    """Return (and create) the cache directory, :func:`cache_path`.
 
     Returns
     -------
@@ -142,16 +152,20 @@ def cache_dir() -> Path:
     Raises
     ------
     OSError
-        If ``FASTLSTM_CACHE`` is unset and there is no home folder.
+        If there is no cache directory (no home folder, ``FASTLSTM_CACHE``
+        unset) or it cannot be created (read-only, a file of that name); the
+        message names ``FASTLSTM_CACHE``.
     """
-    value = os.environ.get("FASTLSTM_CACHE")
-    if value:
-        path = Path(value).expanduser()
-    else:
-        path = user_cache_dir()
-        if path is None:
-            raise OSError("no home folder for the cache: set FASTLSTM_CACHE")
-    path.mkdir(parents=True, exist_ok=True)
+    path = cache_path()
+    if path is None:
+        raise OSError("no home folder for the cache: set FASTLSTM_CACHE")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(
+            f"cannot create the cache folder {path} ({exc.strerror or exc}): set "
+            "FASTLSTM_CACHE to a writable folder"
+        ) from None
     return path
 
 

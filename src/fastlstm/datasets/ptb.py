@@ -53,8 +53,14 @@ def _download(url: str, dest: Path) -> Path:
     return _fetch.fetch(url, dest)
 
 
-def _cache_root() -> Path:
-    path = config.cache_dir() / "ptb"
+def _cache_root() -> Path | None:
+    """``ptb/`` in the cache, not created (None without one)."""
+    root = config.cache_path()
+    return None if root is None else root / "ptb"
+
+
+def _make_cache_root() -> Path:
+    path = config.cache_dir() / "ptb"  # raises OSError naming FASTLSTM_CACHE
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -66,7 +72,8 @@ def _searched(cache: Path) -> list[str]:
     root = config.data_dir()  # raises for a FASTLSTM_DATA that is no folder or empty
     first = "FASTLSTM_DATA (not set)" if root is None else f"{root / 'ptb'} (from FASTLSTM_DATA)"
     book = [f"{f} (the book's dataset folder)" for f in book_dataset_folders()]
-    return [first, *book, f"{cache} (the cache; FASTLSTM_CACHE moves it)"]
+    where = "none: no home folder" if cache is None else cache
+    return [first, *book, f"{where} (the cache; FASTLSTM_CACHE moves it)"]
 
 
 def _missing_message(name: str, cache: Path, err: BaseException | None) -> str:
@@ -90,12 +97,13 @@ def _find_source(name: str) -> Path:
         if (folder / name).is_file():
             return folder / name
     cache = _cache_root()
-    path = cache / name
-    if path.is_file():
-        return path
-    log.info("downloading %s%s to %s", URL_BASE, name, path)
+    if cache is not None and (cache / name).is_file():
+        return cache / name
     # no network: fails within _fetch.PROBE_TIMEOUT seconds, not a download timeout
     try:
+        cache = _make_cache_root()
+        path = cache / name
+        log.info("downloading %s%s to %s", URL_BASE, name, path)
         _download(URL_BASE + name, path)
     except (OSError, ValueError) as exc:
         raise FileNotFoundError(_missing_message(name, cache, exc)) from exc
@@ -157,16 +165,18 @@ def _load_cached(path: Path) -> dict[str, np.ndarray] | None:
 
 def _corpora() -> dict[str, np.ndarray]:
     paths = {split: _find_source(FILES[split]) for split in _SPLITS}
-    cache = _cache_root() / f"ptb-corpus-{_cache_key(paths)}.npz"
-    if cache.is_file():
+    root = _cache_root()
+    cache = None if root is None else root / f"ptb-corpus-{_cache_key(paths)}.npz"
+    if cache is not None and cache.is_file():
         data = _load_cached(cache)
         if data is not None:
             return data
     data = _build(paths)
     try:
+        cache = _make_cache_root() / f"ptb-corpus-{_cache_key(paths)}.npz"
         fio.atomic_write(cache, lambda f: np.savez(f, **data))
-    except OSError as exc:  # a read-only cache only costs speed
-        log.warning("could not write PTB cache %s: %s", cache, exc)
+    except OSError as exc:  # no or a read-only cache only costs speed
+        log.warning("could not write the PTB cache: %s", exc)
     return data
 
 

@@ -234,16 +234,19 @@ def _locate(file_name: str | os.PathLike) -> Path | None:
         for folder in book:
             if (folder / name).is_file():
                 return folder / name
-        cache = config.cache_dir() / "sequence"
-        path = cache / name
-        if path.is_file():
-            return path
+        root = config.cache_path()
+        cache = None if root is None else root / "sequence"
+        if cache is not None and (cache / name).is_file():
+            return cache / name
         try:
+            cache = config.cache_dir() / "sequence"  # raises OSError naming FASTLSTM_CACHE
             cache.mkdir(parents=True, exist_ok=True)
+            path = cache / name
             log.info("downloading %s%s to %s", URL_BASE, name, path)
             _download(URL_BASE + name, path)
         except (OSError, ValueError) as exc:
-            looked = "; ".join([_data_folder_text(), *(str(f) for f in book), str(cache)])
+            mine = "the cache (none: no home folder)" if cache is None else str(cache)
+            looked = "; ".join([_data_folder_text(), *(str(f) for f in book), mine])
             if config.data_dir() is not None:
                 raise FileNotFoundError(
                     f"{name} not found (looked in: {looked}) and not downloaded ({exc}). "
@@ -255,7 +258,8 @@ def _locate(file_name: str | os.PathLike) -> Path | None:
                 f"{name} not found (looked in: {looked}) and not "
                 f"downloaded ({exc}); using {maker}(n={_BOOK_SIZE}, seed={GENERATED_SEED}) "
                 "instead: same format, different data than the book's. To use the book's "
-                f"file, put it in {cache}, or in DIR/sequence/ and export FASTLSTM_DATA=DIR",
+                f"file, put it in {'' if cache is None else f'{cache}, or in '}DIR/sequence/ "
+                "and export FASTLSTM_DATA=DIR",
                 UserWarning,
             )
             return None
@@ -265,7 +269,7 @@ def _locate(file_name: str | os.PathLike) -> Path | None:
         raise FileNotFoundError(
             f"no such data file: {name!r} (relative to {Path.cwd()}). Give the path of a "
             f"file, or one of {BOOK_FILES} (looked up in {_data_folder_text()}, then in "
-            f"{config.cache_dir() / 'sequence'})"
+            f"the cache {config.cache_path() or '(none: no home folder)'})"
         )
     return path
 
