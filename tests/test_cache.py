@@ -173,6 +173,27 @@ def test_well_formed_but_wrong_entry_is_recompiled(tmp_path):
     _corrupt_runs(tmp_path, rewrite, "*.nbc")
 
 
+def test_a_threading_layer_that_cannot_load_keeps_the_cache(tmp_path):
+    """numba cannot start its threads (a layer that is not installed): not a corrupt entry."""
+    import importlib.util
+
+    if importlib.util.find_spec("tbb") is not None:
+        pytest.skip("tbb is installed: the threading layer loads")
+    cache = tmp_path / "cache"
+    first = _run(cache)
+    before = {p: p.read_bytes() for p in _entries(cache, "*.nb*")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
+    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+               FASTLSTM_NUMBA_CACHE=str(cache), NUMBA_THREADING_LAYER="tbb")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
+                          env=env, cwd=tempfile.gettempdir(), timeout=600)  # fmt: skip
+    assert proc.returncode != 0 and "threading layer" in proc.stderr, proc.stderr
+    assert "corrupted" not in proc.stderr, proc.stderr  # valid entries were deleted as such
+    assert {p: p.read_bytes() for p in _entries(cache, "*.nb*")} == before
+    again = _run(cache)
+    assert again.stdout == first.stdout and again.stderr == "", again.stderr
+
+
 def test_unwritable_cache_compiles_in_memory(tmp_path):
     """No writable cache location: imports and runs, one warning."""
     blocker = tmp_path / "a-file"

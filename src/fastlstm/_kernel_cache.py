@@ -310,7 +310,8 @@ class _IndexDataFile(_caching.IndexDataCacheFile):
 class _KernelCache(_caching.FunctionCache):
     """numba's per-function cache, made robust for fastlstm's kernels."""
 
-    def __init__(self, py_func, options_key):
+    def __init__(self, py_func, options_key, parallel=False):
+        self._parallel = parallel
         self._name = repr(py_func)
         self._py_func = py_func
         self._impl = _caching.CompileResultCacheImpl.__new__(_caching.CompileResultCacheImpl)
@@ -333,6 +334,10 @@ class _KernelCache(_caching.FunctionCache):
         impl._filename_base = impl.get_filename_base(fullname, getattr(sys, "abiflags", ""))
 
     def load_overload(self, sig, target_context):
+        if self._parallel:  # needed to load the entry too: a failure here is not the entry's
+            from numba.np.ufunc.parallel import _launch_threads
+
+            _launch_threads()  # e.g. NUMBA_THREADING_LAYER=tbb without tbb: the entry is kept
         try:
             data = super().load_overload(sig, target_context)
         except Exception as exc:  # a corrupt entry must never be a permanent failure

@@ -127,7 +127,9 @@ KERNELS: dict[str, numba.core.dispatcher.Dispatcher] = {}
 def _compile(fn, options):
     """A numba dispatcher for ``fn`` with fastlstm's cache attached."""
     dispatcher = numba.njit(**options)(fn)
-    dispatcher._cache = _KernelCache(dispatcher.py_func, _options_key(options))
+    dispatcher._cache = _KernelCache(
+        dispatcher.py_func, _options_key(options), parallel=bool(options.get("parallel"))
+    )
     KERNELS[f"{fn.__module__}:{fn.__qualname__}"] = dispatcher
     return dispatcher
 
