@@ -194,6 +194,24 @@ def test_a_threading_layer_that_cannot_load_keeps_the_cache(tmp_path):
     assert again.stdout == first.stdout and again.stderr == "", again.stderr
 
 
+def test_each_forced_vector_width_has_its_own_kernels(tmp_path):
+    """Kernels compiled for one FASTLSTM_VECTOR_BYTES have its panel width built in."""
+    script = (
+        "import numpy as np; from fastlstm._kernels import blas; "
+        "blas.check_panel_width(blas.panel_width(np.float32), 4); print(blas.VECTOR_BYTES)"
+    )
+    cache = tmp_path / "cache"
+    for width in ("32", "64", None, "32"):
+        env = {k: v for k, v in os.environ.items() if k != "FASTLSTM_VECTOR_BYTES"}
+        env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+                   FASTLSTM_NUMBA_CACHE=str(cache), **({"FASTLSTM_VECTOR_BYTES": width}
+                                                      if width else {}))  # fmt: skip
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=env, cwd=tempfile.gettempdir(), timeout=600)  # fmt: skip
+        assert proc.returncode == 0, (width, proc.stderr)  # 'panel width differs from ...'
+        assert width is None or proc.stdout.split()[-1] == width
+
+
 def test_unwritable_cache_compiles_in_memory(tmp_path):
     """No writable cache location: imports and runs, one warning."""
     blocker = tmp_path / "a-file"

@@ -66,15 +66,17 @@ def kernel_cache_dir() -> Path | None:
 
     ``numba_cache_dir() / <fastlstm, numba and Python versions> / <copy>``,
     where ``<copy>`` names the installed package's folder by a hash, so that
-    two installations (or checkouts) never overwrite each other's kernels.
-    None when no user folder can be determined.
+    two installations (or checkouts) never overwrite each other's kernels,
+    and a forced ``FASTLSTM_VECTOR_BYTES`` (kernels laid out for another
+    vector width) adds ``-vectorN``.  None when no user folder can be determined.
     """
     root = config.numba_cache_dir()
     if root is None:
         return None
     pkg = str(_KERNELS_DIR.parent)
     copy = hashlib.sha1(pkg.encode()).hexdigest()[:16]
-    return root / _version_tag() / copy
+    forced = os.environ.get("FASTLSTM_VECTOR_BYTES", "").strip()
+    return root / _version_tag() / (f"{copy}-vector{forced}" if forced else copy)
 
 
 class _State:

@@ -188,8 +188,8 @@ def _vector_bytes():
     ``FASTLSTM_VECTOR_BYTES`` (16, 32 or 64) overrides it, e.g. to test the
     narrower layouts on a wider machine (LLVM splits wider vectors, so every
     value is correct everywhere; only speed depends on the match).  Kernels
-    compiled under one setting are cached on disk: give each setting its own
-    ``NUMBA_CACHE_DIR``.
+    compiled under a forced width are cached in a folder of their own
+    (:func:`fastlstm._kernel_cache.kernel_cache_dir`).
     """
     forced = os.environ.get("FASTLSTM_VECTOR_BYTES")
     if forced:
@@ -467,8 +467,9 @@ def _tile(rows, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
 def check_panel_width(P, itemsize):
     """Raise unless ``P`` is the panel width compiled into the tiles for ``itemsize``.
 
-    A kernel cached under another ``FASTLSTM_VECTOR_BYTES`` has another width
-    compiled in; the panels must be laid out with the width the tiles use.
+    A kernel compiled under another ``FASTLSTM_VECTOR_BYTES`` has another
+    width compiled in (each setting has its own cache folder); the panels must
+    be laid out with the width the tiles use.
     Call it once before a parallel loop: a ``raise`` inside a ``prange`` body
     would keep numba from running the loop in parallel.
     """
