@@ -538,6 +538,23 @@ def test_ptb_offline_setting_skips_the_download(hanging_network, monkeypatch, tm
     assert str(tmp_path / "cache" / "ptb") in msg
 
 
+@pytest.mark.parametrize("value, offline", [("false", False), ("OFF", False), ("0", False),
+                                            ("True", True), (" yes ", True)])  # fmt: skip
+def test_yes_no_settings_read_every_spelling(monkeypatch, value, offline):
+    from fastlstm.datasets import _fetch
+
+    def down(*args):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(_fetch, "_connect", down)
+    monkeypatch.setenv("FASTLSTM_OFFLINE", value)  # 'false' switched downloads off
+    reason = _fetch.offline_reason("https://example.org/x", 1.0)
+    assert (reason == "FASTLSTM_OFFLINE is set") is offline, reason
+    monkeypatch.setenv("FASTLSTM_OFFLINE", "maybe")
+    with pytest.raises(ValueError, match="FASTLSTM_OFFLINE must be 1 or 0 .*got 'maybe'"):
+        config.env_flag("FASTLSTM_OFFLINE")
+
+
 def test_ptb_message_names_the_data_folder_it_looked_in(hanging_network, monkeypatch, tmp_path):
     data = tmp_path / "data"
     (data / "sequence").mkdir(parents=True)  # a data folder without ptb/

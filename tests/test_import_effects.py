@@ -125,3 +125,18 @@ def test_import_starts_no_threads_so_a_forked_child_runs_the_kernels():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["started_by_import"] is False and out["child"] == 0, (out, proc.stderr)
     assert out["seen"] == ["PASSIVE"] and out["after"] is None, out  # idle threads sleep
+
+
+def _python(code, **env_extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_DISABLE")}
+    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **env_extra)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=600)  # fmt: skip
+
+
+def test_environment_switches_of_numba():
+    off = _python("import fastlstm._numba as n; print(n.PARALLEL)", FASTLSTM_NUMBA_PARALLEL="off")
+    assert off.returncode == 0 and off.stdout.split() == ["False"], off.stderr  # it stayed on
+    nojit = _python("import fastlstm.layers", NUMBA_DISABLE_JIT="1")
+    assert "ImportError: fastlstm's kernels are built with numba's compiler" in nojit.stderr
+    assert "py_func" not in nojit.stderr, nojit.stderr  # it was an AttributeError

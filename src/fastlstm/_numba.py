@@ -52,6 +52,7 @@ import types
 import numba
 from numba.core.cpu import ParallelOptions as _ParallelOptions
 
+from fastlstm import config
 from fastlstm._blas_threads import BlasScoped, _start_threads_passive
 from fastlstm._kernel_cache import _KernelCache, _options_key
 
@@ -60,7 +61,13 @@ from fastlstm._kernel_cache import _State as _State
 from fastlstm._kernel_cache import cache_index_has as cache_index_has
 from fastlstm._kernel_cache import kernel_cache_dir as kernel_cache_dir
 
-PARALLEL = os.environ.get("FASTLSTM_NUMBA_PARALLEL", "1") != "0"
+if numba.config.DISABLE_JIT:
+    raise ImportError(
+        "fastlstm's kernels are built with numba's compiler (they use its intrinsics) and do "
+        "not run as plain Python: unset NUMBA_DISABLE_JIT"
+    )
+
+PARALLEL = config.env_flag("FASTLSTM_NUMBA_PARALLEL", default=True)
 
 
 _COMMON = dict(fastmath=False, nogil=True, error_model="numpy")

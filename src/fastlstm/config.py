@@ -32,6 +32,7 @@ __all__ = [
     "KernelCacheWarning",
     "data_dir",
     "data_file",
+    "env_flag",
     "user_cache_dir",
     "cache_dir",
     "numba_cache_dir",
@@ -98,6 +99,40 @@ def data_file(*parts: str) -> Path | None:
         return None
     path = root.joinpath(*parts)
     return path if path.is_file() else None
+
+
+_YES = ("1", "true", "yes", "on")
+_NO = ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """A yes/no environment variable: ``1/true/yes/on`` or ``0/false/no/off`` (any case).
+
+    Parameters
+    ----------
+    name : str
+        The variable.
+    default : bool, default False
+        Its value when unset.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    ValueError
+        Naming the variable, for any other value.
+    """
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _YES or value in _NO:
+        return value in _YES
+    raise ValueError(
+        f"environment variable {name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}"
+    )
 
 
 def user_cache_dir() -> Path | None:

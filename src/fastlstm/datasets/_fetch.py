@@ -8,7 +8,6 @@ most that long.  ``FASTLSTM_OFFLINE=1`` skips downloads altogether.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import urllib.parse
@@ -16,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from fastlstm import config
 from fastlstm.io.files import PathLike, atomic_write
 
 __all__ = ["fetch", "download", "offline_reason", "PROBE_TIMEOUT", "READ_TIMEOUT"]
@@ -49,7 +49,7 @@ def offline_reason(url: str, timeout: float | None = None) -> str | None:
         A short reason (``"FASTLSTM_OFFLINE is set"``, ``"no answer from
         raw.githubusercontent.com within 3 s"``, the connection error), or None.
     """
-    if os.environ.get("FASTLSTM_OFFLINE", "").strip() not in ("", "0"):
+    if config.env_flag("FASTLSTM_OFFLINE"):
         return "FASTLSTM_OFFLINE is set"
     timeout = PROBE_TIMEOUT if timeout is None else float(timeout)
     parts = urllib.parse.urlsplit(url)
