@@ -506,3 +506,24 @@ def test_ctrl_c_in_a_real_process(tmp_path, date_file, signame):
     position = ckpt.extra["position"]
     assert position is None or 0 <= position["iteration"] < 360 // 8, position
     assert (out_dir / "loss.png").is_file() and not (out_dir / ".fastlstm.lock").exists()
+
+
+def test_sigterm_outside_training_is_an_interrupt(capsys):
+    """Loading data or compiling kernels: SIGTERM unwinds (the run folder and helpers go)."""
+    import os
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("SIGTERM is handled by the test runner")
+    with pytest.raises(KeyboardInterrupt), cli._terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)  # it ended the process: no cleanup at all
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_compiling_helper_ends_when_its_parent_is_gone():
+    import subprocess
+    import sys
+
+    code = "from fastlstm._warmup import _exit_with; _exit_with(-1)"  # not its parent
+    proc = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert proc.returncode == 1

@@ -310,8 +310,17 @@ def warm_up(key: str) -> float:
     return time.perf_counter() - start
 
 
+def _exit_with(parent: int) -> None:
+    """End this helper when the process that started it is gone (killed, not waited for)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _helper(payload: str) -> int:
     """A helper process: compile one share of the pending kernels into the cache."""
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     job = json.loads(payload)
     entries = _entries(job["key"])
     _compile_all([entries[i] for i in job["entries"]])

@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import signal
 import sys
+import threading
 import traceback
 import warnings
 
@@ -434,6 +436,24 @@ def _warnings_as_lines():
         yield
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM as Ctrl-C (training saves; before it, files and helpers are cleaned up)."""
+    ours = threading.current_thread() is threading.main_thread()
+    if not ours or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _env(args) -> dict:
     return {"data_dir": getattr(args, "data_dir", None), "threads": getattr(args, "threads", None)}
 
@@ -557,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     debug = bool(getattr(args, "debug", False))
     try:
-        with _warnings_as_lines():
+        with _warnings_as_lines(), _terminate_as_interrupt():
             return int(args.func(args) or 0)
     except TrainingInterrupted as exc:
         print(f"{PROG}: {exc.message}", file=sys.stderr, flush=True)
