@@ -286,3 +286,18 @@ def test_decoding_kernels_compile_in_the_background(monkeypatch):
     assert sorted(background) == sorted(names[1:])
     assert not _numba._SerialBuilds.on  # no parallel build of the iteration is pending
     _warmup._Background.thread.join(5)
+
+
+def test_compiling_processes_follow_the_kernels_threads():
+    """``--threads 1`` keeps a first run's compiling on one core too."""
+    import numba
+
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert _warmup._processes() == 1  # it was min(4, cpu_count)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        cores = os.cpu_count() or 1
+        assert _warmup._processes() == min(_warmup.MAX_PROCESSES, cores, numba.get_num_threads())
+    finally:
+        numba.set_num_threads(old)

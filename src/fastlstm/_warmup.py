@@ -44,6 +44,8 @@ import threading
 import time
 from pathlib import Path
 
+import numba
+
 from fastlstm import _numba, config
 from fastlstm._warm_manifest import JOBS
 
@@ -233,7 +235,8 @@ def _stop_background() -> None:
 
 
 def _processes() -> int:
-    return max(1, min(MAX_PROCESSES, os.cpu_count() or 1))
+    """Processes compiling at once: no more than the kernels' threads (``--threads 1``: one)."""
+    return max(1, min(MAX_PROCESSES, os.cpu_count() or 1, numba.get_num_threads()))
 
 
 def _cache_writable() -> bool:
