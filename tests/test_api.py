@@ -798,3 +798,14 @@ def test_summary_json_is_strict_json(tmp_path, tiny_ptb):
     assert json.loads(text, parse_constant=lambda c: pytest.fail(c))["val_perplexity"] == [
         None, None, 2.0,
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [5, "book"])
+def test_training_leaves_numpys_global_random_state_alone(tmp_path, date_file, seed):
+    """The book's load_data seeds np.random with 1984; a run draws from streams of its own."""
+    np.random.seed(123)  # noqa: NPY002  (the caller's own global stream)
+    expected = np.random.random(3)  # noqa: NPY002
+    np.random.seed(123)  # noqa: NPY002
+    fastlstm.train("peeky", data=date_file, seed=seed, epochs=1, out=tmp_path / "r",
+                   **TINY_SEQ, **QUIET)  # fmt: skip
+    np.testing.assert_array_equal(np.random.random(3), expected)  # noqa: NPY002

@@ -57,9 +57,23 @@ def _cut(x_train, t_train, x_test, t_test, reverse, limit):
     return (x_train, t_train), (x_test, t_test)
 
 
+def _load(path):
+    """The book's split of a sequence file, NumPy's global random state left as it was.
+
+    The book's ``load_data`` seeds the global state (1984); a run draws from a
+    stream of its own (:func:`fastlstm.datasets.sequence.book_random_state`
+    for the book's), so the caller's ``np.random`` is not the run's business.
+    """
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        return _seq.load_data(path, return_vocab=True)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
 def sequence(spec: str, reverse: bool, limit: int | None):
     """``(train, test, vocab, n_lines)`` of a sequence data set (``'date'`` or a path)."""
-    (x_train, t_train), (x_test, t_test), vocab = _seq.load_data(data_file(spec), return_vocab=True)
+    (x_train, t_train), (x_test, t_test), vocab = _load(data_file(spec))
     n_lines = len(x_train) + len(x_test)
     if len(x_test) == 0:  # refused before training, not after an epoch
         raise RunError(
@@ -101,7 +115,7 @@ def _generated(source: dict):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generated.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (x_train, t_train), (x_test, t_test), vocab = _seq.load_data(path, return_vocab=True)
+        (x_train, t_train), (x_test, t_test), vocab = _load(path)
     vocab.source = f"generated: {source['generator']}(n={source['n']}, seed={source['seed']})"
     return (x_train, t_train), (x_test, t_test), vocab
 
