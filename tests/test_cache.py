@@ -249,6 +249,9 @@ def test_cache_folder_setting(tmp_path, monkeypatch):
     if sys.platform.startswith("linux"):
         assert config.numba_cache_dir() == tmp_path / "xdg" / "fastlstm" / "numba"
     assert PACKAGE not in kernel_cache_dir().parents
+    monkeypatch.setenv("FASTLSTM_NUMBA_CACHE", "  ")  # blank: unset (it made a folder '  ')
+    if sys.platform.startswith("linux"):
+        assert config.numba_cache_dir() == tmp_path / "xdg" / "fastlstm" / "numba"
 
 
 _MODELS_SCRIPT = textwrap.dedent(

@@ -213,8 +213,8 @@ def numba_cache_dir() -> Path | None:
         ``FASTLSTM_NUMBA_CACHE`` if set, else ``numba/`` in :func:`user_cache_dir`; None
         when neither exists (kernels are then compiled in memory).
     """
-    value = os.environ.get("FASTLSTM_NUMBA_CACHE")
-    if value:
+    value = os.environ.get("FASTLSTM_NUMBA_CACHE", "").strip()
+    if value:  # blank is unset
         return Path(value).expanduser().absolute()
     base = user_cache_dir()
     return None if base is None else base / "numba"
