@@ -809,3 +809,10 @@ def test_training_leaves_numpys_global_random_state_alone(tmp_path, date_file, s
     fastlstm.train("peeky", data=date_file, seed=seed, epochs=1, out=tmp_path / "r",
                    **TINY_SEQ, **QUIET)  # fmt: skip
     np.testing.assert_array_equal(np.random.random(3), expected)  # noqa: NPY002
+
+
+def test_a_setting_changed_on_resume_is_named_in_both_spellings(tmp_path, date_file):
+    kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}
+    run = fastlstm.train("peeky", epochs=1, out=tmp_path / "r", **kw)
+    with pytest.raises(RunError, match=r"hidden=32 \(--hidden\) differs from the resumed .* 16"):
+        fastlstm.train("peeky", resume=run.last_path, epochs=2, hidden=32, **QUIET)

@@ -387,7 +387,9 @@ def from_torch(module, into=None):
     -------
     TimeLSTM or fastlstm model
         ``into``, or the new object.  ``TimeLSTM`` comes back with
-        ``stateful=False``; models with the class's defaults.
+        ``stateful=False``; models with the class's defaults.  A language
+        model comes back as ``Rnnlm`` or ``BetterRnnlm``: for ``generate``,
+        give ``into=RnnlmGen(...)`` (or ``BetterRnnlmGen``).
 
     Raises
     ------

@@ -316,8 +316,8 @@ def resolve_settings(name: str, given: dict, saved: dict | None, source=None) ->
         if saved is not None and key not in RESUME_MAY_CHANGE and value != saved.get(key):
             flag = "--" + key.replace("_", "-")
             raise RunError(
-                f"{flag} {value} differs from the resumed training's {saved.get(key)}; "
-                "it cannot change when resuming"
+                f"{key}={value!r} ({flag}) differs from the resumed training's "
+                f"{saved.get(key)!r}; it cannot change when resuming"
             )
         cfg[key] = value
     _check_own_data(name, given, cfg)
