@@ -233,3 +233,54 @@ def test_a_copied_model_lays_its_own_weights_out():
         assert not np.array_equal(got, before)
         np.testing.assert_array_equal(got, _steps(other, xs, 1, 3)[0])
     np.testing.assert_array_equal(model.generate_batch(xs, 1, 3), before)
+
+
+@pytest.mark.parametrize("name", list(SEQ2SEQ))
+def test_a_rebound_parameter_is_read_and_checked(name):
+    """The kernels read the layers' arrays: one rebound is used, and refused if it does not fit."""
+    model = getattr(F, name)(V, D, SEQ2SEQ[name], seed=2)
+    xs = _questions(4, 5)
+    model.generate_batch(xs, 1, 3)  # laid out once
+    lstm = model.decoder.lstm
+    lstm.params[1] = lstm.params[1] * 3 + 0.5  # same shape: a new array (it read the old one)
+    np.testing.assert_array_equal(model.generate_batch(xs, 1, 3), _steps(model, xs, 1, 3)[0])
+    H = SEQ2SEQ[name]
+    lstm.params[1] = np.ones((H + 3, 4 * H), lstm.params[1].dtype)  # it corrupted the heap
+    with pytest.raises(ValueError, match=r"TimeLSTM.params\[1\] \(Wh\) has shape"):
+        model.generate_batch(xs, 1, 3)
+    other = getattr(F, name)(V, D, H, seed=2)
+    other.decoder.affine.params[0] = np.ones(
+        (other.decoder.affine.params[0].shape[0], 65), np.float32
+    )  # fmt: skip  (it gave ids >= V)
+    with pytest.raises(ValueError, match=r"TimeAffine.params\[0\] \(W\) has shape"):
+        other.generate_batch(xs, 1, 3)
+
+
+@pytest.mark.parametrize(
+    "decoder, states, match",
+    [
+        (F.Decoder, np.ones((2, 2)), r"h must be \(N, H\) with H=6, got shape \(2, 2\)"),
+        (F.PeekyDecoder, np.ones((2, 56)), r"h must be \(N, H\) with H=6, got shape \(2, 56\)"),
+        (F.AttentionDecoder, np.ones((2, 3, 56)), r"enc_hs must be \(N, T_enc, H\) with H=6"),
+        (F.AttentionDecoder, np.ones((2, 3, 2)), r"enc_hs must be \(N, T_enc, H\) with H=6"),
+        (F.AttentionDecoder, np.ones((2, 0, 6)), "enc_hs has no time steps to attend to"),
+    ],
+)
+def test_decoders_refuse_states_that_do_not_fit(decoder, states, match):
+    """A wrong H crashed the process (heap corruption) or gave ids silently."""
+    with pytest.raises(ValueError, match=match):
+        decoder(13, 5, 6, seed=0).generate_batch(states.astype(np.float32), 1, 5)
+    with pytest.raises(TypeError, match="must hold real numbers, got dtype complex128"):
+        shape = (2, 3, 6) if decoder is F.AttentionDecoder else (2, 6)
+        decoder(13, 5, 6, seed=0).generate_batch(np.ones(shape, complex), 1, 5)
+
+
+def test_question_lengths_are_checked():
+    enc = F.Encoder(13, 5, 6, seed=0)
+    xs = np.ones((2, 4), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"lengths must be in \[1, 4\]"):
+        enc.forward(xs, np.array([0, 4]))  # it read index -1: the last step
+    np.testing.assert_array_equal(enc.forward(xs, [1, 4]), enc.forward(xs, np.array([1, 4])))
+    dec = F.AttentionDecoder(13, 5, 6, seed=0)
+    hs = np.ones((2, 3, 6), np.float32)
+    assert dec.generate_batch(hs, 1, 5, lengths=[1, 3]).shape == (2, 5)  # a list failed

@@ -293,3 +293,19 @@ def test_seq2seq_generate_checks_its_input():
         model.generate(np.zeros((1, 5)), 0, 3)
     with pytest.raises(ValueError, match="start_id"):
         model.generate(np.zeros((1, 5), dtype=int), 13, 3)
+
+
+def test_generation_checks_the_layers_and_takes_read_only_weights():
+    g = F.RnnlmGen(15, 5, 6, seed=0)
+    g.lstm_layer.params[1] = np.ones((9, 24), np.float32)  # it gave ids silently
+    with pytest.raises(ValueError, match=r"TimeLSTM.params\[1\] \(Wh\) has shape"):
+        g.generate(1, None, 5, rng=0)
+    g = F.RnnlmGen(15, 5, 6, seed=0)
+    g.lstm_layer.params[1] = g.lstm_layer.params[1].astype(np.float64)  # a numba TypingError
+    with pytest.raises(TypeError, match=r"TimeLSTM.params\[1\] \(Wh\) has dtype float64"):
+        g.generate(1, None, 5, rng=0)
+    with pytest.raises(TypeError, match="greedy must be True or False, got 'False'"):
+        F.RnnlmGen(15, 5, 6, seed=0).generate(1, None, 5, greedy="False")
+    a, b = F.BetterRnnlmGen(19, 6, 6, seed=1), F.BetterRnnlmGen(19, 6, 6, seed=1)
+    b.params[1].flags.writeable = False  # one of the LSTM layers' (a TypingError)
+    assert b.generate(3, None, 8, rng=0) == a.generate(3, None, 8, rng=0)

@@ -107,3 +107,24 @@ def question_lengths(xs, pad_id):
     if (lengths == T).all():
         return None
     return lengths.astype(np.int64)
+
+
+def check_states(value, name: str, ndim: int, H: int) -> np.ndarray:
+    """Encoder states given to a decoder: ``ndim``-d real numbers, last axis ``H``, steps >= 1.
+
+    Raises
+    ------
+    TypeError
+        If they are not real numbers.
+    ValueError
+        If the shape does not fit (the compiled decoders would read outside them).
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != ndim or arr.shape[-1] != H:
+        want = "(N, H)" if ndim == 2 else "(N, T_enc, H)"
+        raise ValueError(f"{name} must be {want} with H={H}, got shape {arr.shape}")
+    if ndim == 3 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has no time steps to attend to (shape {arr.shape})")
+    return arr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeAttention, TimeBiLSTM, TimeEmbedding, TimeLSTM
+from fastlstm.layers.attention import _check_lengths
 from fastlstm.models import greedy as _greedy
 from fastlstm.models._decoding import (
     _all_ended,
@@ -19,6 +20,7 @@ from fastlstm.models._decoding import (
     _fill_after_end,
     _greedy_ids,
     _one_answer,
+    check_states,
     question_lengths,
 )
 from fastlstm.models.base import _check_dtype, _check_sizes, _collect, _randn, as_rng
@@ -252,8 +254,10 @@ class AttentionDecoder:
         """
         V = self.embed.params[0].shape[0]
         start_id, sample_size = _check_generate_args(start_id, sample_size, V)
-        enc_hs = np.asarray(enc_hs)
-        fused = type(self).__dict__.get("_greedy_kind") is not None and enc_hs.ndim == 3
+        enc_hs = check_states(enc_hs, "enc_hs", 3, self.lstm.H)
+        if lengths is not None:
+            lengths = _check_lengths(lengths, enc_hs.shape[0], enc_hs.shape[1])
+        fused = type(self).__dict__.get("_greedy_kind") is not None
         if fused and lengths is None:
             sampled = _greedy.decode_states(self, enc_hs, start_id, sample_size)
             self._fill_after_end(sampled, end_id)

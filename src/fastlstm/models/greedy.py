@@ -23,6 +23,7 @@ from fastlstm._kernels import blas as _kblas
 from fastlstm._kernels import decode as _kdec
 from fastlstm._kernels import lstm as _klstm
 from fastlstm._numba import CHUNKS, PARALLEL_MIN_WORK, jit
+from fastlstm.layers._checks import _check_params
 from fastlstm.models.base import check_finite_params
 
 PLAIN, PEEKY, ATTENTION = _kdec.PLAIN, _kdec.PEEKY, _kdec.ATTENTION
@@ -85,12 +86,16 @@ class _Laid:
         return type(None), ()
 
 
-def _laid_out(owner, arrays, build, check_name=None):
-    """``build()``'s result for the parameters ``arrays``, reused while they are unchanged.
+def _laid_out(owner, layers, build, check_name=None):
+    """``build()``'s result for the parameters of ``layers``, reused while they are unchanged.
 
-    Kept on ``owner``; ``check_name`` names the owner in the error raised when a
-    parameter holds NaN or inf (checked when the weights are laid out).
+    The arrays are read from the layers, so one rebound is laid out (and, as
+    the layers' ``forward`` does, checked for the shape and dtype they were
+    built with) when it is first used.  Kept on ``owner``; ``check_name``
+    names the owner in the error raised when a parameter holds NaN or inf
+    (checked when the weights are laid out).
     """
+    arrays = [p for layer in layers for p in layer.params]
     cache = owner.__dict__.get("_greedy_laid")
     if (
         cache is not None
@@ -100,6 +105,8 @@ def _laid_out(owner, arrays, build, check_name=None):
     ):
         return cache.weights
     owner.__dict__.pop("_greedy_laid", None)
+    for layer in layers:
+        _check_params(layer)
     if check_name is not None:
         check_finite_params(arrays, check_name)
     weights = build()
@@ -107,6 +114,12 @@ def _laid_out(owner, arrays, build, check_name=None):
     if all(v is not None for v in views) and len({v.dtype for v in views}) == 1:
         owner._greedy_laid = _Laid(tuple(arrays), views, tuple(v.copy() for v in views), weights)
     return weights
+
+
+def _layers(*parts):
+    """The layers with parameters of ``parts`` (an encoder, a decoder): what the kernels read."""
+    names = ("embed", "lstm", "affine")  # an encoder has no affine
+    return [getattr(p, n) for p in parts for n in names if getattr(p, n, None) is not None]
 
 
 def _lstm_weights(lstm, S=0):
@@ -226,13 +239,12 @@ def decode_model(model, xs, start_id, sample_size):
     decoder = model.decoder
     kind = type(decoder).__dict__["_greedy_kind"]
     encoder = model.encoder
-    arrays = encoder.params + decoder.params
 
     def build():
         emb = np.ascontiguousarray(encoder.embed.params[0])
         return (emb, *_lstm_weights(encoder.lstm)), _decoder_weights(decoder, kind)
 
-    enc, dec = _laid_out(model, arrays, build, type(model).__name__)
+    enc, dec = _laid_out(model, _layers(encoder, decoder), build, type(model).__name__)
     N, T = xs.shape
     H = encoder.lstm.H
     if N * _step_flops(H, dec[0].shape[1], dec[4].size) >= _PARALLEL_MIN_STEP:
@@ -255,5 +267,5 @@ def decode_states(decoder, enc_hs, start_id, sample_size):
     """
     kind = type(decoder).__dict__["_greedy_kind"]
     enc_hs = np.ascontiguousarray(enc_hs, dtype=decoder.lstm.dtype)
-    dec = _laid_out(decoder, decoder.params, lambda: _decoder_weights(decoder, kind))
+    dec = _laid_out(decoder, _layers(decoder), lambda: _decoder_weights(decoder, kind))
     return _run(decoder, kind, None, None, dec, enc_hs, start_id, sample_size)

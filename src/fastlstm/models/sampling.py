@@ -26,8 +26,9 @@ import numpy as np
 
 from fastlstm._kernels import generate as _kgen
 from fastlstm._numba import CHUNKS
-from fastlstm._validate import check_int
+from fastlstm._validate import check_flag, check_int
 from fastlstm.layers import TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM
+from fastlstm.layers._checks import _check_params
 from fastlstm.models.base import as_rng, check_finite_params
 
 __all__ = [
@@ -198,6 +199,7 @@ def sample_from_scores(scores, rng=None, *, temperature=1.0, top_k=None, greedy=
         raise ValueError("scores is empty")
     temperature = _check_temperature(temperature)
     top_k = _check_top_k(top_k, V)
+    check_flag("greedy", greedy)
     if not np.isfinite(s).all():
         raise ValueError("scores contain NaN or inf")
     if greedy:
@@ -255,6 +257,8 @@ class LanguageModelSampler:
                 )
         if not lstms:
             raise TypeError(f"{type(self).__name__} cannot generate: it has no TimeLSTM layer")
+        for layer in (embed, *lstms, affine):  # as their forward does: the kernel trusts them
+            _check_params(layer)
         return embed, lstms, affine
 
     @staticmethod
@@ -366,7 +370,7 @@ class LanguageModelSampler:
         sample_size = check_int(sample_size, "sample_size", lo=1)
         temperature = _check_temperature(temperature)
         top_k = _check_top_k(top_k, V)
-        greedy = bool(greedy)
+        check_flag("greedy", greedy)
         skip = _skip_mask(skip_ids, V)
         if not greedy:
             rng = as_rng(rng)
@@ -456,9 +460,9 @@ class LanguageModelSampler:
     def _fused_weights(embed, lstms):
         """Embedding and LSTM weights as the fused kernels take them (no copies for
         C-contiguous arrays): ``emb (V, D)`` and tuples ``Wx``, ``Wh``, ``b`` per layer."""
-        Wxs = tuple(np.ascontiguousarray(layer.params[0]) for layer in lstms)
-        Whs = tuple(np.ascontiguousarray(layer.params[1]) for layer in lstms)
-        bs = tuple(np.ascontiguousarray(layer.params[2]) for layer in lstms)
+        Wxs = _same_type(np.ascontiguousarray(layer.params[0]) for layer in lstms)
+        Whs = _same_type(np.ascontiguousarray(layer.params[1]) for layer in lstms)
+        bs = _same_type(np.ascontiguousarray(layer.params[2]) for layer in lstms)
         return np.ascontiguousarray(embed.params[0]), Wxs, Whs, bs
 
     def _fused_state(self, lstms, dtype):
@@ -475,6 +479,14 @@ class LanguageModelSampler:
     def _store_state(lstms, hs, cs):
         for k, layer in enumerate(lstms):
             layer.set_state(hs[k : k + 1].copy(), cs[k : k + 1].copy())
+
+
+def _same_type(arrays) -> tuple:
+    """``arrays`` as a tuple the kernel can index: read-only ones copied when some are not."""
+    arrays = tuple(arrays)
+    if len({a.flags.writeable for a in arrays}) > 1:
+        arrays = tuple(a if a.flags.writeable else a.copy() for a in arrays)
+    return arrays
 
 
 # --------------------------------------------------------------------------- #
@@ -552,6 +564,7 @@ def generate_words(
     if not start_ids:
         raise ValueError("start_ids must hold at least one word id")
     length = check_int(length, "length", lo=0, hi=MAX_LENGTH + 1)
+    check_flag("greedy", greedy)
     options = {"temperature": temperature, "top_k": top_k, "greedy": greedy}
     if not greedy:
         rng = np.random.default_rng(rng)

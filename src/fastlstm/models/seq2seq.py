@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
+from fastlstm.layers.attention import _check_lengths
 from fastlstm.models import greedy as _greedy
 from fastlstm.models._decoding import (
     _all_ended,
@@ -29,6 +30,7 @@ from fastlstm.models._decoding import (
     _fill_after_end,
     _greedy_ids,
     _one_answer,
+    check_states,
     question_lengths,
 )
 from fastlstm.models.base import (
@@ -101,10 +103,12 @@ class Encoder:
         Raises
         ------
         ValueError
-            If an id is out of range.
+            If an id is out of range, or a length is not in ``[1, T]``.
         """
         xs = self.embed.forward(xs)  # (N, T, D)
         hs = self.lstm.forward(xs)  # (N, T, H)
+        if lengths is not None:
+            lengths = _check_lengths(lengths, hs.shape[0], hs.shape[1])
         self.hs = hs
         self.lengths = lengths
         if lengths is None:
@@ -277,8 +281,8 @@ class Decoder:
         """
         V = self.embed.params[0].shape[0]
         start_id, sample_size = _check_generate_args(start_id, sample_size, V)
-        h = np.asarray(h)
-        if type(self).__dict__.get("_greedy_kind") is not None and h.ndim == 2:
+        h = check_states(h, "h", 2, self.lstm.H)
+        if type(self).__dict__.get("_greedy_kind") is not None:
             sampled = _greedy.decode_states(self, h[:, None, :], start_id, sample_size)
             self._fill_after_end(sampled, end_id)
             return sampled
