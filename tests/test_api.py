@@ -237,6 +237,23 @@ def test_resuming_into_another_folder_keeps_the_best_epoch(tmp_path, date_file, 
     assert (first.out / "best.npz").read_bytes() == best
 
 
+def test_resuming_through_a_link_with_overwrite_keeps_the_runs_best_epoch(
+    tmp_path, date_file, monkeypatch
+):
+    """A checkpoint named through a symlink in another folder is still the run's own."""
+    kw = {"data": date_file, **TINY_SEQ, **QUIET}
+    first = fastlstm.train("peeky", out=tmp_path / "a", epochs=1, seed=3, **kw)
+    best = first.best_path.read_bytes()
+    (tmp_path / "link").mkdir()
+    (tmp_path / "link" / "ckpt.npz").symlink_to(first.last_path)
+    from fastlstm.api import session as _session
+
+    monkeypatch.setattr(_session.SeqSession, "evaluate_epoch", lambda self: -0.5)  # never better
+    run = fastlstm.train("peeky", resume=tmp_path / "link" / "ckpt.npz", out=first.out,
+                         overwrite=True, epochs=2, **QUIET)  # fmt: skip
+    assert run.best_path.read_bytes() == best  # it was deleted, and nothing replaced it
+
+
 def test_resume_with_no_epochs_left_is_refused(tmp_path, date_file):
     run = fastlstm.train("peeky", data=date_file, out=tmp_path / "a", epochs=2, **TINY_SEQ, **QUIET)
     summary = (run.out / "summary.json").read_bytes()

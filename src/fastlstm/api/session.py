@@ -185,13 +185,15 @@ class _Session(engine.Callback):
         if self.wrote:
             return
         self.wrote = True
+        best = None
+        if self.resume_path is not None:  # read before anything is deleted
+            src, dst = self.resume_path.resolve().parent / BEST_FILE, self.out / BEST_FILE
+            if src.is_file() and not (dst.exists() and dst.samefile(src)):
+                best = src.read_bytes()
         if self.folder is not None:
             self.folder.clear_earlier()
-        if self.resume_path is not None:
-            src, dst = self.resume_path.parent / BEST_FILE, self.out / BEST_FILE
-            if src.is_file() and not (dst.exists() and dst.samefile(src)):
-                data = src.read_bytes()
-                fio.atomic_write(dst, lambda f: f.write(data))
+        if best is not None:
+            fio.atomic_write(self.out / BEST_FILE, lambda f: f.write(best))
 
     def interrupted(self, epoch: int, saved: str | None) -> RunStopped:
         if self.folder is not None and self.folder.pending_clear:

@@ -362,7 +362,8 @@ def _out_folder(name, out, resume) -> tuple[Path, bool]:
         path = Path(resume).expanduser().parent
     else:
         path = Path("runs") / name
-    same = resume is not None and Path(resume).expanduser().parent.resolve() == path.resolve()
+    # the checkpoint's own folder (a symlink to it names another): never the one to clear
+    same = resume is not None and Path(resume).expanduser().resolve().parent == path.resolve()
     return path, same
 
 
