@@ -833,3 +833,13 @@ def test_a_setting_changed_on_resume_is_named_in_both_spellings(tmp_path, date_f
     run = fastlstm.train("peeky", epochs=1, out=tmp_path / "r", **kw)
     with pytest.raises(RunError, match=r"hidden=32 \(--hidden\) differs from the resumed .* 16"):
         fastlstm.train("peeky", resume=run.last_path, epochs=2, hidden=32, **QUIET)
+
+
+def test_resume_refuses_ptb_files_changed_with_the_same_vocabulary(tmp_path, tiny_ptb):
+    kw = {"data_dir": tiny_ptb, "seed": 5, **TINY_LM, **QUIET}
+    run = fastlstm.train("rnnlm", epochs=1, out=tmp_path / "r", **kw)
+    valid = tiny_ptb / "ptb" / "ptb.valid.txt"
+    lines = valid.read_text().splitlines()
+    valid.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")  # the same words
+    with pytest.raises(RunError, match="the PTB valid split: changed since"):
+        fastlstm.train("rnnlm", resume=run.last_path, epochs=2, data_dir=tiny_ptb, **QUIET)

@@ -11,6 +11,7 @@ permutation, or the streams from their beginnings).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -336,7 +337,7 @@ class LMSession(_Session):
 
     def load_data(self):
         cfg = self.cfg
-        self.text_meta = None
+        self.text_meta = self.ptb_meta = None
         if cfg.get("text"):  # a text file of one's own
             need = EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1
             text, source = owndata.lm_text_data(cfg, need)
@@ -355,6 +356,11 @@ class LMSession(_Session):
                     f"(at least {EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1}); raise --max-words"
                 )
         self.xs, self.ts = corpus[:-1], corpus[1:]  # inputs, targets
+        # what resuming must find again: the ids of the three splits as trained on
+        self.ptb_meta = {}
+        for split, c in (("train", corpus), ("valid", self.corpus_val), ("test", self.corpus_test)):
+            self.ptb_meta[split] = f"the PTB {split} split"
+            self.ptb_meta[f"{split}_sha256"] = hashlib.sha256(c.tobytes()).hexdigest()
         if len(self.xs) < cfg["batch_size"] * cfg["time_size"]:
             raise RunError(
                 f"the training corpus has {len(corpus)} words, too few for one batch of "
@@ -380,6 +386,8 @@ class LMSession(_Session):
         if self.text_meta:
             saved = (ckpt.extra.get("text") or {}).get("data_source")
             self.check_same_files(saved, self.text_meta["data_source"], source)
+        else:  # PTB files edited since (the vocabulary can stay the same)
+            self.check_same_files(ckpt.extra.get("ptb"), self.ptb_meta, source)
         if ckpt.extra.get("vocab") != self.vocab:
             what = "the text's" if self.text_meta else "the PTB"
             raise RunError(f"{what} vocabulary differs from that of the resumed training")
@@ -404,6 +412,7 @@ class LMSession(_Session):
             "model_rng_states": [g.bit_generator.state for g in u.model_generators(self.model)],
             "vocab": self.vocab,
             **({"text": self.text_meta} if self.text_meta else {}),
+            **({"ptb": self.ptb_meta} if self.ptb_meta else {}),
         }
 
     curve, postfix, postfix_format = "train_ppl", "ppl", "%.2f"
