@@ -843,3 +843,24 @@ def test_resume_refuses_ptb_files_changed_with_the_same_vocabulary(tmp_path, tin
     valid.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")  # the same words
     with pytest.raises(RunError, match="the PTB valid split: changed since"):
         fastlstm.train("rnnlm", resume=run.last_path, epochs=2, data_dir=tiny_ptb, **QUIET)
+
+
+@pytest.mark.parametrize("value, match", [(np.inf, "holds NaN or inf"), (np.nan, "holds NaN or inf"),
+                                          (None, "is int64, not floating point")])  # fmt: skip
+def test_a_checkpoint_with_parameters_that_are_no_numbers_is_refused_by_name(
+    tmp_path, date_file, value, match
+):
+    """evaluate scored a model with an infinite bias (generate and translate refused it)."""
+    run = fastlstm.train("peeky", data=date_file, epochs=1, out=tmp_path / "r", **TINY_SEQ,
+                         **QUIET)  # fmt: skip
+    ck = fio.load_checkpoint(run.best_path)
+    params = [p.copy() for p in ck.params]
+    if value is None:
+        params[3] = params[3].astype(np.int64)
+    else:
+        params[3][0] = value
+    bad = tmp_path / "bad.npz"
+    fio.save_checkpoint(bad, params=params, epoch=ck.epoch, extra=ck.extra,
+                        model_class=ck.model_class, model_kwargs=ck.model_kwargs)  # fmt: skip
+    with pytest.raises(RunError, match=f"bad.npz: parameter 3 .*{match}"):
+        fastlstm.evaluate(bad, verbose=False)

@@ -93,7 +93,8 @@ def load_model(path, model: str | None = None, allowed=None) -> LoadedModel:
     Raises
     ------
     RunError
-        If the file is missing, of another kind, or holds another model.
+        If the file is missing, of another kind, holds another model, or
+        parameters that are not finite floating-point numbers.
     """
     try:
         return _load_model(path, model, ALL_MODELS if allowed is None else allowed)
@@ -123,6 +124,11 @@ def _load_model(path, model, allowed) -> LoadedModel:
         raise RunError(
             f"{path} holds a {name} model; this command needs one of: {', '.join(sorted(allowed))}"
         )
+    for i, a in enumerate(arrays):  # a diverged or damaged model: no number is meaningful
+        if a.dtype.kind != "f":
+            raise RunError(f"{path}: parameter {i} is {a.dtype}, not floating point")
+        if not np.isfinite(a).all():
+            raise RunError(f"{path}: parameter {i} {a.shape} holds NaN or inf")
     kwargs = kwargs or _infer_kwargs(name, arrays)
     cls = model_class(name)
     try:
