@@ -65,6 +65,19 @@ def test_separate_validation_and_test_files(tmp_path):
         T.load_text(tr, valid=va)
 
 
+def test_nul_characters_name_file_and_line(tmp_path):
+    """UTF-16 read as UTF-8 decodes without error, a NUL in every other character."""
+    u16 = _write(tmp_path, "u16.txt", ("the cat sat\n" * 50).encode("utf-16-le"))
+    with pytest.raises(ValueError, match=r"u16\.txt, line 1: a NUL character.*utf-16"):
+        T.load_text(u16, level="char")
+    assert T.load_text(u16, level="char", encoding="utf-16-le", fractions=(0, 0)).vocab
+    pairs = _write(tmp_path, "p.tsv", b"ab\tba\n" * 20 + b"a\x00b\tba\n")
+    from fastlstm.datasets import pairs as P
+
+    with pytest.raises(ValueError, match=r"p\.tsv, line 21: a NUL character"):
+        P.load_pairs(pairs)
+
+
 def test_not_utf8_names_file_and_line(tmp_path):
     path = _write(tmp_path, "bad.txt", b"fine\nalso fine\nbro\xffken\n")
     with pytest.raises(ValueError, match=r"bad\.txt, line 3: .*not utf-8"):

@@ -281,8 +281,8 @@ def read_blocks(path, encoding: str = "utf-8", block: int = _BLOCK) -> Iterator[
     Raises
     ------
     ValueError
-        If the file holds bytes that are not text in ``encoding``: the message
-        names the file, the line and the byte.
+        If the file holds bytes that are not text in ``encoding``, or a NUL
+        character: the message names the file, the line and the byte.
     FileNotFoundError
         If there is no such file.
     """
@@ -313,15 +313,29 @@ def read_blocks(path, encoding: str = "utf-8", block: int = _BLOCK) -> Iterator[
             text = carry + text
             if final:
                 if text:
+                    _refuse_nul(text, lines_before, path, encoding)
                     yield text.replace("\r\n", "\n")
                 return
             cut = text.rfind("\n") + 1
             if cut:
                 out, carry = text[:cut], text[cut:]
+                _refuse_nul(out, lines_before, path, encoding)
                 lines_before += out.count("\n")
                 yield out.replace("\r\n", "\n")
             else:
                 carry = text
+
+
+def _refuse_nul(text: str, lines_before: int, path, encoding: str) -> None:
+    """A NUL character is no text (a binary file, or UTF-16 read as UTF-8): name its line."""
+    i = text.find("\x00")
+    if i >= 0:
+        lineno = lines_before + text.count("\n", 0, i) + 1
+        raise ValueError(
+            f"{os.fspath(path)}, line {lineno}: a NUL character, which no text holds: is it "
+            f"a binary file, or text in another encoding than {encoding} (--encoding, "
+            "encoding=, e.g. utf-16)?"
+        )
 
 
 def tokenize(text: str, level: str) -> list[str]:
