@@ -800,3 +800,18 @@ def test_full_disk_names_the_file_and_keeps_the_previous_one(tmp_path):
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
     assert path.read_bytes() == before
     assert _no_temp_files(tmp_path)
+
+
+def test_weights_tied_by_a_transposed_view_must_agree_in_the_file(tmp_path):
+    """BetterRnnlm's output W is the embedding's transpose: two different arrays in a file."""
+    import fastlstm.models as F
+
+    model = F.BetterRnnlm(20, 6, 6, seed=0)
+    arrays = [p.copy() for p in model.params]
+    fio.load_into(model.params, arrays, "same.npz")  # agreeing copies load
+    arrays[7] = np.full_like(arrays[7], 0.5)  # whichever loaded last won, silently
+    before = [p.copy() for p in model.params]
+    with pytest.raises(CheckpointError, match="bad.npz: parameter 7 is tied to parameter 0"):
+        fio.load_into(model.params, arrays, "bad.npz")
+    for p, q in zip(model.params, before):
+        np.testing.assert_array_equal(p, q)  # nothing copied

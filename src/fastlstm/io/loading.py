@@ -62,6 +62,15 @@ def load_into(
                     f"{source}: parameters {j} and {i} are tied in the model but differ in the file"
                 )
             continue
+        j = first.get(id(param.base))
+        if j is not None and params[j] is param.base and param.shape == params[j].T.shape:
+            # weight tying by a transposed view (BetterRnnlm's output W = embedding.T)
+            if not np.array_equal(np.asarray(arrays[j]).T, arr):
+                raise CheckpointError(
+                    f"{source}: parameter {i} is tied to parameter {j} (its transpose) in the "
+                    "model but differs in the file"
+                )
+            continue
         first[id(param)] = i
         todo.append((param, arr))
     for param, arr in todo:
