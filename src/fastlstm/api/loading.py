@@ -133,7 +133,7 @@ def _load_model(path, model, allowed) -> LoadedModel:
     cls = model_class(name)
     try:
         obj = cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, MemoryError) as exc:  # sizes of a damaged or foreign file
         raise RunError(f"{path}: cannot build {cls.__name__}({kwargs}): {exc}") from None
     fio.load_into(obj.params, arrays, p)
     return LoadedModel(obj, name, p, extra)
