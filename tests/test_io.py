@@ -815,3 +815,16 @@ def test_weights_tied_by_a_transposed_view_must_agree_in_the_file(tmp_path):
         fio.load_into(model.params, arrays, "bad.npz")
     for p, q in zip(model.params, before):
         np.testing.assert_array_equal(p, q)  # nothing copied
+
+
+def test_an_epoch_past_any_integer_is_malformed_metadata(tmp_path):
+    """JSON's 1e400 reads as inf: int() of it raised OverflowError from inside the reader."""
+    path = tmp_path / "c.npz"
+    fio.save_checkpoint(path, params=[np.ones(3, np.float32)], epoch=1, extra={})
+    members = dict(np.load(path))
+    text = members["__meta__"].tobytes().decode().replace('"epoch": 1', '"epoch": 1e400')
+    assert "1e400" in text
+    members["__meta__"] = np.frombuffer(text.encode(), dtype=np.uint8)
+    np.savez(path, **members)
+    with pytest.raises(CheckpointError, match=r"c\.npz: malformed"):
+        fio.load_checkpoint(path)

@@ -351,7 +351,7 @@ def _params_from(members: Mapping[str, np.ndarray], info: dict, path: Path) -> l
         count = int(info["count"])
         tied = {int(i): int(j) for i, j in info.get("tied", [])}
         shapes = [tuple(s) for s in info["shapes"]]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # 1e400 as an int
         raise CheckpointError(f"{path}: malformed parameter metadata ({exc})") from None
     out: list[np.ndarray] = []
     for i in range(count):
@@ -608,7 +608,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
             else:
                 raise ValueError(f"unknown kind {kind!r}")
         epoch = int(meta["epoch"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # 1e400 as an int
         raise CheckpointError(
             f"{path}: malformed optimizer state ({exc!r}); truncated file?"
         ) from None
