@@ -864,3 +864,24 @@ def test_a_checkpoint_with_parameters_that_are_no_numbers_is_refused_by_name(
                         model_class=ck.model_class, model_kwargs=ck.model_kwargs)  # fmt: skip
     with pytest.raises(RunError, match=f"bad.npz: parameter 3 .*{match}"):
         fastlstm.evaluate(bad, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "epoch, position",
+    [(1, {"iteration": 10**9}), (1, {"iteration": -50}), (-3, None), (1, {"iteration": "3"})],
+)
+def test_resume_refuses_a_position_no_run_writes(tmp_path, date_file, epoch, position):
+    """Such positions skipped an epoch, trained 50 extra batches or 4 epochs instead of 1."""
+    run = fastlstm.train("peeky", data=date_file, seed=3, epochs=1, out=tmp_path / "a",
+                         **TINY_SEQ, **QUIET)  # fmt: skip
+    ckpt = fio.load_checkpoint(run.last_path)
+    extra = {**ckpt.extra, "position": position}
+    edited = tmp_path / "edited" / "last.ckpt.npz"
+    edited.parent.mkdir()
+    fio.save_checkpoint(
+        edited, params=ckpt.params, optimizer_state=ckpt.optimizer_state, epoch=epoch,
+        rng_state=ckpt.rng_state, extra=extra, model_class=ckpt.model_class,
+        model_kwargs=ckpt.model_kwargs,
+    )  # fmt: skip
+    with pytest.raises(RunError, match="the saved position .* is not one of this training's"):
+        fastlstm.train("peeky", resume=edited, epochs=3, **QUIET)

@@ -300,10 +300,23 @@ class _Session(engine.Callback):
         self.best = float(ckpt.extra.get("best", self.best))
         self.start_epoch = ckpt.epoch
         self.position = ckpt.extra.get("position") or None
+        self.check_position(ckpt.epoch, source)
         where = f"after epoch {ckpt.epoch}"
         if self.position:
             where = f"in epoch {ckpt.epoch + 1} after iteration {self.position['iteration']}"
         self.say(f"resuming {self.name} from {source} {where}")
+
+    def check_position(self, epoch, source) -> None:
+        """Refuse a saved position no run writes (a damaged or edited checkpoint)."""
+        per_epoch = self.iterations()
+        it = (self.position or {}).get("iteration", 0)
+        bad = isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0
+        bad = bad or isinstance(it, bool) or not isinstance(it, int) or not 0 <= it < per_epoch
+        if bad:
+            raise RunError(
+                f"{source}: the saved position (epoch {epoch!r}, iteration {it!r}) is not one "
+                f"of this training's ({per_epoch} iterations per epoch): a damaged checkpoint?"
+            )
 
     def rng_state(self):
         return None
