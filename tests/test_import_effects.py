@@ -63,14 +63,23 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def test_import_and_kernels_leave_environment_and_blas_threads():
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",)}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, env=env, timeout=600
-    )
+def _python(code, **env_extra):
+    """Run ``code`` in a fresh Python on this checkout, without the settings the tests vary."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "OMP_WAIT_POLICY" and not k.startswith("NUMBA_DISABLE")}  # fmt: skip
+    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **env_extra)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=600)  # fmt: skip
+
+
+def _printed(proc) -> dict:
+    """The JSON the script printed last."""
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_import_and_kernels_leave_environment_and_blas_threads():
+    out = _printed(_python(_SCRIPT))
     assert out["changed"] == [], out  # e.g. no OMP_WAIT_POLICY
     if out["found"]:
         assert out["before"] == 3
@@ -116,22 +125,9 @@ def test_import_starts_no_threads_so_a_forked_child_runs_the_kernels():
     """GNU OpenMP kills a child forked after its threads started: importing must not start them."""
     if not hasattr(os, "fork"):
         return
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",)}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
-    proc = subprocess.run(
-        [sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, env=env, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["started_by_import"] is False and out["child"] == 0, (out, proc.stderr)
+    out = _printed(_python(_FORK_SCRIPT))
+    assert out["started_by_import"] is False and out["child"] == 0, out
     assert out["seen"] == ["PASSIVE"] and out["after"] is None, out  # idle threads sleep
-
-
-def _python(code, **env_extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_DISABLE")}
-    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **env_extra)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=600)  # fmt: skip
 
 
 def test_environment_switches_of_numba():
