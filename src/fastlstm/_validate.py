@@ -39,6 +39,11 @@ def is_nonneg_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
 
 
+def is_real(v) -> bool:
+    """Whether ``v`` is a real number (``bool`` and ``numpy.bool_`` are not; ``'2'`` is not)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
 def is_positive_number(v) -> bool:
     """Whether ``v`` is a finite real number > 0 (``bool`` is not a number here)."""
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < math.inf
@@ -94,7 +99,7 @@ def check_real(value, name, lowest=None):
     ValueError
         If it is NaN, infinite, or below the bound.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     bad = not math.isfinite(value) or (
@@ -266,7 +271,7 @@ def max_grad(value):
     """
     if value is None:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"max_grad must be a positive number or None, got {value!r}")
     value = float(value)
     if not value > 0:

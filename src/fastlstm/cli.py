@@ -86,9 +86,9 @@ def _typed(convert, ok, expected):
     return parse
 
 
-def _off(text: str, convert=float):
-    """0 / 'none' / 'off' as 0.0 (disabled, as stored), else ``convert(text)``."""
-    return 0.0 if text.strip().lower() in ("none", "off") else convert(text)
+def _off(text: str) -> float:
+    """0 / 'none' / 'off' as 0.0 (disabled, as stored), else ``float(text)``."""
+    return 0.0 if text.strip().lower() in ("none", "off") else float(text)
 
 
 def _finite_positive(v) -> bool:

@@ -68,17 +68,36 @@ def data_dir() -> Path | None:
     if not value:
         return None
     path = Path(value).expanduser()
+    check_data_folder(path, f"FASTLSTM_DATA={value}", ", or unset it")
+    return path
+
+
+def check_data_folder(path: Path, named: str, tail: str = "") -> None:
+    """Refuse a data directory that is not a folder, or is empty.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The folder.
+    named : str
+        How the user gave it (``FASTLSTM_DATA=...``, ``data_dir (--data-dir) ...``).
+    tail : str, optional
+        Advice appended to the message.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a folder or holds nothing.
+    """
     if not path.is_dir():
         raise FileNotFoundError(
-            f"FASTLSTM_DATA={value} (not a directory): set it to the folder holding "
-            "ptb/, sequence/ and book-weights/, or unset it"
+            f"{named} (not a directory): it must be the folder holding ptb/, sequence/ and "
+            f"book-weights/{tail}"
         )
     if next(path.iterdir(), None) is None:
         raise FileNotFoundError(
-            f"FASTLSTM_DATA={value} is an empty folder: put ptb/, sequence/ or "
-            "book-weights/ in it, or unset it"
+            f"{named} is an empty folder: put ptb/, sequence/ or book-weights/ in it{tail}"
         )
-    return path
 
 
 def data_file(*parts: str) -> Path | None:

@@ -29,7 +29,6 @@ saved and restored with ``state_dict()`` / ``load_state_dict()``.
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 import weakref
 from collections import OrderedDict
@@ -37,7 +36,7 @@ from collections import OrderedDict
 import numpy as np
 
 from fastlstm._kernels import optim as _k
-from fastlstm._validate import check_real
+from fastlstm._validate import check_real, is_real
 
 __all__ = [
     "SGD",
@@ -484,7 +483,7 @@ def clip_grads(grads, max_norm):
     """
     if not isinstance(grads, (list, tuple)):
         raise TypeError(f"grads must be a list of arrays, got {type(grads).__name__}")
-    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+    if not is_real(max_norm):
         raise TypeError(f"max_norm must be a positive number, got {max_norm!r}")
     max_norm = float(max_norm)
     if not max_norm > 0:

@@ -64,13 +64,10 @@ def data_dir(path):
         yield
         return
     p = Path(path).expanduser()
-    if not p.is_dir():
-        raise RunError(f"data_dir (--data-dir) {path}: no such directory")
-    if next(p.iterdir(), None) is None:
-        raise RunError(
-            f"data_dir (--data-dir) {path} is an empty folder: put ptb/, sequence/ or "
-            "book-weights/ in it"
-        )
+    try:
+        config.check_data_folder(p, f"data_dir (--data-dir) {path}")
+    except FileNotFoundError as exc:
+        raise RunError(str(exc)) from None
     old = os.environ.get("FASTLSTM_DATA")
     os.environ["FASTLSTM_DATA"] = str(p.resolve())
     try:
