@@ -539,13 +539,13 @@ class TimeLSTM:
 
 
 # --------------------------------------------------------------------------- #
-# GRU (book's extra layers, no bias, blocks z, r, h~)
+# GRU (book's extra layers, blocks z, r, h~; the bias is optional: the book's first form had none)
 # --------------------------------------------------------------------------- #
 class GRU:
-    """One GRU step of the book (no bias); blocks of ``Wx``, ``Wh`` in the order z, r, h~.
+    """One GRU step of the book; blocks of ``Wx``, ``Wh``, ``b`` in the order z, r, h~.
 
-    ``z = sigmoid(x Wxz + h Whz)``, ``r = sigmoid(x Wxr + h Whr)``,
-    ``h~ = tanh(x Wx~ + (r * h) Wh~)``, ``h_next = (1 - z) * h + z * h~``.
+    ``z = sigmoid(x Wxz + h Whz + bz)``, ``r = sigmoid(x Wxr + h Whr + br)``,
+    ``h~ = tanh(x Wx~ + (r * h) Wh~ + b~)``, ``h_next = (1 - z) * h + z * h~``.
 
     Parameters
     ----------
@@ -553,14 +553,20 @@ class GRU:
         ``(D, 3H)``.
     Wh : ndarray
         ``(H, 3H)``.
+    b : ndarray, optional
+        ``(3H,)``; without it (the book's first form) there is no bias.
     """
 
-    def __init__(self, Wx, Wh):
-        self.Wx, self.Wh = Wx, Wh
-        self.params = [Wx, Wh]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh)]
-        self.dWx, self.dWh = self.grads
+    def __init__(self, Wx, Wh, b=None):
+        self.Wx, self.Wh, self.b = Wx, Wh, b
+        self.params = [Wx, Wh] + ([] if b is None else [b])
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self.dWx, self.dWh = self.grads[:2]
         self.cache = None
+
+    def _bias(self, k, H):
+        """Block ``k`` (0 z, 1 r, 2 h~) of the bias, or 0 without one."""
+        return 0 if self.b is None else self.b[k * H : (k + 1) * H]
 
     def forward(self, x, h_prev):
         """``x (N, D)``, ``h_prev (N, H) -> h_next (N, H)``."""
@@ -568,9 +574,9 @@ class GRU:
         Wxz, Wxr, Wxh = self.Wx[:, :H], self.Wx[:, H : 2 * H], self.Wx[:, 2 * H :]
         Whz, Whr, Whh = self.Wh[:, :H], self.Wh[:, H : 2 * H], self.Wh[:, 2 * H :]
 
-        z = sigmoid(np.dot(x, Wxz) + np.dot(h_prev, Whz))
-        r = sigmoid(np.dot(x, Wxr) + np.dot(h_prev, Whr))
-        h_hat = np.tanh(np.dot(x, Wxh) + np.dot(r * h_prev, Whh))
+        z = sigmoid(np.dot(x, Wxz) + np.dot(h_prev, Whz) + self._bias(0, H))
+        r = sigmoid(np.dot(x, Wxr) + np.dot(h_prev, Whr) + self._bias(1, H))
+        h_hat = np.tanh(np.dot(x, Wxh) + np.dot(r * h_prev, Whh) + self._bias(2, H))
         h_next = (1 - z) * h_prev + z * h_hat
 
         self.cache = (x, h_prev, z, r, h_hat)
@@ -588,6 +594,7 @@ class GRU:
 
         # candidate h~ (tanh)
         dt = dh_hat * (1 - h_hat**2)
+        dbh = np.sum(dt, axis=0)
         dWhh = np.dot((r * h_prev).T, dt)
         dhr = np.dot(dt, Whh.T)
         dWxh = np.dot(x.T, dt)
@@ -597,6 +604,7 @@ class GRU:
         # update gate z
         dz = dh_next * h_hat - dh_next * h_prev
         dt = dz * z * (1 - z)
+        dbz = np.sum(dt, axis=0)
         dWhz = np.dot(h_prev.T, dt)
         dh_prev += np.dot(dt, Whz.T)
         dWxz = np.dot(x.T, dt)
@@ -605,6 +613,7 @@ class GRU:
         # reset gate r
         dr = dhr * h_prev
         dt = dr * r * (1 - r)
+        dbr = np.sum(dt, axis=0)
         dWhr = np.dot(h_prev.T, dt)
         dh_prev += np.dot(dt, Whr.T)
         dWxr = np.dot(x.T, dt)
@@ -612,6 +621,8 @@ class GRU:
 
         self.grads[0][...] = np.hstack((dWxz, dWxr, dWxh))
         self.grads[1][...] = np.hstack((dWhz, dWhr, dWhh))
+        if self.b is not None:
+            self.grads[2][...] = np.hstack((dbz, dbr, dbh))
         return dx, dh_prev
 
 
@@ -624,6 +635,8 @@ class TimeGRU:
         ``(D, 3H)``.
     Wh : ndarray
         ``(H, 3H)``.
+    b : ndarray, optional
+        ``(3H,)``; without it there is no bias (the book's first form).
     stateful : bool, default False
         Keep ``h`` between calls to :meth:`forward`.
 
@@ -635,11 +648,11 @@ class TimeGRU:
         Last hidden state; gradient w.r.t. the initial hidden state.
     """
 
-    def __init__(self, Wx, Wh, stateful=False):
+    def __init__(self, Wx, Wh, b=None, stateful=False):
         self.Wx, self.Wh = Wx, Wh
-        self.params = [Wx, Wh]
-        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh)]
-        self.dWx, self.dWh = self.grads
+        self.params = [Wx, Wh] + ([] if b is None else [b])
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self.dWx, self.dWh = self.grads[:2]
         self.layers = None
         self.h, self.dh = None, None
         self.stateful = stateful
@@ -659,7 +672,7 @@ class TimeGRU:
             self.h = _as_float(self.h, self.Wx.dtype, "h", ndim=2)
 
         for t in range(T):
-            layer = GRU(self.Wx, self.Wh)
+            layer = GRU(*self.params)
             self.h = layer.forward(xs[:, t, :], self.h)
             hs[:, t, :] = self.h
             self.layers.append(layer)
@@ -672,17 +685,16 @@ class TimeGRU:
         D = self.Wx.shape[0]
 
         dxs = np.empty((N, T, D), dtype=self.Wx.dtype)
-        dWx, dWh = 0, 0
+        sums = [0] * len(self.params)
         dh = 0
         for t in reversed(range(T)):
             layer = self.layers[t]
             dx, dh = layer.backward(dhs[:, t, :] + dh)
             dxs[:, t, :] = dx
-            dWx = dWx + layer.dWx
-            dWh = dWh + layer.dWh
+            sums = [s + g for s, g in zip(sums, layer.grads)]
 
-        self.grads[0][...] = dWx
-        self.grads[1][...] = dWh
+        for grad, s in zip(self.grads, sums):
+            grad[...] = s
         self.dh = dh
         return dxs
 

@@ -343,3 +343,113 @@ def test_attention_weights_as_the_books_visualize_attention():
     assert d.shape == (4, 1, 7)  # T_dec arrays (N, T_enc)
     attention_map = d.reshape(d.shape[0], d.shape[2])
     np.testing.assert_allclose(attention_map.sum(axis=1), 1.0, rtol=1e-5)
+
+
+_BOOK_CLASSES = """
+import inspect, json, sys
+sys.path.insert(0, sys.argv[1])
+import common.base_model, common.layers, common.optimizer, common.time_layers, common.trainer
+out = {}
+for mod in (common.layers, common.time_layers, common.optimizer, common.trainer, common.base_model):
+    for name, obj in vars(mod).items():
+        if inspect.isclass(obj) and obj.__module__ == mod.__name__:
+            out[name] = [
+                [p.name, None if p.default is p.empty else repr(p.default)]
+                for p in inspect.signature(obj).parameters.values()
+            ]
+print(json.dumps(out))
+"""
+# what from-the-book.md lists as not provided
+_NOT_PROVIDED = {"SigmoidWithLoss", "TimeSigmoidWithLoss", "Simple_TimeSoftmaxWithLoss"}
+_NOT_PROVIDED |= {"Simple_TimeAffine"}
+
+
+def test_every_book_class_takes_the_books_arguments(book_dir, tmp_path):
+    """The classes of the book's ``common/`` take the book's arguments, in its order and with its
+    defaults (fastlstm may add parameters with defaults, and defaults where the book has none)."""
+    import inspect
+    import json
+    import subprocess
+    import sys
+
+    from fastlstm import layers, optim
+
+    out = subprocess.run(
+        [sys.executable, "-c", _BOOK_CLASSES, str(book_dir)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    book = json.loads(out.stdout)
+    assert {"GRU", "TimeGRU", "TimeLSTM", "Adam", "RnnlmTrainer", "BaseModel"} <= set(book)
+    ours = {**vars(layers), **vars(optim), **vars(ftrainer), "BaseModel": fm.BaseModel}
+    for name, params in sorted(book.items()):
+        if name in _NOT_PROVIDED:
+            assert name not in ours
+            continue
+        mine = list(inspect.signature(ours[name]).parameters.values())
+        assert [p.name for p in mine[: len(params)]] == [n for n, _ in params], name
+        for p, (_, default) in zip(mine, params):
+            if default is not None:
+                assert repr(p.default) == default, (name, p.name)
+        assert all(p.default is not p.empty for p in mine[len(params) :]), name
+
+
+_BOOK_GRU = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from common.time_layers import TimeGRU
+f = np.load(sys.argv[2])
+layer = TimeGRU(f["Wx"], f["Wh"], f["b"], stateful=True)
+layer.set_state(f["h0"])
+hs = layer.forward(f["xs"])
+dxs = layer.backward(f["dhs"])
+np.savez(sys.argv[3], hs=hs, dxs=dxs, dh=layer.dh, h=layer.h, dWx=layer.grads[0],
+         dWh=layer.grads[1], db=layer.grads[2])
+"""
+
+
+def test_time_gru_with_a_bias_computes_what_the_books_does(book_dir, tmp_path):
+    """``TimeGRU(Wx, Wh, b, stateful=True)`` as the book's current ``common/time_layers.py``
+    calls it: the same outputs, state and gradients (float32 rounding apart)."""
+    import subprocess
+    import sys
+
+    from fastlstm.layers import TimeGRU
+
+    rng = np.random.default_rng(5)
+    N, T = 3, 4
+    arrays = {
+        "Wx": rng.standard_normal((D, 3 * H)) * D**-0.5,
+        "Wh": rng.standard_normal((H, 3 * H)) * H**-0.5,
+        "b": rng.standard_normal(3 * H),
+        "h0": rng.standard_normal((N, H)) * 0.5,
+        "xs": rng.standard_normal((N, T, D)),
+        "dhs": rng.standard_normal((N, T, H)),
+    }
+    arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+    np.savez(tmp_path / "in.npz", **arrays)
+    out = subprocess.run(
+        [sys.executable, "-c", _BOOK_GRU, str(book_dir), "in.npz", "out.npz"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    book = np.load(tmp_path / "out.npz")
+    layer = TimeGRU(arrays["Wx"], arrays["Wh"], arrays["b"], stateful=True)
+    assert len(layer.params) == 3 and layer.db is layer.grads[2]
+    layer.set_state(arrays["h0"])
+    got = {"hs": layer.forward(arrays["xs"]), "dxs": layer.backward(arrays["dhs"])}
+    got.update(dh=layer.dh, h=layer.h, dWx=layer.dWx, dWh=layer.dWh, db=layer.db)
+    for key, value in got.items():
+        np.testing.assert_allclose(value, book[key], rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+def test_a_flag_in_place_of_the_gru_bias_is_refused():
+    """``TimeGRU(Wx, Wh, True)`` (stateful given by position) names the bias, not a dtype."""
+    from fastlstm.layers import GRU, TimeGRU
+
+    Wx, Wh = np.zeros((D, 3 * H), "f"), np.zeros((H, 3 * H), "f")
+    with pytest.raises(TypeError, match="third argument .* is the bias b"):
+        TimeGRU(Wx, Wh, True)
+    with pytest.raises(TypeError, match="pass stateful by name"):
+        GRU(Wx, Wh, np.False_)

@@ -93,6 +93,8 @@ def _cases():
         "TimeLSTM": (FL.TimeLSTM(*_lstm_params(rng)), [_rand(rng, N, T, D)]),
         "GRU": (FL.GRU(*gru_params), [_rand(rng, N, D), _rand(rng, N, H)]),
         "TimeGRU": (FL.TimeGRU(*gru_params), [_rand(rng, N, T, D)]),
+        "GRU(b)": (FL.GRU(*gru_params, _rand(rng, 3 * H)), [_rand(rng, N, D), _rand(rng, N, H)]),
+        "TimeGRU(b)": (FL.TimeGRU(*gru_params, _rand(rng, 3 * H)), [_rand(rng, N, T, D)]),
         "TimeBiLSTM": (
             FL.TimeBiLSTM(*_lstm_params(rng), *_lstm_params(rng)),
             [_rand(rng, N, T, D)],

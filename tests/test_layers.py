@@ -74,14 +74,26 @@ def _threads(request):
     numba.set_num_threads(before)
 
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# "gru" is the book's first GRU (no bias), "gru_b" its current one (with a bias)
+GATES = {"rnn": 1, "lstm": 4, "gru": 3, "gru_b": 3}
 TIME_LAYERS = {
     "rnn": (FL.TimeRNN, RL.TimeRNN),
     "lstm": (FL.TimeLSTM, RL.TimeLSTM),
     "gru": (FL.TimeGRU, RL.TimeGRU),
+    "gru_b": (FL.TimeGRU, RL.TimeGRU),
 }
-STEP_LAYERS = {"rnn": (FL.RNN, RL.RNN), "lstm": (FL.LSTM, RL.LSTM), "gru": (FL.GRU, RL.GRU)}
-PARAM_NAMES = {"rnn": ["Wx", "Wh", "b"], "lstm": ["Wx", "Wh", "b"], "gru": ["Wx", "Wh"]}
+STEP_LAYERS = {
+    "rnn": (FL.RNN, RL.RNN),
+    "lstm": (FL.LSTM, RL.LSTM),
+    "gru": (FL.GRU, RL.GRU),
+    "gru_b": (FL.GRU, RL.GRU),
+}
+PARAM_NAMES = {
+    "rnn": ["Wx", "Wh", "b"],
+    "lstm": ["Wx", "Wh", "b"],
+    "gru": ["Wx", "Wh"],
+    "gru_b": ["Wx", "Wh", "b"],
+}
 
 
 # --------------------------------------------------------------------------- #
@@ -101,7 +113,7 @@ def _copy(x):
 
 
 def recurrent_params(kind, rng, dtype, D, H):
-    """``[Wx, Wh, b]`` (``[Wx, Wh]`` for the GRU) scaled as the book's models."""
+    """``[Wx, Wh, b]`` (``[Wx, Wh]`` for the GRU without bias) scaled as the book's models."""
     G = GATES[kind] * H
     arrays = [draw(rng, dtype, (D, G), D**-0.5), draw(rng, dtype, (H, G), H**-0.5)]
     if kind != "gru":
@@ -372,7 +384,7 @@ def test_time_embedding(shape, seed, dtype):
 # --------------------------------------------------------------------------- #
 @dtypes
 @cases
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "gru_b"])
 def test_step_layer(kind, shape, seed, dtype):
     """``RNN``, ``LSTM``, ``GRU``: one step with a random initial state."""
     rng = np.random.default_rng(seed)
@@ -388,7 +400,7 @@ def test_step_layer(kind, shape, seed, dtype):
 
 @dtypes
 @cases
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "gru_b"])
 def test_time_layer(kind, shape, seed, dtype):
     """``TimeRNN``, ``TimeLSTM``, ``TimeGRU`` (not stateful): outputs, grads, ``h``, ``dh``."""
     rng = np.random.default_rng(seed)
@@ -409,8 +421,10 @@ def test_time_layer(kind, shape, seed, dtype):
         forward_attrs=state,
         backward_attrs=("dh",),
     )
-    if kind == "gru":
+    if kind.startswith("gru"):
         assert fast.dWx is fast.grads[0] and fast.dWh is fast.grads[1]
+    if kind == "gru_b":
+        assert fast.db is fast.grads[2] and fast.b is fast.params[2]
 
 
 @dtypes
@@ -897,3 +911,18 @@ def test_the_functions_match_the_reference_and_a_scalar_stays_a_scalar():
     np.testing.assert_allclose(FF.softmax(x), RF.softmax(x), rtol=1e-15)
     scalar = FF.sigmoid(0.5)  # it was a 0-d array
     assert isinstance(scalar, np.float64) and scalar == 1 / (1 + np.exp(-0.5))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("stateful", [False, True])
+def test_time_layer_without_steps_keeps_the_state_it_starts_from(kind, stateful):
+    """``T = 0``: no output steps, and ``.h`` is the state the layer starts from (zeros, or the
+    state set before when stateful), as the book's loop over no steps leaves it."""
+    rng = np.random.default_rng(3)
+    N, D, H = 2, 3, 4
+    layer = TIME_LAYERS[kind][0](*recurrent_params(kind, rng, np.float32, D, H), stateful=stateful)
+    h0 = draw(rng, np.float32, (N, H))
+    layer.set_state(h0)
+    hs = layer.forward(np.zeros((N, 0, D), np.float32))
+    assert hs.shape == (N, 0, H)
+    np.testing.assert_array_equal(layer.h, h0 if stateful else np.zeros((N, H), np.float32))

@@ -206,9 +206,12 @@ def test_lstm_cell_grads(rng, output):
     )
 
 
-def test_gru_cell_grads(rng):
+@pytest.mark.parametrize("bias", [False, True])
+def test_gru_cell_grads(rng, bias):
     x, h = randn(rng, N, D), randn(rng, N, H)
-    layer = L.GRU(randn(rng, D, 3 * H), randn(rng, H, 3 * H))
+    b = (randn(rng, 3 * H),) if bias else ()
+    layer = L.GRU(randn(rng, D, 3 * H), randn(rng, H, 3 * H), *b)
+    assert len(layer.params) == 2 + bias
 
     def back(w):
         dx, dh = layer.backward(w)
@@ -225,10 +228,11 @@ def _time_rnn(kind, rng, stateful=True):
         return L.TimeLSTM(
             randn(rng, D, 4 * H), randn(rng, H, 4 * H), randn(rng, 4 * H), stateful=stateful
         )
-    return L.TimeGRU(randn(rng, D, 3 * H), randn(rng, H, 3 * H), stateful=stateful)
+    b = (randn(rng, 3 * H),) if kind == "gru_b" else ()
+    return L.TimeGRU(randn(rng, D, 3 * H), randn(rng, H, 3 * H), *b, stateful=stateful)
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "gru_b"])
 def test_time_recurrent_grads_including_initial_state(rng, kind):
     layer = _time_rnn(kind, rng)
     xs, h0 = randn(rng, N, T, D), randn(rng, N, H)

@@ -448,9 +448,9 @@ def rnn_backward(hs_tm, dhs, WhTp, dA, dh, tmp, one):
 
 @jit
 def gru_forward(A, Whzr, Whh, hs_tm, G, RH, hs, tmp_zr, tmp_h, one):
-    """GRU (book form, no bias) over all steps.
+    """GRU (the book's form) over all steps.
 
-    ``A`` (T, N, 3H) holds ``x_t Wx`` (blocks z, r, h~); ``Whzr`` and ``Whh``
+    ``A`` (T, N, 3H) holds ``x_t Wx`` plus the bias, if any (blocks z, r, h~); ``Whzr`` and ``Whh``
     are ``Wh[:, :2H]`` and ``Wh[:, 2H:]`` in panels (:func:`~fastlstm._kernels.blas.pack_panels`),
     ``tmp_zr`` and ``tmp_h`` work arrays of whole panels (at least 2H and H columns).
     ``G`` (T, N, 3H) receives z, r, h~; ``RH`` (T, N, H) receives ``r * h_prev``.

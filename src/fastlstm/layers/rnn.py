@@ -53,8 +53,9 @@ class _HiddenStateSequence:
         N, T, xs_tm = self._inputs(xs)
         if not self.stateful:
             self.h = None
-        hs = self._run(xs_tm, _state(self.h, (N, self.H), self.dtype, "h"))
-        self.h = hs[:, -1].copy() if T else self.h
+        h0 = _state(self.h, (N, self.H), self.dtype, "h")
+        hs = self._run(xs_tm, h0)
+        self.h = hs[:, -1].copy() if T else h0.copy()  # no steps: the state it started from
         return hs
 
     def backward(self, dhs):
@@ -217,27 +218,46 @@ class RNN(_HiddenStateStep, TimeRNN):
         super().__init__(Wx, Wh, b)
 
 
+def _gru_bias(b):
+    """Refuse a flag where the bias goes (``TimeGRU(Wx, Wh, True)`` meant ``stateful``)."""
+    if isinstance(b, (bool, np.bool_)):
+        raise TypeError(
+            f"the third argument of a GRU layer is the bias b (3H,), got {b!r}; "
+            "pass stateful by name: TimeGRU(Wx, Wh, b, stateful=True)"
+        )
+
+
 class TimeGRU(_HiddenStateSequence, _Recurrent):
-    """GRU over a whole sequence (the book's form: no bias, blocks z, r, h~).
+    """GRU over a whole sequence (the book's ``common/time_layers.py``; blocks z, r, h~).
+
+    ``z = sigmoid(x Wxz + h Whz + bz)``, ``r = sigmoid(x Wxr + h Whr + br)``,
+    ``h~ = tanh(x Wxh + (r * h) Whh + bh)``, ``h_next = (1 - z) * h + z * h~``.
 
     Parameters
     ----------
     Wx : ndarray, (D, 3H)
     Wh : ndarray, (H, 3H)
-    stateful : bool
+    b : ndarray, (3H,), optional
+        The bias, as in the book's current code. Without it the layer is the
+        book's first form, ``TimeGRU(Wx, Wh)``, with ``params = [Wx, Wh]``.
+    stateful : bool, default False
+        Keep ``h`` between calls to :meth:`forward`.
 
     Attributes
     ----------
     dWx, dWh : ndarray
-        The gradient arrays (the same objects as ``grads``).
+        The gradient arrays (the same objects as ``grads``); ``db`` too when there is a bias.
     """
 
     gates = 3
 
-    def __init__(self, Wx, Wh, stateful=False):
-        self._init_params(Wx, Wh, None)
-        self.dWx, self.dWh = self.grads
-        self.Wx, self.Wh = self.params
+    def __init__(self, Wx, Wh, b=None, stateful=False):
+        _gru_bias(b)
+        self._init_params(Wx, Wh, b)
+        self.dWx, self.dWh = self.grads[:2]
+        self.Wx, self.Wh = self.params[:2]
+        if b is not None:
+            self.b, self.db = self.params[2], self.grads[2]
         self.stateful = stateful
         self.h, self.dh = None, None
         self._cache = None
@@ -297,6 +317,8 @@ class TimeGRU(_HiddenStateSequence, _Recurrent):
         dWh = self.grads[1]
         dWh[:, : 2 * H] = _mm(hs_tm[:T].reshape(T * N, H).T, dA2[:, : 2 * H])
         dWh[:, 2 * H :] = _mm(RH.reshape(T * N, H).T, dA2[:, 2 * H :])
+        if len(self.params) == 3:
+            self.grads[2][...] = dA2.sum(axis=0)
         dxs_tm = _mm(dA2, self.params[0].T)
         return np.ascontiguousarray(dxs_tm.reshape(T, N, D).transpose(1, 0, 2))
 
@@ -307,10 +329,12 @@ class GRU(_HiddenStateStep, TimeGRU):
     Parameters
     ----------
     Wx : ndarray, (D, 3H)
-        Input weights, blocks z, r, h~ (the book's form, no bias).
+        Input weights, blocks z, r, h~.
     Wh : ndarray, (H, 3H)
         Recurrent weights.
+    b : ndarray, (3H,), optional
+        Bias, as in the book's current code; without it, the book's first form ``GRU(Wx, Wh)``.
     """
 
-    def __init__(self, Wx, Wh):
-        super().__init__(Wx, Wh)
+    def __init__(self, Wx, Wh, b=None):
+        super().__init__(Wx, Wh, b)
