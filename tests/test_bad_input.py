@@ -30,6 +30,12 @@ def fwd(layer, *inputs):
     return layer
 
 
+def _eval_mode(layer, *inputs):
+    """``layer`` with ``train_flg = False``, after ``forward(*inputs)`` if inputs are given."""
+    layer.train_flg = False
+    return fwd(layer, *inputs) if inputs else layer
+
+
 def lstm_params(dtype=np.float64):
     return r(D, 4 * H, dtype=dtype), r(H, 4 * H, dtype=dtype), r(4 * H, dtype=dtype)
 
@@ -444,6 +450,24 @@ BACKWARD_CASES = [
         ),
         ValueError,
         rf"dout.*\({N}, {T + 1}, {H}\)",
+    ),
+    case(
+        "dropout-eval",
+        lambda: fwd(FL.Dropout(0.5), r(N, H), False).backward(r(N, H + 1)),
+        ValueError,
+        rf"dout.*\({N}, {H + 1}\)",
+    ),
+    case(
+        "time-dropout-eval",
+        lambda: _eval_mode(FL.TimeDropout(0.5), r(N, T, H)).backward(r(N, T, H + 1)),
+        ValueError,
+        rf"dout.*\({N}, {T}, {H + 1}\)",
+    ),
+    case(
+        "time-dropout-eval-no-forward",
+        lambda: _eval_mode(FL.TimeDropout(0.5)).backward(r(N, T, H)),
+        RuntimeError,
+        "call forward first",
     ),
     case(
         "embedding",

@@ -175,6 +175,15 @@ def _like(dout, ref, name="dout"):
     return as_floats(dout, ref.dtype, name, ndim=ref.ndim, shape=ref.shape)
 
 
+def _eval_dout(layer, dout):
+    """``dout`` of a dropout layer's backward outside training, checked against the last
+    ``forward`` (``layer._last``: its shape and dtype)."""
+    last = getattr(layer, "_last", None)
+    _forward_first(layer, last)
+    shape, dtype = last
+    return as_floats(dout, dtype, "dout", ndim=len(shape), shape=shape)
+
+
 def _rng(rng):
     """The mask source of a dropout layer: ``rng`` itself, or NumPy's global state for None.
 

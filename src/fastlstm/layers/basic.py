@@ -14,6 +14,7 @@ from fastlstm._validate import as_floats, as_ids, check_ratio
 from fastlstm.layers._checks import (
     NonFiniteScores,
     _check_params,
+    _eval_dout,
     _forward_first,
     _like,
     _param,
@@ -438,6 +439,7 @@ class Dropout:
         self.rng = _rng(rng)  # None: the global state
         self.mask = None
         self.train_flg = True
+        self._last = None  # shape and dtype of the last forward's x
 
     def forward(self, x, train_flg=True):
         """Apply the book's dropout.
@@ -462,6 +464,7 @@ class Dropout:
         """
         self.train_flg = train_flg
         x = as_floats(x, _work_dtype(x, "x"), "x")
+        self._last = (x.shape, x.dtype)
         if not train_flg:
             return x * x.dtype.type(1.0 - self.dropout_ratio)
         out, self.mask = _dropout(x, self.rng, self.dropout_ratio, 1.0)
@@ -483,12 +486,14 @@ class Dropout:
         Raises
         ------
         RuntimeError
-            If ``forward`` has not been called in training mode.
+            If ``forward`` has not been called (in training mode, when training).
+        ValueError
+            If ``dout`` does not have the shape of the last ``forward``'s output.
         """
-        if self.train_flg:
-            _forward_first(self, self.mask)
         if not self.train_flg:
-            return np.asarray(dout) * (1.0 - self.dropout_ratio)
+            dout = _eval_dout(self, dout)
+            return dout * dout.dtype.type(1.0 - self.dropout_ratio)
+        _forward_first(self, self.mask)
         return _like(dout, self.mask) * self.mask
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from fastlstm._validate import as_floats, check_ratio
 from fastlstm.layers._checks import (
     _check_params,
+    _eval_dout,
     _forward_first,
     _like,
     _nonempty,
@@ -46,6 +47,7 @@ class TimeDropout:
         self.rng = _rng(rng)  # None: the global state
         self.train_flg = True
         self.mask = None
+        self._last = None  # shape and dtype of the last forward's xs
 
     def forward(self, xs):
         """Apply inverted dropout to a whole sequence while ``train_flg`` is True.
@@ -66,6 +68,7 @@ class TimeDropout:
             If ``xs`` is not an array of real numbers.
         """
         xs = as_floats(xs, _work_dtype(xs, "xs"), "xs")
+        self._last = (xs.shape, xs.dtype)
         if not self.train_flg:
             return xs
         out, self.mask = _dropout(
@@ -90,12 +93,13 @@ class TimeDropout:
         Raises
         ------
         RuntimeError
-            If ``forward`` has not been called in training mode.
+            If ``forward`` has not been called (in training mode, when training).
+        ValueError
+            If ``dout`` does not have the shape of the last ``forward``'s output.
         """
-        if self.train_flg:
-            _forward_first(self, self.mask)
         if not self.train_flg:
-            return dout
+            return _eval_dout(self, dout)
+        _forward_first(self, self.mask)
         return _like(dout, self.mask) * self.mask
 
 
