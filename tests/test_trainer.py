@@ -348,3 +348,15 @@ def test_perplexity_of_a_diverged_model_is_inf_with_a_warning():
     corpus = np.random.default_rng(0).integers(0, 7, 400)
     with pytest.warns(RuntimeWarning, match="overflow encountered in exp"):
         assert eval_perplexity(m, corpus, batch_size=2, time_size=5) == np.inf
+
+
+@pytest.mark.parametrize("bad, index", [(-1, 4), (99, 6)])
+def test_eval_perplexity_names_the_corpus_id_out_of_range(bad, index):
+    """An id outside the model's vocabulary is named with its index in the corpus (not as the
+    ``xs`` or ``ts`` of a batch)."""
+    from fastlstm.models import Rnnlm
+
+    corpus = np.arange(20) % 10
+    corpus[index] = bad
+    with pytest.raises(ValueError, match=rf"corpus holds id {bad} at index {index}.*\[0, 10\)"):
+        eval_perplexity(Rnnlm(10, 4, 4, seed=0), corpus, batch_size=1, time_size=2)

@@ -475,8 +475,15 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35, *, progress=Fals
     -------
     float
         ``exp(mean loss)`` over ``(L - 1) // (batch_size * time_size)`` iterations.
+
+    Raises
+    ------
+    ValueError
+        If the corpus is too short, or holds an id below 0 or (for a model whose first layer
+        is an embedding) past its vocabulary: the message gives the id's index.
     """
     corpus = _v.id_array(corpus, "corpus", 1)
+    _check_corpus_ids(corpus, _vocab_size(model))
     batch_size = _v.positive_int(batch_size, "batch_size")
     time_size = _v.positive_int(time_size, "time_size")
     corpus_size = len(corpus)
@@ -487,6 +494,25 @@ def eval_perplexity(model, corpus, batch_size=10, time_size=35, *, progress=Fals
             f"{batch_size * time_size}"
         )
     return engine.perplexity(model, corpus, batch_size, time_size, progress=progress)
+
+
+def _vocab_size(model):
+    """The number of rows of the model's first layer when it is an embedding, else None."""
+    layers = getattr(model, "layers", None)
+    first = layers[0] if isinstance(layers, (list, tuple)) and layers else None
+    params = getattr(first, "params", None)
+    if type(first).__name__ in ("TimeEmbedding", "Embedding") and params:
+        return np.shape(params[0])[0]
+    return None
+
+
+def _check_corpus_ids(corpus, vocab_size):
+    """Refuse ids below 0 (or at least ``vocab_size`` when known), naming the first one's index."""
+    bad = corpus < 0 if vocab_size is None else (corpus < 0) | (corpus >= vocab_size)
+    if corpus.size and bad.any():
+        i = int(np.argmax(bad))
+        allowed = "ids >= 0" if vocab_size is None else f"ids in [0, {vocab_size})"
+        raise ValueError(f"corpus holds id {corpus[i]} at index {i}; the model takes {allowed}")
 
 
 class _GetBatch(engine.BpttBatches):
