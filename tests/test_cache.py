@@ -9,6 +9,7 @@ at a scratch folder, so the kernels they use are compiled (cold) or loaded
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,8 @@ def _corrupt_runs(tmp_path, damage, pattern):
     assert again.stdout == first.stdout
     assert "KernelCacheWarning" in again.stderr and "corrupted" in again.stderr, again.stderr
     assert "softmax_ce_forward_serial" in again.stderr
+    # the warning names the line of the calling code, not one inside numba or fastlstm
+    assert re.search(r"^<string>:\d+: KernelCacheWarning", again.stderr, re.M), again.stderr
     third = _run(cache)  # the entry was rewritten: loaded without a word
     assert third.stdout == first.stdout
     assert third.stderr == "", third.stderr
@@ -222,6 +225,7 @@ def test_unwritable_cache_compiles_in_memory(tmp_path):
     assert run.stdout == reference.stdout
     assert run.stderr.count("KernelCacheWarning") == 1, run.stderr
     assert "compiled in memory" in run.stderr
+    assert re.search(r"^<string>:\d+: KernelCacheWarning", run.stderr, re.M), run.stderr
     assert not blocker.with_name("kernels").exists()
 
 

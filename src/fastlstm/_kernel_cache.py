@@ -129,6 +129,18 @@ def _announce(cache_path: Path | None) -> None:
     _log.warning("fastlstm: compiling numba kernels (%s)...", where)
 
 
+_OWN_DIRS = tuple(os.path.dirname(os.path.realpath(f)) + os.sep for f in (numba.__file__, __file__))
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` of :func:`warnings.warn`, called from here, that names the first
+    caller outside fastlstm and numba (the line of the user's code that needed the kernel)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(_OWN_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _warn_unwritable(path, exc) -> None:
     with _State.lock:
         if _State.unwritable:
@@ -139,7 +151,7 @@ def _warn_unwritable(path, exc) -> None:
         "in memory and will be compiled again in every process. Set FASTLSTM_NUMBA_CACHE "
         "to a writable folder to keep them.",
         KernelCacheWarning,
-        stacklevel=2,
+        stacklevel=_outside_stacklevel(),
     )
 
 
@@ -351,7 +363,7 @@ class _KernelCache(_caching.FunctionCache):
                 f"fastlstm discarded a corrupted compiled-kernel cache entry of "
                 f"{self._py_func.__qualname__} ({type(exc).__name__}: {exc}); recompiling.",
                 KernelCacheWarning,
-                stacklevel=2,
+                stacklevel=_outside_stacklevel(),
             )
             data = None
         if data is None:  # numba compiles it next
