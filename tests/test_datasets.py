@@ -81,6 +81,14 @@ def test_ptb_ids_match_book_tokenisation(ptb_cache, ptb_dir):
     np.testing.assert_array_equal(loaded["val"][0], [book_vocab[w] for w in val_words])
 
 
+def test_ptb_load_vocab_is_the_vocabulary_of_load_data(ptb_cache, monkeypatch):
+    """The book's ``ptb.load_vocab()``: ``(word_to_id, id_to_word)`` of the training split."""
+    cache, loaded = ptb_cache
+    monkeypatch.setenv("FASTLSTM_CACHE", str(cache))
+    word_to_id, id_to_word = ptb.load_vocab()
+    assert word_to_id == loaded["train"][1] and id_to_word == loaded["train"][2]
+
+
 def test_ptb_cached_load_skips_text(ptb_cache, monkeypatch):
     cache, loaded = ptb_cache
     monkeypatch.setenv("FASTLSTM_CACHE", str(cache))

@@ -28,6 +28,22 @@ def sigmoid(x):
     return out[()] if out.ndim == 0 else out
 
 
+def relu(x):
+    """Rectified linear unit ``max(0, x)`` (the book's ``np.maximum(0, x)``).
+
+    Parameters
+    ----------
+    x : array_like
+        Input of any shape.
+
+    Returns
+    -------
+    ndarray or numpy scalar
+        Same shape and dtype as ``x``.
+    """
+    return np.maximum(0, x)
+
+
 def softmax(x):
     """Softmax over the last axis, with the maximum subtracted for stability.
 

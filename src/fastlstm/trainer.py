@@ -43,10 +43,10 @@ from fastlstm import _validate as _v
 from fastlstm._notebook import progress_bar
 from fastlstm.evaluation import eval_seq2seq, seq2seq_accuracy  # noqa: F401  (re-export)
 from fastlstm.models.base import as_rng
-from fastlstm.optim import PlateauDecay
+from fastlstm.optim import PlateauDecay, unique_params
 from fastlstm.plot import _curve_figure, plot_curve
 
-__all__ = ["Trainer", "RnnlmTrainer", "eval_perplexity", "PlateauDecay"]
+__all__ = ["Trainer", "RnnlmTrainer", "eval_perplexity", "PlateauDecay", "remove_duplicate"]
 
 
 # ----------------------------------------------------------------------------
@@ -445,6 +445,27 @@ class RnnlmTrainer(_BaseTrainer):
             matplotlib's current backend.
         """
         return _plot_curve(self.ppl_list, path, "perplexity", self.eval_interval, ylim)
+
+
+def remove_duplicate(params, grads):
+    """Merge shared parameters and add their gradients (the book's ``remove_duplicate``).
+
+    The same as :func:`fastlstm.optim.unique_params`, under the book's name. Shared and
+    transposed (weight-tied) parameters are found by their memory, where the book's compares
+    values: two distinct arrays that happen to hold equal values (a square matrix and another
+    holding its transpose, say) stay two parameters here.
+
+    Parameters
+    ----------
+    params, grads : list of ndarray
+        The model's lists; not modified.
+
+    Returns
+    -------
+    params, grads : list of ndarray
+        New lists without the duplicates; the kept gradients hold the sums (added in place).
+    """
+    return unique_params(params, grads)
 
 
 # ----------------------------------------------------------------------------

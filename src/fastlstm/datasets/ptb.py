@@ -37,7 +37,7 @@ from fastlstm import config
 from fastlstm import io as fio
 from fastlstm.datasets import _fetch
 
-__all__ = ["load_data", "URL_BASE", "FILES"]
+__all__ = ["load_data", "load_vocab", "URL_BASE", "FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +220,22 @@ def load_data(data_type: str = "train") -> tuple[np.ndarray, dict[str, int], dic
     word_to_id = {w: i for i, w in enumerate(words)}
     id_to_word = dict(enumerate(words))
     return data[_ALIASES[data_type]], word_to_id, id_to_word
+
+
+def load_vocab() -> tuple[dict[str, int], dict[int, str]]:
+    """The vocabulary of the Penn Treebank, as the book's ``ptb.load_vocab()``.
+
+    Returns
+    -------
+    word_to_id : dict of str to int
+        The 10000 words of the training split, numbered in the order they first appear.
+    id_to_word : dict of int to str
+        Its inverse.
+
+    Raises
+    ------
+    FileNotFoundError
+        As :func:`load_data`.
+    """
+    _, word_to_id, id_to_word = load_data("train")
+    return word_to_id, id_to_word
