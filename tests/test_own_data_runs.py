@@ -56,6 +56,9 @@ def test_char_model_round_trip_without_the_text(tmp_path, model):
     text.rename(tmp_path / "moved.txt")
     out = fastlstm.generate_text(run.best_path, "the cat", length=30, seed=1)
     assert out.startswith("the cat") and len(out) == len("the cat") + 30  # chars, no spaces added
+    with pytest.warns(UserWarning, match=r"1 char\(s\) not in the model's vocabulary.*'T'"):
+        out = fastlstm.generate_text(run.best_path, "The cat", length=5, seed=1)
+    assert out.startswith("The cat") and len(out) == len("The cat") + 5  # the start as written
     with pytest.raises(RunError, match="not found"):
         fastlstm.evaluate(run.best_path, verbose=False)
 
@@ -99,6 +102,9 @@ def test_pairs_round_trip_without_the_file(tmp_path, capsys):
     assert ev.size == 30
     code, out, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--show", "0")
     assert code == 0 and "test accuracy" in out and "character error rate" in out, err
+    code, out, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--show", "3")
+    marks = [line.split(" ")[0] for line in out.splitlines() if line and line[0] in "☑☒OX"]
+    assert code == 0 and len(marks) == 3 and set(marks) <= {"☑", "☒"}, out  # the book's marks
     data.rename(tmp_path / "gone.tsv")
     code, _, err = _cli(capsys, "eval", "--checkpoint", run.best_path)
     assert code == 1 and "rev.tsv, which is not found" in err

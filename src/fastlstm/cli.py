@@ -224,8 +224,9 @@ def _add_lm_options(p, name, spec) -> None:
 
 def _add_seq_options(p, name, spec) -> None:
     g = p.add_argument_group(f"{name} options")
-    g.add_argument("--data", metavar="NAME|PATH", help=f"'addition', 'date', a file in their "
-                   f"format or of 'source<TAB>target' lines of any lengths ({spec['data']})")  # fmt: skip
+    pairs = "" if name == "attention-bi" else " or of 'source<TAB>target' lines of any lengths"
+    g.add_argument("--data", metavar="NAME|PATH", help=f"'addition', 'date' or a file in their "
+                   f"format{pairs} ({spec['data']})")  # fmt: skip
     for flag, options in OWN_DATA["pairs"]:
         g.add_argument(flag, **options)
     g.add_argument(

@@ -41,6 +41,7 @@ from fastlstm.datasets import pairs as _pairs
 from fastlstm.datasets import text as _text
 from fastlstm.datasets.pairs import BOS_ID, EOS_ID, PAD_ID, decode_answers, encode_questions
 from fastlstm.datasets.text import UNK, TokenVocab
+from fastlstm.evaluation import _marks
 
 __all__ = [
     "is_pairs_file",
@@ -215,6 +216,8 @@ def generate(loaded, start, length, skip, temperature, top_k, greedy, rng) -> st
         greedy=greedy,
         rng=rng,
     )
+    if vocab.level == "char":  # the start as written, its unknown characters included
+        return "".join(tokens) + vocab.decode(ids)
     return vocab.decode(start_ids + list(ids))
 
 
@@ -430,9 +433,9 @@ def pairs_accuracy(
         texts_a = decode_answers(vocab, out[:show])
         texts_t = decode_answers(vocab, t[:show, 1:])
         f = file or sys.stdout
+        good, bad = _marks(f)  # the book's ☑/☒, as for its data sets
         for q, a, w in zip(texts_q, texts_a, texts_t, strict=True):
-            mark = "O" if a == w else "X"
-            print(f"Q {q}\nT {w}\n{mark} {a}\n---", file=f)
+            print(f"Q {q}\nT {w}\n{good if a == w else bad} {a}\n---", file=f)
     return PairsScore(acc, cer, auc, len(x), got)
 
 

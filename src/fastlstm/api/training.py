@@ -430,9 +430,9 @@ def train(
         Allow replacing the files of an earlier run in ``out``.
     epochs, batch_size, wordvec, hidden, lr, max_grad, seed : optional
         Total epochs, mini-batch size, ``D``, ``H``, learning rate, gradient
-        clipping norm (0: none), seed (seq2seq models also take ``'book'``, the
-        book script's random stream, their default; else a random seed is
-        drawn and recorded).
+        clipping norm (0: none), seed (``'seq2seq'``, ``'peeky'`` and ``'attention'``
+        also take ``'book'``, the book script's random stream, their default; else a
+        random seed is drawn and recorded).
     time_size, dropout, lr_decay, max_words : optional
         Language models: BPTT length, dropout ratio, learning-rate divisor on a
         worse validation perplexity (0: none), PTB words per split (0: all).
