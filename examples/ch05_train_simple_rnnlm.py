@@ -3,7 +3,7 @@
 python examples/ch05_train_simple_rnnlm.py [max_epoch]
 """
 
-from _common import OUT, arg
+from _common import arg, out
 
 from fastlstm.datasets import ptb
 from fastlstm.models import SimpleRnnlm
@@ -33,4 +33,4 @@ trainer = RnnlmTrainer(model, optimizer)
 
 trainer.fit(xs, ts, max_epoch, batch_size, time_size)
 print("perplexity at the end:", trainer.ppl_list[-1])
-print("saved", trainer.plot(path=OUT / "ch05_simple_rnnlm_perplexity.png"))
+print("saved", trainer.plot(path=out("ch05_simple_rnnlm_perplexity.png")))

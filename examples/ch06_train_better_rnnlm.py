@@ -5,7 +5,7 @@ The learning rate is divided by 4 whenever the validation perplexity gets worse.
     python examples/ch06_train_better_rnnlm.py [max_epoch]
 """
 
-from _common import OUT, arg
+from _common import arg, out
 
 from fastlstm.datasets import ptb
 from fastlstm.models import BetterRnnlm
@@ -46,21 +46,25 @@ for epoch in range(max_epoch):
     print("epoch %d: valid perplexity %.2f" % (epoch + 1, ppl))
 
     if decay.step(ppl):  # best so far: keep these parameters
-        model.save_params(OUT / "BetterRnnlm.npz")
+        model.save_params(out("BetterRnnlm.npz"))
     model.reset_state()
     print("-" * 50)
 
-plot_curve(
-    ppl_list,
-    OUT / "ch06_better_rnnlm_val_perplexity.png",
-    "epoch",
-    "perplexity",
-    "BetterRnnlm: validation perplexity",
-    marker="o",
+print("best parameters in", out("BetterRnnlm.npz"))
+print(
+    "saved",
+    plot_curve(
+        ppl_list,
+        out("ch06_better_rnnlm_val_perplexity.png"),
+        "epoch",
+        "perplexity",
+        "BetterRnnlm: validation perplexity",
+        marker="o",
+    ),
 )
 
 # evaluate the best parameters on the test data
-model.load_params(OUT / "BetterRnnlm.npz")
+model.load_params(out("BetterRnnlm.npz"))
 model.reset_state()
 ppl_test = eval_perplexity(model, corpus_test)
 print("test perplexity: ", ppl_test)

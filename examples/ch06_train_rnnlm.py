@@ -3,7 +3,7 @@
 python examples/ch06_train_rnnlm.py [max_epoch]
 """
 
-from _common import OUT, arg
+from _common import arg, out
 
 from fastlstm.datasets import ptb
 from fastlstm.models import Rnnlm
@@ -33,7 +33,7 @@ trainer = RnnlmTrainer(model, optimizer)
 
 # train with gradient clipping
 trainer.fit(xs, ts, max_epoch, batch_size, time_size, max_grad, eval_interval=20)
-print("saved", trainer.plot(ylim=(0, 500), path=OUT / "ch06_rnnlm_perplexity.png"))
+print("saved", trainer.plot(ylim=(0, 500), path=out("ch06_rnnlm_perplexity.png")))
 
 # evaluate on the test data
 model.reset_state()
@@ -41,4 +41,4 @@ ppl_test = eval_perplexity(model, corpus_test, progress=True)
 print("test perplexity: ", ppl_test)
 
 # save the parameters (used by ch07_generate_text.py)
-print("saved", model.save_params(OUT / "Rnnlm.npz"))
+print("saved", model.save_params(out("Rnnlm.npz")))

@@ -1,7 +1,7 @@
 """ch07/generate_text.py: sample text from a trained Rnnlm.
 
-Uses the book's Rnnlm.pkl from $FASTLSTM_DATA/book-weights/ when it is there,
-else runs/examples/Rnnlm.npz written by ch06_train_rnnlm.py.
+Uses runs/examples/Rnnlm.npz written by ch06_train_rnnlm.py, else the book's
+Rnnlm.pkl from $FASTLSTM_DATA/book-weights/.
 
     python examples/ch07_generate_text.py [seed]
 """
@@ -9,19 +9,22 @@ else runs/examples/Rnnlm.npz written by ch06_train_rnnlm.py.
 import sys
 
 import numpy as np
-from _common import OUT, arg
+from _common import OUT, arg, out
 
 from fastlstm import config
 from fastlstm.datasets import ptb
 from fastlstm.models import RnnlmGen
 from fastlstm.plot import plot_curve
 
+seed = arg(1, 0, lowest=0)
 corpus, word_to_id, id_to_word = ptb.load_data("train")
 vocab_size = len(word_to_id)
 
-path = config.data_file("book-weights", "Rnnlm.pkl") or OUT / "Rnnlm.npz"
+path = OUT / "Rnnlm.npz"  # written by ch06_train_rnnlm.py
 if not path.exists():
-    sys.exit(f"no parameters: set FASTLSTM_DATA or run examples/ch06_train_rnnlm.py first ({path})")
+    path = config.data_file("book-weights", "Rnnlm.pkl")
+if path is None:
+    sys.exit("no parameters: run examples/ch06_train_rnnlm.py first, or set FASTLSTM_DATA")
 model = RnnlmGen(vocab_size, 100, 100)
 model.load_params(path)
 print("parameters from", path)
@@ -33,7 +36,7 @@ skip_words = ["N", "<unk>", "$"]
 skip_ids = [word_to_id[w] for w in skip_words]
 
 # generate text
-rng = np.random.default_rng(arg(1, 0))
+rng = np.random.default_rng(seed)
 word_ids = model.generate(start_id, skip_ids, rng=rng)
 txt = " ".join([id_to_word[i] for i in word_ids])
 txt = txt.replace(" <eos>", ".\n")
@@ -49,7 +52,7 @@ print(
     "saved",
     plot_curve(
         logp_words,
-        OUT / "ch07_generated_logprob.png",
+        out("ch07_generated_logprob.png"),
         "word",
         "log probability",
         "Rnnlm: generated words",

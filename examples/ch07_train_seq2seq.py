@@ -6,7 +6,7 @@ accuracy together (the book's figures 7-23 and 7-26).
     python examples/ch07_train_seq2seq.py [max_epoch]
 """
 
-from _common import OUT, arg
+from _common import arg, out
 
 from fastlstm.datasets import sequence
 from fastlstm.evaluation import seq2seq_accuracy
@@ -56,7 +56,7 @@ print(
     "saved",
     plot_curve(
         curves,
-        OUT / "ch07_seq2seq_accuracy.png",
+        out("ch07_seq2seq_accuracy.png"),
         "epoch",
         "accuracy",
         "addition.txt",

@@ -3,7 +3,9 @@
 python examples/ch08_train_attention.py [max_epoch]
 """
 
-from _common import OUT, arg
+import json
+
+from _common import arg, out
 
 from fastlstm.datasets import sequence
 from fastlstm.evaluation import seq2seq_accuracy
@@ -41,14 +43,16 @@ for epoch in range(max_epoch):
     acc_list.append(acc)
     print("epoch %d: val acc %.3f%%" % (epoch + 1, acc * 100))
 
-# used by ch08_visualize_attention.py
-print("saved", model.save_params(OUT / "AttentionSeq2seq.npz"))
+# used by ch08_visualize_attention.py, with the characters the ids stand for
+print("saved", model.save_params(out("AttentionSeq2seq.npz")))
+chars = [vocab.id_to_char[i] for i in range(len(vocab))]
+out("AttentionSeq2seq.chars.json").write_text(json.dumps(chars), encoding="utf-8")
 
 print(
     "saved",
     plot_curve(
         acc_list,
-        OUT / "ch08_attention_accuracy.png",
+        out("ch08_attention_accuracy.png"),
         "epoch",
         "accuracy",
         "AttentionSeq2seq on date.txt",

@@ -6,10 +6,11 @@ book's AttentionSeq2seq.pkl from $FASTLSTM_DATA/book-weights/.
     python examples/ch08_visualize_attention.py
 """
 
+import json
 import sys
 
 import numpy as np
-from _common import OUT
+from _common import OUT, no_arguments, out
 
 from fastlstm import config
 from fastlstm.datasets import sequence
@@ -17,6 +18,7 @@ from fastlstm.evaluation import attention_weights
 from fastlstm.models import AttentionSeq2seq
 from fastlstm.plot import plot_attention
 
+no_arguments()
 (x_train, t_train), (x_test, t_test), vocab = sequence.load_data("date.txt", return_vocab=True)
 id_to_char = vocab.id_to_char
 
@@ -28,7 +30,13 @@ wordvec_size = 16
 hidden_size = 256
 
 path = OUT / "AttentionSeq2seq.npz"
-if not path.exists():
+if path.exists():  # trained on the date.txt loaded here? (the book's and the generated differ)
+    saved = OUT / "AttentionSeq2seq.chars.json"
+    chars = json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else None
+    if chars != [id_to_char[i] for i in range(vocab_size)]:
+        sys.exit(f"{path} was trained on another date.txt than {vocab.source}: run "
+                 "examples/ch08_train_attention.py again")  # fmt: skip
+else:
     path = config.data_file("book-weights", "AttentionSeq2seq.pkl")
 if path is None:
     sys.exit("no parameters: run examples/ch08_train_attention.py first, or set FASTLSTM_DATA")
@@ -54,6 +62,6 @@ for k in range(5):
     print(
         "saved",
         plot_attention(
-            attention_map, row_labels, col_labels, OUT / f"ch08_attention_{k}.png", title
+            attention_map, row_labels, col_labels, out(f"ch08_attention_{k}.png"), title
         ),
     )

@@ -11,9 +11,11 @@ line (``seven hundred three<TAB>703``), to runs/examples/numbers.tsv; any
 """
 
 import numpy as np
-from _common import OUT, arg
+from _common import arg, out
 
 import fastlstm
+
+max_epoch = arg(1, 30)
 
 ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -31,15 +33,15 @@ def spell(n):
 
 
 # 1. a file of pairs of different lengths ("seven" -> "7", "nine hundred ninety-one" -> "991")
-path = OUT / "numbers.tsv"
+path = out("numbers.tsv")
 numbers = np.random.default_rng(0).permutation(1000)
 path.write_text("".join(f"{spell(int(n))}\t{n}\n" for n in numbers), encoding="utf-8")
 
 # 2. train: characters, padded per batch; padding never changes an answer, and the
 #    decoder learns an end symbol; 10% of the pairs are held out for the accuracy
 run = fastlstm.train(
-    "attention", data=path, epochs=arg(1, 30), hidden=128, batch_size=32, seed=0,
-    out=OUT / "numbers", overwrite=True,
+    "attention", data=path, epochs=max_epoch, hidden=128, batch_size=32, seed=0,
+    out=out("numbers"), overwrite=True,
 )  # fmt: skip
 print(
     f"held-out accuracy {run.best:.1%}, character error rate {run.summary['char_error_rate']:.3f}"

@@ -11,9 +11,11 @@ runs/examples/rhymes.txt; put the path of any UTF-8 text in its place
 """
 
 import numpy as np
-from _common import OUT, arg
+from _common import arg, out
 
 import fastlstm
+
+max_epoch = arg(1, 4)
 
 # 1. a text file (any UTF-8 text will do)
 rng = np.random.default_rng(0)
@@ -21,7 +23,7 @@ who = ["the cat", "a little dog", "the old man", "my sister", "the baker", "a mo
 did = ["sat on", "jumped over", "looked at", "ran to", "sang to", "slept by"]
 what = ["the moon", "a red hat", "the garden wall", "the river", "a loaf of bread", "the door"]
 lines = [f"{rng.choice(who)} {rng.choice(did)} {rng.choice(what)}" for _ in range(3000)]
-path = OUT / "rhymes.txt"
+path = out("rhymes.txt")
 path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 # 2. train: characters are the units (NFC), the last 5% validate and 5% test
@@ -29,11 +31,12 @@ run = fastlstm.train(
     "rnnlm",
     text=path,
     level="char",
-    epochs=arg(1, 4),
+    epochs=max_epoch,
     hidden=128,
     wordvec=32,
     lr=20.0,
-    out=OUT / "rhymes",
+    out=out("rhymes"),
+    seed=0,
     overwrite=True,
 )
 print("validation perplexity per epoch:", [round(p, 3) for p in run.history["val_ppl"]])
