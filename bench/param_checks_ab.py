@@ -12,20 +12,31 @@ paired differences, with the cost of one check::
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import statistics
 import time
 import timeit
 
 import numpy as np
 
+import fastlstm.layers
 import fastlstm.layers._checks as checks
-from fastlstm.layers import TimeLSTM, basic, recurrent
-from fastlstm.layers import time as time_layers
+import fastlstm.models
+from fastlstm.layers import TimeLSTM
 from fastlstm.models import Rnnlm
 from fastlstm.optim import SGD
 
-_USERS = (basic, recurrent, time_layers)  # modules that call the check
 _REAL = checks._check_params
+# the modules that call the check: every module of the layers and models that imported it
+_USERS = [
+    module
+    for package in (fastlstm.layers, fastlstm.models)
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + ".")
+    if getattr(module := importlib.import_module(info.name), "_check_params", None) is _REAL
+    and module is not checks
+]
+assert len(_USERS) >= 4, _USERS  # basic, lstm, rnn, time at least
 
 
 def _noop(layer):
