@@ -301,3 +301,21 @@ def test_compiling_processes_follow_the_kernels_threads():
         assert _warmup._processes() == min(_warmup.MAX_PROCESSES, cores, numba.get_num_threads())
     finally:
         numba.set_num_threads(old)
+
+
+def test_recording_some_models_keeps_the_manifest_entries_of_the_others(tmp_path, monkeypatch):
+    """``tools/record_warm_manifest.py MODEL`` replaces that model's entries only: written back
+    with nothing recorded, the manifest is the same, byte for byte."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.syspath_prepend(str(root / "tools"))
+    monkeypatch.delitem(sys.modules, "record_warm_manifest", raising=False)
+    import record_warm_manifest as rec
+
+    copy = tmp_path / "_warm_manifest.py"
+    shutil.copy(rec.MANIFEST, copy)
+    assert rec._record([], copy) == 0
+    assert copy.read_text() == rec.MANIFEST.read_text()
+    assert {model for model, _ in rec._existing(copy).values()} == set(rec._warmup.MODELS)
+    assert rec.main(["no-such-model"]) == 2 and rec.main(["record-one", "seq2seq", "-x"]) == 2

@@ -15,6 +15,7 @@ seconds.  :func:`fastlstm._warmup.warm_up` compiles those ahead of a run.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -119,6 +120,24 @@ def record_one(model: str, serial: bool = False) -> dict:
     }
 
 
+def _model_of(key: str) -> str:
+    return json.loads(key)["model"]
+
+
+def _existing(path: Path) -> dict:
+    """The ``JOBS`` of a manifest, read as a literal (nothing in it is run)."""
+    if not path.exists():
+        return {}
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["JOBS"]:
+            jobs = ast.literal_eval(node.value)
+            return {
+                key: (_model_of(key), [list(e) for e in entries]) for key, entries in jobs.items()
+            }
+    return {}
+
+
 def _record(models, out: Path) -> int:
     jobs = {}
     for model in models:
@@ -143,6 +162,10 @@ def _record(models, out: Path) -> int:
             print(
                 f"{model} ({mode}): {len(result['compiled'])} kernels, {total:.1f} s of compiling"
             )
+    # the models not recorded now keep their entries
+    kept = {k: v for k, v in _existing(out).items() if v[0] not in models}
+    order = {m: i for i, m in enumerate(_warmup.MODELS)}
+    jobs = dict(sorted({**kept, **jobs}.items(), key=lambda kv: order.get(kv[1][0], len(order))))
     lines = [
         '"""Kernels compiled by the first training iteration of ``fastlstm train MODEL``',
         "at its default settings (see :mod:`fastlstm._warmup`).",
@@ -166,17 +189,25 @@ def _record(models, out: Path) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["record-one"] and len(argv) in (2, 3):
+    usage = (
+        "usage: python tools/record_warm_manifest.py [MODEL ...]\n"
+        "       python tools/record_warm_manifest.py record-one MODEL [--serial]\n"
+        f"MODEL: {', '.join(_warmup.MODELS)} (all by default; the others keep their entries)"
+    )
+    if argv[:1] in (["-h"], ["--help"]):
+        print(usage)
+        return 0
+    one = argv[:1] == ["record-one"]
+    models = argv[1:2] if one else argv
+    unknown = [m for m in models if m not in _warmup.MODELS]
+    if unknown or (one and (len(argv) < 2 or argv[2:] not in ([], ["--serial"]))):
+        problem = f"unknown model(s): {', '.join(unknown)}\n" if unknown else ""
+        print(problem + usage, file=sys.stderr)
+        return 2
+    if one:
         print(json.dumps(record_one(argv[1], serial=argv[2:] == ["--serial"])))
         return 0
-    if argv[:1] in (["-h"], ["--help"]) or any(m not in _warmup.MODELS for m in argv):
-        print(
-            "usage: python tools/record_warm_manifest.py [MODEL ...]\n"
-            "       python tools/record_warm_manifest.py record-one MODEL [--serial]",
-            file=sys.stderr,
-        )
-        return 2
-    return _record(argv or _warmup.MODELS, MANIFEST)
+    return _record(models or _warmup.MODELS, MANIFEST)
 
 
 if __name__ == "__main__":
