@@ -85,14 +85,33 @@ def _run_until(cmd, env, cwd, done, timeout=600.0):
     return seconds, cpu
 
 
-def _cpu_seconds(pid):
-    """User + system CPU seconds of a running (or not yet reaped) process, all threads."""
+def _stat(pid):
+    """Fields of ``/proc/PID/stat`` after the command name (state first), or None."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+            return f.read().rsplit(")", 1)[1].split()
     except OSError:
+        return None
+
+
+def _cpu_seconds(pid):
+    """User + system CPU seconds of a running (or not yet reaped) process, all threads, with
+    those of its children: the ones it reaped and the ones still running (the compile
+    helpers), their descendants included."""
+    fields = _stat(pid)
+    if fields is None:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(fields[k]) for k in (11, 12, 13, 14))  # utime stime cutime cstime
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (f := _stat(entry)) is not None:
+            children.setdefault(int(f[1]), []).append((int(entry), f))
+    todo = list(children.get(pid, []))
+    while todo:
+        child, f = todo.pop()
+        ticks += sum(int(f[k]) for k in (11, 12, 13, 14))
+        todo += children.get(child, [])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _exited(proc):
@@ -120,6 +139,10 @@ def main(argv=None):
     ap.add_argument("--repo", type=Path, default=ROOT, help="checkout of fastlstm to run")
     ap.add_argument("--rounds", type=int, default=1, help="cold/warm pairs per command")
     args = ap.parse_args(argv)
+    if not any((Path(args.repo) / d / "fastlstm").is_dir() for d in ("src", ".")):
+        ap.error(f"--repo {args.repo}: no src/fastlstm (or fastlstm/, older checkouts) in it")
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {args.rounds}")
 
     cli = [sys.executable, "-c", "from fastlstm.cli import main; raise SystemExit(main())"]
     commands = [("train attention --epochs 1 (first bar move)", "train", BAR_MOVED.search)]
