@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     p.add_argument("--impl", choices=["fastlstm", "reference"], default="fastlstm")
     p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args(argv)
+    if args.epochs < 1:
+        p.error(f"--epochs must be at least 1, got {args.epochs}")
 
     class_name, file_name, reverse, hidden = RUNS[args.run]
     (x_train, t_train), (x_test, t_test), vocab = sequence.load_data(file_name, return_vocab=True)

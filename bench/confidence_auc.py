@@ -43,11 +43,27 @@ def _book_data(loaded, limit):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    usage = "usage: python bench/confidence_auc.py runs/NAME/best.npz [LIMIT]"
+    if not 1 <= len(argv) <= 2 or argv[0] in ("-h", "--help"):
+        if argv[:1] in (["-h"], ["--help"]):
+            print(__doc__)
+            return 0
+        print(usage, file=sys.stderr)
+        return 2
+    limit = argv[1] if len(argv) > 1 else "5000"
+    if not limit.isdigit() or int(limit) < 1:
+        print(f"LIMIT must be a positive integer, got {limit!r}\n{usage}", file=sys.stderr)
+        return 2
     loaded = load_model(argv[0])
-    info = loaded.extra["seq2seq"]
+    info = loaded.extra.get("seq2seq")
+    if info is None:
+        print(f"{argv[0]} is not a seq2seq model's checkpoint\n{usage}", file=sys.stderr)
+        return 2
     if info.get("format") != "pairs":  # the book's data: answers of fixed width
-        right, probs = _book_data(loaded, int(argv[1]) if len(argv) > 1 else 5000)
+        right, probs = _book_data(loaded, int(limit))
         return _report(right, probs)
+    if len(argv) > 1:
+        print("LIMIT is for the book's data sets: every held-out pair is decoded", file=sys.stderr)
     source = info["data_source"]
     vocab = TokenVocab.from_meta(info["vocab"])
     cfg = {"data": source["path"], "level": source["level"], "encoding": source["encoding"],
@@ -71,6 +87,9 @@ def _report(right, probs) -> int:
         "mean token probability": [p.mean() if len(p) else 0.0 for p in probs],
     }
     print(f"{len(right)} held-out questions, {right.mean():.1%} answered right")
+    if right.all() or not right.any():
+        print("  AUC not defined: no right or no wrong answers to rank")
+        return 0
     for name, conf in measures.items():
         conf = np.array(conf)
         auc = owndata.confidence_auc(conf, right)

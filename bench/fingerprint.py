@@ -157,6 +157,10 @@ def main(argv=None) -> int:
     p.add_argument("output", help="the .npz to write")
     p.add_argument("--compare", help="an earlier output to compare with, array by array")
     args = p.parse_args(argv)
+    if not args.output.endswith(".npz"):
+        args.output += ".npz"  # the name np.savez writes
+    if args.compare and not os.path.isfile(args.compare):
+        p.error(f"--compare {args.compare}: no such file")
     out: dict[str, np.ndarray] = {}
     _book_trainers(out)
     with tempfile.TemporaryDirectory() as tmp:

@@ -180,6 +180,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args(argv)
     N, T, D, H = args.shape
+    if min(args.shape) < 1 or args.repeat < 1:
+        parser.error("--shape sizes and --repeat must be at least 1")
 
     import conftest  # bench/conftest.py: what the benchmarks record, and their yardstick
 

@@ -5,7 +5,7 @@ Usage::
     python bench/own_data.py [--out /tmp/own_data] [--only char word korean pairs] [--epochs N]
 
 * ``char``, ``word``: Rnnlm on a prose text of a few hundred KB (Vim's
-  ``version7.txt`` if installed, else the first large ``.txt`` found), at
+  ``version7.txt``, which must be installed: Debian's ``vim-runtime``), at
   character level and at word level (10 000 words); perplexity per epoch
   and a generated sample.
 * ``korean``: Rnnlm at character level on Korean text gathered from the
@@ -13,7 +13,7 @@ Usage::
 * ``pairs``: AttentionSeq2seq on a generated TSV of numbers spelled out in
   English words -> digits (1 to 6 digits: questions of 3 to 64 characters),
   the book's ch08 settings (H = 256, batch 128), held-out exact-match accuracy, character error rate, and the AUC of the
-  confidence (least sure character) separating right from wrong answers.
+  confidence (the answer's sequence probability) separating right from wrong answers.
 
 Every figure printed comes from the run's ``summary.json`` and checkpoint.
 """
@@ -134,12 +134,17 @@ def _pairs(out, epochs):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="/tmp/own_data")
-    ap.add_argument("--only", nargs="+", default=["char", "word", "korean", "pairs"])
+    runs = ["char", "word", "korean", "pairs"]
+    ap.add_argument("--only", nargs="+", choices=runs, default=runs)
     ap.add_argument("--epochs", type=int, default=None)
     args = ap.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        ap.error(f"--epochs must be at least 1, got {args.epochs}")
+    prose = next((p for p in PROSE if p.is_file()), None)
+    if prose is None and {"char", "word"} & set(args.only):
+        ap.error(f"char and word need a prose text: none of {[str(p) for p in PROSE]} is here")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    prose = next((p for p in PROSE if p.is_file()), None)
     for what in args.only:
         if what == "char":
             r = _lm("char", prose, "char", out, args.epochs or 6, hidden=256, wordvec=64)

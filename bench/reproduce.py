@@ -65,7 +65,8 @@ def _train(name, out, **kwargs):
 
 def quickstart(tmp):
     """Quick start 1: `fastlstm train attention --epochs 3` without the book's data."""
-    with _env(FASTLSTM_DATA=None, FASTLSTM_OFFLINE="1"):
+    # an empty cache: a date.txt kept there from earlier runs would be used
+    with _env(FASTLSTM_DATA=None, FASTLSTM_OFFLINE="1", FASTLSTM_CACHE=str(tmp / "cache")):
         run, seconds = _train("attention", tmp / "qs", epochs=3)
     acc = run.history["accuracy"]
     return {

@@ -62,9 +62,11 @@ print(json.dumps({"seconds": seconds, "peak_mb": (peak - before) / 1024, "ids_mb
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100])
-    ap.add_argument("--levels", nargs="+", default=["word", "char"])
+    ap.add_argument("--levels", nargs="+", choices=["word", "char"], default=["word", "char"])
     ap.add_argument("--dir", default="/tmp")
     args = ap.parse_args(argv)
+    if min(args.sizes) < 1:
+        ap.error(f"--sizes are MB of text, at least 1: got {args.sizes}")
     for mb in args.sizes:
         path = Path(args.dir) / f"fastlstm_bench_text_{mb}mb.txt"
         if not path.is_file():
@@ -75,8 +77,11 @@ def main(argv=None) -> int:
         for level in args.levels:
             out = subprocess.run(
                 [sys.executable, "-c", _CHILD, str(path), level],
-                capture_output=True, text=True, check=True,
+                capture_output=True, text=True,
             )  # fmt: skip
+            if out.returncode != 0:
+                sys.stderr.write(out.stderr)
+                return out.returncode
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(
                 f"{mb:>4} MB {level:<5} {r['tokens']:>11,} tokens  vocab {r['vocab']:>6}  "

@@ -169,7 +169,13 @@ def code_lines(fn, lines) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    src = Path(argv[0] if argv else "src")
+    if argv[:1] in (["-h"], ["--help"]) or len(argv) > 1:
+        print("usage: python tools/architecture_stats.py [SRC]  (default: this checkout's src/)")
+        return 0 if len(argv) == 1 else 2
+    src = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "src"
+    if not (src / "fastlstm").is_dir():
+        print(f"no fastlstm/ package in {src}", file=sys.stderr)
+        return 2
     mods = modules(src)
     graph = {m: imports(m, p, mods) for m, p in mods.items()}
     found = cycles(graph)
