@@ -520,6 +520,20 @@ def test_sigterm_outside_training_is_an_interrupt(capsys):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_an_interrupt_outside_the_training_loop_claims_nothing(monkeypatch, capsys):
+    """Ctrl-C (or SIGTERM) after a run saved its files, while the curves are drawn say, must
+    not report that nothing was saved."""
+    import fastlstm.api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fastlstm.api, "train", interrupted)
+    assert cli.main(["train", "seq2seq", "--epochs", "1"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "fastlstm: interrupted", err
+
+
 def test_a_compiling_helper_ends_when_its_parent_is_gone():
     import subprocess
     import sys

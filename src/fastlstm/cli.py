@@ -584,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {exc.message}", file=sys.stderr, flush=True)
         return 130
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was saved", file=sys.stderr)  # training: above
+        # (an interrupted training says above what it saved; this one came before or after)
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001  (one line, no traceback, unless --debug)
         if debug:
