@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import fastlstm.layers as FL
+import fastlstm.models as FM
 
 N, T, D, H, V = 2, 4, 3, 5, 7
 _rng = np.random.default_rng(0)
@@ -839,6 +840,19 @@ STATE_CASES += [
 ]
 
 
+ID_CASES += [
+    case(
+        f"{cls.__name__}-decoder-input-id",
+        lambda cls=cls: cls(V, D, H).forward(
+            np.zeros((N, 3), int), np.array([[0, 1, 2]] * (N - 1) + [[0, V + 2, 1]])
+        ),
+        ValueError,
+        rf"ts contains id {V + 2} at \[{N - 1}, 1\], an input of the decoder; .*\[0, {V}\)",
+    )  # fmt: skip
+    for cls in (FM.Seq2seq, FM.PeekySeq2seq, FM.AttentionSeq2seq)
+]
+
+
 @pytest.mark.parametrize("call, exc, match", ID_CASES)
 def test_ids_and_labels(call, exc, match):
     with pytest.raises(exc, match=match):
@@ -1021,7 +1035,6 @@ def test_zero_dimensional_input_keeps_its_shape(make):
 
 
 def test_the_output_layers_nan_names_the_scores_not_the_ids():
-    import fastlstm.models as FM
 
     m = FM.Rnnlm(7, 4, 6, seed=1)
     m.params[1][0, 0] = np.nan  # an LSTM weight: the ids are fine
@@ -1033,7 +1046,6 @@ def test_the_output_layers_nan_names_the_scores_not_the_ids():
     "name", ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq", "AttentionBiSeq2seq"]
 )
 def test_seq2seq_questions_and_answers_must_be_as_many(name):
-    import fastlstm.models as FM
 
     m = getattr(FM, name)(V, 4, 6, seed=0)
     with pytest.raises(ValueError, match=r"xs holds 2 questions \(shape \(2, 5\)\) but 3 answers"):

@@ -311,6 +311,23 @@ class Decoder:
         return sampled
 
 
+def _check_decoder_inputs(decoder_xs, decoder):
+    """Name an id the decoder would read (``ts[:, :-1]``) outside its vocabulary as one of
+    ``ts`` (the decoder's embedding would call it one of its ``xs``)."""
+    embed = getattr(decoder, "embed", None)
+    params = getattr(embed, "params", None)
+    if not params or decoder_xs.size == 0:
+        return
+    V = np.shape(params[0])[0]
+    bad = (decoder_xs < 0) | (decoder_xs >= V)
+    if bad.any():
+        n, t = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise ValueError(
+            f"ts contains id {decoder_xs[n, t]} at [{n}, {t}], an input of the decoder; ids "
+            f"must be in [0, {V})"
+        )
+
+
 class Seq2seq(BaseModel):
     """Encoder-decoder model (ch07).
 
@@ -396,6 +413,7 @@ class Seq2seq(BaseModel):
         if ts.shape[1] < 2:
             raise ValueError(f"ts must be (N, T) with T >= 2, got shape {ts.shape}")
         decoder_xs, decoder_ts = ts[:, :-1], ts[:, 1:]
+        _check_decoder_inputs(decoder_xs, self.decoder)
         score = self.scores(xs, decoder_xs)
         return self.softmax.forward(score, decoder_ts)
 
