@@ -738,8 +738,8 @@ class TimeBiLSTM:
         return np.concatenate((o1, o2), axis=2)
 
     def backward(self, dhs):
-        """``dhs (N, T, 2H) -> dxs (N, T, D)``."""
-        H = dhs.shape[2] // 2
+        """``dhs (N, T, 2H) -> dxs (N, T, D)`` (split at the forward direction's ``H``)."""
+        H = self.forward_lstm.params[1].shape[0]
         do1 = dhs[:, :, :H]
         do2 = dhs[:, :, H:]
         dxs1 = self.forward_lstm.backward(do1)

@@ -448,6 +448,22 @@ def test_time_bilstm(shape, seed, dtype):
 
 
 @dtypes
+def test_time_bilstm_with_two_hidden_sizes(dtype):
+    """Directions of different ``H`` (``H1 + H2`` outputs): outputs and every gradient as the
+    reference (which splits ``dhs`` at the forward direction's ``H``)."""
+    rng = np.random.default_rng(8)
+    N, T, D = 3, 5, 4
+    arrays = recurrent_params("lstm", rng, dtype, D, 6) + recurrent_params("lstm", rng, dtype, D, 3)
+    xs = draw(rng, dtype, (N, T, D))
+    fast, ref = FL.TimeBiLSTM(*copies(arrays)), RL.TimeBiLSTM(*copies(arrays))
+    assert fast.forward(xs).shape == (N, T, 9)
+    compare(
+        "TimeBiLSTM", fast, ref, [xs], dtype, rng,
+        names=["Wx1", "Wh1", "b1", "Wx2", "Wh2", "b2"],
+    )  # fmt: skip
+
+
+@dtypes
 @cases
 def test_time_lstm_peeky_input_equals_the_concatenated_input(shape, seed, dtype):
     """``_forward_peeky(xs, s)`` (PeekyDecoder's path) equals the reference LSTM on

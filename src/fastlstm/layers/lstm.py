@@ -411,7 +411,7 @@ class TimeBiLSTM:
         -------
         ndarray, (N, T, 2H)
             Forward direction's states in ``[..., :H]``, backward direction's in ``[..., H:]``
-            (aligned with the input's time steps).
+            (aligned with the input's time steps); ``H1 + H2`` wide if the two differ.
 
         Raises
         ------
@@ -421,7 +421,7 @@ class TimeBiLSTM:
         _check_bi_params(self)
         o1 = self.forward_lstm.forward(xs)
         o2 = self.backward_lstm.forward(np.asarray(xs)[:, ::-1])
-        self._out_shape = o1.shape[:2] + (2 * self.forward_lstm.H,)
+        self._out_shape = o1.shape[:2] + (self.forward_lstm.H + self.backward_lstm.H,)
         return np.concatenate((o1, o2[:, ::-1]), axis=2)
 
     def backward(self, dhs):
