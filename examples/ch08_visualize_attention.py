@@ -32,7 +32,10 @@ hidden_size = 256
 path = OUT / "AttentionSeq2seq.npz"
 if path.exists():  # trained on the date.txt loaded here? (the book's and the generated differ)
     saved = OUT / "AttentionSeq2seq.chars.json"
-    chars = json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else None
+    if not saved.exists():
+        sys.exit(f"{saved} is missing, so the characters of {path} are not known: run "
+                 "examples/ch08_train_attention.py again")  # fmt: skip
+    chars = json.loads(saved.read_text(encoding="utf-8"))
     if chars != [id_to_char[i] for i in range(vocab_size)]:
         sys.exit(f"{path} was trained on another date.txt than {vocab.source}: run "
                  "examples/ch08_train_attention.py again")  # fmt: skip

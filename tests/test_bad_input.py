@@ -1052,3 +1052,34 @@ def test_seq2seq_questions_and_answers_must_be_as_many(name):
         m.forward(np.zeros((2, 5), dtype=int), np.zeros((3, 4), dtype=int))
     with pytest.raises(ValueError, match=r"one question given as a row.*got shape \(5,\)"):
         m.generate(np.arange(5), 0, 3)
+
+
+@pytest.mark.parametrize("make", [FL.Dropout, FL.TimeDropout])
+def test_a_training_backward_after_an_evaluation_forward_is_refused(make):
+    """The mask of an earlier training forward is not used once a forward ran outside training
+    (it belonged to other inputs, of another shape here)."""
+    layer = make(0.5, rng=np.random.default_rng(0))
+    layer.forward(r(N, T, H))  # training: draws a mask
+    if make is FL.Dropout:
+        layer.forward(r(N + 1, H), False)  # the book's Dropout takes the mode as an argument
+    else:
+        layer.train_flg = False
+        layer.forward(r(N + 1, H))
+    layer.train_flg = True
+    with pytest.raises(RuntimeError, match="the last forward ran outside training"):
+        layer.backward(r(N, T, H))
+    with pytest.raises(RuntimeError, match="call forward first"):
+        make(0.5).backward(r(N, T, H))
+
+
+def test_time_bilstm_directions_must_read_the_same_inputs():
+    p = lstm_params()
+    with pytest.raises(ValueError, match=r"different sizes: Wx1 has D = 3, Wx2 D = 4"):
+        FL.TimeBiLSTM(*p, r(D + 1, 4 * H), r(H, 4 * H), r(4 * H))
+    with pytest.raises(TypeError, match="share one dtype, got float64 .* and float32"):
+        FL.TimeBiLSTM(*p, *lstm_params(np.float32))
+
+
+def test_an_int_in_place_of_the_gru_bias_names_stateful():
+    with pytest.raises(TypeError, match="pass stateful by name"):
+        FL.TimeGRU(r(D, 3 * H), r(H, 3 * H), 1)

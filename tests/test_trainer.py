@@ -360,3 +360,18 @@ def test_eval_perplexity_names_the_corpus_id_out_of_range(bad, index):
     corpus[index] = bad
     with pytest.raises(ValueError, match=rf"corpus holds id {bad} at index {index}.*\[0, 10\)"):
         eval_perplexity(Rnnlm(10, 4, 4, seed=0), corpus, batch_size=1, time_size=2)
+
+
+def test_eval_perplexity_knows_the_vocabulary_of_an_embedding_subclass():
+    from fastlstm.layers import TimeEmbedding
+    from fastlstm.models import Rnnlm
+
+    class MyEmbedding(TimeEmbedding):
+        pass
+
+    model = Rnnlm(10, 4, 4, seed=0)
+    model.layers[0] = MyEmbedding(model.layers[0].params[0])
+    corpus = np.arange(20) % 10
+    corpus[7] = 10
+    with pytest.raises(ValueError, match=r"corpus holds id 10 at index 7"):
+        eval_perplexity(model, corpus, batch_size=1, time_size=2)

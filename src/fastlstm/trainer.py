@@ -42,6 +42,7 @@ from fastlstm import _notebook, engine
 from fastlstm import _validate as _v
 from fastlstm._notebook import progress_bar
 from fastlstm.evaluation import eval_seq2seq, seq2seq_accuracy  # noqa: F401  (re-export)
+from fastlstm.layers import Embedding
 from fastlstm.models.base import as_rng
 from fastlstm.optim import PlateauDecay, unique_params
 from fastlstm.plot import _curve_figure, plot_curve
@@ -522,7 +523,7 @@ def _vocab_size(model):
     layers = getattr(model, "layers", None)
     first = layers[0] if isinstance(layers, (list, tuple)) and layers else None
     params = getattr(first, "params", None)
-    if type(first).__name__ in ("TimeEmbedding", "Embedding") and params:
+    if isinstance(first, Embedding) and params:  # (TimeEmbedding is one)
         return np.shape(params[0])[0]
     return None
 

@@ -184,6 +184,17 @@ def _eval_dout(layer, dout):
     return as_floats(dout, dtype, "dout", ndim=len(shape), shape=shape)
 
 
+def _train_mask(layer):
+    """Raise unless the last ``forward`` of a dropout layer drew a mask (ran in training)."""
+    if layer.mask is None:
+        if getattr(layer, "_last", None) is None:
+            _forward_first(layer, None)
+        raise RuntimeError(
+            f"{type(layer).__name__}.backward in training mode, but the last forward ran "
+            "outside training (train_flg=False): run forward in training mode first"
+        )
+
+
 def _rng(rng):
     """The mask source of a dropout layer: ``rng`` itself, or NumPy's global state for None.
 

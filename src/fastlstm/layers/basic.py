@@ -22,6 +22,7 @@ from fastlstm.layers._checks import (
     _rng,
     _same_dtype,
     _scalar,
+    _train_mask,
     _work_dtype,
 )
 from fastlstm.layers._products import _column_sums, _matmul_into, _mm, _scatter_blocks
@@ -466,6 +467,7 @@ class Dropout:
         x = as_floats(x, _work_dtype(x, "x"), "x")
         self._last = (x.shape, x.dtype)
         if not train_flg:
+            self.mask = None  # a training backward now has no mask to use
             return x * x.dtype.type(1.0 - self.dropout_ratio)
         out, self.mask = _dropout(x, self.rng, self.dropout_ratio, 1.0)
         return out
@@ -493,7 +495,7 @@ class Dropout:
         if not self.train_flg:
             dout = _eval_dout(self, dout)
             return dout * dout.dtype.type(1.0 - self.dropout_ratio)
-        _forward_first(self, self.mask)
+        _train_mask(self)
         return _like(dout, self.mask) * self.mask
 
 

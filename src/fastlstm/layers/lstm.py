@@ -395,6 +395,17 @@ class TimeBiLSTM:
     def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
         self.forward_lstm = TimeLSTM(Wx1, Wh1, b1, stateful)
         self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
+        one, two = self.forward_lstm, self.backward_lstm
+        if one.D != two.D:
+            raise ValueError(
+                f"the two directions read inputs of different sizes: Wx1 has D = {one.D}, "
+                f"Wx2 D = {two.D}"
+            )
+        if one.dtype != two.dtype:
+            raise TypeError(
+                f"the two directions must share one dtype, got {one.dtype} (Wx1, Wh1, b1) and "
+                f"{two.dtype} (Wx2, Wh2, b2)"
+            )
         self.params = self.forward_lstm.params + self.backward_lstm.params
         self.grads = self.forward_lstm.grads + self.backward_lstm.grads
         self._out_shape = None

@@ -7,6 +7,8 @@ whole-sequence matrix products.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from fastlstm._kernels import lstm as _klstm
@@ -220,7 +222,7 @@ class RNN(_HiddenStateStep, TimeRNN):
 
 def _gru_bias(b):
     """Refuse a flag where the bias goes (``TimeGRU(Wx, Wh, True)`` meant ``stateful``)."""
-    if isinstance(b, (bool, np.bool_)):
+    if isinstance(b, (bool, np.bool_, numbers.Integral)):
         raise TypeError(
             f"the third argument of a GRU layer is the bias b (3H,), got {b!r}; "
             "pass stateful by name: TimeGRU(Wx, Wh, b, stateful=True)"

@@ -16,6 +16,7 @@ from fastlstm.layers._checks import (
     _record_params,
     _rng,
     _scalar,
+    _train_mask,
     _work_dtype,
 )
 from fastlstm.layers._products import _column_sums, _matmul_into, _mm
@@ -70,6 +71,7 @@ class TimeDropout:
         xs = as_floats(xs, _work_dtype(xs, "xs"), "xs")
         self._last = (xs.shape, xs.dtype)
         if not self.train_flg:
+            self.mask = None  # a training backward now has no mask to use
             return xs
         out, self.mask = _dropout(
             xs, self.rng, self.dropout_ratio, 1.0 / (1.0 - self.dropout_ratio)
@@ -99,7 +101,7 @@ class TimeDropout:
         """
         if not self.train_flg:
             return _eval_dout(self, dout)
-        _forward_first(self, self.mask)
+        _train_mask(self)
         return _like(dout, self.mask) * self.mask
 
 
