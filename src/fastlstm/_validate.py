@@ -201,6 +201,27 @@ def as_ids(idx, vocab_size, name, allow=None):
     return np.ascontiguousarray(idx, dtype=np.intp)
 
 
+def first_out_of_range(ids, vocab_size=None):
+    """Index (a tuple) of the first id of ``ids`` below 0 or, if ``vocab_size`` is given, at
+    least ``vocab_size``; None if there is none.
+
+    Parameters
+    ----------
+    ids : numpy.ndarray of int
+        Ids, any shape.
+    vocab_size : int, optional
+        The number of words V.
+
+    Returns
+    -------
+    tuple of int or None
+    """
+    bad = ids < 0 if vocab_size is None else (ids < 0) | (ids >= vocab_size)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+
+
 #: What :func:`id_array` calls an array of each number of dimensions, for its messages.
 _ID_SHAPES = {1: ("1-D array", "word ids"), 2: ("2-D array (N, T)", "ids")}
 

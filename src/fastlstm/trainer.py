@@ -530,9 +530,9 @@ def _vocab_size(model):
 
 def _check_corpus_ids(corpus, vocab_size):
     """Refuse ids below 0 (or at least ``vocab_size`` when known), naming the first one's index."""
-    bad = corpus < 0 if vocab_size is None else (corpus < 0) | (corpus >= vocab_size)
-    if corpus.size and bad.any():
-        i = int(np.argmax(bad))
+    where = _v.first_out_of_range(corpus, vocab_size)
+    if where is not None:
+        (i,) = where
         allowed = "ids >= 0" if vocab_size is None else f"ids in [0, {vocab_size})"
         raise ValueError(f"corpus holds id {corpus[i]} at index {i}; the model takes {allowed}")
 

@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from fastlstm._validate import first_out_of_range
 from fastlstm.layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
 from fastlstm.layers.attention import _check_lengths
 from fastlstm.models import greedy as _greedy
@@ -316,12 +317,12 @@ def _check_decoder_inputs(decoder_xs, decoder):
     ``ts`` (the decoder's embedding would call it one of its ``xs``)."""
     embed = getattr(decoder, "embed", None)
     params = getattr(embed, "params", None)
-    if not params or decoder_xs.size == 0:
+    if not params:
         return
     V = np.shape(params[0])[0]
-    bad = (decoder_xs < 0) | (decoder_xs >= V)
-    if bad.any():
-        n, t = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    where = first_out_of_range(decoder_xs, V)
+    if where is not None:
+        n, t = where
         raise ValueError(
             f"ts contains id {decoder_xs[n, t]} at [{n}, {t}], an input of the decoder; ids "
             f"must be in [0, {V})"
