@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _SCRIPT = textwrap.dedent(
@@ -66,7 +68,7 @@ _SCRIPT = textwrap.dedent(
 def _python(code, **env_extra):
     """Run ``code`` in a fresh Python on this checkout, without the settings the tests vary."""
     env = {k: v for k, v in os.environ.items()
-           if k != "OMP_WAIT_POLICY" and not k.startswith("NUMBA_DISABLE")}  # fmt: skip
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") and not k.startswith("NUMBA_DISABLE")}  # fmt: skip
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **env_extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=600)  # fmt: skip
@@ -98,7 +100,7 @@ _FORK_SCRIPT = textwrap.dedent(
 
     def recording():  # what the OpenMP runtime reads when the pool starts
         if not parallel._is_initialized:
-            seen.append(os.environ.get("OMP_WAIT_POLICY"))
+            seen.append([os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")])
         return real()
 
     parallel._launch_threads = recording
@@ -116,7 +118,7 @@ _FORK_SCRIPT = textwrap.dedent(
     _, status = os.waitpid(pid, 0)
     affine.forward(x)  # and in the parent
     print(json.dumps(dict(started_by_import=started_by_import, child=os.waitstatus_to_exitcode(status),
-                          seen=seen, after=os.environ.get("OMP_WAIT_POLICY"))))
+                          seen=seen, after=os.environ.get("GOMP_SPINCOUNT"))))
     """
 )
 
@@ -127,7 +129,20 @@ def test_import_starts_no_threads_so_a_forked_child_runs_the_kernels():
         return
     out = _printed(_python(_FORK_SCRIPT))
     assert out["started_by_import"] is False and out["child"] == 0, out
-    assert out["seen"] == ["PASSIVE"] and out["after"] is None, out  # idle threads sleep
+    # idle threads spin briefly, then sleep; the environment is restored
+    assert out["seen"] == [[None, "1000"]] and out["after"] is None, out
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"OMP_WAIT_POLICY": "PASSIVE"}, {"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "5"}],
+)
+def test_your_openmp_wait_setting_wins(setting):
+    if not hasattr(os, "fork"):
+        return
+    out = _printed(_python(_FORK_SCRIPT, **setting))
+    expected = [setting.get("OMP_WAIT_POLICY"), setting.get("GOMP_SPINCOUNT")]
+    assert out["seen"] == [expected] and out["child"] == 0, out
 
 
 def test_environment_switches_of_numba():

@@ -5,9 +5,9 @@ OpenBLAS, through ``np.dot`` in compiled code) call it from inside ``prange``
 on disjoint blocks, with BLAS set to one thread for the duration of the kernel
 call and set back afterwards (:class:`BlasScoped`): two thread pools spinning
 against each other on a small machine cost far more than they gain.  numba's
-own OpenMP pool starts, with idle threads sleeping, when a parallel kernel is
-first compiled, loaded or run (:func:`_start_threads_passive`).  Importing fastlstm changes neither the
-environment nor SciPy's BLAS thread count.
+own OpenMP pool starts, with idle threads spinning briefly before they sleep, when a
+parallel kernel is first compiled, loaded or run (:func:`_start_threads_short_spin`).
+Importing fastlstm changes neither the environment nor SciPy's BLAS thread count.
 """
 
 from __future__ import annotations
@@ -115,14 +115,27 @@ class BlasScoped:
         return getattr(self.dispatcher, name)
 
 
-def _start_threads_passive(parallel: bool) -> None:
-    """Have numba's thread pool start with ``OMP_WAIT_POLICY=PASSIVE`` for OpenMP,
-    read at that moment only, the environment restored afterwards.
+#: Environment variables through which you choose how GNU OpenMP's idle threads wait; fastlstm
+#: sets none of them when one is set.
+_USER_WAIT = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
-    Idle OpenMP threads then sleep instead of spinning: the per-time-step
-    parallel regions are long enough that the wake-up cost is small, and
-    spinning threads starve other work (BLAS, other processes) on a machine
-    with few cores (3-4x slower LSTM steps on a busy 2-core machine).
+#: How long numba's idle OpenMP threads spin before they sleep (GNU OpenMP's ``GOMP_SPINCOUNT``:
+#: iterations of a pause loop, some 15-25 µs).
+SPIN_COUNT = 1000
+
+
+def _start_threads_short_spin(parallel: bool) -> None:
+    """Have numba's thread pool start with ``GOMP_SPINCOUNT=1000`` for GNU OpenMP, read at
+    that moment only, the environment restored afterwards.
+
+    An idle OpenMP thread then spins for a few microseconds and sleeps after that.  A kernel
+    with a parallel region per time step needs its threads again within microseconds: a
+    sleeping thread took about 65 µs to wake on a 2-core virtual machine (a whole forward
+    pass of the date model's encoder, 29 steps, lost 2 ms to it), a spinning one about 2 µs.
+    Longer spins starve other work when the cores are shared: with two processes training
+    at once on those 2 cores, spins of 3,000 made an iteration 9-35% slower than sleeping
+    threads and 10,000 22-95% slower; 1,000 stayed within 5%.  (GNU OpenMP's default,
+    300,000, made LSTM steps 3-4 times slower on a busy 2-core machine.)
 
     The pool is not started here: numba starts it when a parallel kernel is
     first compiled, loaded or run (or its thread count set), and this wraps
@@ -130,8 +143,10 @@ def _start_threads_passive(parallel: bool) -> None:
     forked before any parallel kernel ran (``multiprocessing``'s default on
     Linux) can use the kernels; GNU OpenMP cannot continue in a child forked
     after its threads started (use the ``'spawn'`` or ``'forkserver'`` start
-    method then).  Nothing is done when ``OMP_WAIT_POLICY`` is set (yours
-    wins), or when ``parallel`` is False (no parallel kernels).
+    method then).  Nothing is done when ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
+    is set (yours wins), when ``parallel`` is False (no parallel kernels), or when
+    the process's GNU OpenMP has started already (another library, such as PyTorch,
+    loaded it first: its setting holds for both).
     """
     if not parallel:
         return
@@ -139,19 +154,19 @@ def _start_threads_passive(parallel: bool) -> None:
         from numba.np.ufunc import parallel as _parallel
 
         launch = _parallel._launch_threads
-        if getattr(launch, "_fastlstm_passive", False):
+        if getattr(launch, "_fastlstm_short_spin", False):
             return
 
-        def launch_passive():
-            if _parallel._is_initialized or "OMP_WAIT_POLICY" in os.environ:
+        def launch_short_spin():
+            if _parallel._is_initialized or any(k in os.environ for k in _USER_WAIT):
                 return launch()
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
             try:
                 return launch()
             finally:
-                os.environ.pop("OMP_WAIT_POLICY", None)
+                os.environ.pop("GOMP_SPINCOUNT", None)
 
-        launch_passive._fastlstm_passive = True
-        _parallel._launch_threads = launch_passive  # numba looks it up at each start
+        launch_short_spin._fastlstm_short_spin = True
+        _parallel._launch_threads = launch_short_spin  # numba looks it up at each start
     except Exception:  # pragma: no cover - numba internals changed: keep the default
         pass

@@ -53,7 +53,7 @@ import numba
 from numba.core.cpu import ParallelOptions as _ParallelOptions
 
 from fastlstm import config
-from fastlstm._blas_threads import BlasScoped, _start_threads_passive
+from fastlstm._blas_threads import BlasScoped, _start_threads_short_spin
 from fastlstm._kernel_cache import _KernelCache, _options_key
 
 # re-exported: the warm-up reads the cache through this module
@@ -122,8 +122,8 @@ _PARALLEL_OPTS = _ParallelOptions(
 )
 
 
-# numba's OpenMP pool will start with idle threads sleeping (at its first use, not now)
-_start_threads_passive(PARALLEL)
+# numba's OpenMP pool will start with idle threads spinning briefly (at its first use, not now)
+_start_threads_short_spin(PARALLEL)
 
 
 #: Every kernel's dispatcher by ``"module:qualname"`` (a :class:`Dual`'s serial
