@@ -142,6 +142,21 @@ def test_the_sign_of_a_zero_counts_as_a_change():
     assert model._greedy_laid is laid  # unchanged: kept
 
 
+def test_read_only_parameters_are_checked_for_changes_too():
+    """A read-only parameter among writeable ones (numba types them apart) is compared as well."""
+    model = F.Seq2seq(V, D, 12, seed=2)
+    xs = _questions(3, 4)
+    model.params[1].flags.writeable = False  # before the weights are first laid out
+    model.generate_batch(xs, 1, 3)
+    laid = model._greedy_laid
+    model.generate_batch(xs, 1, 3)
+    assert model._greedy_laid is laid  # unchanged: kept
+    b = model.decoder.affine.params[1]
+    b[7] = 1e3  # a writeable parameter changed beside the read-only one
+    np.testing.assert_array_equal(model.generate_batch(xs, 1, 3), np.full((3, 3), 7))
+    assert model._greedy_laid is not laid
+
+
 def test_unchanged_parameters_are_not_laid_out_again(monkeypatch):
     model = F.AttentionSeq2seq(V, D, 12, seed=2)
     xs = _questions(3, 4)
