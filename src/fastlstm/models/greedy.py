@@ -47,25 +47,12 @@ def _same_bits(a, c):
     return diff == 0
 
 
-@jit
-def _all_same_bits(views, copies):
-    """Whether every view in the tuple ``views`` equals its copy in ``copies`` (one call)."""
-    same = True
-    for i in range(len(views)):
-        same = same and _same_bits(views[i], copies[i])
-    return same
-
-
 def _unchanged(views, copies):
-    """Whether every parameter (``views``) still has the bits of its copy.
-
-    One compiled call for all of them when numba sees them as one type (the book's
-    ``eval_seq2seq`` loop checks them for every question, and a call per parameter cost
-    more than the comparisons); a call each when some are read-only or unaligned.
-    """
-    if len({(v.flags.writeable, v.flags.aligned) for v in views}) == 1:
-        return _all_same_bits(views, copies)
-    return all(_same_bits(v, c) for v, c in zip(views, copies))
+    """Whether every parameter (``views``) still has the bits of its copy."""
+    for v, c in zip(views, copies):
+        if not _same_bits(v, c):
+            return False
+    return True
 
 
 _BITS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
