@@ -143,7 +143,7 @@ def test_the_sign_of_a_zero_counts_as_a_change():
 
 
 def test_read_only_parameters_are_checked_for_changes_too():
-    """A read-only parameter among writeable ones (numba types them apart) is compared as well."""
+    """A read-only parameter among writeable ones is compared for changes as well."""
     model = F.Seq2seq(V, D, 12, seed=2)
     xs = _questions(3, 4)
     model.params[1].flags.writeable = False  # before the weights are first laid out

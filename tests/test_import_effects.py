@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from fastlstm._blas_threads import _USER_WAIT
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _SCRIPT = textwrap.dedent(
@@ -68,7 +70,7 @@ _SCRIPT = textwrap.dedent(
 def _python(code, **env_extra):
     """Run ``code`` in a fresh Python on this checkout, without the settings the tests vary."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") and not k.startswith("NUMBA_DISABLE")}  # fmt: skip
+           if k not in _USER_WAIT and not k.startswith("NUMBA_DISABLE")}  # fmt: skip
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **env_extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=600)  # fmt: skip

@@ -144,9 +144,9 @@ def _start_threads_short_spin(parallel: bool) -> None:
     Linux) can use the kernels; GNU OpenMP cannot continue in a child forked
     after its threads started (use the ``'spawn'`` or ``'forkserver'`` start
     method then).  Nothing is done when ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
-    is set (yours wins), when ``parallel`` is False (no parallel kernels), or when
-    the process's GNU OpenMP has started already (another library, such as PyTorch,
-    loaded it first: its setting holds for both).
+    is set (yours wins) or when ``parallel`` is False (no parallel kernels); the setting
+    has no effect when another library (such as PyTorch) loaded GNU OpenMP first, as
+    GNU OpenMP reads it once, when loaded: that library's setting holds for both.
     """
     if not parallel:
         return
