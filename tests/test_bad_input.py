@@ -859,6 +859,39 @@ def test_ids_and_labels(call, exc, match):
         call()
 
 
+def _labels_with(bad, where):
+    ts = np.zeros((N, T), dtype=np.int64)
+    ts[0, 0] = -1  # ignored: allowed anywhere
+    ts[where] = bad
+    return ts
+
+
+@pytest.mark.parametrize("where", [(0, 2), (1, 0), (N - 1, T - 1)])
+@pytest.mark.parametrize("bad", [V, -2])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda ts: FL.TimeSoftmaxWithLoss().forward(r(N, T, V), ts),
+        lambda ts: FM.Rnnlm(V, D, H, seed=0).forward(np.zeros((N, T), np.int64), ts),
+    ],
+    ids=["layer", "model"],
+)
+def test_a_label_out_of_range_is_named_with_its_index(loss, bad, where):
+    """The first bad label and its index in ``ts`` (N, T), not in the flattened rows."""
+    ts = _labels_with(bad, where)
+    ts[N - 1, T - 1] = V + 3 if where != (N - 1, T - 1) else bad  # a later bad one
+    match = rf"ts contains id {bad} at \[{where[0]}, {where[1]}\]; ids must be in \[0, {V}\)"
+    with pytest.raises(ValueError, match=match):
+        loss(ts)
+
+
+def test_an_id_out_of_range_is_named_with_its_index():
+    with pytest.raises(ValueError, match=rf"xs contains id {V} at \[1, 2\]"):
+        FL.TimeEmbedding(r(V, D)).forward(np.array([[0, 1, 2, 3], [0, 1, V, -4]]))
+    with pytest.raises(ValueError, match=rf"\bt contains id {V} at \[1\]"):
+        FL.SoftmaxWithLoss().forward(r(N, V), np.array([0, V]))
+
+
 @pytest.mark.parametrize("call, exc, match", NAN_CASES)
 def test_nan_and_inf_scores(call, exc, match):
     with pytest.raises(exc, match=match):

@@ -160,7 +160,7 @@ def as_floats(x, dtype, name, ndim=None, shape=None):
     return out.reshape(()) if x.ndim == 0 else out  # ascontiguousarray makes 0-d 1-d
 
 
-def as_ids(idx, vocab_size, name, allow=None):
+def as_ids(idx, vocab_size, name, allow=None, shape=None):
     """Return ``idx`` as contiguous intp ids in ``[0, vocab_size)`` (or equal to ``allow``).
 
     Parameters
@@ -173,6 +173,9 @@ def as_ids(idx, vocab_size, name, allow=None):
         The argument's name, for the messages.
     allow : int, optional
         One more value allowed anywhere (an id to ignore, e.g. ``-1``).
+    shape : tuple of int, optional
+        The shape the caller's ids had (``idx`` is their reshaped copy), for the
+        index in the message.
 
     Returns
     -------
@@ -183,7 +186,8 @@ def as_ids(idx, vocab_size, name, allow=None):
     TypeError
         If ``idx`` is not an integer array.
     ValueError
-        If an id is outside ``[0, vocab_size)`` (and not ``allow``).
+        If an id is outside ``[0, vocab_size)`` (and not ``allow``); the message gives
+        the first such id and its index.
     """
     idx = np.asarray(idx)
     if idx.dtype.kind not in "iu":
@@ -195,9 +199,18 @@ def as_ids(idx, vocab_size, name, allow=None):
             valid = idx[idx != allow]
             lo, hi = (valid.min(), valid.max()) if valid.size else (0, 0)
         if lo < 0 or hi >= vocab_size:
-            bad = lo if lo < 0 else hi
+            out = (idx < 0) | (idx >= vocab_size)
+            if allow is not None:
+                out &= idx != allow
+            first = int(np.argmax(out))  # the first bad id
+            value = idx.reshape(-1)[first]
+            shape = idx.shape if shape is None else shape
+            where = np.unravel_index(first, shape)
+            at = f" at [{', '.join(str(int(i)) for i in where)}]" if len(shape) else ""
             extra = "" if allow is None else f" (or {allow} to ignore)"
-            raise ValueError(f"{name} contains id {bad}; ids must be in [0, {vocab_size}){extra}")
+            raise ValueError(
+                f"{name} contains id {value}{at}; ids must be in [0, {vocab_size}){extra}"
+            )
     return np.ascontiguousarray(idx, dtype=np.intp)
 
 

@@ -291,8 +291,11 @@ class _SoftmaxCE:
         self.ignore_label = -1
         self._cache = None
 
-    def _forward2d(self, x, t, name_x, name_t, bias=None):
+    def _forward2d(self, x, t, name_x, name_t, bias=None, t_shape=None):
         """Mean loss of the rows of ``x`` (M, V) against ids ``t`` (M,).
+
+        ``t_shape`` is the shape of the caller's ids before they were flattened, for
+        the index in the message about an id out of range.
 
         With ``bias`` (V,), ``x`` is this layer's own :meth:`_buffer` holding the
         scores without their bias: the kernel adds it and turns ``x`` into the
@@ -303,7 +306,7 @@ class _SoftmaxCE:
         M, V = x.shape
         if V == 0:
             raise ValueError(f"{name_x} has no classes (last axis of size 0)")
-        t = as_ids(t, V, name_t, allow=self.ignore_label)
+        t = as_ids(t, V, name_t, allow=self.ignore_label, shape=t_shape)
         ignore = -1 if self.ignore_label is None else self.ignore_label
         sums = np.empty(M, dtype=np.float64)
         losses = np.empty(M, dtype=np.float64)

@@ -267,7 +267,7 @@ class TimeSoftmaxWithLoss(_SoftmaxCE):
         N, T, V = xs.shape
         ts = self._targets(ts, xs.shape)
         self._shape = xs.shape
-        return self._forward2d(xs.reshape(N * T, V), ts.reshape(N * T), "xs", "ts")
+        return self._forward2d(xs.reshape(N * T, V), ts.reshape(N * T), "xs", "ts", t_shape=(N, T))
 
     @staticmethod
     def _targets(ts, shape):
@@ -330,7 +330,9 @@ def _affine_loss_forward(affine, loss, x, ts):
     scores = loss._buffer((N * T, V), W.dtype)  # (N*T, V), the bias added by the loss kernel
     _matmul_into(scores, x.reshape(N * T, D), W)
     loss._shape = (N, T, V)
-    return loss._forward2d(scores, ts.reshape(N * T), "the scores x @ W + b", "ts", bias=b)
+    return loss._forward2d(
+        scores, ts.reshape(N * T), "the scores x @ W + b", "ts", bias=b, t_shape=(N, T)
+    )
 
 
 def _affine_loss_backward(affine, loss, dout=1):
