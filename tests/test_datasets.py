@@ -123,6 +123,24 @@ def test_ptb_vocab_order_train_valid_test_and_independent_of_call_order(tmp_path
     assert i2w == {i: w for w, i in w2i.items()}
 
 
+@pytest.mark.parametrize("missing", [("valid",), ("test",), ("valid", "test")])
+def test_ptb_train_split_and_vocabulary_need_only_the_train_file(tmp_path, monkeypatch, missing):
+    data = tmp_path / "data"
+    d = _write_ptb(data, " a b a \n b c \n", " a \n", " c \n")
+    for split in missing:
+        (d / f"ptb.{split}.txt").unlink()
+    monkeypatch.setenv("FASTLSTM_DATA", str(data))
+    monkeypatch.setenv("FASTLSTM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(ptb, "_download", _offline)
+    corpus, w2i, i2w = ptb.load_data("train")
+    assert list(w2i) == ["a", "b", "<eos>", "c"]  # the same ids as with all three files
+    assert corpus.tolist() == [0, 1, 0, 2, 1, 3, 2]
+    assert ptb.load_vocab() == (w2i, i2w)
+    for split in ("valid", "test"):  # these need all three: the vocabulary spans them
+        with pytest.raises(FileNotFoundError, match=rf"ptb\.{missing[0]}\.txt"):
+            ptb.load_data(split)
+
+
 def test_ptb_cache_follows_source_changes(tmp_path, monkeypatch):
     data = tmp_path / "data"
     d = _write_ptb(data, " a b \n", " a \n", " b \n")

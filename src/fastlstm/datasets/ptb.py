@@ -5,7 +5,9 @@ word ids: the vocabulary is numbered in order of first appearance over
 ``ptb.train.txt``, then ``ptb.valid.txt``, then ``ptb.test.txt`` (the validation
 and test files add no new word, so the ids are those of the book), and every
 line ends with the token ``<eos>``.  The ids do not depend on the order in which
-the splits are loaded.
+the splits are loaded.  The train split and :func:`load_vocab` need only
+``ptb.train.txt`` (the other two are read when they can be found); the
+validation and test splits need all three.
 
 Files are looked up in this order:
 
@@ -19,8 +21,8 @@ Files are looked up in this order:
    :mod:`fastlstm.datasets._fetch`) with a message that names the folders
    looked in.
 
-The vocabulary and the three corpora are cached as an ``.npz`` keyed by a hash
-of the content of the three text files (never by their size and modification
+The vocabulary and the corpora are cached as an ``.npz`` keyed by a hash of
+the content of the text files read (never by their size and modification
 time, which copies can share), so loading after the first time reads the text
 files once to hash them and then only that file.
 """
@@ -121,7 +123,7 @@ def _tokens(path: Path) -> list[str]:
 
 
 def _cache_key(paths: dict[str, Path]) -> str:
-    """Key of the cached corpora: a hash of the content of the three text files.
+    """Key of the cached corpora: a hash of the splits read and the content of their files.
 
     Size and modification time are not enough: copies made with ``cp -p``,
     ``rsync -a`` or ``touch -r`` can differ in words but not in either.
@@ -129,7 +131,7 @@ def _cache_key(paths: dict[str, Path]) -> str:
     """
     h = hashlib.blake2b(digest_size=16)
     h.update(f"v{_CACHE_VERSION}".encode())
-    for split in _SPLITS:
+    for split in paths:
         h.update(f"|{split}:".encode())
         with open(paths[split], "rb") as f:
             while chunk := f.read(1 << 20):
@@ -138,37 +140,56 @@ def _cache_key(paths: dict[str, Path]) -> str:
 
 
 def _build(paths: dict[str, Path]) -> dict[str, np.ndarray]:
-    tokens = {split: _tokens(paths[split]) for split in _SPLITS}
+    tokens = {split: _tokens(paths[split]) for split in paths}
     # first appearance over train, then valid, then test (dicts keep insertion order)
-    vocab = dict.fromkeys(tokens["train"])
-    vocab.update(dict.fromkeys(tokens["valid"]))
-    vocab.update(dict.fromkeys(tokens["test"]))
+    vocab = {}
+    for split in paths:
+        vocab.update(dict.fromkeys(tokens[split]))
     word_to_id = {w: i for i, w in enumerate(vocab)}
     out = {"vocab": np.array(list(word_to_id), dtype=str)}
-    for split in _SPLITS:
+    for split in paths:
         words = tokens[split]
         out[split] = np.fromiter(map(word_to_id.__getitem__, words), np.int32, count=len(words))
     return out
 
 
-def _load_cached(path: Path) -> dict[str, np.ndarray] | None:
+def _load_cached(path: Path, splits) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in ("vocab", *_SPLITS)}
+            data = {k: npz[k] for k in ("vocab", *splits)}
     except Exception as exc:  # unreadable cache: rebuild it
         log.warning("ignoring unreadable PTB cache %s (%s)", path, exc)
         return None
-    if data["vocab"].dtype.kind != "U" or any(data[s].dtype != np.int32 for s in _SPLITS):
+    if data["vocab"].dtype.kind != "U" or any(data[s].dtype != np.int32 for s in splits):
         return None
     return data
 
 
-def _corpora() -> dict[str, np.ndarray]:
-    paths = {split: _find_source(FILES[split]) for split in _SPLITS}
+def _paths(split: str) -> dict[str, Path]:
+    """The files to read for ``split``, in the order their words are numbered.
+
+    The vocabulary is numbered over train, then valid, then test.  All three are
+    needed for the valid and test splits; for train (and :func:`load_vocab`) a
+    missing valid or test file is left out: the train words' ids do not depend on
+    it, and the PTB's valid and test files hold no word the train file lacks.
+    """
+    paths = {"train": _find_source(FILES["train"])}
+    for other in ("valid", "test"):
+        try:
+            paths[other] = _find_source(FILES[other])
+        except FileNotFoundError:
+            if split != "train":
+                raise
+            log.info("%s not found: the vocabulary is read from the train split", FILES[other])
+    return paths
+
+
+def _corpora(split: str = "train") -> dict[str, np.ndarray]:
+    paths = _paths(split)
     root = _cache_root()
     cache = None if root is None else root / f"ptb-corpus-{_cache_key(paths)}.npz"
     if cache is not None and cache.is_file():
-        data = _load_cached(cache)
+        data = _load_cached(cache, tuple(paths))
         if data is not None:
             return data
     data = _build(paths)
@@ -202,8 +223,9 @@ def load_data(data_type: str = "train") -> tuple[np.ndarray, dict[str, int], dic
     ValueError
         If ``data_type`` is not one of the names above.
     FileNotFoundError
-        If the files are neither in ``$FASTLSTM_DATA/ptb`` nor in the cache and
-        cannot be downloaded; the message says where to put them.
+        If a file needed (``ptb.train.txt`` for the train split, all three for the
+        others) is neither in ``$FASTLSTM_DATA/ptb`` nor in the cache and cannot be
+        downloaded; the message says where to put it.
 
     Examples
     --------
@@ -215,11 +237,12 @@ def load_data(data_type: str = "train") -> tuple[np.ndarray, dict[str, int], dic
         raise ValueError(
             f"data_type must be 'train', 'val' (or 'valid') or 'test', got {data_type!r}"
         )
-    data = _corpora()
+    split = _ALIASES[data_type]
+    data = _corpora(split)
     words = data["vocab"].tolist()
     word_to_id = {w: i for i, w in enumerate(words)}
     id_to_word = dict(enumerate(words))
-    return data[_ALIASES[data_type]], word_to_id, id_to_word
+    return data[split], word_to_id, id_to_word
 
 
 def load_vocab() -> tuple[dict[str, int], dict[int, str]]:
