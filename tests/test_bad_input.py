@@ -885,6 +885,14 @@ def test_a_label_out_of_range_is_named_with_its_index(loss, bad, where):
         loss(ts)
 
 
+def test_an_ignored_label_inside_the_range_is_not_offered_as_a_way_out():
+    """With a padding id as ``ignore_label`` the message does not say "(or 0 to ignore)"."""
+    loss = FL.TimeSoftmaxWithLoss()
+    loss.ignore_label = 0
+    with pytest.raises(ValueError, match=rf"ts contains id {V} at \[1, 1\]; .*\[0, {V}\)$"):
+        loss.forward(r(N, T, V), np.array([[0, 1, 0, 2], [3, V, 0, 0]]))
+
+
 def test_an_id_out_of_range_is_named_with_its_index():
     with pytest.raises(ValueError, match=rf"xs contains id {V} at \[1, 2\]"):
         FL.TimeEmbedding(r(V, D)).forward(np.array([[0, 1, 2, 3], [0, 1, V, -4]]))

@@ -207,7 +207,8 @@ def as_ids(idx, vocab_size, name, allow=None, shape=None):
             shape = idx.shape if shape is None else shape
             where = np.unravel_index(first, shape)
             at = f" at [{', '.join(str(int(i)) for i in where)}]" if len(shape) else ""
-            extra = "" if allow is None else f" (or {allow} to ignore)"
+            outside = allow is not None and not 0 <= allow < vocab_size
+            extra = f" (or {allow} to ignore)" if outside else ""
             raise ValueError(
                 f"{name} contains id {value}{at}; ids must be in [0, {vocab_size}){extra}"
             )
