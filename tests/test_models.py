@@ -163,6 +163,30 @@ def test_reset_state_forgets_the_state(name):
     np.testing.assert_allclose(first, ref.predict(xs), rtol=1e-10, atol=0)
 
 
+@pytest.mark.parametrize("call", ["predict", "forward"])
+@pytest.mark.parametrize("name", LANGUAGE_MODELS)
+def test_a_batch_of_another_size_is_refused_before_any_layer_runs(name, call):
+    """A refused batch leaves the model as it was: the pending ``backward`` gives the grads
+    of the last ``forward``, and the dropout layers keep their mode."""
+    rng = np.random.default_rng(4)
+    xs, ts = batch(name, rng, N=4)
+    clean, model = (getattr(F, name)(*MODELS[name][0], seed=3, dtype=np.float64) for _ in "ab")
+    for m in (clean, model):
+        m.forward(xs, ts)
+    other = batch(name, rng, N=3)
+    args = (other[0],) if call == "predict" else other
+    with pytest.raises(
+        ValueError, match=r"state h has shape \(4, \d+\), but this batch needs \(3,"
+    ):
+        getattr(model, call)(*args)
+    for layer in getattr(model, "drop_layers", []):
+        assert layer.train_flg  # still training, as forward left them
+    clean.backward()
+    model.backward()
+    for got, want in zip(model.grads, clean.grads, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_gradcheck(name):
     args = (11, 3, 3) if name.startswith("Better") else (11, 4, 3)

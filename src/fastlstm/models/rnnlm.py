@@ -49,9 +49,27 @@ class _LanguageModel(BaseModel):
         -------
         ndarray (N, T, V)
         """
+        self._check_states(xs)
         for layer in self.layers:
             xs = layer.forward(xs)
         return xs
+
+    def _check_states(self, xs):
+        """Refuse ``xs`` before any layer runs if a kept state is for another batch size.
+
+        A layer that ran before the LSTM refused it would have recorded ``xs``
+        already (and the dropout layers switched mode), so a ``backward`` still due
+        for the previous ``forward`` would then fail.
+        """
+        N = np.shape(xs)[0] if np.ndim(xs) == 2 else None
+        for layer in self.layers:
+            for name in ("h", "c"):
+                state = getattr(layer, name, None) if getattr(layer, "stateful", False) else None
+                if N is not None and state is not None and np.shape(state)[0] != N:
+                    want = (N, *np.shape(state)[1:])
+                    raise ValueError(
+                        f"state {name} has shape {np.shape(state)}, but this batch needs {want}"
+                    )
 
     def forward(self, xs, ts):
         """Mean cross-entropy loss of predicting the next words.
@@ -77,6 +95,7 @@ class _LanguageModel(BaseModel):
 
     def _loss(self, xs, ts):
         """The layers, then the output layer and the loss in one pass over the scores."""
+        self._check_states(xs)
         for layer in self.layers[:-1]:
             xs = layer.forward(xs)
         return _affine_loss_forward(self.layers[-1], self.loss_layer, xs, ts)
@@ -294,6 +313,7 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         ValueError
             If an id is out of range.
         """
+        self._check_states(xs)
         self._dropout(train_flg)
         for layer in self.layers:
             xs = layer.forward(xs)
@@ -321,6 +341,7 @@ class BetterRnnlm(LanguageModelSampler, _LanguageModel):
         ValueError
             If an id is out of range or the shapes disagree.
         """
+        self._check_states(xs)
         self._dropout(train_flg)
         return self._loss(xs, ts)
 
