@@ -328,7 +328,7 @@ def _make_tile(rows, nvec, accumulate):
     return tile
 
 
-def _make_row_tile(npanels, nvec):
+def _make_row_tile(npanels, nvec, strided=False):
     """An intrinsic ``row_tile(A, a_off, Bp, b_off, K, C, c_off)`` for one row and several panels.
 
     ``C[j*P : (j+1)*P] = sum_k A[k] * Bp[j, k, :P]`` for ``j < npanels`` (panels
@@ -337,93 +337,112 @@ def _make_row_tile(npanels, nvec):
     one-row tile of :func:`_make_tile`, but with ``npanels * nvec`` running sums
     in flight, so a single row is not held up by the latency of each
     multiply-add.
+
+    With ``strided``, ``row_tile(A, a_off, B, b_off, ldb, K, C, c_off)`` reads a
+    matrix in its own layout instead of panels: ``C[:npanels*P] = sum_k A[k] *
+    B[k, :npanels*P]``, row ``k`` of ``B`` at ``b_off + k*ldb`` (the same sums
+    again, column by column).
     """
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    @intrinsic
-    def row_tile(typingctx, A, a_off, Bp, b_off, K, C, c_off):
-        sig = types.void(A, a_off, Bp, b_off, K, C, c_off)
-
-        def codegen(context, builder, signature, args):
+    def codegen(context, builder, signature, args):
+        if strided:  # (A, a_off, B, b_off, ldb, K, C, c_off)
+            A_, a_off_, B_, b_off_, ldb_, K_, C_, c_off_ = args
+            aty, bty, cty = signature.args[0], signature.args[2], signature.args[6]
+        else:  # (A, a_off, Bp, b_off, K, C, c_off)
+            A_, a_off_, B_, b_off_, K_, C_, c_off_ = args
             aty, bty, cty = signature.args[0], signature.args[2], signature.args[5]
-            i64 = ir.IntType(64)
-            i32 = ir.IntType(32)
+            ldb_ = None
+        i64 = ir.IntType(64)
+        i32 = ir.IntType(32)
 
-            def as64(v):
-                return builder.sext(v, i64) if v.type.width < 64 else v
+        def as64(v):
+            return builder.sext(v, i64) if v.type.width < 64 else v
 
-            A_, B_, C_ = args[0], args[2], args[5]
-            a_off_, b_off_, K_, c_off_ = (as64(args[i]) for i in (1, 3, 4, 6))
-            fty = context.get_value_type(aty.dtype)
-            lanes = VECTOR_BYTES // (aty.dtype.bitwidth // 8)
-            P = nvec * lanes
-            vty = ir.VectorType(fty, lanes)
-            suffix = "f32" if aty.dtype.bitwidth == 32 else "f64"
-            fma = cgutils.get_or_insert_function(
-                builder.module,
-                ir.FunctionType(vty, [vty, vty, vty]),
-                f"llvm.fmuladd.v{lanes}{suffix}",
-            )
+        a_off_, b_off_, K_, c_off_ = (as64(v) for v in (a_off_, b_off_, K_, c_off_))
+        fty = context.get_value_type(aty.dtype)
+        lanes = VECTOR_BYTES // (aty.dtype.bitwidth // 8)
+        P = nvec * lanes
+        vty = ir.VectorType(fty, lanes)
+        suffix = "f32" if aty.dtype.bitwidth == 32 else "f64"
+        fma = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(vty, [vty, vty, vty]),
+            f"llvm.fmuladd.v{lanes}{suffix}",
+        )
 
-            def data(ty, v):
-                return cgutils.create_struct_proxy(ty)(context, builder, value=v).data
+        def data(ty, v):
+            return cgutils.create_struct_proxy(ty)(context, builder, value=v).data
 
-            a0 = builder.gep(data(aty, A_), [a_off_])
-            b0 = builder.gep(data(bty, B_), [b_off_])
-            c0 = builder.gep(data(cty, C_), [c_off_])
-            panel = builder.mul(K_, i64(P))  # values from one panel to the next
+        a0 = builder.gep(data(aty, A_), [a_off_])
+        b0 = builder.gep(data(bty, B_), [b_off_])
+        c0 = builder.gep(data(cty, C_), [c_off_])
+        if strided:  # row k at k*ldb, panels P apart
+            row_step, panel = as64(ldb_), i64(P)
+        else:  # row k at k*P, panels K*P apart
+            row_step, panel = i64(P), builder.mul(K_, i64(P))
 
-            def vptr(p, v):
-                return builder.bitcast(builder.gep(p, [i64(v * lanes)]), vty.as_pointer())
+        def vptr(p, v):
+            return builder.bitcast(builder.gep(p, [i64(v * lanes)]), vty.as_pointer())
 
-            nacc = npanels * nvec
-            init = [ir.Constant(vty, None)] * nacc
-            pre = builder.block
-            loop = builder.append_basic_block("row_tile_loop")
-            done = builder.append_basic_block("row_tile_done")
-            builder.cbranch(builder.icmp_signed(">", K_, i64(0)), loop, done)
+        nacc = npanels * nvec
+        init = [ir.Constant(vty, None)] * nacc
+        pre = builder.block
+        loop = builder.append_basic_block("row_tile_loop")
+        done = builder.append_basic_block("row_tile_done")
+        builder.cbranch(builder.icmp_signed(">", K_, i64(0)), loop, done)
 
-            builder.position_at_end(loop)
-            k = builder.phi(i64)
-            k.add_incoming(i64(0), pre)
-            acc = []
-            for x in init:
-                phi = builder.phi(vty)
-                phi.add_incoming(x, pre)
-                acc.append(phi)
-            undef = ir.Constant(vty, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
-            a = builder.load(builder.gep(a0, [k]), align=4)
-            av = builder.shuffle_vector(builder.insert_element(undef, a, i32(0)), undef, splat)
-            kp = builder.mul(k, i64(P))
-            new = []
-            for j in range(npanels):
-                bp = builder.gep(b0, [builder.add(builder.mul(panel, i64(j)), kp)])
-                for v in range(nvec):
-                    bv = builder.load(vptr(bp, v), align=4)
-                    new.append(builder.call(fma, [av, bv, acc[j * nvec + v]]))
-            k1 = builder.add(k, i64(1))
-            end = builder.block
-            k.add_incoming(k1, end)
-            for phi, x in zip(acc, new):
-                phi.add_incoming(x, end)
-            builder.cbranch(builder.icmp_signed("<", k1, K_), loop, done)
+        builder.position_at_end(loop)
+        k = builder.phi(i64)
+        k.add_incoming(i64(0), pre)
+        acc = []
+        for x in init:
+            phi = builder.phi(vty)
+            phi.add_incoming(x, pre)
+            acc.append(phi)
+        undef = ir.Constant(vty, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+        a = builder.load(builder.gep(a0, [k]), align=4)
+        av = builder.shuffle_vector(builder.insert_element(undef, a, i32(0)), undef, splat)
+        kp = builder.mul(k, row_step)
+        new = []
+        for j in range(npanels):
+            bp = builder.gep(b0, [builder.add(builder.mul(panel, i64(j)), kp)])
+            for v in range(nvec):
+                bv = builder.load(vptr(bp, v), align=4)
+                new.append(builder.call(fma, [av, bv, acc[j * nvec + v]]))
+        k1 = builder.add(k, i64(1))
+        end = builder.block
+        k.add_incoming(k1, end)
+        for phi, x in zip(acc, new):
+            phi.add_incoming(x, end)
+        builder.cbranch(builder.icmp_signed("<", k1, K_), loop, done)
 
-            builder.position_at_end(done)
-            outs = []
-            for i, x in enumerate(init):
-                out = builder.phi(vty)
-                out.add_incoming(x, pre)
-                out.add_incoming(new[i], end)
-                outs.append(out)
-            for i, out in enumerate(outs):  # (the phi nodes first)
-                builder.store(out, vptr(c0, i), align=4)
-            return context.get_dummy_value()
+        builder.position_at_end(done)
+        outs = []
+        for i, x in enumerate(init):
+            out = builder.phi(vty)
+            out.add_incoming(x, pre)
+            out.add_incoming(new[i], end)
+            outs.append(out)
+        for i, out in enumerate(outs):  # (the phi nodes first)
+            builder.store(out, vptr(c0, i), align=4)
+        return context.get_dummy_value()
 
-        return sig, codegen
+    if strided:
+
+        @intrinsic
+        def row_tile(typingctx, A, a_off, B, b_off, ldb, K, C, c_off):
+            return types.void(A, a_off, B, b_off, ldb, K, C, c_off), codegen
+
+    else:
+
+        @intrinsic
+        def row_tile(typingctx, A, a_off, Bp, b_off, K, C, c_off):
+            return types.void(A, a_off, Bp, b_off, K, C, c_off), codegen
 
     return row_tile
 
@@ -432,6 +451,8 @@ def _make_row_tile(npanels, nvec):
 #: enough to cover the latency of a multiply-add on both AVX2 and AVX-512).
 ROW_PANELS = 4
 _ROW4 = _make_row_tile(ROW_PANELS, PANEL_VECTORS)
+_ROW4_STRIDED = _make_row_tile(ROW_PANELS, PANEL_VECTORS, strided=True)
+_ROW1_STRIDED = _make_row_tile(1, PANEL_VECTORS, strided=True)
 
 _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10 = (
     _make_tile(r, PANEL_VECTORS, False) for r in range(1, 11)
@@ -516,6 +537,26 @@ def matmul_panels_wide(A, Bp, C):
             lo = i * M // ntiles
             hi = (i + 1) * M // ntiles
             _tile(hi - lo, A, lo * lda, lda, Bp, p * K * P, K, C, lo * ldc + p * P, ldc)
+
+
+@jit(inline="always")
+def matmul_row(a, B, c):
+    """``c = a @ B`` for one row ``a`` (K,) and ``B`` (K, M) in its own (C-contiguous) layout.
+
+    ``M`` must be a whole number of panels (:func:`panel_width`).  Every column is
+    the sum :func:`matmul_panels_wide` computes for it from ``B``'s panels (one
+    multiply-add per ``k``, in order, from zero), so the bits are the same; the
+    panels' copy of ``B`` is not needed.  For decoding one question, whose steps
+    are one row.
+    """
+    K, M = B.shape
+    P = PANEL_VECTORS * VECTOR_BYTES // a.itemsize
+    npan = M // P
+    p0 = npan - npan % ROW_PANELS
+    for p in range(0, p0, ROW_PANELS):
+        _ROW4_STRIDED(a, 0, B, p * P, M, K, c, p * P)
+    for p in range(p0, npan):
+        _ROW1_STRIDED(a, 0, B, p * P, M, K, c, p * P)
 
 
 @jit
