@@ -219,6 +219,69 @@ def test_one_row_product_has_the_bits_of_the_row_in_a_tile(dtype):
     kblas.matmul_panels(A, Bp, three)
     assert one.tobytes() == three[:1].tobytes()
     np.testing.assert_allclose(one, A[:1] @ B, rtol=1e-4 if dtype == np.float32 else 1e-12)
+    book = np.full(M, np.nan, dtype=dtype)
+    kblas.matmul_row(A[0], B, book)  # B in its own layout, not in panels
+    assert book.tobytes() == one[0].tobytes()
+
+
+# one question: the kernel reads the LSTMs' Wh as they are when 4H is a whole number of panels
+# (H = 16, 24 on every machine; H = 12 only where a float32 panel holds 16 values or fewer)
+ONE = [("Seq2seq", 16), ("PeekySeq2seq", 24), ("AttentionSeq2seq", 16), ("Seq2seq", 12)]
+
+
+def _one(name, H, dtype=np.float32, seed=2):
+    model = getattr(F, name)(V, D, H, seed=seed, dtype=dtype)
+    return model, _questions(4, 6, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "H"), ONE)
+def test_one_question_reads_changed_weights_without_laying_them_out(name, H, dtype):
+    """Every parameter changed in place: one question at a time gives the step loop's ids.
+    A change to a ``Wh`` (or a peeky ``Ws``) alone is read as it is, without a new layout
+    where the kernel reads ``Wh`` directly; a batch then lays the weights out again."""
+    model, xs = _one(name, H, dtype)
+    model.generate(xs[:1], 1, 4)
+    raw = greedy._reads_raw(model.encoder.lstm)
+    for i, p in enumerate(model.params):
+        model.generate_batch(xs, 1, 4)  # laid out for the parameters as they are now
+        laid = model._greedy_laid
+        saved = p.copy()
+        p *= 1.5
+        p -= 0.25
+        for n in range(len(xs)):
+            want = _steps(model, xs[n : n + 1], 1, 4)[0][0].tolist()
+            assert model.generate(xs[n : n + 1], 1, 4) == want, (i, n)
+        is_Wh = any(p is m.params[1] for m in (model.encoder.lstm, model.decoder.lstm))
+        assert (model._greedy_laid is laid) == (raw and is_Wh), i
+        np.testing.assert_array_equal(model.generate_batch(xs, 1, 4), _steps(model, xs, 1, 4)[0])
+        p[...] = saved
+
+
+@pytest.mark.parametrize("where", ["encoder Wh", "decoder Wh", "decoder Wx"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize(("name", "H"), ONE)
+def test_one_question_finds_nan_or_inf_read_from_the_weights(name, H, value, where):
+    """Also in the rows one question reads as they are: an infinite weight would otherwise
+    only saturate the gates (finite answers)."""
+    model, xs = _one(name, H)
+    model.generate(xs[:1], 1, 4)  # laid out while finite
+    part = model.encoder if where.startswith("encoder") else model.decoder
+    p = part.lstm.params[1 if where.endswith("Wh") else 0]
+    p[0, 3] = value  # a peeky decoder's Wx: its first rows read the encoder's state
+    with pytest.raises(ValueError, match=r"params\[\d+\] .*contains NaN or inf"):
+        model.generate(xs[:1], 1, 4)
+
+
+@pytest.mark.parametrize(("name", "H"), ONE)
+def test_one_question_with_overflowing_products_gives_the_step_loops_ids(name, H):
+    """Finite weights whose products overflow: no error, as in the step loop (and batches)."""
+    model, xs = _one(name, H)
+    model.encoder.lstm.params[1][...] = 3e38
+    model.decoder.lstm.params[1][...] = -3e38
+    for n in range(2):
+        want = _steps(model, xs[n : n + 1], 1, 4)[0][0].tolist()
+        assert model.generate(xs[n : n + 1], 1, 4) == want
 
 
 @pytest.mark.parametrize("name", ["Seq2seq", "AttentionSeq2seq"])

@@ -36,6 +36,7 @@ ATTENTION = 2  # AttentionDecoder: the affine map reads concat(context, h)
 # status codes
 DONE = 0
 BAD_SCORES = 1
+BAD_WEIGHTS = 2  # a product read from an LSTM's ``Wh`` or a peeky ``Ws`` holds NaN or inf
 
 
 @jit
@@ -72,11 +73,12 @@ def _argmax_rows(score, ids):
 
 
 @jit
-def encode(xs, emb, Wxc, Whp, hs):
+def encode(xs, emb, Wxc, Whp, Wh, hs):
     """The encoder's embedding and LSTM over the questions ``xs (N, T)``: ``hs (N, T, H)``.
 
     ``Wxc (C, D+1, 4hc)`` and ``Whp`` are the LSTM's weights laid out as for
-    :func:`~fastlstm._kernels.lstm.lstm_forward`; the initial state is zero.
+    :func:`~fastlstm._kernels.lstm.lstm_forward`; the initial state is zero.  ``Wh``:
+    see :func:`~fastlstm._kernels.lstm.lstm_forward_steps`, whose result is returned.
     """
     N, T = xs.shape
     D = emb.shape[1]
@@ -93,12 +95,18 @@ def encode(xs, emb, Wxc, Whp, hs):
     cs_tm[0] = 0
     tmp = np.empty((C, N, hc4), dtype=dt)
     none = np.empty((C, 0, hc4), dtype=dt)
-    lstm_forward_steps(X2, Wxc, Whp, none, A, hs_tm, cs_tm, hs, tmp)
+    book = np.empty(4 * H, dtype=dt)
+    return lstm_forward_steps(X2, Wxc, Whp, Wh, none, A, hs_tm, cs_tm, hs, tmp, book)
 
 
 @jit
-def _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch):
-    """The decoder's steps from the encoder's states (arguments as :func:`greedy_decode`)."""
+def _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, state, nch):
+    """The decoder's steps from the encoder's states (arguments as :func:`greedy_decode`).
+
+    ``Wh``: the LSTM's recurrent weights as they are, for one row (else empty; see
+    :func:`~fastlstm._kernels.lstm.lstm_forward_steps`).  Then ``BAD_WEIGHTS`` is
+    returned when a product read from ``Wh`` or, peeky, from ``Ws`` holds NaN or inf.
+    """
     N, S = out.shape
     H = enc_hs.shape[2]
     V = W.shape[1]
@@ -123,6 +131,12 @@ def _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state
     if kind == PEEKY:
         proj = np.empty((N, 4 * H), dtype=dt)
         matmul_rows(h0, Ws, proj, nch)
+        if Wh.shape[0] > 0:  # Ws was not compared with a copy: its products are checked
+            finite = True
+            for k in range(4 * H):
+                finite &= np.isfinite(proj[0, k])
+            if not finite:
+                return BAD_WEIGHTS
         for n in range(N):
             _block_row(proj[n], C, hc, P[:, n])
         for n in range(N):
@@ -136,11 +150,13 @@ def _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state
     ctx = np.empty((N, 1, H), dtype=dt)
     a1 = np.empty((N, 1, Te), dtype=dt)
     score = np.empty((N, V), dtype=dt)
+    book = np.empty(4 * H, dtype=dt)
     ids = np.full(N, start_id, dtype=np.int64)
     off = 0 if kind == PLAIN else H  # columns of Z before h
     for t in range(S):
         _embed_rows(emb, ids, X2, 0)
-        lstm_forward_steps(X2, Wxc, Whp, P, A, hs2, cs2, hs1, tmp)
+        if not lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs2, cs2, hs1, tmp, book):
+            return BAD_WEIGHTS
         hs2[0] = hs2[1]
         cs2[0] = cs2[1]
         if kind == ATTENTION:
@@ -201,7 +217,8 @@ def greedy_decode(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state
         ``DONE``, or ``BAD_SCORES`` when a step's scores hold NaN or inf
         (``out`` is then incomplete).
     """
-    return _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch)
+    Wh = np.empty((0, 0), dtype=enc_hs.dtype)  # the laid-out Whp is read
+    return _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, state, nch)
 
 
 @BlasScoped
@@ -211,10 +228,12 @@ def encode_and_decode(
     enc_emb,
     enc_Wxc,
     enc_Whp,
+    enc_Wh,
     enc_hs,
     emb,
     Wxc,
     Whp,
+    Wh,
     Ws,
     W,
     b,
@@ -231,7 +250,11 @@ def encode_and_decode(
     loop, ``translate``), where one call in all is what counts.  ``enc_emb``,
     ``enc_Wxc`` and ``enc_Whp`` are the encoder's embedding and laid-out LSTM
     weights; the other arguments and the result are those of
-    :func:`greedy_decode`.
+    :func:`greedy_decode`.  For one question, ``enc_Wh`` and ``Wh`` may be the
+    LSTMs' recurrent weights as they are, read instead of the panels (the same
+    bits; empty arrays otherwise): then ``BAD_WEIGHTS`` is returned if their
+    products (or, peeky, those of ``Ws``) hold NaN or inf.
     """
-    encode(xs, enc_emb, enc_Wxc, enc_Whp, enc_hs)
-    return _decode_steps(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch)
+    if not encode(xs, enc_emb, enc_Wxc, enc_Whp, enc_Wh, enc_hs):
+        return BAD_WEIGHTS
+    return _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, state, nch)

@@ -23,6 +23,7 @@ from fastlstm._kernels.blas import (
     matmul_packed,
     matmul_panels,
     matmul_panels_wide,
+    matmul_row,
 )
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
@@ -281,18 +282,49 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
                     hs[n, t, k] = hs_tm[t + 1, n, k]
 
 
+@jit(inline="never")
+def _row_product(h, Wh, book, tmp):
+    """``tmp[:, 0]`` (C, 1, 4hc) = ``h @ Wh`` in the blocks' gate order, for one row ``h`` (H,).
+
+    ``Wh`` (H, 4H) is read in the book's layout into ``book`` (4H,)
+    (:func:`~fastlstm._kernels.blas.matmul_row`: the bits of the panels' product).
+    False if the product holds NaN or inf.  Compiled once for all its callers.
+    """
+    C, _, hc4 = tmp.shape
+    hc = hc4 // 4
+    H = h.shape[0]
+    matmul_row(h, Wh, book)  # (4H,) gates in the book's order
+    finite = True
+    for k in range(4 * H):
+        finite &= np.isfinite(book[k])
+    if not finite:
+        return False
+    for c in range(C):
+        lo = c * hc
+        for gate in range(4):
+            for j in range(min(H, lo + hc) - lo):
+                tmp[c, 0, gate * hc + j] = book[gate * H + lo + j]
+    return True
+
+
 @jit
-def lstm_forward_steps(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
+def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
     """:func:`lstm_forward` (arguments as there) for kernels that run it inside.
 
     The same code, compiled into its caller: the decoding kernels run the encoder and every
     decoder step through it, so they compute what the layer computes, bit for bit
     (``tests/test_decode.py`` compares them).  A copy rather than a call from
     ``lstm_forward``, whose compile time the first training iteration waits for.
+
+    With ``Wh`` (H, 4H), for one row (N = 1; else ``Wh`` is empty), the recurrent
+    product reads ``Wh`` in the book's layout (:func:`~fastlstm._kernels.blas.matmul_row`,
+    the same bits as from ``Whp``) into ``book`` (4H,).  Returns False if that product
+    holds NaN or inf (``Wh`` does then), else True.
     """
     C, T, N, hc4 = A.shape
     hc = hc4 // 4
     H = hs_tm.shape[2]
+    raw = Wh.shape[0] > 0 and N == 1
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
     # input projections (with the bias) of all steps at once, one product per block
     for c in prange(C):
@@ -305,10 +337,13 @@ def lstm_forward_steps(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
                     for k in range(hc4):
                         a[k] += p[k]
     for t in range(T):
+        if raw and not _row_product(hs_tm[t, 0], Wh, book, tmp):
+            return False
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
-            matmul_panels_wide(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
+            if not raw:
+                matmul_panels_wide(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
                     A[c, t, n],
@@ -321,6 +356,7 @@ def lstm_forward_steps(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
                 )
                 for k in range(lo, hi):
                     hs[n, t, k] = hs_tm[t + 1, n, k]
+    return True
 
 
 @dual

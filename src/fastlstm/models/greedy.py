@@ -13,6 +13,12 @@ parameters they came from; a later call compares the parameters with that copy
 so the book's ``eval_seq2seq`` loop, one question per call, does not lay out
 the weights for every question.  The check for NaN or inf in the parameters
 runs when they are laid out: unchanged parameters were finite before.
+
+For one question the kernel reads both LSTMs' ``Wh`` (and a peeky decoder's
+``Ws``) as they are, with the same sums as from the layout
+(:func:`~fastlstm._kernels.blas.matmul_row`): only the other parameters are
+compared, and NaN or inf in those weights is found in their products, step by
+step, by the kernel (see :func:`decode_model`).
 """
 
 from __future__ import annotations
@@ -67,14 +73,21 @@ def _rows(p):
 
 
 class _Laid:
-    """Weights laid out for the kernel, the parameters they came from and a copy of their bits."""
+    """Weights laid out for the kernel, the parameters they came from and a copy of their bits.
 
-    __slots__ = ("arrays", "views", "copies", "weights")
+    ``quick_views``/``quick_copies``: what one question compares, the parameters
+    without those the one-question kernel reads as they are (see :func:`_laid_out`).
+    """
 
-    def __init__(self, arrays, views, copies, weights):
+    __slots__ = ("arrays", "views", "copies", "quick_views", "quick_copies", "weights")
+
+    def __init__(self, arrays, views, copies, skip, weights):
         self.arrays = arrays
         self.views = views
         self.copies = copies
+        kept = [(v[s:], c[s:]) for v, c, s in zip(views, copies, skip) if s < v.shape[0]]
+        self.quick_views = tuple(v for v, _ in kept)
+        self.quick_copies = tuple(c for _, c in kept)
         self.weights = weights
 
     # A copied or pickled model lays its weights out again: a deep copy of the views
@@ -86,7 +99,7 @@ class _Laid:
         return type(None), ()
 
 
-def _laid_out(owner, layers, build, check_name=None):
+def _laid_out(owner, layers, build, check_name=None, raw_rows=None, quick=False):
     """``build()``'s result for the parameters of ``layers``, reused while they are unchanged.
 
     The arrays are read from the layers, so one rebound is laid out (and, as
@@ -94,6 +107,14 @@ def _laid_out(owner, layers, build, check_name=None):
     built with) when it is first used.  Kept on ``owner``; ``check_name``
     names the owner in the error raised when a parameter holds NaN or inf
     (checked when the weights are laid out).
+
+    ``raw_rows()`` gives ``{id(parameter): rows}``: leading rows that the
+    one-question kernel reads as they are, not from the layout (all of an
+    LSTM's ``Wh``, a peeky decoder's ``Ws``).  With ``quick`` only the other
+    rows are compared: a change in those rows is read anyway, and NaN or inf
+    in them is found in the products by the kernel.  Returns ``(weights,
+    kept)``, ``kept`` telling whether the parameters' bits are kept (C-contiguous
+    arrays of one dtype), which the one-question kernel needs.
     """
     arrays = [p for layer in layers for p in layer.params]
     cache = owner.__dict__.get("_greedy_laid")
@@ -101,9 +122,13 @@ def _laid_out(owner, layers, build, check_name=None):
         cache is not None
         and len(cache.arrays) == len(arrays)
         and all(x is y for x, y in zip(cache.arrays, arrays))
-        and _unchanged(cache.views, cache.copies)
+        and (
+            _unchanged(cache.quick_views, cache.quick_copies)
+            if quick
+            else _unchanged(cache.views, cache.copies)
+        )
     ):
-        return cache.weights
+        return cache.weights, True
     owner.__dict__.pop("_greedy_laid", None)
     for layer in layers:
         _check_params(layer)
@@ -112,8 +137,12 @@ def _laid_out(owner, layers, build, check_name=None):
     weights = build()
     views = tuple(_rows(p) for p in arrays)
     if all(v is not None for v in views) and len({v.dtype for v in views}) == 1:
-        owner._greedy_laid = _Laid(tuple(arrays), views, tuple(v.copy() for v in views), weights)
-    return weights
+        rows = {} if raw_rows is None else raw_rows()
+        skip = tuple(rows.get(id(p), 0) for p in arrays)
+        copies = tuple(v.copy() for v in views)
+        owner._greedy_laid = _Laid(tuple(arrays), views, copies, skip, weights)
+        return weights, True
+    return weights, False
 
 
 def _layers(*parts):
@@ -192,11 +221,14 @@ def _kernel(N, step_flops, rows=0):
     return kernel
 
 
-def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size):
+def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
     """Call the kernel; leave the decoder's state (and attention weights) as the step loop did.
 
     ``xs`` (N, T) are the questions to encode (``enc`` the encoder's weights),
-    or None when ``enc_hs`` holds the encoder's states already.
+    or None when ``enc_hs`` holds the encoder's states already.  ``raw``: the
+    encoder's and the decoder's ``Wh`` for the one-question kernel to read as
+    they are; it then returns None (nothing changed) if a product read from
+    them holds NaN or inf.
     """
     N, Te, H = enc_hs.shape
     dt = enc_hs.dtype
@@ -209,7 +241,13 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size):
     if xs is None:
         status = _kernel(N, step_flops)(enc_hs, *rest)
     else:
-        status = _kernel(N, step_flops, xs.size)(xs, *enc, enc_hs, *rest)
+        if raw is None:
+            none = np.empty((0, 0), dtype=dt)
+            raw = (none, none)
+        rest = (emb, Wxc, Whp, raw[1], *rest[3:])
+        status = _kernel(N, step_flops, xs.size)(xs, *enc, raw[0], enc_hs, *rest)
+        if status == _kdec.BAD_WEIGHTS:
+            return None
     if status != _kdec.DONE:
         raise ValueError(
             "the model's scores contain NaN or inf during decoding (diverged parameters?)"
@@ -230,11 +268,23 @@ def fused_encoder(model):
     return states == ("all" if kind == ATTENTION else "last")
 
 
+def _reads_raw(lstm):
+    """Whether the one-question kernel can read ``lstm``'s ``Wh`` as it is."""
+    Wh = lstm.params[1]
+    if not isinstance(Wh, np.ndarray):  # a rebound parameter: checked when laid out
+        return False
+    whole_panels = 4 * lstm.H % _kblas.panel_width(lstm.dtype) == 0
+    return whole_panels and Wh.flags.writeable and Wh.flags.aligned
+
+
 def decode_model(model, xs, start_id, sample_size):
     """Greedy answers ``(N, sample_size)`` int64 of a model whose encoder :func:`fused_encoder`.
 
     ``xs`` (N, T) ids are already checked; raises ``ValueError`` if a parameter
-    or a step's scores hold NaN or inf.
+    or a step's scores hold NaN or inf.  One question (when :func:`_reads_raw`)
+    compares only the parameters the kernel does not read as they are; if the
+    kernel finds NaN or inf in a product of ``Wh`` or ``Ws``, the call compares
+    every parameter, as for a batch, and decodes from the layout.
     """
     decoder = model.decoder
     kind = type(decoder).__dict__["_greedy_kind"]
@@ -244,8 +294,20 @@ def decode_model(model, xs, start_id, sample_size):
         emb = np.ascontiguousarray(encoder.embed.params[0])
         return (emb, *_lstm_weights(encoder.lstm)), _decoder_weights(decoder, kind)
 
-    enc, dec = _laid_out(model, _layers(encoder, decoder), build, type(model).__name__)
     N, T = xs.shape
+    lstms = (encoder.lstm, decoder.lstm)
+    # one question: the kernel reads both LSTMs' Wh (and a peeky Ws) as they are (writeable
+    # and aligned, as the laid-out arrays: another array type would compile another kernel)
+    one = N == 1 and all(_reads_raw(m) for m in lstms)
+
+    def raw_rows():
+        Wx, Wh = decoder.lstm.params[:2]
+        S = decoder.lstm.H if kind == PEEKY else 0
+        return {id(encoder.lstm.params[1]): encoder.lstm.H, id(Wh): Wh.shape[0], id(Wx): S}
+
+    layers = _layers(encoder, decoder)
+    name = type(model).__name__
+    (enc, dec), kept = _laid_out(model, layers, build, name, raw_rows, quick=one)
     H = encoder.lstm.H
     if N * _step_flops(H, dec[0].shape[1], dec[4].size) >= _PARALLEL_MIN_STEP:
         # a large batch: the encoder layer's own parallel kernel (the same bits; inside the
@@ -255,7 +317,11 @@ def decode_model(model, xs, start_id, sample_size):
         return _run(decoder, kind, None, enc, dec, enc_hs, start_id, sample_size)
     enc_hs = np.empty((N, T, H), dtype=decoder.lstm.dtype)  # (N, T, H)
     xs = np.ascontiguousarray(xs, dtype=np.int64)
-    out = _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size)
+    raw = tuple(m.params[1] for m in lstms) if one and kept else None
+    out = _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw)
+    if out is None:  # NaN or inf read from Wh or Ws: compare all parameters, as for a batch
+        enc, dec = _laid_out(model, layers, build, name, raw_rows)[0]
+        out = _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size)
     encoder.hs = enc_hs
     return out
 
@@ -267,5 +333,5 @@ def decode_states(decoder, enc_hs, start_id, sample_size):
     """
     kind = type(decoder).__dict__["_greedy_kind"]
     enc_hs = np.ascontiguousarray(enc_hs, dtype=decoder.lstm.dtype)
-    dec = _laid_out(decoder, _layers(decoder), lambda: _decoder_weights(decoder, kind))
+    dec = _laid_out(decoder, _layers(decoder), lambda: _decoder_weights(decoder, kind))[0]
     return _run(decoder, kind, None, None, dec, enc_hs, start_id, sample_size)
