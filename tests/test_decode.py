@@ -273,6 +273,17 @@ def test_one_question_finds_nan_or_inf_read_from_the_weights(name, H, value, whe
         model.generate(xs[:1], 1, 4)
 
 
+@pytest.mark.parametrize("H", [12, 20])
+def test_one_question_with_partial_panels_falls_back_to_the_layout(H, monkeypatch):
+    """Where ``4H`` is not a whole number of panels the kernel does not read ``Wh`` as it is,
+    even if asked to: it says so and the weights are read from their layout."""
+    monkeypatch.setattr(greedy, "_reads_raw", lambda lstm: True)
+    model, xs = _one("PeekySeq2seq", H)
+    for n in range(3):
+        want = _steps(model, xs[n : n + 1], 1, 4)[0][0].tolist()
+        assert model.generate(xs[n : n + 1], 1, 4) == want
+
+
 @pytest.mark.parametrize(("name", "H"), ONE)
 def test_one_question_with_overflowing_products_gives_the_step_loops_ids(name, H):
     """Finite weights whose products overflow: no error, as in the step loop (and batches)."""

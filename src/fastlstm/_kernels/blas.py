@@ -540,6 +540,12 @@ def matmul_panels_wide(A, Bp, C):
 
 
 @jit(inline="always")
+def panel_width_of(a):
+    """:func:`panel_width` of ``a``'s dtype, in compiled code."""
+    return PANEL_VECTORS * VECTOR_BYTES // a.itemsize
+
+
+@jit(inline="always")
 def matmul_row(a, B, c):
     """``c = a @ B`` for one row ``a`` (K,) and ``B`` (K, M) in its own (C-contiguous) layout.
 
@@ -550,7 +556,7 @@ def matmul_row(a, B, c):
     are one row.
     """
     K, M = B.shape
-    P = PANEL_VECTORS * VECTOR_BYTES // a.itemsize
+    P = panel_width_of(a)
     npan = M // P
     p0 = npan - npan % ROW_PANELS
     for p in range(0, p0, ROW_PANELS):

@@ -24,6 +24,7 @@ from fastlstm._kernels.blas import (
     matmul_panels,
     matmul_panels_wide,
     matmul_row,
+    panel_width_of,
 )
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
@@ -288,11 +289,15 @@ def _row_product(h, Wh, book, tmp):
 
     ``Wh`` (H, 4H) is read in the book's layout into ``book`` (4H,)
     (:func:`~fastlstm._kernels.blas.matmul_row`: the bits of the panels' product).
-    False if the product holds NaN or inf.  Compiled once for all its callers.
+    False if the product holds NaN or inf, or if ``4H`` is not a whole number of
+    panels (which :func:`~fastlstm._kernels.blas.matmul_row` needs; the callers
+    then read the panels).  Compiled once for all its callers.
     """
     C, _, hc4 = tmp.shape
     hc = hc4 // 4
     H = h.shape[0]
+    if (4 * H) % panel_width_of(h) != 0:
+        return False
     matmul_row(h, Wh, book)  # (4H,) gates in the book's order
     finite = True
     for k in range(4 * H):
