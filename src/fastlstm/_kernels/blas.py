@@ -222,6 +222,75 @@ def panel_width(dtype):
     return PANEL_VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
+def _vectors(context, builder, aty, nvec):
+    """``(lanes, P, vty, fma)`` of the tiles: values per vector register of ``aty``'s dtype,
+    per panel of ``nvec`` vectors, the vector type and ``llvm.fmuladd`` on it."""
+    from llvmlite import ir
+    from numba.core import cgutils
+
+    fty = context.get_value_type(aty.dtype)
+    lanes = VECTOR_BYTES // (aty.dtype.bitwidth // 8)
+    vty = ir.VectorType(fty, lanes)
+    suffix = "f32" if aty.dtype.bitwidth == 32 else "f64"
+    fma = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(vty, [vty, vty, vty]),
+        f"llvm.fmuladd.v{lanes}{suffix}",
+    )
+    return lanes, nvec * lanes, vty, fma
+
+
+def _data(context, builder, ty, value):
+    """The data pointer of the array ``value`` of numba type ``ty``."""
+    from numba.core import cgutils
+
+    return cgutils.create_struct_proxy(ty)(context, builder, value=value).data
+
+
+def _begin_loop(builder, K, init, vty, name):
+    """Open a tile's loop over ``k`` (skipped if ``K`` is 0): ``(pre, loop, done, k, acc)``,
+    ``acc`` the running sums, starting from ``init``."""
+    from llvmlite import ir
+
+    i64 = ir.IntType(64)
+    pre = builder.block
+    loop = builder.append_basic_block(f"{name}_loop")
+    done = builder.append_basic_block(f"{name}_done")
+    builder.cbranch(builder.icmp_signed(">", K, i64(0)), loop, done)
+
+    builder.position_at_end(loop)
+    k = builder.phi(i64)
+    k.add_incoming(i64(0), pre)
+    acc = []
+    for x in init:
+        phi = builder.phi(vty)
+        phi.add_incoming(x, pre)
+        acc.append(phi)
+    return pre, loop, done, k, acc
+
+
+def _end_loop(builder, k, K, acc, new, init, pre, loop, done, vty):
+    """Close a tile's loop over ``k`` (the running sums ``acc`` become ``new``) and return
+    the sums after it: ``init`` if ``K`` is 0, else the last ``new``."""
+    from llvmlite import ir
+
+    k1 = builder.add(k, ir.IntType(64)(1))
+    end = builder.block
+    k.add_incoming(k1, end)
+    for phi, x in zip(acc, new):
+        phi.add_incoming(x, end)
+    builder.cbranch(builder.icmp_signed("<", k1, K), loop, done)
+
+    builder.position_at_end(done)
+    outs = []
+    for i, x in enumerate(init):
+        out = builder.phi(vty)
+        out.add_incoming(x, pre)
+        out.add_incoming(new[i], end)
+        outs.append(out)
+    return outs
+
+
 def _make_tile(rows, nvec, accumulate):
     """An intrinsic ``tile(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)``.
 
@@ -234,7 +303,6 @@ def _make_tile(rows, nvec, accumulate):
     """
     from llvmlite import ir
     from numba import types
-    from numba.core import cgutils
     from numba.extending import intrinsic
 
     @intrinsic
@@ -251,23 +319,11 @@ def _make_tile(rows, nvec, accumulate):
 
             A_, B_, C_ = args[0], args[3], args[6]
             a_off_, lda_, b_off_, K_, c_off_, ldc_ = (as64(args[i]) for i in (1, 2, 4, 5, 7, 8))
-            fty = context.get_value_type(aty.dtype)
-            lanes = VECTOR_BYTES // (aty.dtype.bitwidth // 8)
-            P = nvec * lanes
-            vty = ir.VectorType(fty, lanes)
-            suffix = "f32" if aty.dtype.bitwidth == 32 else "f64"
-            fma = cgutils.get_or_insert_function(
-                builder.module,
-                ir.FunctionType(vty, [vty, vty, vty]),
-                f"llvm.fmuladd.v{lanes}{suffix}",
+            lanes, P, vty, fma = _vectors(context, builder, aty, nvec)
+            a0, b0, c0 = (
+                builder.gep(_data(context, builder, t, v), [off])
+                for t, v, off in ((aty, A_, a_off_), (bty, B_, b_off_), (cty, C_, c_off_))
             )
-
-            def data(ty, v):
-                return cgutils.create_struct_proxy(ty)(context, builder, value=v).data
-
-            a0 = builder.gep(data(aty, A_), [a_off_])
-            b0 = builder.gep(data(bty, B_), [b_off_])
-            c0 = builder.gep(data(cty, C_), [c_off_])
             arows = [builder.gep(a0, [builder.mul(lda_, i64(r))]) for r in range(rows)]
             crows = [builder.gep(c0, [builder.mul(ldc_, i64(r))]) for r in range(rows)]
 
@@ -282,19 +338,7 @@ def _make_tile(rows, nvec, accumulate):
                 ]
             else:
                 init = [ir.Constant(vty, None)] * (rows * nvec)
-            pre = builder.block
-            loop = builder.append_basic_block("tile_loop")
-            done = builder.append_basic_block("tile_done")
-            builder.cbranch(builder.icmp_signed(">", K_, i64(0)), loop, done)
-
-            builder.position_at_end(loop)
-            k = builder.phi(i64)
-            k.add_incoming(i64(0), pre)
-            acc = []
-            for x in init:
-                phi = builder.phi(vty)
-                phi.add_incoming(x, pre)
-                acc.append(phi)
+            pre, loop, done, k, acc = _begin_loop(builder, K_, init, vty, "tile")
             bp = builder.gep(b0, [builder.mul(k, i64(P))])
             bv = [builder.load(vptr(bp, v), align=4) for v in range(nvec)]
             undef = ir.Constant(vty, ir.Undefined)
@@ -305,20 +349,7 @@ def _make_tile(rows, nvec, accumulate):
                 av = builder.shuffle_vector(builder.insert_element(undef, a, i32(0)), undef, splat)
                 for v in range(nvec):
                     new.append(builder.call(fma, [av, bv[v], acc[r * nvec + v]]))
-            k1 = builder.add(k, i64(1))
-            end = builder.block
-            k.add_incoming(k1, end)
-            for phi, x in zip(acc, new):
-                phi.add_incoming(x, end)
-            builder.cbranch(builder.icmp_signed("<", k1, K_), loop, done)
-
-            builder.position_at_end(done)
-            outs = []
-            for i, x in enumerate(init):
-                out = builder.phi(vty)
-                out.add_incoming(x, pre)
-                out.add_incoming(new[i], end)
-                outs.append(out)
+            outs = _end_loop(builder, k, K_, acc, new, init, pre, loop, done, vty)
             for i, out in enumerate(outs):
                 builder.store(out, vptr(crows[i // nvec], i % nvec), align=4)
             return context.get_dummy_value()
@@ -345,7 +376,6 @@ def _make_row_tile(npanels, nvec, strided=False):
     """
     from llvmlite import ir
     from numba import types
-    from numba.core import cgutils
     from numba.extending import intrinsic
 
     def codegen(context, builder, signature, args):
@@ -363,23 +393,11 @@ def _make_row_tile(npanels, nvec, strided=False):
             return builder.sext(v, i64) if v.type.width < 64 else v
 
         a_off_, b_off_, K_, c_off_ = (as64(v) for v in (a_off_, b_off_, K_, c_off_))
-        fty = context.get_value_type(aty.dtype)
-        lanes = VECTOR_BYTES // (aty.dtype.bitwidth // 8)
-        P = nvec * lanes
-        vty = ir.VectorType(fty, lanes)
-        suffix = "f32" if aty.dtype.bitwidth == 32 else "f64"
-        fma = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(vty, [vty, vty, vty]),
-            f"llvm.fmuladd.v{lanes}{suffix}",
+        lanes, P, vty, fma = _vectors(context, builder, aty, nvec)
+        a0, b0, c0 = (
+            builder.gep(_data(context, builder, t, v), [off])
+            for t, v, off in ((aty, A_, a_off_), (bty, B_, b_off_), (cty, C_, c_off_))
         )
-
-        def data(ty, v):
-            return cgutils.create_struct_proxy(ty)(context, builder, value=v).data
-
-        a0 = builder.gep(data(aty, A_), [a_off_])
-        b0 = builder.gep(data(bty, B_), [b_off_])
-        c0 = builder.gep(data(cty, C_), [c_off_])
         if strided:  # row k at k*ldb, panels P apart
             row_step, panel = as64(ldb_), i64(P)
         else:  # row k at k*P, panels K*P apart
@@ -390,19 +408,7 @@ def _make_row_tile(npanels, nvec, strided=False):
 
         nacc = npanels * nvec
         init = [ir.Constant(vty, None)] * nacc
-        pre = builder.block
-        loop = builder.append_basic_block("row_tile_loop")
-        done = builder.append_basic_block("row_tile_done")
-        builder.cbranch(builder.icmp_signed(">", K_, i64(0)), loop, done)
-
-        builder.position_at_end(loop)
-        k = builder.phi(i64)
-        k.add_incoming(i64(0), pre)
-        acc = []
-        for x in init:
-            phi = builder.phi(vty)
-            phi.add_incoming(x, pre)
-            acc.append(phi)
+        pre, loop, done, k, acc = _begin_loop(builder, K_, init, vty, "row_tile")
         undef = ir.Constant(vty, ir.Undefined)
         splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
         a = builder.load(builder.gep(a0, [k]), align=4)
@@ -414,20 +420,7 @@ def _make_row_tile(npanels, nvec, strided=False):
             for v in range(nvec):
                 bv = builder.load(vptr(bp, v), align=4)
                 new.append(builder.call(fma, [av, bv, acc[j * nvec + v]]))
-        k1 = builder.add(k, i64(1))
-        end = builder.block
-        k.add_incoming(k1, end)
-        for phi, x in zip(acc, new):
-            phi.add_incoming(x, end)
-        builder.cbranch(builder.icmp_signed("<", k1, K_), loop, done)
-
-        builder.position_at_end(done)
-        outs = []
-        for i, x in enumerate(init):
-            out = builder.phi(vty)
-            out.add_incoming(x, pre)
-            out.add_incoming(new[i], end)
-            outs.append(out)
+        outs = _end_loop(builder, k, K_, acc, new, init, pre, loop, done, vty)
         for i, out in enumerate(outs):  # (the phi nodes first)
             builder.store(out, vptr(c0, i), align=4)
         return context.get_dummy_value()
