@@ -326,6 +326,28 @@ def test_a_large_batch_is_encoded_in_blocks_of_rows_with_the_same_ids(name, monk
     assert model.encoder.hs.tobytes() == hs.tobytes()
 
 
+@pytest.mark.parametrize("kind", ["Decoder", "PeekyDecoder", "AttentionDecoder"])
+def test_a_large_batch_is_decoded_in_blocks_of_rows_with_the_same_ids(kind, monkeypatch):
+    """Beyond ``DECODER_ROWS`` questions the kernel runs block by block; ids, attention
+    weights and the final states are those of the step loop."""
+    decoder = getattr(F, kind)(V, D, 10, seed=5)
+    rng = np.random.default_rng(4)
+    shape = (45, 4, 10) if kind == "AttentionDecoder" else (45, 10)
+    state = rng.standard_normal(shape).astype(np.float32)
+    want = decoder._generate_steps(state, 2, 6)
+    weights = getattr(getattr(decoder, "attention", None), "weights", None)
+    h, c = decoder.lstm.h.copy(), decoder.lstm.c.copy()
+    calls = []
+    kernel = greedy._kernel
+    monkeypatch.setattr(greedy, "_kernel", lambda N, *a: calls.append(N) or kernel(N, *a))
+    monkeypatch.setattr(greedy, "DECODER_ROWS", 20)
+    np.testing.assert_array_equal(decoder.generate_batch(state, 2, 6), want)
+    assert calls == [20, 20, 5]
+    assert decoder.lstm.h.tobytes() == h.tobytes() and decoder.lstm.c.tobytes() == c.tobytes()
+    if weights is not None:
+        assert decoder.attention.weights.tobytes() == weights.tobytes()
+
+
 def test_a_copied_model_lays_its_own_weights_out():
     import copy
     import pickle
