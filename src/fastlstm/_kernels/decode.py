@@ -25,7 +25,7 @@ import numpy as np
 
 from fastlstm._kernels.attention import attention_forward_rows
 from fastlstm._kernels.blas import matmul_bias_rows, matmul_rows
-from fastlstm._kernels.lstm import _block_row, lstm_forward_steps
+from fastlstm._kernels.lstm import _block_row, all_finite, lstm_forward_steps
 from fastlstm._numba import BlasScoped, dual, jit
 
 # decoder kinds
@@ -131,12 +131,8 @@ def _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, s
     if kind == PEEKY:
         proj = np.empty((N, 4 * H), dtype=dt)
         matmul_rows(h0, Ws, proj, nch)
-        if Wh.shape[0] > 0:  # Ws was not compared with a copy: its products are checked
-            finite = True
-            for k in range(4 * H):
-                finite &= np.isfinite(proj[0, k])
-            if not finite:
-                return BAD_WEIGHTS
+        if Wh.shape[0] > 0 and not all_finite(proj[0]):  # Ws was not compared with a copy
+            return BAD_WEIGHTS
         for n in range(N):
             _block_row(proj[n], C, hc, P[:, n])
         for n in range(N):

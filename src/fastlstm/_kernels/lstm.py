@@ -283,6 +283,15 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
                     hs[n, t, k] = hs_tm[t + 1, n, k]
 
 
+@jit
+def all_finite(v):
+    """Whether the 1-D array ``v`` holds no NaN or inf (no early exit: vector registers)."""
+    finite = True
+    for k in range(v.shape[0]):
+        finite &= np.isfinite(v[k])
+    return finite
+
+
 @jit(inline="never")
 def _row_product(h, Wh, book, tmp):
     """``tmp[:, 0]`` (C, 1, 4hc) = ``h @ Wh`` in the blocks' gate order, for one row ``h`` (H,).
@@ -299,10 +308,7 @@ def _row_product(h, Wh, book, tmp):
     if (4 * H) % panel_width_of(h) != 0:
         return False
     matmul_row(h, Wh, book)  # (4H,) gates in the book's order
-    finite = True
-    for k in range(4 * H):
-        finite &= np.isfinite(book[k])
-    if not finite:
+    if not all_finite(book):
         return False
     for c in range(C):
         lo = c * hc

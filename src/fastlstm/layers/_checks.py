@@ -140,9 +140,26 @@ def _state(value, shape, dtype, name):
     value = np.asarray(value)
     if value.dtype.kind not in "fiu":
         raise TypeError(f"state {name} must hold real numbers, got dtype {value.dtype}")
-    if value.shape != shape:
-        raise ValueError(f"state {name} has shape {value.shape}, but this batch needs {shape}")
+    _check_state_shape(value, shape, name)
     return value.astype(dtype, copy=False)
+
+
+def _check_state_shape(value, shape, name):
+    if np.shape(value) != shape:
+        raise ValueError(f"state {name} has shape {np.shape(value)}, but this batch needs {shape}")
+
+
+def _check_kept_states(layer, N):
+    """Raise as ``layer.forward`` would if a state it keeps does not fit a batch of ``N`` rows.
+
+    Nothing is changed: a model checks every layer before any of them runs.
+    """
+    if not getattr(layer, "stateful", False):
+        return
+    for name in ("h", "c"):
+        value = getattr(layer, name, None)
+        if value is not None:
+            _check_state_shape(value, (N, layer.H), name)
 
 
 def _nonempty(xs, name):

@@ -250,12 +250,10 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
             if part is not state:
                 state[:, lo:hi] = part
     else:
-        rest = (*rest, out, a, state, CHUNKS)
-        if raw is None:
-            none = np.empty((0, 0), dtype=dt)
-            raw = (none, none)
-        rest = (emb, Wxc, Whp, raw[1], *rest[3:])
-        status = _kernel(N, step_flops, xs.size)(xs, *enc, raw[0], enc_hs, *rest)
+        if raw is None:  # empty: the kernel reads the panels
+            raw = (np.empty((0, 0), dtype=dt),) * 2
+        dec_args = (emb, Wxc, Whp, raw[1], Ws, W, b, kind, start_id, out, a, state, CHUNKS)
+        status = _kernel(N, step_flops, xs.size)(xs, *enc, raw[0], enc_hs, *dec_args)
         if status == _kdec.BAD_WEIGHTS:
             return None
     if status != _kdec.DONE:

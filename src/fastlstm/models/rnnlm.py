@@ -27,6 +27,7 @@ from fastlstm.layers import (
     TimeRNN,
     TimeSoftmaxWithLoss,
 )
+from fastlstm.layers._checks import _check_kept_states
 from fastlstm.layers.time import _affine_loss_backward, _affine_loss_forward
 from fastlstm.models.base import BaseModel, _check_dtype, _check_sizes, _collect, _randn, as_rng
 from fastlstm.models.sampling import LanguageModelSampler
@@ -61,15 +62,9 @@ class _LanguageModel(BaseModel):
         already (and the dropout layers switched mode), so a ``backward`` still due
         for the previous ``forward`` would then fail.
         """
-        N = np.shape(xs)[0] if np.ndim(xs) == 2 else None
-        for layer in self.layers:
-            for name in ("h", "c"):
-                state = getattr(layer, name, None) if getattr(layer, "stateful", False) else None
-                if N is not None and state is not None and np.shape(state)[0] != N:
-                    want = (N, *np.shape(state)[1:])
-                    raise ValueError(
-                        f"state {name} has shape {np.shape(state)}, but this batch needs {want}"
-                    )
+        if np.ndim(xs) == 2:  # else the first layer refuses xs
+            for layer in self.layers:
+                _check_kept_states(layer, np.shape(xs)[0])
 
     def forward(self, xs, ts):
         """Mean cross-entropy loss of predicting the next words.
