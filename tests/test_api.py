@@ -420,6 +420,55 @@ def test_a_second_interrupt_while_the_curves_are_written_keeps_the_run(
     assert (tmp_path / "b" / "last.ckpt.npz").is_file()
 
 
+def test_an_interrupt_after_the_last_epoch_says_the_training_is_saved(
+    tmp_path, date_file, monkeypatch
+):
+    """Ctrl-C while the plots and summary of a finished run are written: the message says
+    the trained model is saved (not only "interrupted") and how to evaluate it."""
+    kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}
+
+    def interrupted(*args):
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(session, "write_plots", interrupted)
+    with pytest.raises(TrainingInterrupted) as info:
+        fastlstm.train("peeky", epochs=2, out=tmp_path / "b", **kw)
+    exc = info.value
+    out = tmp_path / "b"
+    assert exc.saved and "the training is complete and saved" in exc.message, exc.message
+    assert str(out / "last.ckpt.npz") in exc.message and str(out / "best.npz") in exc.message
+    assert f"fastlstm eval --checkpoint {out / 'best.npz'}" in exc.message
+    assert fio.load_checkpoint(out / "last.ckpt.npz").epoch == 2
+    assert fastlstm.last_run() is exc.run and len(exc.run.history["accuracy"]) == 2
+    assert not (out / "summary.json").exists()
+
+
+def test_an_interrupt_during_the_final_evaluation_via_the_cli(
+    tmp_path, tiny_ptb, monkeypatch, capsys
+):
+    """A language model's run ends with the test perplexity (seconds on PTB): Ctrl-C there exits
+    130 with what was saved, and the evaluation it suggests runs."""
+
+    real = session.LMSession.perplexity
+
+    def perplexity(self, corpus):
+        if corpus is self.corpus_test:  # the final evaluation, after the training loop
+            signal.raise_signal(signal.SIGINT)
+        return real(self, corpus)
+
+    monkeypatch.setattr(session.LMSession, "perplexity", perplexity)
+    out = tmp_path / "r"
+    flags = ["--data-dir", str(tiny_ptb), "--hidden", "8", "--wordvec", "8", "--batch-size", "4"]
+    code = cli.main(["train", "rnnlm", "--epochs", "1", "--out", str(out), "--no-progress", *flags])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted after the training" in err, err
+    assert "the training is complete and saved" in err and (out / "best.npz").is_file()
+    command = err.strip().splitlines()[-1].split("evaluate the best model with: ")[1]
+    monkeypatch.undo()
+    assert cli.main([*shlex.split(command)[1:], "--data-dir", str(tiny_ptb)]) == 0
+    assert "perplexity" in capsys.readouterr().out
+
+
 def test_sigterm_saves_releases_the_lock_and_resumes_exactly(tmp_path, date_file, monkeypatch):
     """SIGTERM (schedulers, ``docker stop``, ``timeout``) takes Ctrl-C's path."""
     kw = {"data": date_file, "seed": 3, **TINY_SEQ, **QUIET}

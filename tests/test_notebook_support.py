@@ -225,3 +225,21 @@ def test_first_interrupt_says_how_to_quit_in_a_notebook(kernel, capsys):
     assert flag.requested and "interrupt the kernel again to quit without saving" in err
     with pytest.raises(KeyboardInterrupt):
         flag._handler(signal.SIGINT, None)  # the second one quits at once
+
+
+def test_interrupt_after_the_training_gives_the_evaluate_call(date_file, kernel, monkeypatch):
+    """Interrupted while the results of a finished run are made: in a notebook the message
+    gives the ``fastlstm.evaluate`` call, which runs as printed."""
+    from fastlstm.api import session
+
+    def interrupted(*args):
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(session, "write_plots", interrupted)
+    with pytest.raises(TrainingInterrupted) as info:
+        fastlstm.train("attention", data=date_file, epochs=1, seed=0, **TINY_SEQ, **QUIET)
+    message = info.value.message
+    call = "fastlstm.evaluate('runs/attention/best.npz')"
+    assert call in message and "eval --checkpoint" not in message, message
+    result = eval(call, {"fastlstm": fastlstm})
+    assert result.metric == "accuracy" and 0 <= result.value <= 1

@@ -156,6 +156,13 @@ def resume_call(name: str, out: Path) -> str:
     return f"run = fastlstm.train({name!r}, resume={str(Path(out) / LAST_FILE)!r})"
 
 
+def evaluate_with(path: Path) -> str:
+    """How to evaluate a model file: the Python call in a notebook, the shell command elsewhere."""
+    if _notebook.in_kernel():
+        return f"fastlstm.evaluate({str(path)!r})"
+    return f"fastlstm eval --checkpoint {shlex.quote(str(path))}"
+
+
 def continue_with(name: str, out: Path) -> str:
     """How to continue a run: the Python call in a notebook, the shell command elsewhere."""
     if _notebook.in_kernel():

@@ -83,7 +83,10 @@ class _Session(engine.Callback):
             stopped = self.loop(stop)
         if stopped is not None:
             raise self.interrupted(*stopped) from None
-        return self.finish()
+        try:
+            return self.finish()
+        except KeyboardInterrupt:
+            raise self.interrupted_finishing() from None
 
     def loop(self, stop):
         """Run the engine; ``(epoch, saved)`` if stopped, else None."""
@@ -231,6 +234,25 @@ class _Session(engine.Callback):
             if last.is_file():
                 message += f"\ncontinue with: {resume}"
         return RunStopped(bool(saved), message)
+
+    def interrupted_finishing(self) -> RunStopped:
+        """Ctrl-C after the training, while the final evaluation, plots or summary were made.
+
+        Every epoch's checkpoint was saved at its end, so the run is complete;
+        only what :meth:`finish` writes may be missing.
+        """
+        last, best = self.out / LAST_FILE, self.out / BEST_FILE
+        saved = [str(p) for p in (last, best) if p.is_file()]
+        message = "interrupted after the training, while its final results were made"
+        if not saved:  # a run that trained no epoch here (its target was already reached)
+            return RunStopped(False, message)
+        message += (
+            f": the training is complete and saved ({' and '.join(saved)}); summary.json "
+            f"and the plots in {self.out} may be missing"
+        )
+        if best.is_file():
+            message += f"\nevaluate the best model with: {u.evaluate_with(best)}"
+        return RunStopped(True, message)
 
     def summarize(self, summary: dict) -> dict:
         """Write the plots and ``summary.json``; ``summary``."""

@@ -461,7 +461,9 @@ def train(
     ------
     TrainingInterrupted
         On Ctrl-C, "interrupt kernel" or SIGTERM, a :class:`KeyboardInterrupt` raised
-        after saving a resumable checkpoint and the curves (run so far: :func:`last_run`).
+        after saving a resumable checkpoint and the curves (run so far: :func:`last_run`);
+        after the last epoch, while the final results are made, the run is complete
+        and saved, and the message gives the :func:`evaluate` call for its best model.
     RunError
         For a folder in use or holding another run, or data that do not fit.
     ValueError, TypeError
