@@ -371,6 +371,16 @@ def render(data: dict, stat: str = "min") -> str:
         "PyTorch runs the same model, built from the same weights by `fastlstm.interop`, "
         "with as many threads as numba; rounds of the implementations are interleaved.",
     ]
+    settle = sorted(
+        {b["group"] for b in data["benchmarks"] if b.get("extra_info", {}).get("settle_calls")}
+    )
+    if settle:
+        lines += [
+            "Each timed call follows a garbage collection and a pause; in the groups "
+            + ", ".join(settle)
+            + " one untimed call comes between them, so that the timed one runs with warm "
+            "caches and awake threads, as in a training loop."
+        ]
     sticks = [f"{r['group']}: {r['stick']:.1f}" for r in summary if r.get("stick")]
     if sticks:
         lines += [

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import (
     IMPLS,
+    SETTLE,
     WITH_TORCH,
     check_pair,
     fast_errors,
@@ -145,6 +146,7 @@ def test_lstm(benchmark, info, checks, timings, case, impl):
         case.group,
         lambda: {i: make_lstm(i, case) for i in WITH_TORCH if i != "pytorch" or _has_torch()},
         budget_s=2.5,
+        settle=SETTLE,
     )
     record_gflops(benchmark, case.flops)
 

@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 from conftest import (
     IMPLS,
+    SETTLE,
     WITH_TORCH,
     compare,
     grouped_params,
@@ -285,6 +286,7 @@ def test_train_iteration(benchmark, info, checks, timings, case, impl):
         lambda: {i: make_train(i, case)[1] for i in impls},
         budget_s=3.0,
         max_rounds=15,
+        settle=SETTLE,
     )
     record_gflops(benchmark, case.flops)
     assert np.isfinite(float(step()))

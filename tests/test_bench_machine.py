@@ -47,3 +47,34 @@ def test_report_header_shows_the_cpu_model_and_vector_width():
     assert "256-bit vectors: panels of 16 float32, tiles of up to 6 rows" in text
     old = {"machine_info": {"fastlstm_bench": {"cpu_count": 2}}, "benchmarks": []}
     assert "Vector width: not recorded" in "\n".join(report._header(old, "min"))
+
+
+def test_interleave_makes_the_settle_calls_untimed_before_each_timed_one():
+    conftest = _load("conftest")
+    calls = []
+
+    def runner(name):
+        return lambda: calls.append(name)
+
+    times = conftest.interleave(
+        {"a": runner("a"), "b": runner("b")}, min_rounds=2, max_rounds=2, pause_s=0, settle=2
+    )
+    assert [len(v) for v in times.values()] == [2, 2]
+    # one warm-up each, then per round and runner two untimed calls and the timed one
+    assert calls == ["a", "b"] + ["a"] * 3 + ["b"] * 3 + ["b"] * 3 + ["a"] * 3
+    calls.clear()
+    conftest.interleave({"a": runner("a")}, min_rounds=1, max_rounds=1, pause_s=0)
+    assert calls == ["a", "a"]
+
+
+def test_report_says_which_groups_time_a_call_after_an_untimed_one():
+    report = _load("report")
+
+    def bench(group, settle):
+        extra = {"impl": "fastlstm", "kernel": "train", "settle_calls": settle}
+        return {"group": group, "extra_info": extra, "stats": {"min": 0.01, "median": 0.01}}
+
+    data = {"machine_info": {}, "benchmarks": [bench("train X", 1), bench("softmax Y", 0)]}
+    text = report.render(data)
+    line = next(x for x in text.splitlines() if "untimed call" in x)
+    assert "train X" in line and "softmax Y" not in line
