@@ -460,10 +460,9 @@ def train(
     Raises
     ------
     TrainingInterrupted
-        On Ctrl-C, "interrupt kernel" or SIGTERM, a :class:`KeyboardInterrupt` raised
-        after saving a resumable checkpoint and the curves (run so far: :func:`last_run`);
-        after the last epoch, while the final results are made, the run is complete
-        and saved, and the message gives the :func:`evaluate` call for its best model.
+        On Ctrl-C, "interrupt kernel" or SIGTERM, a :class:`KeyboardInterrupt` raised after
+        saving a resumable checkpoint and the curves (run so far: :func:`last_run`); after
+        the last epoch the run is saved whole and the message gives the :func:`evaluate` call.
     RunError
         For a folder in use or holding another run, or data that do not fit.
     ValueError, TypeError
