@@ -86,11 +86,14 @@ class _LanguageModel(BaseModel):
         ValueError
             If an id is out of range or the shapes disagree.
         """
+        self._check_states(xs)
         return self._loss(xs, ts)
 
     def _loss(self, xs, ts):
-        """The layers, then the output layer and the loss in one pass over the scores."""
-        self._check_states(xs)
+        """The layers, then the output layer and the loss in one pass over the scores.
+
+        The callers have checked the kept states (:meth:`_check_states`).
+        """
         for layer in self.layers[:-1]:
             xs = layer.forward(xs)
         return _affine_loss_forward(self.layers[-1], self.loss_layer, xs, ts)
