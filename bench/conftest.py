@@ -149,6 +149,22 @@ def machine() -> dict:
         "scipy": scipy.__version__,
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": layer,
+        "allocator_env": allocator_env(),
+    }
+
+
+def allocator_env() -> dict:
+    """The C library's allocator settings given in the environment (``MALLOC_*``, ``GLIBC_TUNABLES``).
+
+    They change PyTorch's times: it allocates its tensors afresh on every
+    iteration, and with glibc's defaults the memory freed at the top of the heap
+    goes back to the system and comes back page by page.  Recorded so that a
+    report says under which settings it was timed.
+    """
+    return {
+        k: v
+        for k, v in sorted(os.environ.items())
+        if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"
     }
 
 

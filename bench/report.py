@@ -230,6 +230,16 @@ def _vector_line(mine: dict) -> str:
     return line + "."
 
 
+def _allocator_line(mine: dict) -> str:
+    """Under which of the C library's allocator settings the run was timed."""
+    env = mine.get("allocator_env")
+    if env is None:
+        return "Memory allocator: settings not recorded (a run older than their record)."
+    if not env:
+        return "Memory allocator: the C library's defaults (no `MALLOC_*` or `GLIBC_TUNABLES` set)."
+    return "Memory allocator: " + ", ".join(f"`{k}={v}`" for k, v in env.items()) + "."
+
+
 def _header(data: dict, stat: str) -> list[str]:
     info = data.get("machine_info", {})
     mine = info.get("fastlstm_bench", {})
@@ -260,6 +270,8 @@ def _header(data: dict, stat: str) -> list[str]:
         + (f" ({mine['torch_threads']} threads)." if mine.get("torch_threads") else "."),
         "",
         _vector_line(mine),
+        "",
+        _allocator_line(mine),
         "",
         "Yardstick: one 2048×2048×2048 float32 NumPy matmul"
         + (f" in {sgemm_ms[0]:.1f} ms" if sgemm_ms else "")

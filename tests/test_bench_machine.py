@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,24 @@ def test_report_says_which_groups_time_a_call_after_an_untimed_one():
     text = report.render(data)
     line = next(x for x in text.splitlines() if "untimed call" in x)
     assert "train X" in line and "softmax Y" not in line
+
+
+def test_machine_info_and_report_name_the_allocator_settings(monkeypatch):
+    conftest = _load("conftest")
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    for key in [k for k in os.environ if k.startswith("MALLOC_")]:
+        monkeypatch.delenv(key)
+    assert conftest.machine()["allocator_env"] == {}
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "1000000000")
+    assert conftest.machine()["allocator_env"] == {"MALLOC_TOP_PAD_": "1000000000"}
+    report = _load("report")
+
+    def header(mine):
+        data = {"machine_info": {"fastlstm_bench": mine}, "benchmarks": []}
+        return "\n".join(report._header(data, "min"))
+
+    assert "Memory allocator: `MALLOC_TOP_PAD_=1000000000`." in header(
+        {"allocator_env": {"MALLOC_TOP_PAD_": "1000000000"}}
+    )
+    assert "the C library's defaults" in header({"allocator_env": {}})
+    assert "settings not recorded" in header({})
