@@ -100,16 +100,22 @@ def pack_recurrent(Wh, cols, Whp, WhTp):
 # --------------------------------------------------------------------------- #
 @jit
 def _block_row(src, C, hc, dst):
-    """One book-layout row ``src`` (4H,) -> ``dst`` (C, 4hc): gate columns per block, padding zero."""
+    """One book-layout row ``src`` (4H,) -> ``dst`` (C, 4hc): gate columns per block, padding zero.
+
+    One contiguous run per block and gate, copied through slices (vectorised).
+    """
     H = src.shape[0] // 4
     for c in range(C):
         lo = c * hc
-        hi = min(H, lo + hc)
+        w = min(H, lo + hc) - lo
         d = dst[c]
-        d[...] = 0
         for gate in range(4):
-            for j in range(lo, hi):
-                d[gate * hc + j - lo] = src[gate * H + j]
+            dg = d[gate * hc : (gate + 1) * hc]
+            sg = src[gate * H + lo : gate * H + lo + w]
+            for j in range(w):
+                dg[j] = sg[j]
+            for j in range(w, hc):
+                dg[j] = 0
 
 
 @dual
@@ -127,20 +133,31 @@ def pack_input(Wx, S, b, C, hc, out):
         _block_row(Wx[S + r] if r < D else b, C, hc, out[:, r])
 
 
+@jit
+def _unblock_row(Wc, r, C, hc, dst):
+    """Row ``r`` of the blocked ``Wc`` (C, K, 4hc) -> ``dst`` (4H,) in book layout, padding dropped.
+
+    One contiguous run per block and gate, copied through slices (LLVM vectorises
+    the copies; element by element through the four indices it did not).
+    """
+    H = dst.shape[0] // 4
+    for c in range(C):
+        lo = c * hc
+        w = min(H, lo + hc) - lo
+        src = Wc[c, r]
+        for gate in range(4):
+            d = dst[gate * H + lo : gate * H + lo + w]
+            s = src[gate * hc : gate * hc + w]
+            for j in range(w):
+                d[j] = s[j]
+
+
 @dual
 def unpack_input(dWxc, S, dWx, db):
     """Inverse of :func:`pack_input`: rows of ``dWxc`` into ``dWx[S:]`` and the last into ``db``."""
     C, D1, hc4 = dWxc.shape
-    hc = hc4 // 4
-    H = db.shape[0] // 4
     for r in prange(D1):
-        dst = dWx[S + r] if r < D1 - 1 else db
-        for c in range(C):
-            lo = c * hc
-            hi = min(H, lo + hc)
-            for gate in range(4):
-                for j in range(lo, hi):
-                    dst[gate * H + j] = dWxc[c, r, gate * hc + j - lo]
+        _unblock_row(dWxc, r, C, hc4 // 4, dWx[S + r] if r < D1 - 1 else db)
 
 
 @dual
@@ -164,15 +181,8 @@ def sum_blocks_batch_major(dXp, out):
 def unpack_cols(Wc, out):
     """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H); rows in parallel."""
     C, K, hc4 = Wc.shape
-    hc = hc4 // 4
-    H = out.shape[1] // 4
     for r in prange(K):
-        for c in range(C):
-            lo = c * hc
-            hi = min(H, lo + hc)
-            for gate in range(4):
-                for j in range(lo, hi):
-                    out[r, gate * H + j] = Wc[c, r, gate * hc + j - lo]
+        _unblock_row(Wc, r, C, hc4 // 4, out[r])
 
 
 @jit(inline="never")
