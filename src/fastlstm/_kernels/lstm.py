@@ -134,22 +134,18 @@ def pack_input(Wx, S, b, C, hc, out):
 
 
 @jit
-def _unblock_row(Wc, r, C, hc, dst):
-    """Row ``r`` of the blocked ``Wc`` (C, K, 4hc) -> ``dst`` (4H,) in book layout, padding dropped.
-
-    One contiguous run per block and gate, copied through slices (LLVM vectorises
-    the copies; element by element through the four indices it did not).
-    """
+def _unblock_row(src, C, hc, dst):
+    """Inverse of :func:`_block_row`: ``src`` (C, 4hc) -> ``dst`` (4H,) in book layout, padding dropped."""
     H = dst.shape[0] // 4
     for c in range(C):
         lo = c * hc
         w = min(H, lo + hc) - lo
-        src = Wc[c, r]
+        s = src[c]
         for gate in range(4):
-            d = dst[gate * H + lo : gate * H + lo + w]
-            s = src[gate * hc : gate * hc + w]
+            dg = dst[gate * H + lo : gate * H + lo + w]
+            sg = s[gate * hc : gate * hc + w]
             for j in range(w):
-                d[j] = s[j]
+                dg[j] = sg[j]
 
 
 @dual
@@ -157,7 +153,15 @@ def unpack_input(dWxc, S, dWx, db):
     """Inverse of :func:`pack_input`: rows of ``dWxc`` into ``dWx[S:]`` and the last into ``db``."""
     C, D1, hc4 = dWxc.shape
     for r in prange(D1):
-        _unblock_row(dWxc, r, C, hc4 // 4, dWx[S + r] if r < D1 - 1 else db)
+        _unblock_row(dWxc[:, r], C, hc4 // 4, dWx[S + r] if r < D1 - 1 else db)
+
+
+@dual
+def unpack_cols(Wc, out):
+    """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H); rows in parallel."""
+    C, K, hc4 = Wc.shape
+    for r in prange(K):
+        _unblock_row(Wc[:, r], C, hc4 // 4, out[r])
 
 
 @dual
@@ -175,14 +179,6 @@ def sum_blocks_batch_major(dXp, out):
                 src = dXp[c, t * N + n]
                 for d in range(D):
                     dst[d] += src[d]
-
-
-@dual
-def unpack_cols(Wc, out):
-    """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H); rows in parallel."""
-    C, K, hc4 = Wc.shape
-    for r in prange(K):
-        _unblock_row(Wc, r, C, hc4 // 4, out[r])
 
 
 @jit(inline="never")
