@@ -98,7 +98,8 @@ def vector_isa() -> dict:
     ``SSE`` / ``other``, from LLVM's host features); ``vector_bytes`` the width
     of the packed kernel's vectors (``fastlstm._kernels.blas.VECTOR_BYTES``,
     which ``FASTLSTM_VECTOR_BYTES`` may override), with its panel width and
-    tile rows for float32.
+    tile rows for float32; ``numba_cpu`` the CPU the kernels were compiled for when numba
+    was told one (``NUMBA_CPU_NAME``, None for the host).
     """
     from fastlstm._kernels import blas
 
@@ -119,9 +120,14 @@ def vector_isa() -> dict:
         isa = "SSE"
     else:
         isa = "other"
+    from numba.core import config as numba_config
+
     return {
         "vector_isa": isa,
         "llvm_cpu": cpu_name,
+        # the CPU numba compiles for when told (NUMBA_CPU_NAME / NUMBA_CPU_FEATURES), else None
+        "numba_cpu": numba_config.CPU_NAME,
+        "numba_cpu_features": numba_config.CPU_FEATURES,
         "fma": bool(features.get("fma")),
         "vector_bytes": blas.VECTOR_BYTES,
         "panel_width_float32": blas.panel_width(np.float32),

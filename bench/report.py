@@ -221,6 +221,11 @@ def _vector_line(mine: dict) -> str:
     line = f"Vector width: {isa}" + (" with FMA" if mine.get("fma") else "")
     if mine.get("llvm_cpu"):
         line += f" (LLVM CPU {mine['llvm_cpu']})"
+    if mine.get("numba_cpu"):
+        features = mine.get("numba_cpu_features")
+        line += f"; kernels compiled for CPU {mine['numba_cpu']}" + (
+            f" with features {features!r}" if features is not None else ""
+        )
     if width:
         line += (
             f"; packed kernel built for {8 * width}-bit vectors: panels of "

@@ -46,6 +46,10 @@ def test_report_header_shows_the_cpu_model_and_vector_width():
     assert "AMD EPYC 7B13" in text
     assert "Vector width: AVX2 with FMA (LLVM CPU znver3)" in text
     assert "256-bit vectors: panels of 16 float32, tiles of up to 6 rows" in text
+    assert "compiled for CPU" not in text
+    mine.update(numba_cpu="haswell", numba_cpu_features="", vector_isa="AVX-512")
+    text = "\n".join(report._header(data, "min"))
+    assert "kernels compiled for CPU haswell with features ''" in text
     old = {"machine_info": {"fastlstm_bench": {"cpu_count": 2}}, "benchmarks": []}
     assert "Vector width: not recorded" in "\n".join(report._header(old, "min"))
 
