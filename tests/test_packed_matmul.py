@@ -103,6 +103,64 @@ def test_matmul_tn_rows(dtype, nch):
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol * 10)
 
 
+@pytest.mark.skipif(not blas.HAVE_GEMM, reason="numba's gemm binding is not available")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("M", "K1", "K2"), [(203, 9, 31), (5, 1, 1), (0, 4, 6), (40, 3, 700)])
+@pytest.mark.parametrize("nch", [1, 2, 3, 500])
+def test_matmul_tn_f(dtype, M, K1, K2, nch):
+    """``x.T @ y`` into a column-major result, each block of columns one BLAS call on ``y``
+    in place: right, every element written, the same bits from both builds and through
+    the layers' product helper (a tied weight's gradient is column-major)."""
+    from fastlstm.layers._products import _matmul_into
+
+    rng = np.random.default_rng(M + K2)
+    x = rng.standard_normal((M, K1)).astype(dtype)
+    y = rng.standard_normal((M, K2)).astype(dtype)
+    want = x.T.astype(np.float64) @ y.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    outs = []
+    for build in (blas.matmul_tn_f.serial, blas.matmul_tn_f.parallel):
+        out_t = np.full((K2, K1), np.nan, dtype=dtype)
+        status = np.full(max(1, min(nch, K2)), -7, dtype=np.int32)
+        build(x, y, out_t, status)
+        assert not status.any()
+        np.testing.assert_allclose(out_t.T, want, rtol=tol, atol=tol * 10)
+        outs.append(out_t)
+    assert outs[0].tobytes() == outs[1].tobytes()
+    out = np.full((K2, K1), np.nan, dtype=dtype).T  # (K1, K2), column-major
+    _matmul_into(out, x.T, y)
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.skipif(not blas.HAVE_GEMM, reason="numba's gemm binding is not available")
+def test_tied_output_layer_backward_copies_no_scores():
+    """The gradient of a weight tied to an embedding (``TimeAffine(embed_W.T, b)``) is
+    computed from the score gradient in place: no temporary of the scores' size."""
+    import tracemalloc
+
+    from fastlstm.layers import TimeAffine
+
+    rng = np.random.default_rng(0)
+    N, T, D, V = 8, 10, 16, 5000
+    embed_W = rng.standard_normal((V, D)).astype(np.float32)
+    layer = TimeAffine(embed_W.T, np.zeros(V, np.float32))
+    x = rng.standard_normal((N, T, D)).astype(np.float32)
+    dout = rng.standard_normal((N, T, V)).astype(np.float32)
+    layer.forward(x)
+    layer.backward(dout)  # compiled and warm
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        dx = layer.backward(dout)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < dout.nbytes / 4, f"{peak} bytes allocated for {dout.nbytes} bytes of scores"
+    want = x.reshape(N * T, D).T.astype(np.float64) @ dout.reshape(N * T, V)
+    np.testing.assert_allclose(layer.grads[0], want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, dout @ embed_W, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("shape", [(7, 3, 5, 20), (13, 2, 4, 32)])
 def test_fused_tile_study_compares_the_same_sums(shape):
     """``bench/fused_tile.py`` times a gate-interleaved tile against today's; its

@@ -22,8 +22,63 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from fastlstm._numba import dual, jit, prange
+
+# BLAS's gemm as numba binds it for np.dot (numba's helper library, SciPy's BLAS), called
+# directly where a product reads or writes a strided block that np.dot would copy first.
+# numba does not document this binding: without it (HAVE_GEMM False) the callers keep
+# to np.dot.
+try:
+    from numba.np.linalg import _BLAS
+
+    _GEMM = {
+        types.float32: (ord("s"), _BLAS().numba_xxgemm(types.float32)),
+        types.float64: (ord("d"), _BLAS().numba_xxgemm(types.float64)),
+    }
+except Exception:  # noqa: BLE001 - any change in numba's internals: the np.dot paths
+    _GEMM = {}
+HAVE_GEMM = bool(_GEMM)
+
+
+def _gemm_tn_block(x, y, lo, w, out_t):
+    """``out_t[lo:lo+w] = (x.T @ y[:, lo:lo+w]).T`` in place; returns BLAS's status."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_gemm_tn_block)
+def _gemm_tn_block_impl(x, y, lo, w, out_t):
+    kind, gemm = _GEMM[out_t.dtype]
+    dtype = out_t.dtype
+
+    def impl(x, y, lo, w, out_t):
+        # column-major view: out_t[lo:lo+w] is the block (K1, w) of out (K1, K2), leading
+        # dimension K1; x is (K1, M), leading dimension K1; y[:, lo:] is (w, M),
+        # leading dimension K2, used transposed
+        M, K1 = x.shape
+        K2 = y.shape[1]
+        one = np.ones(1, dtype)
+        zero = np.zeros(1, dtype)
+        return gemm(
+            kind,
+            ord("n"),
+            ord("t"),
+            K1,
+            w,
+            M,
+            one.ctypes,
+            x.ctypes,
+            K1,
+            y[:, lo:].ctypes,
+            K2,
+            zero.ctypes,
+            out_t[lo:].ctypes,
+            K1,
+        )
+
+    return impl
 
 
 @dual(blas=True)
@@ -98,6 +153,28 @@ def matmul_tn(x, y, out, nch):
         if lo < hi:
             xb = np.ascontiguousarray(x[:, lo:hi])  # (M, hi-lo)
             np.dot(xb.T, y, out[lo:hi])
+
+
+@dual(blas=True)
+def matmul_tn_f(x, y, out_t, status):
+    """``out_t.T[...] = x.T @ y`` for ``x`` (M, K1), ``y`` (M, K2); blocks of columns of ``y``.
+
+    For a result kept column-major (``out_t`` (K2, K1) C-contiguous is its
+    transpose: the weight gradient of an output layer whose weight is the
+    transpose of an embedding, tied).  Each block is one BLAS call reading its
+    columns of ``y`` in place, where :func:`matmul_tn` on the transposes would
+    first copy them contiguous (all of ``y``, 28 MB at 700 x 10000 float32).
+    Every element is one BLAS sum over the ``M`` rows.  ``status`` (C,) sets
+    the number of blocks ``C`` (from ``CHUNKS``, not the thread count) and
+    receives BLAS's return codes (0: done).  ``K1`` and ``K2`` must be at least 1.
+    """
+    K2 = y.shape[1]
+    C = status.shape[0]
+    step = (K2 + C - 1) // C
+    for c in prange(C):
+        lo = c * step
+        w = min(K2, lo + step) - lo
+        status[c] = _gemm_tn_block(x, y, lo, w, out_t) if w > 0 else 0
 
 
 @dual(blas=True)
