@@ -142,3 +142,35 @@ def test_the_host_layout_matches_the_host_cpu(tmp_path):
     out = _run([sys.executable, "-c", _WIDTH], None, tmp_path)
     expected = 64 if _host_has("avx512f") else 32 if _host_has("avx2") else 16
     assert int(out.split()[0]) == expected
+
+
+_PACKED = """
+    import numpy as np
+    from fastlstm._kernels import blas
+
+    P = blas.panel_width(np.float32)
+    B = np.arange(8 * 2 * P, dtype=np.float32).reshape(8, 2 * P)
+    Bp = np.empty((2, 8, P), np.float32)
+    blas.pack_panels(B, Bp)
+    A = np.ones((3, 8), np.float32)
+    C = np.empty((3, 2 * P), np.float32)
+    blas.matmul_packed(A, Bp, C)
+    assert (C == A @ B).all()
+    print(blas.VECTOR_BYTES)
+"""
+
+
+@needs_avx2
+def test_kernels_for_another_cpu_and_for_the_host_share_one_cache(tmp_path):
+    """Built for an AVX2 CPU, then for the host, then loaded again for the AVX2 CPU, in one
+    cache folder: each process gets the kernel built for its own layout (a kernel laid out
+    for the other width would refuse the panels)."""
+    code = textwrap.dedent(_PACKED)
+    avx2 = _env(32, tmp_path)
+    host = _env(None, tmp_path)
+    widths = [
+        _run([sys.executable, "-c", code], None, tmp_path, env=env).split()[-1]
+        for env in (avx2, host, avx2)
+    ]
+    assert widths[0] == widths[2] == "32"
+    assert widths[1] == str(64 if _host_has("avx512f") else 32)
