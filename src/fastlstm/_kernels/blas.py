@@ -50,6 +50,8 @@ def _gemm_tn_block(x, y, lo, w, out_t):
 
 @overload(_gemm_tn_block)
 def _gemm_tn_block_impl(x, y, lo, w, out_t):
+    if out_t.dtype not in _GEMM:  # float32 and float64 only
+        return None
     kind, gemm = _GEMM[out_t.dtype]
     dtype = out_t.dtype
 

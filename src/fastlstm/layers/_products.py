@@ -29,6 +29,7 @@ def _matmul_into(out, a, b, bias=None):
         out[...] = _mm(a.astype(out.dtype), b.astype(out.dtype), bias)
     elif (
         _kblas.HAVE_GEMM
+        and out.dtype in (np.float32, np.float64)
         and bias is None
         and out.flags.f_contiguous
         and not out.flags.c_contiguous
