@@ -34,13 +34,15 @@ from fastlstm._numba import dual, jit, prange
 try:
     from numba.np.linalg import _BLAS
 
-    _GEMM = {
-        types.float32: (ord("s"), _BLAS().numba_xxgemm(types.float32)),
-        types.float64: (ord("d"), _BLAS().numba_xxgemm(types.float64)),
-    }
-except Exception:  # noqa: BLE001 - any change in numba's internals: the np.dot paths
-    _GEMM = {}
-HAVE_GEMM = bool(_GEMM)
+    HAVE_GEMM = callable(getattr(_BLAS, "numba_xxgemm", None))
+except ImportError:
+    HAVE_GEMM = False
+
+
+def _gemm_binding(dtype):
+    """``(kind, gemm)`` for float32 or float64, bound when a kernel using it compiles (the
+    binding loads SciPy's BLAS)."""
+    return (ord("s") if dtype == types.float32 else ord("d")), _BLAS().numba_xxgemm(dtype)
 
 
 def _gemm_tn_block(x, y, lo, w, out_t):
@@ -50,9 +52,9 @@ def _gemm_tn_block(x, y, lo, w, out_t):
 
 @overload(_gemm_tn_block)
 def _gemm_tn_block_impl(x, y, lo, w, out_t):
-    if out_t.dtype not in _GEMM:  # float32 and float64 only
+    if out_t.dtype not in (types.float32, types.float64):
         return None
-    kind, gemm = _GEMM[out_t.dtype]
+    kind, gemm = _gemm_binding(out_t.dtype)
     dtype = out_t.dtype
 
     def impl(x, y, lo, w, out_t):
