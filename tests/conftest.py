@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from pathlib import Path
 
 import pytest
@@ -95,9 +94,6 @@ def _ctrl_c_raises():
     """Ctrl-C raises ``KeyboardInterrupt`` in every test, as in a terminal, also when the test
     run was started with SIGINT ignored (a background job of a non-interactive shell); the
     tests that raise SIGINT themselves rely on it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     old = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield

@@ -28,9 +28,8 @@ from numba.extending import overload
 from fastlstm._numba import dual, jit, prange
 
 # BLAS's gemm as numba binds it for np.dot (numba's helper library, SciPy's BLAS), called
-# directly where a product reads or writes a strided block that np.dot would copy first.
-# numba does not document this binding: without it (HAVE_GEMM False) the callers keep
-# to np.dot.
+# directly where a product reads a strided block that np.dot would copy first.  numba does
+# not document this binding: without it (HAVE_GEMM False) the block is copied as before.
 try:
     from numba.np.linalg import _BLAS
 
@@ -39,50 +38,39 @@ except ImportError:
     HAVE_GEMM = False
 
 
-def _gemm_binding(dtype):
-    """``(kind, gemm)`` for float32 or float64, bound when a kernel using it compiles (the
-    binding loads SciPy's BLAS)."""
-    return (ord("s") if dtype == types.float32 else ord("d")), _BLAS().numba_xxgemm(dtype)
-
-
-def _gemm_tn_block(x, y, lo, w, out_t):
-    """``out_t[lo:lo+w] = (x.T @ y[:, lo:lo+w]).T`` in place; returns BLAS's status."""
+def _tn_block(x, y, lo, hi, out):
+    """``out[lo:hi] = x[:, lo:hi].T @ y`` (compiled code only)."""
     raise NotImplementedError("compiled code only")
 
 
-@overload(_gemm_tn_block)
-def _gemm_tn_block_impl(x, y, lo, w, out_t):
-    if out_t.dtype not in (types.float32, types.float64):
-        return None
-    kind, gemm = _gemm_binding(out_t.dtype)
-    dtype = out_t.dtype
+@overload(_tn_block)
+def _tn_block_impl(x, y, lo, hi, out):
+    if not HAVE_GEMM or out.dtype not in (types.float32, types.float64):
 
-    def impl(x, y, lo, w, out_t):
-        # column-major view: out_t[lo:lo+w] is the block (K1, w) of out (K1, K2), leading
-        # dimension K1; x is (K1, M), leading dimension K1; y[:, lo:] is (w, M),
-        # leading dimension K2, used transposed
+        def copied(x, y, lo, hi, out):
+            xb = np.ascontiguousarray(x[:, lo:hi])  # (M, hi-lo)
+            np.dot(xb.T, y, out[lo:hi])
+
+        return copied
+    dtype = out.dtype
+    kind = ord("s") if dtype == types.float32 else ord("d")
+    gemm = _BLAS().numba_xxgemm(dtype)  # bound when a kernel using it compiles
+
+    def in_place(x, y, lo, hi, out):
+        # column-major: out[lo:hi] is (K2, hi-lo) with leading dimension K2, y is (K2, M)
+        # with K2, and x[:, lo:hi] is (hi-lo, M) with K1, used transposed.  The binding
+        # returns non-zero only when SciPy's BLAS cannot be loaded, which _BLAS() refuses
+        # when this compiles.
         M, K1 = x.shape
         K2 = y.shape[1]
         one = np.ones(1, dtype)
         zero = np.zeros(1, dtype)
-        return gemm(
-            kind,
-            ord("n"),
-            ord("t"),
-            K1,
-            w,
-            M,
-            one.ctypes,
-            x.ctypes,
-            K1,
-            y[:, lo:].ctypes,
-            K2,
-            zero.ctypes,
-            out_t[lo:].ctypes,
-            K1,
-        )
+        gemm(
+            kind, ord("n"), ord("t"), K2, hi - lo, M,
+            one.ctypes, y.ctypes, K2, x[:, lo:].ctypes, K1, zero.ctypes, out[lo:].ctypes, K2,
+        )  # fmt: skip
 
-    return impl
+    return in_place
 
 
 @dual(blas=True)
@@ -147,38 +135,21 @@ def matmul_bias_rows(a, b, bias, out, nch):
 
 @dual(blas=True)
 def matmul_tn(x, y, out, nch):
-    """``out[...] = x.T @ y`` for ``x`` (M, K1), ``y`` (M, K2); blocks of rows of ``out``."""
+    """``out[...] = x.T @ y`` for ``x`` (M, K1), ``y`` (M, K2); blocks of rows of ``out``.
+
+    Each block is one BLAS product reading its columns of ``x`` in place (a copy of
+    them without numba's gemm binding: 28 MB for the tied output weight's gradient
+    at 700 x 10000, whose product comes here through the transposes).
+    """
     K1 = x.shape[1]
+    K2 = y.shape[1]
     C = max(1, min(nch, K1))
     step = (K1 + C - 1) // C
     for c in prange(C):
         lo = c * step
         hi = min(K1, lo + step)
-        if lo < hi:
-            xb = np.ascontiguousarray(x[:, lo:hi])  # (M, hi-lo)
-            np.dot(xb.T, y, out[lo:hi])
-
-
-@dual(blas=True)
-def matmul_tn_f(x, y, out_t, status):
-    """``out_t.T[...] = x.T @ y`` for ``x`` (M, K1), ``y`` (M, K2); blocks of columns of ``y``.
-
-    For a result kept column-major (``out_t`` (K2, K1) C-contiguous is its
-    transpose: the weight gradient of an output layer whose weight is the
-    transpose of an embedding, tied).  Each block is one BLAS call reading its
-    columns of ``y`` in place, where :func:`matmul_tn` on the transposes would
-    first copy them contiguous (all of ``y``, 28 MB at 700 x 10000 float32).
-    Every element is one BLAS sum over the ``M`` rows.  ``status`` (C,) sets
-    the number of blocks ``C`` (from ``CHUNKS``, not the thread count) and
-    receives BLAS's return codes (0: done).  ``K1`` and ``K2`` must be at least 1.
-    """
-    K2 = y.shape[1]
-    C = status.shape[0]
-    step = (K2 + C - 1) // C
-    for c in prange(C):
-        lo = c * step
-        w = min(K2, lo + step) - lo
-        status[c] = _gemm_tn_block(x, y, lo, w, out_t) if w > 0 else 0
+        if lo < hi and K2 > 0:
+            _tn_block(x, y, lo, hi, out)
 
 
 @dual(blas=True)

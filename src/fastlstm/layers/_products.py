@@ -27,20 +27,6 @@ def _matmul_into(out, a, b, bias=None):
     a, b = _operand(a), _operand(b)
     if not (out.dtype == a.dtype == b.dtype):
         out[...] = _mm(a.astype(out.dtype), b.astype(out.dtype), bias)
-    elif (
-        _kblas.HAVE_GEMM
-        and out.dtype in (np.float32, np.float64)
-        and bias is None
-        and out.flags.f_contiguous
-        and not out.flags.c_contiguous
-        and a.flags.f_contiguous
-        and b.flags.c_contiguous
-        and out.size
-    ):  # x.T @ y into a column-major result (a tied weight's gradient): no copy of y
-        status = np.empty(max(1, min(CHUNKS, b.shape[1])), dtype=np.int32)
-        _kblas.matmul_tn_f.pick(_flops(a, b))(a.T, b, out.T, status)
-        if status.any():
-            raise RuntimeError(f"BLAS gemm failed (status {status.tolist()})")
     elif not out.flags.c_contiguous:
         if bias is not None or not out.flags.f_contiguous:
             out[...] = _mm(a, b, bias)
