@@ -104,3 +104,28 @@ def test_machine_info_and_report_name_the_allocator_settings(monkeypatch):
     )
     assert "the C library's defaults" in header({"allocator_env": {}})
     assert "settings not recorded" in header({})
+
+
+def test_blas_shapes_study_times_the_same_products_in_every_library():
+    """``bench/blas_shapes.py`` compares the BLAS libraries on the kernels' products: each
+    library must compute the product it is timed on (a transposed first operand included).
+    Run in a process of its own: the study may load a second OpenBLAS."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, 'bench'); import blas_shapes as b\n"
+        "rows, labels = b.measure([('t', (9, 5), (9, 6), True), ('n', (4, 3), (3, 7), False)], 1)\n"
+        "assert 'numba' in labels and 'numpy' in labels, labels\n"
+        "for name, flops, rates in rows:\n"
+        "    for lib, (rate, same, err) in rates.items():\n"
+        "        assert rate > 0 and err < 1e-5, (name, lib, rate, err)\n"
+        "        assert same or lib != 'numba'\n"
+        "print('ok', len(rows), sorted(labels))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok 2")
