@@ -37,12 +37,12 @@ from numba import njit  # noqa: E402
 SHAPES = [
     ("2048^3 (yardstick)", (2048, 2048), (2048, 2048), False),
     ("LSTM dW, AttentionSeq2seq encoder block: Z.T @ dA", (3712, 273), (3712, 512), True),
-    ("LSTM dW, BetterRnnlm layer block: Z.T @ dA", (700, 651), (700, 1304), True),
-    ("LSTM input projection, BetterRnnlm block: X @ Wx", (700, 651), (651, 1304), False),
+    ("LSTM dW, BetterRnnlm layer block: Z.T @ dA", (700, 1301), (700, 1312), True),
+    ("LSTM input projection, BetterRnnlm block: X @ Wx", (700, 651), (651, 1312), False),
     ("Rnnlm output layer forward: x @ W", (700, 100), (100, 10000), False),
-    ("Rnnlm output layer dW, one thread's half: x.T @ ds", (350, 100), (350, 10000), True),
-    ("Rnnlm output layer dx, half: ds @ W.T", (350, 10000), (10000, 100), False),
-    ("BetterRnnlm output layer forward, half: x @ W", (350, 650), (650, 10000), False),
+    ("Rnnlm output layer dW, one thread's rows: x.T @ ds", (350, 100), (350, 10000), True),
+    ("Rnnlm output layer dx, one thread's rows: ds @ W.T", (350, 10000), (10000, 100), False),
+    ("BetterRnnlm output layer forward, one thread's rows: x @ W", (350, 650), (650, 10000), False),
 ]
 
 
