@@ -26,7 +26,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -105,8 +104,8 @@ def _best(fn, repeat):
 
 
 def measure(shapes=SHAPES, repeat=20, seed=0):
-    """Rows ``(name, flops, {library: (GFLOPS, same bits as numba, largest difference)})``
-    and the library labels; the difference is relative to numba's largest element."""
+    """Rows ``(name, {library: (GFLOPS, same bits as numba, largest difference)})`` and the
+    library labels; the difference is relative to numba's largest element."""
     import scipy
 
     # numba binds SciPy's BLAS at its first product: before the wheel's library is
@@ -138,40 +137,27 @@ def measure(shapes=SHAPES, repeat=20, seed=0):
             seconds = _best(lambda call=call, a=a, b=b, out=out: call(a, b, out), repeat)
             err = float(np.max(np.abs(out - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
             rates[lib] = (flops / seconds / 1e9, bool(np.array_equal(out, ref)), err)
-        rows.append((name, flops, rates))
+        rows.append((name, rates))
     return rows, labels
-
-
-def _cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=_positive_int, default=20, help="timed calls per product")
+    parser.add_argument("--repeat", type=int, default=20, help="timed calls per product")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     rows, labels = measure(repeat=args.repeat)
-    print(f"CPU: {_cpu()}; one thread (OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']})")
+    import conftest  # bench/conftest.py: what the benchmarks record
+
+    threads = os.environ["OPENBLAS_NUM_THREADS"]
+    print(f"CPU: {conftest.cpu_model()}; one thread (OPENBLAS_NUM_THREADS={threads})")
     for lib, label in labels.items():
         print(f"  {lib}: {label}")
     libs = list(labels)
     print("\n| product | " + " | ".join(f"{lib} GFLOPS" for lib in libs) + " |")
     print("| --- | " + " | ".join("---:" for _ in libs) + " |")
-    for name, _, rates in rows:
+    for name, rates in rows:
         cells = []
         for lib in libs:
             rate, same, _ = rates[lib]

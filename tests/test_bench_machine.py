@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,14 +112,11 @@ def test_blas_shapes_study_times_the_same_products_in_every_library():
     """``bench/blas_shapes.py`` compares the BLAS libraries on the kernels' products: each
     library must compute the product it is timed on (a transposed first operand included).
     Run in a process of its own: the study may load a second OpenBLAS."""
-    import subprocess
-    import sys
-
     code = (
         "import sys; sys.path.insert(0, 'bench'); import blas_shapes as b\n"
         "rows, labels = b.measure([('t', (9, 5), (9, 6), True), ('n', (4, 3), (3, 7), False)], 1)\n"
         "assert 'numba' in labels and 'numpy' in labels, labels\n"
-        "for name, flops, rates in rows:\n"
+        "for name, rates in rows:\n"
         "    for lib, (rate, same, err) in rates.items():\n"
         "        assert rate > 0 and err < 1e-5, (name, lib, rate, err)\n"
         "        assert same or lib != 'numba'\n"
