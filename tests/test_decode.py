@@ -203,12 +203,14 @@ def test_serial_and_parallel_builds_give_the_same_ids(name, monkeypatch):
         np.testing.assert_array_equal(model.decoder.generate_batch(hs, 1, 5), want)
 
 
+@pytest.mark.parametrize("K", [0, 1, kblas.ROW_BLOCK + 1, 37])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_row_product_has_the_bits_of_the_row_in_a_tile(dtype):
-    """A single row runs several panels at once; every sum keeps its order."""
+def test_one_row_product_has_the_bits_of_the_row_in_a_tile(dtype, K):
+    """A single row runs several panels at once, and in its own layout ``ROW_BLOCK`` rows of
+    ``B`` at a time; every sum keeps its order."""
     rng = np.random.default_rng(0)
     P = kblas.panel_width(dtype)
-    K, M = 37, 7 * P  # 7 panels: groups of ROW_PANELS and a rest
+    M = 7 * P  # 7 panels: groups of ROW_PANELS and a rest
     A = rng.standard_normal((3, K)).astype(dtype)
     B = rng.standard_normal((K, M)).astype(dtype)
     Bp = np.empty((7, K, P), dtype=dtype)
