@@ -539,10 +539,9 @@ def _make_row_tile(npanels, nvec, strided=False, accumulate=False):
 #: enough to cover the latency of a multiply-add on both AVX2 and AVX-512).
 ROW_PANELS = 4
 _ROW4 = _make_row_tile(ROW_PANELS, PANEL_VECTORS)
-_ROW4_STRIDED = _make_row_tile(ROW_PANELS, PANEL_VECTORS, strided=True)
-_ROW1_STRIDED = _make_row_tile(1, PANEL_VECTORS, strided=True)
-_ROW4_STRIDED_ON = _make_row_tile(ROW_PANELS, PANEL_VECTORS, strided=True, accumulate=True)
-_ROW1_STRIDED_ON = _make_row_tile(1, PANEL_VECTORS, strided=True, accumulate=True)
+# (for matmul_row, whose sums run over blocks of rows of B: they go on from C's values)
+_ROW4_STRIDED = _make_row_tile(ROW_PANELS, PANEL_VECTORS, strided=True, accumulate=True)
+_ROW1_STRIDED = _make_row_tile(1, PANEL_VECTORS, strided=True, accumulate=True)
 #: Rows of ``B`` that :func:`matmul_row` takes through all its columns before the next ones.
 ROW_BLOCK = 4
 
@@ -656,19 +655,14 @@ def matmul_row(a, B, c):
     P = panel_width_of(a)
     npan = M // P
     p0 = npan - npan % ROW_PANELS
-    for k0 in range(0, max(K, 1), ROW_BLOCK):  # (K = 0: one pass writing zeros)
+    for j in range(npan * P):
+        c[j] = 0  # every sum starts from zero, as in the panels' tiles
+    for k0 in range(0, K, ROW_BLOCK):
         kk = min(ROW_BLOCK, K - k0)
-        b0 = k0 * M
-        if k0 == 0:
-            for p in range(0, p0, ROW_PANELS):
-                _ROW4_STRIDED(a, 0, B, p * P, M, kk, c, p * P)
-            for p in range(p0, npan):
-                _ROW1_STRIDED(a, 0, B, p * P, M, kk, c, p * P)
-        else:
-            for p in range(0, p0, ROW_PANELS):
-                _ROW4_STRIDED_ON(a, k0, B, b0 + p * P, M, kk, c, p * P)
-            for p in range(p0, npan):
-                _ROW1_STRIDED_ON(a, k0, B, b0 + p * P, M, kk, c, p * P)
+        for p in range(0, p0, ROW_PANELS):
+            _ROW4_STRIDED(a, k0, B, k0 * M + p * P, M, kk, c, p * P)
+        for p in range(p0, npan):
+            _ROW1_STRIDED(a, k0, B, k0 * M + p * P, M, kk, c, p * P)
 
 
 @jit
