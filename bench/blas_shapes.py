@@ -1,8 +1,9 @@
 """How fast does each BLAS on this machine run the products fastlstm's kernels hand it?
 
-The kernels multiply through numba's ``np.dot``, which calls the BLAS SciPy ships
-(``scipy.linalg.cython_blas``); NumPy ships a BLAS of its own, often a different
-OpenBLAS release.  This script times, on one thread, the products of the
+The kernels multiply through NumPy's own OpenBLAS when NumPy ships one
+(:func:`fastlstm._kernels.blas.gemm`), else through numba's ``np.dot``, which calls the
+BLAS SciPy ships (``scipy.linalg.cython_blas``), often a different OpenBLAS release.
+This script times, on one thread, the products of the
 benchmark's models (the LSTM's whole-sequence products and weight gradients, the
 output layers' forward, ``dx`` and ``dW``) in numba's ``np.dot``, in NumPy's
 ``np.dot`` and, when the ``scipy-openblas32`` wheel is installed, in the OpenBLAS

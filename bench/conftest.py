@@ -136,9 +136,12 @@ def vector_isa() -> dict:
 
 
 def machine() -> dict:
-    """CPU model and vector width, CPU count, library versions and thread settings."""
+    """CPU model and vector width, CPU count, library versions, the BLAS the kernels call
+    and thread settings."""
     import numba
     import scipy
+
+    from fastlstm import _blas_lib
 
     try:
         layer = numba.threading_layer()
@@ -155,6 +158,7 @@ def machine() -> dict:
         "scipy": scipy.__version__,
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": layer,
+        "kernels_blas": _blas_lib.describe(),
         "allocator_env": allocator_env(),
     }
 

@@ -276,6 +276,10 @@ def _header(data: dict, stat: str) -> list[str]:
         "",
         _vector_line(mine),
         "",
+        "The kernels' matrix products: "
+        + (mine.get("kernels_blas") or "BLAS not recorded (a run older than its record)")
+        + ".",
+        "",
         _allocator_line(mine),
         "",
         "Yardstick: one 2048×2048×2048 float32 NumPy matmul"

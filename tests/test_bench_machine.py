@@ -29,6 +29,8 @@ def test_machine_info_names_the_cpu_and_its_vector_width():
     assert info["vector_bytes"] == blas.VECTOR_BYTES
     assert info["panel_width_float32"] == blas.panel_width(np.float32)
     assert info["tile_rows"] == blas.TILE_ROWS
+    # the BLAS the kernels' products call
+    assert info["kernels_blas"].startswith("NumPy's" if blas.NUMPY_GEMM else "SciPy's")
 
 
 def test_report_header_shows_the_cpu_model_and_vector_width():
@@ -52,6 +54,10 @@ def test_report_header_shows_the_cpu_model_and_vector_width():
     mine.update(numba_cpu="haswell", numba_cpu_features="", vector_isa="AVX-512")
     text = "\n".join(report._header(data, "min"))
     assert "kernels compiled for CPU haswell with features ''" in text
+    assert "matrix products: BLAS not recorded" in text
+    mine["kernels_blas"] = "NumPy's OpenBLAS 0.3.31 (SkylakeX)"
+    text = "\n".join(report._header(data, "min"))
+    assert "The kernels' matrix products: NumPy's OpenBLAS 0.3.31 (SkylakeX)." in text
     old = {"machine_info": {"fastlstm_bench": {"cpu_count": 2}}, "benchmarks": []}
     assert "Vector width: not recorded" in "\n".join(report._header(old, "min"))
 

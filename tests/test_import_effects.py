@@ -1,7 +1,7 @@
 """Importing and using fastlstm leaves the user's process as it was.
 
-The environment is unchanged, and the thread count of SciPy's OpenBLAS (the
-BLAS numba calls) is set to one only while a kernel runs.
+The environment is unchanged, and the thread counts of SciPy's OpenBLAS (the
+BLAS numba calls) and of NumPy's (the kernels' gemm) are set to one only while a kernel runs.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ _SCRIPT = textwrap.dedent(
             break
     if get is not None:
         put(3)
+    import numpy  # and NumPy's OpenBLAS, which the kernels call when it has these symbols
+    nget = nput = None
+    for path in glob.glob(os.path.join(os.path.dirname(numpy.__file__) + ".libs", "*openblas64_*")):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "scipy_openblas_get_num_threads64_"):
+            nget = lib.scipy_openblas_get_num_threads64_
+            nput = lib.scipy_openblas_set_num_threads64_
+            nput(3)
     env_before = dict(os.environ)
     threads_before = get() if get else None
 
@@ -58,11 +66,14 @@ _SCRIPT = textwrap.dedent(
 
     from fastlstm._numba import BlasScoped
     inside = BlasScoped(lambda: get())() if get else None
+    numpy_blas = None
+    if nget:
+        numpy_blas = [nget(), BlasScoped(lambda: nget())(), nget()]
     changed = sorted(k for k in set(env_before) | set(os.environ)
                      if env_before.get(k) != os.environ.get(k))
     print(json.dumps(dict(found=get is not None, before=threads_before,
                           after_import=after_import, after_use=after_use, inside=inside,
-                          changed=changed)))
+                          numpy_blas=numpy_blas, changed=changed)))
     """
 )
 
@@ -90,6 +101,8 @@ def test_import_and_kernels_leave_environment_and_blas_threads():
         assert out["after_import"] == 3, out
         assert out["after_use"] == 3, out
         assert out["inside"] == 1, out  # kernels run with single-threaded BLAS
+    if out["numpy_blas"] is not None:  # NumPy's OpenBLAS (the kernels' gemm) likewise
+        assert out["numpy_blas"] == [3, 1, 3], out
 
 
 _FORK_SCRIPT = textwrap.dedent(

@@ -1,13 +1,14 @@
 """BLAS threads scoped to kernel calls, and the start of numba's OpenMP pool.
 
-Parallel work belongs to numba's thread pool.  Kernels that call BLAS (SciPy's
-OpenBLAS, through ``np.dot`` in compiled code) call it from inside ``prange``
+Parallel work belongs to numba's thread pool.  Kernels that call BLAS (NumPy's
+OpenBLAS, :mod:`fastlstm._blas_lib`, and SciPy's, through ``np.dot`` in compiled code)
+call it from inside ``prange``
 on disjoint blocks, with BLAS set to one thread for the duration of the kernel
 call and set back afterwards (:class:`BlasScoped`): two thread pools spinning
 against each other on a small machine cost far more than they gain.  numba's
 own OpenMP pool starts, with idle threads spinning briefly before they sleep, when a
 parallel kernel is first compiled, loaded or run (:func:`_start_threads_short_spin`).
-Importing fastlstm changes neither the environment nor SciPy's BLAS thread count.
+Importing fastlstm changes neither the environment nor a BLAS thread count.
 """
 
 from __future__ import annotations
@@ -50,50 +51,63 @@ def _scipy_openblas():
     return None
 
 
-_blas = None  # (get, set) once looked up; False if there is none
+_blas = None  # ((get, set), ...) once looked up; () if there is none
 
 
 def _blas_funcs():
+    """The thread controls of the BLAS libraries the kernels call: SciPy's (numba's
+    ``np.dot``) and NumPy's when :mod:`fastlstm._blas_lib` found it."""
     global _blas
     if _blas is None:
+        from fastlstm import _blas_lib
+
+        found = []
         try:
-            _blas = _scipy_openblas() or False
+            scipy_blas = _scipy_openblas()
         except Exception:  # pragma: no cover - SciPy without OpenBLAS
-            _blas = False
+            scipy_blas = None
+        for controls in (scipy_blas, _blas_lib.thread_controls()):
+            if controls is not None:
+                found.append(controls)
+        _blas = tuple(found)
     return _blas
 
 
 class _BlasScope:
-    """How many kernel calls are running, and the thread count to restore."""
+    """How many kernel calls are running, and the thread counts to restore."""
 
     lock = threading.Lock()
     depth = 0
-    saved = 1
+    saved: tuple = ()
 
 
 def _blas_enter():
-    get, put = _blas
     with _BlasScope.lock:
         if _BlasScope.depth == 0:
-            _BlasScope.saved = get()
-            if _BlasScope.saved != 1:
-                put(1)
+            saved = []
+            for get, put in _blas:
+                n = get()
+                saved.append(n)
+                if n != 1:
+                    put(1)
+            _BlasScope.saved = tuple(saved)
         _BlasScope.depth += 1
 
 
 def _blas_exit():
-    get, put = _blas
     with _BlasScope.lock:
         _BlasScope.depth -= 1
-        if _BlasScope.depth == 0 and _BlasScope.saved != 1:
-            put(_BlasScope.saved)
+        if _BlasScope.depth == 0:
+            for (_get, put), n in zip(_blas, _BlasScope.saved):
+                if n != 1:
+                    put(n)
 
 
 class BlasScoped:
-    """A kernel whose calls run with SciPy's BLAS set to one thread.
+    """A kernel whose calls run with the kernels' BLAS libraries set to one thread.
 
-    The BLAS thread count is read before the call, set to 1 and restored
-    afterwards, so the user's own SciPy code keeps its setting.  Attribute
+    Each library's thread count is read before the call, set to 1 and restored
+    afterwards, so the user's own NumPy and SciPy code keeps its setting.  Attribute
     access is forwarded to the numba dispatcher (``.py_func``, ``.signatures``).
     """
 

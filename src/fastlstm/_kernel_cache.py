@@ -39,7 +39,7 @@ import numba
 from numba.core import caching as _caching
 from numba.core.cpu import ParallelOptions as _ParallelOptions
 
-from fastlstm import config
+from fastlstm import _blas_lib, config
 from fastlstm.config import KernelCacheWarning
 
 _log = logging.getLogger("fastlstm")
@@ -67,8 +67,9 @@ def kernel_cache_dir() -> Path | None:
     ``numba_cache_dir() / <fastlstm, numba and Python versions> / <copy>``,
     where ``<copy>`` names the installed package's folder by a hash, so that
     two installations (or checkouts) never overwrite each other's kernels,
-    and a forced ``FASTLSTM_VECTOR_BYTES`` (kernels laid out for another
-    vector width) adds ``-vectorN``.  None when no user folder can be determined.
+    a forced ``FASTLSTM_VECTOR_BYTES`` (kernels laid out for another
+    vector width) adds ``-vectorN``, and kernels calling SciPy's BLAS instead of
+    NumPy's (:mod:`fastlstm._blas_lib`) add ``-scipyblas``.  None when no user folder can be determined.
     """
     root = config.numba_cache_dir()
     if root is None:
@@ -76,7 +77,11 @@ def kernel_cache_dir() -> Path | None:
     pkg = str(_KERNELS_DIR.parent)
     copy = hashlib.sha1(pkg.encode()).hexdigest()[:16]
     forced = os.environ.get("FASTLSTM_VECTOR_BYTES", "").strip()
-    return root / _version_tag() / (f"{copy}-vector{forced}" if forced else copy)
+    if forced:
+        copy += f"-vector{forced}"
+    if _blas_lib.numpy_openblas() is None:
+        copy += "-scipyblas"
+    return root / _version_tag() / copy
 
 
 class _State:
@@ -97,7 +102,12 @@ def _module_stamp(py_file: str) -> bytes:
         return stamp
     h = hashlib.sha256()
     seen: set[Path] = set()
-    todo = [Path(py_file).resolve(), Path(__file__).resolve(), _KERNELS_DIR.parent / "_numba.py"]
+    todo = [
+        Path(py_file).resolve(),
+        Path(__file__).resolve(),
+        _KERNELS_DIR.parent / "_numba.py",
+        _KERNELS_DIR.parent / "_blas_lib.py",
+    ]
     while todo:
         path = todo.pop()
         if path in seen:

@@ -1,8 +1,10 @@
-"""Matrix products through numba's BLAS binding, parallel over fixed blocks.
+"""Matrix products through BLAS, parallel over fixed blocks.
 
 All of fastlstm's matrix products go through these helpers (or through
-``np.dot`` inside other kernels), so they share one BLAS library, used
-single-threaded from inside ``prange`` (see :mod:`fastlstm._numba`).  The
+:func:`gemm` inside other kernels), so they share one BLAS library (NumPy's
+OpenBLAS when found, :mod:`fastlstm._blas_lib`; else SciPy's, through numba's
+``np.dot``), used single-threaded from inside ``prange`` (see
+:mod:`fastlstm._numba`).  The
 blocks depend only on ``nch`` (``fastlstm._numba.CHUNKS``), not on the thread
 count, so results are reproducible with any number of threads.
 
@@ -25,6 +27,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from fastlstm import _blas_lib
 from fastlstm._numba import dual, jit, prange
 
 # BLAS's gemm as numba binds it for np.dot (numba's helper library, SciPy's BLAS), called
@@ -37,6 +40,105 @@ try:
 except ImportError:
     HAVE_GEMM = False
 
+#: True when the kernels' products call NumPy's OpenBLAS (:mod:`fastlstm._blas_lib`)
+#: through :func:`gemm`, False when they call numba's ``np.dot`` (SciPy's BLAS).
+NUMPY_GEMM = _blas_lib.register()
+
+_I64 = types.int64
+_CBLAS = {
+    dt: types.ExternalFunction(
+        name,
+        types.void(
+            types.intc,
+            types.intc,
+            types.intc,
+            _I64,
+            _I64,
+            _I64,  # order, op(A), op(B), M, N, K
+            dt,
+            types.voidptr,
+            _I64,
+            types.voidptr,
+            _I64,  # alpha, A, lda, B, ldb
+            dt,
+            types.voidptr,
+            _I64,  # beta, C, ldc
+        ),
+    )  # fmt: skip
+    for dt, name in ((types.float32, _blas_lib.SGEMM), (types.float64, _blas_lib.DGEMM))
+}
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+@jit
+def _operand(x):
+    """How cblas reads ``x`` in place: ``(op, ld)``, or ``(0, 0)`` when it cannot
+    (no dimension with unit stride).  Row-major, as ``x``'s own rows or transposed."""
+    rows, cols = x.shape
+    size = x.itemsize
+    s0, s1 = x.strides
+    if (cols == 1 or s1 == size) and (rows == 1 or (s0 % size == 0 and s0 >= cols * size)):
+        return _NO_TRANS, (s0 // size if rows > 1 else max(cols, 1))
+    if (rows == 1 or s0 == size) and (cols == 1 or (s1 % size == 0 and s1 >= rows * size)):
+        return _TRANS, (s1 // size if cols > 1 else max(rows, 1))
+    return 0, 0
+
+
+def gemm(a, b, out):
+    """``out[...] = a @ b`` for 2-D float arrays of one dtype (compiled code only).
+
+    Through NumPy's OpenBLAS when :data:`NUMPY_GEMM`, reading each operand in place
+    when one of its dimensions has unit stride (a transposed view included); else
+    numba's ``np.dot``.
+    """
+    raise NotImplementedError("compiled code only")
+
+
+@overload(gemm)
+def _gemm_impl(a, b, out):
+    dt = out.dtype
+    if not NUMPY_GEMM or dt not in _CBLAS or a.dtype != dt or b.dtype != dt:
+
+        def by_numba(a, b, out):
+            np.dot(a, b, out)
+
+        return by_numba
+    cblas = _CBLAS[dt]
+
+    def by_cblas(a, b, out):
+        M, K = a.shape
+        N = b.shape[1]
+        if b.shape[0] != K or out.shape[0] != M or out.shape[1] != N:
+            raise ValueError("gemm: shapes do not match")
+        if M == 0 or N == 0:
+            return
+        if K == 0:
+            out[...] = 0
+            return
+        ta, lda = _operand(a)
+        ac = a
+        if ta == 0:
+            ac = np.ascontiguousarray(a)
+            ta, lda = _NO_TRANS, K
+        tb, ldb = _operand(b)
+        bc = b
+        if tb == 0:
+            bc = np.ascontiguousarray(b)
+            tb, ldb = _NO_TRANS, N
+        tc, ldc = _operand(out)
+        c = out
+        if tc != _NO_TRANS:
+            c = np.empty((M, N), dt)
+            ldc = N
+        cblas(
+            _ROW_MAJOR, ta, tb, M, N, K,
+            dt(1), ac.ctypes, lda, bc.ctypes, ldb, dt(0), c.ctypes, ldc,
+        )  # fmt: skip
+        if tc != _NO_TRANS:
+            out[...] = c
+
+    return by_cblas
+
 
 def _tn_block(x, y, lo, hi, out):
     """``out[lo:hi] = x[:, lo:hi].T @ y`` (compiled code only)."""
@@ -45,6 +147,12 @@ def _tn_block(x, y, lo, hi, out):
 
 @overload(_tn_block)
 def _tn_block_impl(x, y, lo, hi, out):
+    if NUMPY_GEMM and out.dtype in _CBLAS:
+
+        def by_gemm(x, y, lo, hi, out):
+            gemm(x[:, lo:hi].T, y, out[lo:hi])
+
+        return by_gemm
     if not HAVE_GEMM or out.dtype not in (types.float32, types.float64):
 
         def copied(x, y, lo, hi, out):
@@ -54,7 +162,7 @@ def _tn_block_impl(x, y, lo, hi, out):
         return copied
     dtype = out.dtype
     kind = ord("s") if dtype == types.float32 else ord("d")
-    gemm = _BLAS().numba_xxgemm(dtype)  # bound when a kernel using it compiles
+    gemm_ = _BLAS().numba_xxgemm(dtype)  # bound when a kernel using it compiles
 
     def in_place(x, y, lo, hi, out):
         # column-major: out[lo:hi] is (K2, hi-lo) with leading dimension K2, y is (K2, M)
@@ -65,7 +173,7 @@ def _tn_block_impl(x, y, lo, hi, out):
         K2 = y.shape[1]
         one = np.ones(1, dtype)
         zero = np.zeros(1, dtype)
-        gemm(
+        gemm_(
             kind, ord("n"), ord("t"), K2, hi - lo, M,
             one.ctypes, y.ctypes, K2, x[:, lo:].ctypes, K1, zero.ctypes, out[lo:].ctypes, K2,
         )  # fmt: skip
@@ -83,7 +191,7 @@ def matmul(a, b, out, nch):
         lo = c * step
         hi = min(M, lo + step)
         if lo < hi:
-            np.dot(a[lo:hi], b, out[lo:hi])
+            gemm(a[lo:hi], b, out[lo:hi])
 
 
 @jit
@@ -96,7 +204,7 @@ def matmul_rows(a, b, out, nch):
         lo = c * step
         hi = min(M, lo + step)
         if lo < hi:
-            np.dot(a[lo:hi], b, out[lo:hi])
+            gemm(a[lo:hi], b, out[lo:hi])
 
 
 @dual(blas=True)
@@ -110,7 +218,7 @@ def matmul_bias(a, b, bias, out, nch):
         lo = c * step
         hi = min(M, lo + step)
         if lo < hi:
-            np.dot(a[lo:hi], b, out[lo:hi])
+            gemm(a[lo:hi], b, out[lo:hi])
             for i in range(lo, hi):
                 for k in range(K):
                     out[i, k] += bias[k]
@@ -127,7 +235,7 @@ def matmul_bias_rows(a, b, bias, out, nch):
         lo = c * step
         hi = min(M, lo + step)
         if lo < hi:
-            np.dot(a[lo:hi], b, out[lo:hi])
+            gemm(a[lo:hi], b, out[lo:hi])
             for i in range(lo, hi):
                 for k in range(K):
                     out[i, k] += bias[k]
@@ -171,7 +279,7 @@ def matmul_tn_rows(x, y, out, part, nch):
         hi = min(M, lo + step)
         dst = out if c == 0 else part[c - 1]
         if lo < hi:
-            np.dot(x[lo:hi].T, y[lo:hi], dst)
+            gemm(x[lo:hi].T, y[lo:hi], dst)
         else:
             for i in range(K1):
                 for j in range(K2):

@@ -1,7 +1,7 @@
 """LSTM, RNN and GRU sequence kernels.
 
 Layout: everything inside the time loop is *time-major* and C-contiguous, so
-that ``a[t]`` is a contiguous ``(N, ...)`` block that ``np.dot`` can hand to
+that ``a[t]`` is a contiguous ``(N, ...)`` block that a product can hand to
 BLAS.  The input projections ``X @ Wx + b`` for all steps are computed by the
 caller as one matrix product before the loop; the weight gradients
 ``dWx``, ``dWh``, ``db`` and ``dX`` are whole-sequence products after it.
@@ -20,6 +20,7 @@ import numpy as np
 
 from fastlstm._kernels.blas import (
     check_panel_width,
+    gemm,
     matmul_packed,
     matmul_panels,
     matmul_panels_wide,
@@ -262,7 +263,7 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
     # input projections (with the bias) of all steps at once, one product per block
     for c in prange(C):
-        np.dot(X2, Wxc[c], A[c].reshape((T * N, hc4)))
+        gemm(X2, Wxc[c], A[c].reshape((T * N, hc4)))
         if P.shape[1] > 0:
             for t in range(T):
                 for n in range(N):
@@ -345,7 +346,7 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
     # input projections (with the bias) of all steps at once, one product per block
     for c in prange(C):
-        np.dot(X2, Wxc[c], A[c].reshape((T * N, hc4)))
+        gemm(X2, Wxc[c], A[c].reshape((T * N, hc4)))
         if P.shape[1] > 0:
             for t in range(T):
                 for n in range(N):
@@ -457,8 +458,8 @@ def lstm_weight_grads(Z, dA, Wxc, dWzc, dXp):
     D = Wxc.shape[1] - 1
     for c in prange(C):
         dAc = dA[c].reshape((T * N, hc4))
-        np.dot(Z.T, dAc, dWzc[c])
-        np.dot(dAc, Wxc[c, :D].T, dXp[c])
+        gemm(Z.T, dAc, dWzc[c])
+        gemm(dAc, Wxc[c, :D].T, dXp[c])
 
 
 @jit

@@ -1,0 +1,119 @@
+"""The BLAS library whose gemm the kernels' matrix products call.
+
+numba's ``np.dot`` calls the BLAS behind SciPy's ``cython_blas``.  NumPy's wheels bring
+their own OpenBLAS (``scipy_openblas64_``, 64-bit integers, every symbol prefixed), often a
+newer release whose kernels run faster on some products (``docs/design.md``, *On Zen 4 the
+BLAS inside the kernels is the older one*).  When that library is found, its
+``cblas_sgemm`` and ``cblas_dgemm`` are registered with LLVM under names of fastlstm's own
+(:data:`SGEMM`, :data:`DGEMM`), and the kernels call them by those names
+(:func:`fastlstm._kernels.blas.gemm`); compiled kernels kept on disk then stay valid, as the
+address is looked up again in every process.  Otherwise the kernels keep numba's ``np.dot``.
+
+``FASTLSTM_BLAS=scipy`` asks for SciPy's BLAS even when NumPy's is found (``numpy``, the
+default, takes NumPy's when found).  The kernels compiled for each choice are kept apart
+(:func:`fastlstm._kernel_cache.kernel_cache_dir`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import threading
+
+#: The names the kernels call ``cblas_sgemm`` and ``cblas_dgemm`` by (64-bit integers).
+SGEMM = "fastlstm_cblas_sgemm64"
+DGEMM = "fastlstm_cblas_dgemm64"
+
+#: The symbols of NumPy's OpenBLAS that fastlstm uses.
+_NAMES = {
+    "sgemm": "scipy_cblas_sgemm64_",
+    "dgemm": "scipy_cblas_dgemm64_",
+    "get_threads": "scipy_openblas_get_num_threads64_",
+    "set_threads": "scipy_openblas_set_num_threads64_",
+    "config": "scipy_openblas_get_config64_",
+    "core": "scipy_openblas_get_corename64_",
+}
+
+
+class _Found:
+    lock = threading.Lock()
+    done = False
+    lib = None  # NumPy's OpenBLAS (ctypes.CDLL) when the kernels call it
+
+
+def _numpy_openblas_paths() -> list[str]:
+    import numpy
+
+    root = os.path.dirname(numpy.__file__)
+    pattern = "*scipy_openblas64_*"
+    return sorted(
+        glob.glob(os.path.join(root + ".libs", pattern))
+        + glob.glob(os.path.join(root, ".dylibs", pattern))
+    )
+
+
+def _load():
+    """NumPy's OpenBLAS with the symbols the kernels need, or None."""
+    for path in _numpy_openblas_paths():
+        try:
+            lib = ctypes.CDLL(path)  # already loaded by NumPy: this returns its handle
+        except OSError:
+            continue
+        if all(hasattr(lib, n) for n in _NAMES.values()):
+            return lib
+    return None
+
+
+def numpy_openblas():
+    """NumPy's OpenBLAS (a ``ctypes.CDLL``) when the kernels call it, else None."""
+    with _Found.lock:
+        if not _Found.done:
+            choice = os.environ.get("FASTLSTM_BLAS", "numpy").strip().lower() or "numpy"
+            if choice not in ("numpy", "scipy"):
+                raise ValueError(f"FASTLSTM_BLAS must be 'numpy' or 'scipy', not {choice!r}")
+            try:
+                _Found.lib = _load() if choice == "numpy" else None
+            except Exception:  # pragma: no cover - an unusual NumPy build: keep SciPy's
+                _Found.lib = None
+            _Found.done = True
+        return _Found.lib
+
+
+def register() -> bool:
+    """Register :data:`SGEMM` and :data:`DGEMM` with LLVM; True when the kernels call them."""
+    lib = numpy_openblas()
+    if lib is None:
+        return False
+    from llvmlite import binding
+
+    for name, fn in ((SGEMM, "sgemm"), (DGEMM, "dgemm")):
+        sym = getattr(lib, _NAMES[fn])
+        binding.add_symbol(name, ctypes.cast(sym, ctypes.c_void_p).value)
+    return True
+
+
+def thread_controls():
+    """``(get_num_threads, set_num_threads)`` of NumPy's OpenBLAS when the kernels call it."""
+    lib = numpy_openblas()
+    if lib is None:
+        return None
+    get = getattr(lib, _NAMES["get_threads"])
+    put = getattr(lib, _NAMES["set_threads"])
+    get.restype = ctypes.c_int
+    get.argtypes = []
+    put.restype = None
+    put.argtypes = [ctypes.c_int]
+    return get, put
+
+
+def describe() -> str:
+    """Which BLAS the kernels' products call, for reports (``bench/``)."""
+    lib = numpy_openblas()
+    if lib is None:
+        return "SciPy's BLAS (numba's np.dot)"
+    conf = getattr(lib, _NAMES["config"])
+    conf.restype = ctypes.c_char_p
+    core = getattr(lib, _NAMES["core"])
+    core.restype = ctypes.c_char_p
+    return f"NumPy's {conf().decode()} ({core().decode()})"
