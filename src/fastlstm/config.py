@@ -1,4 +1,4 @@
-"""Where fastlstm finds data and keeps its cache.
+"""Where fastlstm finds data and keeps its cache, and which BLAS its kernels call.
 
 One setting each:
 
@@ -19,6 +19,11 @@ One setting each:
     installed copy of the package has its own sub-folder; deleting the folder
     is always safe (kernels are compiled again on next use).  When it cannot
     be written, kernels are compiled in memory, with one warning.
+``FASTLSTM_BLAS``
+    Which BLAS the kernels' matrix products call: ``numpy`` (the default: the
+    OpenBLAS NumPy's wheels bring, when found; else SciPy's) or ``scipy``
+    (SciPy's, through numba's ``np.dot``).  Any other value is an error
+    (``ValueError``).  Each choice has its own compiled kernels.
 """
 
 from __future__ import annotations
