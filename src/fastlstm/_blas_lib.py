@@ -116,4 +116,6 @@ def describe() -> str:
     conf.restype = ctypes.c_char_p
     core = getattr(lib, _NAMES["core"])
     core.restype = ctypes.c_char_p
-    return f"NumPy's {conf().decode()} ({core().decode()})"
+    words = conf().decode().split()  # "OpenBLAS 0.3.31.188.0 USE64BITINT DYNAMIC_ARCH ..."
+    version = ".".join(words[1].split(".")[:3]) if len(words) > 1 else "?"
+    return f"NumPy's OpenBLAS {version} ({core().decode()} kernels)"

@@ -45,6 +45,7 @@ except ImportError:
 NUMPY_GEMM = _blas_lib.register()
 
 _I64 = types.int64
+_PTR = types.uintp  # an array's address, as ``a.ctypes.data`` gives it
 _CBLAS = {
     dt: types.ExternalFunction(
         name,
@@ -56,40 +57,64 @@ _CBLAS = {
             _I64,
             _I64,  # order, op(A), op(B), M, N, K
             dt,
-            types.voidptr,
+            _PTR,
             _I64,
-            types.voidptr,
+            _PTR,
             _I64,  # alpha, A, lda, B, ldb
             dt,
-            types.voidptr,
+            _PTR,
             _I64,  # beta, C, ldc
         ),
     )  # fmt: skip
     for dt, name in ((types.float32, _blas_lib.SGEMM), (types.float64, _blas_lib.DGEMM))
 }
+_SGEMM = _CBLAS[types.float32]
+_DGEMM = _CBLAS[types.float64]
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
-@jit
-def _operand(x):
-    """How cblas reads ``x`` in place: ``(op, ld)``, or ``(0, 0)`` when it cannot
-    (no dimension with unit stride).  Row-major, as ``x``'s own rows or transposed."""
-    rows, cols = x.shape
-    size = x.itemsize
-    s0, s1 = x.strides
-    if (cols == 1 or s1 == size) and (rows == 1 or (s0 % size == 0 and s0 >= cols * size)):
-        return _NO_TRANS, (s0 // size if rows > 1 else max(cols, 1))
-    if (rows == 1 or s0 == size) and (cols == 1 or (s1 % size == 0 and s1 >= rows * size)):
-        return _TRANS, (s1 // size if cols > 1 else max(rows, 1))
+@jit(inline="never")
+def _operand(rows, cols, s0, s1, size):
+    """How cblas reads a ``(rows, cols)`` array of strides ``(s0, s1)`` in place:
+    ``(op, ld)``, row-major, as its own rows or transposed; ``(0, 0)`` when it cannot
+    (no dimension of unit stride)."""
+    if (cols <= 1 or s1 == size) and (rows <= 1 or (s0 % size == 0 and s0 >= cols * size)):
+        return _NO_TRANS, max(s0 // size if rows > 1 else cols, cols, 1)
+    if (rows <= 1 or s0 == size) and (cols <= 1 or (s1 % size == 0 and s1 >= rows * size)):
+        return _TRANS, max(s1 // size if cols > 1 else rows, rows, 1)
     return 0, 0
+
+
+@jit(inline="never")
+def _gemm_call(M, K, N, Kb, Mc, Nc, as0, as1, bs0, bs1, cs0, cs1, size, pa, pb, pc):
+    """The cblas call of :func:`gemm`, from shapes, strides and addresses: compiled once,
+    whatever the arrays' types."""
+    if M == 0 or N == 0:
+        return
+    ta, lda = _operand(M, K, as0, as1, size)
+    tb, ldb = _operand(K, N, bs0, bs1, size)
+    tc, ldc = _operand(M, N, cs0, cs1, size)
+    if Kb != K or Mc != M or Nc != N or ta * tb == 0 or tc != _NO_TRANS:
+        raise ValueError("gemm: operands of these shapes or strides")
+    if size == 4:
+        _SGEMM(
+            _ROW_MAJOR, ta, tb, M, N, K,
+            np.float32(1), pa, lda, pb, ldb, np.float32(0), pc, ldc,
+        )  # fmt: skip
+    else:
+        _DGEMM(
+            _ROW_MAJOR, ta, tb, M, N, K,
+            np.float64(1), pa, lda, pb, ldb, np.float64(0), pc, ldc,
+        )  # fmt: skip
 
 
 def gemm(a, b, out):
     """``out[...] = a @ b`` for 2-D float arrays of one dtype (compiled code only).
 
-    Through NumPy's OpenBLAS when :data:`NUMPY_GEMM`, reading each operand in place
-    when one of its dimensions has unit stride (a transposed view included); else
-    numba's ``np.dot``.
+    Through NumPy's OpenBLAS when :data:`NUMPY_GEMM`, reading each operand in place:
+    ``a`` and ``b`` need one dimension of unit stride (rows of a C array, or a
+    transposed view), ``out`` rows of unit stride; anything else is a ``ValueError``
+    (no copies).  Else numba's ``np.dot``.
     """
     raise NotImplementedError("compiled code only")
 
@@ -103,39 +128,14 @@ def _gemm_impl(a, b, out):
             np.dot(a, b, out)
 
         return by_numba
-    cblas = _CBLAS[dt]
 
     def by_cblas(a, b, out):
-        M, K = a.shape
-        N = b.shape[1]
-        if b.shape[0] != K or out.shape[0] != M or out.shape[1] != N:
-            raise ValueError("gemm: shapes do not match")
-        if M == 0 or N == 0:
-            return
-        if K == 0:
-            out[...] = 0
-            return
-        ta, lda = _operand(a)
-        ac = a
-        if ta == 0:
-            ac = np.ascontiguousarray(a)
-            ta, lda = _NO_TRANS, K
-        tb, ldb = _operand(b)
-        bc = b
-        if tb == 0:
-            bc = np.ascontiguousarray(b)
-            tb, ldb = _NO_TRANS, N
-        tc, ldc = _operand(out)
-        c = out
-        if tc != _NO_TRANS:
-            c = np.empty((M, N), dt)
-            ldc = N
-        cblas(
-            _ROW_MAJOR, ta, tb, M, N, K,
-            dt(1), ac.ctypes, lda, bc.ctypes, ldb, dt(0), c.ctypes, ldc,
+        _gemm_call(
+            a.shape[0], a.shape[1], b.shape[1], b.shape[0], out.shape[0], out.shape[1],
+            a.strides[0], a.strides[1], b.strides[0], b.strides[1],
+            out.strides[0], out.strides[1], out.itemsize,
+            a.ctypes.data, b.ctypes.data, out.ctypes.data,
         )  # fmt: skip
-        if tc != _NO_TRANS:
-            out[...] = c
 
     return by_cblas
 
