@@ -46,28 +46,20 @@ NUMPY_GEMM = _blas_lib.register()
 
 _I64 = types.int64
 _PTR = types.uintp  # an array's address, as ``a.ctypes.data`` gives it
+# fmt: off
 _CBLAS = {
     dt: types.ExternalFunction(
         name,
         types.void(
-            types.intc,
-            types.intc,
-            types.intc,
-            _I64,
-            _I64,
-            _I64,  # order, op(A), op(B), M, N, K
-            dt,
-            _PTR,
-            _I64,
-            _PTR,
-            _I64,  # alpha, A, lda, B, ldb
-            dt,
-            _PTR,
-            _I64,  # beta, C, ldc
+            types.intc, types.intc, types.intc,  # order, op(A), op(B)
+            _I64, _I64, _I64,  # M, N, K
+            dt, _PTR, _I64, _PTR, _I64,  # alpha, A, lda, B, ldb
+            dt, _PTR, _I64,  # beta, C, ldc
         ),
-    )  # fmt: skip
+    )
     for dt, name in ((types.float32, _blas_lib.SGEMM), (types.float64, _blas_lib.DGEMM))
 }
+# fmt: on
 _SGEMM = _CBLAS[types.float32]
 _DGEMM = _CBLAS[types.float64]
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -95,7 +87,7 @@ def _gemm_call(M, K, N, Kb, Mc, Nc, as0, as1, bs0, bs1, cs0, cs1, size, pa, pb, 
     tb, ldb = _operand(K, N, bs0, bs1, size)
     tc, ldc = _operand(M, N, cs0, cs1, size)
     if Kb != K or Mc != M or Nc != N or ta * tb == 0 or tc != _NO_TRANS:
-        raise ValueError("gemm: operands of these shapes or strides")
+        raise ValueError("gemm: shapes that do not match, or an operand with no unit stride")
     if size == 4:
         _SGEMM(
             _ROW_MAJOR, ta, tb, M, N, K,
