@@ -1,4 +1,4 @@
-"""The BLAS library whose gemm the kernels' matrix products call.
+"""The BLAS libraries the kernels call, and their thread controls.
 
 numba's ``np.dot`` calls the BLAS behind SciPy's ``cython_blas``.  NumPy's wheels bring
 their own OpenBLAS (``scipy_openblas64_``, 64-bit integers, every symbol prefixed), often a
@@ -11,7 +11,9 @@ address is looked up again in every process.  Otherwise the kernels keep numba's
 
 ``FASTLSTM_BLAS=scipy`` asks for SciPy's BLAS even when NumPy's is found (``numpy``, the
 default, takes NumPy's when found).  The kernels compiled for each choice are kept apart
-(:func:`fastlstm._kernel_cache.kernel_cache_dir`).
+(:func:`fastlstm._kernel_cache.kernel_cache_dir`).  :func:`thread_controls` gives the
+thread count of each library the kernels call, which :mod:`fastlstm._blas_threads` holds at
+one during kernel calls.
 """
 
 from __future__ import annotations
@@ -42,27 +44,32 @@ class _Found:
     lib = None  # NumPy's OpenBLAS (ctypes.CDLL) when the kernels call it
 
 
-def _numpy_openblas_paths() -> list[str]:
-    import numpy
-
-    root = os.path.dirname(numpy.__file__)
-    pattern = "*scipy_openblas64_*"
+def _libraries(package, pattern: str) -> list[str]:
+    """The shared libraries matching ``pattern`` that ``package``'s wheel bundles."""
+    root = os.path.dirname(package.__file__)
     return sorted(
         glob.glob(os.path.join(root + ".libs", pattern))
         + glob.glob(os.path.join(root, ".dylibs", pattern))
     )
 
 
-def _load():
-    """NumPy's OpenBLAS with the symbols the kernels need, or None."""
-    for path in _numpy_openblas_paths():
+def _open(paths: list[str], names) -> ctypes.CDLL | None:
+    """The first library of ``paths`` that exports all of ``names``, or None."""
+    for path in paths:
         try:
-            lib = ctypes.CDLL(path)  # already loaded by NumPy: this returns its handle
+            lib = ctypes.CDLL(path)  # already loaded by its package: this returns its handle
         except OSError:
             continue
-        if all(hasattr(lib, n) for n in _NAMES.values()):
+        if all(hasattr(lib, n) for n in names):
             return lib
     return None
+
+
+def _load():
+    """NumPy's OpenBLAS with the symbols the kernels need, or None."""
+    import numpy
+
+    return _open(_libraries(numpy, "*scipy_openblas64_*"), _NAMES.values())
 
 
 def numpy_openblas():
@@ -93,18 +100,44 @@ def register() -> bool:
     return True
 
 
-def thread_controls():
-    """``(get_num_threads, set_num_threads)`` of NumPy's OpenBLAS when the kernels call it."""
-    lib = numpy_openblas()
-    if lib is None:
-        return None
-    get = getattr(lib, _NAMES["get_threads"])
-    put = getattr(lib, _NAMES["set_threads"])
+def _controls(lib, get_name: str, set_name: str):
+    """``(get_num_threads, set_num_threads)`` of an OpenBLAS."""
+    get = getattr(lib, get_name)
+    put = getattr(lib, set_name)
     get.restype = ctypes.c_int
     get.argtypes = []
     put.restype = None
     put.argtypes = [ctypes.c_int]
     return get, put
+
+
+def _scipy_controls():
+    """The thread controls of the OpenBLAS behind SciPy's ``cython_blas`` (numba's
+    ``np.dot``), or None if not found."""
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+
+    paths = _libraries(scipy, "*openblas*")
+    for prefix, suffix in (("scipy_openblas_", ""), ("scipy_openblas_", "64_"), ("openblas_", "")):
+        names = (f"{prefix}get_num_threads{suffix}", f"{prefix}set_num_threads{suffix}")
+        lib = _open(paths, names)
+        if lib is not None:
+            return _controls(lib, *names)
+    return None
+
+
+def thread_controls() -> tuple:
+    """``((get_num_threads, set_num_threads), ...)`` of the BLAS libraries the kernels call:
+    SciPy's (numba's ``np.dot``) and NumPy's when :func:`numpy_openblas` found it."""
+    found = []
+    try:
+        found.append(_scipy_controls())
+    except Exception:  # pragma: no cover - SciPy without OpenBLAS
+        pass
+    lib = numpy_openblas()
+    if lib is not None:
+        found.append(_controls(lib, _NAMES["get_threads"], _NAMES["set_threads"]))
+    return tuple(c for c in found if c is not None)
 
 
 def describe() -> str:

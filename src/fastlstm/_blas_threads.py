@@ -16,60 +16,17 @@ from __future__ import annotations
 import os
 import threading
 
-
-def _scipy_openblas():
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS behind SciPy's
-    ``cython_blas`` (the BLAS numba calls), or None if not found."""
-    import ctypes
-    import glob
-
-    import scipy
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
-
-    root = os.path.dirname(scipy.__file__)
-    candidates = glob.glob(os.path.join(root + ".libs", "*openblas*")) + glob.glob(
-        os.path.join(root, ".dylibs", "*openblas*")
-    )
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (
-            ("scipy_openblas_", ""),
-            ("scipy_openblas_", "64_"),
-            ("openblas_", ""),
-        ):
-            get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-            put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-            if get is not None and put is not None:
-                get.restype = ctypes.c_int
-                get.argtypes = []
-                put.restype = None
-                put.argtypes = [ctypes.c_int]
-                return get, put
-    return None
-
-
 _blas = None  # ((get, set), ...) once looked up; () if there is none
 
 
 def _blas_funcs():
-    """The thread controls of the BLAS libraries the kernels call: SciPy's (numba's
-    ``np.dot``) and NumPy's when :mod:`fastlstm._blas_lib` found it."""
+    """The thread controls of the BLAS libraries the kernels call
+    (:func:`fastlstm._blas_lib.thread_controls`), looked up once."""
     global _blas
     if _blas is None:
         from fastlstm import _blas_lib
 
-        found = []
-        try:
-            scipy_blas = _scipy_openblas()
-        except Exception:  # pragma: no cover - SciPy without OpenBLAS
-            scipy_blas = None
-        for controls in (scipy_blas, _blas_lib.thread_controls()):
-            if controls is not None:
-                found.append(controls)
-        _blas = tuple(found)
+        _blas = _blas_lib.thread_controls()
     return _blas
 
 
