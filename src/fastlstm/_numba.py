@@ -185,6 +185,17 @@ def serial_builds(on: bool) -> None:
     _SerialBuilds.on = bool(on)
 
 
+def _clone(fn, suffix):
+    """A copy of function ``fn`` named with ``suffix`` added (its own dispatcher and cache entries)."""
+    clone = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__
+    )
+    clone.__qualname__ = fn.__qualname__ + suffix
+    clone.__module__ = fn.__module__
+    clone.__doc__ = fn.__doc__
+    return clone
+
+
 class Dual:
     """A kernel compiled twice, serial and parallel, from one Python function.
 
@@ -201,13 +212,9 @@ class Dual:
     def __init__(self, fn, options, blas=False):
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
+        self.py_func = fn
         parallel = pjit(**options)(fn)
-        clone = types.FunctionType(
-            fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__
-        )
-        clone.__qualname__ = fn.__qualname__ + "_serial"
-        clone.__module__ = fn.__module__
-        clone.__doc__ = fn.__doc__
+        clone = _clone(fn, "_serial")
         serial = _compile(clone, dict(_COMMON, **options))
         if blas:
             parallel, serial = BlasScoped(parallel), BlasScoped(serial)
@@ -234,3 +241,13 @@ def dual(fn=None, *, blas=False, **options):
     if fn is None:
         return lambda f: Dual(f, options, blas)
     return Dual(fn, options, blas)
+
+
+def inlined(kernel: Dual):
+    """``kernel``'s code as a :func:`jit` helper ``<name>_rows``, compiled into the kernels that call it.
+
+    For a kernel that another kernel runs as one of its steps (the decoding
+    kernels call the products and the attention this way): one source for both.
+    Its ``prange`` loops become parallel in a parallel caller.
+    """
+    return jit(_clone(kernel.py_func, "_rows"))

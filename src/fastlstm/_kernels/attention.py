@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.softmax import dot8, softmax_row
-from fastlstm._numba import dual, jit, prange
+from fastlstm._numba import dual, inlined, prange
 
 
 @dual
@@ -37,24 +37,8 @@ def attention_forward(hs_enc, hs_dec, a, out):
                     out[n, t, k] += w * hs_enc[n, e, k]
 
 
-@jit
-def attention_forward_rows(hs_enc, hs_dec, a, out):
-    """:func:`attention_forward`'s code, compiled into the kernels that call it (the decoding kernels)."""
-    N, Te, H = hs_enc.shape
-    Td = hs_dec.shape[1]
-    for n in prange(N):
-        for t in range(Td):
-            for e in range(Te):
-                a[n, t, e] = dot8(hs_enc[n, e], hs_dec[n, t])
-            # in place: the max is that of the stored (rounded) scores, so a single
-            # score gives exactly 1
-            softmax_row(a[n, t], a[n, t])
-            for k in range(H):
-                out[n, t, k] = 0
-            for e in range(Te):
-                w = a[n, t, e]
-                for k in range(H):
-                    out[n, t, k] += w * hs_enc[n, e, k]
+# its code compiled into the kernels that call it (the decoding kernels)
+attention_forward_rows = inlined(attention_forward)
 
 
 @dual

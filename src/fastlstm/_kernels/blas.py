@@ -28,7 +28,7 @@ from numba import types
 from numba.extending import overload
 
 from fastlstm import _blas_lib
-from fastlstm._numba import dual, jit, prange
+from fastlstm._numba import dual, inlined, jit, prange
 
 # BLAS's gemm as numba binds it for np.dot (numba's helper library, SciPy's BLAS), called
 # directly where a product reads a strided block that np.dot would copy first.  numba does
@@ -186,17 +186,8 @@ def matmul(a, b, out, nch):
             gemm(a[lo:hi], b, out[lo:hi])
 
 
-@jit
-def matmul_rows(a, b, out, nch):
-    """:func:`matmul`'s code, compiled into the kernels that call it (the decoding kernels)."""
-    M = a.shape[0]
-    C = max(1, min(nch, M))
-    step = (M + C - 1) // C
-    for c in prange(C):
-        lo = c * step
-        hi = min(M, lo + step)
-        if lo < hi:
-            gemm(a[lo:hi], b, out[lo:hi])
+# its code compiled into the kernels that call it (the decoding kernels)
+matmul_rows = inlined(matmul)
 
 
 @dual(blas=True)
@@ -216,21 +207,8 @@ def matmul_bias(a, b, bias, out, nch):
                     out[i, k] += bias[k]
 
 
-@jit
-def matmul_bias_rows(a, b, bias, out, nch):
-    """:func:`matmul_bias`'s code, compiled into the kernels that call it (the decoding kernels)."""
-    M = a.shape[0]
-    K = out.shape[1]
-    C = max(1, min(nch, M))
-    step = (M + C - 1) // C
-    for c in prange(C):
-        lo = c * step
-        hi = min(M, lo + step)
-        if lo < hi:
-            gemm(a[lo:hi], b, out[lo:hi])
-            for i in range(lo, hi):
-                for k in range(K):
-                    out[i, k] += bias[k]
+# its code compiled into the kernels that call it (the decoding kernels)
+matmul_bias_rows = inlined(matmul_bias)
 
 
 @dual(blas=True)
