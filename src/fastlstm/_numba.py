@@ -1,9 +1,11 @@
 """The one place where numba compilation options are set.
 
 Every kernel module decorates its functions with :func:`jit` (serial),
-:func:`pjit` (may use ``prange``) or :func:`dual` (both builds).  Kernels are
-compiled lazily, on the first call with a given signature, and cached on disk
-so the compile cost is paid once per machine.
+:func:`pjit` (may use ``prange``) or :func:`dual` (both builds);
+:func:`inlined` gives a dual kernel's code to the kernels that run it inside
+(the decoding kernels).  Kernels are compiled lazily, on the first call with
+a given signature, and cached on disk so the compile cost is paid once per
+machine.
 
 ``fastmath`` is off in every kernel: the fast path is tested against the
 NumPy reference to 1e-10 relative in float64, and without fast-math flags
