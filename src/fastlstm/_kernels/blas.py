@@ -46,9 +46,14 @@ NUMPY_GEMM = _blas_lib.register()
 
 _I64 = types.int64
 _PTR = types.uintp  # an array's address, as ``a.ctypes.data`` gives it
-# fmt: off
-_CBLAS = {
-    dt: types.ExternalFunction(
+_FLOATS = (types.float32, types.float64)  # the dtypes of every BLAS call below
+
+
+def _cblas_gemm(dt, name):
+    """NumPy's OpenBLAS ``cblas_?gemm`` for ``dt``, called by the name :mod:`fastlstm._blas_lib`
+    registered."""
+    # fmt: off
+    return types.ExternalFunction(
         name,
         types.void(
             types.intc, types.intc, types.intc,  # order, op(A), op(B)
@@ -57,11 +62,11 @@ _CBLAS = {
             dt, _PTR, _I64,  # beta, C, ldc
         ),
     )
-    for dt, name in ((types.float32, _blas_lib.SGEMM), (types.float64, _blas_lib.DGEMM))
-}
-# fmt: on
-_SGEMM = _CBLAS[types.float32]
-_DGEMM = _CBLAS[types.float64]
+    # fmt: on
+
+
+_SGEMM = _cblas_gemm(types.float32, _blas_lib.SGEMM)
+_DGEMM = _cblas_gemm(types.float64, _blas_lib.DGEMM)
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
@@ -114,7 +119,7 @@ def gemm(a, b, out):
 @overload(gemm)
 def _gemm_impl(a, b, out):
     dt = out.dtype
-    if not NUMPY_GEMM or dt not in _CBLAS or a.dtype != dt or b.dtype != dt:
+    if not NUMPY_GEMM or dt not in _FLOATS or a.dtype != dt or b.dtype != dt:
 
         def by_numba(a, b, out):
             np.dot(a, b, out)
@@ -139,13 +144,13 @@ def _tn_block(x, y, lo, hi, out):
 
 @overload(_tn_block)
 def _tn_block_impl(x, y, lo, hi, out):
-    if NUMPY_GEMM and out.dtype in _CBLAS:
+    if NUMPY_GEMM and out.dtype in _FLOATS:
 
         def by_gemm(x, y, lo, hi, out):
             gemm(x[:, lo:hi].T, y, out[lo:hi])
 
         return by_gemm
-    if not HAVE_GEMM or out.dtype not in (types.float32, types.float64):
+    if not HAVE_GEMM or out.dtype not in _FLOATS:
 
         def copied(x, y, lo, hi, out):
             xb = np.ascontiguousarray(x[:, lo:hi])  # (M, hi-lo)
