@@ -26,6 +26,7 @@ from fastlstm.layers._checks import (
     _work_dtype,
 )
 from fastlstm.layers._products import _column_sums, _matmul_into, _mm, _scatter_blocks
+from fastlstm.layers._workspace import work_array
 
 __all__ = ["MatMul", "Affine", "Softmax", "Sigmoid", "SoftmaxWithLoss", "Dropout", "Embedding"]
 
@@ -324,13 +325,9 @@ class _SoftmaxCE:
         self._cache = (e, t, sums, count, ignore)
         return float(losses.sum() / max(count, 1))
 
-    def _buffer(self, shape, dtype, name="_e"):
+    def _buffer(self, shape, dtype, name="e"):
         """Work array ``name`` (the numerators by default), reused while shape and dtype stay."""
-        buf = self.__dict__.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.empty(shape, dtype=dtype)
-            setattr(self, name, buf)
-        return buf
+        return work_array(self, name, shape, dtype)
 
     def _backward2d(self, dout, db=None):
         """Gradient of the scores (M, V); with ``db`` (V,), also its column sums into ``db``.
@@ -344,7 +341,7 @@ class _SoftmaxCE:
             dx = np.empty_like(e)
             _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
         else:
-            dx = self._buffer(e.shape, e.dtype, "_dx")
+            dx = self._buffer(e.shape, e.dtype, "dx")
             _ksm.softmax_ce_backward_sums.pick(3 * e.size)(
                 e, t, ignore, sums, scale, dx, db, CHUNKS
             )

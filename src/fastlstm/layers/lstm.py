@@ -23,6 +23,7 @@ from fastlstm.layers._checks import (
 )
 from fastlstm.layers._products import _matmul_into, _mm
 from fastlstm.layers._recurrent import _Recurrent
+from fastlstm.layers._workspace import work_array
 
 __all__ = ["TimeLSTM", "LSTM", "TimeBiLSTM"]
 
@@ -37,20 +38,8 @@ class _LSTMKernels(_Recurrent):
     gates = 4
 
     def _work(self, name, shape, zero=False):
-        """A work array kept between calls (same shape and dtype), never handed out.
-
-        Reusing them spares the page faults of fresh multi-megabyte arrays on
-        every iteration.
-        """
-        ws = self.__dict__.setdefault("_workspace", {})
-        buf = ws.get(name)
-        if buf is None or buf.shape != shape:
-            buf = ws[name] = (
-                np.zeros(shape, dtype=self.dtype) if zero else np.empty(shape, dtype=self.dtype)
-            )
-        elif zero:
-            buf[...] = 0
-        return buf
+        """A work array kept between calls (same shape and dtype), never handed out."""
+        return work_array(self, name, shape, self.dtype, zero)
 
     def _sequence_forward(self, xs_tm, h0, c0, static=None):
         """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs.

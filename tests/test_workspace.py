@@ -1,0 +1,75 @@
+"""The layers' kept work arrays (fastlstm.layers._workspace)."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from fastlstm.layers import _workspace
+from fastlstm.layers._workspace import HUGE_MIN, work_array
+
+
+class Owner:
+    pass
+
+
+@pytest.mark.parametrize("nbytes", [64, HUGE_MIN - 4, HUGE_MIN, 3 * HUGE_MIN + 12])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kept_while_shape_and_dtype_stay(nbytes, dtype):
+    owner = Owner()
+    shape = (2, nbytes // 2 // np.dtype(dtype).itemsize)
+    a = work_array(owner, "a", shape, dtype)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+    a[...] = 7
+    assert work_array(owner, "a", shape, dtype) is a
+    assert (a == 7).all()  # contents kept unless asked to clear
+    assert work_array(owner, "a", shape, dtype, zero=True) is a and not a.any()
+    b = work_array(owner, "a", (1, *shape), dtype)
+    assert b is not a and b.shape == (1, *shape)
+    c = work_array(owner, "a", shape, np.float16)
+    assert c.dtype == np.float16 and c.shape == shape
+    assert set(owner._workspace) == {"a"}
+
+
+def test_a_new_array_asked_zero_is_zero():
+    owner = Owner()
+    for shape in [(3, 5), (HUGE_MIN // 4 + 1,)]:
+        assert not work_array(owner, str(shape), shape, np.float32, zero=True).any()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="huge pages are Linux's")
+def test_large_arrays_start_on_a_huge_page_boundary():
+    owner = Owner()
+    big = work_array(owner, "big", (HUGE_MIN // 4,), np.float32)
+    assert big.ctypes.data % (1 << 21) == 0
+    assert not big.any()  # fresh anonymous memory reads as zeros
+    small = work_array(owner, "small", (16,), np.float32)
+    assert isinstance(small.base, (type(None), np.ndarray))
+
+
+def test_without_huge_pages_large_arrays_are_ordinary(monkeypatch):
+    monkeypatch.setattr(_workspace, "_HUGE", False)
+    owner = Owner()
+    a = work_array(owner, "a", (HUGE_MIN // 4,), np.float32, zero=True)
+    assert a.flags.owndata and not a.any()
+
+
+def test_layers_keep_their_work_arrays_between_iterations():
+    from fastlstm.layers import TimeLSTM, TimeSoftmaxWithLoss
+
+    rng = np.random.default_rng(0)
+    D, H, N, T, V = 5, 64, 8, 12, 2000
+    lstm = TimeLSTM(
+        *(rng.standard_normal(s).astype(np.float32) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
+    )
+    xs = rng.standard_normal((N, T, D)).astype(np.float32)
+    lstm.backward(lstm.forward(xs))
+    kept = {k: v.ctypes.data for k, v in lstm._workspace.items()}
+    hs = lstm.forward(xs)
+    lstm.backward(hs)
+    assert {k: v.ctypes.data for k, v in lstm._workspace.items()} == kept
+    loss = TimeSoftmaxWithLoss()
+    scores = rng.standard_normal((N, T, V)).astype(np.float32)
+    ts = rng.integers(0, V, (N, T))
+    first = loss.forward(scores, ts)
+    assert loss.forward(scores, ts) == first
