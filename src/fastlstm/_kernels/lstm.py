@@ -55,19 +55,6 @@ def gate_columns(H, C, hc):
     return cols
 
 
-@jit
-def _run_start(idx):
-    """First column of ``idx`` if it is one contiguous run of columns (no padding), else -1."""
-    m0 = idx[0]
-    for j in range(idx.shape[0]):
-        if idx[j] < 0 or idx[j] != m0 + j:
-            return -1
-    return m0
-
-
-_TILE_K = 32  # rows of a WhTp panel filled together from one run of columns of Wh
-
-
 @dual
 def pack_recurrent(Wh, cols, Whp, WhTp):
     """Lay ``Wh`` (H, 4H) out once per sequence for the per-step products, one task per block.
@@ -76,11 +63,9 @@ def pack_recurrent(Wh, cols, Whp, WhTp):
     :func:`gate_columns`) in panels of ``P`` columns, for ``h @ Wh_c``.
     ``WhTp`` (C, Hp/P, 4hc, P): ``Wh_c.T`` in panels of ``P`` of its ``H``
     columns (zero beyond ``H``), for ``dA_c @ Wh_c.T``.  Padding is zero.
-    A block's columns are runs of consecutive columns of ``Wh`` (one per gate),
-    read as slices where a panel or tile lies inside one run; ``Wh_c.T`` goes
-    through a small tile, so that both ``Wh`` and ``WhTp`` are read and written
-    along their rows (read down a column, the rows of a float32 ``Wh`` with
-    H = 256 lie 4 KB apart and fall into one set of the L1 cache).
+    ``Wh_c.T`` is written reading four rows of ``Wh`` down its columns at a time:
+    read down all ``P`` rows at once, the rows of a float32 ``Wh`` with H = 256,
+    4 KB apart, would compete for one set of the L1 cache (six times slower).
     """
     H = Wh.shape[0]
     C, npan, _, P = Whp.shape
@@ -88,43 +73,21 @@ def pack_recurrent(Wh, cols, Whp, WhTp):
     hc4 = cols.shape[1]
     for c in prange(C):
         for p in range(npan):
-            idx = cols[c, p * P : (p + 1) * P]
-            m0 = _run_start(idx)
             for k in range(H):
+                src = Wh[k]
                 dst = Whp[c, p, k]
-                if m0 >= 0:
-                    src = Wh[k, m0 : m0 + P]
-                    for j in range(P):
-                        dst[j] = src[j]
-                else:
-                    for j in range(P):
-                        m = idx[j]
-                        dst[j] = Wh[k, m] if m >= 0 else 0
-        tile = np.empty((P, _TILE_K), Wh.dtype)  # (P, TK): P rows of Wh, TK of the block's columns
+                for j in range(P):
+                    m = cols[c, p * P + j]
+                    dst[j] = src[m] if m >= 0 else 0
         for p in range(npan_t):
             blk = WhTp[c, p]  # (4hc, P)
             w = min(P, H - p * P)
-            for k0 in range(0, hc4, _TILE_K):
-                idx = cols[c, k0 : k0 + _TILE_K]
-                n = idx.shape[0]
-                m0 = _run_start(idx)
-                for j in range(P):  # read along rows of Wh ...
-                    row = tile[j]
-                    if j >= w:
-                        for k in range(n):
-                            row[k] = 0
-                    elif m0 >= 0:
-                        src = Wh[p * P + j, m0 : m0 + n]
-                        for k in range(n):
-                            row[k] = src[k]
-                    else:
-                        for k in range(n):
-                            m = idx[k]
-                            row[k] = Wh[p * P + j, m] if m >= 0 else 0
-                for k in range(n):  # ... write along rows of the panel
-                    dst = blk[k0 + k]
-                    for j in range(P):
-                        dst[j] = tile[j, k]
+            for j0 in range(0, P, 4):  # four rows of Wh at a time (P is a multiple of 4)
+                for k in range(hc4):
+                    m = cols[c, k]
+                    dst = blk[k]
+                    for j in range(j0, j0 + 4):
+                        dst[j] = Wh[p * P + j, m] if m >= 0 and j < w else 0
 
 
 # --------------------------------------------------------------------------- #
