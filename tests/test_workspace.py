@@ -25,10 +25,19 @@ def test_kept_while_shape_and_dtype_stay(nbytes, dtype):
     assert (a == 7).all()  # contents kept unless asked to clear
     assert work_array(owner, "a", shape, dtype, zero=True) is a and not a.any()
     b = work_array(owner, "a", (1, *shape), dtype)
-    assert b is not a and b.shape == (1, *shape)
-    c = work_array(owner, "a", shape, np.float16)
-    assert c.dtype == np.float16 and c.shape == shape
+    assert b is not a and b.shape == (1, *shape) and np.shares_memory(a, b)
+    c = work_array(owner, "a", shape, np.float16)  # fewer bytes: the same memory
+    assert c.dtype == np.float16 and c.shape == shape and np.shares_memory(a, c)
+    d = work_array(owner, "a", (3, *shape), dtype, zero=True)  # more bytes: new memory
+    assert d.shape == (3, *shape) and not np.shares_memory(a, d) and not d.any()
     assert set(owner._workspace) == {"a"}
+
+
+def test_reused_memory_asked_zero_is_cleared():
+    owner = Owner()
+    for n in [16, HUGE_MIN // 4]:
+        work_array(owner, "a", (2 * n,), np.float32)[...] = 1
+        assert not work_array(owner, "a", (n,), np.float32, zero=True).any()
 
 
 def test_a_new_array_asked_zero_is_zero():
@@ -43,16 +52,16 @@ def test_large_arrays_start_on_a_huge_page_boundary():
     big = work_array(owner, "big", (HUGE_MIN // 4,), np.float32)
     assert big.ctypes.data % (1 << 21) == 0
     assert not big.any()  # fresh anonymous memory reads as zeros
-    assert not big.flags.owndata  # a view of its own mapping
-    small = work_array(owner, "small", (16,), np.float32)
-    assert small.flags.owndata  # below HUGE_MIN: an ordinary array
+    assert not owner._workspace_bytes["big"].flags.owndata  # a view of its own mapping
+    work_array(owner, "small", (16,), np.float32)
+    assert owner._workspace_bytes["small"].flags.owndata  # below HUGE_MIN: an ordinary array
 
 
 def test_without_huge_pages_large_arrays_are_ordinary(monkeypatch):
     monkeypatch.setattr(_workspace, "_HUGE", False)
     owner = Owner()
     a = work_array(owner, "a", (HUGE_MIN // 4,), np.float32, zero=True)
-    assert a.flags.owndata and not a.any()
+    assert owner._workspace_bytes["a"].flags.owndata and not a.any()
 
 
 def test_layers_keep_their_work_arrays_between_iterations():

@@ -2,8 +2,11 @@
 
 The LSTM layers (gates, packed weights, states) and the loss layers (the scores
 and their gradient) need the same multi-megabyte scratch arrays at every call.
-They keep them in a ``_workspace`` dict of their own, never hand them out, and
-reallocate one only when its shape or dtype changes.
+They keep them in a ``_workspace`` dict of their own, never return them to the
+user, and keep the memory under each: an array of another shape or dtype is a
+view of the same bytes while they suffice (batches whose padding is trimmed
+change their length from one batch to the next), and new memory is taken only
+for a larger one.
 
 On Linux, arrays of :data:`HUGE_MIN` bytes or more get memory of their own,
 aligned to 2 MB and advised for transparent huge pages: the kernels stream
@@ -65,7 +68,8 @@ def work_array(owner, name, shape, dtype, zero=False):
     Returns
     -------
     ndarray
-        C-contiguous; its contents are left from the previous call unless ``zero``.
+        C-contiguous; its contents are what earlier calls left in its memory
+        unless ``zero``.
     """
     dtype = np.dtype(dtype)
     shape = tuple(int(n) for n in shape)
@@ -75,12 +79,18 @@ def work_array(owner, name, shape, dtype, zero=False):
         if zero:
             buf[...] = 0
         return buf
-    ws.pop(name, None)  # free the old array before making the new one
+    raws = owner.__dict__.setdefault("_workspace_bytes", {})
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = _huge_zeros(nbytes) if nbytes >= HUGE_MIN else None
-    if raw is not None:
-        buf = raw.view(dtype).reshape(shape)
-    else:
-        buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-    ws[name] = buf
+    raw = raws.get(name)
+    if raw is None or raw.size < nbytes:
+        ws.pop(name, None)  # free the old memory before taking more
+        raws.pop(name, None)
+        raw = _huge_zeros(nbytes) if nbytes >= HUGE_MIN else None
+        if raw is None:
+            raw = np.zeros(nbytes, np.uint8) if zero else np.empty(nbytes, np.uint8)
+        zero = False  # new memory asked zero is zero
+        raws[name] = raw
+    buf = ws[name] = raw[:nbytes].view(dtype).reshape(shape)
+    if zero:
+        buf[...] = 0
     return buf
