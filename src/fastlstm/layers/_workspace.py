@@ -63,7 +63,7 @@ def work_array(owner, name, shape, dtype, zero=False):
     dtype : dtype
         Its dtype.
     zero : bool
-        Set every element to zero (a new array is zeroed, a kept one cleared).
+        Set every element to zero (new memory is zero; kept memory is cleared).
 
     Returns
     -------
@@ -75,22 +75,19 @@ def work_array(owner, name, shape, dtype, zero=False):
     shape = tuple(int(n) for n in shape)
     ws = owner.__dict__.setdefault("_workspace", {})
     buf = ws.get(name)
-    if buf is not None and buf.shape == shape and buf.dtype == dtype:
-        if zero:
-            buf[...] = 0
-        return buf
-    raws = owner.__dict__.setdefault("_workspace_bytes", {})
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = raws.get(name)
-    if raw is None or raw.size < nbytes:
-        ws.pop(name, None)  # free the old memory before taking more
-        raws.pop(name, None)
-        raw = _huge_zeros(nbytes) if nbytes >= HUGE_MIN else None
-        if raw is None:
-            raw = np.zeros(nbytes, np.uint8) if zero else np.empty(nbytes, np.uint8)
-        zero = False  # new memory asked zero is zero
-        raws[name] = raw
-    buf = ws[name] = raw[:nbytes].view(dtype).reshape(shape)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        raws = owner.__dict__.setdefault("_workspace_bytes", {})
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        raw = raws.get(name)
+        if raw is None or raw.size < nbytes:
+            ws.pop(name, None)  # free the old memory before taking more
+            raws.pop(name, None)
+            raw = _huge_zeros(nbytes) if nbytes >= HUGE_MIN else None
+            if raw is None:
+                raw = np.zeros(nbytes, np.uint8)
+            raws[name] = raw
+            zero = False  # new memory is zero
+        buf = ws[name] = raw[:nbytes].view(dtype).reshape(shape)
     if zero:
         buf[...] = 0
     return buf
