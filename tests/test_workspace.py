@@ -82,4 +82,7 @@ def test_layers_keep_their_work_arrays_between_iterations():
     scores = rng.standard_normal((N, T, V)).astype(np.float32)
     ts = rng.integers(0, V, (N, T))
     first = loss.forward(scores, ts)
+    kept = dict(loss._workspace)
+    assert kept  # the softmax numerators (N*T, V)
     assert loss.forward(scores, ts) == first
+    assert all(loss._workspace[k] is v for k, v in kept.items())
