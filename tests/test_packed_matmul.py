@@ -61,18 +61,23 @@ def test_panels_of_the_transpose():
     np.testing.assert_array_equal(out, _panels(np.ascontiguousarray(B.T), P))
 
 
-@pytest.mark.parametrize("H", [5, 13, 64])
-def test_pack_recurrent_layout(H):
+@pytest.mark.parametrize("build", ["serial", "parallel"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("H", [5, 13, 64, 100])
+def test_pack_recurrent_layout(H, dtype, build):
+    """Every element of both layouts, written over NaN: panels that are one run of ``Wh``'s
+    columns, panels that straddle two gates or reach the padding, ``H`` over several groups
+    of rows."""
     rng = np.random.default_rng(H)
-    Wh = rng.standard_normal((H, 4 * H)).astype(np.float32)
-    P = blas.panel_width(np.float32)
+    Wh = rng.standard_normal((H, 4 * H)).astype(dtype)
+    P = blas.panel_width(dtype)
     C, hc = klstm.split_units(H, 2, P // 4)
     assert (4 * hc) % P == 0 and (C - 1) * hc < H <= C * hc
-    Whc = np.empty((C, H, 4 * hc), np.float32)
+    Whc = np.empty((C, H, 4 * hc), dtype)
     klstm.pack_cols.serial(Wh, C, hc, Whc)
-    Whp = np.empty((C, 4 * hc // P, H, P), np.float32)
-    WhTp = np.empty((C, -(-H // P), 4 * hc, P), np.float32)
-    klstm.pack_recurrent.serial(Wh, klstm.gate_columns(H, C, hc), Whp, WhTp)
+    Whp = np.full((C, 4 * hc // P, H, P), np.nan, dtype)
+    WhTp = np.full((C, -(-H // P), 4 * hc, P), np.nan, dtype)
+    getattr(klstm.pack_recurrent, build)(Wh, klstm.gate_columns(H, C, hc), Whp, WhTp)
     for c in range(C):
         np.testing.assert_array_equal(Whp[c], _panels(Whc[c], P))
         np.testing.assert_array_equal(WhTp[c], _panels(np.ascontiguousarray(Whc[c].T), P))

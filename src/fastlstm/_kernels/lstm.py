@@ -63,22 +63,39 @@ def pack_recurrent(Wh, cols, Whp, WhTp):
     :func:`gate_columns`) in panels of ``P`` columns, for ``h @ Wh_c``.
     ``WhTp`` (C, Hp/P, 4hc, P): ``Wh_c.T`` in panels of ``P`` of its ``H``
     columns (zero beyond ``H``), for ``dA_c @ Wh_c.T``.  Padding is zero.
-    ``Wh_c.T`` is written reading four rows of ``Wh`` down its columns at a time:
-    read down all ``P`` rows at once, the rows of a float32 ``Wh`` with H = 256,
-    4 KB apart, would compete for one set of the L1 cache (six times slower).
+    ``Whp`` is written by groups of ``KB`` rows of ``Wh``, panel after panel, and
+    a panel whose columns are one run of ``Wh``'s (all but those that straddle
+    two gates or reach the padding) is copied as that run, in vector code:
+    element by element, down all ``H`` rows for one panel at a time, it took
+    about 1 ms more in a layer at H = 650, whose ``Wh`` is out of the cache by
+    then (rows 10 KB apart).  ``Wh_c.T`` is written reading four rows of
+    ``Wh`` down its columns at a time: read down all ``P`` rows at once, the rows
+    of a float32 ``Wh`` with H = 256, 4 KB apart, would compete for one set of
+    the L1 cache (six times slower).
     """
     H = Wh.shape[0]
     C, npan, _, P = Whp.shape
     npan_t = WhTp.shape[1]
     hc4 = cols.shape[1]
+    KB = 32
     for c in prange(C):
-        for p in range(npan):
-            for k in range(H):
-                src = Wh[k]
-                dst = Whp[c, p, k]
+        for k0 in range(0, H, KB):
+            k1 = min(H, k0 + KB)
+            for p in range(npan):
+                m0 = cols[c, p * P]
+                run = m0 >= 0
                 for j in range(P):
-                    m = cols[c, p * P + j]
-                    dst[j] = src[m] if m >= 0 else 0
+                    run &= cols[c, p * P + j] == m0 + j
+                for k in range(k0, k1):
+                    dst = Whp[c, p, k]
+                    if run:
+                        src = Wh[k, m0 : m0 + P]
+                        for j in range(P):
+                            dst[j] = src[j]
+                    else:
+                        for j in range(P):
+                            m = cols[c, p * P + j]
+                            dst[j] = Wh[k, m] if m >= 0 else 0
         for p in range(npan_t):
             blk = WhTp[c, p]  # (4hc, P)
             w = min(P, H - p * P)
@@ -251,7 +268,7 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     Wxc : (C, D+1, 4hc) blocked input weights; the last row is the bias, so
         the products include it.
     Whp : (C, 4hc/P, H, P) blocked recurrent weights, each block laid out in
-        panels once for the whole sequence (:func:`pack_block_panels`); every
+        panels once for the whole sequence (:func:`pack_recurrent`); every
         step multiplies them with :func:`~fastlstm._kernels.blas.matmul_packed`.
     P : (C, N, 4hc) or (C, 0, 4hc): a projection added at every step (the
         part of the input that is the same at every step), or nothing.
@@ -396,7 +413,7 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
     G : (C, T, N, 4hc) gate activations.
     cs_tm : (T+1, N, H) cell states.
     dhs : (N, T, H) upstream gradients of the hidden states.
-    WhTp : (C, Hp/P, 4hc, P) the blocks of ``Wh.T`` in panels (:func:`pack_block_panels_t`),
+    WhTp : (C, Hp/P, 4hc, P) the blocks of ``Wh.T`` in panels (:func:`pack_recurrent`),
         ``Hp`` being ``H`` rounded up to whole panels.
     dA : (C, T, N, 4hc) output, zero on entry (padding stays zero).
     dh, dc : (N, H) in: gradients flowing into the last h and c; out: those of the initial ones.
