@@ -276,6 +276,11 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     hs_tm, cs_tm : (T+1, N, H); index 0 holds the initial state on entry.
     hs : (N, T, H) output hidden states, batch-major.
     tmp : (C, N, 4hc) work array.
+
+    When the initial state is all zero (a stateless layer, an encoder), the first
+    step's recurrent product, zero, is not computed: its gates are the input
+    projections as they are (what adding the product's zeros gives, bit for
+    bit, for any finite ``Wh``).
     """
 
     C, T, N, hc4 = A.shape
@@ -292,11 +297,15 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
                     p = P[c, n]
                     for k in range(hc4):
                         a[k] += p[k]
+    skip0 = all_zero(hs_tm[0])  # a zero initial state: the first product is zero
     for t in range(T):
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
-            matmul_panels(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
+            if t == 0 and skip0:
+                tmp[c] = 0
+            else:
+                matmul_panels(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
                     A[c, t, n],
@@ -309,6 +318,16 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
                 )
                 for k in range(lo, hi):
                     hs[n, t, k] = hs_tm[t + 1, n, k]
+
+
+@jit
+def all_zero(h):
+    """Whether every element of the 2-D array ``h`` is zero (stops at the first that is not)."""
+    for n in range(h.shape[0]):
+        for k in range(h.shape[1]):
+            if h[n, k] != 0:
+                return False
+    return True
 
 
 @jit
@@ -375,13 +394,16 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
                     p = P[c, n]
                     for k in range(hc4):
                         a[k] += p[k]
+    skip0 = not raw and all_zero(hs_tm[0])  # as in lstm_forward
     for t in range(T):
         if raw and not _row_product(hs_tm[t, 0], Wh, book, tmp):
             return False
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
-            if not raw:
+            if t == 0 and skip0:
+                tmp[c] = 0
+            elif not raw:
                 matmul_panels_wide(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
