@@ -499,6 +499,36 @@ def test_time_lstm_peeky_input_equals_the_concatenated_input(shape, seed, dtype)
         fast._forward_peeky(full, np.zeros((N, S + D), dtype))
 
 
+@dtypes
+@pytest.mark.parametrize("H", [5, 40])
+def test_stateless_lstm_computes_dh_when_read(H, dtype):
+    """A stateless ``TimeLSTM`` leaves the first step's product out of ``backward`` and
+    computes ``dh`` when it is read: the bits of a stateful layer started from zeros (which
+    computes it in ``backward``), whether read at once or after another forward with the
+    weights changed in place, the same array when read twice, and the reference's values."""
+    rng = np.random.default_rng(H)
+    N, T, D = 6, 4, 3
+    arrays = recurrent_params("lstm", rng, dtype, D, H)
+    lazy = FL.TimeLSTM(*copies(arrays))
+    eager = FL.TimeLSTM(*copies(arrays), stateful=True)
+    ref = RL.TimeLSTM(*copies(arrays))
+    for step in range(3):
+        xs, dhs = draw(rng, dtype, (N, T, D)), draw(rng, dtype, (N, T, H))
+        eager.reset_state()
+        for layer in (lazy, eager, ref):
+            layer.forward(xs)
+            layer.backward(dhs)
+        want = eager.dh.copy()
+        assert_close(want, ref.dh, dtype, "dh")
+        if step == 1:  # read after another forward, the weights changed in place
+            for layer in (lazy, eager, ref):
+                layer.params[1][...] *= 0.5
+            lazy.forward(draw(rng, dtype, (N, T, D)))
+        np.testing.assert_array_equal(lazy.dh, want)
+        assert lazy.dh is lazy.dh
+    assert FL.TimeLSTM(*copies(arrays)).dh is None
+
+
 STATE_SHAPES = [pytest.param(s, id=_shape_id(s)) for s in SMALL_SHAPES[:2]] + [
     pytest.param(LARGE_SHAPE, id=_shape_id(LARGE_SHAPE))
 ]

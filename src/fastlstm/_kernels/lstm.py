@@ -421,7 +421,7 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
 
 
 @dual
-def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
+def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one, initial):
     """Backpropagate through all time steps (the recurrent part).
 
     One parallel region per step: each block computes the gate gradients of
@@ -440,6 +440,10 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
     dA : (C, T, N, 4hc) output, zero on entry (padding stays zero).
     dh, dc : (N, H) in: gradients flowing into the last h and c; out: those of the initial ones.
     part : (2, C, N, Hp) and carry : (C, N, hc) work arrays.
+    initial : whether to compute the gradient of the initial ``h`` into ``dh``.  If
+        False, the first step's product ``dA[:, 0] @ Wh.T`` is left out and ``dh`` is
+        left as it came; :func:`lstm_initial_dh` computes it later from ``dA[:, 0]``,
+        with the same bits.
     """
     C, T, N, hc4 = G.shape
     hc = hc4 // 4
@@ -474,15 +478,38 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one):
                     hc,
                     one,
                 )
-            matmul_panels(dA[c, t], WhTp[c], dst[c])  # (N, Hp)
-    last = part[0]
+            if t > 0 or initial:
+                matmul_panels(dA[c, t], WhTp[c], dst[c])  # (N, Hp)
+    if initial:
+        _sum_blocks(part[0], dh)
+
+
+@jit
+def _sum_blocks(part, dh):
+    """``dh`` (N, H) = the blocks' parts ``part`` (C, N, Hp) added in block order."""
+    C = part.shape[0]
+    N, H = dh.shape
     for n in range(N):
         for j in range(H):
-            dh[n, j] = last[0, n, j]
+            dh[n, j] = part[0, n, j]
     for cc in range(1, C):
         for n in range(N):
             for j in range(H):
-                dh[n, j] += last[cc, n, j]
+                dh[n, j] += part[cc, n, j]
+
+
+@dual
+def lstm_initial_dh(dA0, WhTp, part, dh):
+    """The gradient of the initial ``h`` that :func:`lstm_backward` left out (``initial=False``).
+
+    ``dA0`` (C, N, 4hc) the first step's gate gradients, ``WhTp`` the layout the
+    backward used, ``part`` (C, N, Hp) a work array, ``dh`` (N, H) output: the
+    same products and sums as :func:`lstm_backward`'s first step, so the same bits.
+    """
+    C = dA0.shape[0]
+    for c in prange(C):
+        matmul_panels(dA0[c], WhTp[c], part[c])  # (N, Hp)
+    _sum_blocks(part, dh)
 
 
 @dual(blas=True)

@@ -58,6 +58,9 @@ class _LSTMKernels(_Recurrent):
         # Wh laid out once per sequence for the per-step products of forward and backward
         Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels of Wh_c
         WhTp = self._work("WhTp", (C, -(-H // pw), 4 * hc, pw))  # (C, Hp/P, 4hc, P) of Wh_c.T
+        pending = self.__dict__.get("_dh_pending")
+        if pending is not None and pending[1] is WhTp:  # kept for a dh not yet read
+            WhTp = self._work("WhTp2", WhTp.shape)
         layout = (Wx, Wh, b, Wxc, Whp, WhTp, S)  # arrays compared by identity
         laid_out = self.__dict__.get("_laid_out")
         if (
@@ -117,10 +120,22 @@ class _LSTMKernels(_Recurrent):
             cols = self._cols = _klstm.gate_columns(self.H, C, hc)
         return cols
 
-    def _sequence_backward(self, dhs, dh, dc):
+    def _initial_dh(self, dA0, WhTp):
+        """The gradient of the initial ``h`` (N, H) that a backward left pending."""
+        C, N, _ = dA0.shape
+        part = np.empty((C, N, WhTp.shape[1] * WhTp.shape[3]), dtype=self.dtype)  # (C, N, Hp)
+        dh = np.empty((N, self.H), dtype=self.dtype)
+        _klstm.lstm_initial_dh.pick(2 * part.size * dA0.shape[2])(dA0, WhTp, part, dh)
+        return dh
+
+    def _sequence_backward(self, dhs, dh, dc, initial=True):
         """dhs (N, T, H) -> dxs (N, T, D); fills grads; ``dh``/``dc`` in/out as in the kernel.
 
-        After a forward with ``static``, its gradient is left in ``self.dstatic``.
+        After a forward with ``static``, its gradient is left in ``self.dstatic``.  With
+        ``initial`` False the gradient of the initial ``h`` is not computed: what it needs
+        (the first step's gate gradients and the layout of ``Wh.T``) is kept in
+        ``self._dh_pending`` for :meth:`_initial_dh`, and the next forward lays ``Wh`` out
+        into another array.
         """
         _check_params(self)
         X2, Wxc, WhTp, G, hs_tm, cs_tm, static = self._cache
@@ -131,9 +146,14 @@ class _LSTMKernels(_Recurrent):
         dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
         part = self._work("part", (2, C, N, Hp))
         carry = self._work("carry", (C, N, hc4 // 4))
+        self._dh_pending = None
         _klstm.lstm_backward.pick(8 * N * H * H)(
-            G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one
+            G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one, initial
         )
+        if not initial:
+            dA0 = self._work("dA0", (C, N, hc4))  # (C, N, 4hc)
+            dA0[...] = dA[:, 0]
+            self._dh_pending = (dA0, WhTp)
         # (T*N, H+D+1): previous h, input and a one per row, for one product per block
         Z = self._work("Z", (T * N, H + D + 1))
         Z[:, :H] = hs_tm[:T].reshape(T * N, H)
@@ -271,9 +291,31 @@ class TimeLSTM(_LSTMKernels):
         dhs = self._dhs(dhs, N, T1 - 1)
         dh = np.zeros((N, H), dtype=self.dtype)
         dc = np.zeros((N, H), dtype=self.dtype)
-        dxs = self._sequence_backward(dhs, dh, dc)
-        self.dh = dh
+        # a stateless layer starts from zeros, as an encoder does, and its dh is rarely
+        # read: it is computed when it is (the first step's product, about 1/T of the
+        # backward's recurrent products)
+        initial = bool(self.stateful)
+        dxs = self._sequence_backward(dhs, dh, dc, initial)
+        if initial:
+            self.dh = dh
+        else:
+            self._dh = None  # until read: _sequence_backward left what it needs pending
         return dxs
+
+    @property
+    def dh(self):
+        """ndarray (N, H) or None: gradient with respect to the initial hidden state, after
+        ``backward`` (computed when first read, for a stateless layer)."""
+        pending = self.__dict__.get("_dh_pending")
+        if pending is not None:
+            self._dh = self._initial_dh(*pending)
+            self._dh_pending = None
+        return self.__dict__.get("_dh")
+
+    @dh.setter
+    def dh(self, value):
+        self._dh_pending = None
+        self._dh = value
 
     def set_state(self, h, c=None):
         """Set the state the next ``forward`` starts from (kept only if ``stateful``).
