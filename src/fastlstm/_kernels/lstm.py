@@ -394,16 +394,13 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
                     p = P[c, n]
                     for k in range(hc4):
                         a[k] += p[k]
-    skip0 = not raw and all_zero(hs_tm[0])  # as in lstm_forward
     for t in range(T):
         if raw and not _row_product(hs_tm[t, 0], Wh, book, tmp):
             return False
         for c in prange(C):
             lo = c * hc
             hi = min(H, lo + hc)
-            if t == 0 and skip0:
-                tmp[c] = 0
-            elif not raw:
+            if not raw:
                 matmul_panels_wide(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
             for n in range(N):
                 _gates_forward_row(
