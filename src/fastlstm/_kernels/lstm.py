@@ -439,8 +439,8 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one, initial):
     part : (2, C, N, Hp) and carry : (C, N, hc) work arrays.
     initial : whether to compute the gradient of the initial ``h`` into ``dh``.  If
         False, the first step's product ``dA[:, 0] @ Wh.T`` is left out and ``dh`` is
-        left as it came; :func:`lstm_initial_dh` computes it later from ``dA[:, 0]``,
-        with the same bits.
+        left as it came; :func:`lstm_initial_dh` computes it later from ``dA`` and
+        ``WhTp``, with the same bits.
     """
     C, T, N, hc4 = G.shape
     hc = hc4 // 4
@@ -496,16 +496,16 @@ def _sum_blocks(part, dh):
 
 
 @dual
-def lstm_initial_dh(dA0, WhTp, part, dh):
+def lstm_initial_dh(dA, WhTp, part, dh):
     """The gradient of the initial ``h`` that :func:`lstm_backward` left out (``initial=False``).
 
-    ``dA0`` (C, N, 4hc) the first step's gate gradients, ``WhTp`` the layout the
-    backward used, ``part`` (C, N, Hp) a work array, ``dh`` (N, H) output: the
-    same products and sums as :func:`lstm_backward`'s first step, so the same bits.
+    ``dA`` (C, T, N, 4hc) and ``WhTp`` as that backward left them, ``part`` (C, N, Hp)
+    a work array, ``dh`` (N, H) output: the same products and sums as
+    :func:`lstm_backward`'s first step, so the same bits.
     """
-    C = dA0.shape[0]
+    C = dA.shape[0]
     for c in prange(C):
-        matmul_panels(dA0[c], WhTp[c], part[c])  # (N, Hp)
+        matmul_panels(dA[c, 0], WhTp[c], part[c])  # (N, Hp)
     _sum_blocks(part, dh)
 
 

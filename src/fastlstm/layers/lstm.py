@@ -120,12 +120,12 @@ class _LSTMKernels(_Recurrent):
             cols = self._cols = _klstm.gate_columns(self.H, C, hc)
         return cols
 
-    def _initial_dh(self, dA0, WhTp):
+    def _initial_dh(self, dA, WhTp):
         """The gradient of the initial ``h`` (N, H) that a backward left pending."""
-        C, N, _ = dA0.shape
+        C, _, N, hc4 = dA.shape
         part = np.empty((C, N, WhTp.shape[1] * WhTp.shape[3]), dtype=self.dtype)  # (C, N, Hp)
         dh = np.empty((N, self.H), dtype=self.dtype)
-        _klstm.lstm_initial_dh.pick(2 * part.size * dA0.shape[2])(dA0, WhTp, part, dh)
+        _klstm.lstm_initial_dh.pick(2 * part.size * hc4)(dA, WhTp, part, dh)
         return dh
 
     def _sequence_backward(self, dhs, dh, dc, initial=True):
@@ -133,27 +133,25 @@ class _LSTMKernels(_Recurrent):
 
         After a forward with ``static``, its gradient is left in ``self.dstatic``.  With
         ``initial`` False the gradient of the initial ``h`` is not computed: what it needs
-        (the first step's gate gradients and the layout of ``Wh.T``) is kept in
-        ``self._dh_pending`` for :meth:`_initial_dh`, and the next forward lays ``Wh`` out
-        into another array.
+        (the gate gradients, which only the next backward overwrites, after dropping the
+        pending ``dh``, and the layout of ``Wh.T``) is kept in ``self._dh_pending`` for
+        :meth:`_initial_dh`, and the next forward lays ``Wh`` out into another array.
         """
         _check_params(self)
         X2, Wxc, WhTp, G, hs_tm, cs_tm, static = self._cache
         C, T, N, hc4 = G.shape
         H, D, dt = self.H, X2.shape[1] - 1, self.dtype
         Hp = WhTp.shape[1] * WhTp.shape[3]  # H rounded up to whole panels
+        self._dh_pending = None  # the last backward's dA is overwritten now
         # padding columns of the gradients must stay zero
         dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
         part = self._work("part", (2, C, N, Hp))
         carry = self._work("carry", (C, N, hc4 // 4))
-        self._dh_pending = None
         _klstm.lstm_backward.pick(8 * N * H * H)(
             G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one, initial
         )
         if not initial:
-            dA0 = self._work("dA0", (C, N, hc4))  # (C, N, 4hc)
-            dA0[...] = dA[:, 0]
-            self._dh_pending = (dA0, WhTp)
+            self._dh_pending = (dA, WhTp)
         # (T*N, H+D+1): previous h, input and a one per row, for one product per block
         Z = self._work("Z", (T * N, H + D + 1))
         Z[:, :H] = hs_tm[:T].reshape(T * N, H)
