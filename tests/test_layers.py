@@ -529,6 +529,65 @@ def test_stateless_lstm_computes_dh_when_read(H, dtype):
     assert FL.TimeLSTM(*copies(arrays)).dh is None
 
 
+def _loops(rows, units):
+    """The LSTM time loops to compare: ``name -> (build, last arguments)``."""
+    return {
+        "2 blocks of rows": (rows.parallel, (2,)),
+        "3 blocks of rows": (rows.parallel, (3,)),
+        "1 block of rows": (rows.parallel, (1,)),
+        "blocks of rows, serial build": (rows.serial, (2,)),
+        "blocks of units": (units.parallel, ()),
+    }
+
+
+@dtypes
+@pytest.mark.parametrize("N", [1, 7, 9])
+@pytest.mark.parametrize("stateful", [False, True], ids=["stateless", "stateful"])
+def test_lstm_time_loops_give_the_same_bits(stateful, N, dtype, monkeypatch):
+    """The LSTM's time loops by blocks of rows (each block through all steps, any number of
+    blocks, either build) and by blocks of units (each step's blocks in parallel) compute
+    the same bits: hidden states, last state, ``dxs``, ``dh`` and every gradient."""
+    import fastlstm.layers.lstm as LL
+
+    rng = np.random.default_rng(N)
+    T, D, H = 5, 4, 40  # H: more than one block of units, the last one padded
+    arrays = recurrent_params("lstm", rng, dtype, D, H)
+    xs, dhs = draw(rng, dtype, (N, T, D)), draw(rng, dtype, (N, T, H))
+    h0, c0 = draw(rng, dtype, (N, H)), draw(rng, dtype, (N, H))
+    results = {}
+    for name in _loops(_klstm.lstm_forward, _klstm.lstm_forward_units):
+        monkeypatch.setattr(
+            LL, "_time_loop", lambda rows, units, n, work, name=name: _loops(rows, units)[name]
+        )
+        layer = FL.TimeLSTM(*copies(arrays), stateful=stateful)
+        if stateful:
+            layer.set_state(h0, c0)
+        out = {"hs": layer.forward(xs), "h": layer.h, "c": layer.c}
+        out["dxs"] = layer.backward(dhs)
+        out["dh"] = layer.dh
+        out.update((f"grads[{k}]", g.copy()) for k, g in enumerate(layer.grads))
+        results[name] = out
+    first, *others = results
+    for name in others:
+        for key, want in results[first].items():
+            np.testing.assert_array_equal(results[name][key], want, err_msg=f"{key}, {name}")
+
+
+def test_lstm_time_loop_by_rows_from_four_rows_per_block():
+    """Blocks of rows when each gets at least four rows; else the blocks of units (in
+    the parallel build: the serial one takes all rows as one block)."""
+    import fastlstm.layers.lstm as LL
+
+    assert [_klstm.row_blocks(N, 2) for N in (1, 7, 8, 128)] == [0, 0, 2, 2]
+    assert [_klstm.row_blocks(N, 1) for N in (3, 4)] == [0, 1]
+    rows, units = _klstm.lstm_backward, _klstm.lstm_backward_units
+    CH = LL.CHUNKS
+    assert LL._time_loop(rows, units, 4 * CH, 10**9) == (rows.parallel, (CH,))
+    assert LL._time_loop(rows, units, 4 * CH, 0) == (rows.serial, (CH,))
+    assert LL._time_loop(rows, units, 4 * CH - 1, 10**9) == (units.parallel, ())
+    assert LL._time_loop(rows, units, 4 * CH - 1, 0) == (rows.serial, (1,))
+
+
 STATE_SHAPES = [pytest.param(s, id=_shape_id(s)) for s in SMALL_SHAPES[:2]] + [
     pytest.param(LARGE_SHAPE, id=_shape_id(LARGE_SHAPE))
 ]

@@ -28,6 +28,22 @@ from fastlstm.layers._workspace import work_array
 __all__ = ["TimeLSTM", "LSTM", "TimeBiLSTM"]
 
 
+def _time_loop(rows, units, N, work):
+    """The build of an LSTM time-loop kernel to run on ``N`` rows, and its last arguments.
+
+    ``rows`` takes blocks of rows through all steps (``R`` its last argument), ``units``
+    runs each step's blocks of units in parallel, for fewer rows
+    (:func:`fastlstm._kernels.lstm.row_blocks`); both give the same bits.
+    """
+    build = rows.pick(work)
+    R = _klstm.row_blocks(N, CHUNKS)
+    if R:
+        return build, (R,)
+    if build is rows.parallel:
+        return units.parallel, ()
+    return build, (1,)  # the serial build: one block of all rows
+
+
 class _LSTMKernels(_Recurrent):
     """Calls of the LSTM sequence kernels shared by :class:`TimeLSTM` and :class:`LSTM`.
 
@@ -87,7 +103,8 @@ class _LSTMKernels(_Recurrent):
         X2[:, :D] = xs_tm.reshape(T * N, D)
         X2[:, D] = 1
         tmp = self._work("tmp", (C, N, 4 * hc))
-        _klstm.lstm_forward.pick(8 * N * H * H)(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp)
+        run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
+        run(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, *R)
         self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static)
         return hs
 
@@ -147,9 +164,8 @@ class _LSTMKernels(_Recurrent):
         dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
         part = self._work("part", (2, C, N, Hp))
         carry = self._work("carry", (C, N, hc4 // 4))
-        _klstm.lstm_backward.pick(8 * N * H * H)(
-            G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one, initial
-        )
+        run, R = _time_loop(_klstm.lstm_backward, _klstm.lstm_backward_units, N, 8 * N * H * H)
+        run(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one, initial, *R)
         if not initial:
             self._dh_pending = (dA, WhTp)
         # (T*N, H+D+1): previous h, input and a one per row, for one product per block
