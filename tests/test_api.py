@@ -962,3 +962,25 @@ def test_resume_refuses_a_position_no_run_writes(tmp_path, date_file, epoch, pos
     )  # fmt: skip
     with pytest.raises(RunError, match="the saved position .* is not one of this training's"):
         fastlstm.train("peeky", resume=edited, epochs=3, **QUIET)
+
+
+def test_question_shapes_are_the_shapes_of_the_rows():
+    """``question_shapes`` (marks per vocabulary entry, runs collapsed per row) gives the
+    distinct ``question_shape`` of each row's text, reversed or not, and None past
+    ``MAX_SHAPES``: entries of several characters, trailing blanks and non-ASCII digits too."""
+    import types
+
+    from fastlstm.api import data
+
+    assert data.question_shape("Mar 25, 2003  ") == "a 9, 9"
+    assert data.question_shape("٣٣ab²x 9a") == "9a9a 9a"
+    chars = list("ab9Z0 ,-_²٣é.") + ["ab 12", "  ", "9a", "x "]
+    vocab = types.SimpleNamespace(chars=chars)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, len(chars), size=(60, 9))
+    for reverse in (False, True):
+        rows = x[:, ::-1] if reverse else x
+        want = sorted({data.question_shape("".join(chars[i] for i in row)) for row in rows})
+        assert data.question_shapes(x, vocab, reverse) == want
+    many = rng.integers(0, len(chars), size=(2 * data.MAX_SHAPES + 50, 12))
+    assert data.question_shapes(many, vocab, False) is None

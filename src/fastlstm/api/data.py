@@ -156,24 +156,31 @@ def question_shape(text: str) -> str:
 
     ``'Mar 25, 2003'`` and ``'Sep 1, 1999'`` both give ``'a 9, 9'``.
     """
-    out = []
-    for c in text.rstrip():
-        k = next((mark for test, mark in _CLASSES if test(c)), c)
-        if not out or out[-1] != k or k not in "9a":
-            out.append(k)
-    return "".join(out)
+    return _RUNS.sub(lambda m: m.group()[0], _marks(text.rstrip()))
 
 
 MAX_SHAPES = 200
 
 
+_RUNS = re.compile("9+|a+")
+
+
+def _marks(text: str) -> str:
+    """``text`` with digits as '9' and letters as 'a' (no runs collapsed, nothing cut)."""
+    return "".join(next((mark for test, mark in _CLASSES if test(c)), c) for c in text)
+
+
 def question_shapes(x, vocab, reverse: bool) -> list[str] | None:
-    """The distinct formats of the questions ``x (N, T)``; None if there are too many."""
-    chars = np.array(list(vocab.chars), dtype=object)
+    """The distinct formats of the questions ``x (N, T)``; None if there are too many.
+
+    Each row gives :func:`question_shape` of its text, from the marks of its tokens
+    (worked out once per vocabulary entry).
+    """
+    marks = np.array([_marks(c) for c in vocab.chars], dtype=object)
     rows = x[:, ::-1] if reverse else x
     shapes = set()
     for row in rows[:20000]:
-        shapes.add(question_shape("".join(chars[row])))
+        shapes.add(_RUNS.sub(lambda m: m.group()[0], "".join(marks[row]).rstrip()))
         if len(shapes) > MAX_SHAPES:
             return None
     return sorted(shapes)
