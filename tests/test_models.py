@@ -234,6 +234,39 @@ def test_pad_id_leaves_padding_out_of_the_loss(name):
         fast.pad_id = V
 
 
+@pytest.mark.parametrize(
+    ("name", "padded"),
+    [("AttentionSeq2seq", False), ("AttentionSeq2seq", True), ("AttentionBiSeq2seq", False)],
+)
+def test_attention_model_backward_keeps_its_encoder_gradient_inside(name, padded):
+    """The model's ``backward`` hands the encoder a work array of the attention layer: every
+    gradient has the bits of the public chain ``decoder.backward`` then ``encoder.backward``,
+    and an array that chain returned to a caller is not overwritten by later backwards."""
+    model = getattr(F, name)(
+        *MODELS[name][0], seed=3, dtype=np.float32, pad_id=0 if padded else None
+    )
+    rng = np.random.default_rng(8)
+    batches = [batch(name, rng) for _ in range(2)]
+    if padded:
+        for xs, _ in batches:
+            xs[0, -2:] = 0  # one shorter question
+    grads = []
+    for xs, ts in batches:
+        model.forward(xs, ts)
+        dhs = model.decoder.backward(model.softmax.backward())  # a caller's array
+        model.encoder.backward(dhs)
+        grads.append([g.copy() for g in model.grads])
+        if len(grads) == 1:
+            kept, kept_before = dhs, dhs.copy()
+    for _ in range(2):
+        for (xs, ts), want in zip(batches, grads):
+            model.forward(xs, ts)
+            model.backward()
+            for k, (g, w) in enumerate(zip(model.grads, want)):
+                np.testing.assert_array_equal(g, w, err_msg=f"grads[{k}]")
+    np.testing.assert_array_equal(kept, kept_before)
+
+
 @pytest.mark.parametrize("impl", [F, R], ids=["fastlstm", "reference"])
 def test_bidirectional_encoder_needs_an_even_hidden_size(impl):
     with pytest.raises(ValueError, match="even"):

@@ -10,6 +10,7 @@ from fastlstm._kernels import attention as _katt
 from fastlstm._kernels import softmax as _ksm
 from fastlstm._validate import as_floats
 from fastlstm.layers._checks import _forward_first, _like, _work_dtype
+from fastlstm.layers._workspace import work_array
 
 __all__ = ["WeightSum", "AttentionWeight", "Attention", "TimeAttention"]
 
@@ -190,12 +191,18 @@ class _AttentionCore:
         self._cache = (hs_enc, hs_dec, a, lengths)
         return out, a
 
-    def _backward3d(self, dout):
+    def _backward3d(self, dout, kept=False):
+        """``(dhs_enc, dhs_dec)``; with ``kept``, work arrays of this layer that its next
+        such call overwrites (for a model's own backward, which hands them on at once)."""
         _forward_first(self, self._cache)
         hs_enc, hs_dec, a, lengths = self._cache
         dout = as_floats(dout, hs_enc.dtype, "dout", ndim=3, shape=hs_dec.shape)
-        dhs_enc = np.empty_like(hs_enc)
-        dhs_dec = np.empty_like(hs_dec)
+        if kept:  # no fresh memory to fault in at every iteration
+            dhs_enc = work_array(self, "dhs_enc", hs_enc.shape, hs_enc.dtype)
+            dhs_dec = work_array(self, "dhs_dec", hs_dec.shape, hs_dec.dtype)
+        else:
+            dhs_enc = np.empty_like(hs_enc)
+            dhs_dec = np.empty_like(hs_dec)
         da = np.empty((hs_enc.shape[0], hs_enc.shape[1]), dtype=hs_enc.dtype)
         work = 8 * hs_enc.size * hs_dec.shape[1]
         if lengths is None:

@@ -190,11 +190,20 @@ class AttentionDecoder:
         denc_hs : ndarray, (N, Te, H)
             Gradient with respect to the encoder states.
         """
+        return self._backward(dscore)
+
+    def _backward(self, dscore, kept=False):
+        """:meth:`backward`; with ``kept``, ``denc_hs`` is a work array of the attention
+        layer, overwritten by the next such call (for the model's own backward)."""
         dout = self.affine.backward(dscore)  # (N, T_dec, 2H)
         H = dout.shape[2] // 2
         dc, ddec_hs0 = dout[:, :, :H], dout[:, :, H:]
-        denc_hs, ddec_hs1 = self.attention.backward(dc)
-        ddec_hs = ddec_hs0 + ddec_hs1  # (N, T_dec, H)
+        denc_hs, ddec_hs1 = self.attention._backward3d(dc, kept)
+        if kept:
+            ddec_hs1 += ddec_hs0  # (N, T_dec, H), the sum below in place
+            ddec_hs = ddec_hs1
+        else:
+            ddec_hs = ddec_hs0 + ddec_hs1  # (N, T_dec, H)
         dout = self.lstm.backward(ddec_hs)
         lengths = getattr(self, "lengths", None)
         if lengths is None:
@@ -319,6 +328,11 @@ class AttentionSeq2seq(Seq2seq):
 
     _encoder_class = AttentionEncoder
     _decoder_class = AttentionDecoder
+
+    def _decoder_backward(self, dscore):
+        # the encoder's gradient in work arrays of the attention layer: it goes to the
+        # encoder at once and never leaves the model
+        return self.decoder._backward(dscore, kept=True)
 
     def _decode_padded(self, decoder_xs, xs, lengths):
         enc_hs = self.encoder.forward(xs)  # (N, T_enc, H)

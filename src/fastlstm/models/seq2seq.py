@@ -469,8 +469,12 @@ class Seq2seq(BaseModel):
             If ``forward`` has not been called.
         """
         dout = self.softmax.backward(dout)
-        dh = self.decoder.backward(dout)
+        dh = self._decoder_backward(dout)
         return self.encoder.backward(dh)
+
+    def _decoder_backward(self, dscore):
+        """The decoder's backward inside :meth:`backward` (the gradient for the encoder)."""
+        return self.decoder.backward(dscore)
 
     def generate(self, xs, start_id, sample_size):
         """Greedy answer to one question, as the book.
