@@ -417,7 +417,7 @@ def _row_product(h, Wh, book, tmp):
 
 @jit
 def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
-    """:func:`lstm_forward` (arguments as there) for kernels that run it inside.
+    """:func:`lstm_forward` (arguments as there, without ``R``) for kernels that run it inside.
 
     The same code, compiled into its caller: the decoding kernels run the encoder and every
     decoder step through it, so they compute what the layer computes, bit for bit
