@@ -278,14 +278,21 @@ def _input_projections(X2, Wxc, P, A):
 def _forward_block(Whp, A, hs_tm, cs_tm, hs, tmp, t, c, n0, n1, zero):
     """Step ``t`` of block ``c`` of units for rows ``n0:n1``: its product (zero when
     ``zero``), gates, ``c`` and ``h``."""
-    hc = A.shape[3] // 4
-    H = hs_tm.shape[2]
-    lo = c * hc
-    hi = min(H, lo + hc)
     if zero:
         tmp[c, n0:n1] = 0
     else:
         matmul_panels(hs_tm[t, n0:n1], Whp[c], tmp[c, n0:n1])  # (n1-n0, 4hc)
+    _gates_rows(A, tmp, hs_tm, cs_tm, hs, t, c, n0, n1)
+
+
+@jit
+def _gates_rows(A, tmp, hs_tm, cs_tm, hs, t, c, n0, n1):
+    """Gates, ``c`` and ``h`` of step ``t``, block ``c`` of units, rows ``n0:n1``, from the
+    recurrent products in ``tmp[c]``; ``h`` copied into ``hs`` too."""
+    hc = A.shape[3] // 4
+    H = hs_tm.shape[2]
+    lo = c * hc
+    hi = min(H, lo + hc)
     for n in range(n0, n1):
         _gates_forward_row(
             A[c, t, n],
@@ -421,8 +428,9 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
 
     The same code, compiled into its caller: the decoding kernels run the encoder and every
     decoder step through it, so they compute what the layer computes, bit for bit
-    (``tests/test_decode.py`` compares them).  A copy rather than a call from
-    ``lstm_forward``, whose compile time the first training iteration waits for.
+    (``tests/test_decode.py`` compares them): the same helpers, but a loop of its own
+    rather than a call of ``lstm_forward``, whose compile time the first training
+    iteration waits for.
 
     With ``Wh`` (H, 4H), for one row (N = 1; else ``Wh`` is empty), the recurrent
     product reads ``Wh`` in the book's layout (:func:`~fastlstm._kernels.blas.matmul_row`,
@@ -430,40 +438,16 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
     holds NaN or inf (``Wh`` does then), else True.
     """
     C, T, N, hc4 = A.shape
-    hc = hc4 // 4
-    H = hs_tm.shape[2]
     raw = Wh.shape[0] > 0 and N == 1
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
-    # input projections (with the bias) of all steps at once, one product per block
-    for c in prange(C):
-        gemm(X2, Wxc[c], A[c].reshape((T * N, hc4)))
-        if P.shape[1] > 0:
-            for t in range(T):
-                for n in range(N):
-                    a = A[c, t, n]
-                    p = P[c, n]
-                    for k in range(hc4):
-                        a[k] += p[k]
+    _input_projections(X2, Wxc, P, A)
     for t in range(T):
         if raw and not _row_product(hs_tm[t, 0], Wh, book, tmp):
             return False
         for c in prange(C):
-            lo = c * hc
-            hi = min(H, lo + hc)
             if not raw:
                 matmul_panels_wide(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
-            for n in range(N):
-                _gates_forward_row(
-                    A[c, t, n],
-                    tmp[c, n],
-                    cs_tm[t, n, lo:hi],
-                    cs_tm[t + 1, n, lo:hi],
-                    hs_tm[t + 1, n, lo:hi],
-                    hi - lo,
-                    hc,
-                )
-                for k in range(lo, hi):
-                    hs[n, t, k] = hs_tm[t + 1, n, k]
+            _gates_rows(A, tmp, hs_tm, cs_tm, hs, t, c, 0, N)
     return True
 
 
