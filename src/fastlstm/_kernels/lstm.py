@@ -481,6 +481,17 @@ def _backward_block(G, cs_tm, dhs, dA, dc, src, carry, t, c, n0, n1, one):
         )
 
 
+@jit
+def _first_parts(dh, part, T):
+    """``part`` (2, C, N, Hp) zeroed but for ``dh``, the gradient flowing into the last ``h``,
+    as block 0's part in the buffer that step ``T - 1`` reads."""
+    part[...] = 0
+    N, H = dh.shape
+    for n in range(N):
+        for j in range(H):
+            part[T % 2, 0, n, j] = dh[n, j]
+
+
 @dual
 def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one, initial, R):
     """Backpropagate through all time steps (the recurrent part).
@@ -510,12 +521,8 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one, initial, R)
     R : the number of blocks of rows (:func:`row_blocks`).
     """
     C, T, N, hc4 = G.shape
-    H = dh.shape[1]
     check_panel_width(WhTp.shape[3], dA.itemsize)
-    part[...] = 0
-    for n in range(N):
-        for j in range(H):
-            part[T % 2, 0, n, j] = dh[n, j]
+    _first_parts(dh, part, T)
     for r in prange(R):
         n0 = r * N // R
         n1 = (r + 1) * N // R
@@ -535,12 +542,8 @@ def lstm_backward_units(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one, initi
     """:func:`lstm_backward` with the blocks of units of every step in parallel
     (see :func:`lstm_forward_units`): the same arguments (without ``R``), the same bits."""
     C, T, N, hc4 = G.shape
-    H = dh.shape[1]
     check_panel_width(WhTp.shape[3], dA.itemsize)
-    part[...] = 0
-    for n in range(N):
-        for j in range(H):
-            part[T % 2, 0, n, j] = dh[n, j]
+    _first_parts(dh, part, T)
     for t in range(T - 1, -1, -1):
         src = part[(t + 1) % 2]
         dst = part[t % 2]
