@@ -149,6 +149,12 @@ def recorded_sequence(source: dict, reverse: bool, limit: int | None):
 
 
 _CLASSES = [(str.isdigit, "9"), (str.isalpha, "a")]
+_RUNS = re.compile(r"([9a])\1+")  # a run of one mark, collapsed to one by sub(r"\1", ...)
+
+
+def _marks(text: str) -> str:
+    """``text`` with digits as '9' and letters as 'a' (no runs collapsed, nothing cut)."""
+    return "".join(next((mark for test, mark in _CLASSES if test(c)), c) for c in text)
 
 
 def question_shape(text: str) -> str:
@@ -156,18 +162,10 @@ def question_shape(text: str) -> str:
 
     ``'Mar 25, 2003'`` and ``'Sep 1, 1999'`` both give ``'a 9, 9'``.
     """
-    return _RUNS.sub(lambda m: m.group()[0], _marks(text.rstrip()))
+    return _RUNS.sub(r"\1", _marks(text.rstrip()))
 
 
 MAX_SHAPES = 200
-
-
-_RUNS = re.compile("9+|a+")
-
-
-def _marks(text: str) -> str:
-    """``text`` with digits as '9' and letters as 'a' (no runs collapsed, nothing cut)."""
-    return "".join(next((mark for test, mark in _CLASSES if test(c)), c) for c in text)
 
 
 def question_shapes(x, vocab, reverse: bool) -> list[str] | None:
@@ -180,7 +178,7 @@ def question_shapes(x, vocab, reverse: bool) -> list[str] | None:
     rows = x[:, ::-1] if reverse else x
     shapes = set()
     for row in rows[:20000]:
-        shapes.add(_RUNS.sub(lambda m: m.group()[0], "".join(marks[row]).rstrip()))
+        shapes.add(_RUNS.sub(r"\1", "".join(marks[row]).rstrip()))
         if len(shapes) > MAX_SHAPES:
             return None
     return sorted(shapes)

@@ -198,12 +198,8 @@ class AttentionDecoder:
         dout = self.affine.backward(dscore)  # (N, T_dec, 2H)
         H = dout.shape[2] // 2
         dc, ddec_hs0 = dout[:, :, :H], dout[:, :, H:]
-        denc_hs, ddec_hs1 = self.attention._backward3d(dc, kept)
-        if kept:
-            ddec_hs1 += ddec_hs0  # (N, T_dec, H), the sum below in place
-            ddec_hs = ddec_hs1
-        else:
-            ddec_hs = ddec_hs0 + ddec_hs1  # (N, T_dec, H)
+        denc_hs, ddec_hs = self.attention._backward3d(dc, kept)
+        ddec_hs += ddec_hs0  # (N, T_dec, H): the attention's share is the decoder's own array
         dout = self.lstm.backward(ddec_hs)
         lengths = getattr(self, "lengths", None)
         if lengths is None:
