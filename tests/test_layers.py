@@ -775,12 +775,16 @@ def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build
         e, sums, losses = np.empty_like(x), np.empty(M), np.empty(M)
         fwd(x + b, t, -1, e, sums, losses)
         x2, sums2, losses2 = x.copy(), np.empty(M), np.empty(M)
-        fwd_bias(x2, b, t, -1, sums2, losses2)
+        fwd_bias(x2, b, t, -1, sums2, losses2, False, scale)
         for got, want in ((x2, e), (sums2, sums), (losses2, losses)):
             assert_same_bits(got, want, (M, V))
         dx, db = np.empty_like(e), np.empty(V, dtype=dtype)
         bwd(e, t, -1, sums, scale, dx)
         column_sums(dx, db)
+        x3, sums3, losses3 = x.copy(), np.empty(M), np.empty(M)
+        fwd_bias(x3, b, t, -1, sums3, losses3, True, scale)  # the rows become the gradient
+        for got, want in ((x3, dx), (sums3, sums), (losses3, losses)):
+            assert_same_bits(got, want, (M, V, "gradient in the forward"))
         for nch in (1, 2, 3, 64):
             dx2, db2 = np.full_like(e, np.nan), np.full(V, np.nan, dtype=dtype)
             bwd_sums(e, t, -1, sums, scale, dx2, db2, nch)
@@ -795,6 +799,8 @@ def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build
         -1,
         np.empty(2),
         losses,
+        True,
+        dtype(0.5),
     )
     assert np.isnan(losses).all()
 
@@ -809,10 +815,15 @@ def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build
         ("BetterRnnlm", np.float64),
     ],
 )
-def test_language_models_fused_output_has_the_bits_of_the_layer_loop(model, dtype):
+@pytest.mark.parametrize("after_backward, dout", [(False, 1.0), (True, 1.0), (True, 2.5)])
+def test_language_models_fused_output_has_the_bits_of_the_layer_loop(
+    model, dtype, after_backward, dout
+):
     """``forward``/``backward`` of the language models (output layer and loss in fewer
     passes) give the loss and every gradient of running the layers one by one, bit for bit,
-    with ignored labels; the layers keep what their own ``backward`` needs."""
+    with ignored labels; the layers keep what their own ``backward`` needs.  After a
+    backward the next forward writes the gradient for ``dout = 1`` in its softmax pass:
+    the same bits, for that ``dout`` and another."""
     import fastlstm.models as FM
 
     rng = np.random.default_rng(2)
@@ -823,22 +834,27 @@ def test_language_models_fused_output_has_the_bits_of_the_layer_loop(model, dtyp
     if model == "BetterRnnlm":
         kw["dropout_ratio"] = 0.0
     m = getattr(FM, model)(V, 12, 12, seed=3, **kw)
+    if after_backward:  # an iteration on another batch first, as in a training loop
+        m.forward(rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T)))
+        m.backward()
+        m.reset_state()
     loss = m.forward(xs, ts)
-    m.backward()
+    assert m.loss_layer._cache[-1] == after_backward  # the gradient written ahead, or not
+    m.backward(dout)
     fused = [g.copy() for g in m.grads]
     m.reset_state()
     # the layers one by one, as the book's models run them
     scores = m.predict(xs, True) if model == "BetterRnnlm" else m.predict(xs)
     assert m.loss_layer.forward(scores, ts) == loss
-    dout = m.loss_layer.backward()
+    d = m.loss_layer.backward(dout)
     for layer in reversed(m.layers):
-        dout = layer.backward(dout)
+        d = layer.backward(d)
     for name, a, b in zip(range(99), fused, m.grads):
         assert_same_bits(a, b, name)
     # after the fused forward, the layers' own backward calls still work
     m.reset_state()
     m.forward(xs, ts)
-    d = m.layers[-1].backward(m.loss_layer.backward())
+    d = m.layers[-1].backward(m.loss_layer.backward(dout))
     assert d.shape == (N, T, m.layers[-1].params[0].shape[0])
     for name, a, b in zip(range(99), fused, m.grads):
         assert_same_bits(a, b, name)

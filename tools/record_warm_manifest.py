@@ -1,4 +1,4 @@
-"""Write ``src/fastlstm/_warm_manifest.py``: the kernels the first training iteration compiles.
+"""Write ``src/fastlstm/_warm_manifest.py``: the kernels the first training iterations compile.
 
 A development script (not part of the installed package)::
 
@@ -6,10 +6,10 @@ A development script (not part of the installed package)::
     python tools/record_warm_manifest.py record-one MODEL [--serial]
 
 For each model and build (parallel, serial) a fresh process with an empty
-scratch kernel cache runs the first iteration of ``fastlstm train MODEL`` at
-its default settings, stopped right after the first training step (the
-engine's :func:`fastlstm.engine.step.train_step` is swapped for one that
-raises), and lists the kernels compiled from Python with their compile
+scratch kernel cache runs the first iterations of ``fastlstm train MODEL`` at
+its default settings, stopped right after the first call of the training step
+(the engine's :func:`fastlstm.engine.step.train_step` is swapped for one that
+takes two steps and raises), and lists the kernels compiled from Python with their compile
 seconds.  :func:`fastlstm._warmup.warm_up` compiles those ahead of a run.
 """
 
@@ -40,7 +40,7 @@ class _FirstIteration(Exception):
 
 
 def record_one(model: str, serial: bool = False) -> dict:
-    """Run ``model``'s first training iteration at the default settings, in this process
+    """Run ``model``'s first two training iterations at the default settings, in this process
     (on serial builds only if ``serial``).
 
     For a seq2seq model (not on serial builds) the first batch and its first question
@@ -79,6 +79,9 @@ def record_one(model: str, serial: bool = False) -> dict:
     step = engine_step.train_step
 
     def first_step(model, optimizer, x, t, max_grad=None):
+        # two steps: from the second on, a forward follows a backward (the language
+        # models' output layer then writes its gradient in the forward pass)
+        step(model, optimizer, x, t, max_grad)
         step(model, optimizer, x, t, max_grad)
         if not serial and hasattr(model, "generate_batch"):
             # the evaluation after the first epoch decodes batches (the parallel build);
@@ -167,7 +170,7 @@ def _record(models, out: Path) -> int:
     order = {m: i for i, m in enumerate(_warmup.MODELS)}
     jobs = dict(sorted({**kept, **jobs}.items(), key=lambda kv: order.get(kv[1][0], len(order))))
     lines = [
-        '"""Kernels compiled by the first training iteration of ``fastlstm train MODEL``',
+        '"""Kernels compiled by the first two training iterations of ``fastlstm train MODEL``',
         "at its default settings (see :mod:`fastlstm._warmup`).",
         "",
         "Written by ``python tools/record_warm_manifest.py``; entries are",

@@ -2,8 +2,10 @@
 
 Forward keeps ``exp(x - max)`` of every row (the unnormalised
 probabilities) and the row sums; backward scales them, so each element's
-exponential is computed once.  Rows are independent: parallel over rows, the
-same result with any thread count.
+exponential is computed once.  The output layer's forward can also turn each
+row into its gradient while the row is in cache (``softmax_ce_forward_bias``
+with ``grad``).  Rows are independent: parallel over rows, the same result
+with any thread count.
 """
 
 from __future__ import annotations
@@ -152,25 +154,32 @@ def softmax_ce_forward(x, t, ignore_label, e, sums, losses):
         losses[r] = row_loss(m, s, target, label == ignore_label)
 
 
+@jit
+def gradient_row(er, s, label, ignored, scale, dr):
+    """``dr[:] = (er / s - onehot(label)) * scale``, zeros if ``ignored``; ``dr`` may be ``er``.
+
+    ``er`` holds a row's numerators and ``s`` their sum.
+    """
+    V = er.shape[0]
+    if ignored:
+        for v in range(V):
+            dr[v] = 0
+    else:
+        k = cast_like(dr, scale / s)
+        for v in range(V):
+            dr[v] = er[v] * k
+        dr[label] -= scale
+
+
 @dual
 def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
     """``dx[r] = (e[r] / sums[r] - onehot(t[r])) * scale``; zero rows where ignored."""
-    M, V = e.shape
-    for r in prange(M):
-        dr = dx[r]
-        if t[r] == ignore_label:
-            for v in range(V):
-                dr[v] = 0
-        else:
-            er = e[r]
-            k = cast_like(dr, scale / sums[r])
-            for v in range(V):
-                dr[v] = er[v] * k
-            dr[t[r]] -= scale
+    for r in prange(e.shape[0]):
+        gradient_row(e[r], sums[r], t[r], t[r] == ignore_label, scale, dx[r])
 
 
 @dual
-def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses):
+def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses, grad, scale):
     """:func:`softmax_ce_forward` of the scores ``x + b``, in place: ``x`` becomes ``e``.
 
     For an output layer whose product ``x`` (M, V) has no bias yet: each row
@@ -179,6 +188,11 @@ def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses):
     more.  The same operations as ``softmax_ce_forward(x + b, ...)``, so the
     same bits; ``x[r]`` ends holding ``exp(x[r] + b - max)``.  ``sums`` and
     ``losses`` as there.
+
+    With ``grad`` true, each row then becomes its gradient while it is still
+    in cache: ``x`` ends holding what :func:`softmax_ce_backward` writes with
+    ``scale`` (the same bits), where the backward pass would read the
+    numerators and write the gradient once more.
     """
     M, V = x.shape
     for r in prange(M):
@@ -186,10 +200,13 @@ def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses):
         for v in range(V):
             row[v] += b[v]
         label = t[r]
-        target = row[label] if label != ignore_label else row[0]  # read before the row becomes e
+        ignored = label == ignore_label
+        target = row[label] if not ignored else row[0]  # read before the row becomes e
         m, s = shifted_exp(row, row)
         sums[r] = s
-        losses[r] = row_loss(m, s, target, label == ignore_label)
+        losses[r] = row_loss(m, s, target, ignored)
+        if grad:
+            gradient_row(row, s, label, ignored, scale, row)
 
 
 @dual

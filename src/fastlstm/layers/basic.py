@@ -285,12 +285,20 @@ class Sigmoid:
 
 
 class _SoftmaxCE:
-    """Shared fused softmax + cross-entropy over rows ``(M, V)``."""
+    """Shared fused softmax + cross-entropy over rows ``(M, V)``.
+
+    A training loop calls ``backward`` after every ``forward``; once it has, the
+    output layer's forward (``bias`` given) writes the gradient for ``dout = 1``
+    while each row is in cache, and ``backward`` finds it there.  An evaluation
+    loop (forward after forward) keeps the numerators.  The bits are the same
+    either way.
+    """
 
     def __init__(self):
         self.params, self.grads = [], []
         self.ignore_label = -1
         self._cache = None
+        self._backward_follows = False  # a backward came after the last forward
 
     def _forward2d(self, x, t, name_x, name_t, bias=None, t_shape=None):
         """Mean loss of the rows of ``x`` (M, V) against ids ``t`` (M,).
@@ -300,8 +308,10 @@ class _SoftmaxCE:
 
         With ``bias`` (V,), ``x`` is this layer's own :meth:`_buffer` holding the
         scores without their bias: the kernel adds it and turns ``x`` into the
-        numerators in place (the same bits as adding it first).
+        numerators in place (the same bits as adding it first), or into the
+        gradient for ``dout = 1`` when a backward followed the last forward.
         """
+        self._cache = None
         x = np.asarray(x)
         dtype = _work_dtype(x, name_x, np.float64)
         M, V = x.shape
@@ -309,20 +319,25 @@ class _SoftmaxCE:
             raise ValueError(f"{name_x} has no classes (last axis of size 0)")
         t = as_ids(t, V, name_t, allow=self.ignore_label, shape=t_shape)
         ignore = -1 if self.ignore_label is None else self.ignore_label
+        count = int(np.count_nonzero(t != ignore))
         sums = np.empty(M, dtype=np.float64)
         losses = np.empty(M, dtype=np.float64)
+        grad = False
         if bias is None:
             x2 = np.ascontiguousarray(x, dtype=dtype)
             e = self._buffer(x2.shape, dtype)  # (M, V) softmax numerators
             _ksm.softmax_ce_forward.pick(4 * x2.size)(x2, t, ignore, e, sums, losses)
         else:
-            e = x  # (M, V) scores, then numerators
-            _ksm.softmax_ce_forward_bias.pick(5 * x.size)(x, bias, t, ignore, sums, losses)
+            e = x  # (M, V) scores, then numerators (or their gradient)
+            grad = self._backward_follows
+            _ksm.softmax_ce_forward_bias.pick(5 * x.size)(
+                x, bias, t, ignore, sums, losses, grad, _unit_scale(e, count)
+            )
+        self._backward_follows = False
         self._losses = losses
         if M and not np.isfinite(losses).all():
             raise NonFiniteScores(f"{name_x} contains NaN or inf")
-        count = int(np.count_nonzero(t != ignore))
-        self._cache = (e, t, sums, count, ignore)
+        self._cache = (e, t, sums, count, ignore, grad)
         return float(losses.sum() / max(count, 1))
 
     def _buffer(self, shape, dtype, name="e"):
@@ -332,20 +347,41 @@ class _SoftmaxCE:
     def _backward2d(self, dout, db=None):
         """Gradient of the scores (M, V); with ``db`` (V,), also its column sums into ``db``.
 
-        With ``db`` the gradient is a work array of this layer, overwritten by the next call.
+        The gradient for ``dout = 1`` is ``(softmax - onehot) / count``; another
+        ``dout`` multiplies it.  With ``db`` the gradient is a work array of this
+        layer, overwritten by the next call.
         """
         _forward_first(self, self._cache)
-        e, t, sums, count, ignore = self._cache
-        scale = e.dtype.type(float(dout) / max(count, 1))
-        if db is None:
+        e, t, sums, count, ignore, ready = self._cache
+        self._backward_follows = True
+        scale = _unit_scale(e, count)
+        if ready:  # e holds the gradient for dout = 1
+            dx = e if db is not None else e.copy()
+        elif db is None:
             dx = np.empty_like(e)
             _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
         else:
             dx = self._buffer(e.shape, e.dtype, "dx")
-            _ksm.softmax_ce_backward_sums.pick(3 * e.size)(
-                e, t, ignore, sums, scale, dx, db, CHUNKS
-            )
+            if dout == 1:  # the bias gradient summed while the gradient is written
+                _ksm.softmax_ce_backward_sums.pick(3 * e.size)(
+                    e, t, ignore, sums, scale, dx, db, CHUNKS
+                )
+                return dx
+            _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
+        if dout != 1:
+            if dx is e:
+                dx = self._buffer(e.shape, e.dtype, "dx")
+                np.multiply(e, e.dtype.type(dout), out=dx)
+            else:
+                dx *= e.dtype.type(dout)
+        if db is not None:
+            _column_sums(dx, db)
         return dx
+
+
+def _unit_scale(e, count):
+    """The gradient's factor for ``dout = 1``: one over the rows that count, in ``e``'s dtype."""
+    return e.dtype.type(1.0 / max(count, 1))
 
 
 class SoftmaxWithLoss(_SoftmaxCE):
