@@ -774,17 +774,20 @@ def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build
         scale = dtype(0.37)
         e, sums, losses = np.empty_like(x), np.empty(M), np.empty(M)
         fwd(x + b, t, -1, e, sums, losses)
-        x2, sums2, losses2 = x.copy(), np.empty(M), np.empty(M)
-        fwd_bias(x2, b, t, -1, sums2, losses2, False, scale)
+        x2, sums2, losses2, untouched = x.copy(), np.empty(M), np.empty(M), np.full(V, 7, dtype)
+        fwd_bias(x2, b, t, -1, sums2, losses2, False, scale, untouched, 2)
         for got, want in ((x2, e), (sums2, sums), (losses2, losses)):
             assert_same_bits(got, want, (M, V))
+        assert (untouched == 7).all()
         dx, db = np.empty_like(e), np.empty(V, dtype=dtype)
         bwd(e, t, -1, sums, scale, dx)
         column_sums(dx, db)
-        x3, sums3, losses3 = x.copy(), np.empty(M), np.empty(M)
-        fwd_bias(x3, b, t, -1, sums3, losses3, True, scale)  # the rows become the gradient
-        for got, want in ((x3, dx), (sums3, sums), (losses3, losses)):
-            assert_same_bits(got, want, (M, V, "gradient in the forward"))
+        assert_same_bits(db, dx.sum(axis=0), (M, V, "NumPy's sum"))
+        for nch in (1, 2, 3, 64):  # the rows become the gradient, db its column sums
+            x3, sums3, losses3, db3 = x.copy(), np.empty(M), np.empty(M), np.full(V, np.nan, dtype)
+            fwd_bias(x3, b, t, -1, sums3, losses3, True, scale, db3, nch)
+            for got, want in ((x3, dx), (sums3, sums), (losses3, losses), (db3, db)):
+                assert_same_bits(got, want, (M, V, nch, "gradient in the forward"))
         for nch in (1, 2, 3, 64):
             dx2, db2 = np.full_like(e, np.nan), np.full(V, np.nan, dtype=dtype)
             bwd_sums(e, t, -1, sums, scale, dx2, db2, nch)
@@ -801,6 +804,8 @@ def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build
         losses,
         True,
         dtype(0.5),
+        np.empty(5, dtype=dtype),
+        2,
     )
     assert np.isnan(losses).all()
 
@@ -839,7 +844,7 @@ def test_language_models_fused_output_has_the_bits_of_the_layer_loop(
         m.backward()
         m.reset_state()
     loss = m.forward(xs, ts)
-    assert m.loss_layer._cache[-1] == after_backward  # the gradient written ahead, or not
+    assert (m.loss_layer._cache[-1] is not None) == after_backward  # gradient written ahead
     m.backward(dout)
     fused = [g.copy() for g in m.grads]
     m.reset_state()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from fastlstm._kernels.blas import _add_row
+from fastlstm._kernels.blas import _add_row, add_rows
 from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.fastmath import exp as _exp
 from fastlstm._kernels.lanes import dot8_head, gt, max8_head, sum8_head
@@ -179,7 +179,7 @@ def softmax_ce_backward(e, t, ignore_label, sums, scale, dx):
 
 
 @dual
-def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses, grad, scale):
+def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses, grad, scale, db, nch):
     """:func:`softmax_ce_forward` of the scores ``x + b``, in place: ``x`` becomes ``e``.
 
     For an output layer whose product ``x`` (M, V) has no bias yet: each row
@@ -187,26 +187,44 @@ def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses, grad, scale):
     in cache, where a separate bias pass would read and write every score once
     more.  The same operations as ``softmax_ce_forward(x + b, ...)``, so the
     same bits; ``x[r]`` ends holding ``exp(x[r] + b - max)``.  ``sums`` and
-    ``losses`` as there.
+    ``losses`` as there.  The rows go in ``nch`` blocks, in parallel.
 
     With ``grad`` true, each row then becomes its gradient while it is still
     in cache: ``x`` ends holding what :func:`softmax_ce_backward` writes with
     ``scale`` (the same bits), where the backward pass would read the
-    numerators and write the gradient once more.
+    numerators and write the gradient once more.  ``db`` (V,) then receives the
+    gradient's column sums with NumPy's bits (what
+    :func:`~fastlstm._kernels.blas.column_sums` gives): the first block adds
+    its rows in order while each is in cache, and the other blocks' rows are
+    added after them (:func:`~fastlstm._kernels.blas.add_rows`).  Without
+    ``grad``, ``db`` is not touched.
     """
     M, V = x.shape
-    for r in prange(M):
-        row = x[r]
+    C = max(1, min(nch, M))
+    step = (M + C - 1) // C
+    if grad and M == 0:
         for v in range(V):
-            row[v] += b[v]
-        label = t[r]
-        ignored = label == ignore_label
-        target = row[label] if not ignored else row[0]  # read before the row becomes e
-        m, s = shifted_exp(row, row)
-        sums[r] = s
-        losses[r] = row_loss(m, s, target, ignored)
-        if grad:
-            gradient_row(row, s, label, ignored, scale, row)
+            db[v] = 0
+    for c in prange(C):
+        for r in range(c * step, min(M, c * step + step)):
+            row = x[r]
+            for v in range(V):
+                row[v] += b[v]
+            label = t[r]
+            ignored = label == ignore_label
+            target = row[label] if not ignored else row[0]  # read before the row becomes e
+            m, s = shifted_exp(row, row)
+            sums[r] = s
+            losses[r] = row_loss(m, s, target, ignored)
+            if grad:
+                gradient_row(row, s, label, ignored, scale, row)
+                if c == 0 and r == 0:
+                    for v in range(V):
+                        db[v] = row[v]
+                elif c == 0:
+                    _add_row(db, row)
+    if grad:
+        add_rows(x, min(step, M), db)
 
 
 @dual

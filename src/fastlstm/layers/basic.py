@@ -309,7 +309,8 @@ class _SoftmaxCE:
         With ``bias`` (V,), ``x`` is this layer's own :meth:`_buffer` holding the
         scores without their bias: the kernel adds it and turns ``x`` into the
         numerators in place (the same bits as adding it first), or into the
-        gradient for ``dout = 1`` when a backward followed the last forward.
+        gradient for ``dout = 1`` when a backward followed the last forward (and
+        the gradient's column sums, the bias gradient, into a work array).
         """
         self._cache = None
         x = np.asarray(x)
@@ -329,15 +330,16 @@ class _SoftmaxCE:
             _ksm.softmax_ce_forward.pick(4 * x2.size)(x2, t, ignore, e, sums, losses)
         else:
             e = x  # (M, V) scores, then numerators (or their gradient)
+            db = self._buffer((V,), dtype, "db")  # (V,) the gradient's column sums
             grad = self._backward_follows
             _ksm.softmax_ce_forward_bias.pick(5 * x.size)(
-                x, bias, t, ignore, sums, losses, grad, _unit_scale(e, count)
+                x, bias, t, ignore, sums, losses, grad, _unit_scale(e, count), db, CHUNKS
             )
         self._backward_follows = False
         self._losses = losses
         if M and not np.isfinite(losses).all():
             raise NonFiniteScores(f"{name_x} contains NaN or inf")
-        self._cache = (e, t, sums, count, ignore, grad)
+        self._cache = (e, t, sums, count, ignore, db if grad else None)
         return float(losses.sum() / max(count, 1))
 
     def _buffer(self, shape, dtype, name="e"):
@@ -352,27 +354,24 @@ class _SoftmaxCE:
         layer, overwritten by the next call.
         """
         _forward_first(self, self._cache)
-        e, t, sums, count, ignore, ready = self._cache
+        e, t, sums, count, ignore, sums_ahead = self._cache
         self._backward_follows = True
-        scale = _unit_scale(e, count)
-        if ready:  # e holds the gradient for dout = 1
-            dx = e if db is not None else e.copy()
-        elif db is None:
-            dx = np.empty_like(e)
-            _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
+        if sums_ahead is not None and dout == 1:  # e holds the gradient, sums_ahead its sums
+            if db is None:
+                return e.copy()
+            db[...] = sums_ahead
+            return e
+        dx = np.empty_like(e) if db is None else self._buffer(e.shape, e.dtype, "dx")
+        if sums_ahead is not None:
+            np.multiply(e, e.dtype.type(dout), out=dx)
+        elif db is not None and dout == 1:  # the bias gradient summed while dx is written
+            _ksm.softmax_ce_backward_sums.pick(3 * e.size)(
+                e, t, ignore, sums, _unit_scale(e, count), dx, db, CHUNKS
+            )
+            return dx
         else:
-            dx = self._buffer(e.shape, e.dtype, "dx")
-            if dout == 1:  # the bias gradient summed while the gradient is written
-                _ksm.softmax_ce_backward_sums.pick(3 * e.size)(
-                    e, t, ignore, sums, scale, dx, db, CHUNKS
-                )
-                return dx
-            _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, scale, dx)
-        if dout != 1:
-            if dx is e:
-                dx = self._buffer(e.shape, e.dtype, "dx")
-                np.multiply(e, e.dtype.type(dout), out=dx)
-            else:
+            _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, _unit_scale(e, count), dx)
+            if dout != 1:
                 dx *= e.dtype.type(dout)
         if db is not None:
             _column_sums(dx, db)
