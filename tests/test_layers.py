@@ -752,18 +752,15 @@ def test_time_softmax_with_loss(shape, seed, dtype, labels):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("build", ["parallel", "serial"])
 def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build):
-    """The softmax-loss kernel that adds the bias in place, and the backward kernel that sums
-    the bias gradient, give the bits of the bias pass + forward kernel and of the backward
-    kernel + column sums: ignored rows (the first one too), a label in every column block,
-    widths inside and across blocks, one and several blocks."""
+    """The softmax-loss kernel that adds the bias in place gives the bits of the bias pass +
+    forward kernel, and in gradient mode those of the backward kernel + column sums: ignored
+    rows (the first one too), a label in every column block, widths inside and across blocks,
+    one and several blocks."""
     from fastlstm._kernels import softmax as S
     from fastlstm._kernels.blas import column_sums
 
     fwd, fwd_bias = getattr(S.softmax_ce_forward, build), getattr(S.softmax_ce_forward_bias, build)
-    bwd, bwd_sums = (
-        getattr(S.softmax_ce_backward, build),
-        getattr(S.softmax_ce_backward_sums, build),
-    )
+    bwd = getattr(S.softmax_ce_backward, build)
     rng = np.random.default_rng(5)
     for M, V in ((1, 1), (3, 17), (9, 256), (40, 257), (70, 1000)):
         x = (rng.standard_normal((M, V)) * 4).astype(dtype)
@@ -788,11 +785,6 @@ def test_fused_softmax_kernels_have_the_bits_of_the_separate_passes(dtype, build
             fwd_bias(x3, b, t, -1, sums3, losses3, True, scale, db3, nch)
             for got, want in ((x3, dx), (sums3, sums), (losses3, losses), (db3, db)):
                 assert_same_bits(got, want, (M, V, nch, "gradient in the forward"))
-        for nch in (1, 2, 3, 64):
-            dx2, db2 = np.full_like(e, np.nan), np.full(V, np.nan, dtype=dtype)
-            bwd_sums(e, t, -1, sums, scale, dx2, db2, nch)
-            assert_same_bits(dx2, dx, (M, V, nch))
-            assert_same_bits(db2, db, (M, V, nch))
     nan_row = np.ones((2, 5), dtype=dtype)  # a bias that makes a score NaN: the loss says so
     losses = np.empty(2)
     S.softmax_ce_forward_bias.serial(

@@ -228,54 +228,6 @@ def softmax_ce_forward_bias(x, b, t, ignore_label, sums, losses, grad, scale, db
 
 
 @dual
-def softmax_ce_backward_sums(e, t, ignore_label, sums, scale, dx, db, nch):
-    """:func:`softmax_ce_backward`, and ``db[:] = dx.sum(axis=0)`` in the same pass.
-
-    The bias gradient of the output layer summed while the gradient is
-    written, where a separate :func:`~fastlstm._kernels.blas.column_sums`
-    would read all of ``dx`` again.  The columns go in ``nch`` blocks, in
-    parallel; each block runs down the rows in order, so ``dx`` is what
-    :func:`softmax_ce_backward` writes and ``db`` what ``column_sums`` gives
-    (NumPy's bits), with any number of threads.
-    """
-    M, V = e.shape
-    W = ((V + nch - 1) // nch + 15) // 16 * 16
-    nb = (V + W - 1) // W
-    for blk in prange(nb):
-        lo = blk * W
-        hi = min(V, lo + W)
-        w = hi - lo
-        acc = db[lo:hi]
-        zero = cast_like(acc, 0.0)
-        for j in range(w):
-            acc[j] = zero
-        for r in range(M):
-            dr = dx[r, lo:hi]
-            label = t[r]
-            if label == ignore_label:
-                for j in range(w):
-                    dr[j] = zero
-            else:
-                er = e[r, lo:hi]
-                k = cast_like(dr, scale / sums[r])
-                at = label - lo  # the label's column in this block (or outside it)
-                if r == 0:
-                    for j in range(w):
-                        d = er[j] * k - (scale if j == at else zero)
-                        dr[j] = d
-                        acc[j] = d
-                    continue
-                for j in range(w):
-                    d = er[j] * k - (scale if j == at else zero)
-                    dr[j] = d
-                    acc[j] += d
-                continue
-            if r == 0:
-                continue  # acc is zero already
-            _add_row(acc, dr)
-
-
-@dual
 def softmax_rows(x, out):
     """Stable softmax over the last axis of a 2-D array."""
     for r in prange(x.shape[0]):

@@ -162,7 +162,12 @@ def question_shape(text: str) -> str:
 
     ``'Mar 25, 2003'`` and ``'Sep 1, 1999'`` both give ``'a 9, 9'``.
     """
-    return _RUNS.sub(r"\1", _marks(text.rstrip()))
+    return _shape_of_marks(_marks(text))
+
+
+def _shape_of_marks(marks: str) -> str:
+    """A question's shape from its :func:`_marks`: trailing blanks cut, runs collapsed."""
+    return _RUNS.sub(r"\1", marks.rstrip())
 
 
 MAX_SHAPES = 200
@@ -178,7 +183,7 @@ def question_shapes(x, vocab, reverse: bool) -> list[str] | None:
     rows = x[:, ::-1] if reverse else x
     shapes = set()
     for row in rows[:20000]:
-        shapes.add(_RUNS.sub(r"\1", "".join(marks[row]).rstrip()))
+        shapes.add(_shape_of_marks("".join(marks[row])))
         if len(shapes) > MAX_SHAPES:
             return None
     return sorted(shapes)

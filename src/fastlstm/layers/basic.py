@@ -364,11 +364,6 @@ class _SoftmaxCE:
         dx = np.empty_like(e) if db is None else self._buffer(e.shape, e.dtype, "dx")
         if sums_ahead is not None:
             np.multiply(e, e.dtype.type(dout), out=dx)
-        elif db is not None and dout == 1:  # the bias gradient summed while dx is written
-            _ksm.softmax_ce_backward_sums.pick(3 * e.size)(
-                e, t, ignore, sums, _unit_scale(e, count), dx, db, CHUNKS
-            )
-            return dx
         else:
             _ksm.softmax_ce_backward.pick(2 * e.size)(e, t, ignore, sums, _unit_scale(e, count), dx)
             if dout != 1:
