@@ -281,3 +281,17 @@ def test_encoding_with_a_given_vocabulary(tmp_path):
     enc = T.load_text(other, level="char", vocab=chars.vocab)
     assert enc.train[:6].tolist() == chars.vocab.encode("a b x\n").tolist()
     assert chars.vocab.encode("x").tolist() == [0]
+
+
+def test_encoding_a_file_with_a_vocabulary_whose_unknown_token_is_not_id_0(tmp_path):
+    """Unknown tokens take the vocabulary's ``unk_id``, wherever ``<unk>`` stands."""
+    vocab = T.TokenVocab(["a", "<unk>", "b", "\n"], level="char")
+    path = _write(tmp_path, "t.txt", "abz\n" * 3)
+    assert T.encode_file(path, vocab).tolist() == [0, 2, 1, 3] * 3
+    data = T.load_text(path, level="char", vocab=vocab, fractions=(0.0, 0.0))
+    assert data.train.tolist() == [0, 2, 1, 3] * 3
+    words = T.TokenVocab(["the", "<eos>", "<unk>"], level="word")
+    path = _write(tmp_path, "w.txt", "the cat <unk>\nthe\n")
+    assert T.encode_file(path, words).tolist() == [0, 2, 2, 1, 0, 1]
+    with pytest.raises(ValueError, match="empty"):
+        T.encode_file(_write(tmp_path, "e.txt", " \n"), words)

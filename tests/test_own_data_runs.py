@@ -428,3 +428,68 @@ def test_an_empty_data_dir_is_named_as_given(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunError, match=r"data_dir \(--data-dir\) .*empty is an empty folder"):
         fastlstm.evaluate(tmp_path / "x.npz", data_dir=tmp_path / "empty")
+
+
+# --------------------------------------------------------------------------- #
+# a language model scored on another text file (text=, --text)
+# --------------------------------------------------------------------------- #
+def test_eval_of_a_text_model_on_another_file(tmp_path, capsys):
+    text = _text(tmp_path / "t.txt")
+    run = fastlstm.train("rnnlm", text=text, level="char", out=tmp_path / "r", **TINY_LM, **QUIET)
+    # the recorded test split (the file's last 5%) written to a file of its own: the same score
+    body = text.read_text(encoding="utf-8")
+    n_test = int(len(body) * 0.05)
+    part = tmp_path / "part.txt"
+    part.write_text(body[len(body) - n_test :], encoding="utf-8")
+    split = fastlstm.evaluate(run.best_path, verbose=False)
+    ev = fastlstm.evaluate(run.best_path, text=part, verbose=False)
+    assert (ev.metric, ev.size, ev.data) == ("perplexity", split.size, str(part))
+    assert ev.value == split.value and ev.unk_rate == 0.0
+    # characters the model never saw are <unk>, and counted
+    other = tmp_path / "other.txt"
+    other.write_text("The cat sat, Zed.\n" * 40, encoding="latin-1")
+    ev = fastlstm.evaluate(run.best_path, text=other, encoding="latin-1", verbose=False)
+    assert ev.size == 18 * 40 and ev.unk_rate == pytest.approx(4 / 18)  # 'T', ',', 'Z', '.'
+    assert math.isfinite(ev.value) and ev.value != split.value
+    cut = fastlstm.evaluate(run.best_path, text=other, encoding="latin-1", max_words=400,
+                            verbose=False)  # fmt: skip
+    assert cut.size == 400 and cut.value != ev.value
+    code, out, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--text", part)
+    assert code == 0 and f"perplexity of {part}: {split.value:.2f}\n" in out
+    assert "tokens the model does not know (read as <unk>): 0.00%" in out, err
+
+
+def test_eval_on_a_text_file_refuses_what_it_cannot_score(tmp_path, capsys):
+    text = _text(tmp_path / "t.txt", lines=1100)  # 7 700 words with the <eos>: enough to train
+    run = fastlstm.train("rnnlm", text=text, level="word", out=tmp_path / "r", **TINY_LM, **QUIET)
+    short = tmp_path / "short.txt"
+    short.write_text("the cat sat\n" * 80, encoding="utf-8")  # 320 words with the <eos>
+    with pytest.raises(RunError, match=r"short\.txt: 320 words, too few to evaluate .at least 351"):
+        fastlstm.evaluate(run.best_path, text=short, verbose=False)
+    with pytest.raises(RunError, match="max_words=350: too few"):
+        fastlstm.evaluate(run.best_path, text=text, max_words=350, verbose=False)
+    with pytest.raises(RunError, match="text file not found"):
+        fastlstm.evaluate(run.best_path, text=tmp_path / "missing.txt", verbose=False)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"the cat\nsat \xff\n")
+    with pytest.raises(RunError, match=r"bad\.txt, line 2: .* not utf-8 text"):
+        fastlstm.evaluate(run.best_path, text=bad, verbose=False)
+    with pytest.raises(ValueError, match=r"split= \(--split\): not a setting with text="):
+        fastlstm.evaluate(run.best_path, text=text, split="val", verbose=False)
+    with pytest.raises(ValueError, match=r"encoding= .*a text file given with text="):
+        fastlstm.evaluate(run.best_path, encoding="latin-1", verbose=False)
+    seq = fastlstm.train("attention", data=_pairs(tmp_path / "p.tsv"), out=tmp_path / "a",
+                         **TINY_SEQ, **QUIET)  # fmt: skip
+    with pytest.raises(ValueError, match=r"text= \(--text\): not a setting for a seq2seq model"):
+        fastlstm.evaluate(seq.best_path, text=text, verbose=False)
+    code, _, err = _cli(capsys, "eval", "--checkpoint", run.best_path, "--text", short)
+    assert code == 1 and "short.txt: 320 words, too few to evaluate" in err
+
+
+def test_book_rnnlm_on_the_ptb_test_file_as_a_text(book_weights_dir, ptb_dir):
+    """The PTB test file read as any text gives the ids and the perplexity of the PTB split."""
+    path = book_weights_dir / "Rnnlm.pkl"
+    split = fastlstm.evaluate(path, model="rnnlm", verbose=False)
+    ev = fastlstm.evaluate(path, model="rnnlm", text=ptb_dir / "ptb.test.txt", verbose=False)
+    assert (ev.value, ev.size) == (split.value, split.size)
+    assert 0 < ev.unk_rate < 0.1  # the PTB's own <unk> words

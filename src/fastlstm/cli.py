@@ -324,10 +324,10 @@ def _add_eval(sub, common) -> None:
         "eval",
         help="test perplexity of a language model, accuracy of a seq2seq model",
         description=(
-            "Evaluate a model file: the perplexity of a language model on a split of PTB or "
-            "of its text file (batch 10, time 35, as the book), or the exact-match accuracy "
-            "of a seq2seq model on the test split of the data it was trained on (recorded in "
-            "the checkpoint); --data chooses other data. Python: fastlstm.evaluate(...)."
+            "Evaluate a model file: a language model's perplexity on a split of PTB or of its "
+            "text (batch 10, time 35, as the book) or on a --text file; a seq2seq model's "
+            "exact-match accuracy on the test split of the data it was trained on (recorded in "
+            "the checkpoint; --data chooses others). Python: fastlstm.evaluate(...)."
         ),
         formatter_class=_Formatter,
         parents=[common],
@@ -338,13 +338,15 @@ def _add_eval(sub, common) -> None:
     add("--split", choices=("test", "val", "train"), default="test",
         help="split of a language model's data (default: %(default)s)")  # fmt: skip
     add("--max-words", type=_nonneg_int, metavar="N", help="evaluate on the first N words only")
+    add("--text", metavar="PATH", help="language models: the perplexity of this text file, "
+        "its tokens the model does not know read as <unk> (their share printed)")  # fmt: skip
     add("--data", metavar="NAME|PATH",
         help="seq2seq data: 'addition', 'date' or a file (default: the training data)")  # fmt: skip
     add("--reverse", action=argparse.BooleanOptionalAction, default=None,
         help="the seq2seq model of a .pkl reads reversed questions")  # fmt: skip
     add("--limit", type=_positive_int, metavar="N", help="evaluate the first N test questions only")
     add("--show", type=_nonneg_int, metavar="N", help="seq2seq questions to print (default: 3)")
-    add("--encoding", metavar="ENC", help="encoding of a file of pairs given with --data (utf-8)")
+    add("--encoding", metavar="ENC", help="encoding of a --text file or a --data file of pairs")
     p.set_defaults(func=_cmd_eval)
 
 
@@ -504,24 +506,15 @@ def _cmd_generate(args) -> int:
 def _cmd_eval(args) -> int:
     from fastlstm.api import evaluate
 
-    result = evaluate(
-        args.checkpoint,
-        model=args.model,
-        split=args.split,
-        max_words=args.max_words,
-        data=args.data,
-        reverse=args.reverse,
-        limit=args.limit,
-        show=args.show,
-        encoding=args.encoding,
-        **_env(args),
-    )
+    keys = ("model", "split", "max_words", "text", "data", "reverse", "limit", "show", "encoding")
+    result = evaluate(args.checkpoint, **{k: getattr(args, k) for k in keys}, **_env(args))
     if result.metric == "perplexity":
-        _say(f"{args.split} perplexity: {result.value:.2f}")
+        what = f"{args.split} perplexity" if args.text is None else f"perplexity of {args.text}"
+        _say(f"{what}: {result.value:.2f}")
     else:
         _say(f"test accuracy: {result.value * 100:.3f}% ({result.size} questions)")
-        for line in result.more_lines():  # models of pairs: error rate, confidence AUC
-            _say(line)
+    for line in result.more_lines():  # unknown tokens of --text; error rate, AUC of pairs
+        _say(line)
     return 0
 
 

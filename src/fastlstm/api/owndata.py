@@ -120,8 +120,6 @@ def evaluate_text_lm(loaded, split: str, say, max_words=None):
 
     ``max_words``: only the first that many tokens of the split (0 or None: all).
     """
-    from fastlstm.trainer import eval_perplexity  # the models and kernels: at use
-
     meta = loaded.extra["text"]
     source = meta["data_source"]
     _check_recorded(source["path"], source.get("sha256"), "text")
@@ -131,22 +129,46 @@ def evaluate_text_lm(loaded, split: str, say, max_words=None):
     vocab = TokenVocab.from_meta(meta["vocab"])
     data, _ = lm_text_data(text_settings(source), EVAL_BATCH_SIZE * EVAL_TIME_SIZE, vocab)
     corpus = {"test": data.test, "val": data.valid, "train": data.train}[split]
+    say(f"data: {source['path']} ({source['level']} level), as in training")
+    ppl = _perplexity(loaded.model, corpus, max_words, f"the {split} split", source["level"])
+    return ppl, min(len(corpus), max_words or len(corpus)), f"{source['path']} {split}"
+
+
+def evaluate_lm_file(loaded, vocab, path, encoding, say, max_words=None):
+    """Perplexity of a language model on a whole text file cut into ``vocab``'s tokens.
+
+    Tokens outside the vocabulary are its ``<unk>``.  Returns
+    ``(perplexity, tokens, unk_rate)``; ``max_words``: only the first that many tokens.
+    """
+    path = u.existing_file(path, "text file")
+    try:
+        ids = _text.encode_file(path, vocab, encoding)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    say(f"data: {path} ({vocab.level} level)")
+    ppl = _perplexity(loaded.model, ids, max_words, str(path), vocab.level)
+    ids = ids[:max_words] if max_words else ids
+    return ppl, len(ids), float(np.count_nonzero(ids == vocab.unk_id)) / len(ids)
+
+
+def _perplexity(model, corpus, max_words, what: str, level: str) -> float:
+    """The book's perplexity (batch 10, time 35) of ``corpus[:max_words]``, from a reset state."""
+    from fastlstm.trainer import eval_perplexity  # the models and kernels: at use
+
     if max_words:
         corpus = corpus[:max_words]
-        need = EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1
-        if len(corpus) < need:
-            raise RunError(
-                f"max_words={max_words}: too few to evaluate (at least {need} "
-                f"{source['level']}s: batch {EVAL_BATCH_SIZE} x time {EVAL_TIME_SIZE} + 1)"
-            )
-    say(f"data: {source['path']} ({source['level']} level), as in training")
-    model = loaded.model
+    need = EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1
+    if len(corpus) < need:
+        which = f"max_words={max_words}:" if max_words else f"{what}: {len(corpus)} {level}s,"
+        raise RunError(
+            f"{which} too few to evaluate (at least {need} {level}s: batch {EVAL_BATCH_SIZE} "
+            f"x time {EVAL_TIME_SIZE} + 1)"
+        )
     model.reset_state()
     try:
-        ppl = eval_perplexity(model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE)
+        return eval_perplexity(model, corpus, EVAL_BATCH_SIZE, EVAL_TIME_SIZE)
     finally:
         model.reset_state()
-    return ppl, len(corpus), f"{source['path']} {split}"
 
 
 def _skip_tokens(skip, level: str) -> list[str]:

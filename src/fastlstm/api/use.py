@@ -23,6 +23,7 @@ from fastlstm.api.specs import (
     RunError,
 )
 from fastlstm.datasets.sequence import Vocab
+from fastlstm.datasets.text import TokenVocab
 from fastlstm.evaluation import decode_one
 
 __all__ = ["evaluate", "translate", "generate_text", "Evaluation", "Translation"]
@@ -50,6 +51,10 @@ class Evaluation:
         Models trained on a file of pairs: how well the confidence of
         :func:`translate` ranks right answers above wrong ones (area under the
         ROC curve; 0.5 is chance, 1 perfect).
+    unk_rate : float or None
+        A language model on a file given as ``text``: the share of its tokens
+        outside the model's vocabulary, each read as ``<unk>`` (perplexities
+        compare only between texts with about the same share).
     """
 
     metric: str
@@ -58,16 +63,21 @@ class Evaluation:
     data: str
     char_error_rate: float | None = None
     confidence_auc: float | None = None
+    unk_rate: float | None = None
 
     def more_lines(self) -> list[str]:
-        """Lines for the measures beyond ``metric`` (those of models trained on pairs).
+        """Lines for the measures beyond ``metric``.
 
         Returns
         -------
         list of str
-            The character error rate and the confidence AUC, when measured.
+            The share of unknown tokens (a language model on a file given as
+            ``text``), the character error rate and the confidence AUC (models
+            trained on pairs), when measured.
         """
         out = []
+        if self.unk_rate is not None:
+            out.append(f"tokens the model does not know (read as <unk>): {self.unk_rate:.2%}")
         if self.char_error_rate is not None:
             out.append(f"character error rate: {self.char_error_rate:.4f}")
         if self.confidence_auc is not None and not math.isnan(self.confidence_auc):
@@ -129,6 +139,21 @@ def _lm_vocab(loaded, id_to_word=None) -> list[str]:
     return list(vocab)
 
 
+def _lm_token_vocab(loaded) -> TokenVocab:
+    """A language model's vocabulary as a :class:`~fastlstm.datasets.text.TokenVocab`.
+
+    Models of a text file record theirs; PTB models have the PTB's words, whose
+    ``<unk>`` stands for every other word.
+    """
+    meta = loaded.extra.get("text")
+    if meta:
+        return TokenVocab.from_meta(meta["vocab"])
+    try:
+        return TokenVocab(_lm_vocab(loaded), "word")
+    except ValueError as exc:
+        raise RunError(f"{loaded.path}: its vocabulary cannot read a text ({exc})") from None
+
+
 def _check_same_vocab(loaded, ptb_vocab: list[str]) -> None:
     model_vocab = _lm_vocab(loaded, dict(enumerate(ptb_vocab)))
     if model_vocab == ptb_vocab:
@@ -147,7 +172,20 @@ def _check_same_vocab(loaded, ptb_vocab: list[str]) -> None:
     )
 
 
-def _evaluate_lm(loaded, split, max_words, say) -> Evaluation:
+def _evaluate_lm(loaded, split, max_words, text, encoding, say, data_dir) -> Evaluation:
+    """A language model on ``text``, on its own text's ``split`` or on the PTB's."""
+    if text is not None:
+        ppl, size, unk = owndata.evaluate_lm_file(
+            loaded, _lm_token_vocab(loaded), text, encoding or "utf-8", say, max_words
+        )
+        return Evaluation("perplexity", ppl, size, str(text), unk_rate=unk)
+    if loaded.extra.get("text"):
+        return Evaluation("perplexity", *owndata.evaluate_text_lm(loaded, split, say, max_words))
+    with _recorded_data_dir(loaded, data_dir):
+        return _evaluate_ptb(loaded, split, max_words)
+
+
+def _evaluate_ptb(loaded, split, max_words) -> Evaluation:
     corpus, _, id_to_word = d.ptb(split, max_words or 0)
     _check_same_vocab(loaded, [id_to_word[i] for i in range(len(id_to_word))])
     from fastlstm.engine import perplexity  # numba: loaded on first use
@@ -202,6 +240,7 @@ def evaluate(
     model: str | None = None,
     split: str = "test",
     max_words: int | None = None,
+    text=None,
     data=None,
     reverse: bool | None = None,
     limit: int | None = None,
@@ -229,7 +268,11 @@ def evaluate(
         Split of a language model's data (PTB, or the text it was trained on).
     max_words : int, optional
         Language models: evaluate on the first ``max_words`` words (or
-        characters) of the split only.
+        characters) of the split (or of ``text``) only.
+    text : str or os.PathLike, optional
+        Language models: score this whole text file instead, cut into the
+        model's tokens; those it does not know are read as ``<unk>`` (their
+        share is ``Evaluation.unk_rate``).
     data : str or os.PathLike, optional
         Seq2seq data: ``'addition'``, ``'date'`` or a file path.
     reverse : bool, optional
@@ -240,7 +283,8 @@ def evaluate(
         Seq2seq models: questions printed with their answers when ``verbose``
         (default 3).
     encoding : str, optional
-        Encoding of a file of pairs given as ``data`` (default: UTF-8).
+        Encoding of a file given as ``text``, or of a file of pairs given as
+        ``data`` (default: UTF-8).
     data_dir : str or os.PathLike, optional
         Data directory (overrides ``FASTLSTM_DATA``).
     threads : int, optional
@@ -257,12 +301,13 @@ def evaluate(
     ------
     ValueError
         For a setting that does not apply to the checkpoint's kind of model
-        (``data``, ``reverse``, ``limit``, ``show`` or ``encoding`` for a language
-        model; ``split`` other than ``'test'`` or ``max_words`` for a seq2seq
-        model; ``encoding`` without a file of pairs as ``data``).
+        (``data``, ``reverse``, ``limit``, ``show``, ``encoding`` without
+        ``text`` or ``split`` with it for a language model; ``split``,
+        ``max_words`` or ``text`` for a seq2seq model; ``encoding`` without a
+        file of pairs as ``data``).
     RunError
-        For data that are not the model's (another vocabulary, characters it
-        does not know) or that changed since training.
+        For data that are not the model's or changed since training, and for
+        a ``text`` file that is missing, unreadable or under 351 tokens.
     """
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be 'test', 'val' or 'train', got {split!r}")
@@ -271,28 +316,17 @@ def evaluate(
     say = u.Printer(verbose)
     with u.data_dir(data_dir), u.numba_threads(threads):
         loaded = load_model(checkpoint, model, ALL_MODELS)
-        _check_eval_settings(loaded, split=split, max_words=max_words, data=data,
+        _check_eval_settings(loaded, split=split, max_words=max_words, text=text, data=data,
                              reverse=reverse, limit=limit, show=show, encoding=encoding)  # fmt: skip
         show = 3 if show is None else show
         if loaded.name in LM_MODELS:
-            if loaded.extra.get("text"):
-                ppl, size, what = owndata.evaluate_text_lm(loaded, split, say, max_words)
-                return Evaluation("perplexity", ppl, size, what)
-            with _recorded_data_dir(loaded, data_dir):
-                return _evaluate_lm(loaded, split, max_words, say)
+            return _evaluate_lm(loaded, split, max_words, text, encoding, say, data_dir)
         info = loaded.extra.get("seq2seq") or {}
         if info.get("format") == "pairs":
             return _evaluate_pairs(loaded, data, limit, show, say, encoding, reverse)
         (x_test, t_test), vocab, rev, _ = _seq_data(loaded, data, reverse, limit, say)
-        acc = evaluation.seq2seq_accuracy(
-            loaded.model,
-            x_test,
-            t_test,
-            vocab,
-            reverse=rev,
-            show=show if verbose else 0,
-            **({"file": say.stream} if verbose else {}),
-        )
+        out = {"show": show, "file": say.stream} if verbose else {"show": 0}
+        acc = evaluation.seq2seq_accuracy(loaded.model, x_test, t_test, vocab, reverse=rev, **out)
     return Evaluation("accuracy", acc, len(x_test), str(vocab.source))
 
 
@@ -301,16 +335,23 @@ def _check_eval_settings(loaded, **given) -> None:
     lm = loaded.name in LM_MODELS
     if lm:
         kind = "a language model"
-        unused = [
-            k for k in ("data", "reverse", "limit", "show", "encoding") if given[k] is not None
-        ]
-        hint = "; a language model is evaluated on PTB or on the text it was trained on"
+        unused = [k for k in ("data", "reverse", "limit", "show") if given[k] is not None]
+        unused += ["encoding"] if given["encoding"] is not None and given["text"] is None else []
+        hint = (
+            "; a language model is evaluated on PTB, on the text it was trained on or on a "
+            "text file given with text= (--text)"
+        )
         if given["limit"] is not None:
             hint += ", max_words= (--max-words) takes its first words"
+        if given["text"] is not None and given["split"] != "test":
+            raise ValueError(
+                "split= (--split): not a setting with text= (--text), whose whole file is "
+                f"evaluated ({loaded.path})"
+            )
     else:
         kind = "a seq2seq model"
         unused = ["split"] if given["split"] != "test" else []
-        unused += ["max_words"] if given["max_words"] is not None else []
+        unused += [k for k in ("max_words", "text") if given[k] is not None]
         hint = "; a seq2seq model is scored on test questions, limit= (--limit) takes the first"
         if given["encoding"] is not None:
             info = loaded.extra.get("seq2seq") or {}

@@ -7,6 +7,9 @@ and returns the id corpora of three splits, ready for the language models::
     >>> data.train.shape, len(data.vocab)                          # doctest: +SKIP
     ((1843320,), 96)
 
+and :func:`encode_file` reads another file into the ids of a given vocabulary
+(a trained model's), e.g. to score the model on it.
+
 Tokens
     ``level='word'``: whitespace-separated words, and the end of every line is
     the token ``<eos>``, as in the PTB files (a literal ``<eos>`` or ``<unk>``
@@ -48,6 +51,7 @@ __all__ = [
     "TokenVocab",
     "TextData",
     "load_text",
+    "encode_file",
     "read_blocks",
     "tokenize",
     "check_lm_sizes",
@@ -470,10 +474,13 @@ def _vocab_codes(reader, vocab: TokenVocab):
     return np.array(codes, dtype=np.int64), np.array(ids, dtype=np.int32)
 
 
-def _map_in_place(codes: np.ndarray, kept: np.ndarray, ids=None) -> np.ndarray:
-    """Replace provisional ``codes`` (int32) by vocabulary ids in place, block by block."""
+def _map_in_place(codes: np.ndarray, kept: np.ndarray, ids=None, unk_id: int = 0) -> np.ndarray:
+    """Replace provisional ``codes`` (int32) by vocabulary ids in place, block by block.
+
+    ``kept`` codes get ids ``1, 2, ...`` (or ``ids``), every other code ``unk_id``.
+    """
     top = max(int(codes.max(initial=0)), int(kept.max(initial=0))) + 1
-    table = np.zeros(top, dtype=np.int32)  # code -> id, 0 = <unk>
+    table = np.full(top, unk_id, dtype=np.int32)  # code -> id
     table[kept] = np.arange(1, len(kept) + 1, dtype=np.int32) if ids is None else ids
     for i in range(0, len(codes), _MAP_BLOCK):
         part = codes[i : i + _MAP_BLOCK]
@@ -551,7 +558,8 @@ def load_text(
         if vocab.level != level:
             raise ValueError(f"the vocabulary is of {vocab.level}s, not {level}s")
         kept, ids = _vocab_codes(reader, vocab)
-    train, val, tst = (_map_in_place(p, kept, ids) for p in parts)  # views: no copy
+    unk_id = vocab.unk_id
+    train, val, tst = (_map_in_place(p, kept, ids, unk_id) for p in parts)  # views: no copy
     source = {
         "kind": "text",
         "path": str(Path(path).resolve()),
@@ -571,6 +579,46 @@ def load_text(
     )
     unk_rate = n_unk / max(len(train), 1)
     return TextData(vocab, train, val, tst, source, unk_rate)
+
+
+def encode_file(path, vocab: TokenVocab, encoding: str = "utf-8") -> np.ndarray:
+    """The ids of a whole text file in a given vocabulary (a trained model's).
+
+    The file is cut as :func:`load_text` cuts it at the vocabulary's level;
+    tokens outside the vocabulary are its ``unk_id``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The text file.
+    vocab : TokenVocab
+        The vocabulary, e.g. ``TokenVocab.from_meta`` of a checkpoint's.
+    encoding : str, default 'utf-8'
+        The file's encoding.
+
+    Returns
+    -------
+    numpy.ndarray of int32, (n_tokens,)
+
+    Raises
+    ------
+    ValueError
+        For an unknown encoding, bytes not in the encoding (file and line
+        named) or a file with no tokens.
+    FileNotFoundError
+        If the file is missing.
+
+    Examples
+    --------
+    >>> vocab = TokenVocab(["a", "<unk>", "b"], level="char")
+    >>> encode_file("ab.txt", vocab).tolist()                      # doctest: +SKIP
+    [0, 2, 1]
+    """
+    _check_encoding(encoding)
+    reader = _Reader(vocab.level, {})
+    codes = reader.read(path, encoding)  # (n,) provisional codes
+    kept, ids = _vocab_codes(reader, vocab)
+    return _map_in_place(codes, kept, ids, vocab.unk_id)
 
 
 def check_lm_sizes(data: TextData, batch_size: int, time_size: int, eval_tokens: int) -> None:
