@@ -8,6 +8,7 @@ the tests of the book's weights, which skip without ``FASTLSTM_DATA``).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -312,7 +313,7 @@ def test_max_words_too_small(capsys, tiny_ptb):
 # seq2seq models
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("command", ["attention", "attention-bi"])
-def test_train_attention_then_translate(capsys, tmp_path, date_file, command):
+def test_train_attention_then_translate(capsys, tmp_path, date_file, command, monkeypatch):
     from fastlstm.evaluation import decode_one
     from fastlstm.models import model_class
 
@@ -353,6 +354,26 @@ def test_train_attention_then_translate(capsys, tmp_path, date_file, command):
             model, text, vocab, reverse=True, width=29, start_char="_", sample_size=10
         )
         assert answer == expected.rstrip()
+
+    # questions from a file (any line ends, the last one missing) or standard input, after TEXT
+    questions = tmp_path / "q.txt"
+    questions.write_bytes(b"1/2/99\r\nMar 25, 2003")
+    code, out, err = run(capsys, "translate", "--checkpoint", out_dir / "best.npz", "1/2/99",
+                         "--file", questions)  # fmt: skip
+    assert code == 0 and out.splitlines() == [lines[1], lines[1], lines[0]], err
+    questions.write_text("Mar 25, 2003\n\n1/2/99\n", encoding="utf-16")
+    monkeypatch.setattr("sys.stdin", io.StringIO("1/2/99\n"))
+    code, out, err = run(capsys, "translate", "--checkpoint", out_dir / "best.npz", "--file",
+                         questions, "--encoding", "utf-16")  # fmt: skip
+    assert code == 1 and out.splitlines() == [lines[0], "", lines[1]]  # the blank line: no answer
+    assert "'': the question is empty" in err
+    code, out, err = run(capsys, "translate", "--checkpoint", out_dir / "best.npz", "--file", "-")
+    assert code == 0 and out.splitlines() == [lines[1]], err
+    for args, message in [([], "no questions: give them as TEXT"),
+                          (["x", "--encoding", "latin-1"], "--encoding: only for a file"),
+                          (["--file", questions], "are not utf-8 text")]:  # fmt: skip
+        code, _, err = run(capsys, "translate", "--checkpoint", out_dir / "best.npz", *args)
+        assert code == 1 and message in err, err
 
     code, _, err = run(capsys, "translate", "--checkpoint", out_dir / "best.npz", "Mar 25, 2003 ?")
     assert code == 1 and "'?'" in err

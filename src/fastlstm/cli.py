@@ -369,7 +369,10 @@ def _add_translate(sub, common) -> None:
     )
     add = p.add_argument
     add("--checkpoint", required=True, metavar="PATH", help="model file (.npz or .pkl)")
-    add("text", nargs="+", metavar="TEXT", help="question(s), e.g. 'Mar 25, 2003'")
+    add("text", nargs="*", metavar="TEXT", help="question(s), e.g. 'Mar 25, 2003'")
+    add("--file", metavar="PATH", help="questions one per line, after any TEXT, '-' for "
+        "standard input (one answer line per line)")  # fmt: skip
+    add("--encoding", metavar="ENC", help="encoding of the --file (utf-8)")
     add("--model", choices=list(SEQ_MODELS), help="model of a book .pkl file")
     add("--data", metavar="NAME|PATH", help="data of a .pkl model (its vocabulary)")
     add("--reverse", action=argparse.BooleanOptionalAction, default=None,
@@ -520,11 +523,17 @@ def _cmd_eval(args) -> int:
 
 def _cmd_translate(args) -> int:
     from fastlstm.api import translate
+    from fastlstm.datasets.text import read_lines
 
-    answers = translate(
-        args.checkpoint, args.text, model=args.model, data=args.data, reverse=args.reverse,
-        **_env(args),
-    )  # fmt: skip
+    texts = list(args.text)
+    if args.file is not None:
+        texts += read_lines(args.file, args.encoding or "utf-8")
+    elif args.encoding is not None:
+        raise ValueError("--encoding: only for a file of questions given with --file")
+    if not texts:
+        raise ValueError("no questions: give them as TEXT arguments or with --file PATH")
+    kw = {"model": args.model, "data": args.data, "reverse": args.reverse}
+    answers = translate(args.checkpoint, texts, **kw, **_env(args))
     for a in answers:  # one line per question on stdout, errors on stderr
         sure = "" if math.isnan(a.confidence) else f"  (confidence {a.confidence:.1%})"
         _say(f"{a.answer}{sure}")

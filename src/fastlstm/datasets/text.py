@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ __all__ = [
     "load_text",
     "encode_file",
     "read_blocks",
+    "read_lines",
     "tokenize",
     "check_lm_sizes",
     "UNK",
@@ -328,6 +330,34 @@ def read_blocks(path, encoding: str = "utf-8", block: int = _BLOCK) -> Iterator[
                 yield out.replace("\r\n", "\n")
             else:
                 carry = text
+
+
+def read_lines(path, encoding: str = "utf-8") -> list[str]:
+    """The lines of a text file without their line ends; ``'-'`` reads standard input.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, or ``'-'``.
+    encoding : str, default 'utf-8'
+        The file's encoding (standard input is read as Python decodes it).
+
+    Returns
+    -------
+    list of str
+        One item per line; an empty file gives none, a blank line an empty string.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        As :func:`read_blocks`.
+    """
+    if os.fspath(path) == "-":
+        text = sys.stdin.read().replace("\r\n", "\n")
+    else:
+        text = "".join(read_blocks(path, encoding))
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def _refuse_nul(text: str, lines_before: int, path, encoding: str) -> None:
