@@ -70,7 +70,18 @@ A training iteration right after the garbage collection and the pause is slower
 than one in a training loop, one iteration after another (minimum of 15, Intel
 Xeon, 4 December 2026): fastlstm's Rnnlm 31.6 against 24.3 ms, AttentionSeq2seq
 47.1 against 38.8 ms; PyTorch's 30.3 against 25.4 ms and 49.0 against 44.0 ms.
-After one untimed iteration the timed one runs as in the loop.
+After one untimed iteration the timed one runs as in the loop.  The untimed calls
+also last :data:`SETTLE_S` at least.
+"""
+
+SETTLE_S = 0.03
+"""Least time of the untimed calls before a timed one (with ``SETTLE``), in seconds.
+
+One untimed call of a short iteration is not always enough: fastlstm's Seq2seq
+(about 5 ms) on the 2-core AMD EPYC, 5 December 2026, twelve calls each after the
+pause: median 8.0 ms after one untimed call (minimum 4.6), 4.6 ms after two,
+4.5 ms in a loop; the benchmark measured 7.1 ms for it, and PyTorch 8.4 ms.  Calls
+for 30 ms leave a short iteration as in a loop and add nothing to a long one.
 """
 
 
@@ -419,6 +430,7 @@ def interleave(
     max_rounds: int = 20,
     pause_s: float = 0.1,
     settle: int = 0,
+    settle_s: float = SETTLE_S,
 ) -> dict:
     """Time every runner of a group, rounds interleaved; return ``{impl: [seconds, ...]}``.
 
@@ -427,11 +439,11 @@ def interleave(
     one every round, each call after a garbage collection and a pause of
     ``pause_s`` (so the idle threads of the previous implementation's pool
     have stopped spinning).  Load from other processes therefore hits every
-    implementation alike.  With ``settle``, that many untimed calls follow
-    the pause before the timed one: the collection (some 40 ms walking every
-    Python object) leaves the caches cold and the pause lets the threads
-    sleep, which a training loop, one iteration after another, does not
-    see.  The number of rounds fits ``budget_s`` per implementation, clipped
+    implementation alike.  With ``settle``, that many untimed calls, and more
+    until they have lasted ``settle_s``, follow the pause before the timed one:
+    the collection (some 40 ms walking every Python object) leaves the caches
+    cold and the pause lets the threads sleep, which a training loop, one
+    iteration after another, does not see.  The number of rounds fits ``budget_s`` per implementation, clipped
     to ``[min_rounds, max_rounds]``.
     """
     names = list(runners)
@@ -441,14 +453,16 @@ def interleave(
         start = time.perf_counter()
         runners[name]()
         first[name] = time.perf_counter() - start
-    per_round = sum(first.values()) * (1 + settle)
+    per_round = sum(t + (max(settle * t, settle_s) if settle else 0) for t in first.values())
     rounds = int(min(max_rounds, max(min_rounds, budget_s * len(names) // max(per_round, 1e-6))))
     times = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             quiet(pause_s)
-            for _ in range(settle):
+            calls, until = 0, time.perf_counter() + settle_s
+            while settle and (calls < settle or time.perf_counter() < until):
                 runners[name]()
+                calls += 1
             start = time.perf_counter()
             runners[name]()
             times[name].append(time.perf_counter() - start)

@@ -399,8 +399,8 @@ def render(data: dict, stat: str = "min") -> str:
         lines += [
             "Each timed call follows a garbage collection and a pause; in the groups "
             + ", ".join(settle)
-            + " one untimed call comes between them, so that the timed one runs with warm "
-            "caches and awake threads, as in a training loop."
+            + " untimed calls come between them (one at least, for 30 ms at least), so that the "
+            "timed one runs with warm caches and awake threads, as in a training loop."
         ]
     sticks = [f"{r['group']}: {r['stick']:.1f}" for r in summary if r.get("stick")]
     if sticks:

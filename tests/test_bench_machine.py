@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,9 @@ def test_interleave_makes_the_settle_calls_untimed_before_each_timed_one():
     def runner(name):
         return lambda: calls.append(name)
 
+    runners = {"a": runner("a"), "b": runner("b")}
     times = conftest.interleave(
-        {"a": runner("a"), "b": runner("b")}, min_rounds=2, max_rounds=2, pause_s=0, settle=2
+        runners, min_rounds=2, max_rounds=2, pause_s=0, settle=2, settle_s=0
     )
     assert [len(v) for v in times.values()] == [2, 2]
     # one warm-up each, then per round and runner two untimed calls and the timed one
@@ -78,6 +80,15 @@ def test_interleave_makes_the_settle_calls_untimed_before_each_timed_one():
     calls.clear()
     conftest.interleave({"a": runner("a")}, min_rounds=1, max_rounds=1, pause_s=0)
     assert calls == ["a", "a"]
+    # the untimed calls last settle_s at least: a call of 4 ms is made at least 5 times for 20 ms
+    stamps = []
+
+    def slow():
+        stamps.append(time.perf_counter())
+        time.sleep(0.004)
+
+    conftest.interleave({"s": slow}, min_rounds=1, max_rounds=1, pause_s=0, settle=1, settle_s=0.02)
+    assert len(stamps) >= 1 + 5 + 1 and stamps[-1] - stamps[1] >= 0.02
 
 
 def test_report_says_which_groups_time_a_call_after_an_untimed_one():
