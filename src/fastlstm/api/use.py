@@ -24,7 +24,7 @@ from fastlstm.api.specs import (
 )
 from fastlstm.datasets.sequence import Vocab
 from fastlstm.datasets.text import TokenVocab
-from fastlstm.evaluation import decode_one
+from fastlstm.evaluation import _encode_question, _generate
 
 __all__ = ["evaluate", "translate", "generate_text", "Evaluation", "Translation"]
 
@@ -392,8 +392,6 @@ def _recorded_data_dir(loaded, data_dir):
 
 
 def _evaluate_pairs(loaded, data, limit, show, say, encoding=None, reverse=None) -> Evaluation:
-    from fastlstm.datasets.text import TokenVocab
-
     info = loaded.extra["seq2seq"]
     _warn_ignored(loaded, reverse=reverse is not None and reverse != info["reverse"])
     source = info["data_source"]
@@ -453,16 +451,18 @@ def _translate_settings(loaded, data, reverse):
 
 
 def _char_probs(model, xs, start_id, ids) -> np.ndarray | None:
-    """Probability of each decoded id, from the decoder's scores (teacher forcing)."""
+    """Probability of each decoded id ``ids`` (N, T_dec) to the questions ``xs`` (N, T_enc),
+    from the decoder's scores (teacher forcing): (N, T_dec), or None for a model without
+    an encoder and a decoder."""
     from fastlstm.models.sampling import softmax64  # numba: loaded on first use
 
     encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
     if encoder is None or decoder is None:
         return None
-    ts = np.array([[start_id, *ids[:-1]]], dtype=np.int32)  # (1, T_dec) decoder inputs
-    score = decoder.forward(ts, encoder.forward(xs))  # (1, T_dec, V)
-    p = softmax64(np.asarray(score)[0])  # (T_dec, V)
-    return p[np.arange(len(ids)), ids]
+    ts = np.concatenate([np.full((len(ids), 1), start_id), ids[:, :-1]], axis=1)  # (N, T_dec)
+    score = decoder.forward(ts.astype(np.int32), encoder.forward(xs))  # (N, T_dec, V)
+    p = softmax64(np.asarray(score))  # (N, T_dec, V)
+    return np.take_along_axis(p, ids[:, :, None], axis=2)[:, :, 0]
 
 
 def _input_warnings(text, info) -> list[str]:
@@ -478,40 +478,43 @@ def _input_warnings(text, info) -> list[str]:
     return out
 
 
-def _translate_one(loaded, vocab, info, text) -> Translation:
-    if not text.strip():
-        raise ValueError("the question is empty")  # as for models of pairs: no answer
-    width = int(info["question_width"])
-    answer = decode_one(
-        loaded.model,
-        text,
-        vocab,
-        reverse=bool(info["reverse"]),
-        width=width,
-        start_char=info["start_char"],
-        sample_size=int(info["answer_width"]) - 1,
-    )
-    ids = [vocab.char_to_id[c] for c in answer]
-    xs = np.array([[vocab.char_to_id[c] for c in text.ljust(width)]], dtype=np.int32)
-    if info["reverse"]:
-        xs = np.ascontiguousarray(xs[:, ::-1])
-    probs = _char_probs(loaded.model, xs, vocab.char_to_id[info["start_char"]], ids)
-    conf = float(np.prod(probs)) if probs is not None else float("nan")
-    notes = _input_warnings(text, info)
-    if conf < LOW_CONFIDENCE:
-        notes.append(
-            f"low confidence for {text!r}: the model gives this answer a probability of "
-            f"{conf:.1%} (below {LOW_CONFIDENCE:.0%})"
-        )
-    return Translation(text, answer.rstrip(), conf, probs, notes)
+def _translate_book(loaded, vocab, info, texts, batch: int = 256) -> list[Translation]:
+    """Answers of a model of the book's format, ``batch`` questions decoded at a time.
 
-
-def _translate_or_error(loaded, vocab, info, text) -> Translation:
-    """One answer, or a :class:`Translation` holding why there is none."""
-    try:
-        return _translate_one(loaded, vocab, info, text)
-    except ValueError as exc:
-        return Translation(text, "", float("nan"), np.ones(0), [], error=str(exc))
+    A question not answered gets a :class:`Translation` holding why.  Every question is
+    padded to the training width, so its answer and confidence do not depend on the
+    others in its batch.
+    """
+    width, reverse = int(info["question_width"]), bool(info["reverse"])
+    start_id = int(vocab.char_to_id[info["start_char"]])
+    steps = int(info["answer_width"]) - 1
+    out: list = [None] * len(texts)
+    ok, rows = [], []
+    for i, text in enumerate(texts):
+        try:
+            if not text.strip():
+                raise ValueError("the question is empty")  # as for models of pairs: no answer
+            rows.append(_encode_question(text, vocab, width, reverse)[0])
+            ok.append(i)
+        except ValueError as exc:
+            out[i] = Translation(text, "", float("nan"), np.ones(0), [], error=str(exc))
+    chars = vocab.id_to_char
+    for k in range(0, len(ok), batch):
+        xs = np.stack(rows[k : k + batch])  # (B, width)
+        ids = _generate(loaded.model, xs, start_id, steps, {})  # (B, steps)
+        probs = _char_probs(loaded.model, xs, start_id, ids)
+        for j, i in enumerate(ok[k : k + batch]):
+            p = None if probs is None else probs[j]
+            conf = float(np.prod(p)) if p is not None else float("nan")
+            notes = _input_warnings(texts[i], info)
+            if conf < LOW_CONFIDENCE:
+                notes.append(
+                    f"low confidence for {texts[i]!r}: the model gives this answer a "
+                    f"probability of {conf:.1%} (below {LOW_CONFIDENCE:.0%})"
+                )
+            answer = "".join(chars[int(c)] for c in ids[j]).rstrip()
+            out[i] = Translation(texts[i], answer, conf, p, notes)
+    return out
 
 
 def _questions(texts) -> list[str]:
@@ -594,7 +597,7 @@ def translate(
             raise RunError(
                 f"{loaded.path}: the model has {V} characters, the vocabulary {len(vocab)}"
             )
-        return [_translate_or_error(loaded, vocab, info, text) for text in texts]
+        return _translate_book(loaded, vocab, info, texts)
 
 
 # --------------------------------------------------------------------------- #
