@@ -450,18 +450,13 @@ def _translate_settings(loaded, data, reverse):
     return vocab, info
 
 
-def _char_probs(model, xs, start_id, ids) -> np.ndarray | None:
+def _char_probs(model, xs, start_id, ids) -> np.ndarray:
     """Probability of each decoded id ``ids`` (N, T_dec) to the questions ``xs`` (N, T_enc),
-    from the decoder's scores (teacher forcing): (N, T_dec), or None for a model without
-    an encoder and a decoder."""
+    from the decoder's scores with teacher forcing (``model.scores``): (N, T_dec)."""
     from fastlstm.models.sampling import softmax64  # numba: loaded on first use
 
-    encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
-    if encoder is None or decoder is None:
-        return None
     ts = np.concatenate([np.full((len(ids), 1), start_id), ids[:, :-1]], axis=1)  # (N, T_dec)
-    score = decoder.forward(ts.astype(np.int32), encoder.forward(xs))  # (N, T_dec, V)
-    p = softmax64(np.asarray(score))  # (N, T_dec, V)
+    p = softmax64(np.asarray(model.scores(xs, ts.astype(np.int32))))  # (N, T_dec, V)
     return np.take_along_axis(p, ids[:, :, None], axis=2)[:, :, 0]
 
 
@@ -504,8 +499,8 @@ def _translate_book(loaded, vocab, info, texts, batch: int = 256) -> list[Transl
         ids = _generate(loaded.model, xs, start_id, steps, {})  # (B, steps)
         probs = _char_probs(loaded.model, xs, start_id, ids)
         for j, i in enumerate(ok[k : k + batch]):
-            p = None if probs is None else probs[j]
-            conf = float(np.prod(p)) if p is not None else float("nan")
+            p = probs[j]
+            conf = float(np.prod(p))
             notes = _input_warnings(texts[i], info)
             if conf < LOW_CONFIDENCE:
                 notes.append(
