@@ -59,6 +59,17 @@ __all__ = [
 LOW_CONFIDENCE = 0.5
 
 
+def low_confidence_notes(text: str, conf: float) -> list[str]:
+    """The warning for an answer to ``text`` with confidence ``conf`` below
+    :data:`LOW_CONFIDENCE` (one line), or none."""
+    if not conf < LOW_CONFIDENCE:
+        return []
+    return [
+        f"low confidence for {text!r}: the model gives this answer a probability of "
+        f"{conf:.1%} (below {LOW_CONFIDENCE:.0%})"
+    ]
+
+
 def _check_recorded(path: str, digest: str | None, what: str, hint: str = "") -> None:
     p = Path(path)
     if not p.is_file():
@@ -528,10 +539,6 @@ def translate_pairs(loaded, texts, translation_cls):
                 notes.append(
                     f"no end symbol within {budget[k]} tokens for {texts[i]!r}: the answer is cut"
                 )
-            if conf < LOW_CONFIDENCE:
-                notes.append(
-                    f"low confidence for {texts[i]!r}: the model gives this answer a "
-                    f"probability of {conf:.1%} (below {LOW_CONFIDENCE:.0%})"
-                )
+            notes += low_confidence_notes(texts[i], conf)
             results[i] = translation_cls(texts[i], texts_out[k], conf, p, notes)
     return results

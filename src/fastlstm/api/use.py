@@ -28,9 +28,6 @@ from fastlstm.evaluation import _encode_question, _generate
 
 __all__ = ["evaluate", "translate", "generate_text", "Evaluation", "Translation"]
 
-#: below this probability (of the whole answer) an answer is flagged as unsure
-LOW_CONFIDENCE = 0.5
-
 
 @dataclass
 class Evaluation:
@@ -501,12 +498,7 @@ def _translate_book(loaded, vocab, info, texts, batch: int = 256) -> list[Transl
         for j, i in enumerate(ok[k : k + batch]):
             p = probs[j]
             conf = float(np.prod(p))
-            notes = _input_warnings(texts[i], info)
-            if conf < LOW_CONFIDENCE:
-                notes.append(
-                    f"low confidence for {texts[i]!r}: the model gives this answer a "
-                    f"probability of {conf:.1%} (below {LOW_CONFIDENCE:.0%})"
-                )
+            notes = _input_warnings(texts[i], info) + owndata.low_confidence_notes(texts[i], conf)
             answer = "".join(chars[int(c)] for c in ids[j]).rstrip()
             out[i] = Translation(texts[i], answer, conf, p, notes)
     return out
