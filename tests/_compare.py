@@ -7,6 +7,8 @@ in float64 or ``1e-4`` in float32.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
@@ -98,3 +100,35 @@ def assert_same_bits(a, b, name="array"):
     """Assert that ``a`` and ``b`` hold the same bytes (the same bits, -0.0 and NaNs included)."""
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8), err_msg=str(name))
+
+
+@functools.lru_cache(maxsize=None)
+def blas_rounds_rows_alike() -> bool:
+    """Whether the kernels' BLAS gives a row of a float32 product the same bits whatever rows
+    come with it.
+
+    OpenBLAS's AVX-512 kernels do; its Haswell kernels (which it also runs on Zen 5) round the
+    last rows of a product apart from the same rows among more.  Where they do not, the rows of
+    a batch agree with the same rows alone or in other blocks to float rounding only.
+    """
+    from fastlstm.layers._products import _mm
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((300, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 256)).astype(np.float32)
+    full = _mm(a, b)
+    parts = [_mm(a[lo:hi], b) for lo, hi in [(0, 1), (0, 16), (16, 45), (45, 300)]]
+    return all(
+        np.array_equal(p, full[lo:hi])
+        for p, (lo, hi) in zip(parts, [(0, 1), (0, 16), (16, 45), (45, 300)], strict=True)
+    )
+
+
+def assert_rows_alike(got, want, name="array", rtol=1e-5, atol=1e-6):
+    """``got`` (rows computed in other batches or blocks) equals ``want``: bit for bit where
+    :func:`blas_rounds_rows_alike`, else to float32 rounding (``rtol``, ``atol``)."""
+    got, want = np.asarray(got), np.asarray(want)
+    if blas_rounds_rows_alike():
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), f"{name}: bits differ"
+    else:
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=name)

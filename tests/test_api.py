@@ -27,6 +27,7 @@ from fastlstm.api.specs import ALL_MODELS, LOCK_FILE
 from fastlstm.datasets.sequence import make_date
 from fastlstm.engine import step as engine_step
 from fastlstm.evaluation import decode_one
+from tests._compare import assert_rows_alike
 from tests._runs import write_tiny_ptb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -628,7 +629,8 @@ def test_translate_reports_confidence_and_warns_on_unusual_questions(tmp_path, d
     ts = np.array([[vocab.char_to_id[c] for c in "_" + answer]], np.int32)
     loss = run.model.forward(xs, ts)
     assert -np.mean(np.log(good.char_probs)) == pytest.approx(float(loss), rel=1e-4)
-    # many questions are decoded in batches: each result is the one it gets alone, bit for bit
+    # many questions are decoded in batches: each gets the answer it gets alone, and the same
+    # probabilities (bit for bit where the BLAS rounds rows alike, else to float rounding)
     lines = date_file.read_text().splitlines()[:300]
     questions = [line.split("_")[0].rstrip() for line in lines] + ["", "Mar 25, 2003 ?", "x" * 30]
     together = fastlstm.translate(run.best_path, questions)  # two batches and errors
@@ -636,9 +638,8 @@ def test_translate_reports_confidence_and_warns_on_unusual_questions(tmp_path, d
         (alone,) = fastlstm.translate(run.best_path, q)
         assert (t.question, t.answer, t.error, t.warnings) == (q, alone.answer, alone.error,
                                                                alone.warnings)  # fmt: skip
-        assert np.array_equal(t.char_probs, alone.char_probs) and (
-            t.confidence == alone.confidence or not t.ok
-        )
+        assert_rows_alike(t.char_probs, alone.char_probs, q, atol=0)
+        assert_rows_alike(t.confidence, alone.confidence, q, atol=0)
         if t.ok:  # the answer of the book's evaluation loop, one question per call
             want = decode_one(run.model, q, vocab, reverse=True, width=29, sample_size=10)
             assert t.answer == want.rstrip()

@@ -474,8 +474,9 @@ def _translate_book(loaded, vocab, info, texts, batch: int = 256) -> list[Transl
     """Answers of a model of the book's format, ``batch`` questions decoded at a time.
 
     A question not answered gets a :class:`Translation` holding why.  Every question is
-    padded to the training width, so its answer and confidence do not depend on the
-    others in its batch.
+    padded to the training width, so the others in its batch change neither its answer nor,
+    but for float rounding (a BLAS may round a row of a batch apart from a row alone), its
+    confidence.
     """
     width, reverse = int(info["question_width"]), bool(info["reverse"])
     start_id = int(vocab.char_to_id[info["start_char"]])
