@@ -231,6 +231,30 @@ def test_a_question_alone_gets_the_answer_it_gets_in_a_batch(name):
 
 
 @pytest.mark.parametrize("name", PADDED_MODELS)
+def test_answer_probabilities_in_batches_are_those_of_each_answer_alone(name, monkeypatch):
+    from fastlstm.api import owndata
+    from fastlstm.models.sampling import softmax64
+
+    model = _padded_model(name)  # pad_id 0, as pairs' PAD_ID
+    rng = np.random.default_rng(4)
+    lengths = [5, 1, 3, 5, 2, 4, 3]
+    xs = _questions(rng, lengths, 5)
+    answers = [rng.integers(3, 13, k).tolist() for k in [3, 0, 6, 1, 4, 0, 2]]
+    ended = [True, True, False, True, False, False, True]
+    # at most 20 scores of 13 a batch: batches of one to three questions
+    monkeypatch.setattr(owndata, "_SCORES_MAX", 20 * 13)
+    got = owndata.answer_probs(model, xs, answers, ended, batch=3)
+    for n, (L, ans, end) in enumerate(zip(lengths, answers, ended, strict=True)):
+        target = [*ans, P.EOS_ID] if end else ans
+        if not target:
+            assert got[n].shape == (0,)
+            continue
+        dec = np.array([[P.BOS_ID, *target[:-1]]], dtype=np.int32)
+        p = softmax64(model.scores(xs[n : n + 1, :L], dec))[0]  # (T_dec, V)
+        np.testing.assert_allclose(got[n], p[np.arange(len(target)), target], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", PADDED_MODELS)
 def test_padding_is_out_of_loss_and_gradients(name):
     from fastlstm.gradcheck import gradcheck
 

@@ -390,7 +390,8 @@ def test_an_unended_answer_is_the_same_alone_and_beside_a_longer_question(tmp_pa
     (alone,) = fastlstm.translate(run.best_path, ["abc"])
     together = fastlstm.translate(run.best_path, ["abc", "abcde" * 3])[0]
     assert any("no end symbol" in w for w in alone.warnings)  # the case of the defect
-    assert (together.answer, together.confidence) == (alone.answer, alone.confidence)
+    assert together.answer == alone.answer
+    assert together.confidence == pytest.approx(alone.confidence, rel=1e-5)  # batches: rounding
     with pytest.warns(UserWarning, match="data/reverse ignored"):
         fastlstm.translate(run.best_path, ["abc"], reverse=True)
 

@@ -352,6 +352,9 @@ def _lengths(x, pad_id):
     return x.shape[1] - np.argmax(real[:, ::-1], axis=1)
 
 
+_SCORES_MAX = 1 << 22  # scores per batch of answer_probs: 32 MB in float64
+
+
 def decode_pairs(model, x, steps: int, batch: int = 256) -> np.ndarray:
     """Greedy answers ``(N, steps)`` to padded questions ``x (N, T)``, in batches of similar lengths."""
     lengths = _lengths(x, PAD_ID)
@@ -369,24 +372,39 @@ def _answer_tokens(ids_row, end_id):
     return row[: row.index(end_id)] if end_id in row else row
 
 
-def answer_probs(model, x, answers: list[list[int]], ended: list[bool]) -> list[np.ndarray]:
+def answer_probs(
+    model, x, answers: list[list[int]], ended: list[bool], batch: int = 256
+) -> list[np.ndarray]:
     """Probability the model gives each token of each answer (and its end symbol).
 
     Teacher forcing on ``[<s>, answer]``: the same scores as greedy decoding saw.
+    The questions are scored up to ``batch`` at a time, in batches of similar
+    lengths (as :func:`decode_pairs` decodes them) holding at most ``_SCORES_MAX``
+    scores: a question's probabilities agree with those it gets alone to float
+    rounding (about 1e-6 in float32), not bit for bit.
     """
     from fastlstm.models.sampling import softmax64  # the kernels: at use
 
-    out = []
-    for n, (ans, end) in enumerate(zip(answers, ended, strict=True)):
-        target = [*ans, EOS_ID] if end else list(ans)
-        if not target:
-            out.append(np.ones(0))
-            continue
-        dec = np.array([[BOS_ID, *target[:-1]]], dtype=np.int32)
-        xs = x[n : n + 1]
-        xs = xs[:, : int(_lengths(xs, PAD_ID)[0])]
-        p = softmax64(np.asarray(model.scores(xs, dec))[0])  # (T_dec, V)
-        out.append(p[np.arange(len(target)), target])
+    targets = [[*a, EOS_ID] if e else list(a) for a, e in zip(answers, ended, strict=True)]
+    out = [np.ones(0)] * len(targets)
+    lengths = _lengths(x, PAD_ID)
+    V = int(model.params[0].shape[0])
+    todo = [n for n in np.argsort(lengths, kind="stable").tolist() if targets[n]]
+    while todo:
+        idx, T = [todo[0]], len(targets[todo[0]])
+        for n in todo[1:batch]:
+            if (len(idx) + 1) * max(T, len(targets[n])) * V > _SCORES_MAX:
+                break
+            idx.append(n)
+            T = max(T, len(targets[n]))
+        todo = todo[len(idx) :]
+        dec = np.full((len(idx), T), PAD_ID, dtype=np.int32)  # (B, T_dec)
+        for k, n in enumerate(idx):  # padded on the right: after every real input
+            dec[k, : len(targets[n])] = [BOS_ID, *targets[n][:-1]]
+        w = int(lengths[idx].max())
+        p = softmax64(np.asarray(model.scores(x[idx, :w], dec)))  # (B, T_dec, V)
+        for k, n in enumerate(idx):
+            out[n] = p[k, np.arange(len(targets[n])), targets[n]]
     return out
 
 
