@@ -107,8 +107,8 @@ def blas_rounds_rows_alike() -> bool:
     """Whether the kernels' BLAS gives a row of a float32 product the same bits whatever rows
     come with it.
 
-    OpenBLAS's AVX-512 kernels do; its Haswell kernels (which it also runs on Zen 5) round the
-    last rows of a product apart from the same rows among more.  Where they do not, the rows of
+    OpenBLAS's AVX-512 kernels do; its Haswell kernels (``OPENBLAS_CORETYPE=Haswell``) round
+    the last rows of a product apart from the same rows among more.  Where they do not, the rows of
     a batch agree with the same rows alone or in other blocks to float rounding only.
     """
     from fastlstm.layers._products import _mm

@@ -122,6 +122,11 @@ def test_blas_choice(tmp_path):
     found = default.stdout.split()[0] == "True"
     if found:  # NumPy's OpenBLAS: kernels kept in the copy's own folder
         assert default.stdout.startswith("True False NumPy's OpenBLAS"), default.stdout
+        # the kernels OpenBLAS runs, and why when the environment chose them
+        asked = _python(_CHOICE, FASTLSTM_NUMBA_CACHE=cache, OPENBLAS_CORETYPE="Haswell")
+        assert "(Haswell kernels, as OPENBLAS_CORETYPE=Haswell asks)" in asked.stdout, asked
+        own = _python(_CHOICE, FASTLSTM_NUMBA_CACHE=cache, OPENBLAS_CORETYPE="")
+        assert " kernels)" in own.stdout and "asks" not in own.stdout, own.stdout
     scipy = _python(_CHOICE, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_BLAS="scipy")
     assert scipy.returncode == 0, scipy.stderr
     assert scipy.stdout.startswith("False True SciPy's BLAS"), scipy.stdout  # kept apart

@@ -151,4 +151,6 @@ def describe() -> str:
     core.restype = ctypes.c_char_p
     words = conf().decode().split()  # "OpenBLAS 0.3.31.188.0 USE64BITINT DYNAMIC_ARCH ..."
     version = ".".join(words[1].split(".")[:3]) if len(words) > 1 else "?"
-    return f"NumPy's OpenBLAS {version} ({core().decode()} kernels)"
+    asked = os.environ.get("OPENBLAS_CORETYPE", "").strip()
+    why = f", as OPENBLAS_CORETYPE={asked} asks" if asked else ""
+    return f"NumPy's OpenBLAS {version} ({core().decode()} kernels{why})"
