@@ -117,11 +117,8 @@ def blas_rounds_rows_alike() -> bool:
     a = rng.standard_normal((300, 64)).astype(np.float32)
     b = rng.standard_normal((64, 256)).astype(np.float32)
     full = _mm(a, b)
-    parts = [_mm(a[lo:hi], b) for lo, hi in [(0, 1), (0, 16), (16, 45), (45, 300)]]
-    return all(
-        np.array_equal(p, full[lo:hi])
-        for p, (lo, hi) in zip(parts, [(0, 1), (0, 16), (16, 45), (45, 300)], strict=True)
-    )
+    blocks = [(0, 1), (0, 16), (16, 45), (45, 300)]
+    return all(np.array_equal(_mm(a[lo:hi], b), full[lo:hi]) for lo, hi in blocks)
 
 
 def assert_rows_alike(got, want, name="array", rtol=1e-5, atol=1e-6):
@@ -129,6 +126,7 @@ def assert_rows_alike(got, want, name="array", rtol=1e-5, atol=1e-6):
     :func:`blas_rounds_rows_alike`, else to float32 rounding (``rtol``, ``atol``)."""
     got, want = np.asarray(got), np.asarray(want)
     if blas_rounds_rows_alike():
-        assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), f"{name}: bits differ"
+        assert got.dtype == want.dtype, f"{name}: {got.dtype} against {want.dtype}"
+        assert_same_bits(got, want, name)
     else:
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=name)
