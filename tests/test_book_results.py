@@ -51,6 +51,7 @@ def test_book_attention_weights_decode_the_date_test_set(book_weights_dir, seque
     assert acc >= 0.999
 
 
+@pytest.mark.slow
 def test_books_attention_run_reaches_99_9_percent_within_4_epochs(sequence_dir):
     """ch08/train.py as the book runs it: weights and shuffles from the stream its load_data
     seeds with 1984, reversed questions, Adam, clipping at 5.  The book's accuracy is near 0

@@ -7,7 +7,7 @@ text progress bar where a widget was expected) other than the one-line notice
 of a first compilation, or when it shows no figure.
 
 They take a minute or two each, so they are deselected by default
-(``-m "not notebooks"`` in pyproject.toml); run them with::
+(``-m 'not notebooks and not slow'`` in pyproject.toml); run them with::
 
     python -m pip install -e ".[notebooks]"
     python -m pytest -m notebooks tests/test_notebooks.py

@@ -181,6 +181,7 @@ def _first_iteration(cache, serial):
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_warm_up_then_the_first_iteration_compiles_nothing(tmp_path):
     """The attention run of Quick start.  Warm-up compiles the serial builds in
     two processes, then the parallel builds in the background.  Afterwards a
