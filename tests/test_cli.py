@@ -163,6 +163,19 @@ def test_missing_data_dir_exits_1(capsys, tmp_path):
     assert f"{tmp_path / 'empty'} is an empty folder" in err
 
 
+def test_a_text_file_given_as_the_data_folder_points_to_text(capsys, tmp_path):
+    """``--data my.txt`` on a language model is argparse's short form of ``--data-dir``:
+    the error says how a text of one's own is given."""
+    text = tmp_path / "my.txt"
+    text.write_text("a b c\n")
+    code, _, err = run(capsys, "train", "rnnlm", "--data", text)
+    assert code == 1
+    assert_one_line_error(err)
+    assert f"{text} (not a directory)" in err and "--text" in err, err
+    code, _, err = run(capsys, "train", "rnnlm", "--data-dir", tmp_path / "nowhere")
+    assert code == 1 and "--text" not in err, err  # a missing path: no hint
+
+
 @pytest.mark.parametrize(
     "argv, help_of",
     [

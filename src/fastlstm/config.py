@@ -95,9 +95,17 @@ def check_data_folder(path: Path, named: str, tail: str = "") -> None:
         If ``path`` is not a folder or holds nothing.
     """
     if not path.is_dir():
+        # a file here is often a text or pairs of one's own, given to the data folder's option
+        # (or to ``--data``, which argparse takes as short for ``--data-dir`` where there is
+        # no ``--data``)
+        own = (
+            " (your own text is given with text= (--text), your own pairs with data= (--data))"
+            if path.is_file()
+            else ""
+        )
         raise FileNotFoundError(
             f"{named} (not a directory): it must be the folder holding ptb/, sequence/ and "
-            f"book-weights/{tail}"
+            f"book-weights/{own}{tail}"
         )
     if next(path.iterdir(), None) is None:
         raise FileNotFoundError(
