@@ -355,14 +355,36 @@ def _lengths(x, pad_id):
 _SCORES_MAX = 1 << 22  # scores per batch of answer_probs: 32 MB in float64
 
 
+def _length_batches(lengths, batch: int, keep=None, rows=None, max_cells: int = 0):
+    """Batches of questions of similar lengths, as models of pairs decode and score them.
+
+    The questions (those with ``keep[n]`` true, if given) in the stable order of
+    ``lengths``, cut into batches of at most ``batch``.  With ``rows(n)`` (the rows a
+    question pads its batch to) a batch also ends before its number of questions times
+    their largest ``rows`` would exceed ``max_cells``; its first question always goes in.  Yields ``(idx, w)``:
+    the questions' indices and the length of the longest.
+    """
+    order = np.argsort(lengths, kind="stable").tolist()
+    if keep is not None:
+        order = [n for n in order if keep[n]]
+    i = 0
+    while i < len(order):
+        idx = [order[i]]
+        T = rows(order[i]) if rows is not None else 0
+        for n in order[i + 1 : i + batch]:
+            if rows is not None:
+                if (len(idx) + 1) * max(T, rows(n)) > max_cells:
+                    break
+                T = max(T, rows(n))
+            idx.append(n)
+        i += len(idx)
+        yield idx, int(lengths[idx].max())
+
+
 def decode_pairs(model, x, steps: int, batch: int = 256) -> np.ndarray:
     """Greedy answers ``(N, steps)`` to padded questions ``x (N, T)``, in batches of similar lengths."""
-    lengths = _lengths(x, PAD_ID)
-    order = np.argsort(lengths, kind="stable")
     out = np.full((len(x), steps), EOS_ID, dtype=np.int64)
-    for i in range(0, len(x), batch):
-        idx = order[i : i + batch]
-        w = int(lengths[idx].max())
+    for idx, w in _length_batches(_lengths(x, PAD_ID), batch):
         out[idx] = model.generate_batch(x[idx, :w], BOS_ID, steps, end_id=EOS_ID)
     return out
 
@@ -387,21 +409,16 @@ def answer_probs(
 
     targets = [[*a, EOS_ID] if e else list(a) for a, e in zip(answers, ended, strict=True)]
     out = [np.ones(0)] * len(targets)
-    lengths = _lengths(x, PAD_ID)
     V = int(model.params[0].shape[0])
-    todo = [n for n in np.argsort(lengths, kind="stable").tolist() if targets[n]]
-    while todo:
-        idx, T = [todo[0]], len(targets[todo[0]])
-        for n in todo[1:batch]:
-            if (len(idx) + 1) * max(T, len(targets[n])) * V > _SCORES_MAX:
-                break
-            idx.append(n)
-            T = max(T, len(targets[n]))
-        todo = todo[len(idx) :]
+    batches = _length_batches(
+        _lengths(x, PAD_ID), batch, keep=targets, rows=lambda n: len(targets[n]),
+        max_cells=_SCORES_MAX // V,
+    )  # fmt: skip
+    for idx, w in batches:
+        T = max(len(targets[n]) for n in idx)
         dec = np.full((len(idx), T), PAD_ID, dtype=np.int32)  # (B, T_dec)
         for k, n in enumerate(idx):  # padded on the right: after every real input
             dec[k, : len(targets[n])] = [BOS_ID, *targets[n][:-1]]
-        w = int(lengths[idx].max())
         p = softmax64(np.asarray(model.scores(x[idx, :w], dec)))  # (B, T_dec, V)
         for k, n in enumerate(idx):
             out[n] = p[k, np.arange(len(targets[n])), targets[n]]
