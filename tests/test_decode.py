@@ -204,6 +204,27 @@ def test_serial_and_parallel_builds_give_the_same_ids(name, monkeypatch):
         np.testing.assert_array_equal(model.decoder.generate_batch(hs, 1, 5), want)
 
 
+def test_row_block_follows_the_l1_cache(tmp_path):
+    """Rows of ``B`` read at a time by ``matmul_row``: 8 with a 12-way L1 data cache, 4 with
+    an 8-way one or when ``sysfs`` tells nothing (the bits are the same either way)."""
+
+    def cache(index, level, kind, ways):
+        folder = tmp_path / index
+        folder.mkdir()
+        for name, value in (("level", level), ("type", kind), ("ways_of_associativity", ways)):
+            (folder / name).write_text(f"{value}\n")
+
+    cache("index0", 1, "Data", 12)
+    cache("index1", 1, "Instruction", 8)
+    cache("index2", 2, "Unified", 16)
+    assert kblas._l1_ways(str(tmp_path)) == 12
+    assert kblas._l1_ways(str(tmp_path / "none")) == 0
+    (tmp_path / "index0" / "ways_of_associativity").write_text("many\n")
+    assert kblas._l1_ways(str(tmp_path)) == 0
+    assert [kblas._row_block(w) for w in (0, 8, 12, 16)] == [4, 4, 8, 8]
+    assert kblas.ROW_BLOCK in (4, 8)
+
+
 @pytest.mark.parametrize("K", [0, 1, kblas.ROW_BLOCK + 1, 37])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_row_product_has_the_bits_of_the_row_in_a_tile(dtype, K):

@@ -295,6 +295,35 @@ def test_seq2seq_generate_checks_its_input():
         model.generate(np.zeros((1, 5), dtype=int), 13, 3)
 
 
+@pytest.mark.parametrize("rows", [1, 60])  # a few ids (found in a list) and many (in NumPy)
+def test_seq2seq_ids_and_arguments_are_checked_alike_for_few_and_many(rows):
+    model = F.Seq2seq(13, 6, 10, seed=0)
+    for dtype in (np.int32, np.int64, np.uint8):
+        xs = np.full((rows, 5), 3, dtype=dtype)
+        xs[-1, 2] = 13
+        with pytest.raises(ValueError, match=r"xs must hold ids in \[0, 13\), got \[3, 13\]"):
+            model.generate_batch(xs, 0, 3)
+    xs = np.full((rows, 5), 3)
+    xs[0, 0] = -2
+    with pytest.raises(ValueError, match=r"got \[-2, 3\]"):
+        model.generate_batch(xs, 0, 3)
+    xs[0, 0] = 4
+    want = model.generate_batch(xs, 1, 3)
+    # the book reads start_id from a NumPy array; every integer type gives the same answers
+    for start, size in ((np.int64(1), np.int32(3)), (np.uint8(1), 3), (1, np.int16(3))):
+        np.testing.assert_array_equal(model.generate_batch(xs, start, size), want)
+    for start, size, error, match in (
+        (True, 3, TypeError, "start_id must be an int, got bool"),
+        (1.0, 3, TypeError, "start_id must be an int, got float"),
+        (1, np.float64(3), TypeError, "sample_size must be an int"),
+        (np.int64(13), 3, ValueError, "start_id must be in"),
+        (np.int32(-1), 3, ValueError, "start_id must be in"),
+        (1, np.int64(-1), ValueError, "sample_size must be >= 0"),
+    ):
+        with pytest.raises(error, match=match):
+            model.generate_batch(xs, start, size)
+
+
 def test_generation_checks_the_layers_and_takes_read_only_weights():
     g = F.RnnlmGen(15, 5, 6, seed=0)
     g.lstm_layer.params[1] = np.ones((9, 24), np.float32)  # it gave ids silently

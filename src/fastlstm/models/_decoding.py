@@ -22,7 +22,10 @@ def _one_answer(generate_batch, xs, start_id, sample_size, name):
             f"generate decodes one question, {name} has {n} rows "
             f"(shape {np.shape(xs)}); use generate_batch for a batch"
         )
-    return [int(i) for i in generate_batch(xs, start_id, sample_size)[0]]
+    row = generate_batch(xs, start_id, sample_size)[0]
+    if isinstance(row, np.ndarray) and row.dtype == np.int64:
+        return row.tolist()  # Python ints, as below, without a call per id
+    return [int(i) for i in row]
 
 
 def _check_ids(xs, name, vocab_size=None):
@@ -31,12 +34,33 @@ def _check_ids(xs, name, vocab_size=None):
         raise TypeError(f"{name} must be an integer array of ids, got dtype {xs.dtype}")
     if xs.ndim != 2:
         raise ValueError(f"{name} must be 2-D (N, T), got shape {xs.shape}")
-    if vocab_size is not None and xs.size and (xs.min() < 0 or xs.max() >= vocab_size):
-        raise ValueError(f"{name} must hold ids in [0, {vocab_size}), got [{xs.min()}, {xs.max()}]")
+    if vocab_size is not None and xs.size:
+        if xs.size <= _FEW_IDS:  # one question: a list is quicker than two NumPy reductions
+            ids = xs.ravel().tolist()
+            lo, hi = min(ids), max(ids)
+        else:
+            lo, hi = xs.min(), xs.max()
+        if lo < 0 or hi >= vocab_size:
+            raise ValueError(f"{name} must hold ids in [0, {vocab_size}), got [{lo}, {hi}]")
     return xs
 
 
+#: Up to this many ids, :func:`_check_ids` finds their range in a list.
+_FEW_IDS = 256
+
+# the integer types start_id and sample_size usually come as (the book passes an id
+# read from a NumPy array), checked without the slower test against numbers.Integral
+_PLAIN_INTS = frozenset((int, np.int64, np.int32))
+
+
 def _check_generate_args(start_id, sample_size, vocab_size):
+    if (
+        type(start_id) in _PLAIN_INTS
+        and type(sample_size) in _PLAIN_INTS
+        and 0 <= start_id < vocab_size
+        and sample_size >= 0
+    ):
+        return int(start_id), int(sample_size)
     for name, value in (("start_id", start_id), ("sample_size", sample_size)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
