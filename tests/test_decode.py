@@ -204,6 +204,43 @@ def test_serial_and_parallel_builds_give_the_same_ids(name, monkeypatch):
         np.testing.assert_array_equal(model.decoder.generate_batch(hs, 1, 5), want)
 
 
+@pytest.mark.parametrize("H", [8, 11])  # 4H in whole panels, and not
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_peeky_static_projection_has_the_bits_of_one_row(dtype, H):
+    """A peeky decoder's ``static @ Ws`` (the layer's, from panels, for any number of rows) has
+    the bits of one row read from ``Ws`` as it is, as the one-question kernel reads it."""
+    from fastlstm._kernels import lstm as klstm
+
+    rng = np.random.default_rng(3)
+    P = kblas.panel_width(dtype)
+    npan = -(-4 * H // P)
+    C, hc = klstm.split_units(H, 2, P // 4)
+    Ws = rng.standard_normal((H, 4 * H)).astype(dtype)
+    Wsp = np.empty((npan, H, P), dtype=dtype)
+    kblas.pack_panels(Ws, Wsp)
+    static = rng.standard_normal((13, H)).astype(dtype)
+    proj = np.empty((13, npan * P), dtype=dtype)
+    blocks = np.full((C, 13, 4 * hc), np.nan, dtype=dtype)
+    klstm.static_projection(static, Wsp, H, proj, blocks)
+    np.testing.assert_allclose(
+        proj[:, : 4 * H], static @ Ws, rtol=1e-4 if dtype == np.float32 else 1e-12
+    )
+    cols = klstm.gate_columns(H, C, hc)
+    for c in range(C):  # the blocks' gate order, padding zero
+        for j, col in enumerate(cols[c]):
+            want = proj[:, col] if col >= 0 else np.zeros(13, dtype=dtype)
+            assert blocks[c, :, j].tobytes() == want.tobytes()
+    if 4 * H % P == 0:
+        for n in (0, 5, 12):
+            row = np.full(4 * H, np.nan, dtype=dtype)
+            kblas.matmul_row(static[n], Ws, row)
+            assert row.tobytes() == proj[n, : 4 * H].tobytes()
+    one = np.empty((1, npan * P), dtype=dtype)
+    one_blocks = np.empty((C, 1, 4 * hc), dtype=dtype)
+    klstm.static_projection(static[5:6], Wsp, H, one, one_blocks)
+    assert one_blocks.tobytes() == blocks[:, 5:6].tobytes()
+
+
 def test_row_block_follows_the_l1_cache(tmp_path):
     """Rows of ``B`` read at a time by ``matmul_row``: 8 with a 12-way L1 data cache, 4 with
     an 8-way one or when ``sysfs`` tells nothing (the bits are the same either way)."""

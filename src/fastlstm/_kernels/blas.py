@@ -191,10 +191,6 @@ def matmul(a, b, out, nch):
             gemm(a[lo:hi], b, out[lo:hi])
 
 
-# its code compiled into the kernels that call it (the decoding kernels)
-matmul_rows = inlined(matmul)
-
-
 @dual(blas=True)
 def matmul_bias(a, b, bias, out, nch):
     """``out[...] = a @ b + bias`` (bias broadcast over rows)."""

@@ -24,8 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 from fastlstm._kernels.attention import attention_forward_rows
-from fastlstm._kernels.blas import matmul_bias_rows, matmul_rows
-from fastlstm._kernels.lstm import _block_row, all_finite, lstm_forward_steps
+from fastlstm._kernels.blas import matmul_bias_rows, pack_panels, panel_width_of
+from fastlstm._kernels.lstm import (
+    _row_product,
+    lstm_forward_steps,
+    static_projection,
+)
 from fastlstm._numba import BlasScoped, dual, jit
 
 # decoder kinds
@@ -112,7 +116,6 @@ def _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, s
     V = W.shape[1]
     D = emb.shape[1]
     C, _, hc4 = Wxc.shape
-    hc = hc4 // 4
     dt = enc_hs.dtype
     Te = enc_hs.shape[1]
 
@@ -129,12 +132,17 @@ def _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, s
     K = W.shape[0]
     Z = np.empty((N, K), dtype=dt)  # the affine map's input
     if kind == PEEKY:
-        proj = np.empty((N, 4 * H), dtype=dt)
-        matmul_rows(h0, Ws, proj, nch)
-        if Wh.shape[0] > 0 and not all_finite(proj[0]):  # Ws was not compared with a copy
-            return BAD_WEIGHTS
-        for n in range(N):
-            _block_row(proj[n], C, hc, P[:, n])
+        Pw = panel_width_of(h0)
+        npan = -(-4 * H // Pw)
+        if Wh.shape[0] > 0 and N == 1:  # Ws read as it is, not compared with a copy
+            P[...] = 0  # (the padding columns)
+            if not _row_product(h0[0], Ws, np.empty(4 * H, dtype=dt), P):
+                return BAD_WEIGHTS
+        else:  # the same sums from panels, as the layer computes them
+            Wsp = np.empty((npan, H, Pw), dtype=dt)
+            pack_panels(Ws, Wsp)
+            proj = np.empty((N, npan * Pw), dtype=dt)  # (N, 4H) and padding: h0 @ Ws
+            static_projection(h0, Wsp, H, proj, P)
         for n in range(N):
             for k in range(H):
                 Z[n, k] = h0[n, k]

@@ -147,6 +147,24 @@ def pack_cols(W, C, hc, out):
         _block_row(W[r], C, hc, out[:, r])
 
 
+@jit
+def static_projection(static, Wsp, H, proj, P):
+    """``P`` (C, N, 4hc) = ``static @ Ws`` in the blocks' gate order (padding zero).
+
+    ``static`` (N, S) is C-contiguous; ``Ws`` (S, 4H) is given in panels ``Wsp``
+    (npan, S, Pw) (:func:`~fastlstm._kernels.blas.pack_panels`); ``proj`` (N,
+    npan*Pw) is a work array.  Every value is one multiply-add per row of ``Ws``,
+    in order, from zero: the sum :func:`~fastlstm._kernels.blas.matmul_row` gives
+    from ``Ws`` as it is, so a peeky decoder's layer and the one-question decoding
+    kernel (which reads ``Ws`` so) have the same bits, whatever ``N``.
+    """
+    check_panel_width(Wsp.shape[2], static.itemsize)
+    C, _, hc4 = P.shape
+    matmul_panels_wide(static, Wsp, proj)  # (N, npan*Pw)
+    for n in range(static.shape[0]):
+        _block_row(proj[n, : 4 * H], C, hc4 // 4, P[:, n])
+
+
 @dual
 def pack_input(Wx, S, b, C, hc, out):
     """``Wx[S:]`` (D, 4H) and ``b`` (4H,) -> ``out`` (C, D+1, 4hc) blocked, ``b`` as the last row."""

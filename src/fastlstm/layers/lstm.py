@@ -77,7 +77,8 @@ class _LSTMKernels(_Recurrent):
         pending = self.__dict__.get("_dh_pending")
         if pending is not None and pending[1] is WhTp:  # kept for a dh not yet read
             WhTp = self._work("WhTp2", WhTp.shape)
-        layout = (Wx, Wh, b, Wxc, Whp, WhTp, S)  # arrays compared by identity
+        Wsp = self._work("Wsp", (-(-4 * H // pw), S, pw))  # (npan, S, P) panels of Wx[:S]
+        layout = (Wx, Wh, b, Wxc, Whp, WhTp, Wsp, S)  # arrays compared by identity
         laid_out = self.__dict__.get("_laid_out")
         if (
             laid_out is None
@@ -88,11 +89,14 @@ class _LSTMKernels(_Recurrent):
             work = (D + 2 * H) * 4 * H
             _klstm.pack_input.pick(work)(Wx, S, b, C, hc, Wxc)
             _klstm.pack_recurrent.pick(work)(Wh, self._gate_columns(C, hc), Whp, WhTp)
+            if S:
+                _kblas.pack_panels(Wx[:S], Wsp)
             if self.__dict__.get("_fixed", 0):  # weights unchanged until the block ends
                 self._laid_out = layout
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
-        if S:
-            _klstm.pack_cols.serial(_mm(static, Wx[:S]), C, hc, P)
+        if S:  # from the panels, with the bits of the one-question decoding kernel
+            proj = self._work("proj", (N, Wsp.shape[0] * pw))
+            _klstm.static_projection(np.ascontiguousarray(static), Wsp, H, proj, P)
         A = self._work("A", (C, T, N, 4 * hc))  # (C, T, N, 4hc) gates
         hs_tm = self._work("hs_tm", (T + 1, N, H))
         cs_tm = self._work("cs_tm", (T + 1, N, H))
