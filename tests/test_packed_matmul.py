@@ -73,8 +73,10 @@ def test_pack_recurrent_layout(H, dtype, build):
     P = blas.panel_width(dtype)
     C, hc = klstm.split_units(H, 2, P // 4)
     assert (4 * hc) % P == 0 and (C - 1) * hc < H <= C * hc
-    Whc = np.empty((C, H, 4 * hc), dtype)
-    klstm.pack_cols.serial(Wh, C, hc, Whc)
+    cols = klstm.gate_columns(H, C, hc)  # (C, 4hc) book column of every blocked column
+    Whc = np.where(cols[:, None] >= 0, Wh[:, np.maximum(cols, 0)].transpose(1, 0, 2), 0).astype(
+        dtype
+    )
     Whp = np.full((C, 4 * hc // P, H, P), np.nan, dtype)
     WhTp = np.full((C, -(-H // P), 4 * hc, P), np.nan, dtype)
     getattr(klstm.pack_recurrent, build)(Wh, klstm.gate_columns(H, C, hc), Whp, WhTp)

@@ -132,13 +132,13 @@ def _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, s
     K = W.shape[0]
     Z = np.empty((N, K), dtype=dt)  # the affine map's input
     if kind == PEEKY:
-        Pw = panel_width_of(h0)
-        npan = -(-4 * H // Pw)
         if Wh.shape[0] > 0 and N == 1:  # Ws read as it is, not compared with a copy
             P[...] = 0  # (the padding columns)
             if not _row_product(h0[0], Ws, np.empty(4 * H, dtype=dt), P):
                 return BAD_WEIGHTS
         else:  # the same sums from panels, as the layer computes them
+            Pw = panel_width_of(h0)
+            npan = -(-4 * H // Pw)
             Wsp = np.empty((npan, H, Pw), dtype=dt)
             pack_panels(Ws, Wsp)
             proj = np.empty((N, npan * Pw), dtype=dt)  # (N, 4H) and padding: h0 @ Ws

@@ -140,13 +140,6 @@ def _block_row(src, C, hc, dst):
                 dg[j] = 0
 
 
-@dual
-def pack_cols(W, C, hc, out):
-    """``W`` (K, 4H) in book layout -> ``out`` (C, K, 4hc) blocked (padding zero); rows in parallel."""
-    for r in prange(W.shape[0]):
-        _block_row(W[r], C, hc, out[:, r])
-
-
 @jit
 def static_projection(static, Wsp, H, proj, P):
     """``P`` (C, N, 4hc) = ``static @ Ws`` in the blocks' gate order (padding zero).
@@ -198,7 +191,7 @@ def unpack_input(dWxc, S, dWx, db):
 
 @dual
 def unpack_cols(Wc, out):
-    """Inverse of :func:`pack_cols`: ``Wc`` (C, K, 4hc) -> ``out`` (K, 4H); rows in parallel."""
+    """``Wc`` (C, K, 4hc) blocked by :func:`_block_row` -> ``out`` (K, 4H) in book layout; rows in parallel."""
     C, K, hc4 = Wc.shape
     for r in prange(K):
         _unblock_row(Wc[:, r], C, hc4 // 4, out[r])

@@ -373,9 +373,10 @@ def _length_batches(lengths, batch: int, keep=None, rows=None, max_cells: int = 
         T = rows(order[i]) if rows is not None else 0
         for n in order[i + 1 : i + batch]:
             if rows is not None:
-                if (len(idx) + 1) * max(T, rows(n)) > max_cells:
+                T_n = max(T, rows(n))
+                if (len(idx) + 1) * T_n > max_cells:
                     break
-                T = max(T, rows(n))
+                T = T_n
             idx.append(n)
         i += len(idx)
         yield idx, int(lengths[idx].max())

@@ -28,6 +28,14 @@ def _one_answer(generate_batch, xs, start_id, sample_size, name):
     return [int(i) for i in row]
 
 
+#: Up to this many ids, :func:`_check_ids` finds their range in a list.
+_FEW_IDS = 256
+
+# the integer types start_id and sample_size usually come as (the book passes an id
+# read from a NumPy array): accepted without the slower test against numbers.Integral
+_PLAIN_INTS = frozenset((int, np.int64, np.int32))
+
+
 def _check_ids(xs, name, vocab_size=None):
     xs = np.asarray(xs)
     if xs.dtype.kind not in "iu":
@@ -45,24 +53,11 @@ def _check_ids(xs, name, vocab_size=None):
     return xs
 
 
-#: Up to this many ids, :func:`_check_ids` finds their range in a list.
-_FEW_IDS = 256
-
-# the integer types start_id and sample_size usually come as (the book passes an id
-# read from a NumPy array), checked without the slower test against numbers.Integral
-_PLAIN_INTS = frozenset((int, np.int64, np.int32))
-
-
 def _check_generate_args(start_id, sample_size, vocab_size):
-    if (
-        type(start_id) in _PLAIN_INTS
-        and type(sample_size) in _PLAIN_INTS
-        and 0 <= start_id < vocab_size
-        and sample_size >= 0
-    ):
-        return int(start_id), int(sample_size)
     for name, value in (("start_id", start_id), ("sample_size", sample_size)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if type(value) not in _PLAIN_INTS and (
+            isinstance(value, bool) or not isinstance(value, numbers.Integral)
+        ):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if not 0 <= start_id < vocab_size:
         raise ValueError(f"start_id must be in [0, {vocab_size}), got {start_id}")
