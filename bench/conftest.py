@@ -153,6 +153,7 @@ def machine() -> dict:
     import scipy
 
     from fastlstm import _blas_lib
+    from fastlstm._kernels import blas as _kblas
 
     try:
         layer = numba.threading_layer()
@@ -169,7 +170,12 @@ def machine() -> dict:
         "scipy": scipy.__version__,
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": layer,
-        "kernels_blas": _blas_lib.describe(),
+        "kernels_blas": _blas_lib.describe()
+        + (
+            "; products of 64 rows or more by fastlstm's packed tiles (FASTLSTM_PACKED_GEMM)"
+            if _kblas.PACKED_LONG
+            else ""
+        ),
         "allocator_env": allocator_env(),
     }
 

@@ -25,7 +25,10 @@ LAYERS = [
     (("models", "evaluation", "datasets", "io", "plot", "_torch_models"), False),
     (("layers", "optim", "functions", "gradcheck"), False),
     (("_kernels", "_warmup"), True),  # numba kernels; compiling them ahead of a run
-    (("_numba", "_kernel_cache", "_blas_threads", "_blas_lib"), False),  # jit, cache, BLAS
+    (
+        ("_numba", "_kernel_cache", "_blas_threads", "_blas_lib", "_vectors"),
+        False,
+    ),  # jit, cache, BLAS
     (("config", "_notebook", "_validate", "_version", "_warm_manifest"), False),  # leaves
 ]
 

@@ -44,7 +44,9 @@ def _layouts(x):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
-    "shape", [(5, 7, 3), (1, 4, 6), (6, 1, 5), (4, 5, 1), (1, 1, 1), (37, 19, 23)]
+    "shape",
+    # the last: long enough for the packed tiles where they take the long products
+    [(5, 7, 3), (1, 4, 6), (6, 1, 5), (4, 5, 1), (1, 1, 1), (37, 19, 23), (70, 300, 45)],
 )
 def test_gemm_equals_numpy_for_every_layout(dtype, shape):
     M, K, N = shape
@@ -114,6 +116,33 @@ assert np.allclose(out, a @ b, rtol=1e-5, atol=1e-5)
 print(blas.NUMPY_GEMM, kernel_cache_dir().name.endswith("-scipyblas"), _blas_lib.describe())
 """
 
+_PACKED = """
+import numpy as np
+from numba import njit
+from fastlstm import _blas_lib, _vectors
+from fastlstm._kernels import blas
+from fastlstm._kernel_cache import kernel_cache_dir
+
+@njit
+def f(a, b, out):
+    blas.gemm(a, b, out)
+
+rng = np.random.default_rng(0)
+for M, K, N in ((100, 300, 70), (64, 16, 16), (63, 40, 50)):
+    a = rng.standard_normal((K, M)).astype(np.float32).T  # transposed, as Z.T
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    frame = np.full((M, N + 3), 7, np.float32)
+    f(a, b, frame[:, 1 : N + 1])
+    want = a.astype(np.float64) @ b
+    assert np.allclose(frame[:, 1 : N + 1], want, rtol=1e-4, atol=1e-4), (M, K, N)
+    assert np.all(frame[:, 0] == 7) and np.all(frame[:, N + 1 :] == 7)
+
+core = _blas_lib.core_name()
+wide = core is not None and core.lower() in ("skylakex", "cooperlake", "sapphirerapids")
+print(blas.PACKED_LONG, kernel_cache_dir().name.endswith("-packedgemm"),
+      core is not None and _vectors.vector_bytes() > (64 if wide else 32))
+"""
+
 
 def test_blas_choice(tmp_path):
     cache = str(tmp_path / "cache")
@@ -133,3 +162,65 @@ def test_blas_choice(tmp_path):
     bad = _python(_CHOICE, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_BLAS="mkl")
     assert bad.returncode != 0
     assert "FASTLSTM_BLAS must be 'numpy' or 'scipy', not 'mkl'" in bad.stderr
+
+
+def test_packed_long_products_choice(tmp_path):
+    """``FASTLSTM_PACKED_GEMM``: 0 (the default), auto (the packed tiles when OpenBLAS's
+    kernels are narrower than the CPU's vectors), 1; kernels compiled each way kept apart;
+    a bad value named."""
+    cache = str(tmp_path / "cache")
+    default = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM="")
+    assert default.stdout.split()[:2] == ["False", "False"], default.stdout + default.stderr
+    auto = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM="auto")
+    assert auto.returncode == 0, auto.stderr
+    on, apart, narrower = auto.stdout.split()
+    assert on == apart == narrower, auto.stdout
+    forced = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM="1")
+    assert forced.returncode == 0, forced.stderr
+    if blas.NUMPY_GEMM:
+        assert forced.stdout.split()[:2] == ["True", "True"], forced.stdout
+    off = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM="0")
+    assert off.stdout.split()[:2] == ["False", "False"], off.stdout + off.stderr
+    bad = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM="yes")
+    assert bad.returncode != 0
+    assert "FASTLSTM_PACKED_GEMM must be 'auto', '0' or '1', not 'yes'" in bad.stderr
+
+
+def _operands(rng, M, K, N, kind, dtype):
+    """``(A, B)`` as views ``kind`` asks (``n``: rows contiguous, ``t``: a transposed
+    array), and the flat arrays, ops and leading dimensions cblas would read."""
+    a = rng.standard_normal((M, K) if kind[0] == "n" else (K, M)).astype(dtype)
+    b = rng.standard_normal((K, N) if kind[1] == "n" else (N, K)).astype(dtype)
+    A, B = (a if kind[0] == "n" else a.T), (b if kind[1] == "n" else b.T)
+    ops = [(111, K) if kind[0] == "n" else (112, M), (111, N) if kind[1] == "n" else (112, K)]
+    return A, B, (a.ravel(), *ops[0]), (b.ravel(), *ops[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["nn", "nt", "tn", "tt"])
+@pytest.mark.parametrize(
+    # a partial last panel, several blocks of k, of rows and of panels, one row short of a tile
+    "shape",
+    [(64, 16, 16), (65, 257, 33), (251, 513, 300), (97, 1000, 50), (300, 40, 17)],
+)
+def test_long_product_has_the_bits_of_the_packed_tiles(dtype, kind, shape):
+    """The long products' blocked route (``_long_product``, called directly: the kernels
+    take it only under ``FASTLSTM_PACKED_GEMM``) gives the bits of one pass of the packed tiles over all of ``k``
+    (``matmul_packed``), so no split of rows, columns or ``k`` changes a value; it writes
+    only the result's columns of a wider array."""
+    M, K, N = shape
+    rng = np.random.default_rng(M + K + N)
+    A, B, (fa, ta, lda), (fb, tb, ldb) = _operands(rng, M, K, N, kind, dtype)
+    frame = np.full((M, N + 5), 7, dtype)
+    blas._long_product(fa, ta, lda, fb, tb, ldb, frame.ravel()[2:], N + 5, M, K, N)
+    out = frame[:, 2 : N + 2]
+    P = blas.panel_width(dtype)
+    npan = (N + P - 1) // P
+    Bp = np.empty((npan, K, P), dtype)
+    blas.pack_panels(np.ascontiguousarray(B), Bp)
+    want = np.zeros((M, npan * P), dtype)
+    blas.matmul_packed(np.ascontiguousarray(A), Bp, want)
+    np.testing.assert_array_equal(out, want[:, :N])
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(out, A.astype(np.float64) @ B.astype(np.float64), rtol=tol, atol=tol)
+    assert np.all(frame[:, :2] == 7) and np.all(frame[:, N + 2 :] == 7)

@@ -140,6 +140,43 @@ def thread_controls() -> tuple:
     return tuple(c for c in found if c is not None)
 
 
+#: OpenBLAS's x86 kernels that use 512-bit vectors; the others it picks use at most 256 bits.
+_WIDE_CORES = ("skylakex", "cooperlake", "sapphirerapids")
+
+
+def core_name() -> str | None:
+    """The kernels NumPy's OpenBLAS runs (``"Haswell"``, ``"SkylakeX"``...), or None when the
+    kernels do not call it."""
+    lib = numpy_openblas()
+    if lib is None:
+        return None
+    core = getattr(lib, _NAMES["core"])
+    core.restype = ctypes.c_char_p
+    return core().decode()
+
+
+def packed_long_products(vector_bytes: int) -> bool:
+    """Whether the kernels multiply float32 matrices of 64 rows or more with their own packed
+    tiles rather than NumPy's OpenBLAS.
+
+    ``FASTLSTM_PACKED_GEMM``: ``0`` (the default, also when unset) never; ``auto`` when
+    NumPy's OpenBLAS runs kernels narrower than the ``vector_bytes`` the tiles are compiled
+    for (OpenBLAS held to its 256-bit kernels on an AVX-512 CPU, as
+    ``OPENBLAS_CORETYPE=Haswell`` asks); ``1`` always (where the kernels call NumPy's
+    OpenBLAS).  Kernels compiled each way are kept apart
+    (:func:`fastlstm._kernel_cache.kernel_cache_dir`).
+    """
+    choice = os.environ.get("FASTLSTM_PACKED_GEMM", "0").strip().lower() or "0"
+    if choice not in ("auto", "0", "1"):
+        raise ValueError(f"FASTLSTM_PACKED_GEMM must be 'auto', '0' or '1', not {choice!r}")
+    core = core_name()
+    if core is None or choice == "0":
+        return False
+    if choice == "1":
+        return True
+    return vector_bytes > (64 if core.lower() in _WIDE_CORES else 32)
+
+
 def describe() -> str:
     """Which BLAS the kernels' products call, for reports (``bench/``)."""
     lib = numpy_openblas()
@@ -147,10 +184,8 @@ def describe() -> str:
         return "SciPy's BLAS (numba's np.dot)"
     conf = getattr(lib, _NAMES["config"])
     conf.restype = ctypes.c_char_p
-    core = getattr(lib, _NAMES["core"])
-    core.restype = ctypes.c_char_p
     words = conf().decode().split()  # "OpenBLAS 0.3.31.188.0 USE64BITINT DYNAMIC_ARCH ..."
     version = ".".join(words[1].split(".")[:3]) if len(words) > 1 else "?"
     asked = os.environ.get("OPENBLAS_CORETYPE", "").strip()
     why = f", as OPENBLAS_CORETYPE={asked} asks" if asked else ""
-    return f"NumPy's OpenBLAS {version} ({core().decode()} kernels{why})"
+    return f"NumPy's OpenBLAS {version} ({core_name()} kernels{why})"

@@ -39,7 +39,7 @@ import numba
 from numba.core import caching as _caching
 from numba.core.cpu import ParallelOptions as _ParallelOptions
 
-from fastlstm import _blas_lib, config
+from fastlstm import _blas_lib, _vectors, config
 from fastlstm.config import KernelCacheWarning
 
 _log = logging.getLogger("fastlstm")
@@ -69,7 +69,9 @@ def kernel_cache_dir() -> Path | None:
     two installations (or checkouts) never overwrite each other's kernels,
     a forced ``FASTLSTM_VECTOR_BYTES`` (kernels laid out for another
     vector width) adds ``-vectorN``, and kernels calling SciPy's BLAS instead of
-    NumPy's (:mod:`fastlstm._blas_lib`) add ``-scipyblas``.  None when no user folder can be determined.
+    NumPy's (:mod:`fastlstm._blas_lib`) add ``-scipyblas``, kernels multiplying long
+    matrices with their own tiles (:func:`fastlstm._blas_lib.packed_long_products`) add
+    ``-packedgemm``.  None when no user folder can be determined.
     """
     root = config.numba_cache_dir()
     if root is None:
@@ -81,6 +83,8 @@ def kernel_cache_dir() -> Path | None:
         copy += f"-vector{forced}"
     if _blas_lib.numpy_openblas() is None:
         copy += "-scipyblas"
+    elif _blas_lib.packed_long_products(_vectors.vector_bytes()):
+        copy += "-packedgemm"
     return root / _version_tag() / copy
 
 

@@ -143,6 +143,23 @@ def _compile(fn, options):
     return dispatcher
 
 
+def c_callable(fn, sig):
+    """``fn`` compiled once as a C function of signature ``sig``, kept in fastlstm's cache.
+
+    Returns numba's ``CFunc`` (its ``address``).  Kernels call it through a symbol
+    registered with LLVM, as they call BLAS, so its code is not compiled into each of
+    them (a ``jit`` helper, even ``inline="never"``, is linked and optimised again in
+    every kernel that calls it).
+    """
+    from numba.core.ccallback import CFunc
+
+    options = dict(_COMMON)
+    cfunc = CFunc(fn, (sig.args, sig.return_type), locals={}, options=dict(options))
+    cfunc._cache = _KernelCache(fn, _options_key(options))
+    cfunc.compile()
+    return cfunc
+
+
 def jit(fn=None, **options):
     """``numba.njit`` with the package's options (serial kernels and helpers).
 

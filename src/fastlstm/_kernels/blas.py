@@ -27,8 +27,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from fastlstm import _blas_lib
-from fastlstm._numba import dual, inlined, jit, prange
+from fastlstm import _blas_lib, _vectors
+from fastlstm._numba import c_callable, dual, inlined, jit, prange
 
 # BLAS's gemm as numba binds it for np.dot (numba's helper library, SciPy's BLAS), called
 # directly where a product reads a strided block that np.dot would copy first.  numba does
@@ -93,6 +93,12 @@ def _gemm_call(M, K, N, Kb, Mc, Nc, as0, as1, bs0, bs1, cs0, cs1, size, pa, pb, 
     tc, ldc = _operand(M, N, cs0, cs1, size)
     if Kb != K or Mc != M or Nc != N or ta * tb == 0 or tc != _NO_TRANS:
         raise ValueError("gemm: shapes that do not match, or an operand with no unit stride")
+    _cblas_or_tiles(M, K, N, ta, lda, tb, ldb, ldc, size, pa, pb, pc)
+
+
+@jit
+def _cblas(M, K, N, ta, lda, tb, ldb, ldc, size, pa, pb, pc):
+    """NumPy's OpenBLAS ``cblas_?gemm`` of row-major operands."""
     if size == 4:
         _SGEMM(
             _ROW_MAJOR, ta, tb, M, N, K,
@@ -319,72 +325,7 @@ def column_sums(a, out):
 # a sum over ``k`` in order, computed by one call: results do not depend on
 # how tiles are spread over threads.
 # --------------------------------------------------------------------------- #
-def _vector_bytes():
-    """Width of the vector registers numba compiles for (64 with AVX-512, 32 with AVX2).
-
-    That is the host CPU's, unless numba is told to compile for another CPU
-    (``NUMBA_CPU_NAME`` and ``NUMBA_CPU_FEATURES``, e.g. ``generic`` for kernels
-    that run on any x86-64): :func:`_compiled_vector_bytes` asks LLVM, under
-    numba's CPU settings, which registers a 512-bit addition uses.
-    ``FASTLSTM_VECTOR_BYTES`` (16, 32 or 64) overrides it, e.g. to test the
-    narrower layouts on a wider machine (LLVM splits wider vectors, so every
-    value is correct everywhere; only speed depends on the match).  Kernels
-    compiled under a forced width are cached in a folder of their own
-    (:func:`fastlstm._kernel_cache.kernel_cache_dir`).
-    """
-    forced = os.environ.get("FASTLSTM_VECTOR_BYTES")
-    if forced:
-        if forced not in ("16", "32", "64"):
-            raise ValueError(f"FASTLSTM_VECTOR_BYTES must be 16, 32 or 64, got {forced!r}")
-        return int(forced)
-    try:
-        return _compiled_vector_bytes()
-    except Exception:  # noqa: BLE001 - the host's features, then a safe default
-        pass
-    try:
-        from llvmlite import binding
-
-        features = binding.get_host_cpu_features()
-        if features.get("avx512f"):
-            return 64
-        if features.get("avx2"):
-            return 32
-    except Exception:  # noqa: BLE001
-        pass
-    return 16
-
-
-# one 512-bit addition, its operand and result in registers (no pointer syntax, which
-# differs between LLVM versions)
-_PROBE_IR = """
-define <16 x float> @probe(<16 x float> %v) {
-  %w = fadd <16 x float> %v, %v
-  ret <16 x float> %w
-}
-"""
-
-
-def _compiled_vector_bytes():
-    """64, 32 or 16: the registers (zmm, ymm, xmm) of one 512-bit addition compiled by LLVM
-    for the CPU numba targets (its ``CPU_NAME`` and ``CPU_FEATURES``, else the host's)."""
-    from llvmlite import binding
-    from numba.core import config as numba_config
-
-    binding.initialize_native_target()
-    binding.initialize_native_asmprinter()
-    cpu = numba_config.CPU_NAME or binding.get_host_cpu_name()
-    features = numba_config.CPU_FEATURES
-    if features is None:
-        features = binding.get_host_cpu_features().flatten()
-    target = binding.Target.from_default_triple()
-    machine = target.create_target_machine(cpu=cpu, features=features, opt=2)
-    module = binding.parse_assembly(_PROBE_IR)
-    module.triple = machine.triple
-    asm = machine.emit_assembly(module)
-    return 64 if "zmm" in asm else 32 if "ymm" in asm else 16
-
-
-VECTOR_BYTES = _vector_bytes()
+VECTOR_BYTES = _vectors.vector_bytes()
 #: Vectors per panel: a panel is ``PANEL_VECTORS * VECTOR_BYTES`` bytes wide.
 PANEL_VECTORS = 2
 #: Most rows of ``A`` a tile keeps in registers (``TILE_ROWS * PANEL_VECTORS`` accumulators,
@@ -466,11 +407,12 @@ def _end_loop(builder, k, K, acc, new, init, pre, loop, done, vty):
     return outs
 
 
-def _make_tile(rows, nvec, accumulate):
+def _make_tile(rows, nvec, accumulate, a_columns=False):
     """An intrinsic ``tile(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)``.
 
     ``C[r, :P] (+)= sum_k A[r, k] * Bp[k, :P]`` for ``r < rows``, where row
-    ``r`` of ``A`` starts at element ``a_off + r*lda`` of ``A``'s data, the
+    ``r`` of ``A`` starts at element ``a_off + r*lda`` of ``A``'s data (with
+    ``a_columns``, ``A[r, k]`` is at ``a_off + r + k*lda``: ``A`` transposed), the
     panel at ``b_off`` of ``Bp``'s (``P`` contiguous values per ``k``), and
     row ``r`` of ``C`` at ``c_off + r*ldc``.  With ``accumulate`` the sums
     start from ``C``'s values, else from zero.  Arrays must be contiguous;
@@ -499,7 +441,10 @@ def _make_tile(rows, nvec, accumulate):
                 builder.gep(_data(context, builder, t, v), [off])
                 for t, v, off in ((aty, A_, a_off_), (bty, B_, b_off_), (cty, C_, c_off_))
             )
-            arows = [builder.gep(a0, [builder.mul(lda_, i64(r))]) for r in range(rows)]
+            if a_columns:
+                arows = [builder.gep(a0, [i64(r)]) for r in range(rows)]
+            else:
+                arows = [builder.gep(a0, [builder.mul(lda_, i64(r))]) for r in range(rows)]
             crows = [builder.gep(c0, [builder.mul(ldc_, i64(r))]) for r in range(rows)]
 
             def vptr(p, v):
@@ -519,8 +464,9 @@ def _make_tile(rows, nvec, accumulate):
             undef = ir.Constant(vty, ir.Undefined)
             splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
             new = []
+            ka = builder.mul(k, lda_) if a_columns else k
             for r in range(rows):
-                a = builder.load(builder.gep(arows[r], [k]), align=4)
+                a = builder.load(builder.gep(arows[r], [ka]), align=4)
                 av = builder.shuffle_vector(builder.insert_element(undef, a, i32(0)), undef, splat)
                 for v in range(nvec):
                     new.append(builder.call(fma, [av, bv[v], acc[r * nvec + v]]))
@@ -667,6 +613,15 @@ _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10 = (
 )
 
 
+# the long products' tiles (10 rows, or TILE_ROWS): sums going on from C's values, and the
+# two for A transposed (A[r, k] at a_off + r + k*lda)
+_ADD, _TILE_T, _ADD_T = (
+    _make_tile(TILE_ROWS, PANEL_VECTORS, acc, cols)
+    for acc, cols in ((True, False), (False, True), (True, True))
+)
+_TILE = _make_tile(TILE_ROWS, PANEL_VECTORS, False)
+
+
 @jit
 def _tile(rows, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
     """One tile of ``rows`` (1 to 10) rows of ``A`` times one panel."""
@@ -690,6 +645,253 @@ def _tile(rows, A, a_off, lda, Bp, b_off, K, C, c_off, ldc):
         _T2(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
     elif rows == 1:
         _T1(A, a_off, lda, Bp, b_off, K, C, c_off, ldc)
+
+
+# --------------------------------------------------------------------------- #
+# long products with the packed tiles
+#
+# When NumPy's OpenBLAS runs kernels narrower than the CPU's vectors (its 256-bit
+# kernels on an AVX-512 CPU, as OPENBLAS_CORETYPE=Haswell asks), float32 products of 64
+# rows or more run faster through the tiles above (1.7-1.8x for the H = 650 models'
+# products on one Zen 5 core), when FASTLSTM_PACKED_GEMM asks for them: ``B`` is packed
+# a block at a time and every tile of rows of ``A`` is multiplied by it while it is in
+# cache (``docs/design.md``, *Long products through the tiles, when OpenBLAS runs
+# narrower kernels*).  Each value is one multiply-add per ``k``, in order, from zero, so the bits
+# do not depend on how rows are split into tiles, blocks or threads, and are those of
+# :func:`matmul_packed`.
+# --------------------------------------------------------------------------- #
+#: True when :func:`gemm` multiplies long matrices with the packed tiles
+#: (:func:`fastlstm._blas_lib.packed_long_products`).
+PACKED_LONG = _blas_lib.packed_long_products(VECTOR_BYTES)
+# The products that go that way: at least LONG_MIN_M rows (with fewer, packing B costs
+# more than it saves: 0.7-0.9x OpenBLAS's Haswell kernels at 20-48 rows) and some width.
+LONG_MIN_M, LONG_MIN_KN = 64, 16
+# The blocks: LONG_K values of k (a panel's block of 32 KB of float32 with AVX-512 stays in
+# L1), LONG_ROWS rows of A (240 KB of float32 in L2), LONG_PANELS panels of B packed at once.
+LONG_K, LONG_ROWS, LONG_PANELS = 256, 240, 8
+
+
+@jit
+def _is_long(M, K, N):
+    return M >= LONG_MIN_M and K >= LONG_MIN_KN and N >= LONG_MIN_KN
+
+
+if PACKED_LONG:
+
+    @jit
+    def _cblas_or_tiles(M, K, N, ta, lda, tb, ldb, ldc, size, pa, pb, pc):
+        """:func:`_cblas`, or the packed tiles for a long float32 product."""
+        if size == 4 and _is_long(M, K, N):
+            _LONG(M, K, N, ta, lda, tb, ldb, ldc, pa, pb, pc)
+        else:
+            _cblas(M, K, N, ta, lda, tb, ldb, ldc, size, pa, pb, pc)
+
+else:
+    _cblas_or_tiles = _cblas
+
+
+def _make_address_array():
+    """An intrinsic ``floats(addr, n, like)``: the ``n`` values of ``like``'s dtype at the
+    address ``addr``, as a 1-D C array (no copy, no ownership)."""
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def floats(typingctx, addr, n, like):
+        dt = like.dtype if isinstance(like, types.NumberClass) else like
+        aty = types.Array(dt, 1, "C")
+        sig = aty(addr, n, like)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(aty)(context, builder)
+            ptr = builder.inttoptr(args[0], context.get_data_type(dt).as_pointer())
+            itemsize = context.get_constant(
+                types.intp, context.get_abi_sizeof(context.get_data_type(dt))
+            )
+            n_ = context.cast(builder, args[1], signature.args[1], types.intp)
+            context.populate_array(
+                ary, data=ptr, shape=cgutils.pack_array(builder, [n_]),
+                strides=cgutils.pack_array(builder, [itemsize]), itemsize=itemsize,
+                meminfo=None,
+            )  # fmt: skip
+            return ary._getvalue()
+
+        return sig, codegen
+
+    return floats
+
+
+_address_array = _make_address_array()
+
+
+@jit
+def _floats(addr, op, ld, rows, cols, like):
+    """The values of a ``(rows, cols)`` operand that cblas reads as ``(op, ld)`` at ``addr``."""
+    n = (rows - 1) * ld + cols if op == _NO_TRANS else (cols - 1) * ld + rows
+    return _address_array(addr, n, like)
+
+
+@jit
+def _aligned(n, like):
+    """An empty 1-D array of ``n`` values of ``like``'s dtype starting on a 64-byte boundary
+    (a panel's vectors then never straddle two cache lines)."""
+    size = like.itemsize
+    raw = np.empty(n + 64 // size, dtype=like.dtype)
+    skip = (-raw.ctypes.data) % 64 // size
+    return raw[skip : skip + n]
+
+
+@jit(inline="never")
+def _long_product(A, ta, lda, B, tb, ldb, C, ldc, M, K, N):
+    """``C = A @ B`` with the packed tiles; the operands as :func:`_gemm_call` reads them
+    (flat arrays, ``ta``/``tb`` telling whether their rows or their columns are contiguous).
+
+    Blocked for the caches: ``LONG_K`` values of ``k`` of up to ``LONG_PANELS`` panels of
+    ``B`` are packed at a time (one panel's block, 32 KB of float32 with AVX-512, stays in
+    the L1 cache while it meets every tile of a block of ``LONG_ROWS`` rows of ``A``, which
+    stays in L2).  Every sum goes on from where the previous block of ``k`` left it.
+    """
+    P = panel_width_of(C)
+    full = N // P  # whole panels; a narrower last one is computed into `part`, below
+    KB = min(K, LONG_K)
+    MB = min(M, LONG_ROWS)
+    NBP = max(1, min(full, LONG_PANELS))
+    Bp = _aligned(NBP * KB * P, C)  # (NBP, KB, P): panels of a block of B
+    Ap = _aligned(TILE_ROWS * KB, C)  # (TILE_ROWS, KB): the last rows of a block, padded
+    Cp = _aligned(TILE_ROWS * P, C)  # (TILE_ROWS, P): their tile of the product
+    for q0 in range(0, full, NBP):
+        q1 = min(full, q0 + NBP)
+        for k0 in range(0, K, KB):
+            kk = min(KB, K - k0)
+            _pack_blocks(B, tb, ldb, N, k0, kk, q0, q1, Bp, P)
+            for m0 in range(0, M, MB):
+                mm = min(MB, M - m0)
+                _pad_rows(A, ta, lda, k0, kk, m0, mm, Ap)
+                for q in range(q0, q1):
+                    b0 = (q - q0) * kk * P
+                    _sweep(A, ta, lda, k0, kk, m0, mm, Bp, b0, C, m0 * ldc + q * P, ldc, Ap, Cp)
+    if full * P < N:
+        part = _aligned(MB * P, C)  # (MB, P): the last panel for a block of rows
+        for m0 in range(0, M, MB):
+            mm = min(MB, M - m0)
+            for k0 in range(0, K, KB):
+                kk = min(KB, K - k0)
+                _pack_blocks(B, tb, ldb, N, k0, kk, full, full + 1, Bp, P)
+                _pad_rows(A, ta, lda, k0, kk, m0, mm, Ap)
+                _sweep(A, ta, lda, k0, kk, m0, mm, Bp, 0, part, 0, P, Ap, Cp)
+            for r in range(mm):
+                for j in range(N - full * P):
+                    C[(m0 + r) * ldc + full * P + j] = part[r * P + j]
+
+
+@jit(inline="never")
+def _pad_rows(A, ta, lda, k0, kk, m0, mm, Ap):
+    """The rows of the block ``m0:m0+mm`` after its last whole tile, ``k0:k0+kk`` of each,
+    into ``Ap`` (``(TILE_ROWS, kk)``), zeros after them: one more tile of whole rows."""
+    r0 = m0 + mm // TILE_ROWS * TILE_ROWS
+    rem = m0 + mm - r0
+    if rem == 0:
+        return
+    for r in range(TILE_ROWS):
+        for k in range(kk):
+            if r >= rem:
+                Ap[r * kk + k] = 0
+            elif ta == _NO_TRANS:
+                Ap[r * kk + k] = A[(r0 + r) * lda + k0 + k]
+            else:
+                Ap[r * kk + k] = A[(k0 + k) * lda + r0 + r]
+
+
+@jit(inline="never")
+def _sweep(A, ta, lda, k0, kk, m0, mm, Bp, b0, C, c0, ldc, Ap, Cp):
+    """Rows ``m0:m0+mm`` of ``A`` times the block of ``kk`` values of ``k`` from ``k0`` of
+    one panel (at ``Bp[b0:]``), a tile at a time, into ``C`` from ``c0`` (row ``m0``); the
+    sums start from zero at ``k0 == 0`` and go on from ``C``'s values after.  The rows
+    after the last whole tile are read from ``Ap`` (:func:`_pad_rows`) through ``Cp``."""
+    R = TILE_ROWS
+    nfull = mm // R
+    for i in range(nfull):
+        c_off = c0 + i * R * ldc
+        if ta == _NO_TRANS:
+            a_off = (m0 + i * R) * lda + k0
+            if k0 == 0:
+                _TILE(A, a_off, lda, Bp, b0, kk, C, c_off, ldc)
+            else:
+                _ADD(A, a_off, lda, Bp, b0, kk, C, c_off, ldc)
+        else:
+            a_off = k0 * lda + m0 + i * R
+            if k0 == 0:
+                _TILE_T(A, a_off, lda, Bp, b0, kk, C, c_off, ldc)
+            else:
+                _ADD_T(A, a_off, lda, Bp, b0, kk, C, c_off, ldc)
+    rem = mm - nfull * R
+    if rem > 0:
+        P = Cp.size // R
+        c_off = c0 + nfull * R * ldc
+        if k0 == 0:
+            _TILE(Ap, 0, kk, Bp, b0, kk, Cp, 0, P)
+        else:
+            for r in range(rem):
+                for j in range(P):
+                    Cp[r * P + j] = C[c_off + r * ldc + j]
+            _ADD(Ap, 0, kk, Bp, b0, kk, Cp, 0, P)
+        for r in range(rem):
+            for j in range(P):
+                C[c_off + r * ldc + j] = Cp[r * P + j]
+
+
+@jit(inline="never")
+def _pack_blocks(B, tb, ldb, N, k0, kk, q0, q1, Bp, P):
+    """Rows ``k0:k0+kk`` of panels ``q0:q1`` of ``B`` into ``Bp`` (``(q1-q0, kk, P)``,
+    zero-padded), reading ``B`` along its contiguous dimension (a walk down one panel's
+    rows, 10 KB apart at ``N = 2600``, outran the prefetchers)."""
+    hi = min(N, q1 * P)
+    if tb == _NO_TRANS:
+        for k in range(kk):
+            src = (k0 + k) * ldb
+            for q in range(q0, q1):
+                lo = q * P
+                w = min(hi - lo, P)
+                dst = ((q - q0) * kk + k) * P
+                to, fro = Bp[dst : dst + w], B[src + lo : src + lo + w]
+                for n in range(w):
+                    to[n] = fro[n]
+    else:
+        for n in range(q0 * P, hi):
+            src = n * ldb + k0
+            q = n // P
+            dst = (q - q0) * kk * P + n - q * P
+            to, fro = Bp[dst : dst + kk * P], B[src : src + kk]
+            for k in range(kk):
+                to[k * P] = fro[k]
+    if hi < q1 * P:  # the last panel is narrower: zeros after its columns
+        q = q1 - 1
+        for k in range(kk):
+            for j in range(hi - q * P, P):
+                Bp[((q - q0) * kk + k) * P + j] = 0
+
+
+def _long_float32(M, K, N, ta, lda, tb, ldb, ldc, pa, pb, pc):
+    """:func:`_long_product` of float32 operands at addresses (a C function)."""
+    _long_product(
+        _floats(pa, ta, lda, M, K, np.float32), ta, lda,
+        _floats(pb, tb, ldb, K, N, np.float32), tb, ldb,
+        _floats(pc, _NO_TRANS, ldc, M, N, np.float32), ldc, M, K, N,
+    )  # fmt: skip
+
+
+# M, K, N, op(A), lda, op(B), ldb, ldc and the three addresses
+_LONG_SIG = types.void(*([_I64] * 8), _PTR, _PTR, _PTR)
+_LONG_NAME = "fastlstm_long_product32"
+
+
+def _register_long():
+    """Compile (or load) the long float32 products as a C function and register it with LLVM
+    under :data:`_LONG_NAME`, as :mod:`fastlstm._blas_lib` registers OpenBLAS's gemm:
+    its code is then compiled once, not into every kernel that calls :func:`gemm`."""
+    from llvmlite import binding
+
+    binding.add_symbol(_LONG_NAME, c_callable(_long_float32, _LONG_SIG).address)
 
 
 @jit
@@ -826,3 +1028,9 @@ def pack_panels_t(B, out):
             src = B[lo + j]
             for k in range(K):
                 out[p, k, j] = src[k]
+
+
+# last: the long products call helpers defined above
+if PACKED_LONG:
+    _register_long()
+_LONG = types.ExternalFunction(_LONG_NAME, _LONG_SIG)
