@@ -150,9 +150,19 @@ def _outside_stacklevel() -> int:
     """The ``stacklevel`` of :func:`warnings.warn`, called from here, that names the first
     caller outside fastlstm and numba (the line of the user's code that needed the kernel)."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(_OWN_DIRS):
-        frame, level = frame.f_back, level + 1
+    while frame is not None and (
+        _import_machinery(frame) or os.path.realpath(frame.f_code.co_filename).startswith(_OWN_DIRS)
+    ):
+        frame = frame.f_back
+        if frame is not None and not _import_machinery(frame):
+            level += 1  # warnings.warn does not count the import machinery's frames
     return level
+
+
+def _import_machinery(frame) -> bool:
+    """Whether ``frame`` is importlib's bootstrap (a kernel compiled while a module imports)."""
+    name = frame.f_code.co_filename
+    return "importlib" in name and "_bootstrap" in name
 
 
 def _warn_unwritable(path, exc) -> None:
