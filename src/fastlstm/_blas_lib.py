@@ -19,6 +19,7 @@ one during kernel calls.
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 import threading
@@ -155,6 +156,7 @@ def core_name() -> str | None:
     return core().decode()
 
 
+@functools.cache  # read once: the kernels' route and their cache folder must agree
 def packed_long_products(vector_bytes: int) -> bool:
     """Whether the kernels multiply float32 matrices of 64 rows or more with their own packed
     tiles rather than NumPy's OpenBLAS.
