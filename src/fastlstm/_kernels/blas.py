@@ -613,13 +613,9 @@ _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10 = (
 )
 
 
-# the long products' tiles (10 rows, or TILE_ROWS): sums going on from C's values, and the
-# two for A transposed (A[r, k] at a_off + r + k*lda)
-_ADD, _TILE_T, _ADD_T = (
-    _make_tile(TILE_ROWS, PANEL_VECTORS, acc, cols)
-    for acc, cols in ((True, False), (False, True), (True, True))
-)
-_TILE = _make_tile(TILE_ROWS, PANEL_VECTORS, False)
+# the long products' tiles (10 rows, or TILE_ROWS), sums going on from C's values: A's rows,
+# and A transposed (A[r, k] at a_off + r + k*lda)
+_ADD, _ADD_T = (_make_tile(TILE_ROWS, PANEL_VECTORS, True, cols) for cols in (False, True))
 
 
 @jit
@@ -741,7 +737,11 @@ def _aligned(n, like):
     return raw[skip : skip + n]
 
 
-@jit(inline="never")
+# Compile time (the C function is compiled on a cold first run): _long_product is inlined
+# into the C function, so it is not also compiled as a function of its own; its three helpers
+# are not (numba's inlining copies their code at a cost of seconds), and their loops are kept
+# simple (a condition inside _pad_rows' copy loop cost 1 s of LLVM's time).
+@jit(inline="always")
 def _long_product(A, ta, lda, B, tb, ldb, C, ldc, M, K, N):
     """``C = A @ B`` with the packed tiles; the operands as :func:`_gemm_call` reads them
     (flat arrays, ``ta``/``tb`` telling whether their rows or their columns are contiguous).
@@ -772,13 +772,14 @@ def _long_product(A, ta, lda, B, tb, ldb, C, ldc, M, K, N):
                     _sweep(A, ta, lda, k0, kk, m0, mm, Bp, b0, C, m0 * ldc + q * P, ldc, Ap, Cp)
     if full * P < N:
         part = _aligned(MB * P, C)  # (MB, P): the last panel for a block of rows
+        at0 = np.int64(0)  # not the literal 0, for which _sweep would be compiled again
         for m0 in range(0, M, MB):
             mm = min(MB, M - m0)
             for k0 in range(0, K, KB):
                 kk = min(KB, K - k0)
                 _pack_blocks(B, tb, ldb, N, k0, kk, full, full + 1, Bp, P)
                 _pad_rows(A, ta, lda, k0, kk, m0, mm, Ap)
-                _sweep(A, ta, lda, k0, kk, m0, mm, Bp, 0, part, 0, P, Ap, Cp)
+                _sweep(A, ta, lda, k0, kk, m0, mm, Bp, at0, part, at0, P, Ap, Cp)
             for r in range(mm):
                 for j in range(N - full * P):
                     C[(m0 + r) * ldc + full * P + j] = part[r * P + j]
@@ -792,13 +793,15 @@ def _pad_rows(A, ta, lda, k0, kk, m0, mm, Ap):
     rem = m0 + mm - r0
     if rem == 0:
         return
-    for r in range(TILE_ROWS):
-        for k in range(kk):
-            if r >= rem:
-                Ap[r * kk + k] = 0
-            elif ta == _NO_TRANS:
-                Ap[r * kk + k] = A[(r0 + r) * lda + k0 + k]
-            else:
+    for i in range(rem * kk, TILE_ROWS * kk):
+        Ap[i] = 0
+    for r in range(rem):
+        if ta == _NO_TRANS:
+            src = (r0 + r) * lda + k0
+            for k in range(kk):
+                Ap[r * kk + k] = A[src + k]
+        else:
+            for k in range(kk):
                 Ap[r * kk + k] = A[(k0 + k) * lda + r0 + r]
 
 
@@ -807,37 +810,37 @@ def _sweep(A, ta, lda, k0, kk, m0, mm, Bp, b0, C, c0, ldc, Ap, Cp):
     """Rows ``m0:m0+mm`` of ``A`` times the block of ``kk`` values of ``k`` from ``k0`` of
     one panel (at ``Bp[b0:]``), a tile at a time, into ``C`` from ``c0`` (row ``m0``); the
     sums start from zero at ``k0 == 0`` and go on from ``C``'s values after.  The rows
-    after the last whole tile are read from ``Ap`` (:func:`_pad_rows`) through ``Cp``."""
+    after the last whole tile are read from ``Ap`` (:func:`_pad_rows`) through ``Cp``.
+
+    Only the tiles that go on from ``C``'s values are used (a tile's rows are set to zero
+    first at ``k0 == 0``): a multiply-add onto zero is the product itself, so the bits are
+    those of a tile that starts from zero, and only two tiles are compiled, not six.
+    """
     R = TILE_ROWS
+    P = Cp.size // R
     nfull = mm // R
-    for i in range(nfull):
-        c_off = c0 + i * R * ldc
-        if ta == _NO_TRANS:
-            a_off = (m0 + i * R) * lda + k0
-            if k0 == 0:
-                _TILE(A, a_off, lda, Bp, b0, kk, C, c_off, ldc)
-            else:
-                _ADD(A, a_off, lda, Bp, b0, kk, C, c_off, ldc)
-        else:
-            a_off = k0 * lda + m0 + i * R
-            if k0 == 0:
-                _TILE_T(A, a_off, lda, Bp, b0, kk, C, c_off, ldc)
-            else:
-                _ADD_T(A, a_off, lda, Bp, b0, kk, C, c_off, ldc)
     rem = mm - nfull * R
-    if rem > 0:
-        P = Cp.size // R
-        c_off = c0 + nfull * R * ldc
+    for i in range(nfull + (rem > 0)):
+        c_off = c0 + i * R * ldc
+        whole = i < nfull
+        rows = R if whole else rem
+        out, o_off, ldo = (C, c_off, ldc) if whole else (Cp, 0, P)
         if k0 == 0:
-            _TILE(Ap, 0, kk, Bp, b0, kk, Cp, 0, P)
-        else:
-            for r in range(rem):
+            for r in range(rows):
+                out[o_off + r * ldo : o_off + r * ldo + P] = 0
+        elif not whole:
+            for r in range(rows):
                 for j in range(P):
                     Cp[r * P + j] = C[c_off + r * ldc + j]
-            _ADD(Ap, 0, kk, Bp, b0, kk, Cp, 0, P)
-        for r in range(rem):
-            for j in range(P):
-                C[c_off + r * ldc + j] = Cp[r * P + j]
+        if whole and ta != _NO_TRANS:
+            _ADD_T(A, k0 * lda + m0 + i * R, lda, Bp, b0, kk, out, o_off, ldo)
+        else:
+            src, s_off, lds = (A, (m0 + i * R) * lda + k0, lda) if whole else (Ap, 0, kk)
+            _ADD(src, s_off, lds, Bp, b0, kk, out, o_off, ldo)
+        if not whole:
+            for r in range(rem):
+                for j in range(P):
+                    C[c_off + r * ldc + j] = Cp[r * P + j]
 
 
 @jit(inline="never")
