@@ -31,7 +31,7 @@ One setting each:
     256-bit kernels on an AVX-512 CPU, e.g. under ``OPENBLAS_CORETYPE=Haswell``),
     else OpenBLAS; ``1`` always the tiles.  Any other value is an error
     (``ValueError``).  The tiles sum in another order than OpenBLAS (the last bits of
-    float32 results differ), and compiling them adds a few seconds to a first run;
+    float32 results differ), and compiling them adds about 2 s to a first run;
     each choice has its own compiled kernels.
 """
 
