@@ -153,7 +153,6 @@ def machine() -> dict:
     import scipy
 
     from fastlstm import _blas_lib
-    from fastlstm._kernels import blas as _kblas
 
     try:
         layer = numba.threading_layer()
@@ -170,14 +169,25 @@ def machine() -> dict:
         "scipy": scipy.__version__,
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": layer,
-        "kernels_blas": _blas_lib.describe()
-        + (
-            "; products of 64 rows or more by fastlstm's packed tiles (FASTLSTM_PACKED_GEMM)"
-            if _kblas.PACKED_LONG
-            else ""
-        ),
+        "kernels_blas": _blas_lib.describe() + _long_products_note(),
         "allocator_env": allocator_env(),
     }
+
+
+def _long_products_note() -> str:
+    """Who multiplies the long float32 products, when not OpenBLAS alone: the packed tiles,
+    or (off) a note that ``FASTLSTM_PACKED_GEMM=auto`` would take them there."""
+    from fastlstm import _blas_lib
+    from fastlstm._kernels import blas as _kblas
+
+    if _kblas.PACKED_LONG:
+        return "; products of 64 rows or more by fastlstm's packed tiles (FASTLSTM_PACKED_GEMM)"
+    if _blas_lib.runs_narrower(_kblas.VECTOR_BYTES):
+        return (
+            "; its kernels are narrower than the CPU's vectors: FASTLSTM_PACKED_GEMM=auto "
+            "would hand the products of 64 rows or more to fastlstm's packed tiles"
+        )
+    return ""
 
 
 def allocator_env() -> dict:

@@ -139,8 +139,9 @@ for M, K, N in ((100, 300, 70), (64, 16, 16), (63, 40, 50)):
 
 core = _blas_lib.core_name()
 wide = core is not None and core.lower() in ("skylakex", "cooperlake", "sapphirerapids")
-print(blas.PACKED_LONG, kernel_cache_dir().name.endswith("-packedgemm"),
-      core is not None and _vectors.vector_bytes() > (64 if wide else 32))
+narrower = core is not None and _vectors.vector_bytes() > (64 if wide else 32)
+assert _blas_lib.runs_narrower(_vectors.vector_bytes()) == narrower
+print(blas.PACKED_LONG, kernel_cache_dir().name.endswith("-packedgemm"), narrower)
 """
 
 

@@ -171,12 +171,16 @@ def packed_long_products(vector_bytes: int) -> bool:
     choice = os.environ.get("FASTLSTM_PACKED_GEMM", "0").strip().lower() or "0"
     if choice not in ("auto", "0", "1"):
         raise ValueError(f"FASTLSTM_PACKED_GEMM must be 'auto', '0' or '1', not {choice!r}")
-    core = core_name()
-    if core is None or choice == "0":
+    if core_name() is None or choice == "0":
         return False
-    if choice == "1":
-        return True
-    return vector_bytes > (64 if core.lower() in _WIDE_CORES else 32)
+    return choice == "1" or runs_narrower(vector_bytes)
+
+
+def runs_narrower(vector_bytes: int) -> bool:
+    """Whether NumPy's OpenBLAS runs kernels narrower than ``vector_bytes`` (what
+    ``FASTLSTM_PACKED_GEMM=auto`` asks); False when the kernels do not call it."""
+    core = core_name()
+    return core is not None and vector_bytes > (64 if core.lower() in _WIDE_CORES else 32)
 
 
 def describe() -> str:
