@@ -813,8 +813,8 @@ def _sweep(A, ta, lda, k0, kk, m0, mm, Bp, b0, C, c0, ldc, Ap, Cp):
     after the last whole tile are read from ``Ap`` (:func:`_pad_rows`) through ``Cp``.
 
     Only the tiles that go on from ``C``'s values are used (a tile's rows are set to zero
-    first at ``k0 == 0``): a multiply-add onto zero is the product itself, so the bits are
-    those of a tile that starts from zero, and only two tiles are compiled, not six.
+    first at ``k0 == 0``): a tile that starts from zero also runs its first multiply-add onto
+    zeros, so the bits are the same, and only two tiles are compiled, not six.
     """
     R = TILE_ROWS
     P = Cp.size // R
