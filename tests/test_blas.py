@@ -187,6 +187,24 @@ def test_packed_long_products_choice(tmp_path):
     assert "FASTLSTM_PACKED_GEMM must be 'auto', '0' or '1', not 'yes'" in bad.stderr
 
 
+def test_env_choice(monkeypatch):
+    """The parser of both variables: unset or empty gives the default, case and spaces are
+    ignored, another value is named with the choices."""
+    from fastlstm import config
+
+    monkeypatch.delenv("FASTLSTM_PACKED_GEMM", raising=False)
+    assert config.env_choice("FASTLSTM_PACKED_GEMM", ("auto", "0", "1"), "0") == "0"
+    monkeypatch.setenv("FASTLSTM_PACKED_GEMM", "  ")
+    assert config.env_choice("FASTLSTM_PACKED_GEMM", ("auto", "0", "1"), "0") == "0"
+    monkeypatch.setenv("FASTLSTM_PACKED_GEMM", " Auto ")
+    assert config.env_choice("FASTLSTM_PACKED_GEMM", ("auto", "0", "1"), "0") == "auto"
+    monkeypatch.setenv("FASTLSTM_PACKED_GEMM", "2")
+    with pytest.raises(
+        ValueError, match="FASTLSTM_PACKED_GEMM must be 'auto', '0' or '1', not '2'"
+    ):
+        config.env_choice("FASTLSTM_PACKED_GEMM", ("auto", "0", "1"), "0")
+
+
 def _operands(rng, M, K, N, kind, dtype):
     """``(A, B)`` as views ``kind`` asks (``n``: rows contiguous, ``t``: a transposed
     array), and the flat arrays, ops and leading dimensions cblas would read."""

@@ -24,6 +24,8 @@ import glob
 import os
 import threading
 
+from fastlstm import config
+
 #: The names the kernels call ``cblas_sgemm`` and ``cblas_dgemm`` by (64-bit integers).
 SGEMM = "fastlstm_cblas_sgemm64"
 DGEMM = "fastlstm_cblas_dgemm64"
@@ -77,9 +79,7 @@ def numpy_openblas():
     """NumPy's OpenBLAS (a ``ctypes.CDLL``) when the kernels call it, else None."""
     with _Found.lock:
         if not _Found.done:
-            choice = os.environ.get("FASTLSTM_BLAS", "numpy").strip().lower() or "numpy"
-            if choice not in ("numpy", "scipy"):
-                raise ValueError(f"FASTLSTM_BLAS must be 'numpy' or 'scipy', not {choice!r}")
+            choice = config.env_choice("FASTLSTM_BLAS", ("numpy", "scipy"), "numpy")
             try:
                 _Found.lib = _load() if choice == "numpy" else None
             except Exception:  # pragma: no cover - an unusual NumPy build: keep SciPy's
@@ -168,9 +168,7 @@ def packed_long_products(vector_bytes: int) -> bool:
     OpenBLAS).  Kernels compiled each way are kept apart
     (:func:`fastlstm._kernel_cache.kernel_cache_dir`).
     """
-    choice = os.environ.get("FASTLSTM_PACKED_GEMM", "0").strip().lower() or "0"
-    if choice not in ("auto", "0", "1"):
-        raise ValueError(f"FASTLSTM_PACKED_GEMM must be 'auto', '0' or '1', not {choice!r}")
+    choice = config.env_choice("FASTLSTM_PACKED_GEMM", ("auto", "0", "1"), "0")
     if core_name() is None or choice == "0":
         return False
     return choice == "1" or runs_narrower(vector_bytes)

@@ -153,9 +153,8 @@ def c_callable(fn, sig):
     """
     from numba.core.ccallback import CFunc
 
-    options = dict(_COMMON)
-    cfunc = CFunc(fn, (sig.args, sig.return_type), locals={}, options=dict(options))
-    cfunc._cache = _KernelCache(fn, _options_key(options))
+    cfunc = CFunc(fn, (sig.args, sig.return_type), locals={}, options=dict(_COMMON))
+    cfunc._cache = _KernelCache(fn, _options_key(_COMMON))
     cfunc.compile()
     return cfunc
 

@@ -47,6 +47,7 @@ __all__ = [
     "data_dir",
     "data_file",
     "env_flag",
+    "env_choice",
     "user_cache_dir",
     "cache_dir",
     "numba_cache_dir",
@@ -174,6 +175,35 @@ def env_flag(name: str, default: bool = False) -> bool:
     raise ValueError(
         f"environment variable {name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}"
     )
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of ``choices`` read from an environment variable (case and spaces ignored).
+
+    Parameters
+    ----------
+    name : str
+        The variable.
+    choices : tuple of str
+        The values it may take, lower case.
+    default : str
+        Its value when unset or empty.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        Naming the variable and its choices, for any other value.
+    """
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        names = [repr(c) for c in choices]
+        listed = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+        raise ValueError(f"{name} must be {listed}, not {value!r}")
+    return value
 
 
 def user_cache_dir() -> Path | None:
