@@ -187,6 +187,58 @@ def test_packed_long_products_choice(tmp_path):
     assert "FASTLSTM_PACKED_GEMM must be 'auto', '0' or '1', not 'yes'" in bad.stderr
 
 
+_LINKED = """
+import hashlib, sys
+import numpy as np
+from fastlstm import _numba
+if sys.argv[1] == "compile":
+    _numba.set_compile_only()
+from fastlstm._kernels import blas
+
+kernel = blas.matmul.serial  # a cached kernel whose products of 64 rows or more are long
+rng = np.random.default_rng(0)
+a = rng.standard_normal((100, 300)).astype(np.float32)
+b = rng.standard_normal((300, 70)).astype(np.float32)
+out = np.empty((100, 70), np.float32)
+before = _numba.cache_index_has(blas._LONG_CFUNC, None)
+if sys.argv[1] == "compile":  # compiled into the cache, never run
+    kernel.compile(tuple(kernel.dispatcher.typeof_pyval(x) for x in (a, b, out, 1)))
+    print(before, _numba.cache_index_has(blas._LONG_CFUNC, None), 0, "-")
+else:
+    kernel(a, b, out, 1)
+    assert np.allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    hits = sum(kernel.dispatcher.stats.cache_hits.values())
+    print(before, _numba.cache_index_has(blas._LONG_CFUNC, None), hits,
+          hashlib.sha256(out.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not blas.NUMPY_GEMM, reason="the long products' route needs NumPy's OpenBLAS")
+def test_kernels_compiled_without_the_long_products_link_to_them(tmp_path):
+    """A warm-up helper compiles kernels that call the long products' C function without
+    building it (a stand-in is registered; compiled code names the symbol); a process that
+    loads those kernels builds the C function before its first kernel and gets the bits of
+    one that compiled everything itself."""
+
+    def run(mode, cache):
+        res = subprocess.run(
+            [sys.executable, "-c", _LINKED, mode],
+            capture_output=True, text=True, timeout=600,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "FASTLSTM_NUMBA_CACHE": cache,
+                 "FASTLSTM_PACKED_GEMM": "1"},
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        return res.stdout.split()
+
+    shared, own = str(tmp_path / "shared"), str(tmp_path / "own")
+    assert run("compile", shared) == ["False", "False", "0", "-"]  # the C function not built
+    loaded = run("run", shared)
+    assert loaded[:3] == ["False", "True", "1"]  # the kernel loaded, the C function built
+    itself = run("run", own)
+    assert itself[:3] == ["False", "True", "0"]  # compiled here
+    assert loaded[3] == itself[3]
+
+
 def test_env_choice(monkeypatch):
     """The parser of both variables: unset or empty gives the default, case and spaces are
     ignored, another value is named with the choices."""

@@ -89,6 +89,12 @@ def test_split_balances_and_covers_everything():
         ]
         assert max(loads) - min(loads) <= max(seconds)
         assert shares == _warmup.split(seconds, n)  # the helpers compute the same split
+    # this process has other work first (the long products' C function): it takes less
+    plain, first = _warmup.split(seconds, 2), _warmup.split(seconds, 2, first=4.0)
+    ours = [sum(seconds[i] for i in s[0]) for s in (plain, first)]
+    assert ours[1] < ours[0]
+    loads = [4.0 + ours[1], _warmup.HELPER_START + sum(seconds[i] for i in first[1])]
+    assert abs(loads[0] - loads[1]) <= max(seconds)
 
 
 def test_manifest_names_existing_kernels_and_types():

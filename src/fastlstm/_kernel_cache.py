@@ -98,6 +98,58 @@ class _State:
     stamps: dict[str, bytes] = {}
 
 
+class _FirstKernel:
+    """What runs before this process loads or compiles its first kernel."""
+
+    started = False
+    pending: list = []  # [(fn, estimate)]
+    compile_only = False
+
+
+def before_first_kernel(fn, estimate=None) -> None:
+    """Run ``fn()`` before this process loads or compiles its first kernel (now if it has).
+
+    For what every kernel may link to but need not be built at import: the long products'
+    C function (:mod:`fastlstm._kernels.blas`).  ``estimate()`` tells about how many
+    seconds ``fn`` would take now (0 if its work is cached), for :func:`pending_seconds`.
+    """
+    if _FirstKernel.started:
+        fn()
+    else:
+        _FirstKernel.pending.append((fn, estimate))
+
+
+def pending_seconds() -> float:
+    """About how long what :func:`before_first_kernel` holds would take to run now."""
+    return sum(est() for _, est in _FirstKernel.pending if est is not None)
+
+
+def run_first_kernel_hooks() -> None:
+    """Run what :func:`before_first_kernel` holds, now (under numba's compiler lock, as
+    every load and compile); one that fails stays pending."""
+    _FirstKernel.started = True
+    while _FirstKernel.pending:
+        item = _FirstKernel.pending.pop(0)
+        try:
+            item[0]()
+        except BaseException:
+            _FirstKernel.pending.insert(0, item)
+            raise
+
+
+def set_compile_only() -> None:
+    """This process compiles kernels into the cache and never runs them (a warm-up helper):
+    see :func:`compile_only`."""
+    _FirstKernel.compile_only = True
+
+
+def compile_only() -> bool:
+    """Whether this process only compiles kernels into the cache and never runs them:
+    what they link to need not be built (compiled code refers to it by name; the process
+    that loads them links them to its own)."""
+    return _FirstKernel.compile_only
+
+
 def _module_stamp(py_file: str) -> bytes:
     """Content hash of a kernel module, the kernel modules it imports (transitively),
     this module and :mod:`fastlstm._numba` (the options): a cache entry is fresh only while all of them are unchanged."""
@@ -372,6 +424,7 @@ class _KernelCache(_caching.FunctionCache):
         impl._filename_base = impl.get_filename_base(fullname, getattr(sys, "abiflags", ""))
 
     def load_overload(self, sig, target_context):
+        run_first_kernel_hooks()
         if self._parallel:  # needed to load the entry too: a failure here is not the entry's
             from numba.np.ufunc.parallel import _launch_threads
 
@@ -433,12 +486,17 @@ def _options_key(options) -> str:
 
 
 def cache_index_has(dispatcher, argtypes) -> bool:
-    """Whether the kernel cache holds a fresh entry of ``dispatcher`` for ``argtypes``."""
+    """Whether the kernel cache holds a fresh entry of ``dispatcher`` for ``argtypes``
+    (a C function's own signature when ``argtypes`` is None)."""
     cache = dispatcher._cache
     if not isinstance(cache, _KernelCache):
         return False
     try:
-        key = cache._index_key(tuple(argtypes), dispatcher.targetctx.codegen())
+        if argtypes is None:  # numba's CFunc
+            sig, codegen = dispatcher._sig, dispatcher._targetdescr.target_context.codegen()
+        else:
+            sig, codegen = tuple(argtypes), dispatcher.targetctx.codegen()
+        key = cache._index_key(sig, codegen)
         return key in cache._cache_file._load_index()
     except Exception:  # unreadable or corrupt: not there (loading will say why)
         return False

@@ -60,8 +60,13 @@ from fastlstm._kernel_cache import _KernelCache, _options_key
 
 # re-exported: the warm-up reads the cache through this module
 from fastlstm._kernel_cache import _State as _State
+from fastlstm._kernel_cache import before_first_kernel as before_first_kernel
 from fastlstm._kernel_cache import cache_index_has as cache_index_has
+from fastlstm._kernel_cache import compile_only as compile_only
 from fastlstm._kernel_cache import kernel_cache_dir as kernel_cache_dir
+from fastlstm._kernel_cache import pending_seconds as pending_seconds
+from fastlstm._kernel_cache import run_first_kernel_hooks as run_first_kernel_hooks
+from fastlstm._kernel_cache import set_compile_only as set_compile_only
 
 if numba.config.DISABLE_JIT:
     raise ImportError(
@@ -144,18 +149,18 @@ def _compile(fn, options):
 
 
 def c_callable(fn, sig):
-    """``fn`` compiled once as a C function of signature ``sig``, kept in fastlstm's cache.
+    """``fn`` as a C function of signature ``sig``, kept in fastlstm's cache; not compiled
+    (or loaded) until its ``compile()`` is called.
 
-    Returns numba's ``CFunc`` (its ``address``).  Kernels call it through a symbol
-    registered with LLVM, as they call BLAS, so its code is not compiled into each of
-    them (a ``jit`` helper, even ``inline="never"``, is linked and optimised again in
-    every kernel that calls it).
+    Returns numba's ``CFunc`` (its ``address`` after ``compile()``).  Kernels call it
+    through a symbol registered with LLVM, as they call BLAS, so its code is not
+    compiled into each of them (a ``jit`` helper, even ``inline="never"``, is linked and
+    optimised again in every kernel that calls it).
     """
     from numba.core.ccallback import CFunc
 
     cfunc = CFunc(fn, (sig.args, sig.return_type), locals={}, options=dict(_COMMON))
     cfunc._cache = _KernelCache(fn, _options_key(_COMMON))
-    cfunc.compile()
     return cfunc
 
 

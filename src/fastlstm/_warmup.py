@@ -143,11 +143,12 @@ def _entries(key: str):
 HELPER_START = 1.0
 
 
-def split(seconds: list[float], n: int) -> list[list[int]]:
+def split(seconds: list[float], n: int, first: float = 0.0) -> list[list[int]]:
     """Indices of ``seconds`` in ``n`` shares of about equal sums (longest first, to the
-    lightest share); share 0 is this process's, the others start :data:`HELPER_START` behind."""
+    lightest share); share 0 is this process's, which has ``first`` seconds of other work
+    to do first, the others start :data:`HELPER_START` behind."""
     shares: list[list[int]] = [[] for _ in range(n)]
-    load = [0.0] + [HELPER_START] * (n - 1)
+    load = [first] + [HELPER_START] * (n - 1)
     for i in sorted(range(len(seconds)), key=lambda i: (-seconds[i], i)):
         j = min(range(n), key=lambda j: (load[j], j))
         shares[j].append(i)
@@ -290,7 +291,10 @@ def warm_up(key: str) -> float:
     try:
         if now:
             k = min(n, len(now))
-            shares = [[now[i] for i in sh] for sh in split([entries[i][3] for i in now], k)]
+            # what this process builds before its first kernel (the long products' C
+            # function, when its kernels call it and the cache lacks it) is its own share
+            first = _numba.pending_seconds()
+            shares = [[now[i] for i in sh] for sh in split([entries[i][3] for i in now], k, first)]
             helpers = _start_helpers(key, shares[1:])
             try:
                 _compile_all([entries[i] for i in shares[0]])
@@ -324,6 +328,7 @@ def _exit_with(parent: int) -> None:
 def _helper(payload: str) -> int:
     """A helper process: compile one share of the pending kernels into the cache."""
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+    _numba.set_compile_only()  # what the kernels link to is built by the run, not here
     job = json.loads(payload)
     entries = _entries(job["key"])
     _compile_all([entries[i] for i in job["entries"]])

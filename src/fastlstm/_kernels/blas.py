@@ -21,6 +21,7 @@ would repack the whole matrix at every step (see ``docs/design.md``).
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import numpy as np
@@ -28,7 +29,17 @@ from numba import types
 from numba.extending import overload
 
 from fastlstm import _blas_lib, _vectors
-from fastlstm._numba import c_callable, dual, inlined, jit, prange
+from fastlstm._numba import (
+    before_first_kernel,
+    c_callable,
+    cache_index_has,
+    compile_only,
+    dual,
+    inlined,
+    jit,
+    prange,
+    run_first_kernel_hooks,
+)
 
 # BLAS's gemm as numba binds it for np.dot (numba's helper library, SciPy's BLAS), called
 # directly where a product reads a strided block that np.dot would copy first.  numba does
@@ -672,12 +683,34 @@ def _is_long(M, K, N):
     return M >= LONG_MIN_M and K >= LONG_MIN_KN and N >= LONG_MIN_KN
 
 
+def _make_link_long():
+    """An intrinsic ``link_long()`` that emits nothing: while a function that calls it is
+    compiled, it has :data:`_LONG_NAME` registered (:func:`_register_long`), before that
+    function is linked.  Kernels loaded from fastlstm's cache have it registered first
+    too (:func:`fastlstm._numba.before_first_kernel`); this covers any other compile."""
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def link_long(typingctx):
+        def codegen(context, builder, signature, args):
+            run_first_kernel_hooks()
+            return context.get_dummy_value()
+
+        return types.none(), codegen
+
+    return link_long
+
+
+_link_long = _make_link_long()
+
+
 if PACKED_LONG:
 
     @jit
     def _cblas_or_tiles(M, K, N, ta, lda, tb, ldb, ldc, size, pa, pb, pc):
         """:func:`_cblas`, or the packed tiles for a long float32 product."""
         if size == 4 and _is_long(M, K, N):
+            _link_long()
             _LONG(M, K, N, ta, lda, tb, ldb, ldc, pa, pb, pc)
         else:
             _cblas(M, K, N, ta, lda, tb, ldb, ldc, size, pa, pb, pc)
@@ -888,13 +921,36 @@ _LONG_SIG = types.void(*([_I64] * 8), _PTR, _PTR, _PTR)
 _LONG_NAME = "fastlstm_long_product32"
 
 
-def _register_long():
+#: About how long compiling the C function takes (seconds, the Zen 5 of ``docs/design.md``):
+#: :mod:`fastlstm._warmup` gives its own process that much less to compile.
+LONG_COMPILE_SECONDS = 2.0
+
+
+def _register_long(cfunc):
     """Compile (or load) the long float32 products as a C function and register it with LLVM
     under :data:`_LONG_NAME`, as :mod:`fastlstm._blas_lib` registers OpenBLAS's gemm:
-    its code is then compiled once, not into every kernel that calls :func:`gemm`."""
+    its code is then compiled once, not into every kernel that calls :func:`gemm`.
+
+    A process that only compiles kernels into the cache (a warm-up helper) registers a
+    stand-in instead: compiled code refers to the symbol by name, and the process that
+    loads the kernels links them to its own C function.
+    """
     from llvmlite import binding
 
-    binding.add_symbol(_LONG_NAME, c_callable(_long_float32, _LONG_SIG).address)
+    if compile_only():
+        address = ctypes.cast(_STAND_IN, ctypes.c_void_p).value
+    else:
+        cfunc.compile()
+        address = cfunc.address
+    binding.add_symbol(_LONG_NAME, address)
+
+
+def _never_called(*args):
+    os.write(2, b"fastlstm: a kernel ran in a process that only compiles kernels\n")
+    os._exit(70)
+
+
+_STAND_IN = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 8), *([ctypes.c_void_p] * 3))(_never_called)
 
 
 @jit
@@ -1033,7 +1089,13 @@ def pack_panels_t(B, out):
                 out[p, k, j] = src[k]
 
 
-# last: the long products call helpers defined above
+# last: the long products call helpers defined above.  Compiled (about 2 s cold) or loaded
+# before this process's first kernel, not at import: a warm-up starts its helper processes
+# first, which then compile beside it (and need only the stand-in).
 if PACKED_LONG:
-    _register_long()
+    _LONG_CFUNC = c_callable(_long_float32, _LONG_SIG)
+    before_first_kernel(
+        lambda: _register_long(_LONG_CFUNC),
+        lambda: 0.0 if cache_index_has(_LONG_CFUNC, None) else LONG_COMPILE_SECONDS,
+    )
 _LONG = types.ExternalFunction(_LONG_NAME, _LONG_SIG)
