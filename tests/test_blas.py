@@ -190,10 +190,14 @@ def test_packed_long_products_choice(tmp_path):
 _LINKED = """
 import hashlib, sys
 import numpy as np
-from fastlstm import _numba
+from fastlstm import _kernel_cache, _numba
 if sys.argv[1] == "compile":
     _numba.set_compile_only()
-from fastlstm._kernels import blas
+from fastlstm._kernels import blas, optim
+
+p = np.zeros(5, np.float32)  # a kernel that never calls gemm does not build the C function
+optim.sgd(p, np.ones(5, np.float32), np.float32(0.5))
+assert blas._LONG_NAME in _kernel_cache._Linked.pending
 
 kernel = blas.matmul.serial  # a cached kernel whose products of 64 rows or more are long
 rng = np.random.default_rng(0)
@@ -217,8 +221,8 @@ else:
 def test_kernels_compiled_without_the_long_products_link_to_them(tmp_path):
     """A warm-up helper compiles kernels that call the long products' C function without
     building it (a stand-in is registered; compiled code names the symbol); a process that
-    loads those kernels builds the C function before its first kernel and gets the bits of
-    one that compiled everything itself."""
+    loads those kernels builds the C function before it links them (not for a kernel that
+    never calls it) and gets the bits of one that compiled everything itself."""
 
     def run(mode, cache):
         res = subprocess.run(

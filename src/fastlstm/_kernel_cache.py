@@ -98,56 +98,70 @@ class _State:
     stamps: dict[str, bytes] = {}
 
 
-class _FirstKernel:
-    """What runs before this process loads or compiles its first kernel."""
+class _Linked:
+    """Symbols that compiled code may name, registered only before such code is linked."""
 
-    started = False
-    pending: list = []  # [(fn, estimate)]
+    pending: dict = {}  # {symbol: (register, estimate)}
     compile_only = False
 
 
-def before_first_kernel(fn, estimate=None) -> None:
-    """Run ``fn()`` before this process loads or compiles its first kernel (now if it has).
+def before_linking(symbol: str, register, estimate=None) -> None:
+    """Run ``register()`` before this process links compiled code that names ``symbol``.
 
-    For what every kernel may link to but need not be built at import: the long products'
-    C function (:mod:`fastlstm._kernels.blas`).  ``estimate()`` tells about how many
-    seconds ``fn`` would take now (0 if its work is cached), for :func:`pending_seconds`.
+    For a C function that kernels call through a symbol and that need not be built when
+    no kernel that calls it is loaded (the long products' C function of
+    :mod:`fastlstm._kernels.blas`): it is registered before a kernel whose cached code names
+    the symbol is loaded (:class:`_IndexDataFile` finds the name in the entry), and while a
+    function that calls it is compiled (the caller's code runs :func:`link_symbol`).
+    ``estimate()`` tells about how many seconds ``register`` would take now, for
+    :func:`pending_seconds`.
     """
-    if _FirstKernel.started:
-        fn()
-    else:
-        _FirstKernel.pending.append((fn, estimate))
+    _Linked.pending[symbol] = (register, estimate)
+
+
+def link_symbol(symbol: str) -> None:
+    """Register ``symbol`` now if it is pending (:func:`before_linking`); one that fails
+    stays pending.  Called under numba's compiler lock, as every load and compile."""
+    item = _Linked.pending.pop(symbol, None)
+    if item is None:
+        return
+    try:
+        item[0]()
+    except BaseException:
+        _Linked.pending[symbol] = item
+        raise
 
 
 def pending_seconds() -> float:
-    """About how long what :func:`before_first_kernel` holds would take to run now."""
-    return sum(est() for _, est in _FirstKernel.pending if est is not None)
+    """About how long registering the pending symbols would take now."""
+    return sum(est() for _, est in _Linked.pending.values() if est is not None)
 
 
-def run_first_kernel_hooks() -> None:
-    """Run what :func:`before_first_kernel` holds, now (under numba's compiler lock, as
-    every load and compile); one that fails stays pending."""
-    _FirstKernel.started = True
-    while _FirstKernel.pending:
-        item = _FirstKernel.pending.pop(0)
-        try:
-            item[0]()
-        except BaseException:
-            _FirstKernel.pending.insert(0, item)
-            raise
+def link_pending() -> None:
+    """Register every pending symbol now (a warm-up, whose run will load kernels that
+    name them, does so while its helper processes compile)."""
+    for symbol in list(_Linked.pending):
+        link_symbol(symbol)
+
+
+def _link_named(payload: bytes) -> None:
+    """Register the pending symbols that a cache entry's code names, before it is loaded."""
+    for symbol in list(_Linked.pending):
+        if symbol.encode() in payload:
+            link_symbol(symbol)
 
 
 def set_compile_only() -> None:
     """This process compiles kernels into the cache and never runs them (a warm-up helper):
     see :func:`compile_only`."""
-    _FirstKernel.compile_only = True
+    _Linked.compile_only = True
 
 
 def compile_only() -> bool:
     """Whether this process only compiles kernels into the cache and never runs them:
     what they link to need not be built (compiled code refers to it by name; the process
     that loads them links them to its own)."""
-    return _FirstKernel.compile_only
+    return _Linked.compile_only
 
 
 def _module_stamp(py_file: str) -> bytes:
@@ -374,6 +388,8 @@ class _IndexDataFile(_caching.IndexDataCacheFile):
 
     def _load_data(self, name):
         payload = self._read_checked(self._data_path(name))
+        if _Linked.pending:
+            _link_named(payload)
         try:
             return pickle.loads(payload)
         except Exception as exc:
@@ -424,7 +440,6 @@ class _KernelCache(_caching.FunctionCache):
         impl._filename_base = impl.get_filename_base(fullname, getattr(sys, "abiflags", ""))
 
     def load_overload(self, sig, target_context):
-        run_first_kernel_hooks()
         if self._parallel:  # needed to load the entry too: a failure here is not the entry's
             from numba.np.ufunc.parallel import _launch_threads
 

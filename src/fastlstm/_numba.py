@@ -60,12 +60,13 @@ from fastlstm._kernel_cache import _KernelCache, _options_key
 
 # re-exported: the warm-up reads the cache through this module
 from fastlstm._kernel_cache import _State as _State
-from fastlstm._kernel_cache import before_first_kernel as before_first_kernel
+from fastlstm._kernel_cache import before_linking as before_linking
 from fastlstm._kernel_cache import cache_index_has as cache_index_has
 from fastlstm._kernel_cache import compile_only as compile_only
 from fastlstm._kernel_cache import kernel_cache_dir as kernel_cache_dir
+from fastlstm._kernel_cache import link_pending as link_pending
+from fastlstm._kernel_cache import link_symbol as link_symbol
 from fastlstm._kernel_cache import pending_seconds as pending_seconds
-from fastlstm._kernel_cache import run_first_kernel_hooks as run_first_kernel_hooks
 from fastlstm._kernel_cache import set_compile_only as set_compile_only
 
 if numba.config.DISABLE_JIT:

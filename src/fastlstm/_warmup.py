@@ -291,12 +291,14 @@ def warm_up(key: str) -> float:
     try:
         if now:
             k = min(n, len(now))
-            # what this process builds before its first kernel (the long products' C
+            # what this process builds before it links the kernels (the long products' C
             # function, when its kernels call it and the cache lacks it) is its own share
             first = _numba.pending_seconds()
             shares = [[now[i] for i in sh] for sh in split([entries[i][3] for i in now], k, first)]
             helpers = _start_helpers(key, shares[1:])
             try:
+                if first:
+                    _numba.link_pending()  # the run's kernels call it: build it meanwhile
                 _compile_all([entries[i] for i in shares[0]])
             except BaseException:  # Ctrl-C, or a kernel that fails to compile
                 _stop(helpers)

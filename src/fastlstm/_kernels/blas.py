@@ -30,15 +30,15 @@ from numba.extending import overload
 
 from fastlstm import _blas_lib, _vectors
 from fastlstm._numba import (
-    before_first_kernel,
+    before_linking,
     c_callable,
     cache_index_has,
     compile_only,
     dual,
     inlined,
     jit,
+    link_symbol,
     prange,
-    run_first_kernel_hooks,
 )
 
 # BLAS's gemm as numba binds it for np.dot (numba's helper library, SciPy's BLAS), called
@@ -686,14 +686,14 @@ def _is_long(M, K, N):
 def _make_link_long():
     """An intrinsic ``link_long()`` that emits nothing: while a function that calls it is
     compiled, it has :data:`_LONG_NAME` registered (:func:`_register_long`), before that
-    function is linked.  Kernels loaded from fastlstm's cache have it registered first
-    too (:func:`fastlstm._numba.before_first_kernel`); this covers any other compile."""
+    function is linked (a kernel loaded from fastlstm's cache has it registered when its
+    code names it: :func:`fastlstm._numba.before_linking`)."""
     from numba.extending import intrinsic
 
     @intrinsic
     def link_long(typingctx):
         def codegen(context, builder, signature, args):
-            run_first_kernel_hooks()
+            link_symbol(_LONG_NAME)
             return context.get_dummy_value()
 
         return types.none(), codegen
@@ -1090,11 +1090,13 @@ def pack_panels_t(B, out):
 
 
 # last: the long products call helpers defined above.  Compiled (about 2 s cold) or loaded
-# before this process's first kernel, not at import: a warm-up starts its helper processes
-# first, which then compile beside it (and need only the stand-in).
+# when the process first loads or compiles a kernel that calls it, not at import: a warm-up
+# starts its helper processes first, which then compile beside it (and need only the
+# stand-in), and a process whose kernels never call it (text generation) never builds it.
 if PACKED_LONG:
     _LONG_CFUNC = c_callable(_long_float32, _LONG_SIG)
-    before_first_kernel(
+    before_linking(
+        _LONG_NAME,
         lambda: _register_long(_LONG_CFUNC),
         lambda: 0.0 if cache_index_has(_LONG_CFUNC, None) else LONG_COMPILE_SECONDS,
     )
