@@ -111,7 +111,7 @@ def before_linking(symbol: str, register, estimate=None) -> None:
     For a C function that kernels call through a symbol and that need not be built when
     no kernel that calls it is loaded (the long products' C function of
     :mod:`fastlstm._kernels.blas`): it is registered before a kernel whose cached code names
-    the symbol is loaded (:class:`_IndexDataFile` finds the name in the entry), and while a
+    the symbol is loaded (:class:`_IndexDataFile` finds the name in the entry: :func:`link_pending`), and while a
     function that calls it is compiled (the caller's code runs :func:`link_symbol`).
     ``estimate()`` tells about how many seconds ``register`` would take now, for
     :func:`pending_seconds`.
@@ -137,17 +137,12 @@ def pending_seconds() -> float:
     return sum(est() for _, est in _Linked.pending.values() if est is not None)
 
 
-def link_pending() -> None:
-    """Register every pending symbol now (a warm-up, whose run will load kernels that
-    name them, does so while its helper processes compile)."""
+def link_pending(named_in: bytes | None = None) -> None:
+    """Register every pending symbol now, or those that ``named_in`` (a cache entry's code,
+    about to be loaded) names.  A warm-up, whose run will load kernels that name them,
+    registers them all while its helper processes compile."""
     for symbol in list(_Linked.pending):
-        link_symbol(symbol)
-
-
-def _link_named(payload: bytes) -> None:
-    """Register the pending symbols that a cache entry's code names, before it is loaded."""
-    for symbol in list(_Linked.pending):
-        if symbol.encode() in payload:
+        if named_in is None or symbol.encode() in named_in:
             link_symbol(symbol)
 
 
@@ -389,7 +384,7 @@ class _IndexDataFile(_caching.IndexDataCacheFile):
     def _load_data(self, name):
         payload = self._read_checked(self._data_path(name))
         if _Linked.pending:
-            _link_named(payload)
+            link_pending(named_in=payload)
         try:
             return pickle.loads(payload)
         except Exception as exc:

@@ -701,10 +701,8 @@ def _make_link_long():
     return link_long
 
 
-_link_long = _make_link_long()
-
-
 if PACKED_LONG:
+    _link_long = _make_link_long()
 
     @jit
     def _cblas_or_tiles(M, K, N, ta, lda, tb, ldb, ldc, size, pa, pb, pc):
@@ -946,11 +944,9 @@ def _register_long(cfunc):
 
 
 def _never_called(*args):
+    """What the stand-in of :func:`_register_long` does if a kernel ever calls it."""
     os.write(2, b"fastlstm: a kernel ran in a process that only compiles kernels\n")
     os._exit(70)
-
-
-_STAND_IN = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 8), *([ctypes.c_void_p] * 3))(_never_called)
 
 
 @jit
@@ -1095,6 +1091,9 @@ def pack_panels_t(B, out):
 # stand-in), and a process whose kernels never call it (text generation) never builds it.
 if PACKED_LONG:
     _LONG_CFUNC = c_callable(_long_float32, _LONG_SIG)
+    _STAND_IN = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 8), *([ctypes.c_void_p] * 3))(
+        _never_called
+    )
     before_linking(
         _LONG_NAME,
         lambda: _register_long(_LONG_CFUNC),
