@@ -7,6 +7,11 @@ rational approximation of ``tanh`` (odd degree-13 over even degree-6
 polynomial, the form used by Eigen), with a maximum error of 3.6e-7 over
 the real line.  It has no calls and no branches, so LLVM vectorises the
 loops that use it.
+
+The overloads are compiled as functions of their own (numba's default), not
+inlined into their callers' IR: LLVM inlines them into the loops that call
+them (the same machine code), and numba's IR inlining of each call site had
+cost about 0.8 s of the forward gate pass's 1.5 s of compile time.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ def sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
-@overload(tanh, inline="always")
+@overload(tanh)
 def _tanh_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         lo, hi = np.float32(-_CLAMP), np.float32(_CLAMP)
@@ -73,7 +78,7 @@ def _tanh_impl(x):
     return impl64
 
 
-@overload(sigmoid, inline="always")
+@overload(sigmoid)
 def _sigmoid_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         half = np.float32(0.5)
@@ -107,7 +112,7 @@ def _f32_from_bits(typingctx, bits):
     return types.float32(bits), codegen
 
 
-@overload(exp, inline="always")
+@overload(exp)
 def _exp_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         lo, hi = np.float32(-87.3), np.float32(88.3)
