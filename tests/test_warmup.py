@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,12 +91,40 @@ def test_split_balances_and_covers_everything():
         ]
         assert max(loads) - min(loads) <= max(seconds)
         assert shares == _warmup.split(seconds, n)  # the helpers compute the same split
-    # this process has other work first (the long products' C function): it takes less
-    plain, first = _warmup.split(seconds, 2), _warmup.split(seconds, 2, first=4.0)
-    ours = [sum(seconds[i] for i in s[0]) for s in (plain, first)]
-    assert ours[1] < ours[0]
-    loads = [4.0 + ours[1], _warmup.HELPER_START + sum(seconds[i] for i in first[1])]
-    assert abs(loads[0] - loads[1]) <= max(seconds)
+
+
+def test_claimed_entries_are_compiled_once_whoever_is_free_takes_the_next(tmp_path):
+    """Processes compiling before the first iteration take the next entry as they come
+    free: every entry is compiled by exactly one of them, whatever each one takes."""
+    compiled = []
+    lock = threading.Lock()
+
+    class Dispatcher:
+        def __init__(self, i):
+            self.i = i
+
+        def compile(self, argtypes):
+            time.sleep(0.001 * (self.i % 5))
+            with lock:
+                compiled.append((self.i, threading.get_ident()))
+
+    entries = [(i, (f"k{i}", Dispatcher(i), (), 1.0)) for i in range(60)]
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    (claims / "7").touch()  # claimed by a process that is not one of these
+    workers = [
+        threading.Thread(target=_warmup._compile_claimed, args=(entries, str(claims)))
+        for _ in range(4)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    done = sorted(i for i, _ in compiled)
+    assert done == [i for i in range(60) if i != 7]  # each once, none claimed twice
+    assert len({t for _, t in compiled}) > 1  # shared between the workers
+    _warmup._compile_claimed(entries, str(claims))  # all claimed: nothing more
+    assert len(compiled) == 59
 
 
 def test_manifest_names_existing_kernels_and_types():
@@ -251,7 +281,13 @@ def test_ctrl_c_during_warm_up_stops_the_helpers(monkeypatch):
     monkeypatch.setattr(_numba, "cache_index_has", lambda d, a: False)
     monkeypatch.setattr(_warmup, "_cache_writable", lambda: True)
     monkeypatch.setattr(_warmup, "_processes", lambda: 2)
-    monkeypatch.setattr(_warmup, "_start_helpers", lambda key, shares: [helper])
+    folders = []
+
+    def start(key, shares, claims=None):
+        folders.append(claims)
+        return [helper]
+
+    monkeypatch.setattr(_warmup, "_start_helpers", start)
 
     def interrupted(entries):
         raise KeyboardInterrupt
@@ -262,6 +298,7 @@ def test_ctrl_c_during_warm_up_stops_the_helpers(monkeypatch):
             _warmup.warm_up("key")
         assert helper.wait(timeout=5) != 0  # killed
         assert not _numba._SerialBuilds.on
+        assert len(folders) == 1 and not os.path.exists(folders[0])  # claims removed
     finally:
         if helper.poll() is None:
             helper.kill()
@@ -286,8 +323,9 @@ def test_decoding_kernels_compile_in_the_background(monkeypatch):
     monkeypatch.setattr(_warmup, "_wait", lambda procs, timeout: None)
     monkeypatch.setattr(_warmup, "wait_background", lambda timeout=None: True)
 
-    def helpers(key, shares):
-        background.extend(names[i] for share in shares for i in share)
+    def helpers(key, shares, claims=None):
+        if claims is None:  # not the helpers taking claims before the first iteration
+            background.extend(names[i] for share in shares for i in share)
         return []
 
     monkeypatch.setattr(_warmup, "_start_helpers", helpers)

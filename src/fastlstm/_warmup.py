@@ -8,9 +8,11 @@ normal run and those of a run on serial builds only.  When the kernel cache
 lacks some of them, :func:`warm_up` works in two phases:
 
 1. The serial builds (which compile in about half the time of the parallel
-   ones) are compiled before the first iteration, split over this process and
-   helper processes (one per further CPU, at most :data:`MAX_PROCESSES` in
-   all).  The run then starts on them (:func:`fastlstm._numba.serial_builds`).
+   ones) are compiled before the first iteration by this process and helper
+   processes (one per further CPU, at most :data:`MAX_PROCESSES` in all), each
+   taking the next kernel, longest first, as soon as it is free
+   (:func:`_compile_claimed`).  The run then starts on them
+   (:func:`fastlstm._numba.serial_builds`).
 2. Meanwhile helper processes compile the parallel builds; when they are done
    the run switches to them, loading them from the cache.
 
@@ -37,6 +39,7 @@ import importlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -143,12 +146,12 @@ def _entries(key: str):
 HELPER_START = 1.0
 
 
-def split(seconds: list[float], n: int, first: float = 0.0) -> list[list[int]]:
+def split(seconds: list[float], n: int) -> list[list[int]]:
     """Indices of ``seconds`` in ``n`` shares of about equal sums (longest first, to the
-    lightest share); share 0 is this process's, which has ``first`` seconds of other work
-    to do first, the others start :data:`HELPER_START` behind."""
+    lightest share), each share a helper's; all but the first start :data:`HELPER_START`
+    behind."""
     shares: list[list[int]] = [[] for _ in range(n)]
-    load = [first] + [HELPER_START] * (n - 1)
+    load = [0.0] + [HELPER_START] * (n - 1)
     for i in sorted(range(len(seconds)), key=lambda i: (-seconds[i], i)):
         j = min(range(n), key=lambda j: (load[j], j))
         shares[j].append(i)
@@ -161,12 +164,28 @@ def _compile_all(entries) -> None:
         dispatcher.compile(argtypes)
 
 
-def _start_helpers(key: str, shares: list[list[int]]) -> list[subprocess.Popen]:
-    """One helper process per share (indices into the key's entries)."""
+def _compile_claimed(entries, claims: str) -> None:
+    """Compile those of ``entries`` (indices into the key's, in order) that no other
+    process has claimed: a process claims an entry by creating the file of its index in
+    the folder ``claims`` (creation fails if it exists), so every entry is compiled once
+    and a process takes the next one as soon as it is free, however long each takes."""
+    for i, entry in entries:
+        try:
+            fd = os.open(os.path.join(claims, str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        _compile_all([entry])
+
+
+def _start_helpers(key: str, shares: list[list[int]], claims: str | None = None):
+    """One helper process per share (indices into the key's entries), compiling all of
+    it, or with ``claims`` the entries no other process has claimed
+    (:func:`_compile_claimed`)."""
     procs = []
     try:
         for share in shares:
-            payload = json.dumps({"key": key, "entries": share})
+            payload = json.dumps({"key": key, "entries": share, "claims": claims})
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "fastlstm._warmup", "compile", payload],
@@ -290,20 +309,22 @@ def warm_up(key: str) -> float:
         _numba.serial_builds(True)
     try:
         if now:
-            k = min(n, len(now))
-            # what this process builds before it links the kernels (the long products' C
-            # function, when its kernels call it and the cache lacks it) is its own share
-            first = _numba.pending_seconds()
-            shares = [[now[i] for i in sh] for sh in split([entries[i][3] for i in now], k, first)]
-            helpers = _start_helpers(key, shares[1:])
+            order = sorted(now, key=lambda i: (-entries[i][3], i))  # longest first
+            claims = _claims_folder()
             try:
-                if first:
-                    _numba.link_pending()  # the run's kernels call it: build it meanwhile
-                _compile_all([entries[i] for i in shares[0]])
-            except BaseException:  # Ctrl-C, or a kernel that fails to compile
-                _stop(helpers)
-                raise
-            _wait(helpers, HELPER_TIMEOUT)
+                helpers = _start_helpers(key, [order] * (min(n, len(now)) - 1), claims)
+                try:
+                    if _numba.pending_seconds():
+                        # what the run's kernels link to (the long products' C function,
+                        # when the cache lacks it) is built here while the helpers compile
+                        _numba.link_pending()
+                    _compile_claimed([(i, entries[i]) for i in order], claims)
+                except BaseException:  # Ctrl-C, or a kernel that fails to compile
+                    _stop(helpers)
+                    raise
+                _wait(helpers, HELPER_TIMEOUT)
+            finally:
+                shutil.rmtree(claims, ignore_errors=True)
         if later:
             k = min(n - 1, len(later))
             shares = [[later[i] for i in sh] for sh in split([entries[i][3] for i in later], k)]
@@ -317,6 +338,15 @@ def warm_up(key: str) -> float:
         _numba.serial_builds(False)
         raise
     return time.perf_counter() - start
+
+
+def _claims_folder() -> str:
+    """A new folder for the claims of :func:`_compile_claimed` (the system's temporary
+    folder, else the kernel cache, which a warm-up can write)."""
+    try:
+        return tempfile.mkdtemp(prefix="fastlstm-warmup-")
+    except OSError:
+        return tempfile.mkdtemp(prefix=".warmup-", dir=_numba.kernel_cache_dir())
 
 
 def _exit_with(parent: int) -> None:
@@ -333,7 +363,10 @@ def _helper(payload: str) -> int:
     _numba.set_compile_only()  # what the kernels link to is built by the run, not here
     job = json.loads(payload)
     entries = _entries(job["key"])
-    _compile_all([entries[i] for i in job["entries"]])
+    if job.get("claims"):
+        _compile_claimed([(i, entries[i]) for i in job["entries"]], job["claims"])
+    else:
+        _compile_all([entries[i] for i in job["entries"]])
     return 0
 
 
@@ -351,4 +384,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # what it compiled is in the cache (every file written and closed); the run waits for
+    # this process to end, not for the interpreter's teardown (about 0.3 s)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

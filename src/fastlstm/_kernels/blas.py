@@ -920,7 +920,8 @@ _LONG_NAME = "fastlstm_long_product32"
 
 
 #: About how long compiling the C function takes (seconds, the Zen 5 of ``docs/design.md``):
-#: :mod:`fastlstm._warmup` gives its own process that much less to compile.
+#: while it is pending, :mod:`fastlstm._warmup` has its own process build it first while its
+#: helpers take the kernels.
 LONG_COMPILE_SECONDS = 2.0
 
 
