@@ -176,7 +176,7 @@ def machine() -> dict:
 
 def _long_products_note() -> str:
     """Who multiplies the long float32 products, when not OpenBLAS alone: the packed tiles,
-    or (off) a note that ``FASTLSTM_PACKED_GEMM=auto`` would take them there."""
+    or (turned off) a note that ``FASTLSTM_PACKED_GEMM=auto`` would take them there."""
     from fastlstm import _blas_lib
     from fastlstm._kernels import blas as _kblas
 
@@ -185,7 +185,7 @@ def _long_products_note() -> str:
     if _blas_lib.runs_narrower(_kblas.VECTOR_BYTES):
         return (
             "; its kernels are narrower than the CPU's vectors: FASTLSTM_PACKED_GEMM=auto "
-            "would hand the products of 64 rows or more to fastlstm's packed tiles"
+            "(the default) would hand the products of 64 rows or more to fastlstm's packed tiles"
         )
     return ""
 

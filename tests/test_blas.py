@@ -166,16 +166,17 @@ def test_blas_choice(tmp_path):
 
 
 def test_packed_long_products_choice(tmp_path):
-    """``FASTLSTM_PACKED_GEMM``: 0 (the default), auto (the packed tiles when OpenBLAS's
-    kernels are narrower than the CPU's vectors), 1; kernels compiled each way kept apart;
-    a bad value named."""
+    """``FASTLSTM_PACKED_GEMM``: auto (the default: the packed tiles when OpenBLAS's
+    kernels are narrower than the CPU's vectors), 0, 1; kernels compiled each way kept
+    apart; a bad value named."""
     cache = str(tmp_path / "cache")
-    default = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM="")
-    assert default.stdout.split()[:2] == ["False", "False"], default.stdout + default.stderr
     auto = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM="auto")
     assert auto.returncode == 0, auto.stderr
     on, apart, narrower = auto.stdout.split()
     assert on == apart == narrower, auto.stdout
+    for unset in ("", "  "):
+        default = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM=unset)
+        assert default.stdout == auto.stdout, default.stdout + default.stderr
     forced = _python(_PACKED, FASTLSTM_NUMBA_CACHE=cache, FASTLSTM_PACKED_GEMM="1")
     assert forced.returncode == 0, forced.stderr
     if blas.NUMPY_GEMM:

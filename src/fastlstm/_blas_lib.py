@@ -161,14 +161,14 @@ def packed_long_products(vector_bytes: int) -> bool:
     """Whether the kernels multiply float32 matrices of 64 rows or more with their own packed
     tiles rather than NumPy's OpenBLAS.
 
-    ``FASTLSTM_PACKED_GEMM``: ``0`` (the default, also when unset) never; ``auto`` when
-    NumPy's OpenBLAS runs kernels narrower than the ``vector_bytes`` the tiles are compiled
-    for (OpenBLAS held to its 256-bit kernels on an AVX-512 CPU, as
-    ``OPENBLAS_CORETYPE=Haswell`` asks); ``1`` always (where the kernels call NumPy's
-    OpenBLAS).  Kernels compiled each way are kept apart
+    ``FASTLSTM_PACKED_GEMM``: ``auto`` (the default, also when unset) when NumPy's
+    OpenBLAS runs kernels narrower than the ``vector_bytes`` the tiles are compiled for
+    (OpenBLAS held to its 256-bit kernels on an AVX-512 CPU, as
+    ``OPENBLAS_CORETYPE=Haswell`` asks); ``0`` never; ``1`` always (where the kernels call
+    NumPy's OpenBLAS).  Kernels compiled each way are kept apart
     (:func:`fastlstm._kernel_cache.kernel_cache_dir`).
     """
-    choice = config.env_choice("FASTLSTM_PACKED_GEMM", ("auto", "0", "1"), "0")
+    choice = config.env_choice("FASTLSTM_PACKED_GEMM", ("auto", "0", "1"), "auto")
     if core_name() is None or choice == "0":
         return False
     return choice == "1" or runs_narrower(vector_bytes)

@@ -26,13 +26,13 @@ One setting each:
     (``ValueError``).  Each choice has its own compiled kernels.
 ``FASTLSTM_PACKED_GEMM``
     Who computes the kernels' float32 matrix products of 64 rows or more when they
-    call NumPy's OpenBLAS: ``0`` (the default) OpenBLAS; ``auto`` fastlstm's own
-    packed tiles when OpenBLAS runs kernels narrower than the CPU's vectors (its
-    256-bit kernels on an AVX-512 CPU, e.g. under ``OPENBLAS_CORETYPE=Haswell``),
-    else OpenBLAS; ``1`` always the tiles.  Any other value is an error
+    call NumPy's OpenBLAS: ``auto`` (the default) fastlstm's own packed tiles when
+    OpenBLAS runs kernels narrower than the CPU's vectors (its 256-bit kernels on an
+    AVX-512 CPU, e.g. under ``OPENBLAS_CORETYPE=Haswell``), else OpenBLAS; ``0``
+    always OpenBLAS; ``1`` always the tiles.  Any other value is an error
     (``ValueError``).  The tiles sum in another order than OpenBLAS (the last bits of
-    float32 results differ), and compiling them adds about 2 s to a first run;
-    each choice has its own compiled kernels.
+    float32 results differ), and compiling them adds about 3 s of CPU time to a first
+    run; each choice has its own compiled kernels.
 """
 
 from __future__ import annotations
