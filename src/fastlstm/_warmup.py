@@ -142,16 +142,11 @@ def _entries(key: str):
     return out
 
 
-#: Seconds a helper process needs before it compiles (starting Python, importing).
-HELPER_START = 1.0
-
-
 def split(seconds: list[float], n: int) -> list[list[int]]:
     """Indices of ``seconds`` in ``n`` shares of about equal sums (longest first, to the
-    lightest share), each share a helper's; all but the first start :data:`HELPER_START`
-    behind."""
+    lightest share), for the helpers that compile the parallel builds in the background."""
     shares: list[list[int]] = [[] for _ in range(n)]
-    load = [0.0] + [HELPER_START] * (n - 1)
+    load = [0.0] * n
     for i in sorted(range(len(seconds)), key=lambda i: (-seconds[i], i)):
         j = min(range(n), key=lambda j: (load[j], j))
         shares[j].append(i)
