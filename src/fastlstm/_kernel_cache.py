@@ -101,11 +101,11 @@ class _State:
 class _Linked:
     """Symbols that compiled code may name, registered only before such code is linked."""
 
-    pending: dict = {}  # {symbol: (register, estimate)}
+    pending: dict = {}  # {symbol: register}
     compile_only = False
 
 
-def before_linking(symbol: str, register, estimate=None) -> None:
+def before_linking(symbol: str, register) -> None:
     """Run ``register()`` before this process links compiled code that names ``symbol``.
 
     For a C function that kernels call through a symbol and that need not be built when
@@ -113,28 +113,21 @@ def before_linking(symbol: str, register, estimate=None) -> None:
     :mod:`fastlstm._kernels.blas`): it is registered before a kernel whose cached code names
     the symbol is loaded (:class:`_IndexDataFile` finds the name in the entry: :func:`link_pending`), and while a
     function that calls it is compiled (the caller's code runs :func:`link_symbol`).
-    ``estimate()`` tells about how many seconds ``register`` would take now, for
-    :func:`pending_seconds`.
     """
-    _Linked.pending[symbol] = (register, estimate)
+    _Linked.pending[symbol] = register
 
 
 def link_symbol(symbol: str) -> None:
     """Register ``symbol`` now if it is pending (:func:`before_linking`); one that fails
     stays pending.  Called under numba's compiler lock, as every load and compile."""
-    item = _Linked.pending.pop(symbol, None)
-    if item is None:
+    register = _Linked.pending.pop(symbol, None)
+    if register is None:
         return
     try:
-        item[0]()
+        register()
     except BaseException:
-        _Linked.pending[symbol] = item
+        _Linked.pending[symbol] = register
         raise
-
-
-def pending_seconds() -> float:
-    """About how long registering the pending symbols would take now."""
-    return sum(est() for _, est in _Linked.pending.values() if est is not None)
 
 
 def link_pending(named_in: bytes | None = None) -> None:

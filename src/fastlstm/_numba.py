@@ -66,7 +66,6 @@ from fastlstm._kernel_cache import compile_only as compile_only
 from fastlstm._kernel_cache import kernel_cache_dir as kernel_cache_dir
 from fastlstm._kernel_cache import link_pending as link_pending
 from fastlstm._kernel_cache import link_symbol as link_symbol
-from fastlstm._kernel_cache import pending_seconds as pending_seconds
 from fastlstm._kernel_cache import set_compile_only as set_compile_only
 
 if numba.config.DISABLE_JIT:

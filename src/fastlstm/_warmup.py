@@ -309,10 +309,9 @@ def warm_up(key: str) -> float:
             try:
                 helpers = _start_helpers(key, [order] * (min(n, len(now)) - 1), claims)
                 try:
-                    if _numba.pending_seconds():
-                        # what the run's kernels link to (the long products' C function,
-                        # when the cache lacks it) is built here while the helpers compile
-                        _numba.link_pending()
+                    # what the run's kernels link to (the long products' C function) is
+                    # built, or loaded, here while the helpers compile
+                    _numba.link_pending()
                     _compile_claimed([(i, entries[i]) for i in order], claims)
                 except BaseException:  # Ctrl-C, or a kernel that fails to compile
                     _stop(helpers)

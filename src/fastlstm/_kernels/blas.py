@@ -32,7 +32,6 @@ from fastlstm import _blas_lib, _vectors
 from fastlstm._numba import (
     before_linking,
     c_callable,
-    cache_index_has,
     compile_only,
     dual,
     inlined,
@@ -919,12 +918,6 @@ _LONG_SIG = types.void(*([_I64] * 8), _PTR, _PTR, _PTR)
 _LONG_NAME = "fastlstm_long_product32"
 
 
-#: About how long compiling the C function takes (seconds, the Zen 5 of ``docs/design.md``):
-#: while it is pending, :mod:`fastlstm._warmup` has its own process build it first while its
-#: helpers take the kernels.
-LONG_COMPILE_SECONDS = 2.0
-
-
 def _register_long(cfunc):
     """Compile (or load) the long float32 products as a C function and register it with LLVM
     under :data:`_LONG_NAME`, as :mod:`fastlstm._blas_lib` registers OpenBLAS's gemm:
@@ -1095,9 +1088,5 @@ if PACKED_LONG:
     _STAND_IN = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 8), *([ctypes.c_void_p] * 3))(
         _never_called
     )
-    before_linking(
-        _LONG_NAME,
-        lambda: _register_long(_LONG_CFUNC),
-        lambda: 0.0 if cache_index_has(_LONG_CFUNC, None) else LONG_COMPILE_SECONDS,
-    )
+    before_linking(_LONG_NAME, lambda: _register_long(_LONG_CFUNC))
 _LONG = types.ExternalFunction(_LONG_NAME, _LONG_SIG)
