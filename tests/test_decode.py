@@ -345,6 +345,38 @@ def test_one_question_with_partial_panels_falls_back_to_the_layout(H, monkeypatc
         assert model.generate(xs[n : n + 1], 1, 4) == want
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "H"), ONE)
+def test_one_question_keeps_input_projections_with_the_step_loops_bits(name, H, dtype):
+    """One question at a time, the decoder's input projection of each id is kept for later
+    calls: states and attention weights keep the step loop's bits, and a parameter the
+    projections come from, changed in place, is read (the kept ones are dropped)."""
+    model, xs = _one(name, H, dtype)
+    xs = _questions(12, 6, seed=5)
+    attention = getattr(model.decoder, "attention", None)
+    emb = model.decoder.embed.params[0]
+    Wx, _, b = model.decoder.lstm.params
+    for change in (None, "emb", "Wx", "b"):
+        if change == "emb":
+            emb[:] = emb[::-1].copy()  # the ids' rows swapped: kept projections would be wrong
+        elif change == "Wx":
+            Wx[-1] *= -2  # a row of the embedded input (a peeky decoder's first rows read h)
+        elif change == "b":
+            b += 0.75
+        for n in range(len(xs)):
+            got = model.generate(xs[n : n + 1], 1, 8)
+            state = (model.decoder.lstm.h.tobytes(), model.decoder.lstm.c.tobytes())
+            weights = None if attention is None else attention.weights.tobytes()
+            want, want_w = _steps(model, xs[n : n + 1], 1, 8)
+            assert got == want[0].tolist(), (change, n)
+            assert state == (model.decoder.lstm.h.tobytes(), model.decoder.lstm.c.tobytes())
+            if attention is not None:
+                assert weights == want_w.tobytes()
+        table, known = model._greedy_laid.weights[1][-2:]
+        assert 1 < known.sum() < V  # some ids read, and kept: later questions reused them
+        assert table.shape[0] == V
+
+
 @pytest.mark.parametrize(("name", "H"), ONE)
 def test_one_question_with_overflowing_products_gives_the_step_loops_ids(name, H):
     """Finite weights whose products overflow: no error, as in the step loop (and batches)."""

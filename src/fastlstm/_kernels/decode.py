@@ -100,11 +100,17 @@ def encode(xs, emb, Wxc, Whp, Wh, hs):
     tmp = np.empty((C, N, hc4), dtype=dt)
     none = np.empty((C, 0, hc4), dtype=dt)
     book = np.empty(4 * H, dtype=dt)
-    return lstm_forward_steps(X2, Wxc, Whp, Wh, none, A, hs_tm, cs_tm, hs, tmp, book)
+    table = np.empty((0, C, hc4), dtype=dt)  # no projections kept
+    known = np.empty(0, dtype=np.uint8)
+    return lstm_forward_steps(
+        X2, Wxc, Whp, Wh, none, A, hs_tm, cs_tm, hs, tmp, book, table, known, -1
+    )
 
 
 @jit
-def _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, state, nch):
+def _decode_steps(
+    enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
+):
     """The decoder's steps from the encoder's states (arguments as :func:`greedy_decode`).
 
     ``Wh``: the LSTM's recurrent weights as they are, for one row (else empty; see
@@ -157,9 +163,13 @@ def _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, s
     book = np.empty(4 * H, dtype=dt)
     ids = np.full(N, start_id, dtype=np.int64)
     off = 0 if kind == PLAIN else H  # columns of Z before h
+    kept = N == 1 and table.shape[0] > 0  # one row: input projections kept by id
     for t in range(S):
         _embed_rows(emb, ids, X2, 0)
-        if not lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs2, cs2, hs1, tmp, book):
+        v = ids[0] if kept else -1
+        if not lstm_forward_steps(
+            X2, Wxc, Whp, Wh, P, A, hs2, cs2, hs1, tmp, book, table, known, v
+        ):
             return BAD_WEIGHTS
         hs2[0] = hs2[1]
         cs2[0] = cs2[1]
@@ -184,7 +194,9 @@ def _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, s
 
 
 @dual(blas=True)
-def greedy_decode(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state, nch):
+def greedy_decode(
+    enc_hs, emb, Wxc, Whp, Ws, W, b, table, known, kind, start_id, out, a, state, nch
+):
     """Greedy answers of a seq2seq decoder from the encoder's states.
 
     Parameters
@@ -202,6 +214,13 @@ def greedy_decode(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state
         ``PEEKY``: the rows of the LSTM's ``Wx`` that read the encoder's state.
     W, b : (K, V), (V,) arrays
         The output affine map; ``K`` is ``H`` (``PLAIN``) or ``2H``.
+    table : (V, C, 4hc) or (0, C, 4hc) array
+        For one row (``N = 1``), the LSTM's input projections of the ids (with the bias),
+        computed when an id is first read and kept for later calls: row ``id`` is valid
+        where ``known[id]`` (they must come from ``emb`` and ``Wxc`` as they are).  Empty:
+        every step computes its projection.
+    known : (V,) or (0,) uint8 array
+        Which rows of ``table`` hold their projection (updated).
     kind : int
         ``PLAIN``, ``PEEKY`` or ``ATTENTION``.
     start_id : int
@@ -222,7 +241,9 @@ def greedy_decode(enc_hs, emb, Wxc, Whp, Ws, W, b, kind, start_id, out, a, state
         (``out`` is then incomplete).
     """
     Wh = np.empty((0, 0), dtype=enc_hs.dtype)  # the laid-out Whp is read
-    return _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, state, nch)
+    return _decode_steps(
+        enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
+    )
 
 
 @BlasScoped
@@ -241,6 +262,8 @@ def encode_and_decode(
     Ws,
     W,
     b,
+    table,
+    known,
     kind,
     start_id,
     out,
@@ -261,4 +284,6 @@ def encode_and_decode(
     """
     if not encode(xs, enc_emb, enc_Wxc, enc_Whp, enc_Wh, enc_hs):
         return BAD_WEIGHTS
-    return _decode_steps(enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, kind, start_id, out, a, state, nch)
+    return _decode_steps(
+        enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
+    )

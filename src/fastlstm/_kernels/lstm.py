@@ -276,13 +276,20 @@ def _input_projections(X2, Wxc, P, A):
     C, T, N, hc4 = A.shape
     for c in prange(C):
         gemm(X2, Wxc[c], A[c].reshape((T * N, hc4)))
-        if P.shape[1] > 0:
-            for t in range(T):
-                for n in range(N):
-                    a = A[c, t, n]
-                    p = P[c, n]
-                    for k in range(hc4):
-                        a[k] += p[k]
+        add_static(P, A, c)
+
+
+@jit(inline="always")
+def add_static(P, A, c):
+    """``A[c, t] += P[c]`` at every step ``t`` if ``P`` has rows (a peeky decoder's ``h @ Ws``)."""
+    C, T, N, hc4 = A.shape
+    if P.shape[1] > 0:
+        for t in range(T):
+            for n in range(N):
+                a = A[c, t, n]
+                p = P[c, n]
+                for k in range(hc4):
+                    a[k] += p[k]
 
 
 @jit
@@ -434,7 +441,7 @@ def _row_product(h, Wh, book, tmp):
 
 
 @jit
-def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
+def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book, table, known, v):
     """:func:`lstm_forward` (arguments as there, without ``R``) for kernels that run it inside.
 
     The same code, compiled into its caller: the decoding kernels run the encoder and every
@@ -447,11 +454,27 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book):
     product reads ``Wh`` in the book's layout (:func:`~fastlstm._kernels.blas.matmul_row`,
     the same bits as from ``Whp``) into ``book`` (4H,).  Returns False if that product
     holds NaN or inf (``Wh`` does then), else True.
+
+    With ``v >= 0`` (one row, one step: ``X2`` holds the row of id ``v``), the input
+    projections ``X2 @ Wxc[c]`` are kept in ``table[v]`` (V, C, 4hc) and marked in
+    ``known[v]`` when first computed, and copied from there later: the products of one
+    row, so a kept projection has the bits of a computed one.
     """
     C, T, N, hc4 = A.shape
+    if v >= 0 and known[v]:
+        for c in range(C):
+            A[c, 0, 0] = table[v, c]
+            add_static(P, A, c)
+    else:  # _input_projections, keeping the row's products before P is added
+        for c in prange(C):
+            gemm(X2, Wxc[c], A[c].reshape((T * N, hc4)))
+            if v >= 0:
+                table[v, c] = A[c, 0, 0]
+            add_static(P, A, c)
+        if v >= 0:
+            known[v] = 1
     raw = Wh.shape[0] > 0 and N == 1
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
-    _input_projections(X2, Wxc, P, A)
     for t in range(T):
         if raw and not _row_product(hs_tm[t, 0], Wh, book, tmp):
             return False

@@ -173,14 +173,22 @@ def _lstm_weights(lstm, S=0):
 
 
 def _decoder_weights(decoder, kind):
-    """Everything of the decoder the kernel reads: ``(emb, Wxc, Whp, Ws, W, b)``."""
+    """Everything of the decoder the kernel reads: ``(emb, Wxc, Whp, Ws, W, b, table, known)``.
+
+    ``table`` and ``known`` start empty of projections: the one-question kernel fills them
+    as it reads ids, and they are kept with the layout (they come from ``emb`` and ``Wxc``).
+    """
     lstm = decoder.lstm
     H = lstm.H
     S = H if kind == PEEKY else 0
     Wxc, Whp = _lstm_weights(lstm, S)
     Ws = np.ascontiguousarray(lstm.params[0][:S])  # (S, 4H)
     W, b = decoder.affine.params
-    return (np.ascontiguousarray(decoder.embed.params[0]), Wxc, Whp, Ws, W, b)
+    emb = np.ascontiguousarray(decoder.embed.params[0])
+    C, _, hc4 = Wxc.shape
+    table = np.empty((emb.shape[0], C, hc4), dtype=Wxc.dtype)  # (V, C, 4hc)
+    known = np.zeros(emb.shape[0], dtype=np.uint8)  # (V,)
+    return (emb, Wxc, Whp, Ws, W, b, table, known)
 
 
 # A decoder step runs four parallel regions (LSTM input product, LSTM step, attention,
@@ -232,12 +240,14 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
     """
     N, Te, H = enc_hs.shape
     dt = enc_hs.dtype
-    emb, Wxc, Whp, Ws, W, b = dec
+    emb, Wxc, Whp, Ws, W, b, table, known = dec
     out = np.empty((N, sample_size), dtype=np.int64)  # (N, S)
     a = np.empty((N, sample_size, Te) if kind == ATTENTION else (N, 0, 0), dtype=dt)
     state = np.empty((2, N, H), dtype=dt)
     step_flops = _step_flops(H, emb.shape[1], W.size)
-    rest = (emb, Wxc, Whp, Ws, W, b, kind, start_id)
+    if N != 1:  # the kept projections serve one row only (a batch's product has its own bits)
+        table, known = table[:0], known[:0]
+    rest = (emb, Wxc, Whp, Ws, W, b, table, known, kind, start_id)
     status = _kdec.DONE
     if xs is None:  # DECODER_ROWS questions per call: their steps' arrays stay in cache
         for lo in range(0, N, DECODER_ROWS):
@@ -252,7 +262,7 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
     else:
         if raw is None:  # empty: the kernel reads the panels
             raw = (np.empty((0, 0), dtype=dt),) * 2
-        dec_args = (emb, Wxc, Whp, raw[1], Ws, W, b, kind, start_id, out, a, state, CHUNKS)
+        dec_args = (emb, Wxc, Whp, raw[1], *rest[3:], out, a, state, CHUNKS)
         status = _kernel(N, step_flops, xs.size)(xs, *enc, raw[0], enc_hs, *dec_args)
         if status == _kdec.BAD_WEIGHTS:
             return None
