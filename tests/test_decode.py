@@ -299,8 +299,8 @@ def _one(name, H, dtype=np.float32, seed=2):
 @pytest.mark.parametrize(("name", "H"), ONE)
 def test_one_question_reads_changed_weights_without_laying_them_out(name, H, dtype):
     """Every parameter changed in place: one question at a time gives the step loop's ids.
-    A change to a ``Wh`` (or a peeky ``Ws``) alone is read as it is, without a new layout
-    where the kernel reads ``Wh`` directly; a batch then lays the weights out again."""
+    A change to a ``Wh`` (or a peeky ``Ws``) or the output layer alone is read as it is, without a new layout where the kernel reads ``Wh`` directly; a
+    batch then lays the weights out again."""
     model, xs = _one(name, H, dtype)
     model.generate(xs[:1], 1, 4)
     raw = greedy._reads_raw(model.encoder.lstm)
@@ -314,22 +314,34 @@ def test_one_question_reads_changed_weights_without_laying_them_out(name, H, dty
             want = _steps(model, xs[n : n + 1], 1, 4)[0][0].tolist()
             assert model.generate(xs[n : n + 1], 1, 4) == want, (i, n)
         is_Wh = any(p is m.params[1] for m in (model.encoder.lstm, model.decoder.lstm))
-        assert (model._greedy_laid is laid) == (raw and is_Wh), i
+        read_as_is = is_Wh or any(p is q for q in model.decoder.affine.params)
+        assert (model._greedy_laid is laid) == (raw and read_as_is), i
         np.testing.assert_array_equal(model.generate_batch(xs, 1, 4), _steps(model, xs, 1, 4)[0])
         p[...] = saved
 
 
-@pytest.mark.parametrize("where", ["encoder Wh", "decoder Wh", "decoder Wx"])
+@pytest.mark.parametrize(
+    "where", ["encoder Wh", "decoder Wh", "decoder Wx", "encoder embedding", "output W", "output b"]
+)
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize(("name", "H"), ONE)
 def test_one_question_finds_nan_or_inf_read_from_the_weights(name, H, value, where):
     """Also in the rows one question reads as they are: an infinite weight would otherwise
-    only saturate the gates (finite answers)."""
+    only saturate the gates (finite answers), or give NaN scores without naming it."""
     model, xs = _one(name, H)
     model.generate(xs[:1], 1, 4)  # laid out while finite
     part = model.encoder if where.startswith("encoder") else model.decoder
-    p = part.lstm.params[1 if where.endswith("Wh") else 0]
-    p[0, 3] = value  # a peeky decoder's Wx: its first rows read the encoder's state
+    if where == "encoder embedding":
+        part.embed.params[0][xs[0, 0], 3] = value  # a row the question reads
+    elif where.startswith("output"):
+        W, b = part.affine.params
+        if where.endswith("W"):
+            W[0, 3] = value
+        else:
+            b[3] = value
+    else:
+        p = part.lstm.params[1 if where.endswith("Wh") else 0]
+        p[0, 3] = value  # a peeky decoder's Wx: its first rows read the encoder's state
     with pytest.raises(ValueError, match=r"params\[\d+\] .*contains NaN or inf"):
         model.generate(xs[:1], 1, 4)
 

@@ -16,9 +16,11 @@ runs when they are laid out: unchanged parameters were finite before.
 
 For one question the kernel reads both LSTMs' ``Wh`` (and a peeky decoder's
 ``Ws``) as they are, with the same sums as from the layout
-(:func:`~fastlstm._kernels.blas.matmul_row`): only the other parameters are
-compared, and NaN or inf in those weights is found in their products, step by
-step, by the kernel (see :func:`decode_model`).
+(:func:`~fastlstm._kernels.blas.matmul_row`), and the output layer as every call
+does: only the other parameters are compared, and NaN or inf in those weights is
+found in their products, step by step, or in the scores by the kernel (see
+:func:`decode_model`).  (An infinite embedding would only saturate the gates:
+the embeddings are compared.)
 """
 
 from __future__ import annotations
@@ -109,10 +111,11 @@ def _laid_out(owner, layers, build, check_name=None, raw_rows=None, quick=False)
     (checked when the weights are laid out).
 
     ``raw_rows()`` gives ``{id(parameter): rows}``: leading rows that the
-    one-question kernel reads as they are, not from the layout (all of an
-    LSTM's ``Wh``, a peeky decoder's ``Ws``).  With ``quick`` only the other
-    rows are compared: a change in those rows is read anyway, and NaN or inf
-    in them is found in the products by the kernel.  Returns ``(weights,
+    one-question kernel reads as they are, not from the layout or a table made
+    from them (all of an LSTM's ``Wh``, a peeky decoder's ``Ws``, the output
+    layer).  With ``quick`` only the other rows are
+    compared: a change in those rows is read anyway, and NaN or inf in them is
+    found in the products or the scores by the kernel.  Returns ``(weights,
     kept)``, ``kept`` telling whether the parameters' bits are kept (C-contiguous
     arrays of one dtype), which the one-question kernel needs.
     """
@@ -236,7 +239,7 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
     or None when ``enc_hs`` holds the encoder's states already.  ``raw``: the
     encoder's and the decoder's ``Wh`` for the one-question kernel to read as
     they are; it then returns None (nothing changed) if a product read from
-    them holds NaN or inf.
+    them or the scores hold NaN or inf.
     """
     N, Te, H = enc_hs.shape
     dt = enc_hs.dtype
@@ -260,11 +263,12 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
             if part is not state:
                 state[:, lo:hi] = part
     else:
-        if raw is None:  # empty: the kernel reads the panels
+        one = raw is not None  # the one-question kernel reads some weights as they are
+        if not one:  # empty: the kernel reads the panels
             raw = (np.empty((0, 0), dtype=dt),) * 2
         dec_args = (emb, Wxc, Whp, raw[1], *rest[3:], out, a, state, CHUNKS)
         status = _kernel(N, step_flops, xs.size)(xs, *enc, raw[0], enc_hs, *dec_args)
-        if status == _kdec.BAD_WEIGHTS:
+        if one and status in (_kdec.BAD_WEIGHTS, _kdec.BAD_SCORES):
             return None
     if status != _kdec.DONE:
         raise ValueError(
@@ -327,8 +331,9 @@ def decode_model(model, xs, start_id, sample_size):
     ``xs`` (N, T) ids are already checked; raises ``ValueError`` if a parameter
     or a step's scores hold NaN or inf.  One question (when :func:`_reads_raw`)
     compares only the parameters the kernel does not read as they are; if the
-    kernel finds NaN or inf in a product of ``Wh`` or ``Ws``, the call compares
-    every parameter, as for a batch, and decodes from the layout.
+    kernel finds NaN or inf in a product of ``Wh`` or ``Ws`` or in the scores, the
+    call compares every parameter, as for a batch (which names a parameter that
+    holds NaN or inf), and decodes from the layout.
     """
     decoder = model.decoder
     kind = type(decoder).__dict__["_greedy_kind"]
@@ -347,7 +352,10 @@ def decode_model(model, xs, start_id, sample_size):
     def raw_rows():
         Wx, Wh = decoder.lstm.params[:2]
         S = decoder.lstm.H if kind == PEEKY else 0
-        return {id(encoder.lstm.params[1]): encoder.lstm.H, id(Wh): Wh.shape[0], id(Wx): S}
+        W, b = decoder.affine.params  # read as they are, NaN or inf found in the scores
+        rows = {id(encoder.lstm.params[1]): encoder.lstm.H, id(Wh): Wh.shape[0], id(Wx): S}
+        rows.update({id(W): W.shape[0], id(b): 1})
+        return rows
 
     layers = _layers(encoder, decoder)
     name = type(model).__name__
@@ -363,7 +371,7 @@ def decode_model(model, xs, start_id, sample_size):
     xs = np.ascontiguousarray(xs, dtype=np.int64)
     raw = tuple(m.params[1] for m in lstms) if one and kept else None
     out = _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw)
-    if out is None:  # NaN or inf read from Wh or Ws: compare all parameters, as for a batch
+    if out is None:  # NaN or inf read from a weight read as it is: compare all, as for a batch
         enc, dec = _laid_out(model, layers, build, name, raw_rows)[0]
         out = _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size)
     encoder.hs = enc_hs
