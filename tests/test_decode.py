@@ -389,6 +389,17 @@ def test_one_question_keeps_input_projections_with_the_step_loops_bits(name, H, 
         assert table.shape[0] == V
 
 
+def test_a_large_vocabulary_keeps_no_projections(monkeypatch):
+    """Beyond ``TABLE_MAX_BYTES`` the table has no rows: every step computes its projection."""
+    model, xs = _one("AttentionSeq2seq", 16)
+    monkeypatch.setattr(greedy, "TABLE_MAX_BYTES", V * 4 * 16 * 4 - 1)
+    for n in range(3):
+        want = _steps(model, xs[n : n + 1], 1, 5)[0]
+        assert model.generate(xs[n : n + 1], 1, 5) == want[0].tolist()
+    table, known = model._greedy_laid.weights[1][-2:]
+    assert table.shape[0] == known.shape[0] == 0
+
+
 @pytest.mark.parametrize(("name", "H"), ONE)
 def test_one_question_with_overflowing_products_gives_the_step_loops_ids(name, H):
     """Finite weights whose products overflow: no error, as in the step loop (and batches)."""

@@ -180,6 +180,7 @@ def _decoder_weights(decoder, kind):
 
     ``table`` and ``known`` start empty of projections: the one-question kernel fills them
     as it reads ids, and they are kept with the layout (they come from ``emb`` and ``Wxc``).
+    Beyond ``TABLE_MAX_BYTES`` they have no rows (every step computes its projections).
     """
     lstm = decoder.lstm
     H = lstm.H
@@ -189,9 +190,15 @@ def _decoder_weights(decoder, kind):
     W, b = decoder.affine.params
     emb = np.ascontiguousarray(decoder.embed.params[0])
     C, _, hc4 = Wxc.shape
-    table = np.empty((emb.shape[0], C, hc4), dtype=Wxc.dtype)  # (V, C, 4hc)
-    known = np.zeros(emb.shape[0], dtype=np.uint8)  # (V,)
+    V = emb.shape[0] if emb.shape[0] * C * hc4 * Wxc.itemsize <= TABLE_MAX_BYTES else 0
+    table = np.empty((V, C, hc4), dtype=Wxc.dtype)  # (V, C, 4hc), rows filled as ids come
+    known = np.zeros(V, dtype=np.uint8)  # (V,)
     return (emb, Wxc, Whp, Ws, W, b, table, known)
+
+
+#: Largest table of a decoder's input projections kept by id for one question (see
+#: :func:`_decoder_weights`); a larger vocabulary computes them at every step.
+TABLE_MAX_BYTES = 16 << 20
 
 
 # A decoder step runs four parallel regions (LSTM input product, LSTM step, attention,
