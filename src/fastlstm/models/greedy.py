@@ -113,11 +113,11 @@ def _laid_out(owner, layers, build, check_name=None, raw_rows=None, quick=False)
     ``raw_rows()`` gives ``{id(parameter): rows}``: leading rows that the
     one-question kernel reads as they are, not from the layout or a table made
     from them (all of an LSTM's ``Wh``, a peeky decoder's ``Ws``, the output
-    layer).  With ``quick`` only the other rows are
-    compared: a change in those rows is read anyway, and NaN or inf in them is
-    found in the products or the scores by the kernel.  Returns ``(weights,
-    kept)``, ``kept`` telling whether the parameters' bits are kept (C-contiguous
-    arrays of one dtype), which the one-question kernel needs.
+    layer).  With ``quick`` only the other rows are compared: a change in those
+    rows is read anyway, and NaN or inf in them is found in the products or the
+    scores by the kernel.  Returns ``(weights, kept)``, ``kept`` telling whether
+    the parameters' bits are kept (C-contiguous arrays of one dtype), which the
+    one-question kernel needs.
     """
     arrays = [p for layer in layers for p in layer.params]
     cache = owner.__dict__.get("_greedy_laid")
