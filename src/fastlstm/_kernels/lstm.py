@@ -464,15 +464,14 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book, tabl
     if v >= 0 and known[v]:
         for c in range(C):
             A[c, 0, 0] = table[v, c]
-            add_static(P, A, c)
-    else:  # _input_projections, keeping the row's products before P is added
-        for c in prange(C):
-            gemm(X2, Wxc[c], A[c].reshape((T * N, hc4)))
-            if v >= 0:
-                table[v, c] = A[c, 0, 0]
-            add_static(P, A, c)
+    else:
+        _input_projections(X2, Wxc, P[:, :0], A)  # the products alone: P is added below
         if v >= 0:
+            for c in range(C):
+                table[v, c] = A[c, 0, 0]
             known[v] = 1
+    for c in prange(C):
+        add_static(P, A, c)
     raw = Wh.shape[0] > 0 and N == 1
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
     for t in range(T):
