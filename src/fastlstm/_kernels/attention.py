@@ -14,7 +14,69 @@ from __future__ import annotations
 
 from fastlstm._kernels.fastmath import cast_like
 from fastlstm._kernels.softmax import dot8, softmax_row
-from fastlstm._numba import dual, inlined, prange
+from fastlstm._numba import dual, inlined, jit, prange
+
+
+@jit
+def _weighted_sum(w, x, L, out):
+    """``out[:] = sum_e w[e] * x[e]`` over ``e < L``: ``w`` (Te,), ``x`` (Te, H), ``out`` (H,).
+
+    Each element is the chain ``((0 + w[0] x[0]) + w[1] x[1]) + ...`` in the order of ``e``;
+    four terms are added per pass over ``out`` (one load and store of ``out`` for four
+    products), in that order, so the bits are those of one term per pass.
+    """
+    H = out.shape[0]
+    for k in range(H):
+        out[k] = 0
+    L4 = L - L % 4
+    for e in range(0, L4, 4):
+        w0, w1, w2, w3 = w[e], w[e + 1], w[e + 2], w[e + 3]
+        x0, x1, x2, x3 = x[e], x[e + 1], x[e + 2], x[e + 3]
+        for k in range(H):
+            out[k] = (((out[k] + w0 * x0[k]) + w1 * x1[k]) + w2 * x2[k]) + w3 * x3[k]
+    for e in range(L4, L):
+        we, xe = w[e], x[e]
+        for k in range(H):
+            out[k] += we * xe[k]
+
+
+@jit
+def _step_backward(w, hs_enc, hd, g, L, dhs_enc, dd, da):
+    """One decoder step of :func:`attention_backward` for one sample, over ``e < L``.
+
+    ``w`` (Te,) the step's attention weights, ``hs_enc`` (Te, H), ``hd`` and ``g`` (H,) the
+    step's decoder state and upstream gradient; ``dhs_enc`` (Te, H) accumulates, ``dd`` (H,)
+    is overwritten, ``da`` (Te,) is a work row.  WeightSum: ``da[e] = g . hs_enc[e]`` and
+    ``dhs_enc[e] += w[e] g``; softmax: ``ds[e] = w[e] (da[e] - sum_e' w[e'] da[e'])``, then
+    ``dhs_enc[e] += ds[e] hd`` and ``dd += ds[e] hs_enc[e]``.  Both additions to
+    ``dhs_enc[e]`` are made in one pass, in that order, and two terms of ``dd`` per pass:
+    the bits of one addition per pass.
+    """
+    H = hd.shape[0]
+    dot = cast_like(da, 0.0)
+    for e in range(L):
+        da[e] = dot8(g, hs_enc[e])
+        dot += da[e] * w[e]
+    for e in range(L):
+        we = w[e]
+        ds = we * (da[e] - dot)
+        r = dhs_enc[e]
+        for k in range(H):
+            r[k] = (r[k] + we * g[k]) + ds * hd[k]
+    for k in range(H):
+        dd[k] = 0
+    L2 = L - L % 2
+    for e in range(0, L2, 2):
+        ds0 = w[e] * (da[e] - dot)
+        ds1 = w[e + 1] * (da[e + 1] - dot)
+        x0, x1 = hs_enc[e], hs_enc[e + 1]
+        for k in range(H):
+            dd[k] = (dd[k] + ds0 * x0[k]) + ds1 * x1[k]
+    for e in range(L2, L):
+        ds = w[e] * (da[e] - dot)
+        xe = hs_enc[e]
+        for k in range(H):
+            dd[k] += ds * xe[k]
 
 
 @dual
@@ -29,12 +91,7 @@ def attention_forward(hs_enc, hs_dec, a, out):
             # in place: the max is that of the stored (rounded) scores, so a single
             # score gives exactly 1
             softmax_row(a[n, t], a[n, t])
-            for k in range(H):
-                out[n, t, k] = 0
-            for e in range(Te):
-                w = a[n, t, e]
-                for k in range(H):
-                    out[n, t, k] += w * hs_enc[n, e, k]
+            _weighted_sum(a[n, t], hs_enc[n], Te, out[n, t])
 
 
 # its code compiled into the kernels that call it (the decoding kernels)
@@ -55,22 +112,9 @@ def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
             for k in range(H):
                 dhs_enc[n, e, k] = 0
         for t in range(Td):
-            # WeightSum: d a[t, e] = dout[t] . hs_enc[e];  d hs_enc[e] += a[t, e] dout[t]
-            dot = cast_like(da, 0.0)
-            for e in range(Te):
-                w = a[n, t, e]
-                da[n, e] = dot8(dout[n, t], hs_enc[n, e])
-                for k in range(H):
-                    dhs_enc[n, e, k] += w * dout[n, t, k]
-                dot += da[n, e] * w
-            # Softmax: ds[e] = a[e] * (da[e] - sum_e' a[e'] da[e'])
-            for k in range(H):
-                dhs_dec[n, t, k] = 0
-            for e in range(Te):
-                ds = a[n, t, e] * (da[n, e] - dot)
-                for k in range(H):
-                    dhs_enc[n, e, k] += ds * hs_dec[n, t, k]
-                    dhs_dec[n, t, k] += ds * hs_enc[n, e, k]
+            _step_backward(
+                a[n, t], hs_enc[n], hs_dec[n, t], dout[n, t], Te, dhs_enc[n], dhs_dec[n, t], da[n]
+            )
 
 
 @dual
@@ -93,12 +137,7 @@ def attention_forward_len(hs_enc, hs_dec, lengths, a, out):
             softmax_row(a[n, t, :L], a[n, t, :L])
             for e in range(L, Te):
                 a[n, t, e] = 0
-            for k in range(H):
-                out[n, t, k] = 0
-            for e in range(L):
-                w = a[n, t, e]
-                for k in range(H):
-                    out[n, t, k] += w * hs_enc[n, e, k]
+            _weighted_sum(a[n, t], hs_enc[n], L, out[n, t])
 
 
 @dual
@@ -112,17 +151,6 @@ def attention_backward_len(hs_enc, hs_dec, lengths, a, dout, dhs_enc, dhs_dec, d
             for k in range(H):
                 dhs_enc[n, e, k] = 0
         for t in range(Td):
-            dot = cast_like(da, 0.0)
-            for e in range(L):
-                w = a[n, t, e]
-                da[n, e] = dot8(dout[n, t], hs_enc[n, e])
-                for k in range(H):
-                    dhs_enc[n, e, k] += w * dout[n, t, k]
-                dot += da[n, e] * w
-            for k in range(H):
-                dhs_dec[n, t, k] = 0
-            for e in range(L):
-                ds = a[n, t, e] * (da[n, e] - dot)
-                for k in range(H):
-                    dhs_enc[n, e, k] += ds * hs_dec[n, t, k]
-                    dhs_dec[n, t, k] += ds * hs_enc[n, e, k]
+            _step_backward(
+                a[n, t], hs_enc[n], hs_dec[n, t], dout[n, t], L, dhs_enc[n], dhs_dec[n, t], da[n]
+            )
