@@ -45,6 +45,12 @@ SHORTEN = {
     "ch05/train_custom_loop.py": [],
     "ch06/train_rnnlm.py": [
         (r"^max_epoch = 4$", "max_epoch = 1"),
+        # seeded: at lr = 20 about one initial draw in ten diverges within the ten iterations
+        # (test perplexity above 10,000 against 2,100-2,700 for the others)
+        (
+            r"^(model = Rnnlm\(vocab_size, wordvec_size, hidden_size\))$",
+            r"import numpy\nnumpy.random.seed(0)\n\1",
+        ),
         (
             r"^(corpus, word_to_id, id_to_word = ptb\.load_data\('train'\))$",
             r"\1\ncorpus = corpus[:7001]",
