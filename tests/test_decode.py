@@ -299,8 +299,9 @@ def _one(name, H, dtype=np.float32, seed=2):
 @pytest.mark.parametrize(("name", "H"), ONE)
 def test_one_question_reads_changed_weights_without_laying_them_out(name, H, dtype):
     """Every parameter changed in place: one question at a time gives the step loop's ids.
-    A change to a ``Wh`` (or a peeky ``Ws``) or the output layer alone is read as it is, without a new layout where the kernel reads ``Wh`` directly; a
-    batch then lays the weights out again."""
+    A change to a ``Wh`` (or a peeky ``Ws``) or the output layer alone is read as it is,
+    without a new layout where the kernel reads ``Wh`` directly; a batch then lays the
+    weights out again."""
     model, xs = _one(name, H, dtype)
     model.generate(xs[:1], 1, 4)
     raw = greedy._reads_raw(model.encoder.lstm)

@@ -175,6 +175,11 @@ def _lstm_weights(lstm, S=0):
     return Wxc, Whp
 
 
+#: Largest table of a decoder's input projections kept by id for one question (see
+#: :func:`_decoder_weights`); a larger vocabulary computes them at every step.
+TABLE_MAX_BYTES = 16 << 20
+
+
 def _decoder_weights(decoder, kind):
     """Everything of the decoder the kernel reads: ``(emb, Wxc, Whp, Ws, W, b, table, known)``.
 
@@ -194,11 +199,6 @@ def _decoder_weights(decoder, kind):
     table = np.empty((V, C, hc4), dtype=Wxc.dtype)  # (V, C, 4hc), rows filled as ids come
     known = np.zeros(V, dtype=np.uint8)  # (V,)
     return (emb, Wxc, Whp, Ws, W, b, table, known)
-
-
-#: Largest table of a decoder's input projections kept by id for one question (see
-#: :func:`_decoder_weights`); a larger vocabulary computes them at every step.
-TABLE_MAX_BYTES = 16 << 20
 
 
 # A decoder step runs four parallel regions (LSTM input product, LSTM step, attention,
@@ -255,8 +255,6 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
     a = np.empty((N, sample_size, Te) if kind == ATTENTION else (N, 0, 0), dtype=dt)
     state = np.empty((2, N, H), dtype=dt)
     step_flops = _step_flops(H, emb.shape[1], W.size)
-    if N != 1:  # the kept projections serve one row only (a batch's product has its own bits)
-        table, known = table[:0], known[:0]
     rest = (emb, Wxc, Whp, Ws, W, b, table, known, kind, start_id)
     status = _kdec.DONE
     if xs is None:  # DECODER_ROWS questions per call: their steps' arrays stay in cache
