@@ -101,3 +101,37 @@ def test_the_order_is_not_a_single_running_sum():
     # lanes (1e8 + 1) + (-1e8 + 1) = 0 in float32, then the tail: 1; in sequence: 2
     assert s == d == _expected(x, y)[0] == np.float32(1.0)
     assert sequential == np.float32(2.0)
+
+
+def _expected_squares(x):
+    """``sum_squares`` of ``x`` in the kernel's order, with NumPy: squares in float64, eight
+    running sums, the tail added to the first, then the eight added pairwise."""
+    n = x.size
+    n8 = n - n % 8
+    sq = x.astype(np.float64) ** 2
+    lanes = np.zeros(8) if n8 == 0 else np.add.reduce(sq[:n8].reshape(-1, 8), axis=0)
+    s0 = lanes[0]
+    for v in sq[n8:]:
+        s0 = s0 + v
+    return _pairwise([s0, *lanes[1:]], np.add)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 15, 16, 17, 100, 257, 16384 + 9, 3 * 16384 + 5])
+def test_sum_of_squares_has_the_documented_order(dtype, n):
+    """``clip_grads``' norm: the serial kernel and the parallel one (chunks of
+    ``CHUNK`` elements, their sums added in order) against NumPy in that order."""
+    from fastlstm._kernels import optim as ko
+
+    rng = np.random.default_rng(n)
+    for trial in range(6):
+        # a wide range of magnitudes, so that another order shows in the last bits
+        x = (rng.standard_normal(n) * 10.0 ** rng.integers(-4, 5, size=n)).astype(dtype)
+        if trial == 5 and n:
+            x[rng.integers(n)] = np.nan
+        assert _same(_expected_squares(x), ko.sum_squares(x)), (n, trial)
+        chunks = [x[lo : lo + ko.CHUNK] for lo in range(0, n, ko.CHUNK)]
+        total = 0.0
+        for c in chunks:
+            total += _expected_squares(c)
+        assert _same(np.float64(total), ko.sum_squares_parallel(x)), (n, trial)

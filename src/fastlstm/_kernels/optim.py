@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastlstm._kernels.lanes import squares8_lanes
 from fastlstm._numba import dual, jit, prange
 
 CHUNK = 1 << 14
@@ -162,34 +163,19 @@ def adam_parallel(p, g, m, v, one_minus_beta1, one_minus_beta2, lr_t, eps):
 def sum_squares(a):
     """Return ``sum(a**2)`` of a 1-D array, accumulated in float64 in a fixed order.
 
-    Eight interleaved accumulators (element ``i`` goes to ``i % 8``) are added
-    pairwise at the end: the order never changes, only the dependency chain
-    is shortened.
+    Eight interleaved running sums (element ``i`` goes to ``i % 8``, each square
+    taken in float64) as one vector (:func:`~fastlstm._kernels.lanes.squares8_lanes`),
+    the tail added to the first, then the eight added pairwise: the order never
+    changes, only the dependency chain is shortened.
     """
     n = a.shape[0]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     n8 = n - n % 8
-    for i in range(0, n8, 8):
-        x0 = np.float64(a[i])
-        x1 = np.float64(a[i + 1])
-        x2 = np.float64(a[i + 2])
-        x3 = np.float64(a[i + 3])
-        x4 = np.float64(a[i + 4])
-        x5 = np.float64(a[i + 5])
-        x6 = np.float64(a[i + 6])
-        x7 = np.float64(a[i + 7])
-        s0 += x0 * x0
-        s1 += x1 * x1
-        s2 += x2 * x2
-        s3 += x3 * x3
-        s4 += x4 * x4
-        s5 += x5 * x5
-        s6 += x6 * x6
-        s7 += x7 * x7
+    s = squares8_lanes(a, n8)
+    s0 = s[0]
     for i in range(n8, n):
         x = np.float64(a[i])
         s0 += x * x
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    return ((s0 + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 
 
 @dual
