@@ -219,6 +219,26 @@ def test_clip_grads_matches_reference(dtype, max_norm):
     assert clipped_norm <= max_norm * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_grads_scales_like_numpy_in_every_layout(dtype):
+    """Large contiguous gradients are scaled in parallel chunks, others by NumPy: the same
+    ``g * rate`` in ``g``'s dtype either way, bit for bit."""
+    from fastlstm._kernels import optim as ko
+
+    rng = np.random.default_rng(9)
+    big = rng.standard_normal(3 * ko.CHUNK + 7).astype(dtype)
+    strided = rng.standard_normal((ko.CHUNK // 64 + 3, 130)).astype(dtype).T  # not contiguous
+    small = rng.standard_normal((7, 5)).astype(dtype)
+    grads = [big, strided, small]
+    original = [g.copy() for g in grads]
+    norm = optim.clip_grads(grads, 0.5)
+    rate = dtype(0.5 / (norm + 1e-6))
+    for g, o in zip(grads, original):
+        expected = np.multiply(o, rate)
+        assert g.tobytes() == np.ascontiguousarray(expected).reshape(g.shape).tobytes()
+        assert not np.array_equal(g, o)
+
+
 def test_clip_grads_scales_and_validates():
     g = [np.full((2, 2), 3.0), np.full(1, 4.0)]  # norm sqrt(4 * 9 + 16) = sqrt(52)
     norm = optim.clip_grads(g, 1.0)

@@ -501,7 +501,11 @@ def clip_grads(grads, max_norm):
     rate = max_norm / (norm + 1e-6)
     if rate < 1:
         for g in grads:
-            np.multiply(g, g.dtype.type(rate), out=g)
+            r = g.dtype.type(rate)
+            if g.flags.c_contiguous and g.size > _k.CHUNK:  # as np.multiply, on both cores
+                _k.scale_parallel(g.reshape(-1), r)
+            else:
+                np.multiply(g, r, out=g)
     return norm
 
 

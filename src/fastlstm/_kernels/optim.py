@@ -156,6 +156,23 @@ def adam_parallel(p, g, m, v, one_minus_beta1, one_minus_beta2, lr_t, eps):
         )  # fmt: skip
 
 
+# scale (for clip_grads): g *= rate
+@jit
+def scale(g, rate):
+    """``g *= rate`` (``rate`` of ``g``'s dtype)."""
+    for i in range(g.shape[0]):
+        g[i] *= rate
+
+
+@dual
+def scale_parallel(g, rate):
+    """:func:`scale`, chunks in parallel."""
+    n = g.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+        scale(g[lo:hi], rate)
+
+
 # --------------------------------------------------------------------------
 # sum of squares (for clip_grads)
 # --------------------------------------------------------------------------
