@@ -35,6 +35,34 @@ from fastlstm._numba import jit
 LANES = 8
 
 
+def _lane_loop(builder, start, n8, init, step):
+    """Emit ``acc = init; for i in range(start, n8, LANES): acc = step(acc, i)``; returns the
+    final ``acc`` (``init`` when the loop does not run).  ``start`` and ``n8`` are i64."""
+    i64 = ir.IntType(64)
+    pre = builder.block
+    loop = builder.append_basic_block("lanes_loop")
+    done = builder.append_basic_block("lanes_done")
+    builder.cbranch(builder.icmp_signed("<", start, n8), loop, done)
+
+    builder.position_at_end(loop)
+    i = builder.phi(i64)
+    i.add_incoming(start, pre)
+    acc = builder.phi(init.type)
+    acc.add_incoming(init, pre)
+    new = step(acc, i)
+    i1 = builder.add(i, i64(LANES))
+    end = builder.block
+    i.add_incoming(i1, end)
+    acc.add_incoming(new, end)
+    builder.cbranch(builder.icmp_signed("<", i1, n8), loop, done)
+
+    builder.position_at_end(done)
+    out = builder.phi(init.type)
+    out.add_incoming(init, pre)
+    out.add_incoming(new, end)
+    return out
+
+
 def _make_head(kind):
     """An intrinsic ``head(x, y, n8)``: the lanes of ``x`` (``kind`` 'sum' or
     'max') or of ``x * y`` ('dot') over ``[0, n8)``, combined pairwise.
@@ -78,33 +106,16 @@ def _make_head(kind):
             else:
                 init = ir.Constant(vty, None)  # zeros
                 start = i64(0)
-            pre = builder.block
-            loop = builder.append_basic_block("lanes_loop")
-            done = builder.append_basic_block("lanes_done")
-            builder.cbranch(builder.icmp_signed("<", start, n8_), loop, done)
 
-            builder.position_at_end(loop)
-            i = builder.phi(i64)
-            i.add_incoming(start, pre)
-            acc = builder.phi(vty)
-            acc.add_incoming(init, pre)
-            xv = load(xp, i)
-            if kind == "sum":
-                new = builder.fadd(acc, xv)
-            elif kind == "dot":
-                new = builder.fadd(acc, builder.fmul(xv, load(yp, i)))
-            else:
-                new = gt(xv, acc)
-            i1 = builder.add(i, i64(LANES))
-            end = builder.block
-            i.add_incoming(i1, end)
-            acc.add_incoming(new, end)
-            builder.cbranch(builder.icmp_signed("<", i1, n8_), loop, done)
+            def step(acc, i):
+                xv = load(xp, i)
+                if kind == "sum":
+                    return builder.fadd(acc, xv)
+                if kind == "dot":
+                    return builder.fadd(acc, builder.fmul(xv, load(yp, i)))
+                return gt(xv, acc)
 
-            builder.position_at_end(done)
-            out = builder.phi(vty)
-            out.add_incoming(init, pre)
-            out.add_incoming(new, end)
+            out = _lane_loop(builder, start, n8_, init, step)
             s = [builder.extract_element(out, ir.IntType(32)(j)) for j in range(LANES)]
             if kind == "max":
                 return gt(gt(gt(s[1], s[0]), gt(s[3], s[2])), gt(gt(s[5], s[4]), gt(s[7], s[6])))
@@ -142,32 +153,15 @@ def _make_square_lanes():
             if n8_.type.width < 64:
                 n8_ = builder.sext(n8_, i64)
             xp = cgutils.create_struct_proxy(xty)(context, builder, value=args[0]).data
-            init = ir.Constant(dvty, None)  # zeros
-            pre = builder.block
-            loop = builder.append_basic_block("squares_loop")
-            done = builder.append_basic_block("squares_done")
-            builder.cbranch(builder.icmp_signed("<", i64(0), n8_), loop, done)
 
-            builder.position_at_end(loop)
-            i = builder.phi(i64)
-            i.add_incoming(i64(0), pre)
-            acc = builder.phi(dvty)
-            acc.add_incoming(init, pre)
-            ptr = builder.bitcast(builder.gep(xp, [i]), vty.as_pointer())
-            xv = builder.load(ptr, align=align)
-            if fty != dty:
-                xv = builder.fpext(xv, dvty)
-            new = builder.fadd(acc, builder.fmul(xv, xv))
-            i1 = builder.add(i, i64(LANES))
-            end = builder.block
-            i.add_incoming(i1, end)
-            acc.add_incoming(new, end)
-            builder.cbranch(builder.icmp_signed("<", i1, n8_), loop, done)
+            def step(acc, i):
+                ptr = builder.bitcast(builder.gep(xp, [i]), vty.as_pointer())
+                xv = builder.load(ptr, align=align)
+                if fty != dty:
+                    xv = builder.fpext(xv, dvty)
+                return builder.fadd(acc, builder.fmul(xv, xv))
 
-            builder.position_at_end(done)
-            out = builder.phi(dvty)
-            out.add_incoming(init, pre)
-            out.add_incoming(new, end)
+            out = _lane_loop(builder, i64(0), n8_, ir.Constant(dvty, None), step)  # from zeros
             parts = [builder.extract_element(out, ir.IntType(32)(j)) for j in range(LANES)]
             return context.make_tuple(builder, signature.return_type, parts)
 
