@@ -252,6 +252,13 @@ def test_clip_grads_scales_and_validates():
         optim.clip_grads(np.zeros(3), 1.0)
     with pytest.raises(TypeError, match="max_norm must be a positive number, got '2'"):
         optim.clip_grads(g, "2")  # it was read as 2.0
+    ro = np.full(3 * 16384, 2.0, np.float32)
+    ro.flags.writeable = False
+    g = [np.full(5, 3.0), ro]
+    with pytest.raises(ValueError, match=r"grads\[1\] is read-only"):
+        optim.clip_grads(g, 1.0)
+    assert np.all(g[0] == 3.0)  # none scaled
+    assert optim.clip_grads(g, 1e6) > 0  # no scaling needed: read-only is fine
 
 
 # -- unique_params -----------------------------------------------------------

@@ -480,6 +480,14 @@ def clip_grads(grads, max_norm):
     -------
     float
         The global norm before clipping.
+
+    Raises
+    ------
+    TypeError
+        If ``grads`` is not a list of float32 or float64 arrays, or ``max_norm`` not a number.
+    ValueError
+        If ``max_norm`` is not positive, or a gradient to be scaled is read-only (then none
+        is scaled).
     """
     if not isinstance(grads, (list, tuple)):
         raise TypeError(f"grads must be a list of arrays, got {type(grads).__name__}")
@@ -500,6 +508,11 @@ def clip_grads(grads, max_norm):
     norm = math.sqrt(total)
     rate = max_norm / (norm + 1e-6)
     if rate < 1:
+        for i, g in enumerate(grads):  # before any is scaled
+            if not g.flags.writeable:
+                raise ValueError(
+                    f"grads[{i}] is read-only: clip_grads scales the gradients in place"
+                )
         for g in grads:
             r = g.dtype.type(rate)
             if g.flags.c_contiguous and g.size > _k.CHUNK:  # as np.multiply, on both cores
