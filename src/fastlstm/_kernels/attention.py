@@ -48,9 +48,10 @@ def _step_backward(w, hs_enc, hd, g, L, dhs_enc, dd, da):
     step's decoder state and upstream gradient; ``dhs_enc`` (Te, H) accumulates, ``dd`` (H,)
     is overwritten, ``da`` (Te,) is a work row.  WeightSum: ``da[e] = g . hs_enc[e]`` and
     ``dhs_enc[e] += w[e] g``; softmax: ``ds[e] = w[e] (da[e] - sum_e' w[e'] da[e'])``, then
-    ``dhs_enc[e] += ds[e] hd`` and ``dd += ds[e] hs_enc[e]``.  Both additions to
-    ``dhs_enc[e]`` are made in one pass, in that order, and two terms of ``dd`` per pass:
-    the bits of one addition per pass.
+    ``dhs_enc[e] += ds[e] hd`` and ``dd = sum_e ds[e] hs_enc[e]``.  Both additions to
+    ``dhs_enc[e]`` are made in one pass, in that order, and ``dd`` is the weighted sum of
+    :func:`_weighted_sum` with ``ds`` (kept in ``da``) as the weights: the bits of one
+    addition per pass.
     """
     H = hd.shape[0]
     dot = cast_like(da, 0.0)
@@ -60,23 +61,11 @@ def _step_backward(w, hs_enc, hd, g, L, dhs_enc, dd, da):
     for e in range(L):
         we = w[e]
         ds = we * (da[e] - dot)
+        da[e] = ds
         r = dhs_enc[e]
         for k in range(H):
             r[k] = (r[k] + we * g[k]) + ds * hd[k]
-    for k in range(H):
-        dd[k] = 0
-    L2 = L - L % 2
-    for e in range(0, L2, 2):
-        ds0 = w[e] * (da[e] - dot)
-        ds1 = w[e + 1] * (da[e + 1] - dot)
-        x0, x1 = hs_enc[e], hs_enc[e + 1]
-        for k in range(H):
-            dd[k] = (dd[k] + ds0 * x0[k]) + ds1 * x1[k]
-    for e in range(L2, L):
-        ds = w[e] * (da[e] - dot)
-        xe = hs_enc[e]
-        for k in range(H):
-            dd[k] += ds * xe[k]
+    _weighted_sum(da, hs_enc, L, dd)
 
 
 @dual
