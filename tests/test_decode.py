@@ -426,9 +426,9 @@ def test_a_large_batch_gives_the_step_loops_ids(name):
 
 @pytest.mark.parametrize("name", ["PeekySeq2seq", "AttentionSeq2seq"])
 def test_a_large_batch_is_encoded_in_blocks_of_rows_with_the_same_ids(name, monkeypatch):
-    """Beyond ``ENCODER_ROWS`` questions the encoder runs block by block (its gate arrays stay
-    small); the ids and the encoder's states are those of the step loop, blocks or not (the
-    states bit for bit where the BLAS rounds rows alike)."""
+    """Beyond ``ENCODER_ROWS`` questions the encoder runs block by block, through the layer's
+    inference forward; the ids and the encoder's states are those of the step loop and of
+    ``forward``, blocks or not (the states bit for bit where the BLAS rounds rows alike)."""
     model = getattr(F, name)(V, D, 12, seed=9)
     xs = _questions(50, 5)
     monkeypatch.setattr(greedy, "_PARALLEL_MIN_STEP", 1)  # the layer path at any size
@@ -436,8 +436,8 @@ def test_a_large_batch_is_encoded_in_blocks_of_rows_with_the_same_ids(name, monk
     enc = model.encoder
     hs = enc.lstm.forward(enc.embed.forward(xs)).copy()  # (N, T, H), all rows at once
     rows = []
-    forward = model.encoder.lstm.forward
-    monkeypatch.setattr(model.encoder.lstm, "forward", lambda x: rows.append(len(x)) or forward(x))
+    states = model.encoder.lstm._states  # the inference forward
+    monkeypatch.setattr(model.encoder.lstm, "_states", lambda x: rows.append(len(x)) or states(x))
     monkeypatch.setattr(greedy, "ENCODER_ROWS", 16)
     np.testing.assert_array_equal(model.generate_batch(xs, 1, 4), want)
     assert rows == [16, 16, 16, 2]

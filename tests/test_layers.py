@@ -26,6 +26,7 @@ from tests._compare import (
     assert_arrays_kept,
     assert_close,
     assert_results_close,
+    assert_rows_alike,
     assert_same_bits,
     snapshot_arrays,
 )
@@ -586,6 +587,75 @@ def test_lstm_time_loop_by_rows_from_four_rows_per_block():
     assert LL._time_loop(rows, units, 4 * CH, 0) == (rows.serial, (CH,))
     assert LL._time_loop(rows, units, 4 * CH - 1, 10**9) == (units.parallel, ())
     assert LL._time_loop(rows, units, 4 * CH - 1, 0) == (rows.serial, (1,))
+
+
+# (N, D, blocks of rows or None for the layer's choice, build): the inference kernel in
+# blocks of rows (either build, 1 to 3 blocks), and the cases that run forward's kernel
+# (too few rows for blocks in the parallel build; more inputs than STATES_MAX_INPUTS)
+STATES_CASES = [
+    pytest.param(9, 4, None, "parallel", id="N9-rows-parallel"),
+    pytest.param(9, 4, None, "serial", id="N9-rows-serial"),
+    pytest.param(9, 4, 1, "parallel", id="N9-1block"),
+    pytest.param(9, 4, 3, "parallel", id="N9-3blocks"),
+    pytest.param(7, 4, None, "parallel", id="N7-units-forward"),
+    pytest.param(7, 4, None, "serial", id="N7-serial-1block"),
+    pytest.param(9, 63, None, "parallel", id="D63-rows"),
+    pytest.param(9, 64, None, "parallel", id="D64-forward"),
+]
+
+
+@dtypes
+@pytest.mark.parametrize(("N", "D", "blocks", "build"), STATES_CASES)
+@pytest.mark.parametrize("stateful", [False, True], ids=["stateless", "stateful"])
+def test_lstm_inference_forward_gives_the_forwards_states(
+    stateful, N, D, blocks, build, dtype, monkeypatch
+):
+    """``TimeLSTM._states``, the forward for inference (each step's input projections just
+    before its gates, one step's gate activations kept at a time), gives ``forward``'s
+    hidden states and last state: bit for bit where the BLAS rounds a row alike whatever rows
+    come with it.  Then
+    ``backward`` asks for a forward first, and a forward and backward give the gradients of
+    a layer that never ran it (the work arrays are shared)."""
+    import fastlstm._numba as NB
+    import fastlstm.layers.lstm as LL
+
+    monkeypatch.setattr(NB, "PARALLEL_MIN_WORK", 0 if build == "parallel" else 10**12)
+    if blocks is not None:
+        monkeypatch.setattr(_klstm, "row_blocks", lambda n, nch, min_rows=4: blocks)
+    steps = []  # the steps of gates the forward kernel (by rows) was given: T, or 1 (inference)
+    for name in ("parallel", "serial"):
+        kernel = getattr(_klstm.lstm_forward, name)
+        spy = lambda *a, k=kernel: steps.append(a[4].shape[1]) or k(*a)  # noqa: E731
+        monkeypatch.setattr(_klstm.lstm_forward, name, spy)
+    rng = np.random.default_rng(N + D)
+    T, H = 6, 40  # H: more than one block of units, the last one padded
+    arrays = recurrent_params("lstm", rng, dtype, D, H)
+    xs, dhs = draw(rng, dtype, (N, T, D)), draw(rng, dtype, (N, T, H))
+    h0, c0 = draw(rng, dtype, (N, H)), draw(rng, dtype, (N, H))
+    layers = [FL.TimeLSTM(*copies(arrays), stateful=stateful) for _ in range(2)]
+    layers[1].forward(xs[::-1].copy())  # a forward whose cache the inference one drops
+    if stateful:
+        for layer in layers:
+            layer.set_state(h0, c0)
+    want = [layers[0].forward(xs), layers[0].h, layers[0].c]
+    steps.clear()
+    got = [layers[1]._states(xs), layers[1].h, layers[1].c]
+    for name, g, w in zip(("hs", "h", "c"), got, want):
+        assert_rows_alike(g, w, name)
+    rows = _klstm.row_blocks(N, LL.CHUNKS) > 0 or build == "serial"  # else blocks of units
+    if rows and D + 1 <= LL.STATES_MAX_INPUTS:
+        assert steps == [1]  # one step's gates at a time
+    else:
+        assert steps == ([T] if rows else [])  # the training forward's kernel
+    with pytest.raises(RuntimeError, match="forward first"):
+        layers[1].backward(dhs)
+    for layer in layers:  # a training step after it
+        if stateful:
+            layer.set_state(h0, c0)
+        layer.forward(xs)
+        layer.backward(dhs)
+    for k, (g, w) in enumerate(zip(layers[1].grads, layers[0].grads)):
+        np.testing.assert_array_equal(g, w, err_msg=f"grads[{k}]")
 
 
 STATE_SHAPES = [pytest.param(s, id=_shape_id(s)) for s in SMALL_SHAPES[:2]] + [

@@ -293,27 +293,29 @@ def add_static(P, A, c):
 
 
 @jit
-def _forward_block(Whp, A, hs_tm, cs_tm, hs, tmp, t, c, n0, n1, zero):
+def _forward_block(Whp, a, hs_tm, cs_tm, hs, tmp, t, c, n0, n1, zero):
     """Step ``t`` of block ``c`` of units for rows ``n0:n1``: its product (zero when
-    ``zero``), gates, ``c`` and ``h``."""
+    ``zero``), gates, ``c`` and ``h``; ``a`` (N, 4hc) holds the step's input projections
+    of the block (``A[c, t]``)."""
     if zero:
         tmp[c, n0:n1] = 0
     else:
         matmul_panels(hs_tm[t, n0:n1], Whp[c], tmp[c, n0:n1])  # (n1-n0, 4hc)
-    _gates_rows(A, tmp, hs_tm, cs_tm, hs, t, c, n0, n1)
+    _gates_rows(a, tmp, hs_tm, cs_tm, hs, t, c, n0, n1)
 
 
 @jit
-def _gates_rows(A, tmp, hs_tm, cs_tm, hs, t, c, n0, n1):
+def _gates_rows(a, tmp, hs_tm, cs_tm, hs, t, c, n0, n1):
     """Gates, ``c`` and ``h`` of step ``t``, block ``c`` of units, rows ``n0:n1``, from the
+    input projections in ``a`` (N, 4hc), which become the gate activations, and the
     recurrent products in ``tmp[c]``; ``h`` copied into ``hs`` too."""
-    hc = A.shape[3] // 4
+    hc = a.shape[1] // 4
     H = hs_tm.shape[2]
     lo = c * hc
     hi = min(H, lo + hc)
     for n in range(n0, n1):
         _gates_forward_row(
-            A[c, t, n],
+            a[n],
             tmp[c, n],
             cs_tm[t, n, lo:hi],
             cs_tm[t + 1, n, lo:hi],
@@ -339,7 +341,14 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, R):
         step multiplies them with :func:`~fastlstm._kernels.blas.matmul_packed`.
     P : (C, N, 4hc) or (C, 0, 4hc): a projection added at every step (the
         part of the input that is the same at every step), or nothing.
-    A : (C, T, N, 4hc) output: gate activations (backward needs them).
+    A : (C, T, N, 4hc) output: gate activations (backward needs them); or, for inference,
+        (C, 1, N, 4hc) for ``T > 1`` (and ``P`` empty): each step's input projections are
+        then computed just before its gates, one product per block of rows and of units,
+        into ``A[:, 0]``, and no gate activations are kept: a whole sequence's (30 MB for
+        256 date questions, T = 29, H = 256) are neither written out before the loop nor
+        read back in it.  A row's projections are the BLAS's product of the same row
+        among fewer rows: where the BLAS rounds a row alike whatever rows come with it
+        (OpenBLAS's AVX-512 kernels), the bits are the same either way.
     hs_tm, cs_tm : (T+1, N, H); index 0 holds the initial state on entry.
     hs : (N, T, H) output hidden states, batch-major.
     tmp : (C, N, 4hc) work array.
@@ -356,16 +365,22 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, R):
     bit, for any finite ``Wh``).
     """
 
-    C, T, N, hc4 = A.shape
+    C, TA, N, hc4 = A.shape
+    T = hs.shape[1]
+    keep = TA == T  # else one step's gates at a time (inference)
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
-    _input_projections(X2, Wxc, P, A)
+    if keep:
+        _input_projections(X2, Wxc, P, A)
     skip0 = all_zero(hs_tm[0])  # a zero initial state: the first product is zero
     for r in prange(R):
         n0 = r * N // R
         n1 = (r + 1) * N // R
         for t in range(T):
             for c in range(C):
-                _forward_block(Whp, A, hs_tm, cs_tm, hs, tmp, t, c, n0, n1, t == 0 and skip0)
+                a = A[c, t] if keep else A[c, 0]  # (N, 4hc)
+                if not keep:
+                    gemm(X2[t * N + n0 : t * N + n1], Wxc[c], a[n0:n1])
+                _forward_block(Whp, a, hs_tm, cs_tm, hs, tmp, t, c, n0, n1, t == 0 and skip0)
 
 
 @dual(blas=True)
@@ -381,7 +396,7 @@ def lstm_forward_units(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     skip0 = all_zero(hs_tm[0])
     for t in range(T):
         for c in prange(C):
-            _forward_block(Whp, A, hs_tm, cs_tm, hs, tmp, t, c, 0, N, t == 0 and skip0)
+            _forward_block(Whp, A[c, t], hs_tm, cs_tm, hs, tmp, t, c, 0, N, t == 0 and skip0)
 
 
 def row_blocks(N, nch, min_rows=4):
@@ -480,7 +495,7 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book, tabl
         for c in prange(C):
             if not raw:
                 matmul_panels_wide(hs_tm[t], Whp[c], tmp[c])  # (N, 4hc)
-            _gates_rows(A, tmp, hs_tm, cs_tm, hs, t, c, 0, N)
+            _gates_rows(A[c, t], tmp, hs_tm, cs_tm, hs, t, c, 0, N)
     return True
 
 

@@ -27,6 +27,10 @@ from fastlstm.layers._workspace import work_array
 
 __all__ = ["TimeLSTM", "LSTM", "TimeBiLSTM"]
 
+#: Most input columns (with the bias's column of ones) for which an inference forward
+#: computes the input projections step by step (:meth:`TimeLSTM._states`).
+STATES_MAX_INPUTS = 64
+
 
 def _time_loop(rows, units, N, work):
     """The build of an LSTM time-loop kernel to run on ``N`` rows, and its last arguments.
@@ -57,18 +61,12 @@ class _LSTMKernels(_Recurrent):
         """A work array kept between calls (same shape and dtype), never handed out."""
         return work_array(self, name, shape, self.dtype, zero)
 
-    def _sequence_forward(self, xs_tm, h0, c0, static=None):
-        """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs.
-
-        With ``static`` (N, S), the input at every step is ``concat(static, x_t)``
-        and ``xs_tm`` is (T, N, D - S): ``static @ Wx[:S]`` is computed once.
-        """
-        _check_params(self)
-        T, N, D = xs_tm.shape
-        H, dt = self.H, self.dtype
+    def _lay_out(self, D, S):
+        """The weights laid out for the kernels (again, unless inside :meth:`fixed_weights`):
+        ``(C, hc, Wxc, Whp, WhTp, Wsp)`` for inputs of ``D`` columns, the first ``S`` static."""
+        H = self.H
         Wx, Wh, b = self.params
-        S = 0 if static is None else static.shape[1]
-        pw = _kblas.panel_width(dt)
+        pw = _kblas.panel_width(self.dtype)
         C, hc = _klstm.split_units(H, CHUNKS, pw // 4)
         Wxc = self._work("Wxc", (C, D + 1, 4 * hc))  # (C, D+1, 4hc): Wx with b as last row
         # Wh laid out once per sequence for the per-step products of forward and backward
@@ -93,6 +91,28 @@ class _LSTMKernels(_Recurrent):
                 _kblas.pack_panels(Wx[:S], Wsp)
             if self.__dict__.get("_fixed", 0):  # weights unchanged until the block ends
                 self._laid_out = layout
+        return C, hc, Wxc, Whp, WhTp, Wsp
+
+    def _inputs_ones(self, xs_tm):
+        """``X2`` (T*N, D+1): the inputs ``xs_tm`` (T, N, D) by rows, and a column of ones."""
+        T, N, D = xs_tm.shape
+        X2 = self._work("X2", (T * N, D + 1))
+        X2[:, :D] = xs_tm.reshape(T * N, D)
+        X2[:, D] = 1
+        return X2
+
+    def _sequence_forward(self, xs_tm, h0, c0, static=None):
+        """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs.
+
+        With ``static`` (N, S), the input at every step is ``concat(static, x_t)``
+        and ``xs_tm`` is (T, N, D - S): ``static @ Wx[:S]`` is computed once.
+        """
+        _check_params(self)
+        T, N, D = xs_tm.shape
+        H, dt = self.H, self.dtype
+        S = 0 if static is None else static.shape[1]
+        pw = _kblas.panel_width(dt)
+        C, hc, Wxc, Whp, WhTp, Wsp = self._lay_out(D, S)
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:  # from the panels, with the bits of the one-question decoding kernel
             proj = self._work("proj", (N, Wsp.shape[0] * pw))
@@ -103,14 +123,43 @@ class _LSTMKernels(_Recurrent):
         hs_tm[0] = h0
         cs_tm[0] = c0
         hs = np.empty((N, T, H), dtype=dt)
-        X2 = self._work("X2", (T * N, D + 1))  # (T*N, D+1) inputs and a column of ones
-        X2[:, :D] = xs_tm.reshape(T * N, D)
-        X2[:, D] = 1
+        X2 = self._inputs_ones(xs_tm)  # (T*N, D+1)
         tmp = self._work("tmp", (C, N, 4 * hc))
         run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
         run(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, *R)
         self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static)
         return hs
+
+    def _sequence_states(self, xs_tm, h0, c0):
+        """xs_tm (T, N, D) -> ``(hs (N, T, H), hs_tm, cs_tm)``, nothing kept for backward.
+
+        For inference: the forward kernel in blocks of rows, computing each step's input
+        projections just before its gates and keeping none of the gate activations
+        (:func:`fastlstm._kernels.lstm.lstm_forward` with one step's ``A``).  With too few
+        rows for blocks of rows, or more than ``STATES_MAX_INPUTS`` inputs (the step's
+        product would lay the wide ``Wx`` out for the BLAS again at every step), the
+        training forward runs.  Either way the next ``backward`` asks for a forward first.
+        """
+        T, N, D = xs_tm.shape
+        H = self.H
+        run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
+        if not R or D + 1 > STATES_MAX_INPUTS:
+            hs = self._sequence_forward(xs_tm, h0, c0)
+            cache, self._cache = self._cache, None
+            return hs, cache[4], cache[5]
+        _check_params(self)
+        self._cache = None  # the work arrays below are those a backward would read
+        C, hc, Wxc, Whp, _, _ = self._lay_out(D, 0)
+        G = self._work("G", (C, 1, N, 4 * hc))  # (C, 1, N, 4hc) one step's gates
+        P = self._work("P", (C, 0, 4 * hc))
+        hs_tm = self._work("hs_tm", (T + 1, N, H))
+        cs_tm = self._work("cs_tm", (T + 1, N, H))
+        hs_tm[0] = h0
+        cs_tm[0] = c0
+        hs = np.empty((N, T, H), dtype=self.dtype)
+        tmp = self._work("tmp", (C, N, 4 * hc))
+        run(self._inputs_ones(xs_tm), Wxc, Whp, P, G, hs_tm, cs_tm, hs, tmp, *R)
+        return hs, hs_tm, cs_tm
 
     @contextlib.contextmanager
     def fixed_weights(self):
@@ -271,14 +320,27 @@ class TimeLSTM(_LSTMKernels):
         xs_tm = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, D - S)
         return self._forward(N, xs.shape[1], xs_tm, static)
 
-    def _forward(self, N, T, xs_tm, static):
+    def _states(self, xs):
+        """:meth:`forward` for inference: the same ``hs``, ``h`` and ``c``, nothing kept for
+        ``backward`` (which then asks for a forward first).
+
+        Where the BLAS rounds a row alike whatever rows come with it, the bits are those
+        of :meth:`forward`.
+        """
+        N, T, xs_tm = self._inputs(xs)
+        return self._forward(N, T, xs_tm, None, keep=False)
+
+    def _forward(self, N, T, xs_tm, static, keep=True):
         H = self.H
         if not self.stateful:
             self.h, self.c = None, None
         h0 = _state(self.h, (N, H), self.dtype, "h")
         c0 = _state(self.c, (N, H), self.dtype, "c")
-        hs = self._sequence_forward(xs_tm, h0, c0, static)
-        hs_tm, cs_tm = self._cache[4], self._cache[5]
+        if keep:
+            hs = self._sequence_forward(xs_tm, h0, c0, static)
+            hs_tm, cs_tm = self._cache[4], self._cache[5]
+        else:
+            hs, hs_tm, cs_tm = self._sequence_states(xs_tm, h0, c0)
         self.h = hs_tm[T].copy()
         self.c = cs_tm[T].copy()
         return hs

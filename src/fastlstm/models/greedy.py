@@ -301,23 +301,27 @@ def fused_encoder(model):
 #: once (750: 211 ms, 2,500: 252 ms).  Questions are independent rows: the same bits.
 DECODER_ROWS = 1000
 
-#: Questions the encoder layer runs at once for a large batch.  Its gate arrays then stay
-#: small (30 MB at T = 29, H = 256, where 5,000 date questions at once took 594 MB): on the
-#: Xeon ``generate_batch`` of 5,000 date questions took 655 ms instead of 754 ms, and 268
-#: instead of 1,143 MiB at its peak (tracemalloc).  Questions are independent rows: the bits
-#: are those of one call.
+#: Questions the encoder layer runs at once for a large batch, through its inference forward
+#: (``TimeLSTM._states``, which keeps one step's gates, not all of them): its state arrays
+#: then stay small (7.6 MB each at T = 29, H = 256).  With the forward that keeps every
+#: step's gates, these blocks had taken ``generate_batch`` of 5,000 date questions on the
+#: Xeon from 754 to 655 ms (268 instead of 1,143 MiB at its peak); with the inference
+#: forward, blocks of 256, 512 and 1,024 rows were level (the encoder 477-520 ms).
+#: Questions are independent rows: the bits of one call where the BLAS rounds rows alike.
 ENCODER_ROWS = 256
 
 
 def _encode_rows(encoder, xs):
-    """The encoder's states ``(N, T, H)`` for the questions ``xs``, ``ENCODER_ROWS`` at a time."""
+    """The encoder's states ``(N, T, H)`` for the questions ``xs``, ``ENCODER_ROWS`` at a time,
+    through the layer's inference forward where it has one (nothing kept for backward)."""
     N, T = xs.shape
+    run = getattr(encoder.lstm, "_states", encoder.lstm.forward)
     if N <= ENCODER_ROWS:
-        return encoder.lstm.forward(encoder.embed.forward(xs))
+        return run(encoder.embed.forward(xs))
     hs = np.empty((N, T, encoder.lstm.H), dtype=encoder.lstm.dtype)
     for lo in range(0, N, ENCODER_ROWS):
         hi = min(N, lo + ENCODER_ROWS)
-        hs[lo:hi] = encoder.lstm.forward(encoder.embed.forward(xs[lo:hi]))
+        hs[lo:hi] = run(encoder.embed.forward(xs[lo:hi]))
     return hs
 
 
