@@ -101,6 +101,16 @@ class _LSTMKernels(_Recurrent):
         X2[:, D] = 1
         return X2
 
+    def _state_arrays(self, h0, c0, T):
+        """``hs_tm``, ``cs_tm`` (T+1, N, H) starting from ``h0``, ``c0`` (N, H), and a new
+        ``hs`` (N, T, H): the states a time loop of ``T`` steps writes."""
+        N, H = h0.shape
+        hs_tm = self._work("hs_tm", (T + 1, N, H))
+        cs_tm = self._work("cs_tm", (T + 1, N, H))
+        hs_tm[0] = h0
+        cs_tm[0] = c0
+        return hs_tm, cs_tm, np.empty((N, T, H), dtype=self.dtype)
+
     def _sequence_forward(self, xs_tm, h0, c0, static=None):
         """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs.
 
@@ -118,11 +128,7 @@ class _LSTMKernels(_Recurrent):
             proj = self._work("proj", (N, Wsp.shape[0] * pw))
             _klstm.static_projection(np.ascontiguousarray(static), Wsp, H, proj, P)
         A = self._work("A", (C, T, N, 4 * hc))  # (C, T, N, 4hc) gates
-        hs_tm = self._work("hs_tm", (T + 1, N, H))
-        cs_tm = self._work("cs_tm", (T + 1, N, H))
-        hs_tm[0] = h0
-        cs_tm[0] = c0
-        hs = np.empty((N, T, H), dtype=dt)
+        hs_tm, cs_tm, hs = self._state_arrays(h0, c0, T)
         X2 = self._inputs_ones(xs_tm)  # (T*N, D+1)
         tmp = self._work("tmp", (C, N, 4 * hc))
         run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
@@ -152,11 +158,7 @@ class _LSTMKernels(_Recurrent):
         C, hc, Wxc, Whp, _, _ = self._lay_out(D, 0)
         G = self._work("G", (C, 1, N, 4 * hc))  # (C, 1, N, 4hc) one step's gates
         P = self._work("P", (C, 0, 4 * hc))
-        hs_tm = self._work("hs_tm", (T + 1, N, H))
-        cs_tm = self._work("cs_tm", (T + 1, N, H))
-        hs_tm[0] = h0
-        cs_tm[0] = c0
-        hs = np.empty((N, T, H), dtype=self.dtype)
+        hs_tm, cs_tm, hs = self._state_arrays(h0, c0, T)
         tmp = self._work("tmp", (C, N, 4 * hc))
         run(self._inputs_ones(xs_tm), Wxc, Whp, P, G, hs_tm, cs_tm, hs, tmp, *R)
         return hs, hs_tm, cs_tm
