@@ -377,8 +377,10 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, R):
         n1 = (r + 1) * N // R
         for t in range(T):
             for c in range(C):
-                a = A[c, t] if keep else A[c, 0]  # (N, 4hc)
-                if not keep:
+                if keep:
+                    a = A[c, t]  # (N, 4hc)
+                else:  # this step's input projections, for these rows
+                    a = A[c, 0]
                     gemm(X2[t * N + n0 : t * N + n1], Wxc[c], a[n0:n1])
                 _forward_block(Whp, a, hs_tm, cs_tm, hs, tmp, t, c, n0, n1, t == 0 and skip0)
 
