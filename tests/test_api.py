@@ -280,6 +280,9 @@ def test_unusable_files_and_paths_raise_the_documented_errors(tmp_path, date_fil
         fastlstm.train("peeky", data=date_file, out=123, **QUIET)
     with pytest.raises(TypeError, match="checkpoint must be a path"):
         fastlstm.load_model(123)
+    run = fastlstm.Run("peeky", None, {}, tmp_path, {}, None)  # a run is not its checkpoint
+    with pytest.raises(TypeError, match="got Run: give run.best_path .* or run.last_path"):
+        fastlstm.translate(run, "1+1")
 
 
 def test_a_book_pkl_on_data_of_another_size_is_refused(tmp_path):

@@ -393,6 +393,8 @@ def test_train_attention_then_translate(capsys, tmp_path, date_file, command, mo
     code, out, err = run(capsys, "eval", "--checkpoint", out_dir / "best.npz", "--limit", "20")
     assert code == 0, err
     assert "test accuracy" in out and "(20 questions)" in out
+    code, _, err = run(capsys, "generate", "--checkpoint", out_dir / "best.npz")
+    assert code == 1 and f"holds a model '{command}'; this command needs one of: " in err, err
 
 
 def test_target_accuracy_stops_early(capsys, tmp_path, addition_file, monkeypatch):

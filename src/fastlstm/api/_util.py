@@ -210,7 +210,12 @@ def existing_file(path, what: str) -> Path:
 def as_path(path, what: str) -> Path:
     """``path`` (str or os.PathLike) as an expanded Path; TypeError naming ``what`` otherwise."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{what} must be a path (str or os.PathLike), got {type(path).__name__}")
+        hint = ""
+        if hasattr(path, "best_path") and hasattr(path, "last_path"):  # a Run
+            hint = ": give run.best_path (its best model) or run.last_path (to resume)"
+        raise TypeError(
+            f"{what} must be a path (str or os.PathLike), got {type(path).__name__}{hint}"
+        )
     return Path(path).expanduser()
 
 

@@ -69,7 +69,7 @@ def _read_npz(p: Path, model: str | None):
     if saved_name is None and model is None:
         raise RunError(f"{p} does not say which model it holds; give --model (model=)")
     if model is not None and saved_name is not None and model != saved_name:
-        raise RunError(f"{p} holds a {saved_name} model, not {model}")
+        raise RunError(f"{p} holds a model {saved_name!r}, not {model!r}")
     return arrays, extra, saved_name or model, meta.get("model_kwargs")
 
 
@@ -122,7 +122,7 @@ def _load_model(path, model, allowed) -> LoadedModel:
         raise RunError(f"{path} is neither a fastlstm .npz file nor a book .pkl file")
     if name not in allowed:
         raise RunError(
-            f"{path} holds a {name} model; this command needs one of: {', '.join(sorted(allowed))}"
+            f"{path} holds a model {name!r}; this command needs one of: {', '.join(sorted(allowed))}"
         )
     for i, a in enumerate(arrays):  # a diverged or damaged model: no number is meaningful
         if a.dtype.kind != "f":
