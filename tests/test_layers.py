@@ -613,9 +613,8 @@ def test_lstm_inference_forward_gives_the_forwards_states(
     """``TimeLSTM._states``, the forward for inference (each step's input projections just
     before its gates, one step's gate activations kept at a time), gives ``forward``'s
     hidden states and last state: bit for bit where the BLAS rounds a row alike whatever rows
-    come with it.  Then
-    ``backward`` asks for a forward first, and a forward and backward give the gradients of
-    a layer that never ran it (the work arrays are shared)."""
+    come with it.  Then ``backward`` asks for a forward first, and a forward and backward give
+    the gradients of a layer that never ran it (the work arrays are shared)."""
     import fastlstm._numba as NB
     import fastlstm.layers.lstm as LL
 

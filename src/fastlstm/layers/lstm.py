@@ -112,7 +112,7 @@ class _LSTMKernels(_Recurrent):
         return hs_tm, cs_tm, np.empty((N, T, H), dtype=self.dtype)
 
     def _sequence_forward(self, xs_tm, h0, c0, static=None):
-        """xs_tm (T, N, D) -> hs (N, T, H); caches what backward needs.
+        """xs_tm (T, N, D) -> ``(hs (N, T, H), hs_tm, cs_tm)``; caches what backward needs.
 
         With ``static`` (N, S), the input at every step is ``concat(static, x_t)``
         and ``xs_tm`` is (T, N, D - S): ``static @ Wx[:S]`` is computed once.
@@ -134,7 +134,7 @@ class _LSTMKernels(_Recurrent):
         run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
         run(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, *R)
         self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static)
-        return hs
+        return hs, hs_tm, cs_tm
 
     def _sequence_states(self, xs_tm, h0, c0):
         """xs_tm (T, N, D) -> ``(hs (N, T, H), hs_tm, cs_tm)``, nothing kept for backward.
@@ -150,9 +150,9 @@ class _LSTMKernels(_Recurrent):
         H = self.H
         run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
         if not R or D + 1 > STATES_MAX_INPUTS:
-            hs = self._sequence_forward(xs_tm, h0, c0)
-            cache, self._cache = self._cache, None
-            return hs, cache[4], cache[5]
+            states = self._sequence_forward(xs_tm, h0, c0)
+            self._cache = None
+            return states
         _check_params(self)
         self._cache = None  # the work arrays below are those a backward would read
         C, hc, Wxc, Whp, _, _ = self._lay_out(D, 0)
@@ -339,8 +339,7 @@ class TimeLSTM(_LSTMKernels):
         h0 = _state(self.h, (N, H), self.dtype, "h")
         c0 = _state(self.c, (N, H), self.dtype, "c")
         if keep:
-            hs = self._sequence_forward(xs_tm, h0, c0, static)
-            hs_tm, cs_tm = self._cache[4], self._cache[5]
+            hs, hs_tm, cs_tm = self._sequence_forward(xs_tm, h0, c0, static)
         else:
             hs, hs_tm, cs_tm = self._sequence_states(xs_tm, h0, c0)
         self.h = hs_tm[T].copy()
@@ -457,8 +456,7 @@ class LSTM(_LSTMKernels):
         N, H = x.shape[0], self.H
         h0 = _state(h_prev, (N, H), self.dtype, "h_prev")
         c0 = _state(c_prev, (N, H), self.dtype, "c_prev")
-        self._sequence_forward(x.reshape(1, N, self.D), h0, c0)
-        hs_tm, cs_tm = self._cache[4], self._cache[5]
+        _, hs_tm, cs_tm = self._sequence_forward(x.reshape(1, N, self.D), h0, c0)
         return hs_tm[1].copy(), cs_tm[1].copy()
 
     def backward(self, dh_next, dc_next):
