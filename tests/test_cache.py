@@ -176,18 +176,31 @@ def test_well_formed_but_wrong_entry_is_recompiled(tmp_path):
     _corrupt_runs(tmp_path, rewrite, "*.nbc")
 
 
-def test_a_threading_layer_that_cannot_load_keeps_the_cache(tmp_path):
-    """numba cannot start its threads (a layer that is not installed): not a corrupt entry."""
-    import importlib.util
+def test_same_bits_on_either_threading_layer(warm_cache):
+    """The parallel kernels give the same bits on TBB (the default with the ``tbb`` package)
+    as on OpenMP: the work is split into the same blocks whichever pool runs them."""
+    cache, cold = warm_cache
+    omp = _run(cache, env_extra={"FASTLSTM_TBB": "0", "NUMBA_THREADING_LAYER": "omp"})
+    assert omp.stdout == cold.stdout
 
-    if importlib.util.find_spec("tbb") is not None:
-        pytest.skip("tbb is installed: the threading layer loads")
+
+def test_a_threading_layer_that_cannot_load_keeps_the_cache(tmp_path):
+    """numba cannot start its threads (a layer it cannot load): not a corrupt entry.
+
+    The layer is TBB with fastlstm told not to load the ``tbb`` package's library
+    (``FASTLSTM_TBB=0``), which the dynamic loader does not find on its own.
+    """
+    import ctypes.util
+
+    if ctypes.util.find_library("tbb") is not None:
+        pytest.skip("the system has a TBB library: the threading layer loads")
     cache = tmp_path / "cache"
     first = _run(cache)
     before = {p: p.read_bytes() for p in _entries(cache, "*.nb*")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-               FASTLSTM_NUMBA_CACHE=str(cache), NUMBA_THREADING_LAYER="tbb")  # fmt: skip
+               FASTLSTM_NUMBA_CACHE=str(cache), NUMBA_THREADING_LAYER="tbb",
+               FASTLSTM_TBB="0")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
                           env=env, cwd=tempfile.gettempdir(), timeout=600)  # fmt: skip
     assert proc.returncode != 0 and "threading layer" in proc.stderr, proc.stderr
@@ -312,12 +325,12 @@ def test_float64_models_bits_equal_cold_and_warm(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     env["FASTLSTM_NUMBA_CACHE"] = str(tmp_path / "cache")
     runs = []
-    for _ in range(2):
+    for layer in ({}, {}, {"FASTLSTM_TBB": "0", "NUMBA_THREADING_LAYER": "omp"}):
         proc = subprocess.run(
             [sys.executable, "-c", _MODELS_SCRIPT],
             capture_output=True,
             text=True,
-            env=env,
+            env={**env, **layer},
             cwd=tempfile.gettempdir(),
             timeout=900,
         )
@@ -325,6 +338,7 @@ def test_float64_models_bits_equal_cold_and_warm(tmp_path):
         runs.append(proc)
     assert "compiling" in runs[0].stderr and "compiling" not in runs[1].stderr
     assert runs[0].stdout == runs[1].stdout
+    assert runs[2].stdout == runs[0].stdout  # on OpenMP as on the default layer (TBB)
     # every prange loop compiled really runs in parallel (a raise inlined into a loop
     # body, for one, makes numba run it serially with only a performance warning)
     assert "will not be executed in parallel" not in runs[0].stderr, runs[0].stderr

@@ -160,6 +160,80 @@ def test_your_openmp_wait_setting_wins(setting):
     assert out["seen"] == [expected] and out["child"] == 0, out
 
 
+_LAYER_SCRIPT = textwrap.dedent(
+    """
+    import numba
+    import numpy as np
+    import fastlstm.layers as FL
+
+    rng = np.random.default_rng(0)
+    affine = FL.TimeAffine(rng.standard_normal((700, 700)), np.zeros(700))
+    affine.forward(rng.standard_normal((4, 100, 700)))  # the parallel build starts the pool
+    print(numba.threading_layer())
+    """
+)
+
+
+def _has_tbb_package() -> bool:
+    import importlib.metadata
+
+    try:
+        importlib.metadata.distribution("tbb")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return sys.platform.startswith("linux")
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        ({}, "tbb"),  # the default, with the tbb package
+        ({"FASTLSTM_TBB": "0"}, "omp"),
+        ({"NUMBA_THREADING_LAYER": "omp"}, "omp"),  # yours wins
+        ({"NUMBA_THREADING_LAYER": "workqueue"}, "workqueue"),
+    ],
+)
+def test_the_thread_pool_runs_on_tbb_unless_told_otherwise(setting, expected):
+    if expected == "tbb" and not _has_tbb_package():
+        expected = "omp"  # no TBB for numba to run on: OpenMP, as before it
+    proc = _python(_LAYER_SCRIPT, **setting)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == expected, proc.stdout
+
+
+_FORK_AFTER_START = textwrap.dedent(
+    """
+    import os
+    import numba
+    import numpy as np
+    import fastlstm.layers as FL
+
+    rng = np.random.default_rng(0)
+    affine = FL.TimeAffine(rng.standard_normal((700, 700)), np.zeros(700))
+    x = rng.standard_normal((4, 100, 700))
+    y = affine.forward(x).copy()  # the pool has started
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if np.array_equal(affine.forward(x), y) else 5)
+    _, status = os.waitpid(pid, 0)
+    print(numba.threading_layer(), os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+def test_on_tbb_a_child_forked_after_the_pool_started_runs_the_kernels():
+    if not hasattr(os, "fork") or not _has_tbb_package():
+        pytest.skip("needs fork and the tbb package")
+    proc = _python(_FORK_AFTER_START)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-2:] == ["tbb", "0"], proc.stdout
+
+
+def test_a_wrong_tbb_switch_is_an_error_naming_it():
+    proc = _python("import fastlstm.layers", FASTLSTM_TBB="maybe")
+    assert proc.returncode != 0 and "FASTLSTM_TBB" in proc.stderr, proc.stderr
+
+
 def test_environment_switches_of_numba():
     off = _python("import fastlstm._numba as n; print(n.PARALLEL)", FASTLSTM_NUMBA_PARALLEL="off")
     assert off.returncode == 0 and off.stdout.split() == ["False"], off.stderr  # it stayed on

@@ -34,6 +34,9 @@ Environment variables
 ---------------------
 FASTLSTM_NUMBA_PARALLEL : "0" disables ``parallel=True`` kernels (they then
     run serially).
+FASTLSTM_TBB : "0" keeps numba's thread pool off TBB (it then runs on OpenMP, as
+    without the ``tbb`` package); by default the ``tbb`` package's library is loaded for
+    numba when the pool starts (:func:`fastlstm._blas_threads._load_tbb`).
 FASTLSTM_CHUNKS : number of blocks parallel kernels split work into
     (default, or 0: the number of CPUs; anything but an integer >= 0 is an
     error naming the variable).  Results depend on the blocks, never on how
@@ -55,7 +58,7 @@ import numba
 from numba.core.cpu import ParallelOptions as _ParallelOptions
 
 from fastlstm import config
-from fastlstm._blas_threads import BlasScoped, _start_threads_short_spin
+from fastlstm._blas_threads import BlasScoped, _start_pool
 from fastlstm._kernel_cache import _KernelCache, _options_key
 
 # re-exported: the warm-up reads the cache through this module
@@ -129,8 +132,12 @@ _PARALLEL_OPTS = _ParallelOptions(
 )
 
 
-# numba's OpenMP pool will start with idle threads spinning briefly (at its first use, not now)
-_start_threads_short_spin(PARALLEL)
+#: Whether numba's pool may run on TBB (the ``tbb`` package's library loaded for numba).
+TBB = config.env_flag("FASTLSTM_TBB", default=True)
+
+# numba's pool will start on TBB, or on OpenMP with idle threads spinning briefly (at its
+# first use, not now)
+_start_pool(PARALLEL, TBB)
 
 
 #: Every kernel's dispatcher by ``"module:qualname"`` (a :class:`Dual`'s serial
