@@ -52,6 +52,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 else:
     import numba
 
+    import fastlstm._numba  # noqa: F401  (numba's pool then starts as fastlstm starts it)
+
     # the same number of threads as fastlstm's numba pool
     torch.set_num_threads(numba.get_num_threads())
 
@@ -152,11 +154,12 @@ def machine() -> dict:
     import numba
     import scipy
 
-    from fastlstm import _blas_lib
+    from fastlstm import _blas_lib, _numba  # noqa: F401  (_numba: the pool starts as in use)
 
+    threads = numba.get_num_threads()  # starts numba's pool, as fastlstm starts it
     try:
         layer = numba.threading_layer()
-    except ValueError:  # no parallel kernel has run yet
+    except ValueError:  # the pool could not start
         layer = "not initialised"
     return {
         "cpu_model": cpu_model(),
@@ -167,7 +170,7 @@ def machine() -> dict:
         "numpy": np.__version__,
         "numba": numba.__version__,
         "scipy": scipy.__version__,
-        "numba_threads": numba.get_num_threads(),
+        "numba_threads": threads,
         "numba_threading_layer": layer,
         "kernels_blas": _blas_lib.describe() + _long_products_note(),
         "allocator_env": allocator_env(),

@@ -270,7 +270,8 @@ def _header(data: dict, stat: str) -> list[str]:
         "",
         f"Machine: {mine.get('cpu_count', '?')} CPUs ({cpu}), Python {info.get('python_version', '?')}, "
         f"numpy {mine.get('numpy', '?')}, numba {mine.get('numba', '?')}, "
-        f"scipy {mine.get('scipy', '?')}, numba threads {mine.get('numba_threads', '?')}, "
+        f"scipy {mine.get('scipy', '?')}, numba threads {mine.get('numba_threads', '?')} "
+        f"(on {mine.get('numba_threading_layer', '?')}), "
         f"PyTorch {mine.get('torch') or 'not installed'}"
         + (f" ({mine['torch_threads']} threads)." if mine.get("torch_threads") else "."),
         "",
