@@ -177,11 +177,11 @@ def test_well_formed_but_wrong_entry_is_recompiled(tmp_path):
 
 
 def test_same_bits_on_either_threading_layer(warm_cache):
-    """The parallel kernels give the same bits on TBB (the default with the ``tbb`` package)
-    as on OpenMP: the work is split into the same blocks whichever pool runs them."""
+    """The parallel kernels give the same bits on TBB (``FASTLSTM_TBB=1`` with the ``tbb``
+    package) as on OpenMP: the work is split into the same blocks whichever pool runs them."""
     cache, cold = warm_cache
-    omp = _run(cache, env_extra={"FASTLSTM_TBB": "0", "NUMBA_THREADING_LAYER": "omp"})
-    assert omp.stdout == cold.stdout
+    tbb = _run(cache, env_extra={"FASTLSTM_TBB": "1"})
+    assert tbb.stdout == cold.stdout
 
 
 def test_a_threading_layer_that_cannot_load_keeps_the_cache(tmp_path):
@@ -325,7 +325,7 @@ def test_float64_models_bits_equal_cold_and_warm(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     env["FASTLSTM_NUMBA_CACHE"] = str(tmp_path / "cache")
     runs = []
-    for layer in ({}, {}, {"FASTLSTM_TBB": "0", "NUMBA_THREADING_LAYER": "omp"}):
+    for layer in ({}, {}, {"FASTLSTM_TBB": "1"}):
         proc = subprocess.run(
             [sys.executable, "-c", _MODELS_SCRIPT],
             capture_output=True,
@@ -338,7 +338,7 @@ def test_float64_models_bits_equal_cold_and_warm(tmp_path):
         runs.append(proc)
     assert "compiling" in runs[0].stderr and "compiling" not in runs[1].stderr
     assert runs[0].stdout == runs[1].stdout
-    assert runs[2].stdout == runs[0].stdout  # on OpenMP as on the default layer (TBB)
+    assert runs[2].stdout == runs[0].stdout  # on TBB as on the default layer (OpenMP)
     # every prange loop compiled really runs in parallel (a raise inlined into a loop
     # body, for one, makes numba run it serially with only a performance warning)
     assert "will not be executed in parallel" not in runs[0].stderr, runs[0].stderr

@@ -187,13 +187,13 @@ def _has_tbb_package() -> bool:
 @pytest.mark.parametrize(
     "setting, expected",
     [
-        ({}, "tbb"),  # the default, with the tbb package
-        ({"FASTLSTM_TBB": "0"}, "omp"),
-        ({"NUMBA_THREADING_LAYER": "omp"}, "omp"),  # yours wins
-        ({"NUMBA_THREADING_LAYER": "workqueue"}, "workqueue"),
+        ({}, "omp"),  # the default
+        ({"FASTLSTM_TBB": "1"}, "tbb"),  # with the tbb package
+        ({"FASTLSTM_TBB": "1", "NUMBA_THREADING_LAYER": "omp"}, "omp"),  # yours wins
+        ({"FASTLSTM_TBB": "1", "NUMBA_THREADING_LAYER": "workqueue"}, "workqueue"),
     ],
 )
-def test_the_thread_pool_runs_on_tbb_unless_told_otherwise(setting, expected):
+def test_the_thread_pool_runs_on_tbb_when_asked(setting, expected):
     if expected == "tbb" and not _has_tbb_package():
         expected = "omp"  # no TBB for numba to run on: OpenMP, as before it
     proc = _python(_LAYER_SCRIPT, **setting)
@@ -224,7 +224,7 @@ _FORK_AFTER_START = textwrap.dedent(
 def test_on_tbb_a_child_forked_after_the_pool_started_runs_the_kernels():
     if not hasattr(os, "fork") or not _has_tbb_package():
         pytest.skip("needs fork and the tbb package")
-    proc = _python(_FORK_AFTER_START)
+    proc = _python(_FORK_AFTER_START, FASTLSTM_TBB="1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-2:] == ["tbb", "0"], proc.stdout
 

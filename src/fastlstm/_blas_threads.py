@@ -7,8 +7,8 @@ on disjoint blocks, with BLAS set to one thread for the duration of the kernel
 call and set back afterwards (:class:`BlasScoped`): two thread pools spinning
 against each other on a small machine cost far more than they gain.  numba's
 thread pool starts when a parallel kernel is first compiled, loaded or run
-(:func:`_start_pool`): on Intel's TBB when the ``tbb`` package is installed
-(:func:`_load_tbb`), else on OpenMP with idle threads spinning briefly before they sleep.
+(:func:`_start_pool`): on OpenMP with idle threads spinning briefly before they sleep, or
+on Intel's TBB with ``FASTLSTM_TBB=1`` and the ``tbb`` package (:func:`_load_tbb`).
 Importing fastlstm changes neither the environment nor a BLAS thread count.
 """
 
@@ -114,9 +114,11 @@ def _load_tbb() -> bool:
     milliseconds later finds them awake, and they give the core away when other processes
     need it: on a 2-core Xeon an iteration of the small seq2seq models took a quarter less
     time than on OpenMP with a short spin, and two trainings sharing the cores ran within 5%
-    of their time with sleeping threads (see the design notes, *The idle threads' spin*).
-    Nothing is loaded (False) off Linux, without the package, or when you chose another
-    layer (``NUMBA_THREADING_LAYER``).
+    of their time with sleeping threads.  But a kernel with a parallel region per time step
+    (the LSTM for few rows, one question at a time) ran up to a third slower, so TBB
+    is used only when asked (``FASTLSTM_TBB=1``; see the design notes, *The idle threads'
+    spin*).  Nothing is loaded (False) off Linux, without the package, or when you chose
+    another layer (``NUMBA_THREADING_LAYER``).
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -138,10 +140,10 @@ def _load_tbb() -> bool:
     return False
 
 
-def _start_pool(parallel: bool, tbb: bool = True) -> None:
-    """Have numba's thread pool start on TBB (with ``tbb``, see :func:`_load_tbb`), and with
-    ``GOMP_SPINCOUNT=1000`` for GNU OpenMP, read at that moment only, the environment
-    restored afterwards (for OpenMP, numba's layer when TBB is not there).
+def _start_pool(parallel: bool, tbb: bool = False) -> None:
+    """Have numba's thread pool start with ``GOMP_SPINCOUNT=1000`` for GNU OpenMP, read at
+    that moment only, the environment restored afterwards; or on TBB when ``tbb`` is True
+    (``FASTLSTM_TBB=1``, see :func:`_load_tbb`) and the ``tbb`` package is installed.
 
     An idle OpenMP thread then spins for a few microseconds and sleeps after that.  A kernel
     with a parallel region per time step needs its threads again within microseconds: a

@@ -34,9 +34,10 @@ Environment variables
 ---------------------
 FASTLSTM_NUMBA_PARALLEL : "0" disables ``parallel=True`` kernels (they then
     run serially).
-FASTLSTM_TBB : "0" keeps numba's thread pool off TBB (it then runs on OpenMP, as
-    without the ``tbb`` package); by default the ``tbb`` package's library is loaded for
-    numba when the pool starts (:func:`fastlstm._blas_threads._load_tbb`).
+FASTLSTM_TBB : "1" runs numba's thread pool on Intel's TBB (``pip install
+    fastlstm[tbb]``): the ``tbb`` package's library is loaded for numba when the pool
+    starts (:func:`fastlstm._blas_threads._load_tbb`).  Off by default: faster for the
+    small models, slower for kernels with a parallel region per time step.
 FASTLSTM_CHUNKS : number of blocks parallel kernels split work into
     (default, or 0: the number of CPUs; anything but an integer >= 0 is an
     error naming the variable).  Results depend on the blocks, never on how
@@ -132,11 +133,12 @@ _PARALLEL_OPTS = _ParallelOptions(
 )
 
 
-#: Whether numba's pool may run on TBB (the ``tbb`` package's library loaded for numba).
-TBB = config.env_flag("FASTLSTM_TBB", default=True)
+#: Whether numba's pool may run on TBB (``FASTLSTM_TBB=1``: the ``tbb`` package's library
+#: loaded for numba).
+TBB = config.env_flag("FASTLSTM_TBB", default=False)
 
-# numba's pool will start on TBB, or on OpenMP with idle threads spinning briefly (at its
-# first use, not now)
+# numba's pool will start on OpenMP with idle threads spinning briefly, or on TBB when asked
+# (at its first use, not now)
 _start_pool(PARALLEL, TBB)
 
 
