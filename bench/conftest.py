@@ -36,6 +36,8 @@ import time
 import numpy as np
 import pytest
 
+import fastlstm._numba  # noqa: F401  (before numba's pool starts: it then starts as in use)
+
 RTOL = 1e-4
 """Largest accepted ``max|fast - ref| / max|ref|`` for outputs and gradients (float32)."""
 
@@ -51,8 +53,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     torch = None
 else:
     import numba
-
-    import fastlstm._numba  # noqa: F401  (numba's pool then starts as fastlstm starts it)
 
     # the same number of threads as fastlstm's numba pool
     torch.set_num_threads(numba.get_num_threads())
@@ -154,7 +154,7 @@ def machine() -> dict:
     import numba
     import scipy
 
-    from fastlstm import _blas_lib, _numba  # noqa: F401  (_numba: the pool starts as in use)
+    from fastlstm import _blas_lib
 
     threads = numba.get_num_threads()  # starts numba's pool, as fastlstm starts it
     try:

@@ -160,7 +160,8 @@ def test_your_openmp_wait_setting_wins(setting):
     assert out["seen"] == [expected] and out["child"] == 0, out
 
 
-_LAYER_SCRIPT = textwrap.dedent(
+# a layer whose forward runs a parallel kernel: its first call starts numba's pool
+_PARALLEL_AFFINE = textwrap.dedent(
     """
     import numba
     import numpy as np
@@ -168,10 +169,11 @@ _LAYER_SCRIPT = textwrap.dedent(
 
     rng = np.random.default_rng(0)
     affine = FL.TimeAffine(rng.standard_normal((700, 700)), np.zeros(700))
-    affine.forward(rng.standard_normal((4, 100, 700)))  # the parallel build starts the pool
-    print(numba.threading_layer())
+    x = rng.standard_normal((4, 100, 700))
     """
 )
+
+_LAYER_SCRIPT = _PARALLEL_AFFINE + "affine.forward(x)\nprint(numba.threading_layer())\n"
 
 
 def _has_tbb_package() -> bool:
@@ -201,16 +203,10 @@ def test_the_thread_pool_runs_on_tbb_when_asked(setting, expected):
     assert proc.stdout.split()[-1] == expected, proc.stdout
 
 
-_FORK_AFTER_START = textwrap.dedent(
+_FORK_AFTER_START = _PARALLEL_AFFINE + textwrap.dedent(
     """
     import os
-    import numba
-    import numpy as np
-    import fastlstm.layers as FL
 
-    rng = np.random.default_rng(0)
-    affine = FL.TimeAffine(rng.standard_normal((700, 700)), np.zeros(700))
-    x = rng.standard_normal((4, 100, 700))
     y = affine.forward(x).copy()  # the pool has started
     pid = os.fork()
     if pid == 0:
