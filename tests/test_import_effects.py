@@ -81,7 +81,8 @@ _SCRIPT = textwrap.dedent(
 def _python(code, **env_extra):
     """Run ``code`` in a fresh Python on this checkout, without the settings the tests vary."""
     env = {k: v for k, v in os.environ.items()
-           if k not in _USER_WAIT and not k.startswith("NUMBA_DISABLE")}  # fmt: skip
+           if k not in _USER_WAIT and k != "FASTLSTM_TBB"
+           and not k.startswith(("NUMBA_DISABLE", "NUMBA_THREADING_LAYER"))}  # fmt: skip
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **env_extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=600)  # fmt: skip
@@ -199,6 +200,39 @@ def test_the_thread_pool_runs_on_tbb_when_asked(setting, expected):
     if expected == "tbb" and not _has_tbb_package():
         expected = "omp"  # no TBB for numba to run on: OpenMP, as before it
     proc = _python(_LAYER_SCRIPT, **setting)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == expected, proc.stdout
+
+
+def _tbb_library_folder() -> str | None:
+    """The folder of the ``tbb`` package's ``libtbb.so.12``, if installed."""
+    import importlib.metadata
+
+    if not _has_tbb_package():
+        return None
+    dist = importlib.metadata.distribution("tbb")
+    for file in dist.files or ():
+        if file.name == "libtbb.so.12":
+            return str(Path(dist.locate_file(file)).resolve().parent)
+    return None
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        ({}, "omp"),  # found, but not asked for
+        ({"FASTLSTM_TBB": "1"}, "tbb"),
+        ({"NUMBA_THREADING_LAYER_PRIORITY": "tbb omp workqueue"}, "tbb"),  # yours wins
+    ],
+)
+def test_a_tbb_the_loader_finds_is_used_only_when_asked(setting, expected):
+    """Where the loader finds TBB without fastlstm's help (a system library, or a Python
+    whose ``lib`` folder it searches), numba would take it first: fastlstm keeps OpenMP."""
+    folder = _tbb_library_folder()
+    if folder is None:
+        pytest.skip("needs the tbb package (pip install fastlstm[tbb]) on Linux")
+    path = os.pathsep.join(p for p in (folder, os.environ.get("LD_LIBRARY_PATH")) if p)
+    proc = _python(_LAYER_SCRIPT, LD_LIBRARY_PATH=path, **setting)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-1] == expected, proc.stdout
 

@@ -108,7 +108,8 @@ def _load_tbb() -> bool:
     """Load the TBB library of the ``tbb`` package, so that numba's ``tbb`` layer finds it.
 
     The ``tbb`` wheel puts ``libtbb.so.12`` in the environment's ``lib`` folder, which the
-    dynamic loader does not search, so numba's ``tbb`` layer cannot load without help.
+    dynamic loader does not search in a venv, so numba's ``tbb`` layer cannot load there
+    without help.
     Loaded here (``RTLD_GLOBAL``, before numba starts its pool), numba prefers it to OpenMP.
     Its idle workers spin while yielding the core, so a kernel called again microseconds or
     milliseconds later finds them awake, and they give the core away when other processes
@@ -140,10 +141,18 @@ def _load_tbb() -> bool:
     return False
 
 
+#: numba's default threading layer, tried in this order unless ``FASTLSTM_TBB=1``.
+_OMP_FIRST = ["omp", "tbb", "workqueue"]
+
+
 def _start_pool(parallel: bool, tbb: bool = False) -> None:
     """Have numba's thread pool start with ``GOMP_SPINCOUNT=1000`` for GNU OpenMP, read at
     that moment only, the environment restored afterwards; or on TBB when ``tbb`` is True
     (``FASTLSTM_TBB=1``, see :func:`_load_tbb`) and the ``tbb`` package is installed.
+    Otherwise numba's default layer tries OpenMP before TBB (``_OMP_FIRST``, for that start
+    only), as numba would take a TBB library the loader finds on its own (a system one, or
+    the ``tbb`` package in a Python's own prefix); your ``NUMBA_THREADING_LAYER`` or
+    ``NUMBA_THREADING_LAYER_PRIORITY`` wins.
 
     An idle OpenMP thread then spins for a few microseconds and sleeps after that.  A kernel
     with a parallel region per time step needs its threads again within microseconds: a
@@ -174,11 +183,7 @@ def _start_pool(parallel: bool, tbb: bool = False) -> None:
         if getattr(launch, "_fastlstm_start", False):
             return
 
-        def launch_as_fastlstm():
-            if _parallel._is_initialized:
-                return launch()
-            if tbb:
-                _load_tbb()
+        def launch_with_spin():
             if any(k in os.environ for k in _USER_WAIT):
                 return launch()
             os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
@@ -186,6 +191,26 @@ def _start_pool(parallel: bool, tbb: bool = False) -> None:
                 return launch()
             finally:
                 os.environ.pop("GOMP_SPINCOUNT", None)
+
+        def launch_as_fastlstm():
+            if _parallel._is_initialized:
+                return launch()
+            if tbb:
+                _load_tbb()
+                return launch_with_spin()
+            config = _parallel.config
+            if (str(config.THREADING_LAYER).lower() != "default"
+                    or "NUMBA_THREADING_LAYER_PRIORITY" in os.environ):  # fmt: skip
+                return launch_with_spin()
+            # numba's default layer takes TBB first whenever the loader finds it (a TBB
+            # library on the system, or the ``tbb`` package where its ``lib`` folder is
+            # searched): OpenMP first unless asked, as without TBB.
+            priority = config.THREADING_LAYER_PRIORITY
+            config.THREADING_LAYER_PRIORITY = _OMP_FIRST
+            try:
+                return launch_with_spin()
+            finally:
+                config.THREADING_LAYER_PRIORITY = priority
 
         launch_as_fastlstm._fastlstm_start = True
         _parallel._launch_threads = launch_as_fastlstm  # numba looks it up at each start
