@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -145,3 +146,35 @@ def test_blas_shapes_study_times_the_same_products_in_every_library():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok 2")
+
+
+def test_separate_processes_report_each_library_alone(tmp_path):
+    """``bench/separate.py`` times each library in a Python of its own: fastlstm's cannot
+    import PyTorch, and the table's ratio and share come from the processes' figures."""
+    out = tmp_path / "rows.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "separate.py"), "Seq2seq", "--impls", "fastlstm",
+         "--rounds", "1", "--seconds", "0.05", "--warmup", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())
+    assert row["impl"] == "fastlstm" and row["model"] == "Seq2seq"
+    assert row["torch_loaded"] is False and row["iterations"] >= 5
+    assert 0 < row["min_ms"] <= row["median_ms"] and row["sgemm_gflops"] > 0
+    assert row["cpu_model"] in proc.stdout and "| Seq2seq | 1 |" in proc.stdout
+
+    separate = _load("separate")
+    rows = [
+        dict(row, median_ms=10.0, sgemm_gflops=100.0, gflop=0.5),
+        dict(row, impl="pytorch", median_ms=12.0, torch="2.x", torch_threads=2),
+    ]
+    table = separate.report(rows)
+    # ratio 12 / 10; share 0.5 GFLOP in 10 ms = 50 GFLOPS of 100
+    assert "| Seq2seq | 1 | 10.00 |" in table and "| 12.00 | 1.20× | 50% |" in table
+
+
+def test_separate_rejects_unknown_models():
+    proc = subprocess.run([sys.executable, str(BENCH / "separate.py"), "Transformer"],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 2 and "unknown model(s) ['Transformer']" in proc.stderr
