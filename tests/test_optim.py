@@ -22,9 +22,9 @@ CASES = [
 STATE = {"SGD": (), "Momentum": ("v",), "Nesterov": ("v",), "AdaGrad": ("h",)}
 STATE.update({"RMSprop": ("h",), "Adam": ("m", "v")})
 TOL = {np.float32: dict(rtol=1e-6, atol=1e-7), np.float64: dict(rtol=1e-12, atol=1e-14)}
-# small shapes take the serial kernels; (150, 130) > kernels.CHUNK takes the parallel ones
+# small shapes take the serial kernels; (300, 260) > kernels.UPDATE_PARALLEL_MIN the parallel ones
 SHAPES = [(7, 12), (12,), (3, 4, 5), (1,)]
-BIG = (150, 130)
+BIG = (300, 260)
 
 
 def make_params(rng, dtype, shapes):
@@ -70,7 +70,7 @@ def test_matches_reference(name, kwargs, dtype):
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[c[0] for c in CASES])
 def test_parallel_kernels_match_reference(name, kwargs):
-    assert np.prod(BIG) > kernels.CHUNK
+    assert np.prod(BIG) > kernels.UPDATE_PARALLEL_MIN
     fast, oracle, fast_p, ref_p, _ = run_both(name, kwargs, np.float32, [BIG, (5,)], steps=3)
     for f, r in zip(fast_p, ref_p):
         np.testing.assert_allclose(f, r, **TOL[np.float32])
@@ -90,6 +90,7 @@ def test_parallel_equals_serial_bitwise():
     for x, y in zip(a, b):
         assert np.array_equal(x, y)
     assert kernels.sum_squares_parallel(g) == kernels.sum_squares_parallel(g.copy())
+    assert kernels.sum_squares_parallel.serial(g) == kernels.sum_squares_parallel(g)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -222,16 +223,21 @@ def test_clip_grads_matches_reference(dtype, max_norm):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_clip_grads_scales_like_numpy_in_every_layout(dtype):
     """Large contiguous gradients are scaled in parallel chunks, others by NumPy: the same
-    ``g * rate`` in ``g``'s dtype either way, bit for bit."""
+    ``g * rate`` in ``g``'s dtype either way, bit for bit; the norm sums the same chunks
+    in the same order whether they run in parallel (large) or one after another (medium)."""
     from fastlstm._kernels import optim as ko
 
     rng = np.random.default_rng(9)
-    big = rng.standard_normal(3 * ko.CHUNK + 7).astype(dtype)
+    big = rng.standard_normal(ko.NORM_PARALLEL_MIN + 7).astype(dtype)
+    medium = rng.standard_normal(3 * ko.CHUNK + 7).astype(dtype)
     strided = rng.standard_normal((ko.CHUNK // 64 + 3, 130)).astype(dtype).T  # not contiguous
     small = rng.standard_normal((7, 5)).astype(dtype)
-    grads = [big, strided, small]
+    grads = [big, medium, strided, small]
+    squares = [ko.sum_squares_parallel(big), ko.sum_squares_parallel(medium)]
+    squares += [ko.sum_squares(g.ravel(order="K")) for g in (strided, small)]
     original = [g.copy() for g in grads]
     norm = optim.clip_grads(grads, 0.5)
+    assert norm == np.sqrt(((squares[0] + squares[1]) + squares[2]) + squares[3])
     rate = dtype(0.5 / (norm + 1e-6))
     for g, o in zip(grads, original):
         expected = np.multiply(o, rate)

@@ -188,7 +188,7 @@ class _Optimizer:
         calls = []
         for i, (fp, fg, order) in enumerate(flats):
             fs = [st[i].reshape(-1, order=order) for st in states]  # same layout as p
-            calls.append((fp.dtype.type, fp.shape[0] > _k.CHUNK, (fp, fg, *fs)))
+            calls.append((fp.dtype.type, fp.shape[0] > _k.UPDATE_PARALLEL_MIN, (fp, fg, *fs)))
         self._plan = (
             tuple(params),
             tuple(grads),
@@ -501,8 +501,10 @@ def clip_grads(grads, max_norm):
         if not isinstance(g, np.ndarray) or g.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"grads[{i}] must be a float32 or float64 array")
         flat = g.ravel(order="K")  # a view for contiguous arrays (read only here)
-        if flat.shape[0] > _k.CHUNK:
+        if flat.shape[0] > _k.NORM_PARALLEL_MIN:
             total += _k.sum_squares_parallel(flat)
+        elif flat.shape[0] > _k.CHUNK:  # the same chunks, summed in the same order
+            total += _k.sum_squares_parallel.serial(flat)
         else:
             total += _k.sum_squares(flat)
     norm = math.sqrt(total)
@@ -515,7 +517,7 @@ def clip_grads(grads, max_norm):
                 )
         for g in grads:
             r = g.dtype.type(rate)
-            if g.flags.c_contiguous and g.size > _k.CHUNK:  # as np.multiply, on both cores
+            if g.flags.c_contiguous and g.size > _k.NORM_PARALLEL_MIN:  # on both cores
                 _k.scale_parallel(g.reshape(-1), r)
             else:
                 np.multiply(g, r, out=g)
