@@ -33,16 +33,16 @@ def _matmul_into(out, a, b, bias=None):
         else:
             _matmul_into(out.T, b.T, a.T)
     elif bias is not None:
-        _kblas.matmul_bias.pick(_flops(a, b))(np.ascontiguousarray(a), b, bias, out, CHUNKS)
+        _kblas.matmul_bias.pick(_work(a, b))(np.ascontiguousarray(a), b, bias, out, CHUNKS)
     elif a.flags.c_contiguous:
-        _kblas.matmul.pick(_flops(a, b))(a, b, out, CHUNKS)
+        _kblas.matmul.pick(_work(a, b))(a, b, out, CHUNKS)
     elif 4 * a.shape[0] <= a.shape[1] and CHUNKS > 1:  # short, wide out: split the sum
         x, y = a.T, np.ascontiguousarray(b)
         blocks = max(1, min(CHUNKS, x.shape[0]))
         part = np.empty((blocks - 1, *out.shape), dtype=out.dtype)
-        _kblas.matmul_tn_rows.pick(_flops(a, b))(x, y, out, part, CHUNKS)
+        _kblas.matmul_tn_rows.pick(_work(a, b))(x, y, out, part, CHUNKS)
     else:
-        _kblas.matmul_tn.pick(_flops(a, b))(a.T, np.ascontiguousarray(b), out, CHUNKS)
+        _kblas.matmul_tn.pick(_work(a, b))(a.T, np.ascontiguousarray(b), out, CHUNKS)
 
 
 def _column_sums(a, out):
@@ -64,6 +64,19 @@ def _column_sums(a, out):
 
 def _flops(a, b):
     return 2 * a.shape[0] * a.shape[1] * b.shape[1]
+
+
+#: A BLAS product's flops per unit of :data:`~fastlstm._numba.PARALLEL_MIN_WORK`: a core runs
+#: a product several times faster than an elementwise kernel's operations, so a product
+#: goes parallel from 4 MFLOP.  Below that, waking idle threads (75-100 µs where they
+#: sleep) cost more than half the product: the output layer's 1.7 MFLOP products of the
+#: addition models took 46-78 µs serially, 113-152 µs in parallel, on a 2-core Xeon.
+_FLOPS_PER_WORK = 8
+
+
+def _work(a, b):
+    """The work by which ``a @ b`` picks its serial or parallel build."""
+    return _flops(a, b) // _FLOPS_PER_WORK
 
 
 def _mm(a, b, bias=None):
