@@ -40,20 +40,11 @@ def _child(impl: str, model: str, seconds: float, warmup: int) -> dict:
     else:
         import torch  # noqa: F401  (first, as a PyTorch user's process loads it)
     sys.path.insert(0, str(HERE))
-    import numpy as np
-    from conftest import cpu_model, sgemm_flops, sgemm_operands
+    from conftest import cpu_model, measure_sgemm_gflops
     from test_bench_models import TRAIN_CASES, make_train
 
     case = next(c for c in TRAIN_CASES if c.model == model)
-    a, b = sgemm_operands()
-    out = np.empty_like(a)
-    np.matmul(a, b, out=out)
-    rate = []
-    for _ in range(5):
-        start = time.perf_counter()
-        np.matmul(a, b, out=out)
-        rate.append(sgemm_flops() / (time.perf_counter() - start) / 1e9)
-    del a, b, out
+    rate = measure_sgemm_gflops()
     _, step = make_train(impl, case)
     for _ in range(warmup):
         step()
@@ -69,7 +60,7 @@ def _child(impl: str, model: str, seconds: float, warmup: int) -> dict:
         "iterations": len(times),
         "median_ms": statistics.median(times) * 1e3,
         "min_ms": min(times) * 1e3,
-        "sgemm_gflops": statistics.median(rate),
+        "sgemm_gflops": rate,
         "gflop": case.flops / 1e9,
         "cpu_model": cpu_model(),
         "torch_loaded": sys.modules.get("torch") is not None,
