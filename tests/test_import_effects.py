@@ -205,16 +205,11 @@ def test_the_thread_pool_runs_on_tbb_when_asked(setting, expected):
 
 
 def _tbb_library_folder() -> str | None:
-    """The folder of the ``tbb`` package's ``libtbb.so.12``, if installed."""
-    import importlib.metadata
+    """The folder of the ``tbb`` package's ``libtbb.so.12``, if installed (on Linux)."""
+    from fastlstm._blas_threads import _tbb_library
 
-    if not _has_tbb_package():
-        return None
-    dist = importlib.metadata.distribution("tbb")
-    for file in dist.files or ():
-        if file.name == "libtbb.so.12":
-            return str(Path(dist.locate_file(file)).resolve().parent)
-    return None
+    path = _tbb_library() if _has_tbb_package() else None
+    return None if path is None else str(Path(path).resolve().parent)
 
 
 @pytest.mark.parametrize(

@@ -127,18 +127,26 @@ def _load_tbb() -> bool:
 
     if str(numba.config.THREADING_LAYER).lower() not in _TBB_LAYERS:
         return False
+    path = _tbb_library()
+    if path is None:
+        return False
+    try:
+        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    except OSError:  # a broken install: numba falls back to OpenMP
+        return False
+    return True
+
+
+def _tbb_library() -> str | None:
+    """The path of the ``tbb`` package's ``libtbb.so.12``, or None without the package."""
     try:
         dist = importlib.metadata.distribution("tbb")
     except importlib.metadata.PackageNotFoundError:
-        return False
+        return None
     for file in dist.files or ():
         if file.name == "libtbb.so.12":
-            try:
-                ctypes.CDLL(str(dist.locate_file(file)), mode=ctypes.RTLD_GLOBAL)
-            except OSError:  # a broken install: numba falls back to OpenMP
-                return False
-            return True
-    return False
+            return str(dist.locate_file(file))
+    return None
 
 
 #: numba's default threading layer, tried in this order unless ``FASTLSTM_TBB=1``.
