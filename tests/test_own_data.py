@@ -112,7 +112,9 @@ def test_too_small_for_one_batch(tmp_path):
         T.check_lm_sizes(data, 20, 35, 351)
     # the minimum for the whole file, validation and test parts included (not 779 for training)
     assert "the file needs at least 7020 words; 351 for each of the validation" in str(info.value)
-    with pytest.raises(ValueError, match="needs at least 779 words; lower --batch-size"):
+    with pytest.raises(
+        ValueError, match=r"needs at least 779 words; lower batch_size / time_size \(--batch-size"
+    ):
         T.check_lm_sizes(data, 20, 35, 10)
     with pytest.raises(
         ValueError,

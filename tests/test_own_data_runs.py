@@ -212,15 +212,19 @@ def test_ptb_model_evaluates_with_the_data_it_was_trained_on(tmp_path, data_dir,
 
 
 def test_own_data_settings_without_own_data_are_refused(tmp_path, capsys):
-    with pytest.raises(ValueError, match="--vocab-size: only for training on your own data"):
+    with pytest.raises(
+        ValueError, match=r"vocab_size= \(--vocab-size\): only for training on your own data"
+    ):
         fastlstm.train("rnnlm", vocab_size=100, out=tmp_path / "a", **QUIET)
-    with pytest.raises(ValueError, match="--level, --max-length: only for .*pairs"):
+    with pytest.raises(
+        ValueError, match=r"level= \(--level\), max_length= \(--max-length\): only for .*pairs"
+    ):
         fastlstm.train("attention", level="word", max_length=9, out=tmp_path / "b", **QUIET)
     text = _text(tmp_path / "t.txt")
-    with pytest.raises(ValueError, match="--valid and --test go together"):
+    with pytest.raises(ValueError, match=r"valid= and test= \(--valid, --test\) go together"):
         fastlstm.train("rnnlm", text=text, valid=text, out=tmp_path / "c", **QUIET)
     code, _, err = _cli(capsys, "train", "rnnlm", "--level", "char", "--out", tmp_path / "d")
-    assert code == 1 and "--level: only for training on your own data; give text=" in err
+    assert code == 1 and "level= (--level): only for training on your own data; give text=" in err
 
 
 # --------------------------------------------------------------------------- #
@@ -309,8 +313,12 @@ def test_a_file_of_one_pair_leaves_no_test_pairs_and_is_refused(tmp_path):
         fastlstm.train("attention", data=one, out=tmp_path / "a", **dict(TINY_SEQ, batch_size=1),
                        **QUIET)  # fmt: skip
     assert not (tmp_path / "a").exists()
-    with pytest.raises(RunError, match="is a folder, not a file"):
+    with pytest.raises(RunError, match=r"data='.*' \(--data\): is a folder, not a file"):
         fastlstm.train("attention", data=tmp_path, out=tmp_path / "b", **TINY_SEQ, **QUIET)
+    few = tmp_path / "few.tsv"
+    few.write_text("".join(f"{i}\t{i}\n" for i in range(4)), encoding="utf-8")
+    with pytest.raises(RunError, match=r"batch_size=128 is larger .* lower batch_size= \(--batch-"):
+        fastlstm.train("seq2seq", data=few, out=tmp_path / "c", **QUIET)
 
 
 def test_max_words_with_a_text_file_is_refused(tmp_path):

@@ -43,7 +43,9 @@ def data_file(spec: str) -> str:
     p = Path(spec).expanduser()
     if not p.is_file():
         what = "is a folder, not a file" if p.is_dir() else "no such file"
-        raise RunError(f"--data {spec}: {what} (use 'addition', 'date' or the path of a data file)")
+        raise RunError(
+            f"data={spec!r} (--data): {what} (use 'addition', 'date' or the path of a data file)"
+        )
     return str(p.resolve())
 
 

@@ -388,7 +388,8 @@ class LMSession(_Session):
             if len(c) - 1 < EVAL_BATCH_SIZE * EVAL_TIME_SIZE:
                 raise RunError(
                     f"the {split} corpus has {len(c)} words, too few to evaluate "
-                    f"(at least {EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1}); raise --max-words"
+                    f"(at least {EVAL_BATCH_SIZE * EVAL_TIME_SIZE + 1}); raise max_words= "
+                    "(--max-words)"
                 )
         self.xs, self.ts = corpus[:-1], corpus[1:]  # inputs, targets
         # what resuming must find again: the ids of the three splits as trained on
@@ -557,7 +558,7 @@ class SeqSession(_Session):
             if len(self.x_train) < cfg["batch_size"]:
                 raise RunError(
                     f"{source['path']}: batch_size={cfg['batch_size']} is larger than the "
-                    f"data ({len(self.x_train)} training pairs); lower --batch-size"
+                    f"data ({len(self.x_train)} training pairs); lower batch_size= (--batch-size)"
                 )
             return
         (x, t), (xt, tt), vocab, self.n_lines = data.sequence(
@@ -567,7 +568,7 @@ class SeqSession(_Session):
         if len(x) < cfg["batch_size"]:
             raise RunError(
                 f"batch_size={cfg['batch_size']} is larger than the data ({len(x)} training "
-                "questions); lower --batch-size or raise --limit"
+                "questions); lower batch_size= (--batch-size) or raise limit= (--limit)"
             )
         self.info = {
             "data": cfg["data"],

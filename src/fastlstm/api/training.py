@@ -343,7 +343,7 @@ def _check_own_data(name: str, given: dict, cfg: dict) -> None:
         what = "data= (--data) a tab-separated file of pairs"
     unused = [k for k in needs if given.get(k) is not None]
     if unused and not data:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        flags = ", ".join(f"{k}= (--{k.replace('_', '-')})" for k in unused)
         raise ValueError(f"{flags}: only for training on your own data; give {what}")
     if name in LM_MODELS and data and given.get("max_words") is not None:
         raise ValueError(
@@ -351,7 +351,9 @@ def _check_own_data(name: str, given: dict, cfg: dict) -> None:
             "given with --text (text=) is used whole (shorten the file instead)"
         )
     if name in LM_MODELS and data and (cfg.get("valid") is None) != (cfg.get("test") is None):
-        raise ValueError("--valid and --test go together: give both files, or neither")
+        raise ValueError(
+            "valid= and test= (--valid, --test) go together: give both files, or neither"
+        )
 
 
 def _out_folder(name, out, resume) -> tuple[Path, bool]:

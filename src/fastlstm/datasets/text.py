@@ -678,10 +678,10 @@ def check_lm_sizes(data: TextData, batch_size: int, time_size: int, eval_tokens:
         else:
             for_train = total = need
         advice = (
-            "lower --batch-size / --time-size or give more text"
+            "lower batch_size / time_size (--batch-size / --time-size) or give more text"
             if for_train == total
             else f"{eval_tokens} for each of the validation and test parts, its last {fv:.0%} "
-            f"and {ft:.0%}, whatever the batch size; or give --valid and --test files"
+            f"and {ft:.0%}, whatever the batch size; or give valid and test files (--valid, --test)"
         )
         raise ValueError(
             f"{name}: the training text has {len(data.train)} {level}s, too few for one batch "
