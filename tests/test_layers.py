@@ -1044,6 +1044,31 @@ def test_time_attention_with_lengths(shape, seed, dtype):
         fast.forward(hs_enc, hs_dec, np.zeros(N, dtype=np.int64))
 
 
+@dtypes
+@pytest.mark.parametrize("padded", [False, True])
+def test_time_attention_writes_the_decoders_concat_with_the_same_bits(dtype, padded):
+    """The decoder's ``concat(context, hs_dec)`` written by the attention kernel, and its
+    gradient read by the backward kernel, give the bits of the separate steps: ``forward``
+    then a concatenation; ``backward`` of the first half plus the second half."""
+    rng = np.random.default_rng(5)
+    N, Te, Td, H = 6, 7, 4, 12
+    hs_enc = draw(rng, dtype, (N, Te, H))
+    hs_dec = draw(rng, dtype, (N, Td, H), H**-0.25)
+    lengths = rng.integers(1, Te + 1, N) if padded else None
+    dout = draw(rng, dtype, (N, Td, 2 * H))
+    one, two = FL.TimeAttention(), FL.TimeAttention()
+    c = one.forward(hs_enc, hs_dec, lengths)
+    cat = two._forward_weights(hs_enc, hs_dec, lengths, True)
+    np.testing.assert_array_equal(cat, np.concatenate((c, hs_dec), axis=2))
+    np.testing.assert_array_equal(two.weights, one.weights)
+    denc, ddec = one.backward(np.ascontiguousarray(dout[:, :, :H]))
+    denc2, ddec2 = two._backward3d(dout, concat=True)
+    np.testing.assert_array_equal(denc2, denc)
+    np.testing.assert_array_equal(ddec2, ddec + dout[:, :, H:])
+    with pytest.raises(ValueError, match="dout"):
+        two._backward3d(dout[:, :, :H], concat=True)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_lstm_fixed_weights_lays_out_once_and_forgets_after(dtype, monkeypatch):
     """Inside ``fixed_weights()`` steps reuse the laid-out weights (the same outputs as

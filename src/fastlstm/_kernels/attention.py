@@ -68,9 +68,30 @@ def _step_backward(w, hs_enc, hd, g, L, dhs_enc, dd, da):
     _weighted_sum(da, hs_enc, L, dd)
 
 
+@jit
+def _decoder_half(hd, o, H):
+    """``o[H:2H] = hd`` when the row ``o`` is ``concat(context, hd)`` (``2H`` wide)."""
+    if o.shape[0] > H:
+        for k in range(H):
+            o[H + k] = hd[k]
+
+
+@jit
+def _add_decoder_half(g, dd, H):
+    """``dd += g[H:2H]`` when the row ``g`` is the gradient of ``concat(context, hd)``."""
+    if g.shape[0] > H:
+        for k in range(H):
+            dd[k] += g[H + k]
+
+
 @dual
 def attention_forward(hs_enc, hs_dec, a, out):
-    """hs_enc (N, Te, H), hs_dec (N, Td, H) -> a (N, Td, Te), out (N, Td, H)."""
+    """hs_enc (N, Te, H), hs_dec (N, Td, H) -> a (N, Td, Te), out (N, Td, H).
+
+    ``out`` may be (N, Td, 2H): ``concat(context, hs_dec)``, the decoder's input to its
+    output layer, the context vectors in ``out[..., :H]`` and a copy of ``hs_dec`` after
+    them (written while each step's row is in cache).
+    """
     N, Te, H = hs_enc.shape
     Td = hs_dec.shape[1]
     for n in prange(N):
@@ -80,7 +101,8 @@ def attention_forward(hs_enc, hs_dec, a, out):
             # in place: the max is that of the stored (rounded) scores, so a single
             # score gives exactly 1
             softmax_row(a[n, t], a[n, t])
-            _weighted_sum(a[n, t], hs_enc[n], Te, out[n, t])
+            _weighted_sum(a[n, t], hs_enc[n], Te, out[n, t, :H])
+            _decoder_half(hs_dec[n, t], out[n, t], H)
 
 
 # its code compiled into the kernels that call it (the decoding kernels)
@@ -92,7 +114,9 @@ def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
     """Gradients of :func:`attention_forward`.
 
     ``dhs_enc`` (N, Te, H) and ``dhs_dec`` (N, Td, H) are overwritten; ``da``
-    (N, Te) is a work array.
+    (N, Te) is a work array.  ``dout`` (N, Td, H), or (N, Td, 2H), the gradient of
+    ``concat(context, hs_dec)``: then its second half is added to ``dhs_dec`` (the
+    gradient the decoder's states get through both ways).
     """
     N, Te, H = hs_enc.shape
     Td = hs_dec.shape[1]
@@ -102,8 +126,10 @@ def attention_backward(hs_enc, hs_dec, a, dout, dhs_enc, dhs_dec, da):
                 dhs_enc[n, e, k] = 0
         for t in range(Td):
             _step_backward(
-                a[n, t], hs_enc[n], hs_dec[n, t], dout[n, t], Te, dhs_enc[n], dhs_dec[n, t], da[n]
-            )
+                a[n, t], hs_enc[n], hs_dec[n, t], dout[n, t, :H], Te, dhs_enc[n], dhs_dec[n, t],
+                da[n],
+            )  # fmt: skip
+            _add_decoder_half(dout[n, t], dhs_dec[n, t], H)
 
 
 @dual
@@ -112,7 +138,8 @@ def attention_forward_len(hs_enc, hs_dec, lengths, a, out):
 
     hs_enc (N, Te, H), hs_dec (N, Td, H), lengths (N,) int64 in [1, Te] -> a (N, Td, Te)
     (zero past ``lengths[n]``), out (N, Td, H).  The steps attended to are computed
-    exactly as :func:`attention_forward` on ``hs_enc[n, :lengths[n]]``.  A kernel of its
+    exactly as :func:`attention_forward` on ``hs_enc[n, :lengths[n]]``; ``out`` may be
+    ``2H`` wide as there.  A kernel of its
     own: with every length full it gives the unmasked kernel's bits but runs 13-17% slower
     (``docs/design.md``), so unpadded batches keep :func:`attention_forward`.
     """
@@ -126,12 +153,14 @@ def attention_forward_len(hs_enc, hs_dec, lengths, a, out):
             softmax_row(a[n, t, :L], a[n, t, :L])
             for e in range(L, Te):
                 a[n, t, e] = 0
-            _weighted_sum(a[n, t], hs_enc[n], L, out[n, t])
+            _weighted_sum(a[n, t], hs_enc[n], L, out[n, t, :H])
+            _decoder_half(hs_dec[n, t], out[n, t], H)
 
 
 @dual
 def attention_backward_len(hs_enc, hs_dec, lengths, a, dout, dhs_enc, dhs_dec, da):
-    """Gradients of :func:`attention_forward_len`; ``dhs_enc`` is zero past ``lengths[n]``."""
+    """Gradients of :func:`attention_forward_len`; ``dhs_enc`` is zero past ``lengths[n]``;
+    ``dout`` may be ``2H`` wide as in :func:`attention_backward`."""
     N, Te, H = hs_enc.shape
     Td = hs_dec.shape[1]
     for n in prange(N):
@@ -141,5 +170,7 @@ def attention_backward_len(hs_enc, hs_dec, lengths, a, dout, dhs_enc, dhs_dec, d
                 dhs_enc[n, e, k] = 0
         for t in range(Td):
             _step_backward(
-                a[n, t], hs_enc[n], hs_dec[n, t], dout[n, t], L, dhs_enc[n], dhs_dec[n, t], da[n]
-            )
+                a[n, t], hs_enc[n], hs_dec[n, t], dout[n, t, :H], L, dhs_enc[n], dhs_dec[n, t],
+                da[n],
+            )  # fmt: skip
+            _add_decoder_half(dout[n, t], dhs_dec[n, t], H)

@@ -169,7 +169,8 @@ class _AttentionCore:
         self.params, self.grads = [], []
         self._cache = None
 
-    def _forward3d(self, hs_enc, hs_dec, lengths=None):
+    def _forward3d(self, hs_enc, hs_dec, lengths=None, concat=False):
+        """``(out, a)``; with ``concat``, ``out`` is ``concat(context, hs_dec)`` (N, Td, 2H)."""
         hs_enc = np.asarray(hs_enc)
         if hs_enc.ndim != 3:
             raise ValueError(f"hs_enc must be 3-D (N, T_enc, H), got shape {hs_enc.shape}")
@@ -181,7 +182,7 @@ class _AttentionCore:
             raise ValueError("hs_enc has no time steps to attend to")
         Td = hs_dec.shape[1]
         a = np.empty((N, Td, Te), dtype=dtype)
-        out = np.empty((N, Td, H), dtype=dtype)
+        out = np.empty((N, Td, 2 * H if concat else H), dtype=dtype)
         work = 4 * hs_enc.size * Td
         if lengths is None:
             _katt.attention_forward.pick(work)(hs_enc, hs_dec, a, out)
@@ -191,12 +192,16 @@ class _AttentionCore:
         self._cache = (hs_enc, hs_dec, a, lengths)
         return out, a
 
-    def _backward3d(self, dout, kept=False):
+    def _backward3d(self, dout, kept=False, concat=False):
         """``(dhs_enc, dhs_dec)``; with ``kept``, work arrays of this layer that its next
-        such call overwrites (for a model's own backward, which hands them on at once)."""
+        such call overwrites (for a model's own backward, which hands them on at once).
+        With ``concat``, ``dout`` (N, Td, 2H) is the gradient of ``concat(context, hs_dec)``
+        and ``dhs_dec`` includes its second half."""
         _forward_first(self, self._cache)
         hs_enc, hs_dec, a, lengths = self._cache
-        dout = as_floats(dout, hs_enc.dtype, "dout", ndim=3, shape=hs_dec.shape)
+        N, Td, H = hs_dec.shape
+        shape = (N, Td, 2 * H) if concat else hs_dec.shape
+        dout = as_floats(dout, hs_enc.dtype, "dout", ndim=3, shape=shape)
         if kept:  # no fresh memory to fault in at every iteration
             dhs_enc = work_array(self, "dhs_enc", hs_enc.shape, hs_enc.dtype)
             dhs_dec = work_array(self, "dhs_dec", hs_dec.shape, hs_dec.dtype)
@@ -338,7 +343,11 @@ class TimeAttention(_AttentionCore):
             If the shapes disagree, ``hs_enc`` has no time steps, an input contains NaN or
             inf, or ``lengths`` is out of range.
         """
-        out, a = self._forward3d(hs_enc, hs_dec, lengths)
+        return self._forward_weights(hs_enc, hs_dec, lengths, False)
+
+    def _forward_weights(self, hs_enc, hs_dec, lengths, concat):
+        """:meth:`forward`; with ``concat``, ``concat(context, hs_dec)`` (N, Td, 2H)."""
+        out, a = self._forward3d(hs_enc, hs_dec, lengths, concat)
         self.weights = a
         self.attention_weights = [a[:, t] for t in range(a.shape[1])]
         return out

@@ -98,9 +98,9 @@ def _last_states(enc_hs, lengths):
 
 
 def _attend(attention, enc_hs, dec_hs, lengths):
-    if lengths is None:  # the book's call
-        return attention.forward(enc_hs, dec_hs)
-    return attention.forward(enc_hs, dec_hs, lengths=lengths)
+    """``concat(context, dec_hs)`` (N, T_dec, 2H), the output layer's input: the attention
+    kernel writes both halves (the weights are kept as by ``TimeAttention.forward``)."""
+    return attention._forward_weights(enc_hs, dec_hs, lengths, True)
 
 
 class AttentionDecoder:
@@ -173,8 +173,7 @@ class AttentionDecoder:
         self.lstm.set_state(h)
         out = self.embed.forward(xs)  # (N, T_dec, D)
         dec_hs = self.lstm.forward(out)  # (N, T_dec, H)
-        c = _attend(self.attention, enc_hs, dec_hs, lengths)  # (N, T_dec, H)
-        out = np.concatenate((c, dec_hs), axis=2)  # (N, T_dec, 2H)
+        out = _attend(self.attention, enc_hs, dec_hs, lengths)  # (N, T_dec, 2H)
         return self.affine.forward(out)
 
     def backward(self, dscore):
@@ -195,11 +194,9 @@ class AttentionDecoder:
     def _backward(self, dscore, kept=False):
         """:meth:`backward`; with ``kept``, ``denc_hs`` is a work array of the attention
         layer, overwritten by the next such call (for the model's own backward)."""
-        dout = self.affine.backward(dscore)  # (N, T_dec, 2H)
-        H = dout.shape[2] // 2
-        dc, ddec_hs0 = dout[:, :, :H], dout[:, :, H:]
-        denc_hs, ddec_hs = self.attention._backward3d(dc, kept)
-        ddec_hs += ddec_hs0  # (N, T_dec, H): the attention's share is the decoder's own array
+        dout = self.affine.backward(dscore)  # (N, T_dec, 2H): of concat(context, dec_hs)
+        # the decoder states' gradient: through the attention plus dout's second half
+        denc_hs, ddec_hs = self.attention._backward3d(dout, kept, concat=True)
         dout = self.lstm.backward(ddec_hs)
         lengths = getattr(self, "lengths", None)
         if lengths is None:
@@ -288,9 +285,8 @@ class AttentionDecoder:
             for t in range(sample_size):
                 out = self.embed.forward(ids)  # (N, 1, D)
                 dec_hs = self.lstm.forward(out)  # (N, 1, H)
-                c = _attend(self.attention, enc_hs, dec_hs, lengths)  # (N, 1, H)
+                out = _attend(self.attention, enc_hs, dec_hs, lengths)  # (N, 1, 2H)
                 weights[:, t] = self.attention.weights[:, 0]
-                out = np.concatenate((c, dec_hs), axis=2)  # (N, 1, 2H)
                 score = self.affine.forward(out)[:, 0]  # (N, V)
                 ids[:, 0] = _greedy_ids(score)
                 sampled[:, t] = ids[:, 0]
