@@ -153,12 +153,12 @@ def _gemm_impl(a, b, out):
     return by_cblas
 
 
-def _tn_block(x, y, lo, hi, out):
+def tn_block(x, y, lo, hi, out):
     """``out[lo:hi] = x[:, lo:hi].T @ y`` (compiled code only)."""
     raise NotImplementedError("compiled code only")
 
 
-@overload(_tn_block)
+@overload(tn_block)
 def _tn_block_impl(x, y, lo, hi, out):
     if NUMPY_GEMM and out.dtype in _FLOATS:
 
@@ -244,7 +244,7 @@ def matmul_tn(x, y, out, nch):
         lo = c * step
         hi = min(K1, lo + step)
         if lo < hi and K2 > 0:
-            _tn_block(x, y, lo, hi, out)
+            tn_block(x, y, lo, hi, out)
 
 
 @dual(blas=True)

@@ -26,6 +26,7 @@ from fastlstm._kernels.blas import (
     matmul_panels_wide,
     matmul_row,
     panel_width_of,
+    tn_block,
 )
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
@@ -631,6 +632,46 @@ def lstm_initial_dh(dA, WhTp, part, dh):
     for c in prange(C):
         matmul_panels(dA[c, 0], WhTp[c], part[c])  # (N, Hp)
     _sum_blocks(part, dh)
+
+
+@dual(blas=True)
+def static_grads(dA, static, Ws, sums, dAsum, dWs, dstatic, nch):
+    """The gradients through the input that is the same at every step (a peeky decoder's).
+
+    ``dA`` (C, T, N, 4hc) are the gate gradients; ``static`` (N, S) the input and ``Ws``
+    (S, 4H) its rows of ``Wx``, both C-contiguous.  Writes ``dAsum`` (N, 4H), ``dA`` summed
+    over the steps in their order and laid out as the book's columns (``sums`` (N, C, 4hc)
+    is a work array), then ``dWs`` (S, 4H) ``= static.T @ dAsum`` and ``dstatic`` (N, S)
+    ``= dAsum @ Ws.T``, in blocks of rows (``nch`` of each) as :func:`~fastlstm._kernels.
+    blas.matmul_tn` and :func:`~fastlstm._kernels.blas.matmul` compute them: their bits,
+    in one call.
+    """
+    C, T, N, hc4 = dA.shape
+    S = static.shape[1]
+    for n in prange(N):
+        row = sums[n]  # (C, 4hc)
+        for c in range(C):
+            for k in range(hc4):
+                row[c, k] = dA[c, 0, n, k]
+            for t in range(1, T):
+                for k in range(hc4):
+                    row[c, k] += dA[c, t, n, k]
+        _unblock_row(row, C, hc4 // 4, dAsum[n])
+    C1 = max(1, min(nch, S))  # blocks of rows of dWs
+    step1 = (S + C1 - 1) // C1
+    C2 = max(1, min(nch, N))  # blocks of rows of dstatic
+    step2 = (N + C2 - 1) // C2
+    for i in prange(C1 + C2):
+        if i < C1:
+            lo = i * step1
+            hi = min(S, lo + step1)
+            if lo < hi:
+                tn_block(static, dAsum, lo, hi, dWs)
+        else:
+            lo = (i - C1) * step2
+            hi = min(N, lo + step2)
+            if lo < hi:
+                gemm(dAsum[lo:hi], Ws.T, dstatic[lo:hi])
 
 
 @dual(blas=True)

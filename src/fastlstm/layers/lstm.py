@@ -21,7 +21,7 @@ from fastlstm.layers._checks import (
     _forward_first,
     _state,
 )
-from fastlstm.layers._products import _matmul_into, _mm
+from fastlstm.layers._products import _FLOPS_PER_WORK
 from fastlstm.layers._recurrent import _Recurrent
 from fastlstm.layers._workspace import work_array
 
@@ -236,9 +236,12 @@ class _LSTMKernels(_Recurrent):
         self.dstatic = None
         if S:  # the static input: one product with the gate gradients summed over time
             dAsum = self._work("dAsum", (N, 4 * H))  # (N, 4H)
-            _klstm.unpack_cols.serial(dA.sum(axis=1), dAsum)
-            _matmul_into(self.grads[0][:S], static.T, dAsum)
-            self.dstatic = _mm(dAsum, self.params[0][:S].T)  # (N, S)
+            sums = self._work("dAsum_blocks", (N, C, hc4))  # (N, C, 4hc)
+            self.dstatic = np.empty((N, S), dtype=dt)  # (N, S)
+            Ws = np.ascontiguousarray(self.params[0][:S])  # (S, 4H)
+            _klstm.static_grads.pick(4 * N * S * 4 * H // _FLOPS_PER_WORK)(
+                dA, static, Ws, sums, dAsum, self.grads[0][:S], self.dstatic, CHUNKS
+            )
         dWh = self.grads[1]
         if dWh.flags.c_contiguous:
             _klstm.unpack_cols.pick(dWh.size)(dWhc, dWh)
