@@ -492,6 +492,14 @@ def test_time_lstm_peeky_input_equals_the_concatenated_input(shape, seed, dtype)
     assert_close(fast.dh, ref.dh, dtype, "dh")
     for name, g, r in zip(("dWx", "dWh", "db"), fast.grads, ref.grads):
         assert_close(g, r, dtype, name)
+    # gradients written into a Fortran-ordered dWx (as a user may hand in): the same values
+    fortran = FL.TimeLSTM(*copies(arrays), stateful=True)
+    fortran.grads[0] = np.asfortranarray(fortran.grads[0])
+    fortran.set_state(h0)
+    fortran._forward_peeky(xs, static)
+    fortran.backward(dhs)
+    np.testing.assert_array_equal(fortran.grads[0], fast.grads[0])
+    np.testing.assert_array_equal(fortran.dstatic, fast.dstatic)
     # an ordinary forward afterwards leaves no stale static gradient
     fast.forward(full)
     fast.backward(dhs)

@@ -239,9 +239,13 @@ class _LSTMKernels(_Recurrent):
             sums = self._work("dAsum_blocks", (N, C, hc4))  # (N, C, 4hc)
             self.dstatic = np.empty((N, S), dtype=dt)  # (N, S)
             Ws = np.ascontiguousarray(self.params[0][:S])  # (S, 4H)
+            dWs = self.grads[0][:S]  # (S, 4H)
+            out = dWs if dWs.flags.c_contiguous else np.empty(dWs.shape, dtype=dt)
             _klstm.static_grads.pick(4 * N * S * 4 * H // _FLOPS_PER_WORK)(
-                dA, static, Ws, sums, dAsum, self.grads[0][:S], self.dstatic, CHUNKS
+                dA, static, Ws, sums, dAsum, out, self.dstatic, CHUNKS
             )
+            if out is not dWs:
+                dWs[...] = out
         dWh = self.grads[1]
         if dWh.flags.c_contiguous:
             _klstm.unpack_cols.pick(dWh.size)(dWhc, dWh)
