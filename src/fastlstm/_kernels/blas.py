@@ -194,15 +194,28 @@ def _tn_block_impl(x, y, lo, hi, out):
     return in_place
 
 
+@jit(inline="always")
+def product_blocks(M, nch):
+    """How many blocks the products split ``M`` rows into: ``nch``, at most one per row."""
+    return max(1, min(nch, M))
+
+
+@jit(inline="always")
+def block_bounds(c, M, nblocks):
+    """Rows ``(lo, hi)`` of block ``c`` of ``nblocks`` over ``M`` rows: equal steps, rounded
+    up, so the last blocks may be shorter or empty (``lo >= hi``)."""
+    step = (M + nblocks - 1) // nblocks
+    lo = c * step
+    return lo, min(M, lo + step)
+
+
 @dual(blas=True)
 def matmul(a, b, out, nch):
     """``out[...] = a @ b``, blocks of rows of ``a`` in parallel."""
     M = a.shape[0]
-    C = max(1, min(nch, M))
-    step = (M + C - 1) // C
+    C = product_blocks(M, nch)
     for c in prange(C):
-        lo = c * step
-        hi = min(M, lo + step)
+        lo, hi = block_bounds(c, M, C)
         if lo < hi:
             gemm(a[lo:hi], b, out[lo:hi])
 
@@ -212,11 +225,9 @@ def matmul_bias(a, b, bias, out, nch):
     """``out[...] = a @ b + bias`` (bias broadcast over rows)."""
     M = a.shape[0]
     K = out.shape[1]
-    C = max(1, min(nch, M))
-    step = (M + C - 1) // C
+    C = product_blocks(M, nch)
     for c in prange(C):
-        lo = c * step
-        hi = min(M, lo + step)
+        lo, hi = block_bounds(c, M, C)
         if lo < hi:
             gemm(a[lo:hi], b, out[lo:hi])
             for i in range(lo, hi):
@@ -238,11 +249,9 @@ def matmul_tn(x, y, out, nch):
     """
     K1 = x.shape[1]
     K2 = y.shape[1]
-    C = max(1, min(nch, K1))
-    step = (K1 + C - 1) // C
+    C = product_blocks(K1, nch)
     for c in prange(C):
-        lo = c * step
-        hi = min(K1, lo + step)
+        lo, hi = block_bounds(c, K1, C)
         if lo < hi and K2 > 0:
             tn_block(x, y, lo, hi, out)
 
@@ -259,11 +268,9 @@ def matmul_tn_rows(x, y, out, part, nch):
     """
     M = x.shape[0]
     K1, K2 = out.shape
-    C = max(1, min(nch, M))
-    step = (M + C - 1) // C
+    C = product_blocks(M, nch)
     for c in prange(C):
-        lo = c * step
-        hi = min(M, lo + step)
+        lo, hi = block_bounds(c, M, C)
         dst = out if c == 0 else part[c - 1]
         if lo < hi:
             gemm(x[lo:hi].T, y[lo:hi], dst)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastlstm._kernels.blas import (
+    block_bounds,
     check_panel_width,
     gemm,
     matmul_packed,
@@ -26,6 +27,7 @@ from fastlstm._kernels.blas import (
     matmul_panels_wide,
     matmul_row,
     panel_width_of,
+    product_blocks,
     tn_block,
 )
 from fastlstm._kernels.fastmath import sigmoid as _sig
@@ -657,19 +659,15 @@ def static_grads(dA, static, Ws, sums, dAsum, dWs, dstatic, nch):
                 for k in range(hc4):
                     row[c, k] += dA[c, t, n, k]
         _unblock_row(row, C, hc4 // 4, dAsum[n])
-    C1 = max(1, min(nch, S))  # blocks of rows of dWs
-    step1 = (S + C1 - 1) // C1
-    C2 = max(1, min(nch, N))  # blocks of rows of dstatic
-    step2 = (N + C2 - 1) // C2
+    C1 = product_blocks(S, nch)  # blocks of rows of dWs
+    C2 = product_blocks(N, nch)  # blocks of rows of dstatic
     for i in prange(C1 + C2):
         if i < C1:
-            lo = i * step1
-            hi = min(S, lo + step1)
+            lo, hi = block_bounds(i, S, C1)
             if lo < hi:
                 tn_block(static, dAsum, lo, hi, dWs)
         else:
-            lo = (i - C1) * step2
-            hi = min(N, lo + step2)
+            lo, hi = block_bounds(i - C1, N, C2)
             if lo < hi:
                 gemm(dAsum[lo:hi], Ws.T, dstatic[lo:hi])
 

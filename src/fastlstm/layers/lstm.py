@@ -21,7 +21,7 @@ from fastlstm.layers._checks import (
     _forward_first,
     _state,
 )
-from fastlstm.layers._products import _FLOPS_PER_WORK
+from fastlstm.layers._products import _work
 from fastlstm.layers._recurrent import _Recurrent
 from fastlstm.layers._workspace import work_array
 
@@ -46,6 +46,17 @@ def _time_loop(rows, units, N, work):
     if build is rows.parallel:
         return units.parallel, ()
     return build, (1,)  # the serial build: one block of all rows
+
+
+def _write_through(dst, write):
+    """``write(out)`` with ``out`` = ``dst``, or a C-contiguous array then copied into ``dst``
+    when ``dst`` is not one (the kernels write C-contiguous gradients)."""
+    if dst.flags.c_contiguous:
+        write(dst)
+    else:
+        out = np.empty(dst.shape, dtype=dst.dtype)
+        write(out)
+        dst[...] = out
 
 
 class _LSTMKernels(_Recurrent):
@@ -239,20 +250,13 @@ class _LSTMKernels(_Recurrent):
             sums = self._work("dAsum_blocks", (N, C, hc4))  # (N, C, 4hc)
             self.dstatic = np.empty((N, S), dtype=dt)  # (N, S)
             Ws = np.ascontiguousarray(self.params[0][:S])  # (S, 4H)
-            dWs = self.grads[0][:S]  # (S, 4H)
-            out = dWs if dWs.flags.c_contiguous else np.empty(dWs.shape, dtype=dt)
-            _klstm.static_grads.pick(4 * N * S * 4 * H // _FLOPS_PER_WORK)(
-                dA, static, Ws, sums, dAsum, out, self.dstatic, CHUNKS
+            kernel = _klstm.static_grads.pick(2 * _work(static.T, dAsum))  # two products
+            _write_through(
+                self.grads[0][:S],  # (S, 4H)
+                lambda dWs: kernel(dA, static, Ws, sums, dAsum, dWs, self.dstatic, CHUNKS),
             )
-            if out is not dWs:
-                dWs[...] = out
         dWh = self.grads[1]
-        if dWh.flags.c_contiguous:
-            _klstm.unpack_cols.pick(dWh.size)(dWhc, dWh)
-        else:
-            tmp = np.empty(dWh.shape, dtype=dt)
-            _klstm.unpack_cols.pick(dWh.size)(dWhc, tmp)
-            dWh[...] = tmp
+        _write_through(dWh, lambda out: _klstm.unpack_cols.pick(dWh.size)(dWhc, out))
         dxs = np.empty((N, T, D), dtype=dt)
         _klstm.sum_blocks_batch_major.pick(dXp.size)(dXp, dxs)  # (N, T, D)
         return dxs
