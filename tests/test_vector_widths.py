@@ -51,7 +51,12 @@ _PRODUCTS = """
     print(json.dumps(out))
 """
 
-TESTS = ["tests/test_packed_matmul.py", "tests/test_lanes.py", "tests/test_decode.py"]
+TESTS = [
+    "tests/test_packed_matmul.py",
+    "tests/test_lanes.py",
+    "tests/test_decode.py",
+    "tests/test_gatevec.py",
+]
 SELECT = "not reference and not large and (float32 or one_row or tie or decoders)"
 
 

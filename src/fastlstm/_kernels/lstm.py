@@ -32,6 +32,7 @@ from fastlstm._kernels.blas import (
 )
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
+from fastlstm._kernels.gatevec import backward_head, forward_head
 from fastlstm._numba import dual, jit, prange
 
 
@@ -233,15 +234,16 @@ def _gates_forward_row(a, tm, cprev, cnext, hnext, w, hc):
     tg = tm[hc : hc + w]
     ti = tm[2 * hc : 2 * hc + w]
     to = tm[3 * hc : 3 * hc + w]
-    for k in range(w):
+    k0 = forward_head(a, tm, cprev, cnext, hnext, w, hc)  # whole vectors (float32)
+    for k in range(k0, w):
         f[k] = _sig(f[k] + tf[k])
-    for k in range(w):
+    for k in range(k0, w):
         g[k] = _tanh(g[k] + tg[k])
-    for k in range(w):
+    for k in range(k0, w):
         i[k] = _sig(i[k] + ti[k])
-    for k in range(w):
+    for k in range(k0, w):
         o[k] = _sig(o[k] + to[k])
-    for k in range(w):
+    for k in range(k0, w):
         cn = f[k] * cprev[k] + g[k] * i[k]
         cnext[k] = cn
         hnext[k] = o[k] * _tanh(cn)
@@ -262,7 +264,8 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
     dg = da[hc : hc + w]
     di = da[2 * hc : 2 * hc + w]
     do = da[3 * hc : 3 * hc + w]
-    for k in range(w):
+    k0 = backward_head(g4, dh, dc, cprev, cnext, da, w, hc)  # whole vectors (float32)
+    for k in range(k0, w):
         tc = _tanh(cnext[k])
         ds = dc[k] + dh[k] * o[k] * (one - tc * tc)
         dc[k] = ds * f[k]
