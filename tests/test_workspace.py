@@ -91,3 +91,32 @@ def test_layers_keep_their_work_arrays_between_iterations():
     assert kept  # the softmax numerators (N*T, V)
     assert loss.forward(scores, ts) == first
     assert all(loss._workspace[k] is v for k, v in kept.items())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_gradients_do_not_depend_on_what_the_gate_gradients_array_held(dtype):
+    """H = 13 leaves padding units in the blocks: their gate-gradient columns, read by the
+    weight-gradient products, are written by the backward kernel, not left from before."""
+    from fastlstm.layers import TimeLSTM
+
+    rng = np.random.default_rng(3)
+    N, T, D, H = 6, 5, 4, 13
+    Wx, Wh = (rng.standard_normal((k, 4 * H)).astype(dtype) for k in (D, H))
+    b = rng.standard_normal(4 * H).astype(dtype)
+    xs = rng.standard_normal((N, T, D)).astype(dtype)
+    dhs = rng.standard_normal((N, T, H)).astype(dtype)
+
+    def run(poison):
+        layer = TimeLSTM(Wx.copy(), Wh.copy(), b.copy())
+        for _ in range(2):
+            layer.forward(xs)
+            dxs = layer.backward(dhs)
+            dA = layer._workspace["dA"]
+            C, hc = dA.shape[0], dA.shape[3] // 4
+            assert C * hc > H  # the blocks have padding units
+            if poison:
+                dA[...] = np.nan
+        return [dxs, *(g.copy() for g in layer.grads)]
+
+    for got, want in zip(run(True), run(False)):
+        np.testing.assert_array_equal(got, want)

@@ -255,6 +255,8 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
 
     ``dh`` is the total gradient of this step's ``h``; ``dc`` (in/out) the
     gradient of this step's ``c``, replaced by that of the previous ``c``.
+    The columns of the block's padding units (``w`` to ``hc`` of each gate)
+    get zeros: the products after the time loop read them.
     """
     f = g4[:w]
     g = g4[hc : hc + w]
@@ -273,6 +275,9 @@ def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
         dg[k] = ds * i[k] * (one - g[k] * g[k])
         di[k] = ds * g[k] * i[k] * (one - i[k])
         do[k] = dh[k] * tc * o[k] * (one - o[k])
+    for gate in range(4):
+        for k in range(gate * hc + w, (gate + 1) * hc):
+            da[k] = 0
 
 
 @jit(inline="always")
@@ -567,7 +572,7 @@ def lstm_backward(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, one, initial, R)
     dhs : (N, T, H) upstream gradients of the hidden states.
     WhTp : (C, Hp/P, 4hc, P) the blocks of ``Wh.T`` in panels (:func:`pack_recurrent`),
         ``Hp`` being ``H`` rounded up to whole panels.
-    dA : (C, T, N, 4hc) output, zero on entry (padding stays zero).
+    dA : (C, T, N, 4hc) output (the padding units' columns zero).
     dh, dc : (N, H) in: gradients flowing into the last h and c; out: those of the initial ones.
     part : (2, C, N, Hp) and carry : (C, N, hc) work arrays.
     initial : whether to compute the gradient of the initial ``h`` into ``dh``.  If

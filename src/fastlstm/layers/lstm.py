@@ -226,8 +226,7 @@ class _LSTMKernels(_Recurrent):
         H, D, dt = self.H, X2.shape[1] - 1, self.dtype
         Hp = WhTp.shape[1] * WhTp.shape[3]  # H rounded up to whole panels
         self._dh_pending = None  # the last backward's dA is overwritten now
-        # padding columns of the gradients must stay zero
-        dA = self._work("dA", G.shape, zero=C * (hc4 // 4) != H)
+        dA = self._work("dA", G.shape)  # every element written (the padding's zeros too)
         part = self._work("part", (2, C, N, Hp))
         carry = self._work("carry", (C, N, hc4 // 4))
         run, R = _time_loop(_klstm.lstm_backward, _klstm.lstm_backward_units, N, 8 * N * H * H)
