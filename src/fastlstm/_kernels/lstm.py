@@ -338,8 +338,27 @@ def _gates_rows(a, tmp, hs_tm, cs_tm, hs, t, c, n0, n1):
             hs[n, t, k] = hs_tm[t + 1, n, k]
 
 
+@jit
+def _weight_grad_rows(hs_tm, X2, Z, t, n0, n1):
+    """Rows ``t*N + n0 : t*N + n1`` of ``Z`` (T*N, H+D+1): each row's ``h`` before step ``t``
+    followed by its input and one (``X2``'s row), as the weight gradients' product reads them
+    (:func:`lstm_weight_grads`).  Nothing when ``Z`` has no rows."""
+    if Z.shape[0] == 0:
+        return
+    N, H = hs_tm.shape[1], hs_tm.shape[2]
+    D1 = X2.shape[1]
+    for n in range(n0, n1):
+        z = Z[t * N + n]
+        h = hs_tm[t, n]
+        x = X2[t * N + n]
+        for k in range(H):
+            z[k] = h[k]
+        for k in range(D1):
+            z[H + k] = x[k]
+
+
 @dual(blas=True)
-def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, R):
+def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, R):
     """Run the LSTM over a whole sequence.
 
     Parameters
@@ -363,6 +382,9 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, R):
     hs_tm, cs_tm : (T+1, N, H); index 0 holds the initial state on entry.
     hs : (N, T, H) output hidden states, batch-major.
     tmp : (C, N, 4hc) work array.
+    Z : (T*N, H+D+1) output for training, or (0, H+D+1): row ``t*N + n`` receives row
+        ``n``'s ``h`` before step ``t``, its input and a one (:func:`_weight_grad_rows`),
+        written at step ``t`` while that ``h`` is in cache.
     R : the rows go in ``R`` blocks (:func:`row_blocks`), in parallel, each taken
         through all steps by one task: rows do not depend on each other, so the tasks
         never wait for each other, and each multiplies all of ``Wh``.  For a few
@@ -387,6 +409,7 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, R):
         n0 = r * N // R
         n1 = (r + 1) * N // R
         for t in range(T):
+            _weight_grad_rows(hs_tm, X2, Z, t, n0, n1)
             for c in range(C):
                 if keep:
                     a = A[c, t]  # (N, 4hc)
@@ -397,7 +420,7 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, R):
 
 
 @dual(blas=True)
-def lstm_forward_units(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
+def lstm_forward_units(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z):
     """:func:`lstm_forward` with the blocks of units of every step in parallel.
 
     For a few rows, too few for blocks of rows: each step waits for all blocks
@@ -408,6 +431,7 @@ def lstm_forward_units(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp):
     _input_projections(X2, Wxc, P, A)
     skip0 = all_zero(hs_tm[0])
     for t in range(T):
+        _weight_grad_rows(hs_tm, X2, Z, t, 0, N)
         for c in prange(C):
             _forward_block(Whp, A[c, t], hs_tm, cs_tm, hs, tmp, t, c, 0, N, t == 0 and skip0)
 

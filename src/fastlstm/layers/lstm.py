@@ -142,9 +142,11 @@ class _LSTMKernels(_Recurrent):
         hs_tm, cs_tm, hs = self._state_arrays(h0, c0, T)
         X2 = self._inputs_ones(xs_tm)  # (T*N, D+1)
         tmp = self._work("tmp", (C, N, 4 * hc))
+        # (T*N, H+D+1): previous h, input and a one per row, for backward's one product per block
+        Z = self._work("Z", (T * N, H + X2.shape[1]))
         run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
-        run(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, *R)
-        self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static)
+        run(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, *R)
+        self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static, Z)
         return hs, hs_tm, cs_tm
 
     def _sequence_states(self, xs_tm, h0, c0):
@@ -171,7 +173,9 @@ class _LSTMKernels(_Recurrent):
         P = self._work("P", (C, 0, 4 * hc))
         hs_tm, cs_tm, hs = self._state_arrays(h0, c0, T)
         tmp = self._work("tmp", (C, N, 4 * hc))
-        run(self._inputs_ones(xs_tm), Wxc, Whp, P, G, hs_tm, cs_tm, hs, tmp, *R)
+        X2 = self._inputs_ones(xs_tm)  # (T*N, D+1)
+        Z = np.empty((0, H + X2.shape[1]), dtype=self.dtype)  # no rows: nothing for a backward
+        run(X2, Wxc, Whp, P, G, hs_tm, cs_tm, hs, tmp, Z, *R)
         return hs, hs_tm, cs_tm
 
     @contextlib.contextmanager
@@ -221,7 +225,7 @@ class _LSTMKernels(_Recurrent):
         :meth:`_initial_dh`, and the next forward lays ``Wh`` out into another array.
         """
         _check_params(self)
-        X2, Wxc, WhTp, G, hs_tm, cs_tm, static = self._cache
+        X2, Wxc, WhTp, G, hs_tm, cs_tm, static, Z = self._cache
         C, T, N, hc4 = G.shape
         H, D, dt = self.H, X2.shape[1] - 1, self.dtype
         Hp = WhTp.shape[1] * WhTp.shape[3]  # H rounded up to whole panels
@@ -233,10 +237,6 @@ class _LSTMKernels(_Recurrent):
         run(G, cs_tm, dhs, WhTp, dA, dh, dc, part, carry, self._one, initial, *R)
         if not initial:
             self._dh_pending = (dA, WhTp)
-        # (T*N, H+D+1): previous h, input and a one per row, for one product per block
-        Z = self._work("Z", (T * N, H + D + 1))
-        Z[:, :H] = hs_tm[:T].reshape(T * N, H)
-        Z[:, H:] = X2
         dWzc = self._work("dWzc", (C, H + D + 1, hc4))  # (C, H+D+1, 4hc): dWh, dWx, db
         dXp = self._work("dXp", (C, T * N, D))
         _klstm.lstm_weight_grads.pick(2 * T * N * C * hc4 * (2 * D + H))(Z, dA, Wxc, dWzc, dXp)
