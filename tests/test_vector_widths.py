@@ -55,7 +55,7 @@ TESTS = [
     "tests/test_packed_matmul.py",
     "tests/test_lanes.py",
     "tests/test_decode.py",
-    "tests/test_gatevec.py",
+    "tests/test_gates.py",
 ]
 SELECT = "not reference and not large and (float32 or one_row or tie or decoders)"
 

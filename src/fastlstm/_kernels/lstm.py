@@ -32,7 +32,8 @@ from fastlstm._kernels.blas import (
 )
 from fastlstm._kernels.fastmath import sigmoid as _sig
 from fastlstm._kernels.fastmath import tanh as _tanh
-from fastlstm._kernels.gatevec import backward_head, forward_head
+from fastlstm._kernels.gates import gates_backward_row as _gates_backward_row
+from fastlstm._kernels.gates import gates_forward_row as _gates_forward_row
 from fastlstm._numba import dual, jit, prange
 
 
@@ -216,68 +217,6 @@ def sum_blocks_batch_major(dXp, out):
                 src = dXp[c, t * N + n]
                 for d in range(D):
                     dst[d] += src[d]
-
-
-@jit(inline="never")
-def _gates_forward_row(a, tm, cprev, cnext, hnext, w, hc):
-    """One row of one block: gate activations (written into ``a``), new c and h.
-
-    One loop per gate, each reading and writing the same index, so LLVM can
-    vectorise them (a single loop writing ``a[k]`` and reading ``a[hc + k]``
-    would carry a possible dependence).
-    """
-    f = a[:w]
-    g = a[hc : hc + w]
-    i = a[2 * hc : 2 * hc + w]
-    o = a[3 * hc : 3 * hc + w]
-    tf = tm[:w]
-    tg = tm[hc : hc + w]
-    ti = tm[2 * hc : 2 * hc + w]
-    to = tm[3 * hc : 3 * hc + w]
-    k0 = forward_head(a, tm, cprev, cnext, hnext, w, hc)  # whole vectors (float32)
-    for k in range(k0, w):
-        f[k] = _sig(f[k] + tf[k])
-    for k in range(k0, w):
-        g[k] = _tanh(g[k] + tg[k])
-    for k in range(k0, w):
-        i[k] = _sig(i[k] + ti[k])
-    for k in range(k0, w):
-        o[k] = _sig(o[k] + to[k])
-    for k in range(k0, w):
-        cn = f[k] * cprev[k] + g[k] * i[k]
-        cnext[k] = cn
-        hnext[k] = o[k] * _tanh(cn)
-
-
-@jit(inline="never")
-def _gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
-    """One row of one block: gradients of the gate pre-activations into ``da``.
-
-    ``dh`` is the total gradient of this step's ``h``; ``dc`` (in/out) the
-    gradient of this step's ``c``, replaced by that of the previous ``c``.
-    The columns of the block's padding units (``w`` to ``hc`` of each gate)
-    get zeros: the products after the time loop read them.
-    """
-    f = g4[:w]
-    g = g4[hc : hc + w]
-    i = g4[2 * hc : 2 * hc + w]
-    o = g4[3 * hc : 3 * hc + w]
-    df = da[:w]
-    dg = da[hc : hc + w]
-    di = da[2 * hc : 2 * hc + w]
-    do = da[3 * hc : 3 * hc + w]
-    k0 = backward_head(g4, dh, dc, cprev, cnext, da, w, hc)  # whole vectors (float32)
-    for k in range(k0, w):
-        tc = _tanh(cnext[k])
-        ds = dc[k] + dh[k] * o[k] * (one - tc * tc)
-        dc[k] = ds * f[k]
-        df[k] = ds * cprev[k] * f[k] * (one - f[k])
-        dg[k] = ds * i[k] * (one - g[k] * g[k])
-        di[k] = ds * g[k] * i[k] * (one - i[k])
-        do[k] = dh[k] * tc * o[k] * (one - o[k])
-    for gate in range(4):
-        for k in range(gate * hc + w, (gate + 1) * hc):
-            da[k] = 0
 
 
 @jit(inline="always")

@@ -1,4 +1,4 @@
-"""The LSTM gate passes on whole vectors give the scalar code's bits."""
+"""The LSTM gate passes on vectors (float32) give the scalar code's bits."""
 
 from __future__ import annotations
 
@@ -6,11 +6,20 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastlstm._kernels import blas, gatevec
 from fastlstm._kernels.fastmath import sigmoid, tanh
-from fastlstm._kernels.lstm import _gates_backward_row, _gates_forward_row
+from fastlstm._kernels.gates import LANES32, gates_backward_row, gates_forward_row
 
-LANES32 = blas.VECTOR_BYTES // 4
+
+@njit
+def _forward_row(a, tm, cprev, cnext, hnext, w, hc):
+    gates_forward_row(a, tm, cprev, cnext, hnext, w, hc)
+
+
+@njit
+def _backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one):
+    gates_backward_row(g4, dh, dc, cprev, cnext, da, w, hc, one)
+
+
 WIDTHS = [1, LANES32 - 1, LANES32, LANES32 + 3, 2 * LANES32, 50, 100]
 
 
@@ -38,13 +47,8 @@ def _backward_scalar(g4, dh, dc, cprev, cnext, da, w, hc, one):
         da[hc + k] = ds * i * (one - g * g)
         da[2 * hc + k] = ds * g * i * (one - i)
         da[3 * hc + k] = dh[k] * tc * o * (one - o)
-
-
-@njit
-def _heads(a, tm, cprev, cnext, hnext, dh, dc, da, w, hc):
-    n1 = gatevec.forward_head(a, tm, cprev, cnext, hnext, w, hc)
-    n2 = gatevec.backward_head(a, dh, dc, cprev, cnext, da, w, hc)
-    return n1, n2
+    for gate in range(4):
+        da[gate * hc + w : (gate + 1) * hc] = 0  # the padding units' columns
 
 
 def _assert_same_bits(got, want):
@@ -80,7 +84,7 @@ def test_forward_row_has_the_scalar_bits(dtype, w):
     want_c, got_c = np.full(hc, 9, dtype), np.full(hc, 9, dtype)
     want_h, got_h = np.full(hc, 9, dtype), np.full(hc, 9, dtype)
     _forward_scalar(want_a, tm, cprev, want_c, want_h, w, hc)
-    _gates_forward_row(got_a, tm, cprev, got_c, got_h, w, hc)
+    _forward_row(got_a, tm, cprev, got_c, got_h, w, hc)
     for got, want in ((got_a, want_a), (got_c, want_c), (got_h, want_h)):
         _assert_same_bits(got, want)
 
@@ -98,17 +102,6 @@ def test_backward_row_has_the_scalar_bits(dtype, w):
     want_da, got_da = np.full(4 * hc, 9, dtype), np.full(4 * hc, 9, dtype)
     one = dtype(1)
     _backward_scalar(g4, dh, want_dc, cprev, cnext, want_da, w, hc, one)
-    _gates_backward_row(g4, dh, got_dc, cprev, cnext, got_da, w, hc, one)
+    _backward_row(g4, dh, got_dc, cprev, cnext, got_da, w, hc, one)
     for got, want in ((got_dc, want_dc), (got_da, want_da)):
         _assert_same_bits(got, want)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-def test_the_heads_take_whole_vectors_in_float32_only(dtype):
-    w, hc = 2 * LANES32 + 5, 2 * LANES32 + 8
-    a = np.zeros(4 * hc, dtype)
-    rows = [np.zeros(hc, dtype) for _ in range(5)]
-    cprev, cnext, hnext, dh, dc = rows
-    got = _heads(a, a.copy(), cprev, cnext, hnext, dh, dc, np.zeros(4 * hc, dtype), w, hc)
-    want = 2 * LANES32 if dtype == np.float32 else 0
-    assert got == (want, want)
