@@ -71,23 +71,32 @@ def work_array(owner, name, shape, dtype, zero=False):
         C-contiguous; its contents are what earlier calls left in its memory
         unless ``zero``.
     """
-    dtype = np.dtype(dtype)
-    shape = tuple(int(n) for n in shape)
     ws = owner.__dict__.setdefault("_workspace", {})
     buf = ws.get(name)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        raws = owner.__dict__.setdefault("_workspace_bytes", {})
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        raw = raws.get(name)
-        if raw is None or raw.size < nbytes:
-            ws.pop(name, None)  # free the old memory before taking more
-            raws.pop(name, None)
-            raw = _huge_zeros(nbytes) if nbytes >= HUGE_MIN else None
-            if raw is None:
-                raw = np.zeros(nbytes, np.uint8)
-            raws[name] = raw
-            zero = False  # new memory is zero
-        buf = ws[name] = raw[:nbytes].view(dtype).reshape(shape)
-    if zero:
+    fresh = False  # new memory, zero already
+    if buf is None or buf.shape != shape or buf.dtype != dtype:  # (the usual case skips this)
+        buf, fresh = _take(owner, ws, name, tuple(int(n) for n in shape), np.dtype(dtype))
+    if zero and not fresh:
         buf[...] = 0
     return buf
+
+
+def _take(owner, ws, name, shape, dtype):
+    """The array ``name`` as ``shape`` and ``dtype``: the kept one, a view of the kept memory
+    if it suffices, or new memory; ``(array, whether the memory is new)``."""
+    buf = ws.get(name)
+    if buf is not None and buf.shape == shape and buf.dtype == dtype:
+        return buf, False
+    raws = owner.__dict__.setdefault("_workspace_bytes", {})
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = raws.get(name)
+    fresh = raw is None or raw.size < nbytes
+    if fresh:
+        ws.pop(name, None)  # free the old memory before taking more
+        raws.pop(name, None)
+        raw = _huge_zeros(nbytes) if nbytes >= HUGE_MIN else None
+        if raw is None:
+            raw = np.zeros(nbytes, np.uint8)
+        raws[name] = raw
+    buf = ws[name] = raw[:nbytes].view(dtype).reshape(shape)
+    return buf, fresh
