@@ -133,7 +133,7 @@ def measure(N, T, D, H, repeat):
     layer = TimeLSTM(Wx, Wh, np.zeros(4 * H, np.float32))
     xs = rng.standard_normal((N, T, D)).astype(np.float32)
     layer.forward(xs)
-    _, _, _, A, hs_tm, _, _ = layer._cache  # (C, T, N, 4hc) gates, (T+1, N, H) states
+    A, hs_tm = layer._cache[3:5]  # (C, T, N, 4hc) gates, (T+1, N, H) states
     Whp = layer._workspace["Whp"]
     C, _, _, hc4 = A.shape
     hc = hc4 // 4
