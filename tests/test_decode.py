@@ -207,8 +207,9 @@ def test_serial_and_parallel_builds_give_the_same_ids(name, monkeypatch):
 @pytest.mark.parametrize("H", [8, 11])  # 4H in whole panels, and not
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_peeky_static_projection_has_the_bits_of_one_row(dtype, H):
-    """A peeky decoder's ``static @ Ws`` (the layer's, from panels, for any number of rows) has
-    the bits of one row read from ``Ws`` as it is, as the one-question kernel reads it."""
+    """A peeky decoder's ``static @ Ws`` (the layer's, from panels, for any number of rows, in
+    any blocks of rows) has the bits of one row read from ``Ws`` as it is, as the one-question
+    kernel reads it."""
     from fastlstm._kernels import lstm as klstm
 
     rng = np.random.default_rng(3)
@@ -239,6 +240,11 @@ def test_peeky_static_projection_has_the_bits_of_one_row(dtype, H):
     one_blocks = np.empty((C, 1, 4 * hc), dtype=dtype)
     klstm.static_projection(static[5:6], Wsp, H, one, one_blocks)
     assert one_blocks.tobytes() == blocks[:, 5:6].tobytes()
+    for build in (klstm.static_projection_blocks.serial, klstm.static_projection_blocks.parallel):
+        for nch in (1, 2, 3, 13, 20):  # blocks of rows (the layer's), more blocks than rows
+            split = np.full_like(blocks, np.nan)
+            build(static, Wsp, H, np.empty_like(proj), split, nch)
+            assert split.tobytes() == blocks.tobytes()
 
 
 def test_row_block_follows_the_l1_cache(tmp_path):

@@ -157,10 +157,33 @@ def static_projection(static, Wsp, H, proj, P):
     kernel (which reads ``Ws`` so) have the same bits, whatever ``N``.
     """
     check_panel_width(Wsp.shape[2], static.itemsize)
+    _static_rows(static, Wsp, H, proj, P, 0, static.shape[0])
+
+
+@jit
+def _static_rows(static, Wsp, H, proj, P, lo, hi):
+    """Rows ``lo:hi`` of :func:`static_projection`."""
     C, _, hc4 = P.shape
-    matmul_panels_wide(static, Wsp, proj)  # (N, npan*Pw)
-    for n in range(static.shape[0]):
+    matmul_panels_wide(static[lo:hi], Wsp, proj[lo:hi])  # (hi-lo, npan*Pw)
+    for n in range(lo, hi):
         _block_row(proj[n, : 4 * H], C, hc4 // 4, P[:, n])
+
+
+@dual
+def static_projection_blocks(static, Wsp, H, proj, P, nch):
+    """:func:`static_projection` in ``nch`` blocks of rows, in parallel.
+
+    Each row's values are its own sums (the tiles of
+    :func:`~fastlstm._kernels.blas.matmul_panels_wide` do not mix rows), so the
+    bits are those of :func:`static_projection`.
+    """
+    check_panel_width(Wsp.shape[2], static.itemsize)
+    N = static.shape[0]
+    R = product_blocks(N, nch)
+    for r in prange(R):
+        lo, hi = block_bounds(r, N, R)
+        if lo < hi:
+            _static_rows(static, Wsp, H, proj, P, lo, hi)
 
 
 @dual

@@ -137,7 +137,8 @@ class _LSTMKernels(_Recurrent):
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:  # from the panels, with the bits of the one-question decoding kernel
             proj = self._work("proj", (N, Wsp.shape[0] * pw))
-            _klstm.static_projection(np.ascontiguousarray(static), Wsp, H, proj, P)
+            kernel = _klstm.static_projection_blocks.pick(2 * N * S * 4 * H)
+            kernel(np.ascontiguousarray(static), Wsp, H, proj, P, CHUNKS)
         A = self._work("A", (C, T, N, 4 * hc))  # (C, T, N, 4hc) gates
         hs_tm, cs_tm, hs = self._state_arrays(h0, c0, T)
         X2 = self._inputs_ones(xs_tm)  # (T*N, D+1)
