@@ -14,6 +14,11 @@ parameters unchanged.
 from __future__ import annotations
 
 import operator
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -599,7 +604,7 @@ def test_lstm_time_loop_by_rows_from_four_rows_per_block():
 
 # (N, D, blocks of rows or None for the layer's choice, build): the inference kernel in
 # blocks of rows (either build, 1 to 3 blocks), and the cases that run forward's kernel
-# (too few rows for blocks in the parallel build; more inputs than STATES_MAX_INPUTS)
+# (too few rows for blocks in the parallel build; more inputs than STEP_INPUTS_MAX)
 STATES_CASES = [
     pytest.param(9, 4, None, "parallel", id="N9-rows-parallel"),
     pytest.param(9, 4, None, "serial", id="N9-rows-serial"),
@@ -620,9 +625,10 @@ def test_lstm_inference_forward_gives_the_forwards_states(
 ):
     """``TimeLSTM._states``, the forward for inference (each step's input projections just
     before its gates, one step's gate activations kept at a time), gives ``forward``'s
-    hidden states and last state: bit for bit where the BLAS rounds a row alike whatever rows
-    come with it.  Then ``backward`` asks for a forward first, and a forward and backward give
-    the gradients of a layer that never ran it (the work arrays are shared)."""
+    hidden states and last state bit for bit, with any BLAS: both compute the projections
+    through the tiles (or, for wide inputs, inference runs ``forward``'s kernel).  Then
+    ``backward`` asks for a forward first, and a forward and backward give the gradients of
+    a layer that never ran it (the work arrays are shared)."""
     import fastlstm._numba as NB
     import fastlstm.layers.lstm as LL
 
@@ -632,7 +638,7 @@ def test_lstm_inference_forward_gives_the_forwards_states(
     steps = []  # the steps of gates the forward kernel (by rows) was given: T, or 1 (inference)
     for name in ("parallel", "serial"):
         kernel = getattr(_klstm.lstm_forward, name)
-        spy = lambda *a, k=kernel: steps.append(a[4].shape[1]) or k(*a)  # noqa: E731
+        spy = lambda *a, k=kernel: steps.append(a[5].shape[1]) or k(*a)  # noqa: E731
         monkeypatch.setattr(_klstm.lstm_forward, name, spy)
     rng = np.random.default_rng(N + D)
     T, H = 6, 40  # H: more than one block of units, the last one padded
@@ -648,9 +654,9 @@ def test_lstm_inference_forward_gives_the_forwards_states(
     steps.clear()
     got = [layers[1]._states(xs), layers[1].h, layers[1].c]
     for name, g, w in zip(("hs", "h", "c"), got, want):
-        assert_rows_alike(g, w, name)
+        assert_same_bits(g, w, name)
     rows = _klstm.row_blocks(N, LL.CHUNKS) > 0 or build == "serial"  # else blocks of units
-    if rows and D + 1 <= LL.STATES_MAX_INPUTS:
+    if rows and D + 1 <= _klstm.STEP_INPUTS_MAX:
         assert steps == [1]  # one step's gates at a time
     else:
         assert steps == ([T] if rows else [])  # the training forward's kernel
@@ -663,6 +669,47 @@ def test_lstm_inference_forward_gives_the_forwards_states(
         layer.backward(dhs)
     for k, (g, w) in enumerate(zip(layers[1].grads, layers[0].grads)):
         np.testing.assert_array_equal(g, w, err_msg=f"grads[{k}]")
+
+
+@dtypes
+@pytest.mark.parametrize("D", [16, 63, 64])
+def test_lstm_forward_rows_do_not_depend_on_their_batch(D, dtype):
+    """A row's hidden states from ``forward`` are the same whatever rows come with it: for at
+    most ``STEP_INPUTS_MAX`` input columns (the ones' included) bit for bit with any BLAS, each
+    step's projections being computed through the tiles; for wider inputs, one BLAS product,
+    bit for bit where the BLAS rounds a row alike whatever rows come with it."""
+    rng = np.random.default_rng(D)
+    T, H, N = 5, 40, 24
+    arrays = recurrent_params("lstm", rng, dtype, D, H)
+    xs = draw(rng, dtype, (N, T, D))
+    want = FL.TimeLSTM(*copies(arrays), stateful=False).forward(xs)
+    for rows in (slice(0, 1), slice(3, 11), slice(5, 24)):  # the units' kernel, and rows'
+        got = FL.TimeLSTM(*copies(arrays), stateful=False).forward(xs[rows].copy())
+        if D + 1 <= _klstm.STEP_INPUTS_MAX:
+            assert_same_bits(got, want[rows], (D, rows))
+        else:
+            assert_rows_alike(got, want[rows], str((D, rows)))
+
+
+def test_lstm_forward_rows_do_not_depend_on_their_batch_with_openblas_haswell_kernels():
+    """The test above under OpenBLAS's Haswell kernels (its own process), which round a row
+    of a product by the rows that come with it: the tiles' projections do not."""
+    from fastlstm._kernels import blas
+
+    if not blas.NUMPY_GEMM:
+        pytest.skip("the kernels call SciPy's BLAS, which OPENBLAS_CORETYPE does not choose")
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell", FASTLSTM_PACKED_GEMM="0")
+    test = "tests/test_layers.py::test_lstm_forward_rows_do_not_depend_on_their_batch"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert re.search(r"\b6 passed", run.stdout), run.stdout[-3000:]
 
 
 STATE_SHAPES = [pytest.param(s, id=_shape_id(s)) for s in SMALL_SHAPES[:2]] + [

@@ -77,10 +77,10 @@ def _argmax_rows(score, ids):
 
 
 @jit
-def encode(xs, emb, Wxc, Whp, Wh, hs):
+def encode(xs, emb, Wxc, Wxp, Whp, Wh, hs):
     """The encoder's embedding and LSTM over the questions ``xs (N, T)``: ``hs (N, T, H)``.
 
-    ``Wxc (C, D+1, 4hc)`` and ``Whp`` are the LSTM's weights laid out as for
+    ``Wxc (C, D+1, 4hc)``, ``Wxp`` and ``Whp`` are the LSTM's weights laid out as for
     :func:`~fastlstm._kernels.lstm.lstm_forward`; the initial state is zero.  ``Wh``:
     see :func:`~fastlstm._kernels.lstm.lstm_forward_steps`, whose result is returned.
     """
@@ -103,13 +103,13 @@ def encode(xs, emb, Wxc, Whp, Wh, hs):
     table = np.empty((0, C, hc4), dtype=dt)  # no projections kept
     known = np.empty(0, dtype=np.uint8)
     return lstm_forward_steps(
-        X2, Wxc, Whp, Wh, none, A, hs_tm, cs_tm, hs, tmp, book, table, known, -1
+        X2, Wxc, Wxp, Whp, Wh, none, A, hs_tm, cs_tm, hs, tmp, book, table, known, -1
     )
 
 
 @jit
 def _decode_steps(
-    enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
+    enc_hs, emb, Wxc, Wxp, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
 ):
     """The decoder's steps from the encoder's states (arguments as :func:`greedy_decode`).
 
@@ -168,7 +168,7 @@ def _decode_steps(
         _embed_rows(emb, ids, X2, 0)
         v = ids[0] if kept else -1
         if not lstm_forward_steps(
-            X2, Wxc, Whp, Wh, P, A, hs2, cs2, hs1, tmp, book, table, known, v
+            X2, Wxc, Wxp, Whp, Wh, P, A, hs2, cs2, hs1, tmp, book, table, known, v
         ):
             return BAD_WEIGHTS
         hs2[0] = hs2[1]
@@ -195,7 +195,7 @@ def _decode_steps(
 
 @dual(blas=True)
 def greedy_decode(
-    enc_hs, emb, Wxc, Whp, Ws, W, b, table, known, kind, start_id, out, a, state, nch
+    enc_hs, emb, Wxc, Wxp, Whp, Ws, W, b, table, known, kind, start_id, out, a, state, nch
 ):
     """Greedy answers of a seq2seq decoder from the encoder's states.
 
@@ -206,10 +206,10 @@ def greedy_decode(
         ``enc_hs[:, -1]``, the decoder's initial state).
     emb : (V, D) array
         The decoder's embedding.
-    Wxc, Whp : arrays
+    Wxc, Wxp, Whp : arrays
         The decoder LSTM's weights laid out as for
         :func:`~fastlstm._kernels.lstm.lstm_forward`; for ``PEEKY`` ``Wxc``
-        holds the rows of the embedded input only.
+        and ``Wxp`` hold the rows of the embedded input only.
     Ws : (H, 4H) or (0, 4H) array
         ``PEEKY``: the rows of the LSTM's ``Wx`` that read the encoder's state.
     W, b : (K, V), (V,) arrays
@@ -242,7 +242,7 @@ def greedy_decode(
     """
     Wh = np.empty((0, 0), dtype=enc_hs.dtype)  # the laid-out Whp is read
     return _decode_steps(
-        enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
+        enc_hs, emb, Wxc, Wxp, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
     )
 
 
@@ -252,11 +252,13 @@ def encode_and_decode(
     xs,
     enc_emb,
     enc_Wxc,
+    enc_Wxp,
     enc_Whp,
     enc_Wh,
     enc_hs,
     emb,
     Wxc,
+    Wxp,
     Whp,
     Wh,
     Ws,
@@ -275,15 +277,15 @@ def encode_and_decode(
 
     Serial only: one or a few questions per call (the book's ``eval_seq2seq``
     loop, ``translate``), where one call in all is what counts.  ``enc_emb``,
-    ``enc_Wxc`` and ``enc_Whp`` are the encoder's embedding and laid-out LSTM
+    ``enc_Wxc``, ``enc_Wxp`` and ``enc_Whp`` are the encoder's embedding and laid-out LSTM
     weights; the other arguments and the result are those of
     :func:`greedy_decode`.  For one question, ``enc_Wh`` and ``Wh`` may be the
     LSTMs' recurrent weights as they are, read instead of the panels (the same
     bits; empty arrays otherwise): then ``BAD_WEIGHTS`` is returned if their
     products (or, peeky, those of ``Ws``) hold NaN or inf.
     """
-    if not encode(xs, enc_emb, enc_Wxc, enc_Whp, enc_Wh, enc_hs):
+    if not encode(xs, enc_emb, enc_Wxc, enc_Wxp, enc_Whp, enc_Wh, enc_hs):
         return BAD_WEIGHTS
     return _decode_steps(
-        enc_hs, emb, Wxc, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
+        enc_hs, emb, Wxc, Wxp, Whp, Wh, Ws, W, b, table, known, kind, start_id, out, a, state, nch
     )

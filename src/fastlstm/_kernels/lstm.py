@@ -2,9 +2,11 @@
 
 Layout: everything inside the time loop is *time-major* and C-contiguous, so
 that ``a[t]`` is a contiguous ``(N, ...)`` block that a product can hand to
-BLAS.  The input projections ``X @ Wx + b`` for all steps are computed by the
-caller as one matrix product before the loop; the weight gradients
-``dWx``, ``dWh``, ``db`` and ``dX`` are whole-sequence products after it.
+BLAS.  The input projections ``X @ Wx + b`` of an LSTM are computed at each step
+just before its gates, through the register-blocked tiles, for inputs of at most
+:data:`STEP_INPUTS_MAX` columns (the book's seq2seq models), else as one BLAS
+product for all steps before the loop; the weight gradients ``dWx``, ``dWh``,
+``db`` and ``dX`` are whole-sequence products after it.
 Each step costs one ``h @ Wh`` product and one fused elementwise pass.  The
 recurrent weights are laid out once per sequence in panels that the
 register-blocked kernel :func:`fastlstm._kernels.blas.matmul_packed`
@@ -26,6 +28,7 @@ from fastlstm._kernels.blas import (
     matmul_panels,
     matmul_panels_wide,
     matmul_row,
+    pack_panels,
     panel_width_of,
     product_blocks,
     tn_block,
@@ -242,14 +245,48 @@ def sum_blocks_batch_major(dXp, out):
                     dst[d] += src[d]
 
 
+#: Most input columns (the ones' column included) whose projections the LSTM kernels
+#: compute through the tiles (:func:`input_panels`), step by step in the forward; wider
+#: inputs are multiplied by the BLAS, all steps at once, and their panels would be laid
+#: out again for every step's few rows.
+STEP_INPUTS_MAX = 64
+
+
+@jit
+def input_panels(Wxc, Wxp):
+    """``Wxp`` (C, 4hc/P, D+1, P) = each block of ``Wxc`` (C, D+1, 4hc) in panels
+    (:func:`~fastlstm._kernels.blas.pack_panels`); nothing when ``Wxp`` has no panels."""
+    if Wxp.shape[1] > 0:
+        for c in range(Wxc.shape[0]):
+            pack_panels(Wxc[c], Wxp[c])
+
+
 @jit(inline="always")
-def _input_projections(X2, Wxc, P, A):
+def _input_projections(X2, Wxc, Wxp, P, A):
     """``A[c] = X2 @ Wxc[c]``, the input projections with the bias, of all steps at once,
-    one product per block in parallel; then ``P[c]`` added at every step if it has rows."""
+    one product per block in parallel (through the tiles if ``Wxp`` has panels, else the
+    BLAS); then ``P[c]`` added at every step if it has rows."""
     C, T, N, hc4 = A.shape
     for c in prange(C):
-        gemm(X2, Wxc[c], A[c].reshape((T * N, hc4)))
+        if Wxp.shape[1] > 0:
+            matmul_panels(X2, Wxp[c], A[c].reshape((T * N, hc4)))
+        else:
+            gemm(X2, Wxc[c], A[c].reshape((T * N, hc4)))
         add_static(P, A, c)
+
+
+@jit
+def _step_projections(X2, Wxp, P, a, t, c, n0, n1):
+    """Step ``t``'s input projections of block ``c`` for rows ``n0:n1`` into ``a`` (N, 4hc),
+    through the tiles, with ``P[c]`` added if it has rows."""
+    N = a.shape[0]
+    matmul_panels(X2[t * N + n0 : t * N + n1], Wxp[c], a[n0:n1])  # (n1-n0, 4hc)
+    if P.shape[1] > 0:
+        for n in range(n0, n1):
+            an = a[n]
+            pn = P[c, n]
+            for k in range(an.shape[0]):
+                an[k] += pn[k]
 
 
 @jit(inline="always")
@@ -320,7 +357,7 @@ def _weight_grad_rows(hs_tm, X2, Z, t, n0, n1):
 
 
 @dual(blas=True)
-def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, R):
+def lstm_forward(X2, Wxc, Wxp, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, R):
     """Run the LSTM over a whole sequence.
 
     Parameters
@@ -328,19 +365,21 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, R):
     X2 : (T*N, D+1) inputs, time-major rows, with a last column of ones.
     Wxc : (C, D+1, 4hc) blocked input weights; the last row is the bias, so
         the products include it.
+    Wxp : (C, 4hc/P, D+1, P) each block of ``Wxc`` in panels (:func:`input_panels`), for
+        inputs of at most :data:`STEP_INPUTS_MAX` columns: each step's input projections
+        are then computed through the tiles just before its gates, while the rows are in
+        cache.  Or (C, 0, D+1, P): one BLAS product per block before the time loop.
     Whp : (C, 4hc/P, H, P) blocked recurrent weights, each block laid out in
         panels once for the whole sequence (:func:`pack_recurrent`); every
         step multiplies them with :func:`~fastlstm._kernels.blas.matmul_packed`.
     P : (C, N, 4hc) or (C, 0, 4hc): a projection added at every step (the
         part of the input that is the same at every step), or nothing.
     A : (C, T, N, 4hc) output: gate activations (backward needs them); or, for inference,
-        (C, 1, N, 4hc) for ``T > 1`` (and ``P`` empty): each step's input projections are
-        then computed just before its gates, one product per block of rows and of units,
-        into ``A[:, 0]``, and no gate activations are kept: a whole sequence's (30 MB for
-        256 date questions, T = 29, H = 256) are neither written out before the loop nor
-        read back in it.  A row's projections are the BLAS's product of the same row
-        among fewer rows: where the BLAS rounds a row alike whatever rows come with it
-        (OpenBLAS's AVX-512 kernels), the bits are the same either way.
+        (C, 1, N, 4hc) for ``T > 1`` (with ``Wxp`` in panels): each step's gates are
+        computed in ``A[:, 0]`` and none are kept: a whole sequence's (30 MB for 256 date
+        questions, T = 29, H = 256) are neither written out nor read back.  The tiles
+        compute each row's projections on their own (one multiply-add per input, in
+        order, from zero), so the bits do not depend on the rows computed with it.
     hs_tm, cs_tm : (T+1, N, H); index 0 holds the initial state on entry.
     hs : (N, T, H) output hidden states, batch-major.
     tmp : (C, N, 4hc) work array.
@@ -363,9 +402,12 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, R):
     C, TA, N, hc4 = A.shape
     T = hs.shape[1]
     keep = TA == T  # else one step's gates at a time (inference)
+    steps = Wxp.shape[1] > 0  # each step's input projections just before its gates
+    if not (keep or steps):
+        raise ValueError("one step's gates at a time need the input weights in panels")
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
-    if keep:
-        _input_projections(X2, Wxc, P, A)
+    if not steps:
+        _input_projections(X2, Wxc, Wxp, P, A)
     skip0 = all_zero(hs_tm[0])  # a zero initial state: the first product is zero
     for r in prange(R):
         n0 = r * N // R
@@ -373,16 +415,14 @@ def lstm_forward(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, R):
         for t in range(T):
             _weight_grad_rows(hs_tm, X2, Z, t, n0, n1)
             for c in range(C):
-                if keep:
-                    a = A[c, t]  # (N, 4hc)
-                else:  # this step's input projections, for these rows
-                    a = A[c, 0]
-                    gemm(X2[t * N + n0 : t * N + n1], Wxc[c], a[n0:n1])
+                a = A[c, t] if keep else A[c, 0]  # (N, 4hc)
+                if steps:
+                    _step_projections(X2, Wxp, P, a, t, c, n0, n1)
                 _forward_block(Whp, a, hs_tm, cs_tm, hs, tmp, t, c, n0, n1, t == 0 and skip0)
 
 
 @dual(blas=True)
-def lstm_forward_units(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z):
+def lstm_forward_units(X2, Wxc, Wxp, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z):
     """:func:`lstm_forward` with the blocks of units of every step in parallel.
 
     For a few rows, too few for blocks of rows: each step waits for all blocks
@@ -390,7 +430,7 @@ def lstm_forward_units(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z):
     """
     C, T, N, hc4 = A.shape
     check_panel_width(Whp.shape[3], hs_tm.itemsize)
-    _input_projections(X2, Wxc, P, A)
+    _input_projections(X2, Wxc, Wxp, P, A)
     skip0 = all_zero(hs_tm[0])
     for t in range(T):
         _weight_grad_rows(hs_tm, X2, Z, t, 0, N)
@@ -455,7 +495,7 @@ def _row_product(h, Wh, book, tmp):
 
 
 @jit
-def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book, table, known, v):
+def lstm_forward_steps(X2, Wxc, Wxp, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book, table, known, v):
     """:func:`lstm_forward` (arguments as there, without ``R``) for kernels that run it inside.
 
     The same code, compiled into its caller: the decoding kernels run the encoder and every
@@ -479,7 +519,7 @@ def lstm_forward_steps(X2, Wxc, Whp, Wh, P, A, hs_tm, cs_tm, hs, tmp, book, tabl
         for c in range(C):
             A[c, 0, 0] = table[v, c]
     else:
-        _input_projections(X2, Wxc, P[:, :0], A)  # the products alone: P is added below
+        _input_projections(X2, Wxc, Wxp, P[:, :0], A)  # the products alone: P is added below
         if v >= 0:
             for c in range(C):
                 table[v, c] = A[c, 0, 0]

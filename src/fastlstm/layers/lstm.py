@@ -27,10 +27,6 @@ from fastlstm.layers._workspace import work_array
 
 __all__ = ["TimeLSTM", "LSTM", "TimeBiLSTM"]
 
-#: Most input columns (with the bias's column of ones) for which an inference forward
-#: computes the input projections step by step (:meth:`TimeLSTM._states`).
-STATES_MAX_INPUTS = 64
-
 
 def _time_loop(rows, units, N, work):
     """The build of an LSTM time-loop kernel to run on ``N`` rows, and its last arguments.
@@ -74,12 +70,16 @@ class _LSTMKernels(_Recurrent):
 
     def _lay_out(self, D, S):
         """The weights laid out for the kernels (again, unless inside :meth:`fixed_weights`):
-        ``(C, hc, Wxc, Whp, WhTp, Wsp)`` for inputs of ``D`` columns, the first ``S`` static."""
+        ``(C, hc, Wxc, Wxp, Whp, WhTp, Wsp)`` for inputs of ``D`` columns, the first ``S``
+        static."""
         H = self.H
         Wx, Wh, b = self.params
         pw = _kblas.panel_width(self.dtype)
         C, hc = _klstm.split_units(H, CHUNKS, pw // 4)
         Wxc = self._work("Wxc", (C, D + 1, 4 * hc))  # (C, D+1, 4hc): Wx with b as last row
+        # (C, 4hc/P, D+1, P) Wxc's blocks in panels, for few inputs (each step's projections)
+        steps = D + 1 <= _klstm.STEP_INPUTS_MAX
+        Wxp = self._work("Wxp", (C, 4 * hc // pw if steps else 0, D + 1, pw))
         # Wh laid out once per sequence for the per-step products of forward and backward
         Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels of Wh_c
         WhTp = self._work("WhTp", (C, -(-H // pw), 4 * hc, pw))  # (C, Hp/P, 4hc, P) of Wh_c.T
@@ -87,7 +87,7 @@ class _LSTMKernels(_Recurrent):
         if pending is not None and pending[1] is WhTp:  # kept for a dh not yet read
             WhTp = self._work("WhTp2", WhTp.shape)
         Wsp = self._work("Wsp", (-(-4 * H // pw), S, pw))  # (npan, S, P) panels of Wx[:S]
-        layout = (Wx, Wh, b, Wxc, Whp, WhTp, Wsp, S)  # arrays compared by identity
+        layout = (Wx, Wh, b, Wxc, Wxp, Whp, WhTp, Wsp, S)  # arrays compared by identity
         laid_out = self.__dict__.get("_laid_out")
         if (
             laid_out is None
@@ -97,12 +97,13 @@ class _LSTMKernels(_Recurrent):
             # parallel at large sizes: each thread lays out the blocks it multiplies with
             work = (D + 2 * H) * 4 * H
             _klstm.pack_input.pick(work)(Wx, S, b, C, hc, Wxc)
+            _klstm.input_panels(Wxc, Wxp)
             _klstm.pack_recurrent.pick(work)(Wh, self._gate_columns(C, hc), Whp, WhTp)
             if S:
                 _kblas.pack_panels(Wx[:S], Wsp)
             if self.__dict__.get("_fixed", 0):  # weights unchanged until the block ends
                 self._laid_out = layout
-        return C, hc, Wxc, Whp, WhTp, Wsp
+        return C, hc, Wxc, Wxp, Whp, WhTp, Wsp
 
     def _inputs_ones(self, xs_tm):
         """``X2`` (T*N, D+1): the inputs ``xs_tm`` (T, N, D) by rows, and a column of ones."""
@@ -133,7 +134,7 @@ class _LSTMKernels(_Recurrent):
         H, dt = self.H, self.dtype
         S = 0 if static is None else static.shape[1]
         pw = _kblas.panel_width(dt)
-        C, hc, Wxc, Whp, WhTp, Wsp = self._lay_out(D, S)
+        C, hc, Wxc, Wxp, Whp, WhTp, Wsp = self._lay_out(D, S)
         P = self._work("P", (C, N if S else 0, 4 * hc))  # (C, N, 4hc): static @ Wx[:S]
         if S:  # from the panels, with the bits of the one-question decoding kernel
             proj = self._work("proj", (N, Wsp.shape[0] * pw))
@@ -146,7 +147,7 @@ class _LSTMKernels(_Recurrent):
         # (T*N, H+D+1): previous h, input and a one per row, for backward's one product per block
         Z = self._work("Z", (T * N, H + X2.shape[1]))
         run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
-        run(X2, Wxc, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, *R)
+        run(X2, Wxc, Wxp, Whp, P, A, hs_tm, cs_tm, hs, tmp, Z, *R)
         self._cache = (X2, Wxc, WhTp, A, hs_tm, cs_tm, static, Z)
         return hs, hs_tm, cs_tm
 
@@ -156,27 +157,27 @@ class _LSTMKernels(_Recurrent):
         For inference: the forward kernel in blocks of rows, computing each step's input
         projections just before its gates and keeping none of the gate activations
         (:func:`fastlstm._kernels.lstm.lstm_forward` with one step's ``A``).  With too few
-        rows for blocks of rows, or more than ``STATES_MAX_INPUTS`` inputs (the step's
-        product would lay the wide ``Wx`` out for the BLAS again at every step), the
-        training forward runs.  Either way the next ``backward`` asks for a forward first.
+        rows for blocks of rows, or more than ``STEP_INPUTS_MAX`` inputs
+        (:data:`fastlstm._kernels.lstm.STEP_INPUTS_MAX`), the training forward runs.
+        Either way the next ``backward`` asks for a forward first.
         """
         T, N, D = xs_tm.shape
         H = self.H
         run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
-        if not R or D + 1 > STATES_MAX_INPUTS:
+        if not R or D + 1 > _klstm.STEP_INPUTS_MAX:
             states = self._sequence_forward(xs_tm, h0, c0)
             self._cache = None
             return states
         _check_params(self)
         self._cache = None  # the work arrays below are those a backward would read
-        C, hc, Wxc, Whp, _, _ = self._lay_out(D, 0)
+        C, hc, Wxc, Wxp, Whp, _, _ = self._lay_out(D, 0)
         G = self._work("G", (C, 1, N, 4 * hc))  # (C, 1, N, 4hc) one step's gates
         P = self._work("P", (C, 0, 4 * hc))
         hs_tm, cs_tm, hs = self._state_arrays(h0, c0, T)
         tmp = self._work("tmp", (C, N, 4 * hc))
         X2 = self._inputs_ones(xs_tm)  # (T*N, D+1)
         Z = np.empty((0, H + X2.shape[1]), dtype=self.dtype)  # no rows: nothing for a backward
-        run(X2, Wxc, Whp, P, G, hs_tm, cs_tm, hs, tmp, Z, *R)
+        run(X2, Wxc, Wxp, Whp, P, G, hs_tm, cs_tm, hs, tmp, Z, *R)
         return hs, hs_tm, cs_tm
 
     @contextlib.contextmanager

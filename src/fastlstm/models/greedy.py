@@ -155,7 +155,7 @@ def _layers(*parts):
 
 
 def _lstm_weights(lstm, S=0):
-    """``(Wxc, Whp)`` of a :class:`~fastlstm.layers.TimeLSTM` laid out as its forward does.
+    """``(Wxc, Wxp, Whp)`` of a :class:`~fastlstm.layers.TimeLSTM` laid out as its forward does.
 
     ``S`` leading rows of ``Wx`` (the peeky decoder's encoder state) are left out.
     """
@@ -167,12 +167,15 @@ def _lstm_weights(lstm, S=0):
     work = (Wx.shape[0] + 2 * H) * 4 * H
     Wxc = np.empty((C, D + 1, 4 * hc), dtype=dt)  # (C, D+1, 4hc): Wx with b as last row
     _klstm.pack_input.pick(work)(np.ascontiguousarray(Wx), S, np.ascontiguousarray(b), C, hc, Wxc)
+    steps = D + 1 <= _klstm.STEP_INPUTS_MAX  # (C, 4hc/P, D+1, P) Wxc's blocks in panels
+    Wxp = np.empty((C, 4 * hc // pw if steps else 0, D + 1, pw), dtype=dt)
+    _klstm.input_panels(Wxc, Wxp)
     Whp = np.empty((C, 4 * hc // pw, H, pw), dtype=dt)  # (C, 4hc/P, H, P)
     none = np.empty((C, 0, 4 * hc, pw), dtype=dt)  # the transposed panels are not needed
     _klstm.pack_recurrent.pick(work)(
         np.ascontiguousarray(Wh), _klstm.gate_columns(H, C, hc), Whp, none
     )
-    return Wxc, Whp
+    return Wxc, Wxp, Whp
 
 
 #: Largest table of a decoder's input projections kept by id for one question (see
@@ -181,7 +184,8 @@ TABLE_MAX_BYTES = 16 << 20
 
 
 def _decoder_weights(decoder, kind):
-    """Everything of the decoder the kernel reads: ``(emb, Wxc, Whp, Ws, W, b, table, known)``.
+    """Everything of the decoder the kernel reads: ``(emb, Wxc, Wxp, Whp, Ws, W, b, table,
+    known)``.
 
     ``table`` and ``known`` start empty of projections: the one-question kernel fills them
     as it reads ids, and they are kept with the layout (they come from ``emb`` and ``Wxc``).
@@ -190,7 +194,7 @@ def _decoder_weights(decoder, kind):
     lstm = decoder.lstm
     H = lstm.H
     S = H if kind == PEEKY else 0
-    Wxc, Whp = _lstm_weights(lstm, S)
+    Wxc, Wxp, Whp = _lstm_weights(lstm, S)
     Ws = np.ascontiguousarray(lstm.params[0][:S])  # (S, 4H)
     W, b = decoder.affine.params
     emb = np.ascontiguousarray(decoder.embed.params[0])
@@ -198,7 +202,7 @@ def _decoder_weights(decoder, kind):
     V = emb.shape[0] if emb.shape[0] * C * hc4 * Wxc.itemsize <= TABLE_MAX_BYTES else 0
     table = np.empty((V, C, hc4), dtype=Wxc.dtype)  # (V, C, 4hc), rows filled as ids come
     known = np.zeros(V, dtype=np.uint8)  # (V,)
-    return (emb, Wxc, Whp, Ws, W, b, table, known)
+    return (emb, Wxc, Wxp, Whp, Ws, W, b, table, known)
 
 
 # A decoder step runs four parallel regions (LSTM input product, LSTM step, attention,
@@ -250,12 +254,12 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
     """
     N, Te, H = enc_hs.shape
     dt = enc_hs.dtype
-    emb, Wxc, Whp, Ws, W, b, table, known = dec
+    emb, Wxc, Wxp, Whp, Ws, W, b, table, known = dec
     out = np.empty((N, sample_size), dtype=np.int64)  # (N, S)
     a = np.empty((N, sample_size, Te) if kind == ATTENTION else (N, 0, 0), dtype=dt)
     state = np.empty((2, N, H), dtype=dt)
     step_flops = _step_flops(H, emb.shape[1], W.size)
-    rest = (emb, Wxc, Whp, Ws, W, b, table, known, kind, start_id)
+    rest = (emb, Wxc, Wxp, Whp, Ws, W, b, table, known, kind, start_id)
     status = _kdec.DONE
     if xs is None:  # DECODER_ROWS questions per call: their steps' arrays stay in cache
         for lo in range(0, N, DECODER_ROWS):
@@ -271,7 +275,7 @@ def _run(decoder, kind, xs, enc, dec, enc_hs, start_id, sample_size, raw=None):
         one = raw is not None  # the one-question kernel reads some weights as they are
         if not one:  # empty: the kernel reads the panels
             raw = (np.empty((0, 0), dtype=dt),) * 2
-        dec_args = (emb, Wxc, Whp, raw[1], *rest[3:], out, a, state, CHUNKS)
+        dec_args = (emb, Wxc, Wxp, Whp, raw[1], *rest[4:], out, a, state, CHUNKS)
         status = _kernel(N, step_flops, xs.size)(xs, *enc, raw[0], enc_hs, *dec_args)
         if one and status in (_kdec.BAD_WEIGHTS, _kdec.BAD_SCORES):
             return None
@@ -370,7 +374,7 @@ def decode_model(model, xs, start_id, sample_size):
     name = type(model).__name__
     (enc, dec), kept = _laid_out(model, layers, build, name, raw_rows, quick=one)
     H = encoder.lstm.H
-    if N * _step_flops(H, dec[0].shape[1], dec[4].size) >= _PARALLEL_MIN_STEP:
+    if N * _step_flops(H, dec[0].shape[1], dec[5].size) >= _PARALLEL_MIN_STEP:
         # a large batch: the encoder layer's own parallel kernel (the same bits; inside the
         # decoding kernel its steps are not spread over the threads), then the decoder
         enc_hs = _encode_rows(encoder, xs)  # (N, T, H)
