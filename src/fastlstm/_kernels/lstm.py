@@ -282,11 +282,7 @@ def _step_projections(X2, Wxp, P, a, t, c, n0, n1):
     N = a.shape[0]
     matmul_panels(X2[t * N + n0 : t * N + n1], Wxp[c], a[n0:n1])  # (n1-n0, 4hc)
     if P.shape[1] > 0:
-        for n in range(n0, n1):
-            an = a[n]
-            pn = P[c, n]
-            for k in range(an.shape[0]):
-                an[k] += pn[k]
+        _add_static_rows(P, a, c, n0, n1)
 
 
 @jit(inline="always")
@@ -295,11 +291,17 @@ def add_static(P, A, c):
     C, T, N, hc4 = A.shape
     if P.shape[1] > 0:
         for t in range(T):
-            for n in range(N):
-                a = A[c, t, n]
-                p = P[c, n]
-                for k in range(hc4):
-                    a[k] += p[k]
+            _add_static_rows(P, A[c, t], c, 0, N)
+
+
+@jit(inline="always")
+def _add_static_rows(P, a, c, n0, n1):
+    """``a[n] += P[c, n]`` for rows ``n0:n1`` of one step's projections ``a`` (N, 4hc)."""
+    for n in range(n0, n1):
+        an = a[n]
+        pn = P[c, n]
+        for k in range(an.shape[0]):
+            an[k] += pn[k]
 
 
 @jit
