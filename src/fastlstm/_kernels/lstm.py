@@ -252,6 +252,12 @@ def sum_blocks_batch_major(dXp, out):
 STEP_INPUTS_MAX = 64
 
 
+def input_panels_shape(C, hc, D, pw):
+    """The shape of :func:`input_panels`' ``Wxp`` for ``Wxc`` (C, D+1, 4hc) and panels ``pw``
+    wide: (C, 4hc/pw, D+1, pw), or no panels for more than :data:`STEP_INPUTS_MAX` columns."""
+    return (C, 4 * hc // pw if D + 1 <= STEP_INPUTS_MAX else 0, D + 1, pw)
+
+
 @jit
 def input_panels(Wxc, Wxp):
     """``Wxp`` (C, 4hc/P, D+1, P) = each block of ``Wxc`` (C, D+1, 4hc) in panels

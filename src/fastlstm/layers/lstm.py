@@ -78,8 +78,7 @@ class _LSTMKernels(_Recurrent):
         C, hc = _klstm.split_units(H, CHUNKS, pw // 4)
         Wxc = self._work("Wxc", (C, D + 1, 4 * hc))  # (C, D+1, 4hc): Wx with b as last row
         # (C, 4hc/P, D+1, P) Wxc's blocks in panels, for few inputs (each step's projections)
-        steps = D + 1 <= _klstm.STEP_INPUTS_MAX
-        Wxp = self._work("Wxp", (C, 4 * hc // pw if steps else 0, D + 1, pw))
+        Wxp = self._work("Wxp", _klstm.input_panels_shape(C, hc, D, pw))
         # Wh laid out once per sequence for the per-step products of forward and backward
         Whp = self._work("Whp", (C, 4 * hc // pw, H, pw))  # (C, 4hc/P, H, P) panels of Wh_c
         WhTp = self._work("WhTp", (C, -(-H // pw), 4 * hc, pw))  # (C, Hp/P, 4hc, P) of Wh_c.T

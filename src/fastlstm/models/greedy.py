@@ -167,8 +167,7 @@ def _lstm_weights(lstm, S=0):
     work = (Wx.shape[0] + 2 * H) * 4 * H
     Wxc = np.empty((C, D + 1, 4 * hc), dtype=dt)  # (C, D+1, 4hc): Wx with b as last row
     _klstm.pack_input.pick(work)(np.ascontiguousarray(Wx), S, np.ascontiguousarray(b), C, hc, Wxc)
-    steps = D + 1 <= _klstm.STEP_INPUTS_MAX  # (C, 4hc/P, D+1, P) Wxc's blocks in panels
-    Wxp = np.empty((C, 4 * hc // pw if steps else 0, D + 1, pw), dtype=dt)
+    Wxp = np.empty(_klstm.input_panels_shape(C, hc, D, pw), dtype=dt)  # Wxc's blocks in panels
     _klstm.input_panels(Wxc, Wxp)
     Whp = np.empty((C, 4 * hc // pw, H, pw), dtype=dt)  # (C, 4hc/P, H, P)
     none = np.empty((C, 0, 4 * hc, pw), dtype=dt)  # the transposed panels are not needed
