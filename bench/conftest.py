@@ -154,8 +154,6 @@ def machine() -> dict:
     import numba
     import scipy
 
-    from fastlstm import _blas_lib
-
     threads = numba.get_num_threads()  # starts numba's pool, as fastlstm starts it
     try:
         layer = numba.threading_layer()
@@ -172,9 +170,17 @@ def machine() -> dict:
         "scipy": scipy.__version__,
         "numba_threads": threads,
         "numba_threading_layer": layer,
-        "kernels_blas": _blas_lib.describe() + _long_products_note(),
+        "kernels_blas": kernels_blas(),
         "allocator_env": allocator_env(),
     }
+
+
+def kernels_blas() -> str:
+    """The BLAS the kernels call, and who multiplies the long float32 products: the float32
+    bits of a training depend on both."""
+    from fastlstm import _blas_lib
+
+    return _blas_lib.describe() + _long_products_note()
 
 
 def _long_products_note() -> str:

@@ -220,10 +220,11 @@ def main(argv=None):
     if unknown:
         parser.error("unknown experiment(s): " + ", ".join(unknown))
 
-    from conftest import cpu_model, vector_isa  # bench/conftest.py: what the benchmarks record
+    from conftest import cpu_model, kernels_blas, vector_isa  # what the benchmarks record
 
     import fastlstm
 
+    blas = kernels_blas()  # float32 bits depend on it
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -233,7 +234,8 @@ def main(argv=None):
             r["version"] = fastlstm.__version__
             r["machine"] = (
                 f"{cpu_model()} ({vector_isa()['vector_isa']}), {os.cpu_count()} CPUs, "
-                f"{platform.machine()}, Python {platform.python_version()}"
+                f"{platform.machine()}, Python {platform.python_version()}; "
+                f"products by {blas}"
             )
             print(f"   {r['result']}  ({r['seconds']:.1f} s)", flush=True)
             results[name] = r
