@@ -224,7 +224,11 @@ def main(argv=None):
 
     import fastlstm
 
-    blas = kernels_blas()  # float32 bits depend on it
+    machine = (
+        f"{cpu_model()} ({vector_isa()['vector_isa']}), {os.cpu_count()} CPUs, "
+        f"{platform.machine()}, Python {platform.python_version()}; "
+        f"products by {kernels_blas()}"  # float32 bits depend on it
+    )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -232,11 +236,7 @@ def main(argv=None):
             r = EXPERIMENTS[name](Path(tmp))
             r["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             r["version"] = fastlstm.__version__
-            r["machine"] = (
-                f"{cpu_model()} ({vector_isa()['vector_isa']}), {os.cpu_count()} CPUs, "
-                f"{platform.machine()}, Python {platform.python_version()}; "
-                f"products by {blas}"
-            )
+            r["machine"] = machine
             print(f"   {r['result']}  ({r['seconds']:.1f} s)", flush=True)
             results[name] = r
             _write(results)  # keep what is done if a later experiment fails

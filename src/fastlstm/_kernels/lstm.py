@@ -252,10 +252,16 @@ def sum_blocks_batch_major(dXp, out):
 STEP_INPUTS_MAX = 64
 
 
+def step_inputs(D):
+    """Whether ``D`` inputs (and the ones' column) are projected step by step through the
+    tiles: at most :data:`STEP_INPUTS_MAX` columns."""
+    return D + 1 <= STEP_INPUTS_MAX
+
+
 def input_panels_shape(C, hc, D, pw):
     """The shape of :func:`input_panels`' ``Wxp`` for ``Wxc`` (C, D+1, 4hc) and panels ``pw``
-    wide: (C, 4hc/pw, D+1, pw), or no panels for more than :data:`STEP_INPUTS_MAX` columns."""
-    return (C, 4 * hc // pw if D + 1 <= STEP_INPUTS_MAX else 0, D + 1, pw)
+    wide: (C, 4hc/pw, D+1, pw), or no panels where :func:`step_inputs` is false."""
+    return (C, 4 * hc // pw if step_inputs(D) else 0, D + 1, pw)
 
 
 @jit

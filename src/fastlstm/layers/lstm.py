@@ -163,7 +163,7 @@ class _LSTMKernels(_Recurrent):
         T, N, D = xs_tm.shape
         H = self.H
         run, R = _time_loop(_klstm.lstm_forward, _klstm.lstm_forward_units, N, 8 * N * H * H)
-        if not R or D + 1 > _klstm.STEP_INPUTS_MAX:
+        if not R or not _klstm.step_inputs(D):
             states = self._sequence_forward(xs_tm, h0, c0)
             self._cache = None
             return states
