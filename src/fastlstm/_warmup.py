@@ -69,7 +69,7 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 # ----------------------------------------------------------------------------
 # argument types as short strings: "float32[2C]" is a 2-d C-contiguous array
 # ----------------------------------------------------------------------------
-_SCALARS = ("int64", "int32", "float32", "float64", "bool", "uint8")
+_SCALARS = ("int64", "int32", "float32", "float64", "bool", "uint8", "uint32", "uint64")
 
 
 def encode_type(t) -> str:

@@ -25,6 +25,7 @@ from fastlstm.layers._checks import (
     _train_mask,
     _work_dtype,
 )
+from fastlstm.layers._draws import dropout_into
 from fastlstm.layers._products import _column_sums, _matmul_into, _mm, _scatter_blocks
 from fastlstm.layers._workspace import work_array
 
@@ -499,7 +500,7 @@ class Dropout:
         if not train_flg:
             self.mask = None  # a training backward now has no mask to use
             return x * x.dtype.type(1.0 - self.dropout_ratio)
-        out, self.mask = _dropout(x, self.rng, self.dropout_ratio, 1.0)
+        out, self.mask = _dropout(self, x, self.rng, self.dropout_ratio, 1.0)
         return out
 
     def backward(self, dout):
@@ -529,19 +530,20 @@ class Dropout:
         return _like(dout, self.mask) * self.mask
 
 
-def _dropout(xs, rng, ratio, scale):
-    """Draw ``rng.random(xs.shape) > ratio`` and apply it with ``scale``: return (out, mask)."""
-    u = rng.random(xs.shape)
+def _dropout(owner, xs, rng, ratio, scale):
+    """Draw ``rng.random(xs.shape) > ratio`` and apply it with ``scale``: return (out, mask).
+
+    The draws are made by the kernels from ``rng``'s state where they can be
+    (:mod:`fastlstm.layers._draws`); ``owner`` (the layer) keeps their work array.
+    """
     out = np.empty(xs.shape, dtype=xs.dtype)
     mask = np.empty(xs.shape, dtype=xs.dtype)
-    _kdrop.dropout_apply.pick(4 * xs.size)(
-        np.ascontiguousarray(xs).reshape(-1),
-        u.reshape(-1),
-        ratio,
-        scale,
-        out.reshape(-1),
-        mask.reshape(-1),
-    )
+    flat = np.ascontiguousarray(xs).reshape(-1)
+    if not dropout_into(owner, rng, flat, ratio, scale, out.reshape(-1), mask.reshape(-1)):
+        u = rng.random(xs.shape)
+        _kdrop.dropout_apply.pick(4 * xs.size)(
+            flat, u.reshape(-1), ratio, scale, out.reshape(-1), mask.reshape(-1)
+        )
     return out, mask
 
 

@@ -74,7 +74,7 @@ class TimeDropout:
             self.mask = None  # a training backward now has no mask to use
             return xs
         out, self.mask = _dropout(
-            xs, self.rng, self.dropout_ratio, 1.0 / (1.0 - self.dropout_ratio)
+            self, xs, self.rng, self.dropout_ratio, 1.0 / (1.0 - self.dropout_ratio)
         )
         return out
 
