@@ -6,8 +6,8 @@ seeds by default, PCG64 (``np.random.default_rng``) and MT19937
 kernels of :mod:`fastlstm._kernels.dropout` make the same draws from the
 generator's state, apply them while they are made, and hand back the state
 NumPy would have after ``rng.random(shape)``: the same mask, output and later
-draws, without NumPy's float64 temporary (``tests/test_layers.py`` compares
-them).  Any other generator is asked for ``rng.random(shape)`` as before.
+draws, without NumPy's float64 temporary (``tests/test_dropout_draws.py``
+compares them).  Any other generator is asked for ``rng.random(shape)`` as before.
 """
 
 from __future__ import annotations
