@@ -3,7 +3,7 @@
 The packed product's panels and tiles follow the vectors numba compiles for
 (AVX2: 256-bit, AVX-512: 512-bit; ``fastlstm._kernels.blas.VECTOR_BYTES``).  CI
 machines can be either, so the tests of the packed product, the eight-lane
-reductions and greedy decoding run here once per width, each in its own process
+reductions, greedy decoding and the dropout draws run here once per width, each in its own process
 with its own scratch kernel cache.  The AVX2 build is a real one: numba compiles
 every kernel, the elementwise loops included, for an AVX2 CPU (``NUMBA_CPU_NAME``
 ``haswell``), and the layout follows.  The AVX-512 layout is forced
@@ -56,8 +56,11 @@ TESTS = [
     "tests/test_lanes.py",
     "tests/test_decode.py",
     "tests/test_gates.py",
+    "tests/test_dropout_draws.py",
 ]
-SELECT = "not reference and not large and (float32 or one_row or tie or decoders)"
+SELECT = (
+    "not reference and not large and (float32 or one_row or tie or decoders or numpys or blocks)"
+)
 
 
 #: numba told to compile for an AVX2 CPU (no AVX-512 instructions, whatever the host)
