@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastlstm._kernels.blas import block_bounds, product_blocks
 from fastlstm._kernels.uniform import (
     PCG_MULT,
     mt_double,
@@ -90,11 +91,9 @@ def dropout_mt19937(x, ratio, scale, out, mask, key, pos, stream, nch):
     for i in range(N):
         key[i] = s[L - N + i]
     pos[0] = end - (L - N)
-    C = max(1, min(nch, n))
-    step = (n + C - 1) // C
+    C = product_blocks(n, nch)
     for c in prange(C):
-        lo = c * step
-        hi = min(n, lo + step)
+        lo, hi = block_bounds(c, n, C)
         # slices of the block's own, indexed from 0: so the loop vectorises (3x faster)
         w = s[p + 2 * lo : p + 2 * hi]
         xc, oc, mc = x[lo:hi], out[lo:hi], mask[lo:hi]
