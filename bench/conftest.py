@@ -16,8 +16,9 @@ thread pool and PyTorch on its own; one pool's spinning threads slow another
 down on a small machine, and other processes come and go.  So the
 implementations of a group are timed together, rounds interleaved
 (:func:`interleave`, each call after a garbage collection and a short pause),
-and each test hands its implementation's rounds to pytest-benchmark
-(:class:`TimingCache`).  Rounds are chosen from a time budget per benchmark so
+each group in a Python process of its own (:func:`interleave_in_process`, see
+:data:`GROUP_PROCESS`), and each test hands its implementation's rounds to
+pytest-benchmark (:class:`TimingCache`).  Rounds are chosen from a time budget per benchmark so
 the suite stays short.  The sgemm yardstick is timed alone (:func:`timed`).
 
 Every benchmark records in ``extra_info``: the implementation (``impl``), the
@@ -499,6 +500,104 @@ def interleave(
     return times
 
 
+class Runners:
+    """The runners of a group, ``{impl: make(impl, case)}``, made where they are timed.
+
+    Picklable (``make`` and ``case`` are module-level names of a benchmark module), so a
+    group can be timed in a Python process of its own (:func:`interleave_in_process`).
+    ``part`` picks one item of what ``make`` returns (``make_train`` returns the model and
+    its step); ``sgemm`` adds the 2048³ matmul yardstick as one more runner.
+    """
+
+    def __init__(self, make, case, impls, part=None, sgemm=False):
+        self.make, self.case, self.impls = make, case, tuple(impls)
+        self.part, self.sgemm = part, sgemm
+
+    def with_sgemm(self):
+        """The same runners and the sgemm yardstick."""
+        return Runners(self.make, self.case, self.impls, self.part, sgemm=True)
+
+    def __call__(self) -> dict:
+        made = {}
+        for impl in self.impls:
+            runner = self.make(impl, self.case)
+            made[impl] = runner if self.part is None else runner[self.part]
+        if self.sgemm:
+            a, b = sgemm_operands()
+            out = np.empty_like(a)
+            made["sgemm"] = lambda: np.matmul(a, b, out=out)
+        return made
+
+
+GROUP_PROCESS = os.environ.get("FASTLSTM_BENCH_PROCESS", "group").strip() or "group"
+"""``FASTLSTM_BENCH_PROCESS``: ``group`` (the default) times every group in a fresh Python
+process of its own (:func:`interleave_in_process`); ``shared`` times all groups in the
+pytest process, one after another.
+
+In one shared process a group's times depend on the groups timed before it: the C
+library's allocator raises its thresholds for returning memory to the system as large
+blocks are freed, and an implementation that allocates its arrays at every call (PyTorch,
+the reference) then runs faster or slower than it does in a process of its own, as a
+user runs one model.  On the 2-core AMD EPYC (Zen 4), 7 December 2026: PyTorch's
+AttentionSeq2seq iteration took 86.5 ms (median) with that group timed alone, 63.3 ms
+after the LSTM layer, embedding, softmax, attention and four training groups in the
+same process, and 66-68 ms alone with ``MALLOC_MMAP_THRESHOLD_=67108864``
+(``MALLOC_TRIM_THRESHOLD_=134217728``) set; fastlstm's, whose work arrays are allocated
+once, 59.7-65.5 ms either way."""
+if GROUP_PROCESS not in ("group", "shared"):
+    raise ValueError(f"FASTLSTM_BENCH_PROCESS must be 'group' or 'shared', got {GROUP_PROCESS!r}")
+
+
+def group_process(make_runners) -> bool:
+    """Whether a group with these runners is timed in a process of its own."""
+    return GROUP_PROCESS == "group" and isinstance(make_runners, Runners)
+
+
+#: Least time and calls of each runner's warm-up in a group's own process, before
+#: :func:`interleave` (whose first call is untimed too): there the first calls load the
+#: kernels and allocate the work arrays that the pytest process's checks had ready.
+WARMUP_S, WARMUP_CALLS = 1.0, 3
+
+
+def interleave_in_process(make_runners: Runners, **options) -> dict:
+    """:func:`interleave` of ``make_runners()``, warmed up, in a fresh Python process.
+
+    The child (``bench/group_process.py``) imports this module first, as pytest does,
+    so both libraries start as here (numba's pool first, PyTorch with as many threads);
+    it inherits the environment.  Returns ``{impl: [seconds, ...]}``.
+    """
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory(prefix="fastlstm-bench-") as tmp:
+        spec, out = Path(tmp, "spec.pkl"), Path(tmp, "times.pkl")
+        spec.write_bytes(pickle.dumps((make_runners, options)))
+        done = subprocess.run(
+            [sys.executable, str(here / "group_process.py"), str(spec), str(out)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"timing {make_runners.make.__name__} in its own process failed "
+                f"(exit {done.returncode}):\n{done.stderr[-4000:]}"
+            )
+        return pickle.loads(out.read_bytes())
+
+
+def warm_up(runners: dict) -> None:
+    """Call every runner at least :data:`WARMUP_CALLS` times and for :data:`WARMUP_S`."""
+    for run in runners.values():
+        calls, until = 0, time.perf_counter() + WARMUP_S
+        while calls < WARMUP_CALLS or time.perf_counter() < until:
+            run()
+            calls += 1
+
+
 class _Replay:
     """A pytest-benchmark clock that replays measured durations, one per timed call."""
 
@@ -538,12 +637,17 @@ class TimingCache:
         if getattr(benchmark, "disabled", False):
             benchmark.pedantic(lambda: None)  # checks only: nothing is timed
             return None
+        own = group_process(make_runners)
         if group not in self._times:
-            self._times[group] = interleave(make_runners(), **options)
+            if own:
+                self._times[group] = interleave_in_process(make_runners, **options)
+            else:
+                self._times[group] = interleave(make_runners(), **options)
         durations = self.times(group)[benchmark.extra_info["impl"]]
         benchmark.extra_info["rounds_planned"] = len(durations)
         benchmark.extra_info["loadavg_1min"] = os.getloadavg()[0]
         benchmark.extra_info["timing"] = "interleaved"
+        benchmark.extra_info["group_process"] = own
         benchmark.extra_info["settle_calls"] = options.get("settle", 0)
         benchmark._timer = _Replay(durations)
         benchmark.pedantic(lambda: None, rounds=len(durations), iterations=1)
@@ -551,21 +655,15 @@ class TimingCache:
 
 
 def time_with_sgemm(benchmark, info, timings, group, make_runners, **options) -> None:
-    """:meth:`TimingCache.get` with the sgemm yardstick as one more runner of the group.
+    """:meth:`TimingCache.get` with the sgemm yardstick as one more runner of the group
+    (``make_runners`` a :class:`Runners`).
 
     The 2048³ matmul then runs in the same interleaved rounds as the
     implementations, and its rate goes to ``info["sgemm_gflops_interleaved"]``,
     which the report uses for the group's *of sgemm* fractions.
     """
 
-    def runners():
-        made = make_runners()
-        a, b = sgemm_operands()
-        out = np.empty_like(a)
-        made["sgemm"] = lambda: np.matmul(a, b, out=out)
-        return made
-
-    if timings.get(benchmark, group, runners, **options) is not None:
+    if timings.get(benchmark, group, make_runners.with_sgemm(), **options) is not None:
         fastest = min(timings.times(group)["sgemm"])
         info["sgemm_gflops_interleaved"] = sgemm_flops() / fastest / 1e9
 

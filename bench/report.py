@@ -393,6 +393,18 @@ def render(data: dict, stat: str = "min") -> str:
         "PyTorch runs the same model, built from the same weights by `fastlstm.interop`, "
         "with as many threads as numba; rounds of the implementations are interleaved.",
     ]
+    own = {b["group"] for b in data["benchmarks"] if b.get("extra_info", {}).get("group_process")}
+    if own:
+        every = own == {
+            b["group"]
+            for b in data["benchmarks"]
+            if b.get("extra_info", {}).get("timing") == "interleaved"
+        }
+        lines += [
+            ("Every group" if every else "The groups " + ", ".join(sorted(own)))
+            + " ran in a fresh Python process of its own (warmed up first), so that no group's "
+            "times depend on the groups before it (the allocator's state among them)."
+        ]
     settle = sorted(
         {b["group"] for b in data["benchmarks"] if b.get("extra_info", {}).get("settle_calls")}
     )

@@ -19,6 +19,7 @@ from conftest import (
     IMPLS,
     SETTLE,
     WITH_TORCH,
+    Runners,
     check_pair,
     fast_errors,
     grouped_params,
@@ -144,7 +145,7 @@ def test_lstm(benchmark, info, checks, timings, case, impl):
         info,
         timings,
         case.group,
-        lambda: {i: make_lstm(i, case) for i in WITH_TORCH if i != "pytorch" or _has_torch()},
+        Runners(make_lstm, case, [i for i in WITH_TORCH if i != "pytorch" or _has_torch()]),
         budget_s=2.5,
         settle=SETTLE,
     )
@@ -197,9 +198,7 @@ def make_embedding(impl, c: EmbeddingCase, seed=1):
 def test_embedding(benchmark, info, checks, timings, case, impl):
     errors = checks.get(case.group, lambda: check_pair(make_embedding, case))
     info.update(impl=impl, kernel="embedding", max_rel_err=max(errors.values()), **case._asdict())
-    timings.get(
-        benchmark, case.group, lambda: {i: make_embedding(i, case) for i in IMPLS}, budget_s=1.5
-    )
+    timings.get(benchmark, case.group, Runners(make_embedding, case, IMPLS), budget_s=1.5)
 
 
 # --------------------------------------------------------------------------- #
@@ -240,9 +239,7 @@ def make_softmax(impl, c: SoftmaxCase, seed=2):
 def test_softmax_loss(benchmark, info, checks, timings, case, impl):
     errors = checks.get(case.group, lambda: check_pair(make_softmax, case))
     info.update(impl=impl, kernel="softmax", max_rel_err=max(errors.values()), **case._asdict())
-    timings.get(
-        benchmark, case.group, lambda: {i: make_softmax(i, case) for i in IMPLS}, budget_s=1.5
-    )
+    timings.get(benchmark, case.group, Runners(make_softmax, case, IMPLS), budget_s=1.5)
 
 
 # --------------------------------------------------------------------------- #
@@ -289,9 +286,7 @@ def make_attention(impl, c: AttentionCase, seed=3):
 def test_attention(benchmark, info, checks, timings, case, impl):
     errors = checks.get(case.group, lambda: check_pair(make_attention, case))
     info.update(impl=impl, kernel="attention", max_rel_err=max(errors.values()), **case._asdict())
-    timings.get(
-        benchmark, case.group, lambda: {i: make_attention(i, case) for i in IMPLS}, budget_s=1.5
-    )
+    timings.get(benchmark, case.group, Runners(make_attention, case, IMPLS), budget_s=1.5)
     record_gflops(benchmark, case.flops)
 
 

@@ -34,6 +34,7 @@ from conftest import (
     IMPLS,
     SETTLE,
     WITH_TORCH,
+    Runners,
     compare,
     grouped_params,
     record_gflops,
@@ -283,7 +284,7 @@ def test_train_iteration(benchmark, info, checks, timings, case, impl):
         info,
         timings,
         case.group,
-        lambda: {i: make_train(i, case)[1] for i in impls},
+        Runners(make_train, case, impls, part=1),
         budget_s=3.0,
         max_rounds=15,
         settle=SETTLE,
@@ -369,9 +370,7 @@ def test_generate(benchmark, info, checks, timings, case, impl):
     # float32 weights read per word: LSTM 1 (D+H, 4H), LSTM 2 (2H, 4H), output (H, V)
     D, H, V = case.D, case.H, case.V
     info["weight_bytes_per_word"] = 4 * ((D + H) * 4 * H + 2 * H * 4 * H + H * V)
-    timings.get(
-        benchmark, case.group, lambda: {i: make_gen(i, case)[1] for i in IMPLS}, max_rounds=10
-    )
+    timings.get(benchmark, case.group, Runners(make_gen, case, IMPLS, part=1), max_rounds=10)
 
 
 # --------------------------------------------------------------------------- #
@@ -494,7 +493,7 @@ def test_eval(benchmark, info, checks, timings, case, impl):
         info,
         timings,
         case.group,
-        lambda: {i: make_eval(i, case) for i in IMPLS},
+        Runners(make_eval, case, IMPLS),
         max_rounds=10,
     )
     if impl == "fastlstm":
@@ -527,6 +526,6 @@ def test_eval_one_question_per_call(benchmark, info, checks, timings, case, impl
     timings.get(
         benchmark,
         case.group_one,
-        lambda: {i: make_eval_one(i, case) for i in IMPLS},
+        Runners(make_eval_one, case, IMPLS),
         max_rounds=10,
     )

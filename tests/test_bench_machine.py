@@ -92,6 +92,56 @@ def test_interleave_makes_the_settle_calls_untimed_before_each_timed_one():
     assert len(stamps) >= 1 + 5 + 1 and stamps[-1] - stamps[1] >= 0.02
 
 
+def test_a_group_is_timed_in_a_fresh_process_of_its_own():
+    """``conftest.interleave_in_process`` makes the group's runners in a new Python, times
+    them there and hands back their rounds; a group whose runners fail there is an error
+    that names it.  Run from a process of its own that imports the benchmark modules under
+    their names, as pytest does (the runners are pickled by name)."""
+    code = (
+        "import json, sys; sys.path[:0] = sys.argv[1:3]\n"
+        "import conftest, test_bench_layers as t\n"
+        "r = conftest.Runners(t.make_embedding, t.EMBEDDING_CASE, ['fastlstm'])\n"
+        "times = conftest.interleave_in_process(r, min_rounds=2, max_rounds=2, pause_s=0)\n"
+        "bad = conftest.Runners(t.make_embedding, t.EMBEDDING_CASE, ['no-such-impl'])\n"
+        "try:\n"
+        "    conftest.interleave_in_process(bad, min_rounds=1, max_rounds=1, pause_s=0)\n"
+        "except RuntimeError as e:\n"
+        "    times['error'] = str(e)\n"
+        "print(json.dumps(times))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(BENCH), str(BENCH.parent)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(times) == ["error", "fastlstm"]
+    assert len(times["fastlstm"]) == 2 and all(0 < t < 10 for t in times["fastlstm"])
+    assert "make_embedding in its own process failed" in times["error"]
+    assert "no-such-impl" in times["error"]  # the child's traceback
+
+
+def test_report_says_the_groups_ran_in_processes_of_their_own():
+    report = _load("report")
+
+    def bench(group, own):
+        extra = {"impl": "fastlstm", "kernel": "train", "timing": "interleaved"}
+        if own is not None:
+            extra["group_process"] = own
+        return {"group": group, "extra_info": extra, "stats": {"min": 0.01, "median": 0.01}}
+
+    def line(*benches):
+        text = report.render({"machine_info": {}, "benchmarks": list(benches)})
+        return next((x for x in text.splitlines() if "process of its own" in x), None)
+
+    assert line(bench("train X", True), bench("eval Y", True)).startswith("Every group ran")
+    mixed = line(bench("train X", True), bench("eval Y", False))
+    assert mixed.startswith("The groups train X ran") and "eval Y" not in mixed
+    assert line(bench("train X", None)) is None  # runs of before: nothing said
+
+
 def test_report_says_which_groups_time_a_call_after_an_untimed_one():
     report = _load("report")
 
