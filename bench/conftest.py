@@ -540,10 +540,10 @@ blocks are freed, and an implementation that allocates its arrays at every call 
 the reference) then runs faster or slower than it does in a process of its own, as a
 user runs one model.  On the 2-core AMD EPYC (Zen 4), 7 December 2026: PyTorch's
 AttentionSeq2seq iteration took 86.5 ms (median) with that group timed alone, 63.3 ms
-after the LSTM layer, embedding, softmax, attention and four training groups in the
-same process, and 66-68 ms alone with ``MALLOC_MMAP_THRESHOLD_=67108864``
-(``MALLOC_TRIM_THRESHOLD_=134217728``) set; fastlstm's, whose work arrays are allocated
-once, 59.7-65.5 ms either way."""
+after the nine groups before it in the same process (the LSTM layers, embedding, softmax,
+attention and four training groups), and 66-68 ms alone with
+``MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=134217728`` set; fastlstm's,
+whose work arrays are allocated once, 59.7-65.5 ms either way."""
 if GROUP_PROCESS not in ("group", "shared"):
     raise ValueError(f"FASTLSTM_BENCH_PROCESS must be 'group' or 'shared', got {GROUP_PROCESS!r}")
 
