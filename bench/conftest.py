@@ -31,8 +31,13 @@ from __future__ import annotations
 
 import gc
 import os
+import pickle
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -548,15 +553,14 @@ if GROUP_PROCESS not in ("group", "shared"):
     raise ValueError(f"FASTLSTM_BENCH_PROCESS must be 'group' or 'shared', got {GROUP_PROCESS!r}")
 
 
-def group_process(make_runners) -> bool:
-    """Whether a group with these runners is timed in a process of its own."""
-    return GROUP_PROCESS == "group" and isinstance(make_runners, Runners)
-
-
 #: Least time and calls of each runner's warm-up in a group's own process, before
 #: :func:`interleave` (whose first call is untimed too): there the first calls load the
 #: kernels and allocate the work arrays that the pytest process's checks had ready.
 WARMUP_S, WARMUP_CALLS = 1.0, 3
+
+#: Longest a group's own process may take (its slowest group, batched evaluation with the
+#: reference, takes about a minute).
+GROUP_TIMEOUT_S = 1800
 
 
 def interleave_in_process(make_runners: Runners, **options) -> dict:
@@ -566,12 +570,6 @@ def interleave_in_process(make_runners: Runners, **options) -> dict:
     so both libraries start as here (numba's pool first, PyTorch with as many threads);
     it inherits the environment.  Returns ``{impl: [seconds, ...]}``.
     """
-    import pickle
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
-
     here = Path(__file__).resolve().parent
     with tempfile.TemporaryDirectory(prefix="fastlstm-bench-") as tmp:
         spec, out = Path(tmp, "spec.pkl"), Path(tmp, "times.pkl")
@@ -580,6 +578,7 @@ def interleave_in_process(make_runners: Runners, **options) -> dict:
             [sys.executable, str(here / "group_process.py"), str(spec), str(out)],
             capture_output=True,
             text=True,
+            timeout=GROUP_TIMEOUT_S,
         )
         if done.returncode != 0:
             raise RuntimeError(
@@ -619,8 +618,9 @@ class TimingCache:
     """Interleaved timings of every group, measured by the group's first test.
 
     ``get(benchmark, group, make_runners, **options)`` measures all
-    implementations of ``group`` with :func:`interleave` (``make_runners()``
-    returns ``{impl: callable}``) the first time, and hands the rounds of
+    implementations of ``group`` with :func:`interleave` (``make_runners``, a
+    :class:`Runners`, makes ``{impl: callable}``) the first time, in a process of its
+    own unless ``FASTLSTM_BENCH_PROCESS=shared`` (:data:`GROUP_PROCESS`), and hands the rounds of
     the requesting test's implementation (``benchmark.extra_info["impl"]``)
     to pytest-benchmark, so every implementation gets its own entry in the
     group, with statistics over the interleaved rounds.
@@ -637,7 +637,7 @@ class TimingCache:
         if getattr(benchmark, "disabled", False):
             benchmark.pedantic(lambda: None)  # checks only: nothing is timed
             return None
-        own = group_process(make_runners)
+        own = GROUP_PROCESS == "group"
         if group not in self._times:
             if own:
                 self._times[group] = interleave_in_process(make_runners, **options)
