@@ -336,6 +336,47 @@ def test_unique_params_cache_follows_the_arrays():
     assert len(p_u) == 2
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["tied F-order view", "tied C-order copy", "repeated"])
+def test_unique_params_large_sums_have_the_bits_of_numpy(dtype, layout):
+    """Above ``NORM_PARALLEL_MIN`` elements the sums run on both cores: the same bits as
+    ``np.add``, whether the transposed gradient is contiguous in the same order (the
+    BetterRnnlm case: an F-ordered gradient of ``embed_W.T``) or not (then NumPy adds)."""
+    rng = np.random.default_rng(9)
+    V, D = 1031, kernels.NORM_PARALLEL_MIN // 1000 + 7  # more than NORM_PARALLEL_MIN elements
+    E = rng.standard_normal((V, D)).astype(dtype)
+    if layout == "repeated":
+        params = [E, E]
+        g1 = rng.standard_normal((V, D)).astype(dtype)
+    else:
+        params = [E, E.T]
+        g1 = rng.standard_normal((D, V)).astype(dtype)
+        if layout == "tied F-order view":
+            g1 = np.asfortranarray(g1)
+    g0 = rng.standard_normal((V, D)).astype(dtype)
+    expected = g0.copy()
+    np.add(expected, g1.T if layout != "repeated" else g1, out=expected)
+    grads = [g0, g1]
+    before = g1.copy()
+    p_u, g_u = optim.unique_params(params, grads)
+    assert len(p_u) == 1 and g_u[0] is g0
+    np.testing.assert_array_equal(g_u[0], expected)  # every bit
+    np.testing.assert_array_equal(g1, before)  # the dropped gradient is not modified
+    # the same gradient object twice doubles it (as np.add(g, g, out=g))
+    g = rng.standard_normal((V, D)).astype(dtype)
+    doubled = g + g
+    _, (got,) = optim.unique_params([E, E], [g, g])
+    np.testing.assert_array_equal(got, doubled)
+
+
+def test_unique_params_large_read_only_gradient_is_numpys_error():
+    E = np.ones((1100, 1000), dtype=np.float32)
+    g0 = np.ones_like(E)
+    g0.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        optim.unique_params([E, E.T], [g0, np.ones((1000, 1100), dtype=np.float32)])
+
+
 def test_unique_params_validates():
     W = np.ones((2, 3))
     with pytest.raises(ValueError, match="same length"):

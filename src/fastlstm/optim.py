@@ -617,8 +617,25 @@ def unique_params(params, grads):
     for k, j, transposed in merges:
         dst = grads[keep[k]]
         src = grads[j].T if transposed else grads[j]
-        np.add(dst, src, out=dst)
+        _add(dst, src)
     return [params[i] for i in keep], [grads[i] for i in keep]
+
+
+def _add(dst, src):
+    """``dst += src`` in place: on both cores for large arrays in the same memory order
+    (the same bits as ``np.add``, which does the rest: other layouts, dtypes, overlaps)."""
+    if (
+        dst.size > _k.NORM_PARALLEL_MIN
+        and dst.dtype == src.dtype
+        and dst.dtype in _FLOAT_DTYPES
+        and dst.flags.writeable
+        and (src is dst or not np.may_share_memory(dst, src))
+    ):
+        for order in ("C", "F"):
+            if dst.flags[f"{order}_CONTIGUOUS"] and src.flags[f"{order}_CONTIGUOUS"]:
+                _k.add_parallel(dst.reshape(-1, order=order), src.reshape(-1, order=order))
+                return
+    np.add(dst, src, out=dst)
 
 
 # ----------------------------------------------------------------------------

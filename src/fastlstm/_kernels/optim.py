@@ -183,6 +183,23 @@ def scale_parallel(g, rate):
         scale(g[lo:hi], rate)
 
 
+# add (for unique_params): d += s
+@jit
+def add(d, s):
+    """``d += s``, element by element."""
+    for i in range(d.shape[0]):
+        d[i] += s[i]
+
+
+@dual
+def add_parallel(d, s):
+    """:func:`add`, chunks in parallel."""
+    n = d.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+        add(d[lo:hi], s[lo:hi])
+
+
 # --------------------------------------------------------------------------
 # sum of squares (for clip_grads)
 # --------------------------------------------------------------------------
