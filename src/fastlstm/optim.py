@@ -76,6 +76,16 @@ def _check_lists(params, grads):
             raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape {p.shape}")
 
 
+def _common_order(a, b):
+    """``"C"`` or ``"F"`` if ``a`` and ``b`` are both contiguous in that memory order
+    (``"C"`` for 1-D arrays), else None."""
+    if a.flags.c_contiguous and b.flags.c_contiguous:
+        return "C"
+    if a.flags.f_contiguous and b.flags.f_contiguous:
+        return "F"
+    return None
+
+
 def _flat_views(i, p, g):
     """Return 1-D views of ``p`` and ``g`` in memory order, and that order."""
     if p.dtype not in _FLOAT_DTYPES:
@@ -84,11 +94,8 @@ def _flat_views(i, p, g):
         raise TypeError(f"grads[{i}] has dtype {g.dtype} but params[{i}] has dtype {p.dtype}")
     if not p.flags.writeable:
         raise ValueError(f"params[{i}] is read-only; optimizers update parameters in place")
-    if p.flags.c_contiguous and g.flags.c_contiguous:
-        order = "C"
-    elif p.flags.f_contiguous and g.flags.f_contiguous:
-        order = "F"
-    else:
+    order = _common_order(p, g)
+    if order is None:
         raise ValueError(
             f"params[{i}] and grads[{i}] must be contiguous in the same memory order "
             f"(C or Fortran); a transposed view shared with another parameter must be "
@@ -631,10 +638,10 @@ def _add(dst, src):
         and dst.flags.writeable
         and (src is dst or not np.may_share_memory(dst, src))
     ):
-        for order in ("C", "F"):
-            if dst.flags[f"{order}_CONTIGUOUS"] and src.flags[f"{order}_CONTIGUOUS"]:
-                _k.add_parallel(dst.reshape(-1, order=order), src.reshape(-1, order=order))
-                return
+        order = _common_order(dst, src)
+        if order is not None:
+            _k.add_parallel(dst.reshape(-1, order=order), src.reshape(-1, order=order))
+            return
     np.add(dst, src, out=dst)
 
 
