@@ -227,9 +227,7 @@ class _Optimizer:
                         f"{type(self).__name__} state {name}[{i}] has shape {s.shape} but "
                         f"params[{i}] has shape {p.shape}"
                     )
-                same_layout = (p.flags.c_contiguous and s.flags.c_contiguous) or (
-                    p.flags.f_contiguous and s.flags.f_contiguous
-                )
+                same_layout = _common_order(p, s) is not None
                 if s.dtype != p.dtype or not same_layout or not s.flags.writeable:
                     # e.g. after load_state_dict: match the parameter once
                     t = np.empty_like(p)
